@@ -1,0 +1,421 @@
+/*
+ * store.c: owns the store thread, the job queue into it and the completion
+ * queue out of it, the counters, and the job objects' memory. All SQLite
+ * work is delegated to store_sql.c and runs on the store thread once
+ * store_start() has returned.
+ *
+ * DESIGN
+ *
+ * The service thread submits jobs (store_submit) into `jobs` and takes
+ * finished ones from `done` (store_take_completions); it never waits for
+ * the disk. The store thread loops:
+ *
+ *   1. Take ALL queued jobs in one swap (waiting when there are none).
+ *   2. Run every PUB among them in one transaction (at most 10,000 per
+ *      transaction): the batch grows with the queue, so under load one
+ *      fsync/WAL commit covers thousands of messages (group commit).
+ *   3. Run the reads (AFTER/BEFORE) of the same take, after the commit, so
+ *      they see every write of the take, including writes submitted after
+ *      them. AFTER is bounded by `upto`, so this cannot matter to it.
+ *   4. Push all those jobs to `done` in submission order, in one splice,
+ *      then call cfg->wake.
+ *   5. When a few hundred ms have passed since the last pruning, run one
+ *      small round of retention (a few DELETEs of <= 1000 rows), so that
+ *      pruning never holds up a publish for long; it continues in the next
+ *      round while work is left.
+ *
+ * A failed transaction gives every PUB of it err = PL_ERR_INTERNAL and
+ * nothing of it is kept (see store_sql.c); the thread keeps running.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "errors.h"
+#include "jobq.h"
+#include "store_sql.h"
+
+/* Pruning: a round at most this often, of at most this many statements. */
+#define STORE_PRUNE_INTERVAL_MS 250
+#define STORE_PRUNE_STMTS 4
+
+struct store {
+    struct store_config cfg;       /* cfg.path points to path */
+    char *path;
+    struct store_sql *sql;         /* store thread once started */
+    struct jobq jobs;              /* service -> store */
+    struct jobq done;              /* store -> service */
+    pthread_t thread;
+    bool started;                  /* service thread only */
+    bool stopped;                  /* service thread only */
+    int64_t next_prune_ms;         /* store thread only */
+    struct store_job **pubs;       /* store thread only: scratch array */
+    size_t cap_pubs;
+    atomic_uint_fast64_t submitted;
+    atomic_uint_fast64_t taken;
+    atomic_int fail_commits;
+    atomic_uint_fast64_t batches;
+    atomic_uint_fast64_t rows;
+    atomic_uint_fast64_t commit_errors;
+    atomic_uint_fast64_t pruned;
+};
+
+/* ---- jobs --------------------------------------------------------------- */
+
+/* strdup that keeps NULL. Returns 0, or -ENOMEM. */
+static int store_dup(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src == NULL)
+        return 0;
+    *dst = strdup(src);
+    return *dst != NULL ? 0 : -ENOMEM;
+}
+
+struct store_job *store_job_new(enum store_job_kind kind, const char *topic)
+{
+    struct store_job *job = calloc(1, sizeof(*job));
+
+    if (job == NULL)
+        return NULL;
+    job->kind = kind;
+    if (store_dup(&job->topic, topic) != 0) {
+        free(job);
+        return NULL;
+    }
+    return job;
+}
+
+int store_job_set_pub(struct store_job *job, const char *data, size_t data_len,
+                      bool data_is_null, bool retain, const char *from,
+                      const char *key, int64_t ts)
+{
+    char *d = NULL;
+    char *f = NULL;
+    char *k = NULL;
+
+    if (data == NULL) {
+        data = "null";
+        data_len = 4;
+    }
+    d = malloc(data_len + 1);
+    if (d == NULL)
+        goto fail;
+    memcpy(d, data, data_len);
+    d[data_len] = '\0';
+    if (store_dup(&f, from) != 0 || store_dup(&k, key) != 0)
+        goto fail;
+    free(job->data);
+    free(job->from);
+    free(job->key);
+    job->data = d;
+    job->data_len = data_len;
+    job->data_is_null = data_is_null;
+    job->retain = retain;
+    job->from = f;
+    job->key = k;
+    job->ts = ts;
+    return 0;
+
+fail:
+    free(d);
+    free(f);
+    free(k);
+    return -ENOMEM;
+}
+
+void store_job_free(struct store_job **jobp)
+{
+    struct store_job *job = *jobp;
+    size_t i = 0;
+
+    if (job == NULL)
+        return;
+    for (i = 0; i < job->n_rows; i++) {
+        free(job->rows[i].from);
+        free(job->rows[i].data);
+    }
+    free(job->rows);
+    free(job->topic);
+    free(job->data);
+    free(job->from);
+    free(job->key);
+    free(job);
+    *jobp = NULL;
+}
+
+/* ---- open, walk --------------------------------------------------------- */
+
+static int64_t store_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t store_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct store *store_open(const struct store_config *cfg, char **err)
+{
+    struct store_sql_config sc;
+    struct store *st = NULL;
+    bool jobs_ok = false;
+
+    *err = NULL;
+    st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        goto oom;
+    st->cfg = *cfg;
+    st->path = strdup(cfg->path);
+    if (st->path == NULL)
+        goto oom;
+    st->cfg.path = st->path;
+    if (jobq_init(&st->jobs) != 0)
+        goto oom;
+    jobs_ok = true;
+    if (jobq_init(&st->done) != 0)
+        goto oom;
+
+    memset(&sc, 0, sizeof(sc));
+    sc.path = cfg->path;
+    sc.full_sync = cfg->durability == STORE_DURABLE_POWER;
+    sc.dedupe_window_ms = cfg->dedupe_window_ms;
+    sc.retain_messages = cfg->retain_messages;
+    sc.retain_age_ms = cfg->retain_age_ms;
+    st->sql = store_sql_open(&sc, err);
+    if (st->sql == NULL)
+        goto fail_queues;
+    return st;
+
+oom:
+    *err = strdup("store: out of memory");
+    if (st == NULL)
+        return NULL;
+    if (jobs_ok)
+        jobq_cleanup(&st->jobs);
+    free(st->path);
+    free(st);
+    return NULL;
+
+fail_queues:
+    jobq_cleanup(&st->done);
+    jobq_cleanup(&st->jobs);
+    free(st->path);
+    free(st);
+    return NULL;
+}
+
+int store_foreach_topic(struct store *st,
+                        int (*cb)(void *arg, const struct store_topic_info *t),
+                        void *arg)
+{
+    if (st->started)
+        return -EBUSY;
+    return store_sql_foreach_topic(st->sql, cb, arg);
+}
+
+/* ---- the store thread --------------------------------------------------- */
+
+/* inject_fail hook for store_sql: consume one of the requested failures. */
+static bool store_inject(void *arg)
+{
+    struct store *st = arg;
+    int n = atomic_load(&st->fail_commits);
+
+    while (n > 0) {
+        if (atomic_compare_exchange_weak(&st->fail_commits, &n, n - 1))
+            return true;
+    }
+    return false;
+}
+
+/* Run a list of jobs (submission order) and hand it to `done`; then call
+ * cfg->wake when `wake` (the store thread does; store_stop running the
+ * queue of a never-started store on the service thread does not). */
+static void store_process(struct store *st, struct store_job *list, size_t n,
+                          bool wake)
+{
+    struct store_job *job = NULL;
+    struct store_job *tail = NULL;
+    uint64_t batches = 0, rows = 0, errors = 0;
+    size_t n_pubs = 0;
+
+    if (st->cap_pubs < n) {
+        struct store_job **p = realloc(st->pubs, n * sizeof(*p));
+
+        if (p != NULL) {
+            st->pubs = p;
+            st->cap_pubs = n;
+        }
+    }
+    for (job = list; job != NULL; job = job->next) {
+        tail = job;
+        if (job->kind != STORE_JOB_PUB)
+            continue;
+        if (n_pubs < st->cap_pubs) {
+            st->pubs[n_pubs++] = job;
+        } else {
+            fprintf(stderr, "store: batch failed: out of memory\n");
+            job->err = PL_ERR_INTERNAL;
+        }
+    }
+    if (n_pubs > 0) {
+        store_sql_run_pubs(st->sql, st->pubs, n_pubs, store_inject, st,
+                           &batches, &rows, &errors);
+        atomic_fetch_add(&st->batches, batches);
+        atomic_fetch_add(&st->rows, rows);
+        atomic_fetch_add(&st->commit_errors, errors);
+    }
+    for (job = list; job != NULL; job = job->next) {
+        if (job->kind == STORE_JOB_AFTER || job->kind == STORE_JOB_BEFORE)
+            store_sql_run_read(st->sql, job);
+        else if (job->kind != STORE_JOB_PUB)
+            job->err = PL_ERR_INTERNAL;
+    }
+    jobq_push_list(&st->done, list, tail, n);
+    if (wake && st->cfg.wake != NULL)
+        st->cfg.wake(st->cfg.wake_arg);
+}
+
+/* One pruning round when it is due. Returns the ms until the next one. */
+static int store_maybe_prune(struct store *st)
+{
+    int64_t now = store_mono_ms();
+    uint64_t pruned = 0;
+    int rc = 0;
+
+    if (now < st->next_prune_ms)
+        return (int)(st->next_prune_ms - now);
+    rc = store_sql_prune(st->sql, store_now_ms(), STORE_PRUNE_STMTS,
+                         &pruned);
+    atomic_fetch_add(&st->pruned, pruned);
+    /* More to do: come back soon, but let queued jobs go first. */
+    st->next_prune_ms = now + (rc == 1 ? 10 : STORE_PRUNE_INTERVAL_MS);
+    return (int)(st->next_prune_ms - now);
+}
+
+static void *store_thread(void *arg)
+{
+    struct store *st = arg;
+    int timeout = 0;
+
+    for (;;) {
+        bool closed = false;
+        size_t n = 0;
+        struct store_job *list = jobq_wait_all(&st->jobs, timeout, &n,
+                                               &closed);
+
+        if (list != NULL)
+            store_process(st, list, n, true);
+        if (closed)
+            break;
+        timeout = store_maybe_prune(st);
+    }
+    return NULL;
+}
+
+int store_start(struct store *st)
+{
+    int rc = 0;
+
+    if (st->started || st->stopped)
+        return -EINVAL;
+    st->next_prune_ms = store_mono_ms();
+    rc = pthread_create(&st->thread, NULL, store_thread, st);
+    if (rc != 0)
+        return -rc;
+    st->started = true;
+    return 0;
+}
+
+/* ---- service-thread side ------------------------------------------------ */
+
+void store_submit(struct store *st, struct store_job *job)
+{
+    atomic_fetch_add(&st->submitted, 1);
+    job->err = 0;
+    if (st->stopped) {
+        /* No thread to run it any more: fail it at once. */
+        job->err = PL_ERR_INTERNAL;
+        jobq_push(&st->done, job);
+        return;
+    }
+    jobq_push(&st->jobs, job);
+}
+
+struct store_job *store_take_completions(struct store *st)
+{
+    size_t n = 0;
+    struct store_job *list = jobq_take_all(&st->done, &n);
+
+    atomic_fetch_add(&st->taken, n);
+    return list;
+}
+
+size_t store_pending(struct store *st)
+{
+    uint64_t taken = atomic_load(&st->taken);
+    uint64_t submitted = atomic_load(&st->submitted);
+
+    return (size_t)(submitted - taken);
+}
+
+void store_stop(struct store *st)
+{
+    if (st->stopped)
+        return;
+    st->stopped = true;
+    jobq_close(&st->jobs);
+    if (st->started) {
+        pthread_join(st->thread, NULL);
+    } else {
+        /* Never started: run what was queued here, on the caller's
+         * thread, which is the only one that ever touched SQLite. */
+        size_t n = 0;
+        struct store_job *list = jobq_take_all(&st->jobs, &n);
+
+        if (list != NULL)
+            store_process(st, list, n, false);
+    }
+}
+
+void store_free(struct store **stp)
+{
+    struct store *st = *stp;
+
+    if (st == NULL)
+        return;
+    store_stop(st);
+    store_sql_close(&st->sql);
+    jobq_cleanup(&st->jobs);
+    jobq_cleanup(&st->done);
+    free(st->pubs);
+    free(st->path);
+    free(st);
+    *stp = NULL;
+}
+
+void store_get_stats(struct store *st, struct store_stats *out)
+{
+    out->batches = atomic_load(&st->batches);
+    out->rows = atomic_load(&st->rows);
+    out->commit_errors = atomic_load(&st->commit_errors);
+    out->pruned = atomic_load(&st->pruned);
+}
+
+void store_fail_commits(struct store *st, int n)
+{
+    atomic_store(&st->fail_commits, n);
+}

@@ -1,0 +1,161 @@
+/*
+ * store.h: durable messages. The store owns the SQLite connection and a
+ * thread of its own; the service thread talks to it only through jobs.
+ *
+ * Threads: store_open/store_foreach_topic/store_start/store_stop/store_free
+ * and store_submit/store_take_completions run on the service thread (or the
+ * test's main thread). Everything SQLite runs on the store thread, except
+ * the synchronous start-up work in store_open/store_foreach_topic, which
+ * runs before the thread exists. `wake` is called on the store thread.
+ *
+ * Sequence numbers are assigned here, inside the batch that stores the
+ * message, so a seq is never handed out for a message that did not commit,
+ * and an idempotent publish (key) that turns out to be a duplicate costs no
+ * seq. Completions come back in the order the jobs were submitted.
+ */
+#ifndef PL_STORE_H
+#define PL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+enum store_job_kind {
+    STORE_JOB_PUB,     /* store one message; assign its seq */
+    STORE_JOB_AFTER,   /* rows with after < seq <= upto, ascending, <= limit */
+    STORE_JOB_BEFORE,  /* the newest <= limit rows with seq < before
+                          (before == 0: no bound), returned ascending */
+};
+
+struct store_row {
+    int64_t seq;
+    int64_t ts;        /* ms since the epoch */
+    char *from;        /* NUL-terminated */
+    char *data;        /* JSON text, NUL-terminated */
+    size_t data_len;
+};
+
+/*
+ * One unit of work. Created by the service thread with store_job_new(),
+ * owned by the store between store_submit() and its return through
+ * store_take_completions(), then owned by the taker, who frees it with
+ * store_job_free(). The store never reads the routing fields.
+ */
+struct store_job {
+    struct store_job *next;      /* queue link; owned by the current queue */
+    enum store_job_kind kind;
+
+    /* routing, for the service thread only */
+    uint64_t conn_id;            /* 0: no connection (e.g. HTTP, internal) */
+    int64_t req_id;
+    void *udata;
+    int tag;
+
+    /* input */
+    char *topic;                 /* NUL-terminated, concrete */
+    char *data;                  /* PUB: JSON text */
+    size_t data_len;
+    bool data_is_null;           /* PUB: data is JSON null */
+    bool retain;                 /* PUB: also set (or, with null, clear) retained */
+    char *from;                  /* PUB */
+    char *key;                   /* PUB: idempotency key or NULL */
+    int64_t ts;                  /* PUB: ms since the epoch, set by the caller */
+    int64_t after, upto;         /* AFTER */
+    int64_t before;              /* BEFORE */
+    int limit;                   /* AFTER/BEFORE */
+
+    /* output, valid once completed */
+    int err;                     /* 0, or an enum pl_err value (INTERNAL...) */
+    int64_t seq;                 /* PUB: the seq (the original one if duplicate) */
+    bool duplicate;              /* PUB */
+    int64_t first_seq;           /* AFTER/BEFORE: oldest stored seq of the
+                                    topic, 0 when it has none */
+    int64_t last_seq;            /* AFTER/BEFORE: newest committed seq */
+    struct store_row *rows;      /* AFTER/BEFORE */
+    size_t n_rows;
+};
+
+/* Allocate a zeroed job of the given kind; the strings passed are copied
+ * (NULL stays NULL). Returns NULL on allocation failure. */
+struct store_job *store_job_new(enum store_job_kind kind, const char *topic);
+/* Set PUB inputs (copies data, from, key). Returns 0 or -ENOMEM. */
+int store_job_set_pub(struct store_job *job, const char *data, size_t data_len,
+                      bool data_is_null, bool retain, const char *from,
+                      const char *key, int64_t ts);
+/* Free a job, its strings and rows, and NULL the caller's pointer. */
+void store_job_free(struct store_job **job);
+
+enum store_durability {
+    STORE_DURABLE_PROCESS, /* synchronous=NORMAL: survives a process crash */
+    STORE_DURABLE_POWER,   /* synchronous=FULL: survives power loss */
+};
+
+struct store_config {
+    const char *path;              /* database file; created if missing */
+    enum store_durability durability;
+    int64_t dedupe_window_ms;      /* keys remembered this long (default 24h) */
+    int64_t retain_messages;       /* per topic; 0 = keep all */
+    int64_t retain_age_ms;         /* 0 = keep forever */
+    /* Called on the store thread after completions were queued. Wake-ups
+     * may coalesce: the receiver drains everything it finds. */
+    void (*wake)(void *arg);
+    void *wake_arg;
+};
+
+/* Open (create, migrate) the database. Runs synchronously on the caller's
+ * thread. Returns NULL and sets *err (a malloc'd message, caller frees) on
+ * failure: a corrupt file, a newer schema than this build knows, no
+ * permission. */
+struct store *store_open(const struct store_config *cfg, char **err);
+
+struct store_topic_info {
+    const char *name;
+    int64_t last_seq;
+    bool has_retained;
+    int64_t r_seq, r_ts;
+    const char *r_from;
+    const char *r_data;
+    size_t r_data_len;
+};
+
+/* Call cb for every known topic (start-up load; before store_start). The
+ * pointers are valid only during the call. A non-zero return from cb stops
+ * the walk and is returned. */
+int store_foreach_topic(struct store *st,
+                        int (*cb)(void *arg, const struct store_topic_info *t),
+                        void *arg);
+
+/* Start the store thread. Returns 0 or -errno. */
+int store_start(struct store *st);
+
+/* Hand a job to the store (takes ownership). Never blocks on disk. */
+void store_submit(struct store *st, struct store_job *job);
+
+/* Take every completed job, oldest first, as a list linked by ->next. */
+struct store_job *store_take_completions(struct store *st);
+
+/* Jobs submitted and not yet taken back (for back-pressure). */
+size_t store_pending(struct store *st);
+
+/* Finish every queued job, commit, and join the thread. Completions of
+ * those jobs can still be taken afterwards. */
+void store_stop(struct store *st);
+
+/* Close the database and free everything, NULLing the caller's pointer.
+ * Jobs not taken back are freed. */
+void store_free(struct store **st);
+
+struct store_stats {
+    uint64_t batches;        /* transactions committed */
+    uint64_t rows;           /* messages stored */
+    uint64_t commit_errors;
+    uint64_t pruned;         /* messages removed by retention */
+};
+void store_get_stats(struct store *st, struct store_stats *out);
+
+/* Test hook: make the next n commits fail as if the disk did. */
+void store_fail_commits(struct store *st, int n);
+
+#endif

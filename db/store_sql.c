@@ -1,0 +1,1050 @@
+/*
+ * store_sql.c: owns the SQLite connection, its prepared statements and the
+ * in-memory topic map (name -> topic_id, last_seq). It opens and migrates
+ * the database, runs batches of publishes in one transaction each (the
+ * group commit), answers AFTER/BEFORE reads, and prunes by retention. It
+ * has no threads and no locks: store.c calls it from one thread at a time.
+ *
+ * Seq numbers come from the map: a PUB takes last_seq + 1 inside the
+ * transaction that stores it. Every topic touched by a transaction first
+ * saves its (id, last_seq); if anything in the transaction fails, the
+ * transaction is rolled back and the saved values restored, so a seq is
+ * handed out again only when its message never became durable, and the
+ * sequence stays gapless.
+ */
+#include "store_sql.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+
+#define SQL_DEFAULT_WINDOW_MS (24 * 3600 * 1000LL)
+#define SQL_BUSY_TIMEOUT_MS 2000
+
+struct sql_topic {
+    char *name;
+    int64_t id;              /* topics.id, 0 when it has no row (yet) */
+    int64_t last_seq;        /* newest seq handed out */
+    int64_t saved_id;        /* id and last_seq before transaction txn */
+    int64_t saved_last_seq;
+    uint64_t txn;            /* the transaction that saved them */
+    bool prune;              /* on the prune list */
+};
+
+struct topic_map {
+    struct sql_topic **slots;  /* open addressing, linear probing */
+    size_t cap;                /* a power of two, or 0 */
+    size_t len;
+};
+
+enum sql_stmt {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_TOPIC_INSERT,
+    ST_TOPIC_UPDATE,
+    ST_MSG_INSERT,
+    ST_DEDUPE_FIND,
+    ST_DEDUPE_PUT,
+    ST_RETAINED_SET,
+    ST_RETAINED_CLEAR,
+    ST_AFTER,
+    ST_BEFORE,
+    ST_FIRST_SEQ,
+    ST_PRUNE_COUNT,
+    ST_PRUNE_AGE,
+    ST_PRUNE_DEDUPE,
+    ST__COUNT
+};
+
+static const char *const sql_text[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_TOPIC_INSERT] = "INSERT INTO topics(name, last_seq) VALUES(?1, 0)",
+    [ST_TOPIC_UPDATE] = "UPDATE topics SET last_seq = ?2 WHERE id = ?1",
+    [ST_MSG_INSERT] = "INSERT INTO messages(topic_id, seq, ts, sender, data)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_DEDUPE_FIND] = "SELECT seq FROM dedupe"
+                       " WHERE topic_id = ?1 AND key = ?2 AND ts >= ?3",
+    [ST_DEDUPE_PUT] = "INSERT OR REPLACE INTO dedupe(topic_id, key, seq, ts)"
+                      " VALUES(?1, ?2, ?3, ?4)",
+    [ST_RETAINED_SET] = "INSERT OR REPLACE INTO"
+                        " retained(topic_id, seq, ts, sender, data)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [ST_RETAINED_CLEAR] = "DELETE FROM retained WHERE topic_id = ?1",
+    [ST_AFTER] = "SELECT seq, ts, sender, data FROM messages"
+                 " WHERE topic_id = ?1 AND seq > ?2 AND seq <= ?3"
+                 " ORDER BY seq LIMIT ?4",
+    [ST_BEFORE] = "SELECT seq, ts, sender, data FROM messages"
+                  " WHERE topic_id = ?1 AND seq < ?2"
+                  " ORDER BY seq DESC LIMIT ?3",
+    [ST_FIRST_SEQ] = "SELECT seq FROM messages WHERE topic_id = ?1"
+                     " ORDER BY seq LIMIT 1",
+    [ST_PRUNE_COUNT] = "DELETE FROM messages WHERE id IN"
+                       " (SELECT id FROM messages"
+                       " WHERE topic_id = ?1 AND seq <= ?2"
+                       " ORDER BY seq LIMIT ?3)",
+    /* The oldest rows by id, those of them older than the cut-off: ts
+     * follows insert order, so this reads only ?2 rows per statement. */
+    [ST_PRUNE_AGE] = "DELETE FROM messages WHERE id IN"
+                     " (SELECT id FROM messages ORDER BY id LIMIT ?2)"
+                     " AND ts < ?1",
+    [ST_PRUNE_DEDUPE] = "DELETE FROM dedupe WHERE (topic_id, key) IN"
+                        " (SELECT topic_id, key FROM dedupe WHERE ts < ?1"
+                        " ORDER BY ts LIMIT ?2)",
+};
+
+struct store_sql {
+    sqlite3 *db;
+    char *path;
+    sqlite3_stmt *st[ST__COUNT];
+    struct topic_map map;
+    int64_t window_ms;
+    int64_t retain_messages;
+    int64_t retain_age_ms;
+    uint64_t txn;                  /* current transaction generation */
+    struct sql_topic **touched;    /* topics saved in this transaction */
+    size_t n_touched, cap_touched;
+    struct sql_topic **prune;      /* topics that may hold too many rows */
+    size_t n_prune, cap_prune;
+};
+
+static const char *const sql_rc_names[] = {
+    "SQLITE_OK", "SQLITE_ERROR", "SQLITE_INTERNAL", "SQLITE_PERM",
+    "SQLITE_ABORT", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_NOMEM",
+    "SQLITE_READONLY", "SQLITE_INTERRUPT", "SQLITE_IOERR", "SQLITE_CORRUPT",
+    "SQLITE_NOTFOUND", "SQLITE_FULL", "SQLITE_CANTOPEN", "SQLITE_PROTOCOL",
+    "SQLITE_EMPTY", "SQLITE_SCHEMA", "SQLITE_TOOBIG", "SQLITE_CONSTRAINT",
+    "SQLITE_MISMATCH", "SQLITE_MISUSE", "SQLITE_NOLFS", "SQLITE_AUTH",
+    "SQLITE_FORMAT", "SQLITE_RANGE", "SQLITE_NOTADB",
+};
+
+const char *store_sql_rc_name(int rc)
+{
+    int primary = rc & 0xff;
+
+    if (rc == SQLITE_ROW)
+        return "SQLITE_ROW";
+    if (rc == SQLITE_DONE)
+        return "SQLITE_DONE";
+    if (primary < 0 || (size_t)primary >= sizeof(sql_rc_names) /
+                                           sizeof(sql_rc_names[0]))
+        return "SQLITE_?";
+    return sql_rc_names[primary];
+}
+
+/* Log "store: <what> failed: <sqlite message> (<CODE>)" to stderr. */
+static void sql_log(struct store_sql *s, const char *what, int rc)
+{
+    const char *msg = s->db != NULL ? sqlite3_errmsg(s->db)
+                                    : sqlite3_errstr(rc);
+
+    fprintf(stderr, "store: %s failed: %s (%s)\n", what, msg,
+            store_sql_rc_name(rc));
+}
+
+/* A malloc'd printf, or NULL. */
+static char *sql_strf(const char *fmt, ...)
+{
+    va_list ap;
+    char *out = NULL;
+    int rc = 0;
+
+    va_start(ap, fmt);
+    rc = vasprintf(&out, fmt, ap);
+    va_end(ap);
+    return rc < 0 ? NULL : out;
+}
+
+/* ---- topic map ---------------------------------------------------------- */
+
+static uint64_t map_hash(const char *name)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+
+    for (; *name != '\0'; name++) {
+        h ^= (unsigned char)*name;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static struct sql_topic *map_get(struct topic_map *m, const char *name)
+{
+    size_t i = 0;
+
+    if (m->cap == 0)
+        return NULL;
+    i = (size_t)map_hash(name) & (m->cap - 1);
+    while (m->slots[i] != NULL) {
+        if (strcmp(m->slots[i]->name, name) == 0)
+            return m->slots[i];
+        i = (i + 1) & (m->cap - 1);
+    }
+    return NULL;
+}
+
+/* Place t in slots (which has room). */
+static void map_place(struct sql_topic **slots, size_t cap,
+                      struct sql_topic *t)
+{
+    size_t i = (size_t)map_hash(t->name) & (cap - 1);
+
+    while (slots[i] != NULL)
+        i = (i + 1) & (cap - 1);
+    slots[i] = t;
+}
+
+static int map_grow(struct topic_map *m)
+{
+    size_t cap = m->cap == 0 ? 64 : m->cap * 2;
+    struct sql_topic **slots = calloc(cap, sizeof(*slots));
+    size_t i = 0;
+
+    if (slots == NULL)
+        return -ENOMEM;
+    for (i = 0; i < m->cap; i++) {
+        if (m->slots[i] != NULL)
+            map_place(slots, cap, m->slots[i]);
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->cap = cap;
+    return 0;
+}
+
+/* Add a new topic (not present) with the given id and last_seq. Returns it,
+ * or NULL when out of memory. */
+static struct sql_topic *map_add(struct topic_map *m, const char *name,
+                                 int64_t id, int64_t last_seq)
+{
+    struct sql_topic *t = NULL;
+
+    if ((m->len + 1) * 10 > m->cap * 7 && map_grow(m) != 0)
+        return NULL;
+    t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->name = strdup(name);
+    if (t->name == NULL) {
+        free(t);
+        return NULL;
+    }
+    t->id = id;
+    t->last_seq = last_seq;
+    map_place(m->slots, m->cap, t);
+    m->len++;
+    return t;
+}
+
+static void map_cleanup(struct topic_map *m)
+{
+    size_t i = 0;
+
+    for (i = 0; i < m->cap; i++) {
+        if (m->slots[i] != NULL) {
+            free(m->slots[i]->name);
+            free(m->slots[i]);
+        }
+    }
+    free(m->slots);
+    m->slots = NULL;
+    m->cap = 0;
+    m->len = 0;
+}
+
+/* Put t on the prune list unless it is there. Out of memory only delays
+ * its pruning until the next open. */
+static void sql_prune_mark(struct store_sql *s, struct sql_topic *t)
+{
+    if (t->prune || s->retain_messages <= 0)
+        return;
+    if (s->n_prune == s->cap_prune) {
+        size_t cap = s->cap_prune == 0 ? 64 : s->cap_prune * 2;
+        struct sql_topic **p = realloc(s->prune, cap * sizeof(*p));
+
+        if (p == NULL)
+            return;
+        s->prune = p;
+        s->cap_prune = cap;
+    }
+    s->prune[s->n_prune++] = t;
+    t->prune = true;
+}
+
+/* ---- open, migrate ------------------------------------------------------ */
+
+/* sqlite3_exec callback: copy the first column of the first row. */
+static int sql_first_text(void *arg, int ncol, char **vals, char **names)
+{
+    char *out = arg;
+
+    (void)names;
+    if (ncol > 0 && vals[0] != NULL && out[0] == '\0')
+        snprintf(out, 32, "%s", vals[0]);
+    return 0;
+}
+
+/* An error message for a failed open step; "locked" gets its own words. */
+static char *sql_open_error(struct store_sql *s, const char *what, int rc)
+{
+    int primary = rc & 0xff;
+
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
+        return sql_strf("store: %s: database is locked (is another parleyd "
+                        "using it?) (%s)", s->path, store_sql_rc_name(rc));
+    return sql_strf("store: %s: %s: %s (%s)", s->path, what,
+                    s->db != NULL ? sqlite3_errmsg(s->db)
+                                  : sqlite3_errstr(rc),
+                    store_sql_rc_name(rc));
+}
+
+static int sql_user_version(struct store_sql *s, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL);
+
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *version = sqlite3_column_int(st, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Bring the schema from its user_version to the newest of migs, one
+ * transaction per migration. Returns 0 or sets *err. */
+static int sql_migrate(struct store_sql *s, const struct store_migration *migs,
+                       size_t n, char **err)
+{
+    int version = 0;
+    int rc = sql_user_version(s, &version);
+    size_t i = 0;
+
+    if (rc != SQLITE_OK) {
+        *err = sql_open_error(s, "reading the schema version", rc);
+        return -1;
+    }
+    if (version < 0 || (size_t)version > n) {
+        *err = sql_strf("store: %s: schema version %d is newer than this "
+                        "build knows (%zu); refusing to open it (use a "
+                        "newer parleyd)", s->path, version, n);
+        return -1;
+    }
+    for (i = (size_t)version; i < n; i++) {
+        char *sql = NULL;
+
+        if (migs[i].version != (int)i + 1) {
+            *err = sql_strf("store: migration %s has version %d, expected "
+                            "%zu", migs[i].name, migs[i].version, i + 1);
+            return -1;
+        }
+        sql = sql_strf("BEGIN;\n%s\n;PRAGMA user_version = %d;\nCOMMIT;",
+                       migs[i].sql, migs[i].version);
+        if (sql == NULL) {
+            *err = sql_strf("store: out of memory");
+            return -1;
+        }
+        rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        free(sql);
+        if (rc != SQLITE_OK) {
+            char *what = sql_strf("migration %s", migs[i].name);
+
+            *err = sql_open_error(s, what != NULL ? what : "migration", rc);
+            free(what);
+            if (!sqlite3_get_autocommit(s->db))
+                sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Load every topic into the map. Returns 0 or sets *err. */
+static int sql_load_topics(struct store_sql *s, char **err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT id, name, last_seq FROM topics",
+                                -1, &st, NULL);
+
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        struct sql_topic *t = NULL;
+
+        if (name == NULL)
+            continue;
+        t = map_add(&s->map, name, sqlite3_column_int64(st, 0),
+                    sqlite3_column_int64(st, 2));
+        if (t == NULL) {
+            sqlite3_finalize(st);
+            *err = sql_strf("store: out of memory loading topics");
+            return -1;
+        }
+        sql_prune_mark(s, t);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        *err = sql_open_error(s, "loading topics", rc);
+        return -1;
+    }
+    return 0;
+}
+
+struct store_sql *store_sql_open(const struct store_sql_config *cfg,
+                                 char **err)
+{
+    struct store_sql *s = NULL;
+    char mode[32] = "";
+    const char *pragmas = NULL;
+    int rc = 0;
+    size_t i = 0;
+
+    *err = NULL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        goto oom;
+    s->path = strdup(cfg->path);
+    if (s->path == NULL)
+        goto oom;
+    s->window_ms = cfg->dedupe_window_ms > 0 ? cfg->dedupe_window_ms
+                                             : SQL_DEFAULT_WINDOW_MS;
+    s->retain_messages = cfg->retain_messages > 0 ? cfg->retain_messages : 0;
+    s->retain_age_ms = cfg->retain_age_ms > 0 ? cfg->retain_age_ms : 0;
+
+    rc = sqlite3_open_v2(cfg->path, &s->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                         SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        *err = sql_open_error(s, "cannot open", rc);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, SQL_BUSY_TIMEOUT_MS);
+
+    /* One writer, this process: EXCLUSIVE before WAL means no shared
+     * memory index and a lock held until close, taken at once by the
+     * empty write transaction below. The first read also tells a file
+     * that is not a database. */
+    rc = sqlite3_exec(s->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL,
+                      NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", sql_first_text,
+                          mode, NULL);
+    if (rc != SQLITE_OK) {
+        *err = sql_open_error(s, "setting WAL mode", rc);
+        goto fail;
+    }
+    if (strcmp(mode, "wal") != 0) {
+        *err = sql_strf("store: %s: cannot use WAL mode (journal_mode is "
+                        "%s)", s->path, mode);
+        goto fail;
+    }
+    rc = sqlite3_exec(s->db, "BEGIN EXCLUSIVE; COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        *err = sql_open_error(s, "locking", rc);
+        goto fail;
+    }
+    pragmas = cfg->full_sync ? "PRAGMA synchronous = FULL;"
+                             : "PRAGMA synchronous = NORMAL;";
+    rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db,
+                          "PRAGMA foreign_keys = OFF;"
+                          "PRAGMA cache_size = -16384;"
+                          "PRAGMA temp_store = MEMORY;"
+                          "PRAGMA journal_size_limit = 67108864;",
+                          NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        *err = sql_open_error(s, "setting pragmas", rc);
+        goto fail;
+    }
+
+    if (cfg->migrations != NULL)
+        rc = sql_migrate(s, cfg->migrations, cfg->n_migrations, err);
+    else
+        rc = sql_migrate(s, store_migrations, store_n_migrations, err);
+    if (rc != 0)
+        goto fail;
+
+    for (i = 0; i < ST__COUNT; i++) {
+        rc = sqlite3_prepare_v3(s->db, sql_text[i], -1,
+                                SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
+        if (rc != SQLITE_OK) {
+            *err = sql_open_error(s, "preparing statements (is the schema "
+                                  "damaged?)", rc);
+            goto fail;
+        }
+    }
+    if (sql_load_topics(s, err) != 0)
+        goto fail;
+    return s;
+
+oom:
+    *err = sql_strf("store: out of memory");
+fail:
+    if (*err == NULL)
+        *err = sql_strf("store: cannot open the database");
+    store_sql_close(&s);
+    return NULL;
+}
+
+void store_sql_close(struct store_sql **sp)
+{
+    struct store_sql *s = *sp;
+    size_t i = 0;
+
+    if (s == NULL)
+        return;
+    for (i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    if (s->db != NULL) {
+        int rc = sqlite3_close(s->db);
+
+        if (rc != SQLITE_OK)
+            fprintf(stderr, "store: close failed: %s (%s)\n",
+                    sqlite3_errstr(rc), store_sql_rc_name(rc));
+    }
+    map_cleanup(&s->map);
+    free(s->touched);
+    free(s->prune);
+    free(s->path);
+    free(s);
+    *sp = NULL;
+}
+
+/* ---- publish batches ---------------------------------------------------- */
+
+/* Run a statement that returns no row (reset afterwards). Returns an SQLite
+ * code: SQLITE_OK or the failure. */
+static int sql_run(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/* Save t's state the first time this transaction touches it. The touched
+ * array has room (reserved per transaction). */
+static void sql_touch(struct store_sql *s, struct sql_topic *t)
+{
+    if (t->txn == s->txn)
+        return;
+    t->txn = s->txn;
+    t->saved_id = t->id;
+    t->saved_last_seq = t->last_seq;
+    s->touched[s->n_touched++] = t;
+}
+
+/* Store one PUB inside the open transaction. Returns an SQLite code; on
+ * success *stored tells whether a message row was added. */
+static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
+{
+    struct sql_topic *t = map_get(&s->map, job->topic);
+    const char *from = job->from != NULL ? job->from : "";
+    const char *data = job->data != NULL ? job->data : "null";
+    size_t data_len = job->data != NULL ? job->data_len : 4;
+    sqlite3_stmt *st = NULL;
+    int64_t seq = 0;
+    int rc = SQLITE_OK;
+
+    *stored = false;
+    if (t == NULL) {
+        t = map_add(&s->map, job->topic, 0, 0);
+        if (t == NULL)
+            return SQLITE_NOMEM;
+    }
+    sql_touch(s, t);
+
+    if (job->key != NULL && t->id != 0) {
+        st = s->st[ST_DEDUPE_FIND];
+        sqlite3_bind_int64(st, 1, t->id);
+        sqlite3_bind_text(st, 2, job->key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, job->ts - s->window_ms);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            seq = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return rc;
+        if (rc == SQLITE_ROW) {
+            job->seq = seq;
+            job->duplicate = true;
+            return SQLITE_OK;
+        }
+    }
+
+    if (t->id == 0) {
+        st = s->st[ST_TOPIC_INSERT];
+        sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+        rc = sql_run(st);
+        if (rc != SQLITE_OK)
+            return rc;
+        t->id = sqlite3_last_insert_rowid(s->db);
+    }
+    seq = t->last_seq + 1;
+
+    st = s->st[ST_MSG_INSERT];
+    sqlite3_bind_int64(st, 1, t->id);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_int64(st, 3, job->ts);
+    sqlite3_bind_text(st, 4, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, data, (int)data_len, SQLITE_STATIC);
+    rc = sql_run(st);
+    if (rc != SQLITE_OK)
+        return rc;
+
+    if (job->key != NULL) {
+        st = s->st[ST_DEDUPE_PUT];
+        sqlite3_bind_int64(st, 1, t->id);
+        sqlite3_bind_text(st, 2, job->key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, seq);
+        sqlite3_bind_int64(st, 4, job->ts);
+        rc = sql_run(st);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+
+    if (job->retain && job->data_is_null) {
+        st = s->st[ST_RETAINED_CLEAR];
+        sqlite3_bind_int64(st, 1, t->id);
+        rc = sql_run(st);
+    } else if (job->retain) {
+        st = s->st[ST_RETAINED_SET];
+        sqlite3_bind_int64(st, 1, t->id);
+        sqlite3_bind_int64(st, 2, seq);
+        sqlite3_bind_int64(st, 3, job->ts);
+        sqlite3_bind_text(st, 4, from, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, data, (int)data_len, SQLITE_STATIC);
+        rc = sql_run(st);
+    }
+    if (rc != SQLITE_OK)
+        return rc;
+
+    t->last_seq = seq;
+    job->seq = seq;
+    job->duplicate = false;
+    *stored = true;
+    return SQLITE_OK;
+}
+
+/* Write the new last_seq of every touched topic. */
+static int sql_update_topics(struct store_sql *s)
+{
+    size_t i = 0;
+
+    for (i = 0; i < s->n_touched; i++) {
+        struct sql_topic *t = s->touched[i];
+        int rc = SQLITE_OK;
+
+        if (t->last_seq == t->saved_last_seq)
+            continue;
+        sqlite3_bind_int64(s->st[ST_TOPIC_UPDATE], 1, t->id);
+        sqlite3_bind_int64(s->st[ST_TOPIC_UPDATE], 2, t->last_seq);
+        rc = sql_run(s->st[ST_TOPIC_UPDATE]);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+/* Run jobs[0..n) (n <= STORE_SQL_MAX_BATCH) in one transaction. Returns 0
+ * when it committed, else -PL_ERR_INTERNAL with every job failed. */
+static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
+                       bool (*inject_fail)(void *arg), void *inject_arg,
+                       uint64_t *rows)
+{
+    const char *what = "begin";
+    uint64_t stored_rows = 0;
+    size_t i = 0;
+    int rc = SQLITE_OK;
+
+    if (s->cap_touched < n) {
+        struct sql_topic **p = realloc(s->touched, n * sizeof(*p));
+
+        if (p == NULL) {
+            fprintf(stderr, "store: batch failed: out of memory\n");
+            goto fail_jobs;
+        }
+        s->touched = p;
+        s->cap_touched = n;
+    }
+    s->n_touched = 0;
+    s->txn++;
+
+    rc = sql_run(s->st[ST_BEGIN]);
+    if (rc != SQLITE_OK)
+        goto fail;
+    what = "insert";
+    for (i = 0; i < n; i++) {
+        bool stored = false;
+
+        rc = sql_pub(s, jobs[i], &stored);
+        if (rc != SQLITE_OK)
+            goto fail;
+        stored_rows += stored ? 1 : 0;
+    }
+    rc = sql_update_topics(s);
+    if (rc != SQLITE_OK)
+        goto fail;
+    what = "commit";
+    if (inject_fail != NULL && inject_fail(inject_arg)) {
+        fprintf(stderr, "store: commit failed: injected fault (test hook)\n");
+        rc = SQLITE_OK;
+        goto rollback;
+    }
+    rc = sql_run(s->st[ST_COMMIT]);
+    if (rc != SQLITE_OK)
+        goto fail;
+    for (i = 0; i < s->n_touched; i++) {
+        if (s->touched[i]->last_seq != s->touched[i]->saved_last_seq)
+            sql_prune_mark(s, s->touched[i]);
+    }
+    s->n_touched = 0;
+    *rows += stored_rows;
+    return 0;
+
+fail:
+    sql_log(s, what, rc);
+rollback:
+    if (!sqlite3_get_autocommit(s->db)) {
+        rc = sql_run(s->st[ST_ROLLBACK]);
+        if (rc != SQLITE_OK)
+            sql_log(s, "rollback", rc);
+    }
+    for (i = 0; i < s->n_touched; i++) {
+        s->touched[i]->id = s->touched[i]->saved_id;
+        s->touched[i]->last_seq = s->touched[i]->saved_last_seq;
+    }
+    s->n_touched = 0;
+fail_jobs:
+    for (i = 0; i < n; i++) {
+        jobs[i]->err = PL_ERR_INTERNAL;
+        jobs[i]->seq = 0;
+        jobs[i]->duplicate = false;
+    }
+    return -PL_ERR_INTERNAL;
+}
+
+int store_sql_run_pubs(struct store_sql *s, struct store_job **jobs,
+                       size_t n, bool (*inject_fail)(void *arg),
+                       void *inject_arg, uint64_t *batches, uint64_t *rows,
+                       uint64_t *errors)
+{
+    int ret = 0;
+    size_t off = 0;
+
+    while (off < n) {
+        size_t len = n - off;
+
+        if (len > STORE_SQL_MAX_BATCH)
+            len = STORE_SQL_MAX_BATCH;
+        if (sql_pub_txn(s, jobs + off, len, inject_fail, inject_arg,
+                        rows) == 0) {
+            (*batches)++;
+        } else {
+            (*errors)++;
+            ret = -PL_ERR_INTERNAL;
+        }
+        off += len;
+    }
+    return ret;
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+/* Append the current row of st (seq, ts, sender, data) to job->rows.
+ * Returns 0 or -ENOMEM. */
+static int sql_add_row(struct store_job *job, sqlite3_stmt *st, size_t *cap)
+{
+    struct store_row *row = NULL;
+    const char *from = (const char *)sqlite3_column_text(st, 2);
+    const char *data = NULL;
+    size_t data_len = 0;
+
+    if (job->n_rows == *cap) {
+        size_t ncap = *cap == 0 ? 16 : *cap * 2;
+        struct store_row *p = realloc(job->rows, ncap * sizeof(*p));
+
+        if (p == NULL)
+            return -ENOMEM;
+        job->rows = p;
+        *cap = ncap;
+    }
+    row = &job->rows[job->n_rows];
+    memset(row, 0, sizeof(*row));
+    row->seq = sqlite3_column_int64(st, 0);
+    row->ts = sqlite3_column_int64(st, 1);
+    row->from = strdup(from != NULL ? from : "");
+    data = (const char *)sqlite3_column_text(st, 3);
+    data_len = (size_t)sqlite3_column_bytes(st, 3);
+    row->data = malloc(data_len + 1);
+    if (row->from == NULL || row->data == NULL) {
+        free(row->from);
+        free(row->data);
+        return -ENOMEM;
+    }
+    if (data_len > 0)
+        memcpy(row->data, data, data_len);
+    row->data[data_len] = '\0';
+    row->data_len = data_len;
+    job->n_rows++;
+    return 0;
+}
+
+/* Free the rows of a job (after a failed read). */
+static void sql_drop_rows(struct store_job *job)
+{
+    size_t i = 0;
+
+    for (i = 0; i < job->n_rows; i++) {
+        free(job->rows[i].from);
+        free(job->rows[i].data);
+    }
+    free(job->rows);
+    job->rows = NULL;
+    job->n_rows = 0;
+}
+
+void store_sql_run_read(struct store_sql *s, struct store_job *job)
+{
+    struct sql_topic *t = map_get(&s->map, job->topic);
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int rc = SQLITE_OK;
+
+    job->first_seq = 0;
+    job->last_seq = t != NULL ? t->last_seq : 0;
+    if (t == NULL || t->id == 0)
+        return;
+
+    st = s->st[ST_FIRST_SEQ];
+    sqlite3_bind_int64(st, 1, t->id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        job->first_seq = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        goto fail;
+    if (job->limit <= 0)
+        return;
+
+    if (job->kind == STORE_JOB_AFTER) {
+        st = s->st[ST_AFTER];
+        sqlite3_bind_int64(st, 1, t->id);
+        sqlite3_bind_int64(st, 2, job->after);
+        sqlite3_bind_int64(st, 3, job->upto);
+        sqlite3_bind_int(st, 4, job->limit);
+    } else {
+        st = s->st[ST_BEFORE];
+        sqlite3_bind_int64(st, 1, t->id);
+        sqlite3_bind_int64(st, 2, job->before > 0 ? job->before : INT64_MAX);
+        sqlite3_bind_int(st, 3, job->limit);
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sql_add_row(job, st, &cap) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        goto fail;
+    if (job->kind == STORE_JOB_BEFORE) {
+        size_t i = 0;
+
+        for (i = 0; i < job->n_rows / 2; i++) {
+            struct store_row tmp = job->rows[i];
+
+            job->rows[i] = job->rows[job->n_rows - 1 - i];
+            job->rows[job->n_rows - 1 - i] = tmp;
+        }
+    }
+    return;
+
+fail:
+    sql_log(s, "read", rc);
+    sql_drop_rows(job);
+    job->err = PL_ERR_INTERNAL;
+}
+
+/* ---- retention ---------------------------------------------------------- */
+
+/* Run one DELETE; *changes gets the rows it removed. */
+static int sql_delete(struct store_sql *s, sqlite3_stmt *st, int *changes)
+{
+    int rc = sql_run(st);
+
+    *changes = rc == SQLITE_OK ? sqlite3_changes(s->db) : 0;
+    return rc;
+}
+
+/* One count-pruning statement for the topic at the end of the prune list
+ * that still has rows to drop. *ran tells whether a statement ran. */
+static int sql_prune_count_step(struct store_sql *s, uint64_t *pruned,
+                                bool *ran)
+{
+    *ran = false;
+    while (s->n_prune > 0) {
+        struct sql_topic *t = s->prune[s->n_prune - 1];
+        int64_t cut = t->last_seq - s->retain_messages;
+        sqlite3_stmt *st = s->st[ST_PRUNE_COUNT];
+        int changes = 0;
+        int rc = SQLITE_OK;
+
+        if (cut <= 0 || t->id == 0) {
+            t->prune = false;
+            s->n_prune--;
+            continue;
+        }
+        sqlite3_bind_int64(st, 1, t->id);
+        sqlite3_bind_int64(st, 2, cut);
+        sqlite3_bind_int(st, 3, STORE_SQL_PRUNE_ROWS);
+        rc = sql_delete(s, st, &changes);
+        if (rc != SQLITE_OK)
+            return rc;
+        *ran = true;
+        *pruned += (uint64_t)changes;
+        if (changes < STORE_SQL_PRUNE_ROWS) {
+            t->prune = false;
+            s->n_prune--;
+        }
+        return SQLITE_OK;
+    }
+    return SQLITE_OK;
+}
+
+int store_sql_prune(struct store_sql *s, int64_t now_ms, int max_stmts,
+                    uint64_t *pruned)
+{
+    bool age_more = s->retain_age_ms > 0;
+    bool count_more = s->n_prune > 0;
+    bool dedupe_more = true;
+    uint64_t n_pruned = 0;
+    int stmts = 0;
+    int changes = 0;
+    int rc = sql_run(s->st[ST_BEGIN]);
+
+    if (rc != SQLITE_OK)
+        goto fail;
+    /* Round robin, so no kind of pruning starves another. */
+    while (stmts < max_stmts && (age_more || count_more || dedupe_more)) {
+        if (age_more) {
+            sqlite3_stmt *st = s->st[ST_PRUNE_AGE];
+
+            sqlite3_bind_int64(st, 1, now_ms - s->retain_age_ms);
+            sqlite3_bind_int(st, 2, STORE_SQL_PRUNE_ROWS);
+            rc = sql_delete(s, st, &changes);
+            if (rc != SQLITE_OK)
+                goto fail;
+            n_pruned += (uint64_t)changes;
+            age_more = changes == STORE_SQL_PRUNE_ROWS;
+            stmts++;
+        }
+        if (count_more && stmts < max_stmts) {
+            bool ran = false;
+
+            rc = sql_prune_count_step(s, &n_pruned, &ran);
+            if (rc != SQLITE_OK)
+                goto fail;
+            stmts += ran ? 1 : 0;
+            count_more = s->n_prune > 0;
+        }
+        if (dedupe_more && stmts < max_stmts) {
+            sqlite3_stmt *st = s->st[ST_PRUNE_DEDUPE];
+
+            sqlite3_bind_int64(st, 1, now_ms - s->window_ms);
+            sqlite3_bind_int(st, 2, STORE_SQL_PRUNE_ROWS);
+            rc = sql_delete(s, st, &changes);
+            if (rc != SQLITE_OK)
+                goto fail;
+            dedupe_more = changes == STORE_SQL_PRUNE_ROWS;
+            stmts++;
+        }
+    }
+    rc = sql_run(s->st[ST_COMMIT]);
+    if (rc != SQLITE_OK)
+        goto fail;
+    *pruned += n_pruned;
+    return age_more || count_more || dedupe_more ? 1 : 0;
+
+fail:
+    sql_log(s, "prune", rc);
+    if (!sqlite3_get_autocommit(s->db))
+        sql_run(s->st[ST_ROLLBACK]);
+    return -PL_ERR_INTERNAL;
+}
+
+/* ---- start-up walk, test helpers ---------------------------------------- */
+
+int store_sql_foreach_topic(struct store_sql *s,
+                            int (*cb)(void *arg,
+                                      const struct store_topic_info *t),
+                            void *arg)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = 0;
+    int rc = sqlite3_prepare_v2(s->db,
+        "SELECT t.name, t.last_seq, r.seq, r.ts, r.sender, r.data"
+        " FROM topics t LEFT JOIN retained r ON r.topic_id = t.id"
+        " ORDER BY t.id", -1, &st, NULL);
+
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_topic_info info;
+
+        memset(&info, 0, sizeof(info));
+        info.name = (const char *)sqlite3_column_text(st, 0);
+        info.last_seq = sqlite3_column_int64(st, 1);
+        info.has_retained = sqlite3_column_type(st, 2) != SQLITE_NULL;
+        if (info.has_retained) {
+            info.r_seq = sqlite3_column_int64(st, 2);
+            info.r_ts = sqlite3_column_int64(st, 3);
+            info.r_from = (const char *)sqlite3_column_text(st, 4);
+            info.r_data = (const char *)sqlite3_column_text(st, 5);
+            info.r_data_len = (size_t)sqlite3_column_bytes(st, 5);
+        }
+        if (info.name == NULL) {
+            rc = SQLITE_OK;
+            continue;
+        }
+        ret = cb(arg, &info);
+        if (ret != 0)
+            break;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (ret != 0)
+        return ret;
+    if (rc != SQLITE_DONE) {
+        sql_log(s, "loading topics", rc);
+        return -PL_ERR_INTERNAL;
+    }
+    return 0;
+}
+
+int64_t store_sql_last_seq(struct store_sql *s, const char *topic)
+{
+    struct sql_topic *t = map_get(&s->map, topic);
+
+    return t != NULL ? t->last_seq : 0;
+}
+
+sqlite3 *store_sql_db(struct store_sql *s)
+{
+    return s->db;
+}

@@ -1,0 +1,95 @@
+/*
+ * store_sql.h: the store's plain SQLite half. No threads, no locks: one
+ * struct store_sql is used by one thread at a time (store_open's caller
+ * first, then the store thread). store.c drives it; tests call it directly.
+ */
+#ifndef PL_STORE_SQL_H
+#define PL_STORE_SQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* One schema step: db/migrations/NNN_name.sql, embedded at build time. */
+struct store_migration {
+    int version;          /* NNN: 1, 2, 3, ... */
+    const char *name;     /* "001_init" */
+    const char *sql;      /* the file's text */
+};
+
+/* The build's migrations, in version order (generated migrations.c). */
+extern const struct store_migration store_migrations[];
+extern const size_t store_n_migrations;
+
+/* Largest number of PUB jobs committed in one transaction. */
+#define STORE_SQL_MAX_BATCH 10000
+/* Largest number of rows one pruning statement deletes. */
+#define STORE_SQL_PRUNE_ROWS 1000
+
+struct store_sql_config {
+    const char *path;
+    bool full_sync;                 /* synchronous=FULL, else NORMAL */
+    int64_t dedupe_window_ms;       /* <= 0: 24 hours */
+    int64_t retain_messages;        /* per topic; 0: keep all */
+    int64_t retain_age_ms;          /* 0: keep forever */
+    /* NULL: the build's store_migrations. Tests pass their own list to
+     * prove that an older database is upgraded. */
+    const struct store_migration *migrations;
+    size_t n_migrations;
+};
+
+struct store_sql;
+
+/* Open or create the database, take its lock (locking_mode=EXCLUSIVE: a
+ * second process gets a clear "locked" error), set the pragmas, apply the
+ * missing migrations in one transaction each, prepare every statement and
+ * load the topic map. Returns NULL and sets *err (malloc'd) on failure. */
+struct store_sql *store_sql_open(const struct store_sql_config *cfg,
+                                 char **err);
+/* Finalize every statement, close the database, free, NULL *s. */
+void store_sql_close(struct store_sql **s);
+
+/* Run n PUB jobs in transactions of at most STORE_SQL_MAX_BATCH jobs,
+ * filling job->seq/duplicate/err. A transaction that fails (any statement,
+ * or COMMIT, or inject_fail) is rolled back, its topics' seqs restored, and
+ * each of its jobs gets err = PL_ERR_INTERNAL. Adds to *batches (commits),
+ * *rows (messages stored) and *errors (failed transactions). Returns 0 when
+ * everything committed, else -PL_ERR_INTERNAL. inject_fail (may be NULL)
+ * is asked before each COMMIT whether to fail it instead. */
+int store_sql_run_pubs(struct store_sql *s, struct store_job **jobs,
+                       size_t n, bool (*inject_fail)(void *arg),
+                       void *inject_arg, uint64_t *batches, uint64_t *rows,
+                       uint64_t *errors);
+
+/* Run one AFTER or BEFORE job outside any write transaction: fills rows,
+ * n_rows, first_seq, last_seq, or err = PL_ERR_INTERNAL. */
+void store_sql_run_read(struct store_sql *s, struct store_job *job);
+
+/* One round of retention: at most max_stmts DELETEs of at most
+ * STORE_SQL_PRUNE_ROWS rows each, in one transaction, for messages over
+ * retain_messages or older than now_ms - retain_age_ms and for dedupe keys
+ * older than now_ms - window. Adds to *pruned (messages only). Returns 1
+ * when more is left to prune, 0 when done, -PL_ERR_INTERNAL on failure. */
+int store_sql_prune(struct store_sql *s, int64_t now_ms, int max_stmts,
+                    uint64_t *pruned);
+
+/* See store_foreach_topic() in store.h. */
+int store_sql_foreach_topic(struct store_sql *s,
+                            int (*cb)(void *arg,
+                                      const struct store_topic_info *t),
+                            void *arg);
+
+/* The topic's newest seq in memory (0 when unknown). For tests. */
+int64_t store_sql_last_seq(struct store_sql *s, const char *topic);
+/* The raw handle, for tests only (on the owning thread). */
+sqlite3 *store_sql_db(struct store_sql *s);
+
+/* "SQLITE_IOERR" for an SQLite result code (extended codes map to their
+ * primary name). Never NULL. */
+const char *store_sql_rc_name(int rc);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * cmd.h: client command frames (JSON text) parsed and validated into a
+ * typed struct pl_cmd, exactly as protocol-v1 "Commands" describes.
+ */
+#ifndef PL_CMD_H
+#define PL_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+#define PL_ID_MAX 9007199254740991LL /* 2^53 - 1 */
+#define PL_NAME_MAX 64
+#define PL_KEY_MAX 128
+#define PL_HISTORY_LIMIT_DEFAULT 50
+#define PL_HISTORY_LIMIT_MAX 1000
+#define PL_DEPTH_DEFAULT 64
+
+enum pl_op {
+    PL_OP_HELLO,
+    PL_OP_SUB,
+    PL_OP_UNSUB,
+    PL_OP_PUB,
+    PL_OP_HISTORY,
+    PL_OP_PRESENCE,
+    PL_OP_PING,
+    PL_OP_TOPICS,   /* addition: list known topics under a prefix */
+};
+
+/*
+ * A parsed command. Strings point into storage owned by the struct and are
+ * NUL-terminated; they live until pl_cmd_cleanup(). Fields that the op does
+ * not use are zero/NULL.
+ */
+struct pl_cmd {
+    enum pl_op op;
+    int64_t id;          /* 0 when the command has no (valid) id */
+
+    char *topic;         /* sub, unsub, pub, history, presence; topics: prefix (may be NULL) */
+    size_t topic_len;
+
+    char *name;          /* hello: display name, or NULL */
+    char *token;         /* hello: JWT, or NULL */
+
+    bool has_since;      /* sub */
+    int64_t since;
+    bool has_history;
+    int64_t history;     /* >= 0 */
+    bool presence;
+
+    char *data;          /* pub: the data value as compact JSON text */
+    size_t data_len;
+    bool data_is_null;
+    bool retain;
+    char *key;           /* pub: idempotency key (1..128 bytes) or NULL */
+
+    bool has_before;     /* history */
+    int64_t before;
+    int limit;           /* history: 1..1000 (default 50, >1000 clamped) */
+};
+
+struct pl_parse_opts {
+    int max_depth;       /* JSON nesting limit (>= 32); 0 means default */
+};
+
+/*
+ * Parse one text frame. On PL_OK *cmd is filled and must be released with
+ * pl_cmd_cleanup(). On error nothing needs releasing; cmd->id still holds
+ * the command's id when a valid one was found before the error (so the
+ * error reply can carry it) and 0 otherwise, and *why (if not NULL) points
+ * to a static human-readable message.
+ */
+enum pl_err pl_cmd_parse(const char *text, size_t len,
+                         const struct pl_parse_opts *opts,
+                         struct pl_cmd *cmd, const char **why);
+
+/*
+ * Added: parse the body of POST /api/publish
+ * ({"topic":..,"data":..,"retain":..,"key":..}) with exactly the rules of
+ * a pub command; "op" and "id" in the body are ignored. On PL_OK
+ * cmd->op == PL_OP_PUB. Errors and ownership as pl_cmd_parse().
+ */
+enum pl_err pl_cmd_parse_pub_body(const char *text, size_t len,
+                                  const struct pl_parse_opts *opts,
+                                  struct pl_cmd *cmd, const char **why);
+
+void pl_cmd_cleanup(struct pl_cmd *cmd);
+
+/* The op's wire name ("hello", ...). */
+const char *pl_op_name(enum pl_op op);
+
+/* Depth of JSON nesting in text without parsing it (strings respected);
+ * stops counting at limit+1. Cheap guard run before cJSON. */
+int pl_json_depth(const char *text, size_t len, int limit);
+
+#endif

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Parley needs to build and test, only when
+# some are missing, so `make run` and `make test` work on a fresh machine.
+set -euo pipefail
+
+packages=(cmake gcc make pkg-config libwebsockets-dev libsqlite3-dev
+          libcjson-dev libcmocka-dev libssl-dev openssl)
+# Browser tests: Debian's Chromium, driven by playwright-core from npm.
+packages+=(chromium)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+            grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing missing packages: ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The browser tests' npm packages (playwright-core only: it never
+# downloads a browser; the tests use /usr/bin/chromium).
+if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules ]; then
+    echo "Installing the browser tests' npm packages"
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi

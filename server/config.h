@@ -1,0 +1,62 @@
+/*
+ * config.h: parleyd's settings: defaults, then command-line flags.
+ */
+#ifndef PL_CONFIG_H
+#define PL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_LIST_MAX 32
+
+struct pl_config {
+    int port;
+    const char *bind;
+    const char *db_path;
+    int log_level;
+    size_t max_message;
+    size_t queue_bytes;
+    uint32_t queue_msgs;
+    uint32_t max_subs;
+    uint32_t recent_msgs;
+    size_t recent_bytes;
+    const char *ephemeral[CONFIG_LIST_MAX];
+    size_t n_ephemeral;
+    bool ephemeral_default;   /* still the built-in typing/# */
+    bool durability_power;
+    int64_t dedupe_window_ms;
+    int64_t retain_messages;
+    int64_t retain_age_ms;
+    char *secret;             /* owned (read from a file or copied) */
+    size_t secret_len;
+    double rate;
+    double burst;
+    const char *allow_origin[CONFIG_LIST_MAX];
+    size_t n_allow_origin;
+    const char *cert;
+    const char *key;
+    const char *web_root;
+    uint32_t max_conns;
+    size_t store_pending_max;
+    int max_depth;
+    int rx_buffer;
+};
+
+/* What config_parse wants the caller to do. */
+enum config_result {
+    CONFIG_RUN,
+    CONFIG_EXIT_OK,      /* --help or --version was printed */
+    CONFIG_EXIT_USAGE,   /* an error was printed */
+};
+
+void config_defaults(struct pl_config *cfg);
+enum config_result config_parse(struct pl_config *cfg, int argc, char **argv);
+void config_cleanup(struct pl_config *cfg);
+
+/* "24h", "30m", "10s", "250ms", "7d", or plain seconds -> ms; -1 if bad. */
+int64_t config_parse_duration(const char *s);
+/* "8MiB", "64KiB", "65536", "1M" -> bytes; -1 if bad. */
+int64_t config_parse_size(const char *s);
+
+#endif

@@ -1,0 +1,405 @@
+/*
+ * http.c: the HTTP half of the parley.v1 protocol callback: the web
+ * client's files, /healthz, /metrics and the HTTP API (/api/publish,
+ * /api/history, /api/topics). Responses are built whole, then written in
+ * one lws_write() from the HTTP writeable callback. API calls that wait
+ * for the store hold a hub connection (origin CONN_HTTP) until the hub
+ * calls http_done().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "assets.h"
+#include "cmd.h"
+#include "log.h"
+#include "server.h"
+
+enum route {
+    ROUTE_NONE,
+    ROUTE_PUBLISH,
+};
+
+#define HEADER_ROOM 1024
+
+static const char *type_for(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+
+    if (dot == NULL)
+        return "application/octet-stream";
+    if (strcmp(dot, ".html") == 0)
+        return "text/html; charset=utf-8";
+    if (strcmp(dot, ".js") == 0 || strcmp(dot, ".mjs") == 0)
+        return "text/javascript; charset=utf-8";
+    if (strcmp(dot, ".css") == 0)
+        return "text/css; charset=utf-8";
+    if (strcmp(dot, ".svg") == 0)
+        return "image/svg+xml";
+    if (strcmp(dot, ".png") == 0)
+        return "image/png";
+    if (strcmp(dot, ".ico") == 0)
+        return "image/x-icon";
+    if (strcmp(dot, ".json") == 0)
+        return "application/json";
+    return "application/octet-stream";
+}
+
+void http_pss_cleanup(struct pss *pss)
+{
+    if (!pss->resp_static)
+        free(pss->resp);
+    pss->resp = NULL;
+    pss->resp_len = 0;
+    pss->resp_static = false;
+    pss->resp_ready = false;
+    free(pss->body);
+    pss->body = NULL;
+    pss->body_len = 0;
+    pss->body_too_large = false;
+    pss->route = ROUTE_NONE;
+    pss->etag[0] = '\0';
+}
+
+/* Queue a response; it is written from HTTP_WRITEABLE. */
+static void respond(struct lws *wsi, struct pss *pss, int status,
+                    const char *type, const void *body, size_t len)
+{
+    if (!pss->resp_static)
+        free(pss->resp);
+    pss->resp_static = false;
+    pss->resp = malloc(len + 1);
+    if (pss->resp == NULL) {
+        status = 500;
+        len = 0;
+    } else {
+        memcpy(pss->resp, body, len);
+        pss->resp[len] = '\0';
+    }
+    pss->resp_len = len;
+    pss->resp_status = status;
+    pss->resp_type = type;
+    pss->resp_ready = true;
+    lws_callback_on_writable(wsi);
+}
+
+static void respond_json_error(struct lws *wsi, struct pss *pss, int status,
+                               enum pl_err err, const char *message)
+{
+    char body[512];
+    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}",
+                     pl_err_code(err), message);
+
+    respond(wsi, pss, status, "application/json", body, (size_t)n);
+}
+
+void http_done(struct server *srv, struct conn *c, int status,
+               const char *body, size_t len)
+{
+    struct lws *wsi = c->transport;
+    struct pss *pss = lws_wsi_user(wsi);
+
+    (void)srv;
+    respond(wsi, pss, status, "application/json", body, len);
+}
+
+static int write_response(struct server *srv, struct lws *wsi,
+                          struct pss *pss)
+{
+    unsigned char *buf = NULL;
+    unsigned char *start = NULL;
+    unsigned char *p = NULL;
+    unsigned char *end = NULL;
+    size_t total = LWS_PRE + HEADER_ROOM + pss->resp_len;
+    int rc = -1;
+
+    buf = malloc(total);
+    if (buf == NULL)
+        return -1;
+    start = buf + LWS_PRE;
+    p = start;
+    end = buf + LWS_PRE + HEADER_ROOM;
+    if (lws_add_http_common_headers(wsi, (unsigned int)pss->resp_status,
+                                    pss->resp_type, pss->resp_len, &p, end))
+        goto out;
+    if (pss->etag[0] != '\0' &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"etag:",
+                                    (unsigned char *)pss->etag,
+                                    (int)strlen(pss->etag), &p, end))
+        goto out;
+    if (lws_add_http_header_by_name(wsi,
+            (const unsigned char *)"cache-control:",
+            (const unsigned char *)"no-cache", 8, &p, end))
+        goto out;
+    if (lws_add_http_header_by_name(wsi,
+            (const unsigned char *)"x-content-type-options:",
+            (const unsigned char *)"nosniff", 7, &p, end))
+        goto out;
+    if (lws_finalize_http_header(wsi, &p, end))
+        goto out;
+    memcpy(p, pss->resp, pss->resp_len);
+    p += pss->resp_len;
+    if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
+        goto out;
+    srv->http_requests++;
+    rc = 0;
+out:
+    free(buf);
+    hub_conn_close(srv->hub, &pss->conn);
+    http_pss_cleanup(pss);
+    if (rc == 0 && lws_http_transaction_completed(wsi))
+        return -1;
+    return rc;
+}
+
+/* Serve a file from --web-root (development) into the response. */
+static int serve_from_disk(struct server *srv, struct lws *wsi,
+                           struct pss *pss, const char *path)
+{
+    char full[1024];
+    struct stat st;
+    char *data = NULL;
+    int fd = -1;
+    ssize_t n = 0;
+
+    if (strstr(path, "..") != NULL)
+        return -1;
+    snprintf(full, sizeof(full), "%s%s", srv->cfg->web_root,
+             strcmp(path, "/") == 0 ? "/index.html" : path);
+    fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        st.st_size > 16 * 1024 * 1024) {
+        close(fd);
+        return -1;
+    }
+    data = malloc((size_t)st.st_size + 1);
+    if (data != NULL)
+        n = read(fd, data, (size_t)st.st_size);
+    close(fd);
+    if (data == NULL || n != st.st_size) {
+        free(data);
+        return -1;
+    }
+    respond(wsi, pss, 200, type_for(full), data, (size_t)n);
+    free(data);
+    return 0;
+}
+
+static void serve_asset(struct server *srv, struct lws *wsi, struct pss *pss,
+                        const char *path)
+{
+    const struct asset *a = NULL;
+    char inm[64];
+
+    if (srv->cfg->web_root != NULL) {
+        if (serve_from_disk(srv, wsi, pss, path) < 0)
+            respond(wsi, pss, 404, "text/plain", "not found\n", 10);
+        return;
+    }
+    a = asset_find(path);
+    if (a == NULL) {
+        respond(wsi, pss, 404, "text/plain", "not found\n", 10);
+        return;
+    }
+    snprintf(pss->etag, sizeof(pss->etag), "%s", a->etag);
+    if (lws_hdr_copy(wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
+        && strcmp(inm, a->etag) == 0) {
+        respond(wsi, pss, 304, a->content_type, "", 0);
+        return;
+    }
+    /* Point at the embedded bytes: nothing to copy or free. */
+    if (!pss->resp_static)
+        free(pss->resp);
+    pss->resp = (char *)(uintptr_t)a->data;
+    pss->resp_static = true;
+    pss->resp_len = a->len;
+    pss->resp_status = 200;
+    pss->resp_type = a->content_type;
+    pss->resp_ready = true;
+    lws_callback_on_writable(wsi);
+}
+
+/* Bearer token for the API: returns false after responding 401. */
+static bool api_auth(struct server *srv, struct lws *wsi, struct pss *pss)
+{
+    char auth[2048];
+    int n = 0;
+
+    if (!hub_auth_enabled(srv->hub))
+        return true;
+    n = lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 7 && strncasecmp(auth, "Bearer ", 7) == 0 &&
+        hub_conn_token(srv->hub, pss->conn, auth + 7) == PL_OK)
+        return true;
+    respond_json_error(wsi, pss, 401, PL_ERR_UNAUTHORIZED,
+                       "a valid Authorization: Bearer token is required");
+    return false;
+}
+
+static bool api_open(struct server *srv, struct lws *wsi, struct pss *pss)
+{
+    hub_conn_close(srv->hub, &pss->conn);
+    pss->conn = hub_conn_open(srv->hub, CONN_HTTP, wsi);
+    if (pss->conn == NULL) {
+        respond_json_error(wsi, pss, 500, PL_ERR_INTERNAL, "out of memory");
+        return false;
+    }
+    return api_auth(srv, wsi, pss);
+}
+
+static void api_history(struct server *srv, struct lws *wsi, struct pss *pss)
+{
+    char topic[1024];
+    char num[32];
+    int64_t before = 0;
+    long limit = PL_HISTORY_LIMIT_DEFAULT;
+    char *end = NULL;
+    const char *v = NULL;
+
+    if (!api_open(srv, wsi, pss))
+        return;
+    v = lws_get_urlarg_by_name(wsi, "before=", num, sizeof(num));
+    if (v != NULL) {
+        before = strtoll(v, &end, 10);
+        if (end == v || *end != '\0' || before < 0) {
+            respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
+                               "before must be a non-negative integer");
+            return;
+        }
+    }
+    v = lws_get_urlarg_by_name(wsi, "limit=", num, sizeof(num));
+    if (v != NULL) {
+        limit = strtol(v, &end, 10);
+        if (end == v || *end != '\0') {
+            respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
+                               "limit must be an integer");
+            return;
+        }
+    }
+    hub_http_history(srv->hub, pss->conn,
+                     lws_get_urlarg_by_name(wsi, "topic=", topic,
+                                            sizeof(topic)),
+                     before, limit > 100000 ? 100000 : (int)limit);
+}
+
+static void api_topics(struct server *srv, struct lws *wsi, struct pss *pss)
+{
+    char prefix[512];
+    struct pl_buf b;
+
+    if (!api_open(srv, wsi, pss))
+        return;
+    pl_buf_init(&b, 4096);
+    hub_topics_json(srv->hub, lws_get_urlarg_by_name(wsi, "prefix=", prefix,
+                                                     sizeof(prefix)), &b);
+    if (pl_buf_failed(&b))
+        respond_json_error(wsi, pss, 500, PL_ERR_INTERNAL, "out of memory");
+    else
+        respond(wsi, pss, 200, "application/json", pl_buf_data(&b), b.len);
+    pl_buf_cleanup(&b);
+}
+
+static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
+                         const char *path)
+{
+    bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    struct pl_buf b;
+
+    http_pss_cleanup(pss);
+    if (post) {
+        if (strcmp(path, "/api/publish") == 0) {
+            pss->route = ROUTE_PUBLISH; /* answered at body completion */
+            return;
+        }
+        respond(wsi, pss, 404, "text/plain", "not found\n", 10);
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        respond(wsi, pss, 200, "text/plain", "ok\n", 3);
+    } else if (strcmp(path, "/metrics") == 0) {
+        pl_buf_init(&b, 8192);
+        metrics_render(srv, &b);
+        respond(wsi, pss, 200, "text/plain; version=0.0.4", pl_buf_data(&b),
+                b.len);
+        pl_buf_cleanup(&b);
+    } else if (strcmp(path, "/api/history") == 0) {
+        api_history(srv, wsi, pss);
+    } else if (strcmp(path, "/api/topics") == 0) {
+        api_topics(srv, wsi, pss);
+    } else if (strcmp(path, "/api/publish") == 0) {
+        respond_json_error(wsi, pss, 405, PL_ERR_BAD_REQUEST,
+                           "use POST for /api/publish");
+    } else {
+        serve_asset(srv, wsi, pss, path);
+    }
+}
+
+static void http_body(struct server *srv, struct pss *pss, const void *in,
+                      size_t len)
+{
+    char *nb = NULL;
+
+    if (pss->route != ROUTE_PUBLISH || pss->body_too_large)
+        return;
+    if (pss->body_len + len > srv->cfg->max_message) {
+        pss->body_too_large = true;
+        return;
+    }
+    nb = realloc(pss->body, pss->body_len + len + 1);
+    if (nb == NULL) {
+        pss->body_too_large = true;
+        return;
+    }
+    pss->body = nb;
+    memcpy(pss->body + pss->body_len, in, len);
+    pss->body_len += len;
+}
+
+static void http_body_done(struct server *srv, struct lws *wsi,
+                           struct pss *pss)
+{
+    if (pss->route != ROUTE_PUBLISH)
+        return;
+    if (pss->body_too_large) {
+        respond_json_error(wsi, pss, 413, PL_ERR_TOO_LARGE,
+                           "the body is larger than the message size limit");
+        return;
+    }
+    if (!api_open(srv, wsi, pss))
+        return;
+    hub_http_publish(srv->hub, pss->conn, pss->body ? pss->body : "",
+                     pss->body_len);
+}
+
+int http_callback(struct server *srv, struct lws *wsi,
+                  enum lws_callback_reasons reason, struct pss *pss, void *in,
+                  size_t len)
+{
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        http_request(srv, wsi, pss, in ? (const char *)in : "/");
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY:
+        http_body(srv, pss, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        http_body_done(srv, wsi, pss);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (!pss->resp_ready)
+            return 0;
+        return write_response(srv, wsi, pss);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        hub_conn_close(srv->hub, &pss->conn);
+        http_pss_cleanup(pss);
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, pss, in, len);
+    }
+}

@@ -1,0 +1,120 @@
+/*
+ * hub.h: Parley's heart, in plain C with no lws: connections' sessions,
+ * topics, subscriptions, presence, publish and fan-out, recovery.
+ *
+ * The transport (ws.c, http.c, or a unit test) feeds the hub decoded text
+ * and store completions, and the hub calls back only through struct
+ * hub_ops. Every function runs on the service thread.
+ */
+#ifndef PL_HUB_H
+#define PL_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "hub_types.h"
+#include "store.h"
+
+struct hub;
+
+struct hub_config {
+    const void *secret;        /* non-NULL turns auth on */
+    size_t secret_len;
+    size_t queue_bytes;        /* out-queue bound per connection */
+    uint32_t queue_msgs;
+    uint32_t max_subs;         /* subscriptions per connection */
+    uint32_t recent_msgs;      /* recent ring per topic */
+    size_t recent_bytes;
+    const char *const *ephemeral; /* patterns of topics never stored */
+    size_t n_ephemeral;
+    double rate;               /* publishes per second per connection, 0: off */
+    double burst;
+    size_t store_pending_max;  /* beyond this, pub is `overloaded` */
+    int max_depth;             /* JSON nesting limit */
+    bool persist;              /* false: no store at all (tests) */
+};
+
+struct hub_ops {
+    /* c has frames queued (or a close code set): make the transport call
+     * hub_conn_writable-based writing soon. */
+    void (*wake)(void *ctx, struct conn *c);
+    /* Hand a job to the store (takes ownership). */
+    void (*submit)(void *ctx, struct store_job *job);
+    /* Jobs not yet completed. */
+    size_t (*store_pending)(void *ctx);
+    /* Milliseconds since the epoch. */
+    int64_t (*now_ms)(void *ctx);
+    /* An HTTP request's result is ready: status and JSON body (borrowed). */
+    void (*http_done)(void *ctx, struct conn *c, int status,
+                      const char *body, size_t len);
+};
+
+struct hub_stats {
+    uint64_t connections;
+    uint64_t connections_total;
+    uint64_t subscriptions;
+    uint64_t topics;
+    uint64_t messages_in;
+    uint64_t messages_out;       /* deliveries queued to connections */
+    uint64_t bytes_out;          /* counted by the transport */
+    uint64_t queue_drops;        /* messages dropped with a culled queue */
+    uint64_t slow_consumers;     /* 4008 closes */
+    uint64_t errors_sent;
+    uint64_t publish_failures;   /* store errors */
+};
+
+struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
+                    void *ctx);
+void hub_free(struct hub **hub);
+
+/* Start-up: make a topic known with its stored state (before traffic). */
+int hub_load_topic(struct hub *hub, const struct store_topic_info *info);
+
+/* A new connection (WebSocket or an HTTP API request). NULL on OOM. */
+struct conn *hub_conn_open(struct hub *hub, enum conn_origin origin,
+                           void *transport);
+/* The connection is gone: presence leave, unsubscribe, free, NULL *c. */
+void hub_conn_close(struct hub *hub, struct conn **c);
+/* Find a connection by id (completions carry ids, never pointers). */
+struct conn *hub_conn_find(struct hub *hub, uint64_t id);
+
+/* One complete text message from the client. */
+void hub_conn_text(struct hub *hub, struct conn *c, const char *text,
+                   size_t len);
+/* One complete binary message: answered with bad_request. */
+void hub_conn_binary(struct hub *hub, struct conn *c);
+/* Token from `?token=` on the upgrade: PL_OK counts as hello. */
+enum pl_err hub_conn_token(struct hub *hub, struct conn *c, const char *token);
+
+/* The transport wrote frames; when the queue is short, the hub refills it
+ * with paced replay pages. */
+void hub_conn_drained(struct hub *hub, struct conn *c);
+
+/* Mark every connection closing with code (shutdown: 1001) and wake it. */
+void hub_close_all(struct hub *hub, int code);
+
+/* Completed store jobs, oldest first (takes ownership of the list). */
+void hub_store_done(struct hub *hub, struct store_job *list);
+/* The same, but stop once about `budget` bytes of messages were fanned
+ * out, and return the jobs not handled yet (the caller feeds them in again
+ * after the connections had a chance to write). This keeps one big store
+ * batch from landing on every subscriber's queue in a single burst. */
+struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,
+                                      size_t budget);
+
+/* HTTP API. body is the request body; the result reaches ops->http_done
+ * (possibly before these return). claims may be NULL (auth off). */
+void hub_http_publish(struct hub *hub, struct conn *c, const char *body,
+                      size_t len);
+void hub_http_history(struct hub *hub, struct conn *c, const char *topic,
+                      int64_t before, int limit);
+/* {"topics":[...]} for GET /api/topics into b. */
+void hub_topics_json(struct hub *hub, const char *prefix, struct pl_buf *b);
+
+const struct hub_stats *hub_get_stats(struct hub *hub);
+struct hub_stats *hub_stats_mut(struct hub *hub);
+bool hub_auth_enabled(const struct hub *hub);
+
+#endif

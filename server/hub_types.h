@@ -1,0 +1,112 @@
+/*
+ * hub_types.h: the records the hub keeps, shared by hub.c, conn.c,
+ * topic_tree.c and their tests. Service thread only.
+ */
+#ifndef PL_HUB_TYPES_H
+#define PL_HUB_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jwt.h"
+#include "msg.h"
+#include "outq.h"
+#include "topic_tree.h"
+
+#define PL_TOPIC_LEVELS_MAX 128
+
+/* A user present in a topic: counted once however many connections. */
+struct member {
+    struct member *next;
+    uint32_t conns;          /* presence subscriptions of this user here */
+    char user[];
+};
+
+/* The recent-message ring of a topic: the last committed messages, so most
+ * `since` recoveries never touch the disk. Contiguous seqs, oldest first. */
+struct recent {
+    struct msg **ring;
+    uint32_t cap;            /* power of two, grown up to the configured max */
+    uint32_t head;
+    uint32_t count;
+    size_t bytes;
+};
+
+struct topic {
+    struct topic *hash_next;
+    uint32_t hash;
+    size_t name_len;
+    char *name;
+    int64_t seq;             /* latest committed seq (ephemeral: latest sent) */
+    int64_t first_seq;       /* oldest stored seq known, 0 if unknown/none */
+    bool ephemeral;
+    struct sub_list subs;    /* exact subscriptions */
+    struct recent recent;
+    struct msg *retained;    /* the retained copy, framed with retained:true */
+    struct member *members;
+    uint32_t n_members;
+};
+
+/* One subscription of one connection to a topic or a pattern. */
+struct sub {
+    struct conn *conn;
+    struct sub_list *list;   /* topic->subs or a trie node's list */
+    struct topic *topic;     /* concrete subscriptions only */
+    struct sub *t_prev, *t_next;  /* in list */
+    struct sub *c_prev, *c_next;  /* in conn->subs */
+    bool is_pattern;
+    bool presence;           /* concrete topics only */
+    char pattern[];
+};
+
+/* A sub reply that waits for the store (recovered flag, first pages). */
+struct pending_reply {
+    struct msg *placeholder; /* queued on the connection, filled when ready */
+    uint32_t waiting;        /* replays still waiting for their first page */
+    bool recovered;
+    bool want_recovered;     /* since was given */
+    int64_t id;
+    int64_t seq;             /* concrete topics: seq for the reply, else -1 */
+    char *pattern;
+};
+
+/* Delivery of stored messages (seq next..fence) to one connection before
+ * its live messages of that topic, which are held meanwhile. */
+struct replay {
+    struct replay *next;
+    struct topic *topic;
+    int64_t next_seq;
+    int64_t fence;
+    bool inflight;           /* a store page request is out */
+    bool first_page_done;
+    struct pending_reply *reply; /* NULL once counted */
+    struct outq held;        /* live messages of topic, seq > fence */
+};
+
+enum conn_origin {
+    CONN_WS,                 /* a WebSocket client */
+    CONN_HTTP,               /* an HTTP API request waiting for a result */
+};
+
+struct conn {
+    uint64_t id;
+    struct conn *hash_next;  /* id table */
+    void *transport;         /* the lws wsi, opaque to the hub */
+    enum conn_origin origin;
+    char *user;              /* display name or token subject */
+    bool said_hello;
+    struct pl_claims *claims;/* NULL when auth is off or before hello */
+    struct outq q;
+    struct sub *subs;
+    uint32_t n_subs;
+    struct replay *replays;  /* FIFO: head first */
+    uint64_t gen;            /* last publish generation that reached us */
+    int close_code;          /* non-zero: closing with this WebSocket code */
+    bool wake_pending;       /* the transport asked to be told when writable */
+    double tokens;           /* publish rate limit bucket */
+    int64_t tokens_at;       /* ms */
+    uint64_t pending_pubs;   /* publishes waiting for the store */
+};
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * main.c: parleyd's entry point: flags to config, the store, the hub, the
+ * lws context and its service loop, signals, and the ordered shutdown.
+ * No protocol logic lives here.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "log.h"
+#include "server.h"
+
+static struct server *the_server; /* for the signal handler only */
+
+static struct lws_protocols protocols[] = {
+    { "parley.v1", ws_callback, sizeof(struct pss), 512, 0, NULL,
+      WS_COALESCE_BYTES },
+    { NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (the_server != NULL) {
+        the_server->stop = 1;
+        if (the_server->ctx != NULL)
+            lws_cancel_service(the_server->ctx);
+    }
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+    size_t n = strlen(line);
+    char buf[512];
+
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    if (n >= sizeof(buf))
+        n = sizeof(buf) - 1;
+    memcpy(buf, line, n);
+    buf[n] = '\0';
+    if (level & LLL_ERR)
+        log_warn("lws: %s", buf);
+    else if (level & LLL_WARN)
+        log_info("lws: %s", buf);
+    else
+        log_debug("lws: %s", buf);
+}
+
+static int64_t now_ms(void *ctx)
+{
+    struct timeval tv;
+
+    (void)ctx;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void op_wake(void *ctx, struct conn *c)
+{
+    (void)ctx;
+    if (c->origin == CONN_WS && c->transport != NULL)
+        lws_callback_on_writable(c->transport);
+}
+
+static void op_submit(void *ctx, struct store_job *job)
+{
+    struct server *srv = ctx;
+
+    store_submit(srv->store, job);
+}
+
+static size_t op_store_pending(void *ctx)
+{
+    struct server *srv = ctx;
+
+    return store_pending(srv->store);
+}
+
+static void op_http_done(void *ctx, struct conn *c, int status,
+                         const char *body, size_t len)
+{
+    http_done(ctx, c, status, body, len);
+}
+
+static const struct hub_ops server_hub_ops = {
+    op_wake, op_submit, op_store_pending, now_ms, op_http_done,
+};
+
+static void store_wake(void *arg)
+{
+    struct server *srv = arg;
+
+    lws_cancel_service(srv->ctx);
+}
+
+static int load_topic(void *arg, const struct store_topic_info *t)
+{
+    return hub_load_topic(arg, t);
+}
+
+static int make_parent_dir(const char *path)
+{
+    char dir[1024];
+    char *slash = NULL;
+
+    snprintf(dir, sizeof(dir), "%s", path);
+    slash = strrchr(dir, '/');
+    if (slash == NULL || slash == dir)
+        return 0;
+    *slash = '\0';
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        log_error("cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Service the loop until cond() is false or the deadline passes. */
+static void service_while(struct server *srv, bool (*cond)(struct server *),
+                          int ms)
+{
+    int64_t deadline = now_ms(NULL) + ms;
+
+    while (cond(srv) && now_ms(NULL) < deadline)
+        if (lws_service(srv->ctx, 0) < 0)
+            break;
+}
+
+static bool store_busy(struct server *srv)
+{
+    return store_pending(srv->store) > 0;
+}
+
+static bool conns_open(struct server *srv)
+{
+    return hub_get_stats(srv->hub)->connections > 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct pl_config cfg;
+    struct server srv;
+    struct store_config scfg;
+    struct hub_config hcfg;
+    struct lws_context_creation_info info;
+    struct sigaction sa;
+    char *err = NULL;
+    int port = 0;
+    int rc = 1;
+
+    config_defaults(&cfg);
+    switch (config_parse(&cfg, argc, argv)) {
+    case CONFIG_EXIT_OK:
+        config_cleanup(&cfg);
+        return 0;
+    case CONFIG_EXIT_USAGE:
+        config_cleanup(&cfg);
+        return 2;
+    case CONFIG_RUN:
+        break;
+    }
+    log_set_level((enum log_level)cfg.log_level);
+    lws_set_log_level(cfg.log_level >= LOG_DEBUG ? LLL_ERR | LLL_WARN |
+                      LLL_NOTICE | LLL_INFO : LLL_ERR | LLL_WARN,
+                      lws_log_emit);
+
+    memset(&srv, 0, sizeof(srv));
+    srv.cfg = &cfg;
+    the_server = &srv;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    log_notice("parleyd %s starting: db=%s durability=%s auth=%s "
+               "max-message=%zu queue-bytes=%zu", PARLEY_VERSION,
+               cfg.db_path, cfg.durability_power ? "power" : "process",
+               cfg.secret ? "on" : "off", cfg.max_message, cfg.queue_bytes);
+
+    srv.fanout_budget = cfg.queue_bytes / 4;
+    if (srv.fanout_budget > WS_COALESCE_BYTES)
+        srv.fanout_budget = WS_COALESCE_BYTES;
+    srv.wbuf = malloc(LWS_PRE + WS_COALESCE_BYTES);
+    if (srv.wbuf == NULL)
+        goto out;
+    if (make_parent_dir(cfg.db_path) < 0)
+        goto out;
+    memset(&scfg, 0, sizeof(scfg));
+    scfg.path = cfg.db_path;
+    scfg.durability = cfg.durability_power ? STORE_DURABLE_POWER
+                                           : STORE_DURABLE_PROCESS;
+    scfg.dedupe_window_ms = cfg.dedupe_window_ms;
+    scfg.retain_messages = cfg.retain_messages;
+    scfg.retain_age_ms = cfg.retain_age_ms;
+    scfg.wake = store_wake;
+    scfg.wake_arg = &srv;
+    srv.store = store_open(&scfg, &err);
+    if (srv.store == NULL) {
+        log_error("cannot open database %s: %s", cfg.db_path,
+                  err ? err : "unknown error");
+        free(err);
+        goto out;
+    }
+
+    memset(&hcfg, 0, sizeof(hcfg));
+    hcfg.secret = cfg.secret;
+    hcfg.secret_len = cfg.secret_len;
+    hcfg.queue_bytes = cfg.queue_bytes;
+    hcfg.queue_msgs = cfg.queue_msgs;
+    hcfg.max_subs = cfg.max_subs;
+    hcfg.recent_msgs = cfg.recent_msgs;
+    hcfg.recent_bytes = cfg.recent_bytes;
+    hcfg.ephemeral = cfg.ephemeral;
+    hcfg.n_ephemeral = cfg.n_ephemeral;
+    hcfg.rate = cfg.rate;
+    hcfg.burst = cfg.burst;
+    hcfg.store_pending_max = cfg.store_pending_max;
+    hcfg.max_depth = cfg.max_depth;
+    hcfg.persist = true;
+    srv.hub = hub_new(&hcfg, &server_hub_ops, &srv);
+    if (srv.hub == NULL) {
+        log_error("out of memory");
+        goto out;
+    }
+    if (store_foreach_topic(srv.store, load_topic, srv.hub) != 0) {
+        log_error("cannot load topics from %s", cfg.db_path);
+        goto out;
+    }
+
+    protocols[0].rx_buffer_size = (size_t)cfg.rx_buffer;
+    memset(&info, 0, sizeof(info));
+    info.port = cfg.port;
+    info.iface = cfg.bind;
+    info.protocols = protocols;
+    info.user = &srv;
+    info.pt_serv_buf_size = 64 * 1024;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    if (strchr(cfg.bind, ':') == NULL)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (cfg.cert != NULL) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg.cert;
+        info.ssl_private_key_filepath = cfg.key;
+    }
+    srv.ctx = lws_create_context(&info);
+    if (srv.ctx == NULL) {
+        log_error("cannot listen on %s:%d", cfg.bind, cfg.port);
+        goto out;
+    }
+    srv.vhost = lws_get_vhost_by_name(srv.ctx, "default");
+    port = srv.vhost ? lws_get_vhost_listen_port(srv.vhost) : cfg.port;
+    if (store_start(srv.store) < 0) {
+        log_error("cannot start the store thread");
+        goto out;
+    }
+    log_notice("listening on %s://%s:%d (WebSocket path /ws)",
+               cfg.cert ? "https" : "http", cfg.bind, port);
+
+    while (!srv.stop)
+        if (lws_service(srv.ctx, 0) < 0)
+            break;
+
+    log_notice("shutting down: finishing stored writes, closing clients");
+    service_while(&srv, store_busy, 5000);
+    hub_close_all(srv.hub, 1001);
+    service_while(&srv, conns_open, 2000);
+    rc = 0;
+out:
+    if (srv.store != NULL) {
+        store_stop(srv.store);
+        if (srv.hub != NULL) {
+            hub_store_done(srv.hub, srv.backlog);
+            srv.backlog = NULL;
+            hub_store_done(srv.hub, store_take_completions(srv.store));
+        }
+    }
+    if (srv.ctx != NULL)
+        lws_context_destroy(srv.ctx);
+    store_free(&srv.store);
+    hub_free(&srv.hub);
+    free(srv.wbuf);
+    config_cleanup(&cfg);
+    if (rc == 0)
+        log_notice("bye");
+    return rc;
+}

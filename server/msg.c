@@ -1,0 +1,104 @@
+/*
+ * msg.c: allocation and reference counting of struct msg. The frame lives
+ * in the same allocation as the header, after MSG_HEADROOM spare bytes.
+ * Only the service thread creates, references or frees messages.
+ */
+#include "msg.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t msg_live;
+
+uint64_t msg_live_count(void)
+{
+    return msg_live;
+}
+
+static struct msg *msg_alloc(size_t frame_len)
+{
+    struct msg *m = NULL;
+    size_t hdr = (sizeof(*m) + 15) & ~(size_t)15;
+
+    m = malloc(hdr + MSG_HEADROOM + frame_len);
+    if (m == NULL)
+        return NULL;
+    m->refs = 1;
+    m->len = (uint32_t)frame_len;
+    m->seq = 0;
+    m->placeholder = false;
+    m->frame = (unsigned char *)m + hdr + MSG_HEADROOM;
+    msg_live++;
+    return m;
+}
+
+struct msg *msg_from_buf(struct pl_buf *b, int64_t seq)
+{
+    unsigned char *frame = NULL;
+    size_t len = 0;
+    struct msg *m = NULL;
+
+    if (pl_buf_failed(b))
+        return NULL;
+    pl_buf_ws_finish(b, &frame, &len);
+    m = msg_alloc(len);
+    if (m == NULL)
+        return NULL;
+    memcpy(m->frame, frame, len);
+    m->seq = seq;
+    return m;
+}
+
+struct msg *msg_placeholder(void)
+{
+    struct msg *m = msg_alloc(0);
+
+    if (m != NULL) {
+        m->placeholder = true;
+        m->frame = NULL;
+    }
+    return m;
+}
+
+/*
+ * A placeholder is owned by exactly one connection's queue, so it can be
+ * reallocated behind its own pointer... except that the queue holds that
+ * pointer. We therefore keep the placeholder struct and point its frame at
+ * a separate allocation, freed in msg_unref().
+ */
+int msg_fill(struct msg *m, struct pl_buf *b)
+{
+    unsigned char *frame = NULL;
+    unsigned char *copy = NULL;
+    size_t len = 0;
+
+    if (pl_buf_failed(b))
+        return -ENOMEM;
+    pl_buf_ws_finish(b, &frame, &len);
+    copy = malloc(MSG_HEADROOM + len);
+    if (copy == NULL)
+        return -ENOMEM;
+    memcpy(copy + MSG_HEADROOM, frame, len);
+    m->frame = copy + MSG_HEADROOM;
+    m->len = (uint32_t)len;
+    m->placeholder = false;
+    return 0;
+}
+
+void msg_unref(struct msg **mp)
+{
+    struct msg *m = *mp;
+    size_t hdr = (sizeof(*m) + 15) & ~(size_t)15;
+
+    if (m == NULL)
+        return;
+    *mp = NULL;
+    if (--m->refs > 0)
+        return;
+    /* A filled placeholder points outside its own allocation. */
+    if (m->frame != NULL && m->frame != (unsigned char *)m + hdr + MSG_HEADROOM)
+        free(m->frame - MSG_HEADROOM);
+    msg_live--;
+    free(m);
+}

@@ -1,0 +1,58 @@
+/*
+ * msg.h: a reference-counted, immutable server frame.
+ *
+ * A published message is encoded once (WebSocket header included) into one
+ * struct msg, and every subscriber's out-queue holds a pointer to it. The
+ * bytes never change after msg_new(), so any number of connections can
+ * write them. Service thread only: refs is a plain integer.
+ *
+ * A msg may also be a *placeholder*: a reply that is not ready yet (it waits
+ * for the store). A connection's writer stops at a placeholder, which keeps
+ * replies in command order; msg_fill() turns it into the real frame.
+ */
+#ifndef PL_MSG_H
+#define PL_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+/* Headroom kept before every frame so lws_write() may be called on it
+ * directly (lws wants LWS_PRE bytes it may scribble on). */
+#define MSG_HEADROOM 32
+
+struct msg {
+    uint32_t refs;
+    uint32_t len;        /* frame bytes (header + payload); 0 for a placeholder */
+    int64_t seq;         /* the message's seq, 0 for replies */
+    bool placeholder;
+    unsigned char *frame; /* MSG_HEADROOM bytes after the allocation start */
+};
+
+/* A message holding a copy of the finished frame in b (b untouched).
+ * refs = 1. NULL on allocation failure. */
+struct msg *msg_from_buf(struct pl_buf *b, int64_t seq);
+
+/* A placeholder (refs = 1). NULL on allocation failure. */
+struct msg *msg_placeholder(void);
+
+/* Replace a placeholder's content with the frame in b (copied). Returns 0
+ * or -ENOMEM (the placeholder then becomes an internal-error frame if that
+ * can be allocated, else stays a placeholder and the caller should cull). */
+int msg_fill(struct msg *m, struct pl_buf *b);
+
+static inline struct msg *msg_ref(struct msg *m)
+{
+    m->refs++;
+    return m;
+}
+
+/* Drop one reference, free at zero, and NULL the caller's pointer. */
+void msg_unref(struct msg **m);
+
+/* Messages alive right now (for metrics and leak checks). */
+uint64_t msg_live_count(void);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * outq.c: the per-connection ring of message pointers. Growth doubles the
+ * ring and unwraps it; entries are never copied otherwise.
+ */
+#include "outq.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void outq_init(struct outq *q)
+{
+    memset(q, 0, sizeof(*q));
+}
+
+void outq_cleanup(struct outq *q)
+{
+    while (q->count > 0)
+        outq_pop(q);
+    free(q->ring);
+    q->ring = NULL;
+    q->cap = 0;
+    q->head = 0;
+    q->bytes = 0;
+}
+
+static int outq_grow(struct outq *q)
+{
+    uint32_t ncap = q->cap ? q->cap * 2 : 8;
+    struct msg **nring = NULL;
+    uint32_t i;
+
+    if (ncap < q->cap)
+        return -ENOMEM;
+    nring = malloc(sizeof(*nring) * ncap);
+    if (nring == NULL)
+        return -ENOMEM;
+    for (i = 0; i < q->count; i++)
+        nring[i] = outq_at(q, i);
+    free(q->ring);
+    q->ring = nring;
+    q->cap = ncap;
+    q->head = 0;
+    return 0;
+}
+
+int outq_push(struct outq *q, struct msg *m)
+{
+    int rc = 0;
+
+    if (q->count == q->cap) {
+        rc = outq_grow(q);
+        if (rc < 0)
+            return rc;
+    }
+    q->ring[(q->head + q->count) & (q->cap - 1)] = msg_ref(m);
+    q->count++;
+    q->bytes += m->len;
+    return 0;
+}
+
+void outq_pop(struct outq *q)
+{
+    struct msg *m = q->ring[q->head];
+
+    q->bytes -= m->len <= q->bytes ? m->len : q->bytes;
+    q->head = (q->head + 1) & (q->cap - 1);
+    q->count--;
+    msg_unref(&m);
+    /* Give the memory of a drained, large ring back: idle must be cheap. */
+    if (q->count == 0 && q->cap > 64) {
+        free(q->ring);
+        q->ring = NULL;
+        q->cap = 0;
+        q->head = 0;
+    }
+}
+
+void outq_add_bytes(struct outq *q, size_t n)
+{
+    q->bytes += n;
+}

@@ -1,0 +1,446 @@
+/*
+ * server.c: owns the parleyd child processes of the integration tests: the
+ * temporary directory and database of each, its argv, the pipe carrying its
+ * stdout and stderr, the wait for its "listening on" line, a thread that
+ * forwards its later output to our stderr, and stopping it (SIGTERM with a
+ * deadline, or SIGKILL) and reaping it. Main-thread API; the forwarder
+ * thread only reads the pipe and writes our stderr.
+ */
+#include "server.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SERVER_READY_MS 10000
+#define SERVER_MAX_EXTRA 32
+#define SERVER_LINE_MAX 4096
+
+struct server {
+    pid_t pid;
+    pid_t tag;                  /* pid shown on forwarded lines */
+    int port;
+    char dir[PATH_MAX - 64];
+    char db[PATH_MAX];
+    char *extra[SERVER_MAX_EXTRA + 1];
+    int out_fd;                 /* read end of the child's stdout+stderr */
+    pthread_t fwd;
+    bool fwd_running;
+    atomic_bool fwd_stop;
+    char pending[SERVER_LINE_MAX]; /* partial line, handed to the thread */
+    size_t pending_len;
+};
+
+static int64_t server_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void server_sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Write complete lines of s->pending to stderr with a prefix; keep the
+ * unfinished tail (or flush it all when force). */
+static void server_emit_lines(struct server *s, bool force)
+{
+    size_t start = 0;
+    size_t i = 0;
+
+    for (i = 0; i < s->pending_len; i++) {
+        if (s->pending[i] != '\n')
+            continue;
+        fprintf(stderr, "[parleyd %d] %.*s\n", (int)s->tag,
+                (int)(i - start), s->pending + start);
+        start = i + 1;
+    }
+    if (force && start < s->pending_len) {
+        fprintf(stderr, "[parleyd %d] %.*s\n", (int)s->tag,
+                (int)(s->pending_len - start), s->pending + start);
+        start = s->pending_len;
+    }
+    if (start == 0 && s->pending_len == sizeof(s->pending)) {
+        fprintf(stderr, "[parleyd %d] %.*s\n", (int)s->tag,
+                (int)s->pending_len, s->pending);
+        start = s->pending_len;
+    }
+    memmove(s->pending, s->pending + start, s->pending_len - start);
+    s->pending_len -= start;
+}
+
+/* Read what the pipe has into pending (waiting up to wait_ms). Returns the
+ * byte count, 0 on EOF, -ETIMEDOUT, or -errno. */
+static int server_read_pipe(struct server *s, int wait_ms)
+{
+    struct pollfd pfd = { .fd = s->out_fd, .events = POLLIN };
+    ssize_t n = 0;
+    int rc = 0;
+
+    rc = poll(&pfd, 1, wait_ms);
+    if (rc < 0)
+        return errno == EINTR ? -ETIMEDOUT : -errno;
+    if (rc == 0)
+        return -ETIMEDOUT;
+    n = read(s->out_fd, s->pending + s->pending_len,
+             sizeof(s->pending) - s->pending_len);
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN ? -ETIMEDOUT : -errno;
+    s->pending_len += (size_t)n;
+    return (int)n;
+}
+
+/* Forwarder thread: copies the child's output to stderr until EOF, or
+ * until fwd_stop is set and the pipe has nothing more right now. */
+static void *server_forward(void *arg)
+{
+    struct server *s = arg;
+    int rc = 0;
+
+    for (;;) {
+        rc = server_read_pipe(s, 100);
+        if (rc > 0) {
+            server_emit_lines(s, false);
+            continue;
+        }
+        if (rc == 0 || (rc < 0 && rc != -ETIMEDOUT))
+            break;
+        if (atomic_load(&s->fwd_stop))
+            break;
+    }
+    server_emit_lines(s, true);
+    return NULL;
+}
+
+/* Find the listening line among the complete lines in pending; returns the
+ * port or 0. */
+static int server_find_port(const struct server *s)
+{
+    char line[SERVER_LINE_MAX + 1];
+    const char *p = NULL;
+    const char *colon = NULL;
+    size_t i = 0;
+    size_t start = 0;
+    long port = 0;
+
+    for (i = 0; i < s->pending_len; i++) {
+        if (s->pending[i] != '\n')
+            continue;
+        memcpy(line, s->pending + start, i - start);
+        line[i - start] = '\0';
+        start = i + 1;
+        p = strstr(line, "listening on http");
+        if (!p)
+            continue;
+        p = strstr(p, "://");
+        if (!p)
+            continue;
+        colon = NULL;
+        for (p += 3; *p && *p != ' ' && *p != '\t' && *p != '\r'; p++)
+            if (*p == ':')
+                colon = p;
+        if (!colon)
+            continue;
+        port = strtol(colon + 1, NULL, 10);
+        if (port > 0 && port < 65536)
+            return (int)port;
+    }
+    return 0;
+}
+
+/* Reap the child within timeout_ms. Returns 0 with *wstatus, or
+ * -ETIMEDOUT. */
+static int server_reap(struct server *s, int timeout_ms, int *wstatus)
+{
+    int64_t deadline = server_now_ms() + timeout_ms;
+    pid_t r = 0;
+
+    for (;;) {
+        r = waitpid(s->pid, wstatus, WNOHANG);
+        if (r == s->pid) {
+            s->pid = -1;
+            return 0;
+        }
+        if (r < 0 && errno != EINTR) {
+            s->pid = -1;
+            return -ECHILD;
+        }
+        if (server_now_ms() >= deadline)
+            return -ETIMEDOUT;
+        server_sleep_ms(10);
+    }
+}
+
+/* Stop the forwarder and close the pipe (after the child is gone). */
+static void server_end_output(struct server *s)
+{
+    if (s->fwd_running) {
+        atomic_store(&s->fwd_stop, true);
+        pthread_join(s->fwd, NULL);
+        s->fwd_running = false;
+    } else {
+        server_emit_lines(s, true);
+    }
+    if (s->out_fd >= 0)
+        close(s->out_fd);
+    s->out_fd = -1;
+    s->pending_len = 0;
+}
+
+/* Fork and exec parleyd with s's arguments, then wait for its port. */
+static int server_spawn(struct server *s)
+{
+    const char *bin = getenv("PARLEYD");
+    const char *argv[16 + SERVER_MAX_EXTRA];
+    int64_t deadline = 0;
+    int pfd[2] = { -1, -1 };
+    int wst = 0;
+    int n = 0;
+    int i = 0;
+    int rc = 0;
+    pid_t parent = getpid();
+
+    if (!bin || !*bin) {
+        fprintf(stderr, "server_start: PARLEYD is not set\n");
+        return -ENOENT;
+    }
+    argv[n++] = bin;
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    argv[n++] = "--bind";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "--db";
+    argv[n++] = s->db;
+    argv[n++] = "--log-level";
+    argv[n++] = "notice";
+    for (i = 0; s->extra[i]; i++)
+        argv[n++] = s->extra[i];
+    argv[n] = NULL;
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return -errno;
+    fflush(NULL);
+    s->pid = fork();
+    if (s->pid < 0) {
+        rc = -errno;
+        close(pfd[0]);
+        close(pfd[1]);
+        return rc;
+    }
+    if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        dup2(pfd[1], STDOUT_FILENO);
+        dup2(pfd[1], STDERR_FILENO);
+        execv(bin, (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    close(pfd[1]);
+    s->tag = s->pid;
+    s->out_fd = pfd[0];
+    s->pending_len = 0;
+    s->port = 0;
+    atomic_store(&s->fwd_stop, false);
+    deadline = server_now_ms() + SERVER_READY_MS;
+    while (s->port == 0) {
+        int64_t left = deadline - server_now_ms();
+
+        if (left <= 0) {
+            fprintf(stderr, "server_start: no \"listening on\" line from "
+                    "%s within %d ms\n", bin, SERVER_READY_MS);
+            rc = -ETIMEDOUT;
+            goto fail;
+        }
+        rc = server_read_pipe(s, (int)left);
+        if (rc == 0) {
+            fprintf(stderr, "server_start: %s closed its output before "
+                    "listening\n", bin);
+            rc = -EPIPE;
+            goto fail;
+        }
+        if (rc < 0 && rc != -ETIMEDOUT)
+            goto fail;
+        s->port = server_find_port(s);
+        server_emit_lines(s, false);
+    }
+    if (pthread_create(&s->fwd, NULL, server_forward, s) != 0) {
+        rc = -EAGAIN;
+        goto fail;
+    }
+    s->fwd_running = true;
+    return 0;
+fail:
+    kill(s->pid, SIGKILL);
+    server_reap(s, 5000, &wst);
+    server_end_output(s);
+    return rc;
+}
+
+int server_start(struct server **out, const char *const *extra)
+{
+    struct server *s = NULL;
+    int n = 0;
+    int rc = 0;
+
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->pid = -1;
+    s->out_fd = -1;
+    snprintf(s->dir, sizeof(s->dir), "%s/parley-it-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(s->dir)) {
+        rc = -errno;
+        free(s);
+        return rc;
+    }
+    snprintf(s->db, sizeof(s->db), "%s/p.db", s->dir);
+    for (n = 0; extra && extra[n]; n++) {
+        if (n == SERVER_MAX_EXTRA) {
+            rc = -E2BIG;
+            goto fail;
+        }
+        s->extra[n] = strdup(extra[n]);
+        if (!s->extra[n]) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+    }
+    rc = server_spawn(s);
+    if (rc < 0)
+        goto fail;
+    *out = s;
+    return 0;
+fail:
+    server_free(&s);
+    return rc;
+}
+
+int server_port(const struct server *s)
+{
+    return s->port;
+}
+
+pid_t server_pid(const struct server *s)
+{
+    return s->pid;
+}
+
+const char *server_db(const struct server *s)
+{
+    return s->db;
+}
+
+int server_stop(struct server *s, int timeout_ms, int *wstatus)
+{
+    int rc = 0;
+
+    *wstatus = 0;
+    if (s->pid <= 0)
+        return -ECHILD;
+    kill(s->pid, SIGTERM);
+    rc = server_reap(s, timeout_ms, wstatus);
+    if (rc == -ETIMEDOUT) {
+        fprintf(stderr, "server_stop: parleyd %d still runs %d ms after "
+                "SIGTERM; killing it\n", (int)s->pid, timeout_ms);
+        kill(s->pid, SIGKILL);
+        server_reap(s, 5000, wstatus);
+        rc = -ETIMEDOUT;
+    }
+    server_end_output(s);
+    return rc;
+}
+
+const char *server_status_str(int wstatus, char *buf, size_t n)
+{
+    if (WIFEXITED(wstatus))
+        snprintf(buf, n, "exit %d", WEXITSTATUS(wstatus));
+    else if (WIFSIGNALED(wstatus))
+        snprintf(buf, n, "signal %d (%s)", WTERMSIG(wstatus),
+                 strsignal(WTERMSIG(wstatus)));
+    else
+        snprintf(buf, n, "status 0x%x", (unsigned)wstatus);
+    return buf;
+}
+
+bool server_exited_cleanly(int wstatus)
+{
+    return WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+}
+
+int server_kill9(struct server *s)
+{
+    int wst = 0;
+    int rc = 0;
+
+    if (s->pid <= 0)
+        return -ECHILD;
+    kill(s->pid, SIGKILL);
+    rc = server_reap(s, 5000, &wst);
+    server_end_output(s);
+    return rc;
+}
+
+int server_restart(struct server *s)
+{
+    if (s->pid > 0)
+        return -EBUSY;
+    return server_spawn(s);
+}
+
+/* Remove the files of the flat temporary directory, then the directory. */
+static void server_rmdir(const char *dir)
+{
+    char path[PATH_MAX + 256];
+    struct dirent *e = NULL;
+    DIR *d = opendir(dir);
+
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+void server_free(struct server **sp)
+{
+    struct server *s = sp ? *sp : NULL;
+    int i = 0;
+
+    if (!s)
+        return;
+    if (s->pid > 0)
+        server_kill9(s);
+    server_end_output(s);
+    for (i = 0; s->extra[i]; i++)
+        free(s->extra[i]);
+    if (s->dir[0] && !getenv("PARLEY_KEEP_TMP"))
+        server_rmdir(s->dir);
+    free(s);
+    *sp = NULL;
+}

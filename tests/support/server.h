@@ -1,0 +1,60 @@
+/*
+ * server.h: run a real parleyd for an integration test.
+ *
+ * The binary comes from the PARLEYD environment variable (set by CMake's
+ * parley_add_itest). Each server gets its own mkdtemp() directory holding
+ * its database, is started with
+ *     --port 0 --bind 127.0.0.1 --db <dir>/p.db --log-level notice <extra>
+ * and is ready when its output shows "listening on http://HOST:PORT". Its
+ * later output is forwarded, line by line, to the test's stderr.
+ *
+ * Call from the test's main thread (the child dies with it: PDEATHSIG).
+ */
+#ifndef PARLEY_TEST_SERVER_H
+#define PARLEY_TEST_SERVER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct server;
+
+/* Start parleyd with the extra arguments (a NULL-terminated array, or NULL)
+ * and wait up to 10 s for its listening line. Returns 0 with *out owned by
+ * the caller (server_free), or a negative -errno with the reason on stderr.
+ */
+int server_start(struct server **out, const char *const *extra);
+
+/* The TCP port the running server listens on. */
+int server_port(const struct server *s);
+
+/* The server's process id, or -1 when it is not running. */
+pid_t server_pid(const struct server *s);
+
+/* The database path (<dir>/p.db). Borrowed; valid until server_free. */
+const char *server_db(const struct server *s);
+
+/* Send SIGTERM and wait up to timeout_ms for the exit; past that, SIGKILL.
+ * Returns 0 and the waitpid status in *wstatus, or -ETIMEDOUT (killed; the
+ * status of the kill is still written), or -ECHILD when it was not running.
+ */
+int server_stop(struct server *s, int timeout_ms, int *wstatus);
+
+/* Describe a waitpid status ("exit 0", "signal 9") into buf; returns buf. */
+const char *server_status_str(int wstatus, char *buf, size_t n);
+
+/* True when wstatus is a normal exit with code 0. */
+bool server_exited_cleanly(int wstatus);
+
+/* SIGKILL the server and reap it. Returns 0 or -ECHILD. */
+int server_kill9(struct server *s);
+
+/* Start the server again on the same database and with the same extra
+ * arguments (after server_stop or server_kill9). The port may change.
+ * Returns 0 or as server_start. */
+int server_restart(struct server *s);
+
+/* Kill the server if it still runs, remove its directory, free s, and set
+ * *sp to NULL. NULL is allowed. */
+void server_free(struct server **sp);
+
+#endif

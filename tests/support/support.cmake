@@ -1,0 +1,16 @@
+# parley_testsupport: the integration tests' raw WebSocket and HTTP clients,
+# the parleyd runner and the shared fixtures. Independent of the server's
+# code on purpose: it checks the wire against the spec, not against itself.
+if(NOT TARGET parley_testsupport)
+    add_library(parley_testsupport STATIC
+        ${CMAKE_CURRENT_LIST_DIR}/rawws.c
+        ${CMAKE_CURRENT_LIST_DIR}/httpc.c
+        ${CMAKE_CURRENT_LIST_DIR}/server.c
+        ${CMAKE_CURRENT_LIST_DIR}/tjson.c
+        ${CMAKE_CURRENT_LIST_DIR}/itest.c)
+    parley_warnings(parley_testsupport)
+    target_include_directories(parley_testsupport
+        PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+    target_link_libraries(parley_testsupport
+        PUBLIC PkgConfig::CJSON PkgConfig::OPENSSL Threads::Threads m)
+endif()

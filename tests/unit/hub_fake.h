@@ -1,0 +1,131 @@
+/*
+ * hub_fake.h: a fake transport and a fake store around a real struct hub,
+ * so test_hub can drive the hub with no lws, no thread and no SQLite.
+ *
+ * The fake's hub_ops keep every submitted store job in a FIFO. A test
+ * completes them itself, in order, with fake_complete(): PUB jobs get the
+ * topic's next seq and become rows of an in-memory "store"; AFTER and
+ * BEFORE jobs are answered from those rows, exactly as store.h describes.
+ * Frames a connection would receive are read by popping its out-queue; a
+ * placeholder at the head means "a reply is pending, stop here".
+ *
+ * Everything here asserts with cmocka, so a helper that finds the wrong
+ * frame fails the calling test. Single thread.
+ */
+#ifndef PL_HUB_FAKE_H
+#define PL_HUB_FAKE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "conn.h"
+#include "hub.h"
+
+#define FAKE_T0 1764130000000LL /* the fake clock's start, ms */
+
+/* One stored message of the fake store. */
+struct fake_row {
+    char *topic;
+    int64_t seq;
+    int64_t ts;
+    char *from;
+    char *data;
+    char *key;               /* NULL when published without a key */
+};
+
+struct fake {
+    struct hub *hub;
+    struct hub_ops ops;
+    struct store_job *jobs;  /* submitted, not completed, oldest first */
+    size_t n_jobs;
+    int64_t now;             /* the clock now_ms returns */
+    struct fake_row *rows;   /* the fake store, in insertion order */
+    size_t n_rows;
+    size_t rows_cap;
+    unsigned wakes;
+    unsigned http_calls;
+    struct conn *http_conn;  /* the last http_done's connection */
+    int http_status;
+    char *http_body;         /* NUL-terminated copy of the last body */
+};
+
+/* Defaults like parleyd's, with persist on and no ephemeral topics. */
+void fake_config(struct hub_config *cfg);
+
+/* Create the hub around f (asserts msg_live_count() == 0 first). */
+void fake_init(struct fake *f, const struct hub_config *cfg);
+/* Complete any job still pending (the store drains at shutdown), free the
+ * hub, the store rows and the jobs, and assert msg_live_count() == 0. */
+void fake_cleanup(struct fake *f);
+
+/* A new WebSocket connection (asserted non-NULL). */
+struct conn *fake_open(struct fake *f);
+/* Send one command text, printf-style, as a client would. */
+void fake_send(struct fake *f, struct conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- the store side ---- */
+
+/* The i-th pending job (0 = oldest), asserted to exist. */
+struct store_job *fake_job(struct fake *f, size_t i);
+/* Complete the n oldest jobs successfully, as the store would, and hand
+ * them back to the hub in one hub_store_done() list. */
+void fake_complete(struct fake *f, size_t n);
+void fake_complete_all(struct fake *f);
+/* Complete the oldest job with err (an enum pl_err value): nothing stored. */
+void fake_fail(struct fake *f, int err);
+/* Put a row into the store directly (a message from before a restart). */
+void fake_store_put(struct fake *f, const char *topic, int64_t seq,
+                    const char *from, const char *data);
+/* Forget the topic's rows with seq < below (retention pruned them). */
+void fake_store_prune(struct fake *f, const char *topic, int64_t below);
+/* The newest stored seq of topic, 0 if none. */
+int64_t fake_store_last(struct fake *f, const char *topic);
+/* Tell the hub about topic as at start-up, from the store's rows. */
+void fake_load_topic(struct fake *f, const char *topic);
+
+/* ---- the transport side ---- */
+
+/* The frame's JSON (caller deletes); m must not be a placeholder. */
+cJSON *fake_parse(const struct msg *m);
+/* True when c's queue is empty. */
+bool fake_empty(const struct conn *c);
+/* True when the head of c's queue is a placeholder. */
+bool fake_pending(const struct conn *c);
+/* Pop and parse the head frame (asserted present and not a placeholder),
+ * then tell the hub the queue drained, as ws.c does after writing. */
+cJSON *fake_pop(struct fake *f, struct conn *c);
+/* Pop and drop every ready frame; returns how many. */
+size_t fake_drain(struct fake *f, struct conn *c);
+
+/* ---- expectations (each pops one frame and checks it) ---- */
+
+/* A frame with this op; returns it (caller deletes). */
+cJSON *expect_op(struct fake *f, struct conn *c, const char *op);
+/* {"op":"ok","id":id}; returns the frame (caller deletes). */
+cJSON *expect_ok(struct fake *f, struct conn *c, int64_t id);
+void expect_ok_only(struct fake *f, struct conn *c, int64_t id);
+/* {"op":"error","id":id or null when 0,"code":code}. */
+void expect_error(struct fake *f, struct conn *c, int64_t id,
+                  const char *code);
+/* {"op":"msg","topic":topic,"seq":seq} without retained:true; returns the
+ * frame (caller deletes). */
+cJSON *expect_msg(struct fake *f, struct conn *c, const char *topic,
+                  int64_t seq);
+void expect_msg_only(struct fake *f, struct conn *c, const char *topic,
+                     int64_t seq);
+/* A presence frame: op is "join" or "leave". */
+void expect_presence(struct fake *f, struct conn *c, const char *op,
+                     const char *topic, const char *user);
+/* Nothing ready: the queue is empty. */
+void expect_empty(const struct conn *c);
+
+/* JSON helpers: the number field (asserted present), or a default. */
+int64_t json_int(const cJSON *o, const char *key);
+bool json_has(const cJSON *o, const char *key);
+const char *json_str(const cJSON *o, const char *key);
+
+#endif

@@ -1,0 +1,11 @@
+# server/: the hub core (parley_core, no lws) driven through a fake
+# hub_ops (hub_fake.c), the subscription index and the out-queue.
+parley_add_unit_test(test_hub
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_hub.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/hub_fake.c
+    LIBS parley_core)
+parley_add_unit_test(test_topic_tree
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_topic_tree.c LIBS parley_core)
+parley_add_unit_test(test_outq
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_outq.c LIBS parley_core)
+target_link_libraries(test_hub PRIVATE PkgConfig::CJSON)

@@ -1,0 +1,809 @@
+/*
+ * test_cmd.c: unit tests of protocol/cmd.c. A table of frames from
+ * protocol-v1 "Frames" and "Commands" with the error code and the id each
+ * must produce, then tests of the parsed fields of every op, ids at the
+ * edges, depth limits, history limit clamping and key lengths.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "cmd.h"
+
+struct row {
+    const char *text;
+    enum pl_err err;
+    int64_t id;       /* cmd.id after the parse */
+};
+
+#define OK PL_OK
+#define BJ PL_ERR_BAD_JSON
+#define BR PL_ERR_BAD_REQUEST
+#define UO PL_ERR_UNKNOWN_OP
+#define IT PL_ERR_INVALID_TOPIC
+
+static const struct row rows[] = {
+    /* not JSON -> bad_json */
+    {"", BJ, 0},
+    {"   ", BJ, 0},
+    {"not json", BJ, 0},
+    {"{", BJ, 0},
+    {"{\"op\":\"ping\"", BJ, 0},
+    {"{} x", BJ, 0},
+    {"{\"op\":\"ping\",\"id\":1} {}", BJ, 0},
+    {"{\"op\":\"ping\",}", BJ, 0},
+    {"{\"op\" \"ping\"}", BJ, 0},
+    {"{'op':'ping'}", BJ, 0},
+    {"{op:\"ping\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":01}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":1.}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":.5}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":+1}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":1e}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":-}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":NaN}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":Infinity}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":tru}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":nul}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":[1,]}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":[1}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":{]}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"a\tb\"}", BJ, 0},      /* raw control char */
+    {"{\"op\":\"ping\",\"x\":\"a\nb\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\x\"}", BJ, 0},       /* bad escape */
+    {"{\"op\":\"ping\",\"x\":\"\\u12\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\ud800\"}", BJ, 0},   /* lone surrogate */
+    {"{\"op\":\"ping\",\"x\":\"\\udc00\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\ud800\\u0041\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xff\"}", BJ, 0},       /* invalid UTF-8 */
+    {"{\"op\":\"ping\",\"x\":\"\xc0\xaf\"}", BJ, 0},
+    {"{\"op\":\"ping\" /* c */}", BJ, 0},
+    {"\xef\xbb\xbf{\"op\":\"ping\"}", BJ, 0},          /* BOM */
+    /* JSON, but not an object with a string op -> bad_request */
+    {"[]", BR, 0},
+    {"[{\"op\":\"ping\"}]", BR, 0},
+    {"42", BR, 0},
+    {"\"ping\"", BR, 0},
+    {"null", BR, 0},
+    {"true", BR, 0},
+    {"{}", BR, 0},
+    {"{\"id\":4}", BR, 4},
+    {"{\"op\":1,\"id\":4}", BR, 4},
+    {"{\"op\":null}", BR, 0},
+    {"{\"op\":[\"ping\"]}", BR, 0},
+    {"{\"Op\":\"ping\"}", BR, 0},
+    /* unknown string op -> unknown_op (with the id) */
+    {"{\"op\":\"nope\",\"id\":3}", UO, 3},
+    {"{\"id\":3,\"op\":\"nope\"}", UO, 3},
+    {"{\"op\":\"PING\"}", UO, 0},
+    {"{\"op\":\"\"}", UO, 0},
+    {"{\"op\":\"ping \"}", UO, 0},
+    {"{\"op\":\"ping\\u0000\"}", UO, 0},
+    {"{\"op\":\"msg\",\"id\":2}", UO, 2},
+    {"{\"op\":\"ok\"}", UO, 0},
+    /* whitespace and escapes are fine */
+    {" \t\r\n{ \"op\" : \"ping\" , \"id\" : 7 } \n", OK, 7},
+    {"{\"op\":\"p\\u0069ng\",\"id\":7}", OK, 7},
+    {"{\"\\u006fp\":\"ping\",\"id\":7}", OK, 7},
+    {"{\"op\":\"ping\",\"id\":7,\"extra\":{\"a\":[1,2,{\"b\":null}]}}", OK, 7},
+    {"{\"op\":\"ping\",\"x\":\"\\ud83d\\ude00 \\\" \\\\ \\/ \\b\\f\\n\\r\\t\"}",
+     OK, 0},
+    {"{\"op\":\"ping\",\"x\":-0.5e-3,\"y\":1E+2,\"z\":0}", OK, 0},
+    /* duplicate keys: the first one counts */
+    {"{\"op\":\"ping\",\"op\":\"nope\"}", OK, 0},
+    {"{\"op\":\"nope\",\"op\":\"ping\"}", UO, 0},
+    /* ids */
+    {"{\"op\":\"ping\",\"id\":1}", OK, 1},
+    {"{\"op\":\"ping\",\"id\":9007199254740991}", OK, 9007199254740991LL},
+    {"{\"op\":\"ping\",\"id\":9007199254740992}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":9007199254740993}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":18446744073709551616}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":1e400}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":0}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":-0}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":-1}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":1.5}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":0.5}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":1.0000000000000001}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":9007199254740990.5}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":1e-400}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":\"7\"}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":null}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":true}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":[7]}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":{}}", BR, 0},
+    {"{\"op\":\"nope\",\"id\":0}", BR, 0},     /* bad id before bad op */
+    {"{\"op\":\"ping\",\"id\":3.0}", OK, 3},
+    {"{\"op\":\"ping\",\"id\":3.000}", OK, 3},
+    {"{\"op\":\"ping\",\"id\":1e2}", OK, 100},
+    {"{\"op\":\"ping\",\"id\":7E0}", OK, 7},
+    {"{\"op\":\"ping\",\"id\":0.7e1}", OK, 7},
+    {"{\"op\":\"ping\",\"id\":10e-1}", OK, 1},
+    {"{\"op\":\"ping\",\"id\":9.007199254740991e15}", OK, 9007199254740991LL},
+    {"{\"op\":\"ping\",\"id\":9.007199254740992e15}", BR, 0},
+    /* hello */
+    {"{\"op\":\"hello\",\"id\":1,\"name\":\"alice\",\"token\":\"x.y\"}",
+     OK, 1},
+    {"{\"op\":\"hello\",\"id\":1,\"name\":\"alice\"}", OK, 1},
+    {"{\"op\":\"hello\",\"id\":1}", OK, 1},
+    {"{\"op\":\"hello\",\"id\":1,\"name\":\"\"}", BR, 1},
+    {"{\"op\":\"hello\",\"id\":1,\"name\":5}", BR, 1},
+    {"{\"op\":\"hello\",\"id\":1,\"name\":null}", BR, 1},
+    {"{\"op\":\"hello\",\"id\":1,\"name\":\"a\\u0000b\"}", BR, 1},
+    {"{\"op\":\"hello\",\"id\":1,\"token\":5}", BR, 1},
+    {"{\"op\":\"hello\",\"id\":1,\"token\":[\"x\"]}", BR, 1},
+    /* sub (spec example first) */
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"chat/general\",\"since\":41,"
+     "\"history\":50,\"presence\":true}", OK, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"chat/+\"}", OK, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"#\"}", OK, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"$SYS/#\"}", OK, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a/+/c\",\"since\":0,\"history\":0}",
+     OK, 2},
+    {"{\"op\":\"sub\",\"id\":2}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":5}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":null}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":[\"a\"]}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a//b\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"/a\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a/\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a+b\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a/b#\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a/#/b\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\\u0000b\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\\u0000\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\\u0001\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\\u001f\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\\u007f\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\\u0080\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\\u009f\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\\u00a0\"}", OK, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\\n\"}", IT, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\",\"since\":\"41\"}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\",\"since\":-1}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\",\"since\":1.5}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\",\"since\":null}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\",\"history\":-1}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\",\"history\":\"5\"}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\",\"history\":2.5}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\",\"presence\":1}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\",\"presence\":\"true\"}", BR, 2},
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a\",\"presence\":false}", OK, 2},
+    /* the first bad field wins: bad topic before bad since */
+    {"{\"op\":\"sub\",\"id\":2,\"topic\":\"a//b\",\"since\":-1}", IT, 2},
+    /* unsub */
+    {"{\"op\":\"unsub\",\"id\":3,\"topic\":\"chat/general\"}", OK, 3},
+    {"{\"op\":\"unsub\",\"id\":3,\"topic\":\"chat/#\"}", OK, 3},
+    {"{\"op\":\"unsub\",\"id\":3}", BR, 3},
+    {"{\"op\":\"unsub\",\"id\":3,\"topic\":\"a#\"}", IT, 3},
+    /* pub (spec example first) */
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"chat/general\","
+     "\"data\":{\"text\":\"hi\"},\"retain\":false}", OK, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a\",\"data\":null}", OK, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a\",\"data\":null,\"retain\":true}",
+     OK, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a\",\"data\":21.5}", OK, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"$SYS/x\",\"data\":1}", OK, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a/+\",\"data\":1}", IT, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a/#\",\"data\":1}", IT, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"+\",\"data\":1}", IT, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a+b\",\"data\":1}", IT, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a//b\",\"data\":1}", IT, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a\"}", BR, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"data\":1}", BR, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a\",\"data\":1,\"retain\":\"y\"}",
+     BR, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a\",\"data\":1,\"retain\":1}",
+     BR, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a\",\"data\":1,\"key\":\"\"}",
+     BR, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a\",\"data\":1,\"key\":5}", BR, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a\",\"data\":1,\"key\":\"k\"}",
+     OK, 4},
+    /* history (spec example first) */
+    {"{\"op\":\"history\",\"id\":5,\"topic\":\"chat/general\",\"before\":58,"
+     "\"limit\":50}", OK, 5},
+    {"{\"op\":\"history\",\"id\":5,\"topic\":\"chat/general\"}", OK, 5},
+    {"{\"op\":\"history\",\"id\":5,\"topic\":\"chat/+\"}", IT, 5},
+    {"{\"op\":\"history\",\"id\":5,\"topic\":\"chat/#\"}", IT, 5},
+    {"{\"op\":\"history\",\"id\":5}", BR, 5},
+    {"{\"op\":\"history\",\"id\":5,\"topic\":\"a\",\"limit\":0}", BR, 5},
+    {"{\"op\":\"history\",\"id\":5,\"topic\":\"a\",\"limit\":-5}", BR, 5},
+    {"{\"op\":\"history\",\"id\":5,\"topic\":\"a\",\"limit\":1.5}", BR, 5},
+    {"{\"op\":\"history\",\"id\":5,\"topic\":\"a\",\"limit\":\"5\"}", BR, 5},
+    {"{\"op\":\"history\",\"id\":5,\"topic\":\"a\",\"before\":\"58\"}", BR, 5},
+    {"{\"op\":\"history\",\"id\":5,\"topic\":\"a\",\"before\":5.5}", BR, 5},
+    /* presence (spec example first) */
+    {"{\"op\":\"presence\",\"id\":6,\"topic\":\"chat/general\"}", OK, 6},
+    {"{\"op\":\"presence\",\"id\":6,\"topic\":\"chat/+\"}", IT, 6},
+    {"{\"op\":\"presence\",\"id\":6,\"topic\":\"#\"}", IT, 6},
+    {"{\"op\":\"presence\",\"id\":6}", BR, 6},
+    /* ping */
+    {"{\"op\":\"ping\",\"id\":7}", OK, 7},
+    {"{\"op\":\"ping\"}", OK, 0},
+    /* topics (addition) */
+    {"{\"op\":\"topics\",\"id\":1,\"prefix\":\"chat/\"}", OK, 1},
+    {"{\"op\":\"topics\",\"id\":1}", OK, 1},
+    {"{\"op\":\"topics\",\"id\":1,\"prefix\":5}", BR, 1},
+};
+
+static void test_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct pl_cmd cmd;
+        const char *why = NULL;
+        enum pl_err err;
+
+        memset(&cmd, 0xA5, sizeof(cmd));
+        err = pl_cmd_parse(rows[i].text, strlen(rows[i].text), NULL, &cmd,
+                           &why);
+        if (err != rows[i].err || cmd.id != rows[i].id)
+            fail_msg("row %zu: %s -> %s id %lld (%s), want %s id %lld", i,
+                     rows[i].text, pl_err_code(err), (long long)cmd.id,
+                     why ? why : "-", pl_err_code(rows[i].err),
+                     (long long)rows[i].id);
+        if (err != PL_OK) {
+            /* Errors always explain themselves, and leave nothing to free
+             * (valgrind checks the latter). */
+            assert_non_null(why);
+            assert_true(strlen(why) > 0);
+            assert_null(cmd.topic);
+            assert_null(cmd.data);
+        }
+        pl_cmd_cleanup(&cmd);
+    }
+}
+
+/* Parses text (NUL-terminated) that must succeed. */
+static void parse_ok(const char *text, struct pl_cmd *cmd)
+{
+    const char *why = NULL;
+    enum pl_err err = pl_cmd_parse(text, strlen(text), NULL, cmd, &why);
+
+    if (err != PL_OK)
+        fail_msg("%s -> %s (%s)", text, pl_err_code(err), why);
+}
+
+static void test_hello(void **state)
+{
+    struct pl_cmd c;
+    char text[256];
+
+    (void)state;
+    parse_ok("{\"op\":\"hello\",\"id\":1,\"name\":\"alice\","
+             "\"token\":\"<jwt>\"}", &c);
+    assert_int_equal(c.op, PL_OP_HELLO);
+    assert_int_equal(c.id, 1);
+    assert_string_equal(c.name, "alice");
+    assert_string_equal(c.token, "<jwt>");
+    assert_null(c.topic);
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"hello\"}", &c);
+    assert_null(c.name);
+    assert_null(c.token);
+    assert_int_equal(c.id, 0);
+    pl_cmd_cleanup(&c);
+
+    /* name length edges: 64 bytes ok, 65 refused (bytes, not chars) */
+    snprintf(text, sizeof(text),
+             "{\"op\":\"hello\",\"id\":2,\"name\":\"%064d\"}", 0);
+    parse_ok(text, &c);
+    assert_int_equal(strlen(c.name), 64);
+    pl_cmd_cleanup(&c);
+    snprintf(text, sizeof(text),
+             "{\"op\":\"hello\",\"id\":2,\"name\":\"%065d\"}", 0);
+    assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, NULL),
+                     PL_ERR_BAD_REQUEST);
+    assert_int_equal(c.id, 2);
+    /* 32 x "é" is 64 bytes; 33 is 66 */
+    strcpy(text, "{\"op\":\"hello\",\"name\":\"");
+    for (int i = 0; i < 32; i++)
+        strcat(text, "\xc3\xa9");
+    strcat(text, "\"}");
+    parse_ok(text, &c);
+    assert_int_equal(strlen(c.name), 64);
+    pl_cmd_cleanup(&c);
+    strcpy(text, "{\"op\":\"hello\",\"name\":\"");
+    for (int i = 0; i < 33; i++)
+        strcat(text, "\xc3\xa9");
+    strcat(text, "\"}");
+    assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, NULL),
+                     PL_ERR_BAD_REQUEST);
+    /* With a token the name is ignored, so a bad length is dropped. */
+    snprintf(text, sizeof(text),
+             "{\"op\":\"hello\",\"token\":\"t\",\"name\":\"%065d\"}", 0);
+    parse_ok(text, &c);
+    assert_null(c.name);
+    assert_string_equal(c.token, "t");
+    pl_cmd_cleanup(&c);
+    parse_ok("{\"op\":\"hello\",\"token\":\"t\",\"name\":\"\"}", &c);
+    assert_null(c.name);
+    pl_cmd_cleanup(&c);
+}
+
+static void test_sub(void **state)
+{
+    struct pl_cmd c;
+
+    (void)state;
+    parse_ok("{\"op\":\"sub\",\"id\":2,\"topic\":\"chat/general\",\"since\":41,"
+             "\"history\":50,\"presence\":true}", &c);
+    assert_int_equal(c.op, PL_OP_SUB);
+    assert_int_equal(c.id, 2);
+    assert_string_equal(c.topic, "chat/general");
+    assert_int_equal(c.topic_len, 12);
+    assert_true(c.has_since);
+    assert_int_equal(c.since, 41);
+    assert_true(c.has_history);
+    assert_int_equal(c.history, 50);
+    assert_true(c.presence);
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"sub\",\"topic\":\"a/+\"}", &c);
+    assert_string_equal(c.topic, "a/+");
+    assert_false(c.has_since);
+    assert_false(c.has_history);
+    assert_false(c.presence);
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"sub\",\"topic\":\"a\",\"since\":0,\"history\":0}", &c);
+    assert_true(c.has_since);
+    assert_int_equal(c.since, 0);
+    assert_true(c.has_history);
+    assert_int_equal(c.history, 0);
+    pl_cmd_cleanup(&c);
+
+    /* a since far above any seq stays "above the latest" */
+    parse_ok("{\"op\":\"sub\",\"topic\":\"a\",\"since\":1e30}", &c);
+    assert_true(c.has_since);
+    assert_int_equal(c.since, PL_ID_MAX);
+    pl_cmd_cleanup(&c);
+
+    /* escaped UTF-8 topic */
+    parse_ok("{\"op\":\"sub\",\"topic\":\"caf\\u00e9/+\"}", &c);
+    assert_string_equal(c.topic, "caf\xc3\xa9/+");
+    assert_int_equal(c.topic_len, 7);
+    pl_cmd_cleanup(&c);
+}
+
+static void test_unsub_presence_ping_topics(void **state)
+{
+    struct pl_cmd c;
+
+    (void)state;
+    parse_ok("{\"op\":\"unsub\",\"id\":3,\"topic\":\"chat/general\"}", &c);
+    assert_int_equal(c.op, PL_OP_UNSUB);
+    assert_string_equal(c.topic, "chat/general");
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"presence\",\"id\":6,\"topic\":\"chat/general\"}", &c);
+    assert_int_equal(c.op, PL_OP_PRESENCE);
+    assert_string_equal(c.topic, "chat/general");
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"ping\",\"id\":7,\"topic\":\"ignored\"}", &c);
+    assert_int_equal(c.op, PL_OP_PING);
+    assert_int_equal(c.id, 7);
+    assert_null(c.topic);
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"topics\",\"id\":1,\"prefix\":\"chat/\"}", &c);
+    assert_int_equal(c.op, PL_OP_TOPICS);
+    assert_string_equal(c.topic, "chat/");
+    assert_int_equal(c.topic_len, 5);
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"topics\",\"id\":1}", &c);
+    assert_null(c.topic);
+    pl_cmd_cleanup(&c);
+
+    assert_string_equal(pl_op_name(PL_OP_HELLO), "hello");
+    assert_string_equal(pl_op_name(PL_OP_SUB), "sub");
+    assert_string_equal(pl_op_name(PL_OP_UNSUB), "unsub");
+    assert_string_equal(pl_op_name(PL_OP_PUB), "pub");
+    assert_string_equal(pl_op_name(PL_OP_HISTORY), "history");
+    assert_string_equal(pl_op_name(PL_OP_PRESENCE), "presence");
+    assert_string_equal(pl_op_name(PL_OP_PING), "ping");
+    assert_string_equal(pl_op_name(PL_OP_TOPICS), "topics");
+}
+
+/* data comes back as compact JSON with the same meaning */
+static void check_data(const char *text, const char *want_data, bool is_null)
+{
+    struct pl_cmd c;
+    cJSON *a = NULL;
+    cJSON *b = NULL;
+
+    parse_ok(text, &c);
+    assert_int_equal(c.op, PL_OP_PUB);
+    assert_non_null(c.data);
+    assert_int_equal(c.data_len, strlen(c.data));
+    if (strcmp(c.data, want_data) != 0)
+        fail_msg("%s: data %s, want %s", text, c.data, want_data);
+    assert_int_equal(c.data_is_null, is_null);
+    a = cJSON_Parse(c.data);
+    b = cJSON_Parse(want_data);
+    assert_non_null(a);
+    assert_true(cJSON_Compare(a, b, true));
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    pl_cmd_cleanup(&c);
+}
+
+static void test_pub(void **state)
+{
+    struct pl_cmd c;
+
+    (void)state;
+    parse_ok("{\"op\":\"pub\",\"id\":4,\"topic\":\"chat/general\","
+             "\"data\":{\"text\":\"hi\"},\"retain\":false}", &c);
+    assert_int_equal(c.op, PL_OP_PUB);
+    assert_int_equal(c.id, 4);
+    assert_string_equal(c.topic, "chat/general");
+    assert_string_equal(c.data, "{\"text\":\"hi\"}");
+    assert_int_equal(c.data_len, 13);
+    assert_false(c.data_is_null);
+    assert_false(c.retain);
+    assert_null(c.key);
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"pub\",\"topic\":\"a\",\"data\":null,\"retain\":true,"
+             "\"key\":\"t1-000042\"}", &c);
+    assert_true(c.retain);
+    assert_true(c.data_is_null);
+    assert_string_equal(c.data, "null");
+    assert_string_equal(c.key, "t1-000042");
+    pl_cmd_cleanup(&c);
+
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\" : "
+               "{ \"text\" : \"h i\" ,"
+               " \"n\" : [ 1 , 2.50 , -3e2 ] , \"t\":true } }",
+               "{\"text\":\"h i\",\"n\":[1,2.50,-3e2],\"t\":true}", false);
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\":21.5}", "21.5", false);
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\":\"x\"}", "\"x\"",
+               false);
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\":false}", "false",
+               false);
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\":[]}", "[]", false);
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\":{}}", "{}", false);
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\":null}", "null", true);
+    /* escapes and spaces inside strings are kept byte for byte */
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\":\"a \\\" b\\\\ \\n\"}",
+               "\"a \\\" b\\\\ \\n\"", false);
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\":[\"}\",\"]\",\"{\"]}",
+               "[\"}\",\"]\",\"{\"]", false);
+    /* big integers keep every digit (a double would round them) */
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\":12345678901234567890}",
+               "12345678901234567890", false);
+    /* data first, topic after: order does not matter */
+    check_data("{\"data\":{\"k\":1},\"op\":\"pub\",\"topic\":\"a\"}",
+               "{\"k\":1}", false);
+
+    /* U+0000 inside data survives (cJSON would cut the string) */
+    parse_ok("{\"op\":\"pub\",\"topic\":\"a\",\"data\":\"x\\u0000y\"}", &c);
+    assert_string_equal(c.data, "\"x\\u0000y\"");
+    pl_cmd_cleanup(&c);
+}
+
+static void test_pub_key_lengths(void **state)
+{
+    char text[512];
+    char key[200];
+    struct pl_cmd c;
+    static const struct {
+        size_t len;
+        enum pl_err err;
+    } cases[] = {{0, PL_ERR_BAD_REQUEST}, {1, PL_OK}, {127, PL_OK},
+                 {128, PL_OK}, {129, PL_ERR_BAD_REQUEST},
+                 {190, PL_ERR_BAD_REQUEST}};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memset(key, 'k', cases[i].len);
+        key[cases[i].len] = '\0';
+        snprintf(text, sizeof(text),
+                 "{\"op\":\"pub\",\"id\":9,\"topic\":\"a\",\"data\":1,"
+                 "\"key\":\"%s\"}", key);
+        assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, NULL),
+                         cases[i].err);
+        assert_int_equal(c.id, 9);
+        if (cases[i].err == PL_OK) {
+            assert_int_equal(strlen(c.key), cases[i].len);
+            assert_string_equal(c.key, key);
+        }
+        pl_cmd_cleanup(&c);
+    }
+}
+
+static void test_history_limit(void **state)
+{
+    static const struct {
+        const char *limit; /* NULL: absent */
+        enum pl_err err;
+        int want;
+    } cases[] = {
+        {NULL, PL_OK, PL_HISTORY_LIMIT_DEFAULT},
+        {"1", PL_OK, 1},
+        {"50", PL_OK, 50},
+        {"999", PL_OK, 999},
+        {"1000", PL_OK, 1000},
+        {"1001", PL_OK, 1000},
+        {"1000000", PL_OK, 1000},
+        {"1e300", PL_OK, 1000},
+        {"2.0", PL_OK, 2},
+        {"0", PL_ERR_BAD_REQUEST, 0},
+        {"-1", PL_ERR_BAD_REQUEST, 0},
+        {"-1e300", PL_ERR_BAD_REQUEST, 0},
+        {"0.5", PL_ERR_BAD_REQUEST, 0},
+        {"null", PL_ERR_BAD_REQUEST, 0},
+        {"true", PL_ERR_BAD_REQUEST, 0},
+    };
+    char text[256];
+    struct pl_cmd c;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].limit != NULL)
+            snprintf(text, sizeof(text),
+                     "{\"op\":\"history\",\"id\":5,\"topic\":\"a\","
+                     "\"limit\":%s}", cases[i].limit);
+        else
+            snprintf(text, sizeof(text),
+                     "{\"op\":\"history\",\"id\":5,\"topic\":\"a\"}");
+        assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, NULL),
+                         cases[i].err);
+        assert_int_equal(c.id, 5);
+        if (cases[i].err == PL_OK) {
+            assert_int_equal(c.limit, cases[i].want);
+            assert_false(c.has_before);
+        }
+        pl_cmd_cleanup(&c);
+    }
+
+    parse_ok("{\"op\":\"history\",\"id\":5,\"topic\":\"chat/general\","
+             "\"before\":58,\"limit\":50}", &c);
+    assert_int_equal(c.op, PL_OP_HISTORY);
+    assert_string_equal(c.topic, "chat/general");
+    assert_true(c.has_before);
+    assert_int_equal(c.before, 58);
+    assert_int_equal(c.limit, 50);
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"history\",\"topic\":\"a\",\"before\":0}", &c);
+    assert_true(c.has_before);
+    assert_int_equal(c.before, 0);
+    pl_cmd_cleanup(&c);
+}
+
+/* Builds {"op":"ping","id":1,"x":[[...]]} with `depth` levels in total
+ * (the object counts as one). Caller frees. */
+static char *nested(int depth, size_t *len)
+{
+    const char *head = "{\"op\":\"ping\",\"id\":1,\"x\":";
+    size_t hl = strlen(head);
+    size_t n = hl + 2 * (size_t)(depth - 1) + 1;
+    char *s = malloc(n + 1);
+    size_t w = hl;
+
+    assert_non_null(s);
+    memcpy(s, head, hl);
+    for (int i = 1; i < depth; i++)
+        s[w++] = '[';
+    for (int i = 1; i < depth; i++)
+        s[w++] = ']';
+    s[w++] = '}';
+    s[w] = '\0';
+    *len = w;
+    return s;
+}
+
+static void test_depth(void **state)
+{
+    struct pl_parse_opts opts = {0};
+    struct pl_cmd c;
+    size_t len = 0;
+    char *s = NULL;
+
+    (void)state;
+    /* 32 levels are always accepted, even with a lower configured limit */
+    s = nested(32, &len);
+    opts.max_depth = 32;
+    assert_int_equal(pl_cmd_parse(s, len, &opts, &c, NULL), PL_OK);
+    pl_cmd_cleanup(&c);
+    opts.max_depth = 8;
+    assert_int_equal(pl_cmd_parse(s, len, &opts, &c, NULL), PL_OK);
+    pl_cmd_cleanup(&c);
+    free(s);
+
+    /* the default limit: 64 in, 65 out */
+    s = nested(PL_DEPTH_DEFAULT, &len);
+    assert_int_equal(pl_cmd_parse(s, len, NULL, &c, NULL), PL_OK);
+    pl_cmd_cleanup(&c);
+    free(s);
+    s = nested(PL_DEPTH_DEFAULT + 1, &len);
+    assert_int_equal(pl_cmd_parse(s, len, NULL, &c, NULL), PL_ERR_BAD_REQUEST);
+    assert_int_equal(c.id, 0);
+    free(s);
+
+    /* a configured limit: 40 in, 41 out */
+    opts.max_depth = 40;
+    s = nested(40, &len);
+    assert_int_equal(pl_cmd_parse(s, len, &opts, &c, NULL), PL_OK);
+    pl_cmd_cleanup(&c);
+    free(s);
+    s = nested(41, &len);
+    assert_int_equal(pl_cmd_parse(s, len, &opts, &c, NULL), PL_ERR_BAD_REQUEST);
+    free(s);
+    /* 33 refused at the floor of 32 */
+    opts.max_depth = 32;
+    s = nested(33, &len);
+    assert_int_equal(pl_cmd_parse(s, len, &opts, &c, NULL), PL_ERR_BAD_REQUEST);
+    free(s);
+
+    /* hostile nesting (64 KiB of '[') is refused without recursion */
+    len = 65536;
+    s = malloc(len);
+    assert_non_null(s);
+    memset(s, '[', len);
+    assert_int_equal(pl_cmd_parse(s, len, NULL, &c, NULL), PL_ERR_BAD_REQUEST);
+    for (size_t i = 0; i + 5 <= len; i += 5)
+        memcpy(s + i, "{\"a\":", 5);
+    assert_int_equal(pl_cmd_parse(s, 65535, NULL, &c, NULL),
+                     PL_ERR_BAD_REQUEST);
+    /* "{{" is not JSON at all (keys are strings), nested or not */
+    memset(s, '{', len);
+    assert_int_equal(pl_cmd_parse(s, len, NULL, &c, NULL), PL_ERR_BAD_JSON);
+    /* a syntax error met before the limit is bad_json */
+    assert_int_equal(pl_cmd_parse("[[[x]]]", 7, NULL, &c, NULL),
+                     PL_ERR_BAD_JSON);
+    free(s);
+
+    /* brackets inside strings do not count */
+    {
+        char text[400];
+
+        snprintf(text, sizeof(text), "{\"op\":\"ping\",\"x\":\"%s\"}",
+                 "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                 "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[");
+        assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, NULL),
+                         PL_OK);
+        pl_cmd_cleanup(&c);
+    }
+
+    /* pl_json_depth itself */
+    assert_int_equal(pl_json_depth("{}", 2, 64), 1);
+    assert_int_equal(pl_json_depth("1", 1, 64), 0);
+    assert_int_equal(pl_json_depth("{\"a\":[{}]}", 10, 64), 3);
+    assert_int_equal(pl_json_depth("{\"a\":\"[[[\\\"[[\"}", 15, 64), 1);
+    assert_int_equal(pl_json_depth("[[[[[", 5, 3), 4);
+    assert_int_equal(pl_json_depth("[[]][[]]", 8, 64), 2);
+}
+
+/* The parser reads exactly len bytes: no NUL needed, nothing after. */
+static void test_exact_length(void **state)
+{
+    const char *text = "{\"op\":\"ping\",\"id\":12}GARBAGE";
+    char *copy = NULL;
+    struct pl_cmd c;
+    size_t n = strlen("{\"op\":\"ping\",\"id\":12}");
+
+    (void)state;
+    /* a buffer with no NUL after the frame (valgrind sees any overread) */
+    copy = malloc(n);
+    assert_non_null(copy);
+    memcpy(copy, text, n);
+    assert_int_equal(pl_cmd_parse(copy, n, NULL, &c, NULL), PL_OK);
+    assert_int_equal(c.id, 12);
+    pl_cmd_cleanup(&c);
+    /* one byte short */
+    assert_int_equal(pl_cmd_parse(copy, n - 1, NULL, &c, NULL),
+                     PL_ERR_BAD_JSON);
+    free(copy);
+    /* trailing garbage within len */
+    assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, NULL),
+                     PL_ERR_BAD_JSON);
+    /* an embedded NUL is not the end of the frame */
+    assert_int_equal(pl_cmd_parse("{\"op\":\"ping\"}\0x", 15, NULL, &c, NULL),
+                     PL_ERR_BAD_JSON);
+    /* NULL why is allowed */
+    assert_int_equal(pl_cmd_parse("[]", 2, NULL, &c, NULL),
+                     PL_ERR_BAD_REQUEST);
+    pl_cmd_cleanup(&c);
+    pl_cmd_cleanup(&c); /* twice is harmless */
+}
+
+/* A big but legal frame: 60 KiB of data. */
+static void test_large(void **state)
+{
+    size_t n = 60 * 1024;
+    char *s = malloc(n + 100);
+    struct pl_cmd c;
+    size_t w;
+
+    (void)state;
+    assert_non_null(s);
+    w = (size_t)sprintf(s, "{\"op\":\"pub\",\"id\":3,\"topic\":\"a\","
+                           "\"data\":\"");
+    memset(s + w, 'x', n);
+    w += n;
+    w += (size_t)sprintf(s + w, "\"}");
+    assert_int_equal(pl_cmd_parse(s, w, NULL, &c, NULL), PL_OK);
+    assert_int_equal(c.data_len, n + 2);
+    pl_cmd_cleanup(&c);
+    free(s);
+}
+
+/* POST /api/publish bodies use the pub rules without op/id. */
+static void test_pub_body(void **state)
+{
+    static const struct {
+        const char *body;
+        enum pl_err err;
+    } cases[] = {
+        {"{\"topic\":\"sensors/t1\",\"data\":21.5,\"retain\":true,"
+         "\"key\":\"t1-000042\"}", PL_OK},
+        {"{\"topic\":\"a\",\"data\":null}", PL_OK},
+        {"{\"op\":\"nope\",\"id\":\"x\",\"topic\":\"a\",\"data\":1}", PL_OK},
+        {"{\"topic\":\"a\"}", PL_ERR_BAD_REQUEST},
+        {"{\"data\":1}", PL_ERR_BAD_REQUEST},
+        {"{\"topic\":\"a/+\",\"data\":1}", PL_ERR_INVALID_TOPIC},
+        {"{\"topic\":\"a\",\"data\":1,\"key\":\"\"}", PL_ERR_BAD_REQUEST},
+        {"{\"topic\":\"a\",\"data\":1,\"retain\":\"no\"}",
+         PL_ERR_BAD_REQUEST},
+        {"[1]", PL_ERR_BAD_REQUEST},
+        {"topic=a", PL_ERR_BAD_JSON},
+        {"", PL_ERR_BAD_JSON},
+    };
+    struct pl_cmd c;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum pl_err err = pl_cmd_parse_pub_body(cases[i].body,
+                                                strlen(cases[i].body), NULL,
+                                                &c, NULL);
+
+        if (err != cases[i].err)
+            fail_msg("%s -> %s", cases[i].body, pl_err_code(err));
+        assert_int_equal(c.id, 0);
+        if (err == PL_OK)
+            assert_int_equal(c.op, PL_OP_PUB);
+        pl_cmd_cleanup(&c);
+    }
+    assert_int_equal(pl_cmd_parse_pub_body(cases[0].body,
+                                           strlen(cases[0].body), NULL, &c,
+                                           NULL), PL_OK);
+    assert_string_equal(c.topic, "sensors/t1");
+    assert_string_equal(c.data, "21.5");
+    assert_true(c.retain);
+    assert_string_equal(c.key, "t1-000042");
+    pl_cmd_cleanup(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_hello),
+        cmocka_unit_test(test_sub),
+        cmocka_unit_test(test_unsub_presence_ping_topics),
+        cmocka_unit_test(test_pub),
+        cmocka_unit_test(test_pub_key_lengths),
+        cmocka_unit_test(test_history_limit),
+        cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_exact_length),
+        cmocka_unit_test(test_large),
+        cmocka_unit_test(test_pub_body),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,696 @@
+/*
+ * test_store_sql.c: the plain SQLite layer on temp files: migrations (fresh,
+ * upgrade, refusal of a newer schema, a frozen version-1 fixture), refusal
+ * of a corrupt or locked file, seq assignment, rollback (injected and real
+ * statement failures), dedupe, retained, reads, and each kind of pruning.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "store_sql.h"
+
+#define NOW 1764130000000LL
+
+struct fixture {
+    char dir[64];
+    char path[128];
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *tmp = getenv("TMPDIR");
+
+    if (f == NULL)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "%s/pl-sql-XXXXXX",
+             tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
+    if (mkdtemp(f->dir) == NULL) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof(f->path), "%s/p.db", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    DIR *d = opendir(f->dir);
+    struct dirent *e = NULL;
+    char p[512];
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
+        unlink(p);
+    }
+    if (d != NULL)
+        closedir(d);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static struct store_sql *open_sql(const struct fixture *f,
+                                  const struct store_migration *migs,
+                                  size_t n_migs, int64_t keep_n,
+                                  int64_t keep_ms)
+{
+    struct store_sql_config cfg;
+    struct store_sql *s = NULL;
+    char *err = NULL;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.path = f->path;
+    cfg.dedupe_window_ms = 60000;
+    cfg.retain_messages = keep_n;
+    cfg.retain_age_ms = keep_ms;
+    cfg.migrations = migs;
+    cfg.n_migrations = n_migs;
+    s = store_sql_open(&cfg, &err);
+    if (s == NULL)
+        fail_msg("open: %s", err != NULL ? err : "(no message)");
+    return s;
+}
+
+/* Try to open and expect a failure whose message contains `want`. */
+static void open_fails(const struct fixture *f,
+                       const struct store_migration *migs, size_t n_migs,
+                       const char *want)
+{
+    struct store_sql_config cfg;
+    struct store_sql *s = NULL;
+    char *err = NULL;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.path = f->path;
+    cfg.migrations = migs;
+    cfg.n_migrations = n_migs;
+    s = store_sql_open(&cfg, &err);
+    assert_null(s);
+    assert_non_null(err);
+    print_message("expected open error: %s\n", err);
+    if (strstr(err, want) == NULL)
+        fail_msg("error \"%s\" lacks \"%s\"", err, want);
+    free(err);
+}
+
+static int64_t query_int(struct store_sql *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+
+    assert_int_equal(sqlite3_prepare_v2(store_sql_db(s), sql, -1, &st, NULL),
+                     SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Make a database file from a fixture script with plain SQLite. */
+static void db_from_script(const struct fixture *f, const char *script)
+{
+    char path[512];
+    FILE *fp = NULL;
+    char *sql = NULL;
+    long len = 0;
+    sqlite3 *db = NULL;
+
+    snprintf(path, sizeof(path), "%s/%s", PARLEY_DB_FIXTURES, script);
+    fp = fopen(path, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    sql = calloc(1, (size_t)len + 1);
+    assert_non_null(sql);
+    assert_int_equal(fread(sql, 1, (size_t)len, fp), (size_t)len);
+    fclose(fp);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    free(sql);
+}
+
+static struct store_job *pub_job(const char *topic, const char *data,
+                                 const char *key, bool retain, int64_t ts)
+{
+    struct store_job *job = store_job_new(STORE_JOB_PUB, topic);
+    bool is_null = data != NULL && strcmp(data, "null") == 0;
+
+    assert_non_null(job);
+    assert_int_equal(store_job_set_pub(job, data, data ? strlen(data) : 0,
+                                       is_null, retain, "alice", key, ts),
+                     0);
+    return job;
+}
+
+/* Run one job as its own batch; returns the store_sql_run_pubs result. */
+static int run1(struct store_sql *s, struct store_job *job)
+{
+    uint64_t b = 0, r = 0, e = 0;
+
+    return store_sql_run_pubs(s, &job, 1, NULL, NULL, &b, &r, &e);
+}
+
+static int64_t pub1(struct store_sql *s, const char *topic, const char *key,
+                    int64_t ts, bool *dup)
+{
+    struct store_job *job = pub_job(topic, "{\"n\":1}", key, false, ts);
+    int64_t seq = 0;
+
+    assert_int_equal(run1(s, job), 0);
+    assert_int_equal(job->err, 0);
+    seq = job->seq;
+    if (dup != NULL)
+        *dup = job->duplicate;
+    store_job_free(&job);
+    return seq;
+}
+
+static struct store_job *read_job(struct store_sql *s, enum store_job_kind k,
+                                  const char *topic, int64_t a, int64_t b,
+                                  int limit)
+{
+    struct store_job *job = store_job_new(k, topic);
+
+    assert_non_null(job);
+    if (k == STORE_JOB_AFTER) {
+        job->after = a;
+        job->upto = b;
+    } else {
+        job->before = a;
+    }
+    job->limit = limit;
+    store_sql_run_read(s, job);
+    assert_int_equal(job->err, 0);
+    return job;
+}
+
+/* ---- migrations --------------------------------------------------------- */
+
+static void test_fresh_database(void **state)
+{
+    struct fixture *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+
+    assert_true(store_n_migrations >= 1);
+    assert_int_equal(store_migrations[0].version, 1);
+    assert_int_equal(query_int(s, "PRAGMA user_version"),
+                     (int64_t)store_n_migrations);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master WHERE"
+                                  " name IN ('topics','messages','retained',"
+                                  "'dedupe')"), 4);
+    store_sql_close(&s);
+    assert_null(s);
+
+    /* Reopening the current version changes nothing. */
+    s = open_sql(f, NULL, 0, 0, 0);
+    assert_int_equal(query_int(s, "PRAGMA user_version"),
+                     (int64_t)store_n_migrations);
+    store_sql_close(&s);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    struct fixture *f = *state;
+
+    db_from_script(f, "future.sql");
+    open_fails(f, NULL, 0, "newer than this build knows");
+}
+
+static void test_upgrade_keeps_data(void **state)
+{
+    struct fixture *f = *state;
+    struct store_migration migs[3];
+    struct store_sql *s = open_sql(f, store_migrations, 1, 0, 0);
+    struct store_job *job = NULL;
+
+    /* Version 1 with data. */
+    assert_int_equal(query_int(s, "PRAGMA user_version"), 1);
+    assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 1);
+    assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 2);
+    store_sql_close(&s);
+
+    /* A second migration: applied once, in order, data kept. */
+    migs[0] = store_migrations[0];
+    migs[1].version = 2;
+    migs[1].name = "002_test";
+    migs[1].sql = "ALTER TABLE messages ADD COLUMN extra TEXT;"
+                  "CREATE TABLE test_marker(x INTEGER);"
+                  "INSERT INTO test_marker VALUES (42);";
+    s = open_sql(f, migs, 2, 0, 0);
+    assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+    assert_int_equal(query_int(s, "SELECT x FROM test_marker"), 42);
+    assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 3);
+    job = read_job(s, STORE_JOB_AFTER, "a", 0, 100, 100);
+    assert_int_equal(job->n_rows, 3);
+    store_job_free(&job);
+    store_sql_close(&s);
+
+    /* Reopened at version 2: the migration does not run again. */
+    s = open_sql(f, migs, 2, 0, 0);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM test_marker"), 1);
+    store_sql_close(&s);
+
+    /* A broken third migration rolls back whole and is reported. */
+    migs[2].version = 3;
+    migs[2].name = "003_broken";
+    migs[2].sql = "CREATE TABLE half(x); THIS IS NOT SQL;";
+    open_fails(f, migs, 3, "003_broken");
+    s = open_sql(f, migs, 2, 0, 0);
+    assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master"
+                                  " WHERE name = 'half'"), 0);
+    store_sql_close(&s);
+
+    /* This build (which knows fewer migrations) now refuses the file. */
+    open_fails(f, store_migrations, 1, "newer than this build knows");
+}
+
+static void test_v1_fixture(void **state)
+{
+    struct fixture *f = *state;
+    struct store_sql *s = NULL;
+    struct store_job *job = NULL;
+    bool dup = false;
+
+    db_from_script(f, "v1.sql");
+    s = open_sql(f, NULL, 0, 0, 0);
+    assert_int_equal(query_int(s, "PRAGMA user_version"),
+                     (int64_t)store_n_migrations);
+    assert_int_equal(store_sql_last_seq(s, "chat/general"), 4);
+    job = read_job(s, STORE_JOB_AFTER, "chat/general", 0, 4, 10);
+    assert_int_equal(job->n_rows, 2);
+    assert_int_equal(job->first_seq, 3);
+    assert_int_equal(job->last_seq, 4);
+    assert_int_equal(job->rows[0].seq, 3);
+    assert_string_equal(job->rows[0].from, "alice");
+    assert_string_equal(job->rows[1].data, "{\"text\":\"four\"}");
+    store_job_free(&job);
+    /* seq continues; the old dedupe key still holds. */
+    assert_int_equal(pub1(s, "chat/general", NULL, NOW, NULL), 5);
+    assert_int_equal(pub1(s, "sensors/t1", "t1-000002", 1764130000100LL,
+                          &dup), 2);
+    assert_true(dup);
+    store_sql_close(&s);
+}
+
+static void test_corrupt_file_refused(void **state)
+{
+    struct fixture *f = *state;
+    FILE *fp = fopen(f->path, "wb");
+    int i = 0;
+
+    assert_non_null(fp);
+    for (i = 0; i < 4096; i++)
+        fputc("garbage!"[i % 8], fp);
+    fclose(fp);
+    open_fails(f, NULL, 0, "not a database");
+}
+
+static void test_locked_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+
+    open_fails(f, NULL, 0, "locked");
+    store_sql_close(&s);
+    s = open_sql(f, NULL, 0, 0, 0);
+    store_sql_close(&s);
+}
+
+static void test_unwritable_dir_refused(void **state)
+{
+    struct fixture *f = *state;
+    char path[200];
+    struct store_sql_config cfg;
+    char *err = NULL;
+
+    snprintf(path, sizeof(path), "%s/no/such/dir/p.db", f->dir);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.path = path;
+    assert_null(store_sql_open(&cfg, &err));
+    assert_non_null(err);
+    print_message("expected open error: %s\n", err);
+    assert_non_null(strstr(err, "SQLITE_CANTOPEN"));
+    free(err);
+}
+
+/* ---- publishing --------------------------------------------------------- */
+
+static bool fail_always(void *arg)
+{
+    (void)arg;
+    return true;
+}
+
+static void test_batch_and_rollback(void **state)
+{
+    struct fixture *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job *jobs[6];
+    uint64_t b = 0, r = 0, e = 0;
+    size_t i = 0;
+
+    assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 1);
+
+    /* A failed batch: nothing kept, seqs restored, new topic forgotten. */
+    for (i = 0; i < 6; i++)
+        jobs[i] = pub_job(i % 2 ? "a" : "new/topic", "1",
+                          i == 3 ? "k3" : NULL, i == 5, NOW);
+    assert_int_equal(store_sql_run_pubs(s, jobs, 6, fail_always, NULL,
+                                        &b, &r, &e), -PL_ERR_INTERNAL);
+    assert_int_equal(b, 0);
+    assert_int_equal(r, 0);
+    assert_int_equal(e, 1);
+    for (i = 0; i < 6; i++) {
+        assert_int_equal(jobs[i]->err, PL_ERR_INTERNAL);
+        assert_int_equal(jobs[i]->seq, 0);
+    }
+    assert_int_equal(store_sql_last_seq(s, "a"), 1);
+    assert_int_equal(store_sql_last_seq(s, "new/topic"), 0);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM messages"), 1);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM topics"), 1);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM dedupe"), 0);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM retained"), 0);
+
+    /* The same jobs again: the same seqs, no gap. */
+    for (i = 0; i < 6; i++)
+        jobs[i]->err = 0;
+    assert_int_equal(store_sql_run_pubs(s, jobs, 6, NULL, NULL, &b, &r, &e),
+                     0);
+    assert_int_equal(b, 1);
+    assert_int_equal(r, 6);
+    for (i = 0; i < 6; i++) {
+        assert_int_equal(jobs[i]->err, 0);
+        assert_int_equal(jobs[i]->seq, i % 2 ? 2 + (int64_t)i / 2
+                                             : 1 + (int64_t)i / 2);
+        store_job_free(&jobs[i]);
+    }
+    assert_int_equal(query_int(s, "SELECT last_seq FROM topics"
+                                  " WHERE name = 'a'"), 4);
+    assert_int_equal(query_int(s, "SELECT last_seq FROM topics"
+                                  " WHERE name = 'new/topic'"), 3);
+    assert_int_equal(query_int(s, "SELECT seq FROM retained"), 4);
+    store_sql_close(&s);
+}
+
+static void test_statement_failure_rolls_back(void **state)
+{
+    struct fixture *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job *jobs[3];
+    uint64_t b = 0, r = 0, e = 0;
+    size_t i = 0;
+
+    assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 1);
+    /* Someone wrote seq 3 behind our back: the batch's second insert on
+     * "a" hits the unique index, and the whole batch is undone. */
+    assert_int_equal(sqlite3_exec(store_sql_db(s),
+                                  "INSERT INTO messages(topic_id, seq, ts,"
+                                  " sender, data) VALUES (1, 3, 0, 'x', '0')",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    for (i = 0; i < 3; i++)
+        jobs[i] = pub_job(i == 1 ? "b" : "a", "2", NULL, false, NOW);
+    assert_int_equal(store_sql_run_pubs(s, jobs, 3, NULL, NULL, &b, &r, &e),
+                     -PL_ERR_INTERNAL);
+    assert_int_equal(e, 1);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(jobs[i]->err, PL_ERR_INTERNAL);
+    assert_int_equal(store_sql_last_seq(s, "a"), 1);
+    assert_int_equal(store_sql_last_seq(s, "b"), 0);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM messages"), 2);
+
+    /* Remove the intruder: the same batch now gets 2, 1, 3. */
+    assert_int_equal(sqlite3_exec(store_sql_db(s),
+                                  "DELETE FROM messages WHERE sender = 'x'",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    for (i = 0; i < 3; i++)
+        jobs[i]->err = 0;
+    assert_int_equal(store_sql_run_pubs(s, jobs, 3, NULL, NULL, &b, &r, &e),
+                     0);
+    assert_int_equal(jobs[0]->seq, 2);
+    assert_int_equal(jobs[1]->seq, 1);
+    assert_int_equal(jobs[2]->seq, 3);
+    for (i = 0; i < 3; i++)
+        store_job_free(&jobs[i]);
+    store_sql_close(&s);
+}
+
+static void test_dedupe_and_retained(void **state)
+{
+    struct fixture *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job *jobs[3];
+    uint64_t b = 0, r = 0, e = 0;
+    bool dup = true;
+
+    assert_int_equal(pub1(s, "a", "k", NOW, &dup), 1);
+    assert_false(dup);
+    assert_int_equal(pub1(s, "a", "other", NOW, &dup), 2);
+    assert_int_equal(pub1(s, "a", "k", NOW + 1000, &dup), 1);
+    assert_true(dup);
+    assert_int_equal(pub1(s, "b", "k", NOW, &dup), 1);
+    assert_false(dup);
+    /* The window (60 s here) is measured from the new publish's ts. */
+    assert_int_equal(pub1(s, "a", "k", NOW + 60000, &dup), 1);
+    assert_true(dup);
+    assert_int_equal(pub1(s, "a", "k", NOW + 60001, &dup), 3);
+    assert_false(dup);
+    assert_int_equal(pub1(s, "a", "k", NOW + 60002, &dup), 3);
+    assert_true(dup);
+
+    /* Within one batch. */
+    jobs[0] = pub_job("c", "1", "x", false, NOW);
+    jobs[1] = pub_job("c", "2", "x", false, NOW);
+    jobs[2] = pub_job("c", "3", NULL, false, NOW);
+    assert_int_equal(store_sql_run_pubs(s, jobs, 3, NULL, NULL, &b, &r, &e),
+                     0);
+    assert_int_equal(r, 2);
+    assert_int_equal(jobs[0]->seq, 1);
+    assert_false(jobs[0]->duplicate);
+    assert_int_equal(jobs[1]->seq, 1);
+    assert_true(jobs[1]->duplicate);
+    assert_int_equal(jobs[2]->seq, 2);
+    store_job_free(&jobs[0]);
+    store_job_free(&jobs[1]);
+    store_job_free(&jobs[2]);
+
+    /* Retained: set, replace, a plain pub leaves it, null clears it. */
+    jobs[0] = pub_job("r", "{\"v\":1}", NULL, true, NOW);
+    assert_int_equal(run1(s, jobs[0]), 0);
+    store_job_free(&jobs[0]);
+    assert_int_equal(query_int(s, "SELECT seq FROM retained"), 1);
+    jobs[0] = pub_job("r", "{\"v\":2}", NULL, true, NOW);
+    assert_int_equal(run1(s, jobs[0]), 0);
+    store_job_free(&jobs[0]);
+    jobs[0] = pub_job("r", "3", NULL, false, NOW);
+    assert_int_equal(run1(s, jobs[0]), 0);
+    store_job_free(&jobs[0]);
+    assert_int_equal(query_int(s, "SELECT seq FROM retained"), 2);
+    jobs[0] = pub_job("r", "null", NULL, true, NOW);
+    assert_int_equal(run1(s, jobs[0]), 0);
+    assert_int_equal(jobs[0]->seq, 4);
+    store_job_free(&jobs[0]);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM retained"), 0);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM messages m, topics t"
+                                  " WHERE m.topic_id = t.id AND"
+                                  " t.name = 'r'"), 4);
+    store_sql_close(&s);
+}
+
+static void test_reads(void **state)
+{
+    struct fixture *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job *job = NULL;
+    int i = 0;
+
+    for (i = 1; i <= 20; i++)
+        assert_int_equal(pub1(s, "a", NULL, NOW + i, NULL), i);
+    assert_int_equal(pub1(s, "b", NULL, NOW, NULL), 1);
+
+    job = read_job(s, STORE_JOB_AFTER, "a", 5, 9, 100);
+    assert_int_equal(job->n_rows, 4);
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(job->rows[i].seq, 6 + i);
+        assert_int_equal(job->rows[i].ts, NOW + 6 + i);
+    }
+    assert_int_equal(job->first_seq, 1);
+    assert_int_equal(job->last_seq, 20);
+    store_job_free(&job);
+
+    job = read_job(s, STORE_JOB_AFTER, "a", 5, 20, 3);
+    assert_int_equal(job->n_rows, 3);
+    assert_int_equal(job->rows[0].seq, 6);
+    assert_int_equal(job->rows[2].seq, 8);
+    store_job_free(&job);
+
+    job = read_job(s, STORE_JOB_BEFORE, "a", 10, 0, 4);
+    assert_int_equal(job->n_rows, 4);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(job->rows[i].seq, 6 + i);
+    store_job_free(&job);
+
+    job = read_job(s, STORE_JOB_BEFORE, "a", 0, 0, 3);
+    assert_int_equal(job->n_rows, 3);
+    assert_int_equal(job->rows[0].seq, 18);
+    assert_int_equal(job->rows[2].seq, 20);
+    assert_string_equal(job->rows[2].data, "{\"n\":1}");
+    assert_int_equal(job->rows[2].data_len, 7);
+    store_job_free(&job);
+
+    job = read_job(s, STORE_JOB_BEFORE, "a", 3, 0, 50);
+    assert_int_equal(job->n_rows, 2);
+    store_job_free(&job);
+
+    job = read_job(s, STORE_JOB_BEFORE, "nope", 0, 0, 50);
+    assert_int_equal(job->n_rows, 0);
+    assert_int_equal(job->first_seq, 0);
+    assert_int_equal(job->last_seq, 0);
+    store_job_free(&job);
+    store_sql_close(&s);
+}
+
+/* ---- pruning ------------------------------------------------------------ */
+
+static int prune_all(struct store_sql *s, int64_t now, uint64_t *pruned)
+{
+    int rounds = 0;
+    int rc = 0;
+
+    do {
+        rc = store_sql_prune(s, now, 2, pruned);
+        assert_true(rc >= 0);
+        rounds++;
+        assert_true(rounds < 1000);
+    } while (rc == 1);
+    return rounds;
+}
+
+static void test_prune_by_count(void **state)
+{
+    struct fixture *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 5, 0);
+    struct store_job *job = NULL;
+    struct store_job **jobs = calloc(2600, sizeof(*jobs));
+    uint64_t b = 0, r = 0, e = 0, pruned = 0;
+    int rounds = 0;
+    int i = 0;
+
+    assert_non_null(jobs);
+    for (i = 0; i < 2600; i++)
+        jobs[i] = pub_job(i < 2500 ? "big" : (i % 2 ? "x" : "y"), "1",
+                          NULL, i == 3, NOW);
+    assert_int_equal(store_sql_run_pubs(s, jobs, 2600, NULL, NULL, &b, &r,
+                                        &e), 0);
+    for (i = 0; i < 2600; i++)
+        store_job_free(&jobs[i]);
+    free(jobs);
+
+    /* 2495 + 45 + 45 rows over, in statements of <= 1000 rows. */
+    rounds = prune_all(s, NOW, &pruned);
+    assert_int_equal(pruned, 2495 + 45 + 45);
+    assert_true(rounds >= 2);
+    job = read_job(s, STORE_JOB_AFTER, "big", 0, 10000, 100);
+    assert_int_equal(job->n_rows, 5);
+    assert_int_equal(job->first_seq, 2496);
+    assert_int_equal(job->last_seq, 2500);
+    store_job_free(&job);
+    job = read_job(s, STORE_JOB_BEFORE, "x", 0, 0, 100);
+    assert_int_equal(job->first_seq, 46);
+    assert_int_equal(job->n_rows, 5);
+    store_job_free(&job);
+    /* Retained values are never pruned. */
+    assert_int_equal(query_int(s, "SELECT seq FROM retained"), 4);
+    store_sql_close(&s);
+
+    /* After a reopen, seq continues past the pruned rows. */
+    s = open_sql(f, NULL, 0, 5, 0);
+    assert_int_equal(pub1(s, "big", NULL, NOW, NULL), 2501);
+    pruned = 0;
+    prune_all(s, NOW, &pruned);
+    assert_int_equal(pruned, 1);
+    store_sql_close(&s);
+}
+
+static void test_prune_by_age_and_dedupe(void **state)
+{
+    struct fixture *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 3600000);
+    struct store_job *job = NULL;
+    uint64_t pruned = 0;
+    bool dup = false;
+    int i = 0;
+
+    /* 1500 old messages (two hours ago), then 3 recent ones. */
+    for (i = 0; i < 1500; i++)
+        pub1(s, i % 3 ? "a" : "b", NULL, NOW - 7200000, NULL);
+    assert_int_equal(pub1(s, "a", "recent", NOW - 1000, NULL), 1001);
+    assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 1002);
+    assert_int_equal(pub1(s, "b", "old", NOW - 7200000, NULL), 501);
+
+    prune_all(s, NOW, &pruned);
+    assert_int_equal(pruned, 1501);
+    job = read_job(s, STORE_JOB_AFTER, "a", 0, 2000, 100);
+    assert_int_equal(job->first_seq, 1001);
+    assert_int_equal(job->n_rows, 2);
+    store_job_free(&job);
+    /* "b" has nothing left: first_seq 0, but its last_seq is kept. */
+    job = read_job(s, STORE_JOB_AFTER, "b", 0, 2000, 100);
+    assert_int_equal(job->n_rows, 0);
+    assert_int_equal(job->first_seq, 0);
+    assert_int_equal(job->last_seq, 501);
+    store_job_free(&job);
+
+    /* Dedupe keys older than the window (60 s) are gone; the recent one
+     * stays and still deduplicates. */
+    assert_int_equal(query_int(s, "SELECT count(*) FROM dedupe"), 1);
+    assert_int_equal(pub1(s, "a", "recent", NOW, &dup), 1001);
+    assert_true(dup);
+    store_sql_close(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fresh_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_keeps_data, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_v1_fixture, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_file_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_locked_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unwritable_dir_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_batch_and_rollback, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_statement_failure_rolls_back,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dedupe_and_retained, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_by_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_by_age_and_dedupe, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
