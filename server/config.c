@@ -221,7 +221,12 @@ static int apply(struct pl_config *cfg, int opt, const char *arg)
 {
     long long v = 0;
     int64_t d = 0;
-    const char *name = options[opt - OPT_PORT].name;
+    const char *name = "?";
+    const struct option *o = NULL;
+
+    for (o = options; o->name != NULL; o++)
+        if (o->val == opt)
+            name = o->name;
 
     switch (opt) {
     case OPT_PORT:

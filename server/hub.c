@@ -1667,6 +1667,11 @@ void hub_conn_drained(struct hub *hub, struct conn *c)
         replay_advance(hub, c);
 }
 
+void hub_conn_kill(struct hub *hub, struct conn *c, int code)
+{
+    conn_cull(hub, c, code);
+}
+
 struct close_all {
     struct hub *hub;
     int code;

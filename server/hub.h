@@ -92,6 +92,11 @@ enum pl_err hub_conn_token(struct hub *hub, struct conn *c, const char *token);
  * with paced replay pages. */
 void hub_conn_drained(struct hub *hub, struct conn *c);
 
+/* Close c with a WebSocket close code (e.g. 1009): its queue is dropped,
+ * nothing more is read or sent, and the transport sends the close frame
+ * from its next writeable callback. */
+void hub_conn_kill(struct hub *hub, struct conn *c, int code);
+
 /* Mark every connection closing with code (shutdown: 1001) and wake it. */
 void hub_close_all(struct hub *hub, int code);
 

@@ -101,10 +101,20 @@ static int ws_receive(struct server *srv, struct lws *wsi, struct pss *pss,
     size_t remaining = lws_remaining_packet_payload(wsi);
     bool final = lws_is_final_fragment(wsi) && remaining == 0;
 
+    if (c->close_code != 0)
+        return 0; /* closing: the rest of what it sends is dropped */
     if (pss->rx_len == 0 && !pss->rx_binary && lws_frame_is_binary(wsi))
         pss->rx_binary = true;
-    if (pss->rx_len + len + remaining > srv->cfg->max_message)
-        return ws_close_with(wsi, 1009);
+    if (pss->rx_len + len + remaining > srv->cfg->max_message) {
+        /* Refuse on the announced length, before the payload arrives.
+         * Returning -1 here, in the middle of a frame, makes lws drop
+         * the TCP connection without a close frame; closing from the
+         * writeable callback sends 1009 properly. */
+        pss->rx_len = 0;
+        pss->rx_binary = false;
+        hub_conn_kill(srv->hub, c, 1009);
+        return 0;
+    }
 
     if (pss->rx_len == 0 && final) {
         /* the common case: the whole message in one callback, no copy */
