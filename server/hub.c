@@ -54,6 +54,7 @@ enum job_tag {
     JOB_PUB = 1,
     JOB_HISTORY,
     JOB_REPLAY,
+    JOB_PROBE,
 };
 
 struct hub {
@@ -165,12 +166,13 @@ static void conn_push(struct hub *hub, struct conn *c, struct msg *m,
     if (c->close_code != 0)
         return;
     if (!paced && c->origin == CONN_WS &&
-        (c->q.bytes + conn_held_bytes(c) + m->len > hub->cfg.queue_bytes ||
+        (outq_live_bytes(&c->q) + conn_held_bytes(c) + m->len >
+             hub->cfg.queue_bytes ||
          c->q.count >= hub->cfg.queue_msgs)) {
         conn_cull(hub, c, 4008);
         return;
     }
-    if (outq_push(&c->q, m) < 0) {
+    if ((paced ? outq_push_paced(&c->q, m) : outq_push(&c->q, m)) < 0) {
         log_error("conn %" PRIu64 ": out of memory queueing a frame", c->id);
         conn_cull(hub, c, 1011);
         return;
@@ -516,8 +518,7 @@ static struct sub *sub_add(struct hub *hub, struct conn *c,
     return s;
 }
 
-static void replay_drop_topic(struct hub *hub, struct conn *c,
-                              struct topic *t);
+static void replay_drop_unmatched(struct hub *hub, struct conn *c);
 
 static void sub_remove(struct hub *hub, struct sub *s)
 {
@@ -539,10 +540,10 @@ static void sub_remove(struct hub *hub, struct sub *s)
         s->c_next->c_prev = s->c_prev;
     c->n_subs--;
     hub->stats.subscriptions--;
-    if (!s->is_pattern) {
-        replay_drop_topic(hub, c, s->topic);
+    if (c->replays != NULL)
+        replay_drop_unmatched(hub, c);
+    if (!s->is_pattern)
         topic_maybe_free(hub, s->topic);
-    }
     free(s);
 }
 
@@ -598,6 +599,36 @@ static void replay_drop_topic(struct hub *hub, struct conn *c,
     }
 }
 
+/* True when one of c's subscriptions still covers topic t. */
+static bool conn_wants(const struct conn *c, const struct topic *t)
+{
+    const struct sub *s = NULL;
+
+    for (s = c->subs; s != NULL; s = s->c_next)
+        if (s->is_pattern ? pl_topic_match(s->pattern, t->name)
+                          : s->topic == t)
+            return true;
+    return false;
+}
+
+/* After an unsub: stop replaying topics no subscription covers any more
+ * (a pattern's replay of a topic survives the unsub of that topic). */
+static void replay_drop_unmatched(struct hub *hub, struct conn *c)
+{
+    struct replay **pp = &c->replays;
+
+    while (*pp != NULL) {
+        struct replay *r = *pp;
+
+        if (!conn_wants(c, r->topic)) {
+            *pp = r->next;
+            replay_free(hub, c, &r);
+        } else {
+            pp = &r->next;
+        }
+    }
+}
+
 static void pending_reply_fill(struct hub *hub, struct conn *c,
                                struct pending_reply *pr)
 {
@@ -616,7 +647,7 @@ static void pending_reply_fill(struct hub *hub, struct conn *c,
     } else if (msg_fill(pr->placeholder, b) < 0) {
         conn_cull(hub, c, 1011);
     } else {
-        outq_add_bytes(&c->q, pr->placeholder->len);
+        outq_add_paced_bytes(&c->q, pr->placeholder->len);
         conn_wake(hub, c);
     }
     msg_unref(&pr->placeholder);
@@ -672,11 +703,47 @@ static void replay_request_page(struct hub *hub, struct conn *c,
     hub->ops->submit(hub->ctx, job);
 }
 
+/*
+ * A sub reply that waits for a replay's first page would block the
+ * connection if that replay is not at the head: the head's pages queue up
+ * behind the reply, the writer stops at the reply, and the head never
+ * finishes. So every replay whose reply is pending probes the store at
+ * once for its first row, which settles `recovered` out of turn; its
+ * pages still come in turn.
+ */
+static void replay_probe(struct hub *hub, struct conn *c, struct replay *r)
+{
+    struct store_job *job = NULL;
+
+    if (r->reply == NULL || r->probing || r->first_page_done)
+        return;
+    if (!hub->cfg.persist) {
+        replay_first_page(hub, c, r,
+                          recent_get(r->topic, r->next_seq) == NULL);
+        return;
+    }
+    job = store_job_new(STORE_JOB_AFTER, r->topic->name);
+    if (job == NULL) {
+        conn_cull(hub, c, 1011);
+        return;
+    }
+    job->conn_id = c->id;
+    job->req_id = (int64_t)replay_id(r);
+    job->tag = JOB_PROBE;
+    job->after = r->next_seq - 1;
+    job->upto = r->fence;
+    job->limit = 1;
+    r->probing = true;
+    hub->ops->submit(hub->ctx, job);
+}
+
 /* Move replays forward while the connection's queue is short. */
 static void replay_advance(struct hub *hub, struct conn *c)
 {
     struct replay *r = NULL;
 
+    for (r = c->replays ? c->replays->next : NULL; r != NULL; r = r->next)
+        replay_probe(hub, c, r);
     while ((r = c->replays) != NULL && c->close_code == 0) {
         struct msg *m = NULL;
 
@@ -763,8 +830,9 @@ static void deliver(struct fanout *f, struct conn *c)
         struct replay *r = conn_replay_for(c, f->topic);
 
         if (r != NULL) {
-            if (c->q.bytes + conn_held_bytes(c) + f->msg->len >
-                hub->cfg.queue_bytes)
+            if (outq_live_bytes(&c->q) + conn_held_bytes(c) + f->msg->len >
+                    hub->cfg.queue_bytes ||
+                c->q.count + r->held.count >= hub->cfg.queue_msgs)
                 conn_cull(hub, c, 4008);
             else if (outq_push(&r->held, f->msg) < 0)
                 conn_cull(hub, c, 1011);
@@ -969,7 +1037,7 @@ static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
         pr->want_recovered = cmd->has_since;
         pr->seq = is_pattern ? -1 : s->topic->seq;
         /* The reply takes its place in the queue now, filled later. */
-        conn_push(hub, c, pr->placeholder, false);
+        conn_push(hub, c, pr->placeholder, true);
         if (c->close_code != 0) {
             msg_unref(&pr->placeholder);
             free(pr->pattern);
@@ -1184,7 +1252,7 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
             send_error(hub, c, id, PL_ERR_INTERNAL, "out of memory");
             return;
         }
-        conn_push(hub, c, ph, false);
+        conn_push(hub, c, ph, true);
     }
     job = store_job_new(STORE_JOB_BEFORE, topic);
     if (job == NULL) {
@@ -1521,7 +1589,7 @@ static void done_history(struct hub *hub, struct store_job *job)
     if (msg_fill(ph, b) < 0) {
         conn_cull(hub, c, 1011);
     } else {
-        outq_add_bytes(&c->q, ph->len);
+        outq_add_paced_bytes(&c->q, ph->len);
         conn_wake(hub, c);
     }
     msg_unref(&ph);
@@ -1541,6 +1609,13 @@ static void done_replay(struct hub *hub, struct store_job *job)
             break;
     if (r == NULL)
         return; /* unsubscribed meanwhile */
+    if (job->tag == JOB_PROBE) {
+        r->probing = false;
+        if (!r->first_page_done)
+            replay_first_page(hub, c, r, job->err != 0 || job->n_rows == 0 ||
+                                         job->rows[0].seq > r->next_seq);
+        return;
+    }
     r->inflight = false;
     if (job->err != 0) {
         log_warn("conn %" PRIu64 ": replay of %s failed", c->id, job->topic);
@@ -1592,6 +1667,7 @@ struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,
             done_history(hub, job);
             break;
         case JOB_REPLAY:
+        case JOB_PROBE:
             done_replay(hub, job);
             break;
         default:

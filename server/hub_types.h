@@ -79,6 +79,7 @@ struct replay {
     int64_t next_seq;
     int64_t fence;
     bool inflight;           /* a store page request is out */
+    bool probing;            /* a first-row probe is out (see hub.c) */
     bool first_page_done;
     struct pending_reply *reply; /* NULL once counted */
     struct outq held;        /* live messages of topic, seq > fence */

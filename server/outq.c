@@ -22,12 +22,13 @@ void outq_cleanup(struct outq *q)
     q->cap = 0;
     q->head = 0;
     q->bytes = 0;
+    q->paced_bytes = 0;
 }
 
 static int outq_grow(struct outq *q)
 {
     uint32_t ncap = q->cap ? q->cap * 2 : 8;
-    struct msg **nring = NULL;
+    uintptr_t *nring = NULL;
     uint32_t i;
 
     if (ncap < q->cap)
@@ -36,7 +37,7 @@ static int outq_grow(struct outq *q)
     if (nring == NULL)
         return -ENOMEM;
     for (i = 0; i < q->count; i++)
-        nring[i] = outq_at(q, i);
+        nring[i] = q->ring[(q->head + i) & (q->cap - 1)];
     free(q->ring);
     q->ring = nring;
     q->cap = ncap;
@@ -44,7 +45,7 @@ static int outq_grow(struct outq *q)
     return 0;
 }
 
-int outq_push(struct outq *q, struct msg *m)
+static int outq_append(struct outq *q, struct msg *m, uintptr_t tag)
 {
     int rc = 0;
 
@@ -53,17 +54,32 @@ int outq_push(struct outq *q, struct msg *m)
         if (rc < 0)
             return rc;
     }
-    q->ring[(q->head + q->count) & (q->cap - 1)] = msg_ref(m);
+    q->ring[(q->head + q->count) & (q->cap - 1)] = (uintptr_t)msg_ref(m) | tag;
     q->count++;
     q->bytes += m->len;
+    if (tag)
+        q->paced_bytes += m->len;
     return 0;
+}
+
+int outq_push(struct outq *q, struct msg *m)
+{
+    return outq_append(q, m, 0);
+}
+
+int outq_push_paced(struct outq *q, struct msg *m)
+{
+    return outq_append(q, m, OUTQ_PACED);
 }
 
 void outq_pop(struct outq *q)
 {
-    struct msg *m = q->ring[q->head];
+    uintptr_t e = q->ring[q->head];
+    struct msg *m = outq_entry_msg(e);
 
-    q->bytes -= m->len <= q->bytes ? m->len : q->bytes;
+    q->bytes -= m->len;
+    if (e & OUTQ_PACED)
+        q->paced_bytes -= m->len;
     q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
     msg_unref(&m);
@@ -76,7 +92,8 @@ void outq_pop(struct outq *q)
     }
 }
 
-void outq_add_bytes(struct outq *q, size_t n)
+void outq_add_paced_bytes(struct outq *q, size_t n)
 {
     q->bytes += n;
+    q->paced_bytes += n;
 }

@@ -14,12 +14,19 @@
 
 #include "msg.h"
 
+/*
+ * Entries are struct msg pointers whose lowest bit marks a *paced* entry:
+ * a replay page or a reply that waited for the store. The contract says
+ * those never count toward the slow-consumer bound, so the queue keeps
+ * their bytes apart (malloc'd msgs are at least 8-byte aligned).
+ */
 struct outq {
-    struct msg **ring;
+    uintptr_t *ring;
     uint32_t cap;        /* power of two, or 0 */
     uint32_t head;
     uint32_t count;
     size_t bytes;        /* sum of the entries' frame lengths */
+    size_t paced_bytes;  /* the part of bytes in paced entries */
 };
 
 void outq_init(struct outq *q);
@@ -28,23 +35,39 @@ void outq_cleanup(struct outq *q);
 
 /* Append m, taking a new reference. Returns 0 or -ENOMEM. */
 int outq_push(struct outq *q, struct msg *m);
+/* The same for a paced entry (see above). */
+int outq_push_paced(struct outq *q, struct msg *m);
+
+#define OUTQ_PACED ((uintptr_t)1)
+
+static inline struct msg *outq_entry_msg(uintptr_t e)
+{
+    return (struct msg *)(e & ~OUTQ_PACED);
+}
 
 /* The oldest entry (borrowed) or NULL when empty. */
 static inline struct msg *outq_peek(const struct outq *q)
 {
-    return q->count ? q->ring[q->head] : NULL;
+    return q->count ? outq_entry_msg(q->ring[q->head]) : NULL;
 }
 
 /* The i-th oldest entry (borrowed), i < count. */
 static inline struct msg *outq_at(const struct outq *q, uint32_t i)
 {
-    return q->ring[(q->head + i) & (q->cap - 1)];
+    return outq_entry_msg(q->ring[(q->head + i) & (q->cap - 1)]);
+}
+
+/* Bytes that count toward the bound: live messages and plain replies. */
+static inline size_t outq_live_bytes(const struct outq *q)
+{
+    return q->bytes - q->paced_bytes;
 }
 
 /* Remove the oldest entry and drop its reference. */
 void outq_pop(struct outq *q);
 
-/* Account for a placeholder that was filled after it was queued. */
-void outq_add_bytes(struct outq *q, size_t n);
+/* Account for a placeholder that was filled after it was queued
+ * (placeholders are always queued paced). */
+void outq_add_paced_bytes(struct outq *q, size_t n);
 
 #endif

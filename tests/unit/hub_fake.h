@@ -55,6 +55,13 @@ struct fake {
 /* Defaults like parleyd's, with persist on and no ephemeral topics. */
 void fake_config(struct hub_config *cfg);
 
+/* cmocka setup/teardown: *state becomes a zeroed, heap-allocated struct
+ * fake; the teardown completes pending jobs with errors, frees the hub if
+ * the test did not (it failed midway), frees the fake, and fails when
+ * messages are still alive. */
+int fake_setup(void **state);
+int fake_teardown(void **state);
+
 /* Create the hub around f (asserts msg_live_count() == 0 first). */
 void fake_init(struct fake *f, const struct hub_config *cfg);
 /* Complete any job still pending (the store drains at shutdown), free the
@@ -74,6 +81,9 @@ struct store_job *fake_job(struct fake *f, size_t i);
 /* Complete the n oldest jobs successfully, as the store would, and hand
  * them back to the hub in one hub_store_done() list. */
 void fake_complete(struct fake *f, size_t n);
+/* Complete the n oldest jobs like fake_complete() but return them as a
+ * list (the caller hands it to the hub). */
+struct store_job *fake_finish(struct fake *f, size_t n);
 void fake_complete_all(struct fake *f);
 /* Complete the oldest job with err (an enum pl_err value): nothing stored. */
 void fake_fail(struct fake *f, int err);

@@ -188,7 +188,7 @@ static void test_byte_accounting(void **state)
     assert_int_equal(outq_push(&q, a), 0);
     expect += a->len;
     assert_int_equal(q.bytes, expect);
-    assert_int_equal(outq_push(&q, ph), 0);
+    assert_int_equal(outq_push_paced(&q, ph), 0);
     assert_int_equal(q.bytes, expect); /* a placeholder weighs nothing */
     assert_int_equal(outq_push(&q, b), 0);
     expect += b->len;
@@ -206,9 +206,12 @@ static void test_byte_accounting(void **state)
     assert_int_equal(msg_fill(ph, &buf), 0);
     pl_buf_cleanup(&buf);
     assert_false(ph->placeholder);
-    outq_add_bytes(&q, ph->len);
+    outq_add_paced_bytes(&q, ph->len);
     expect += ph->len;
     assert_int_equal(q.bytes, expect);
+    /* A filled reply is paced: it never counts toward the bound. */
+    assert_int_equal(q.paced_bytes, ph->len);
+    assert_int_equal(outq_live_bytes(&q), expect - ph->len);
 
     outq_pop(&q);
     expect -= a->len;
@@ -216,6 +219,7 @@ static void test_byte_accounting(void **state)
     outq_pop(&q); /* the filled placeholder */
     expect -= ph->len;
     assert_int_equal(q.bytes, expect);
+    assert_int_equal(q.paced_bytes, 0);
     outq_pop(&q);
     expect -= b->len;
     assert_int_equal(q.bytes, expect);
@@ -261,6 +265,18 @@ static void test_cleanup_drops_refs(void **state)
     assert_int_equal(msg_live_count(), 1);
     msg_unref(&keep);
     assert_int_equal(msg_live_count(), 0);
+    /* a small ring (kept when drained by pops) is freed by cleanup */
+    m = test_msg(1, 0);
+    assert_int_equal(outq_push(&q, m), 0);
+    assert_int_equal(outq_push(&q, m), 0);
+    outq_pop(&q);
+    assert_int_equal(q.cap, 8);
+    outq_cleanup(&q);
+    assert_null(q.ring);
+    assert_int_equal(q.cap, 0);
+    assert_int_equal(q.count, 0);
+    assert_int_equal(m->refs, 1);
+    msg_unref(&m);
     /* cleanup of an empty, never used queue is harmless, twice */
     outq_cleanup(&q);
     outq_cleanup(&q);
