@@ -1,0 +1,107 @@
+/*
+ * hub_internal.h: what the hub's own files share (hub.c, session.c,
+ * presence.c, replay.c). Not for the transport or anyone else: they use
+ * hub.h. Service thread only.
+ */
+#ifndef PL_HUB_INTERNAL_H
+#define PL_HUB_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cmd.h"
+#include "conn.h"
+#include "hub.h"
+
+#define REPLAY_LOW_BYTES (256 * 1024) /* refill replays below this */
+#define REPLAY_PAGE_ROWS 256
+#define TOPICS_LIST_MAX 1000
+
+/* What a store job is for, in job->tag. */
+enum job_tag {
+    JOB_PUB = 1,
+    JOB_HISTORY,
+    JOB_REPLAY,
+    JOB_PROBE,
+};
+
+struct hub {
+    struct hub_config cfg;
+    char **ephemeral;
+    const struct hub_ops *ops;
+    void *ctx;
+    struct topic_tree tree;
+    struct conn_table conns;
+    struct hub_stats stats;
+    uint64_t gen;            /* publish generation, for at-most-once */
+    uint64_t next_replay_id;
+    struct pl_buf buf;       /* scratch for building frames */
+};
+
+/* hub.c: helpers */
+int64_t hub_now(struct hub *hub);
+char *hub_strdup(const char *s);
+/* The scratch buffer, emptied; valid until the next hub_scratch(). */
+struct pl_buf *hub_scratch(struct hub *hub);
+bool hub_is_ephemeral(struct hub *hub, const char *topic);
+
+/* hub.c: sending to one connection */
+void hub_wake(struct hub *hub, struct conn *c);
+/* Close c with a WebSocket code: queue and replays dropped, woken. */
+void hub_cull(struct hub *hub, struct conn *c, int code);
+/* Queue m (a new reference); paced entries skip the bound. */
+void hub_push(struct hub *hub, struct conn *c, struct msg *m, bool paced);
+/* Queue the frame built in b (copied into a new msg). */
+void hub_send_buf(struct hub *hub, struct conn *c, struct pl_buf *b);
+/* An error reply (or, for an HTTP request, the error response). */
+void hub_send_error(struct hub *hub, struct conn *c, int64_t id,
+                    enum pl_err err, const char *why);
+/* {"op":"ok","id":id} when id != 0. */
+void hub_send_ok(struct hub *hub, struct conn *c, int64_t id);
+
+/* hub.c: topics */
+struct topic *hub_topic(struct hub *hub, const char *name, bool create);
+void hub_topic_maybe_free(struct hub *hub, struct topic *t);
+struct msg *hub_recent_get(const struct topic *t, int64_t seq);
+struct msg *hub_encode_msg(struct hub *hub, const char *topic, int64_t seq,
+                           int64_t ts, const char *from, const char *data,
+                           size_t data_len, bool retained);
+void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq,
+                      int64_t ts, const char *from, const char *data,
+                      size_t data_len, bool data_is_null);
+/* A committed (or ephemeral) message: ring, retained, fan-out. */
+void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
+                        int64_t ts, const char *from, const char *data,
+                        size_t data_len, bool data_is_null, bool retain);
+
+/* hub.c: subscriptions */
+struct sub *hub_sub_find(struct conn *c, const char *pattern);
+struct sub *hub_sub_add(struct hub *hub, struct conn *c, const char *pattern,
+                        bool is_pattern);
+void hub_sub_remove(struct hub *hub, struct sub *s);
+/* True when one of c's subscriptions covers topic t. */
+bool hub_conn_wants(const struct conn *c, const struct topic *t);
+
+/* presence.c */
+void presence_join(struct hub *hub, struct topic *t, const char *user);
+void presence_leave(struct hub *hub, struct topic *t, const char *user);
+
+/* replay.c */
+int replay_sub(struct hub *hub, struct conn *c, const struct pl_cmd *cmd,
+               struct topic *t, struct pending_reply *pr);
+void replay_reply_release(struct hub *hub, struct conn *c,
+                          struct pending_reply *pr);
+void replay_advance(struct hub *hub, struct conn *c);
+bool replay_hold(struct hub *hub, struct conn *c, const struct topic *t,
+                 struct msg *m);
+size_t replay_held_bytes(const struct conn *c);
+struct replay *replay_find(struct conn *c, const struct topic *t);
+void replay_free(struct hub *hub, struct conn *c, struct replay **rp);
+void replay_drop_unmatched(struct hub *hub, struct conn *c);
+void replay_done(struct hub *hub, struct store_job *job);
+
+/* session.c */
+void session_done_pub(struct hub *hub, struct store_job *job);
+void session_done_history(struct hub *hub, struct store_job *job);
+
+#endif

@@ -1,0 +1,665 @@
+/*
+ * session.c: what a client says and what it is answered. Parsed commands
+ * (hello, sub, unsub, pub, history, presence, ping, topics) and the HTTP
+ * API are checked against the session's state and token, then carried out
+ * through the hub; store completions for publishes and history come back
+ * here to be acknowledged. Service thread only.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub_internal.h"
+#include "log.h"
+#include "topic.h"
+
+/* ------------------------------------------------------------------ */
+/* commands                                                            */
+
+static void session_set_user(struct conn *c, const char *user)
+{
+    char *u = hub_strdup(user);
+
+    if (u != NULL) {
+        free(c->user);
+        c->user = u;
+    }
+}
+
+static void cmd_hello(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+{
+    struct pl_buf *b = NULL;
+    struct sub *s = NULL;
+    char session[32];
+    const char *user = NULL;
+
+    if (c->said_hello) {
+        hub_send_error(hub, c, cmd->id, PL_ERR_BAD_REQUEST, "already said hello");
+        return;
+    }
+    if (cmd->token != NULL) {
+        enum pl_err err = hub_conn_token(hub, c, cmd->token);
+
+        if (err != PL_OK) {
+            hub_send_error(hub, c, cmd->id, err, "invalid or expired token");
+            return;
+        }
+    } else if (hub->cfg.secret != NULL) {
+        hub_send_error(hub, c, cmd->id, PL_ERR_UNAUTHORIZED,
+                   "this server requires a token");
+        return;
+    }
+    user = c->claims != NULL ? c->claims->sub : cmd->name;
+    if (user != NULL && strcmp(user, c->user) != 0) {
+        /* Presence announced under the old name moves to the new one. */
+        for (s = c->subs; s != NULL; s = s->c_next)
+            if (s->presence)
+                presence_leave(hub, s->topic, c->user);
+        session_set_user(c, user);
+        for (s = c->subs; s != NULL; s = s->c_next)
+            if (s->presence)
+                presence_join(hub, s->topic, c->user);
+    }
+    c->said_hello = true;
+    if (cmd->id == 0)
+        return;
+    snprintf(session, sizeof(session), "%016" PRIx64, c->id);
+    b = hub_scratch(hub);
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, cmd->id);
+    pl_frame_kv_str(b, "session", session);
+    pl_frame_kv_str(b, "user", c->user);
+    pl_frame_kv_str(b, "server", "parley/" PARLEY_VERSION);
+    pl_frame_kv_int(b, "protocol", 1);
+    pl_frame_end(b);
+    hub_send_buf(hub, c, b);
+}
+
+struct retained_walk {
+    struct hub *hub;
+    struct conn *c;
+    const char *pattern;
+};
+
+static int retained_cb(void *arg, struct topic *t)
+{
+    struct retained_walk *w = arg;
+
+    if (t->retained != NULL && pl_topic_match(w->pattern, t->name))
+        hub_push(w->hub, w->c, t->retained, false);
+    return 0;
+}
+
+
+static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+{
+    bool is_pattern = pl_topic_is_pattern(cmd->topic, cmd->topic_len);
+    struct sub *s = hub_sub_find(c, cmd->topic);
+    struct pending_reply *pr = NULL;
+    bool replaying = cmd->has_since || cmd->has_history;
+
+    if (c->claims != NULL && !pl_claims_may_sub(c->claims, cmd->topic)) {
+        hub_send_error(hub, c, cmd->id, PL_ERR_FORBIDDEN,
+                   "token does not allow subscribing to this topic");
+        return;
+    }
+    if (s == NULL) {
+        if (c->n_subs >= hub->cfg.max_subs) {
+            hub_send_error(hub, c, cmd->id, PL_ERR_OVERLOADED,
+                       "too many subscriptions on this connection");
+            return;
+        }
+        s = hub_sub_add(hub, c, cmd->topic, is_pattern);
+        if (s == NULL) {
+            hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+            return;
+        }
+    }
+    /* Options replace the earlier ones; presence changes announce. */
+    if (!is_pattern && s->presence != cmd->presence) {
+        s->presence = cmd->presence;
+        if (cmd->presence)
+            presence_join(hub, s->topic, c->user);
+        else
+            presence_leave(hub, s->topic, c->user);
+    }
+
+    if (cmd->id != 0) {
+        pr = calloc(1, sizeof(*pr));
+        if (pr == NULL || (pr->pattern = hub_strdup(cmd->topic)) == NULL ||
+            (pr->placeholder = msg_placeholder()) == NULL) {
+            if (pr != NULL)
+                free(pr->pattern);
+            free(pr);
+            hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+            return;
+        }
+        pr->id = cmd->id;
+        pr->recovered = true;
+        pr->want_recovered = cmd->has_since;
+        pr->seq = is_pattern ? -1 : s->topic->seq;
+        /* The reply takes its place in the queue now, filled later. */
+        hub_push(hub, c, pr->placeholder, true);
+        if (c->close_code != 0) {
+            msg_unref(&pr->placeholder);
+            free(pr->pattern);
+            free(pr);
+            return;
+        }
+        pr->waiting = 1; /* our own hold until the walk below is done */
+    }
+
+    if (!replaying) {
+        struct retained_walk rw = { hub, c, cmd->topic };
+
+        if (is_pattern)
+            topic_tree_foreach(&hub->tree, retained_cb, &rw);
+        else if (s->topic->retained != NULL)
+            hub_push(hub, c, s->topic->retained, false);
+    } else {
+        if (replay_sub(hub, c, cmd, is_pattern ? NULL : s->topic, pr) != 0)
+            hub_cull(hub, c, 1011);
+    }
+    if (pr != NULL)
+        replay_reply_release(hub, c, pr);
+    replay_advance(hub, c);
+}
+
+static void cmd_unsub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+{
+    struct sub *s = hub_sub_find(c, cmd->topic);
+
+    if (s != NULL)
+        hub_sub_remove(hub, s);
+    hub_send_ok(hub, c, cmd->id);
+}
+
+static bool rate_allows(struct hub *hub, struct conn *c)
+{
+    int64_t now = 0;
+
+    if (hub->cfg.rate <= 0)
+        return true;
+    now = hub_now(hub);
+    if (c->tokens_at == 0) {
+        c->tokens = hub->cfg.burst;
+    } else {
+        c->tokens += (double)(now - c->tokens_at) * hub->cfg.rate / 1000.0;
+        if (c->tokens > hub->cfg.burst)
+            c->tokens = hub->cfg.burst;
+    }
+    c->tokens_at = now;
+    if (c->tokens < 1.0)
+        return false;
+    c->tokens -= 1.0;
+    return true;
+}
+
+static void ack_pub(struct hub *hub, struct conn *c, int64_t id,
+                    const char *topic, int64_t seq, bool duplicate)
+{
+    struct pl_buf *b = hub_scratch(hub);
+
+    if (c->origin == CONN_HTTP) {
+        pl_buf_cstr(b, "{\"topic\":");
+        pl_buf_json_str(b, topic, strlen(topic));
+        pl_buf_cstr(b, ",\"seq\":");
+        pl_buf_int(b, seq);
+        if (duplicate)
+            pl_buf_cstr(b, ",\"duplicate\":true");
+        pl_buf_cstr(b, "}");
+        hub->ops->http_done(hub->ctx, c, 200, pl_buf_data(b), b->len);
+        return;
+    }
+    if (id == 0)
+        return;
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, id);
+    pl_frame_kv_str(b, "topic", topic);
+    pl_frame_kv_int(b, "seq", seq);
+    if (duplicate)
+        pl_frame_kv_bool(b, "duplicate", true);
+    pl_frame_end(b);
+    hub_send_buf(hub, c, b);
+}
+
+
+static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+{
+    struct store_job *job = NULL;
+    struct topic *t = NULL;
+
+    hub->stats.messages_in++;
+    if (cmd->topic[0] == '$') {
+        hub_send_error(hub, c, cmd->id, PL_ERR_FORBIDDEN,
+                   "topics beginning with '$' are reserved for the server");
+        return;
+    }
+    if (c->claims != NULL && !pl_claims_may_pub(c->claims, cmd->topic)) {
+        hub_send_error(hub, c, cmd->id, PL_ERR_FORBIDDEN,
+                   "token does not allow publishing to this topic");
+        return;
+    }
+    if (c->origin == CONN_WS && !rate_allows(hub, c)) {
+        hub_send_error(hub, c, cmd->id, PL_ERR_RATE_LIMITED,
+                   "publishing too fast");
+        return;
+    }
+    if (hub_is_ephemeral(hub, cmd->topic) || !hub->cfg.persist) {
+        t = hub_topic(hub, cmd->topic, true);
+        if (t == NULL) {
+            hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+            return;
+        }
+        hub_publish_commit(hub, t, t->seq + 1, hub_now(hub), c->user, cmd->data,
+                       cmd->data_len, cmd->data_is_null, cmd->retain);
+        ack_pub(hub, c, cmd->id, t->name, t->seq, false);
+        return;
+    }
+    if (hub->ops->store_pending(hub->ctx) >= hub->cfg.store_pending_max) {
+        hub_send_error(hub, c, cmd->id, PL_ERR_OVERLOADED,
+                   "the store is behind; try again");
+        return;
+    }
+    job = store_job_new(STORE_JOB_PUB, cmd->topic);
+    if (job == NULL ||
+        store_job_set_pub(job, cmd->data, cmd->data_len, cmd->data_is_null,
+                          cmd->retain, c->user, cmd->key,
+                          hub_now(hub)) < 0) {
+        store_job_free(&job);
+        hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    job->conn_id = c->id;
+    job->req_id = cmd->id;
+    job->tag = JOB_PUB;
+    c->pending_pubs++;
+    hub->ops->submit(hub->ctx, job);
+}
+
+static void history_request(struct hub *hub, struct conn *c, int64_t id,
+                            const char *topic, int64_t before, int limit)
+{
+    struct store_job *job = NULL;
+    struct msg *ph = NULL;
+    struct topic *t = hub_topic(hub, topic, false);
+
+    if (c->claims != NULL && !pl_claims_may_sub(c->claims, topic)) {
+        hub_send_error(hub, c, id, PL_ERR_FORBIDDEN,
+                   "token does not allow reading this topic");
+        return;
+    }
+    if (!hub->cfg.persist || hub_is_ephemeral(hub, topic) || t == NULL ||
+        t->seq == 0) {
+        struct pl_buf *b = hub_scratch(hub);
+
+        if (c->origin == CONN_HTTP) {
+            pl_buf_cstr(b, "{\"topic\":");
+            pl_buf_json_str(b, topic, strlen(topic));
+            pl_buf_cstr(b, ",\"messages\":[]}");
+            hub->ops->http_done(hub->ctx, c, 200, pl_buf_data(b), b->len);
+            return;
+        }
+        if (id == 0)
+            return;
+        pl_frame_begin(b, "ok");
+        pl_frame_id(b, id);
+        pl_frame_kv_str(b, "topic", topic);
+        pl_frame_kv_raw(b, "messages", "[]", 2);
+        pl_frame_end(b);
+        hub_send_buf(hub, c, b);
+        return;
+    }
+    if (c->origin == CONN_WS) {
+        if (id == 0)
+            return; /* nothing to answer, nothing to do */
+        ph = msg_placeholder();
+        if (ph == NULL) {
+            hub_send_error(hub, c, id, PL_ERR_INTERNAL, "out of memory");
+            return;
+        }
+        hub_push(hub, c, ph, true);
+    }
+    job = store_job_new(STORE_JOB_BEFORE, topic);
+    if (job == NULL) {
+        msg_unref(&ph);
+        hub_cull(hub, c, 1011);
+        return;
+    }
+    job->conn_id = c->id;
+    job->req_id = id;
+    job->tag = JOB_HISTORY;
+    job->udata = ph; /* the job's reference to the placeholder */
+    job->before = before;
+    job->limit = limit;
+    hub->ops->submit(hub->ctx, job);
+}
+
+static void cmd_presence(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+{
+    struct topic *t = hub_topic(hub, cmd->topic, false);
+    struct member *m = NULL;
+    struct pl_buf *b = NULL;
+    bool first = true;
+
+    if (c->claims != NULL && !pl_claims_may_sub(c->claims, cmd->topic)) {
+        hub_send_error(hub, c, cmd->id, PL_ERR_FORBIDDEN,
+                   "token does not allow reading this topic");
+        return;
+    }
+    if (cmd->id == 0)
+        return;
+    b = hub_scratch(hub);
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, cmd->id);
+    pl_frame_kv_str(b, "topic", cmd->topic);
+    pl_buf_cstr(b, ",\"members\":[");
+    for (m = t ? t->members : NULL; m != NULL; m = m->next) {
+        if (!first)
+            pl_buf_cstr(b, ",");
+        first = false;
+        pl_buf_json_str(b, m->user, strlen(m->user));
+    }
+    pl_buf_cstr(b, "]");
+    pl_frame_end(b);
+    hub_send_buf(hub, c, b);
+}
+
+struct topics_walk {
+    struct hub *hub;
+    struct conn *c;
+    const char *prefix;
+    size_t prefix_len;
+    struct pl_buf *b;
+    uint32_t n;
+};
+
+static int topics_cb(void *arg, struct topic *t)
+{
+    struct topics_walk *w = arg;
+    struct pl_buf *b = w->b;
+
+    if (w->n >= TOPICS_LIST_MAX)
+        return 1;
+    if (strncmp(t->name, w->prefix, w->prefix_len) != 0)
+        return 0;
+    if (t->name[0] == '$' && w->prefix_len == 0)
+        return 0;
+    if (t->seq == 0 && t->retained == NULL && t->n_members == 0)
+        return 0;
+    if (w->c != NULL && w->c->claims != NULL &&
+        !pl_claims_may_sub(w->c->claims, t->name))
+        return 0;
+    pl_buf_cstr(b, w->n++ ? ",{\"topic\":" : "{\"topic\":");
+    pl_buf_json_str(b, t->name, t->name_len);
+    pl_buf_cstr(b, ",\"seq\":");
+    pl_buf_int(b, t->seq);
+    pl_buf_cstr(b, t->retained ? ",\"retained\":true" : ",\"retained\":false");
+    pl_buf_cstr(b, ",\"members\":");
+    pl_buf_int(b, t->n_members);
+    pl_buf_cstr(b, "}");
+    return 0;
+}
+
+static void topics_list(struct hub *hub, struct conn *c, const char *prefix,
+                        struct pl_buf *b)
+{
+    struct topics_walk w = { hub, c, prefix ? prefix : "",
+                             prefix ? strlen(prefix) : 0, b, 0 };
+
+    pl_buf_cstr(b, "\"topics\":[");
+    topic_tree_foreach(&hub->tree, topics_cb, &w);
+    pl_buf_cstr(b, "]");
+}
+
+static void cmd_topics(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+{
+    struct pl_buf *b = NULL;
+
+    if (cmd->id == 0)
+        return;
+    b = hub_scratch(hub);
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, cmd->id);
+    pl_buf_cstr(b, ",");
+    topics_list(hub, c, cmd->topic, b);
+    pl_frame_end(b);
+    hub_send_buf(hub, c, b);
+}
+
+void hub_topics_json(struct hub *hub, const char *prefix, struct pl_buf *b)
+{
+    pl_buf_cstr(b, "{");
+    topics_list(hub, NULL, prefix, b);
+    pl_buf_cstr(b, "}");
+}
+
+void hub_conn_text(struct hub *hub, struct conn *c, const char *text,
+                   size_t len)
+{
+    struct pl_cmd cmd;
+    struct pl_parse_opts opts = { hub->cfg.max_depth };
+    const char *why = "bad request";
+    enum pl_err err;
+
+    if (c->close_code != 0)
+        return;
+    memset(&cmd, 0, sizeof(cmd));
+    err = pl_cmd_parse(text, len, &opts, &cmd, &why);
+    if (err != PL_OK) {
+        hub_send_error(hub, c, cmd.id, err, why);
+        return;
+    }
+    if (hub->cfg.secret != NULL && !c->said_hello && cmd.op != PL_OP_HELLO) {
+        hub_send_error(hub, c, cmd.id, PL_ERR_UNAUTHORIZED, "say hello first");
+        pl_cmd_cleanup(&cmd);
+        return;
+    }
+    switch (cmd.op) {
+    case PL_OP_HELLO:
+        cmd_hello(hub, c, &cmd);
+        break;
+    case PL_OP_SUB:
+        cmd_sub(hub, c, &cmd);
+        break;
+    case PL_OP_UNSUB:
+        cmd_unsub(hub, c, &cmd);
+        break;
+    case PL_OP_PUB:
+        do_publish(hub, c, &cmd);
+        break;
+    case PL_OP_HISTORY:
+        history_request(hub, c, cmd.id, cmd.topic,
+                        cmd.has_before ? cmd.before : 0, cmd.limit);
+        break;
+    case PL_OP_PRESENCE:
+        cmd_presence(hub, c, &cmd);
+        break;
+    case PL_OP_PING:
+        hub_send_ok(hub, c, cmd.id);
+        break;
+    case PL_OP_TOPICS:
+        cmd_topics(hub, c, &cmd);
+        break;
+    }
+    pl_cmd_cleanup(&cmd);
+}
+
+void hub_conn_binary(struct hub *hub, struct conn *c)
+{
+    if (c->close_code == 0)
+        hub_send_error(hub, c, 0, PL_ERR_BAD_REQUEST,
+                   "binary frames are not part of the protocol; send text");
+}
+
+enum pl_err hub_conn_token(struct hub *hub, struct conn *c, const char *token)
+{
+    struct pl_claims *claims = NULL;
+    enum pl_err err;
+
+    if (hub->cfg.secret == NULL)
+        return PL_ERR_UNAUTHORIZED;
+    claims = calloc(1, sizeof(*claims));
+    if (claims == NULL)
+        return PL_ERR_INTERNAL;
+    err = pl_jwt_verify(token, strlen(token), hub->cfg.secret,
+                        hub->cfg.secret_len, hub_now(hub) / 1000, claims);
+    if (err != PL_OK) {
+        free(claims);
+        return err;
+    }
+    if (c->claims != NULL) {
+        pl_claims_cleanup(c->claims);
+        free(c->claims);
+    }
+    c->claims = claims;
+    session_set_user(c, claims->sub);
+    if (c->origin == CONN_WS)
+        c->said_hello = true;
+    return PL_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* HTTP API                                                            */
+
+void hub_http_publish(struct hub *hub, struct conn *c, const char *body,
+                      size_t len)
+{
+    struct pl_cmd cmd;
+    struct pl_parse_opts opts = { hub->cfg.max_depth };
+    const char *why = "bad request";
+    enum pl_err err;
+
+    if (hub->cfg.secret != NULL && c->claims == NULL) {
+        hub_send_error(hub, c, 0, PL_ERR_UNAUTHORIZED,
+                   "this server requires Authorization: Bearer <token>");
+        return;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    err = pl_cmd_parse_pub_body(body, len, &opts, &cmd, &why);
+    if (err != PL_OK) {
+        hub_send_error(hub, c, 0, err, why);
+        return;
+    }
+    if (c->claims == NULL)
+        session_set_user(c, "http");
+    do_publish(hub, c, &cmd);
+    pl_cmd_cleanup(&cmd);
+}
+
+void hub_http_history(struct hub *hub, struct conn *c, const char *topic,
+                      int64_t before, int limit)
+{
+    if (hub->cfg.secret != NULL && c->claims == NULL) {
+        hub_send_error(hub, c, 0, PL_ERR_UNAUTHORIZED,
+                   "this server requires Authorization: Bearer <token>");
+        return;
+    }
+    if (topic == NULL) {
+        hub_send_error(hub, c, 0, PL_ERR_BAD_REQUEST, "topic is required");
+        return;
+    }
+    if (pl_topic_validate(topic, strlen(topic), false) != PL_OK) {
+        hub_send_error(hub, c, 0, PL_ERR_INVALID_TOPIC,
+                   "topic must be a concrete, valid topic");
+        return;
+    }
+    if (limit < 1) {
+        hub_send_error(hub, c, 0, PL_ERR_BAD_REQUEST, "limit must be at least 1");
+        return;
+    }
+    if (limit > PL_HISTORY_LIMIT_MAX)
+        limit = PL_HISTORY_LIMIT_MAX;
+    history_request(hub, c, 1, topic, before, limit);
+}
+
+/* ------------------------------------------------------------------ */
+/* store completions                                                   */
+
+void session_done_pub(struct hub *hub, struct store_job *job)
+{
+    struct conn *c = job->conn_id ? conn_find(&hub->conns, job->conn_id)
+                                  : NULL;
+    struct topic *t = NULL;
+
+    if (c != NULL && c->pending_pubs > 0)
+        c->pending_pubs--;
+    if (job->err != 0) {
+        hub->stats.publish_failures++;
+        if (c != NULL)
+            hub_send_error(hub, c, job->req_id, (enum pl_err)job->err,
+                       "the message could not be stored");
+        return;
+    }
+    if (!job->duplicate) {
+        t = hub_topic(hub, job->topic, true);
+        if (t == NULL) {
+            log_error("out of memory creating topic %s", job->topic);
+        } else {
+            hub_publish_commit(hub, t, job->seq, job->ts, job->from, job->data,
+                           job->data_len, job->data_is_null, job->retain);
+        }
+    }
+    if (c != NULL)
+        ack_pub(hub, c, job->req_id, job->topic, job->seq, job->duplicate);
+}
+
+void session_done_history(struct hub *hub, struct store_job *job)
+{
+    struct conn *c = conn_find(&hub->conns, job->conn_id);
+    struct msg *ph = job->udata;
+    struct pl_buf *b = NULL;
+    size_t i;
+
+    job->udata = NULL;
+    if (c == NULL || c->close_code != 0) {
+        msg_unref(&ph);
+        return;
+    }
+    b = hub_scratch(hub);
+    if (job->err != 0) {
+        if (c->origin == CONN_HTTP) {
+            hub_send_error(hub, c, 0, (enum pl_err)job->err,
+                       "history could not be read");
+            return;
+        }
+        pl_frame_error(b, job->req_id, (enum pl_err)job->err,
+                       "history could not be read");
+    } else {
+        if (c->origin == CONN_HTTP) {
+            pl_buf_cstr(b, "{\"topic\":");
+            pl_buf_json_str(b, job->topic, strlen(job->topic));
+        } else {
+            pl_frame_begin(b, "ok");
+            pl_frame_id(b, job->req_id);
+            pl_frame_kv_str(b, "topic", job->topic);
+        }
+        pl_buf_cstr(b, ",\"messages\":[");
+        for (i = 0; i < job->n_rows; i++) {
+            struct store_row *r = &job->rows[i];
+
+            if (i > 0)
+                pl_buf_cstr(b, ",");
+            pl_frame_history_item(b, r->seq, r->ts, r->from, r->data,
+                                  r->data_len);
+        }
+        pl_buf_cstr(b, "]}");
+    }
+    if (c->origin == CONN_HTTP) {
+        hub->ops->http_done(hub->ctx, c, pl_buf_failed(b) ? 500 : 200,
+                            pl_buf_data(b), b->len);
+        return;
+    }
+    if (ph == NULL)
+        return;
+    if (msg_fill(ph, b) < 0) {
+        hub_cull(hub, c, 1011);
+    } else {
+        outq_add_paced_bytes(&c->q, ph->len);
+        hub_wake(hub, c);
+    }
+    msg_unref(&ph);
+}
+
