@@ -345,7 +345,7 @@ static void http_body(struct server *srv, struct pss *pss, const void *in,
 {
     char *nb = NULL;
 
-    if (pss->route != ROUTE_PUBLISH || pss->body_too_large)
+    if (pss->route != ROUTE_PUBLISH || pss->body_too_large || len == 0)
         return;
     if (pss->body_len + len > srv->cfg->max_message) {
         pss->body_too_large = true;

@@ -299,10 +299,16 @@ static void recent_push(struct hub *hub, struct topic *t, struct msg *m)
     r->bytes += m->len;
 }
 
-/* The ring's message with this seq, or NULL when not held. */
-struct msg *hub_recent_get(const struct topic *t, int64_t seq)
+/*
+ * The ring's message with this seq, or NULL when not held. Retention may
+ * already have deleted older messages from the store; the ring must not
+ * bring them back, so what retention covers counts as not held.
+ */
+struct msg *hub_recent_get(struct hub *hub, const struct topic *t,
+                           int64_t seq)
 {
     const struct recent *r = &t->recent;
+    struct msg *m = NULL;
     int64_t first = 0;
 
     if (r->count == 0)
@@ -310,27 +316,37 @@ struct msg *hub_recent_get(const struct topic *t, int64_t seq)
     first = r->ring[r->head]->seq;
     if (seq < first || seq >= first + r->count)
         return NULL;
-    return r->ring[(r->head + (uint32_t)(seq - first)) & (r->cap - 1)];
+    if (hub->cfg.retain_messages > 0 && seq <= t->seq - hub->cfg.retain_messages)
+        return NULL;
+    m = r->ring[(r->head + (uint32_t)(seq - first)) & (r->cap - 1)];
+    if (hub->cfg.retain_age_ms > 0 &&
+        m->ts < hub_now(hub) - hub->cfg.retain_age_ms)
+        return NULL;
+    return m;
 }
 
 struct msg *hub_encode_msg(struct hub *hub, const char *topic, int64_t seq,
-                              int64_t ts, const char *from, const char *data,
-                              size_t data_len, bool retained)
+                           int64_t ts, const char *from, const char *data,
+                           size_t data_len, bool retained)
 {
     struct pl_buf *b = hub_scratch(hub);
+    struct msg *m = NULL;
 
     pl_frame_msg(b, topic, seq, ts, from, data, data_len, retained);
-    return msg_from_buf(b, seq);
+    m = msg_from_buf(b, seq);
+    if (m != NULL)
+        m->ts = ts;
+    return m;
 }
 
 void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq,
-                         int64_t ts, const char *from, const char *data,
-                         size_t data_len, bool data_is_null)
+                      int64_t ts, const char *from, const char *data,
+                      size_t data_len, bool data_is_null)
 {
     msg_unref(&t->retained);
     if (!data_is_null)
-        t->retained = hub_encode_msg(hub, t->name, seq, ts, from, data, data_len,
-                                 true);
+        t->retained = hub_encode_msg(hub, t->name, seq, ts, from, data,
+                                     data_len, true);
 }
 
 /* ------------------------------------------------------------------ */

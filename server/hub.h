@@ -34,6 +34,8 @@ struct hub_config {
     size_t store_pending_max;  /* beyond this, pub is `overloaded` */
     int max_depth;             /* JSON nesting limit */
     bool persist;              /* false: no store at all (tests) */
+    int64_t retain_messages;   /* the store's retention, so the recent */
+    int64_t retain_age_ms;     /* ring never serves what it deleted */
 };
 
 struct hub_ops {

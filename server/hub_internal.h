@@ -62,7 +62,8 @@ void hub_send_ok(struct hub *hub, struct conn *c, int64_t id);
 /* hub.c: topics */
 struct topic *hub_topic(struct hub *hub, const char *name, bool create);
 void hub_topic_maybe_free(struct hub *hub, struct topic *t);
-struct msg *hub_recent_get(const struct topic *t, int64_t seq);
+struct msg *hub_recent_get(struct hub *hub, const struct topic *t,
+                           int64_t seq);
 struct msg *hub_encode_msg(struct hub *hub, const char *topic, int64_t seq,
                            int64_t ts, const char *from, const char *data,
                            size_t data_len, bool retained);

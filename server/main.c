@@ -224,6 +224,8 @@ int main(int argc, char **argv)
     hcfg.store_pending_max = cfg.store_pending_max;
     hcfg.max_depth = cfg.max_depth;
     hcfg.persist = true;
+    hcfg.retain_messages = cfg.retain_messages;
+    hcfg.retain_age_ms = cfg.retain_age_ms;
     srv.hub = hub_new(&hcfg, &server_hub_ops, &srv);
     if (srv.hub == NULL) {
         log_error("out of memory");

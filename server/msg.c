@@ -27,6 +27,7 @@ static struct msg *msg_alloc(size_t frame_len)
     m->refs = 1;
     m->len = (uint32_t)frame_len;
     m->seq = 0;
+    m->ts = 0;
     m->placeholder = false;
     m->frame = (unsigned char *)m + hdr + MSG_HEADROOM;
     msg_live++;

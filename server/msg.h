@@ -27,6 +27,7 @@ struct msg {
     uint32_t refs;
     uint32_t len;        /* frame bytes (header + payload); 0 for a placeholder */
     int64_t seq;         /* the message's seq, 0 for replies */
+    int64_t ts;          /* the message's time (ms), 0 for replies */
     bool placeholder;
     unsigned char *frame; /* MSG_HEADROOM bytes after the allocation start */
 };

@@ -179,7 +179,7 @@ static void replay_probe(struct hub *hub, struct conn *c, struct replay *r)
         return;
     if (!hub->cfg.persist) {
         replay_first_page(hub, c, r,
-                          hub_recent_get(r->topic, r->next_seq) == NULL);
+                          hub_recent_get(hub, r->topic, r->next_seq) == NULL);
         return;
     }
     job = store_job_new(STORE_JOB_AFTER, r->topic->name);
@@ -215,7 +215,7 @@ void replay_advance(struct hub *hub, struct conn *c)
         }
         if (c->q.bytes >= REPLAY_LOW_BYTES)
             return;
-        m = hub_recent_get(r->topic, r->next_seq);
+        m = hub_recent_get(hub, r->topic, r->next_seq);
         if (m != NULL) {
             if (!r->first_page_done)
                 replay_first_page(hub, c, r, false);
@@ -223,7 +223,7 @@ void replay_advance(struct hub *hub, struct conn *c)
                    c->q.bytes < REPLAY_LOW_BYTES) {
                 hub_push(hub, c, m, true);
                 r->next_seq++;
-                m = hub_recent_get(r->topic, r->next_seq);
+                m = hub_recent_get(hub, r->topic, r->next_seq);
             }
             continue;
         }
@@ -304,7 +304,7 @@ static void since_one(struct since_walk *w, struct topic *t)
         return;
     /* The ring answers the recovered question at once; the store only
      * when the ring does not reach back far enough. */
-    if (hub_recent_get(t, start > 0 ? start : 1) != NULL ||
+    if (hub_recent_get(w->hub, t, start > 0 ? start : 1) != NULL ||
         !w->cmd->has_since || w->pr == NULL)
         w->rc = replay_start(w->hub, w->c, t, start, NULL);
     else
@@ -351,7 +351,7 @@ void replay_done(struct hub *hub, struct store_job *job)
         replay_first_page(hub, c, r, lost);
     for (i = 0; i < job->n_rows && c->close_code == 0; i++) {
         struct store_row *row = &job->rows[i];
-        struct msg *m = hub_recent_get(r->topic, row->seq);
+        struct msg *m = hub_recent_get(hub, r->topic, row->seq);
 
         if (m != NULL) {
             msg_ref(m);
