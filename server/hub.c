@@ -116,12 +116,10 @@ void hub_cull(struct hub *hub, struct conn *c, int code)
     hub_wake(hub, c);
 }
 
-
 /* Queue m (a new reference) on c. `paced` frames (replay pages) are
  * exempt from the bound: the hub only fetches them when the queue is
  * short. Everything else past the bound culls the connection. */
-void hub_push(struct hub *hub, struct conn *c, struct msg *m,
-                      bool paced)
+void hub_push(struct hub *hub, struct conn *c, struct msg *m, bool paced)
 {
     if (c->close_code != 0)
         return;
@@ -154,7 +152,7 @@ void hub_send_buf(struct hub *hub, struct conn *c, struct pl_buf *b)
 }
 
 void hub_send_error(struct hub *hub, struct conn *c, int64_t id,
-                       enum pl_err err, const char *why)
+                    enum pl_err err, const char *why)
 {
     struct pl_buf *b = hub_scratch(hub);
 
@@ -304,8 +302,7 @@ static void recent_push(struct hub *hub, struct topic *t, struct msg *m)
  * already have deleted older messages from the store; the ring must not
  * bring them back, so what retention covers counts as not held.
  */
-struct msg *hub_recent_get(struct hub *hub, const struct topic *t,
-                           int64_t seq)
+struct msg *hub_recent_get(struct hub *hub, const struct topic *t, int64_t seq)
 {
     const struct recent *r = &t->recent;
     struct msg *m = NULL;
@@ -316,7 +313,8 @@ struct msg *hub_recent_get(struct hub *hub, const struct topic *t,
     first = r->ring[r->head]->seq;
     if (seq < first || seq >= first + r->count)
         return NULL;
-    if (hub->cfg.retain_messages > 0 && seq <= t->seq - hub->cfg.retain_messages)
+    if (hub->cfg.retain_messages > 0 &&
+        seq <= t->seq - hub->cfg.retain_messages)
         return NULL;
     m = r->ring[(r->head + (uint32_t)(seq - first)) & (r->cap - 1)];
     if (hub->cfg.retain_age_ms > 0 &&
@@ -339,14 +337,14 @@ struct msg *hub_encode_msg(struct hub *hub, const char *topic, int64_t seq,
     return m;
 }
 
-void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq,
-                      int64_t ts, const char *from, const char *data,
-                      size_t data_len, bool data_is_null)
+void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq, int64_t ts,
+                      const char *from, const char *data, size_t data_len,
+                      bool data_is_null)
 {
     msg_unref(&t->retained);
     if (!data_is_null)
-        t->retained = hub_encode_msg(hub, t->name, seq, ts, from, data,
-                                     data_len, true);
+        t->retained =
+            hub_encode_msg(hub, t->name, seq, ts, from, data, data_len, true);
 }
 
 /* ------------------------------------------------------------------ */
@@ -386,8 +384,8 @@ static void list_unlink(struct sub *s)
     s->list = NULL;
 }
 
-struct sub *hub_sub_add(struct hub *hub, struct conn *c,
-                           const char *pattern, bool is_pattern)
+struct sub *hub_sub_add(struct hub *hub, struct conn *c, const char *pattern,
+                        bool is_pattern)
 {
     size_t n = strlen(pattern);
     struct sub *s = calloc(1, sizeof(*s) + n + 1);
@@ -429,8 +427,7 @@ bool hub_conn_wants(const struct conn *c, const struct topic *t)
     const struct sub *s = NULL;
 
     for (s = c->subs; s != NULL; s = s->c_next)
-        if (s->is_pattern ? pl_topic_match(s->pattern, t->name)
-                          : s->topic == t)
+        if (s->is_pattern ? pl_topic_match(s->pattern, t->name) : s->topic == t)
             return true;
     return false;
 }
@@ -495,7 +492,7 @@ static void deliver_list(void *arg, struct sub_list *l)
 
 static void fanout(struct hub *hub, struct topic *t, struct msg *m)
 {
-    struct fanout f = { hub, t, m };
+    struct fanout f = {hub, t, m};
 
     hub->gen++;
     deliver_list(&f, &t->subs);
@@ -504,11 +501,11 @@ static void fanout(struct hub *hub, struct topic *t, struct msg *m)
 
 /* A committed (or ephemeral) message: remember it, fan it out. */
 void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
-                           int64_t ts, const char *from, const char *data,
-                           size_t data_len, bool data_is_null, bool retain)
+                        int64_t ts, const char *from, const char *data,
+                        size_t data_len, bool data_is_null, bool retain)
 {
-    struct msg *m = hub_encode_msg(hub, t->name, seq, ts, from, data, data_len,
-                               false);
+    struct msg *m =
+        hub_encode_msg(hub, t->name, seq, ts, from, data, data_len, false);
 
     if (seq != t->seq + 1)
         log_warn("topic %s: seq %" PRId64 " after %" PRId64, t->name, seq,
@@ -646,7 +643,7 @@ static void close_one(void *arg, struct conn *c)
 
 void hub_close_all(struct hub *hub, int code)
 {
-    struct close_all ca = { hub, code };
+    struct close_all ca = {hub, code};
 
     conn_table_foreach(&hub->conns, close_one, &ca);
 }
@@ -663,7 +660,7 @@ int hub_load_topic(struct hub *hub, const struct store_topic_info *info)
     t->seq = info->last_seq;
     if (info->has_retained)
         hub_set_retained(hub, t, info->r_seq, info->r_ts, info->r_from,
-                     info->r_data, info->r_data_len, false);
+                         info->r_data, info->r_data_len, false);
     return 0;
 }
 
@@ -689,8 +686,8 @@ struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
         }
     }
     hub->cfg.ephemeral = (const char *const *)hub->ephemeral;
-    if (topic_tree_init(&hub->tree) < 0 ||
-        conn_table_init(&hub->conns) < 0 || pl_buf_init(&hub->buf, 4096) < 0)
+    if (topic_tree_init(&hub->tree) < 0 || conn_table_init(&hub->conns) < 0 ||
+        pl_buf_init(&hub->buf, 4096) < 0)
         goto fail;
     return hub;
 fail:

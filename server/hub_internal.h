@@ -33,9 +33,9 @@ struct hub {
     struct topic_tree tree;
     struct conn_table conns;
     struct hub_stats stats;
-    uint64_t gen;            /* publish generation, for at-most-once */
+    uint64_t gen; /* publish generation, for at-most-once */
     uint64_t next_replay_id;
-    struct pl_buf buf;       /* scratch for building frames */
+    struct pl_buf buf; /* scratch for building frames */
 };
 
 /* hub.c: helpers */
@@ -62,14 +62,13 @@ void hub_send_ok(struct hub *hub, struct conn *c, int64_t id);
 /* hub.c: topics */
 struct topic *hub_topic(struct hub *hub, const char *name, bool create);
 void hub_topic_maybe_free(struct hub *hub, struct topic *t);
-struct msg *hub_recent_get(struct hub *hub, const struct topic *t,
-                           int64_t seq);
+struct msg *hub_recent_get(struct hub *hub, const struct topic *t, int64_t seq);
 struct msg *hub_encode_msg(struct hub *hub, const char *topic, int64_t seq,
                            int64_t ts, const char *from, const char *data,
                            size_t data_len, bool retained);
-void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq,
-                      int64_t ts, const char *from, const char *data,
-                      size_t data_len, bool data_is_null);
+void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq, int64_t ts,
+                      const char *from, const char *data, size_t data_len,
+                      bool data_is_null);
 /* A committed (or ephemeral) message: ring, retained, fan-out. */
 void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
                         int64_t ts, const char *from, const char *data,

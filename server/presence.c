@@ -19,8 +19,8 @@ static struct member *member_find(struct topic *t, const char *user)
     return m;
 }
 
-static void presence_notify(struct hub *hub, struct topic *t,
-                            const char *op, const char *user)
+static void presence_notify(struct hub *hub, struct topic *t, const char *op,
+                            const char *user)
 {
     struct msg *m = NULL;
     struct sub *s = NULL;
@@ -77,4 +77,3 @@ void presence_leave(struct hub *hub, struct topic *t, const char *user)
         return;
     }
 }
-

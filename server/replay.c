@@ -53,8 +53,7 @@ struct replay *replay_find(struct conn *c, const struct topic *t)
     return r;
 }
 
-static void replay_drop_topic(struct hub *hub, struct conn *c,
-                              struct topic *t)
+static void replay_drop_topic(struct hub *hub, struct conn *c, struct topic *t)
 {
     struct replay **pp = &c->replays;
 
@@ -69,7 +68,6 @@ static void replay_drop_topic(struct hub *hub, struct conn *c,
         }
     }
 }
-
 
 /* After an unsub: stop replaying topics no subscription covers any more
  * (a pattern's replay of a topic survives the unsub of that topic). */
@@ -116,8 +114,8 @@ static void pending_reply_fill(struct hub *hub, struct conn *c,
 }
 
 /* The replay learned whether its topic still holds next_seq. */
-static void replay_first_page(struct hub *hub, struct conn *c,
-                              struct replay *r, bool lost)
+static void replay_first_page(struct hub *hub, struct conn *c, struct replay *r,
+                              bool lost)
 {
     struct pending_reply *pr = r->reply;
 
@@ -336,8 +334,9 @@ void replay_done(struct hub *hub, struct store_job *job)
     if (job->tag == JOB_PROBE) {
         r->probing = false;
         if (!r->first_page_done)
-            replay_first_page(hub, c, r, job->err != 0 || job->n_rows == 0 ||
-                                         job->rows[0].seq > r->next_seq);
+            replay_first_page(hub, c, r,
+                              job->err != 0 || job->n_rows == 0 ||
+                                  job->rows[0].seq > r->next_seq);
         return;
     }
     r->inflight = false;
@@ -357,7 +356,7 @@ void replay_done(struct hub *hub, struct store_job *job)
             msg_ref(m);
         } else {
             m = hub_encode_msg(hub, job->topic, row->seq, row->ts, row->from,
-                           row->data, row->data_len, false);
+                               row->data, row->data_len, false);
             if (m == NULL) {
                 hub_cull(hub, c, 1011);
                 return;
@@ -407,7 +406,7 @@ bool replay_hold(struct hub *hub, struct conn *c, const struct topic *t,
 int replay_sub(struct hub *hub, struct conn *c, const struct pl_cmd *cmd,
                struct topic *t, struct pending_reply *pr)
 {
-    struct since_walk w = { hub, c, cmd->topic, cmd, pr, 0 };
+    struct since_walk w = {hub, c, cmd->topic, cmd, pr, 0};
 
     if (t != NULL)
         since_one(&w, t);
@@ -423,4 +422,3 @@ void replay_reply_release(struct hub *hub, struct conn *c,
     if (--pr->waiting == 0)
         pending_reply_fill(hub, c, pr);
 }
-

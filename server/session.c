@@ -36,7 +36,8 @@ static void cmd_hello(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
     const char *user = NULL;
 
     if (c->said_hello) {
-        hub_send_error(hub, c, cmd->id, PL_ERR_BAD_REQUEST, "already said hello");
+        hub_send_error(hub, c, cmd->id, PL_ERR_BAD_REQUEST,
+                       "already said hello");
         return;
     }
     if (cmd->token != NULL) {
@@ -48,7 +49,7 @@ static void cmd_hello(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
         }
     } else if (hub->cfg.secret != NULL) {
         hub_send_error(hub, c, cmd->id, PL_ERR_UNAUTHORIZED,
-                   "this server requires a token");
+                       "this server requires a token");
         return;
     }
     user = c->claims != NULL ? c->claims->sub : cmd->name;
@@ -92,7 +93,6 @@ static int retained_cb(void *arg, struct topic *t)
     return 0;
 }
 
-
 static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
 {
     bool is_pattern = pl_topic_is_pattern(cmd->topic, cmd->topic_len);
@@ -102,13 +102,13 @@ static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
 
     if (c->claims != NULL && !pl_claims_may_sub(c->claims, cmd->topic)) {
         hub_send_error(hub, c, cmd->id, PL_ERR_FORBIDDEN,
-                   "token does not allow subscribing to this topic");
+                       "token does not allow subscribing to this topic");
         return;
     }
     if (s == NULL) {
         if (c->n_subs >= hub->cfg.max_subs) {
             hub_send_error(hub, c, cmd->id, PL_ERR_OVERLOADED,
-                       "too many subscriptions on this connection");
+                           "too many subscriptions on this connection");
             return;
         }
         s = hub_sub_add(hub, c, cmd->topic, is_pattern);
@@ -152,7 +152,7 @@ static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
     }
 
     if (!replaying) {
-        struct retained_walk rw = { hub, c, cmd->topic };
+        struct retained_walk rw = {hub, c, cmd->topic};
 
         if (is_pattern)
             topic_tree_foreach(&hub->tree, retained_cb, &rw);
@@ -225,7 +225,6 @@ static void ack_pub(struct hub *hub, struct conn *c, int64_t id,
     hub_send_buf(hub, c, b);
 }
 
-
 static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
 {
     struct store_job *job = NULL;
@@ -234,17 +233,17 @@ static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
     hub->stats.messages_in++;
     if (cmd->topic[0] == '$') {
         hub_send_error(hub, c, cmd->id, PL_ERR_FORBIDDEN,
-                   "topics beginning with '$' are reserved for the server");
+                       "topics beginning with '$' are reserved for the server");
         return;
     }
     if (c->claims != NULL && !pl_claims_may_pub(c->claims, cmd->topic)) {
         hub_send_error(hub, c, cmd->id, PL_ERR_FORBIDDEN,
-                   "token does not allow publishing to this topic");
+                       "token does not allow publishing to this topic");
         return;
     }
     if (c->origin == CONN_WS && !rate_allows(hub, c)) {
         hub_send_error(hub, c, cmd->id, PL_ERR_RATE_LIMITED,
-                   "publishing too fast");
+                       "publishing too fast");
         return;
     }
     if (hub_is_ephemeral(hub, cmd->topic) || !hub->cfg.persist) {
@@ -254,20 +253,19 @@ static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
             return;
         }
         hub_publish_commit(hub, t, t->seq + 1, hub_now(hub), c->user, cmd->data,
-                       cmd->data_len, cmd->data_is_null, cmd->retain);
+                           cmd->data_len, cmd->data_is_null, cmd->retain);
         ack_pub(hub, c, cmd->id, t->name, t->seq, false);
         return;
     }
     if (hub->ops->store_pending(hub->ctx) >= hub->cfg.store_pending_max) {
         hub_send_error(hub, c, cmd->id, PL_ERR_OVERLOADED,
-                   "the store is behind; try again");
+                       "the store is behind; try again");
         return;
     }
     job = store_job_new(STORE_JOB_PUB, cmd->topic);
     if (job == NULL ||
         store_job_set_pub(job, cmd->data, cmd->data_len, cmd->data_is_null,
-                          cmd->retain, c->user, cmd->key,
-                          hub_now(hub)) < 0) {
+                          cmd->retain, c->user, cmd->key, hub_now(hub)) < 0) {
         store_job_free(&job);
         hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
         return;
@@ -288,7 +286,7 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
 
     if (c->claims != NULL && !pl_claims_may_sub(c->claims, topic)) {
         hub_send_error(hub, c, id, PL_ERR_FORBIDDEN,
-                   "token does not allow reading this topic");
+                       "token does not allow reading this topic");
         return;
     }
     if (!hub->cfg.persist || hub_is_ephemeral(hub, topic) || t == NULL ||
@@ -346,7 +344,7 @@ static void cmd_presence(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
 
     if (c->claims != NULL && !pl_claims_may_sub(c->claims, cmd->topic)) {
         hub_send_error(hub, c, cmd->id, PL_ERR_FORBIDDEN,
-                   "token does not allow reading this topic");
+                       "token does not allow reading this topic");
         return;
     }
     if (cmd->id == 0)
@@ -406,8 +404,8 @@ static int topics_cb(void *arg, struct topic *t)
 static void topics_list(struct hub *hub, struct conn *c, const char *prefix,
                         struct pl_buf *b)
 {
-    struct topics_walk w = { hub, c, prefix ? prefix : "",
-                             prefix ? strlen(prefix) : 0, b, 0 };
+    struct topics_walk w = {
+        hub, c, prefix ? prefix : "", prefix ? strlen(prefix) : 0, b, 0};
 
     pl_buf_cstr(b, "\"topics\":[");
     topic_tree_foreach(&hub->tree, topics_cb, &w);
@@ -440,7 +438,7 @@ void hub_conn_text(struct hub *hub, struct conn *c, const char *text,
                    size_t len)
 {
     struct pl_cmd cmd;
-    struct pl_parse_opts opts = { hub->cfg.max_depth };
+    struct pl_parse_opts opts = {hub->cfg.max_depth};
     const char *why = "bad request";
     enum pl_err err;
 
@@ -491,7 +489,7 @@ void hub_conn_binary(struct hub *hub, struct conn *c)
 {
     if (c->close_code == 0)
         hub_send_error(hub, c, 0, PL_ERR_BAD_REQUEST,
-                   "binary frames are not part of the protocol; send text");
+                       "binary frames are not part of the protocol; send text");
 }
 
 enum pl_err hub_conn_token(struct hub *hub, struct conn *c, const char *token)
@@ -528,13 +526,13 @@ void hub_http_publish(struct hub *hub, struct conn *c, const char *body,
                       size_t len)
 {
     struct pl_cmd cmd;
-    struct pl_parse_opts opts = { hub->cfg.max_depth };
+    struct pl_parse_opts opts = {hub->cfg.max_depth};
     const char *why = "bad request";
     enum pl_err err;
 
     if (hub->cfg.secret != NULL && c->claims == NULL) {
         hub_send_error(hub, c, 0, PL_ERR_UNAUTHORIZED,
-                   "this server requires Authorization: Bearer <token>");
+                       "this server requires Authorization: Bearer <token>");
         return;
     }
     memset(&cmd, 0, sizeof(cmd));
@@ -554,7 +552,7 @@ void hub_http_history(struct hub *hub, struct conn *c, const char *topic,
 {
     if (hub->cfg.secret != NULL && c->claims == NULL) {
         hub_send_error(hub, c, 0, PL_ERR_UNAUTHORIZED,
-                   "this server requires Authorization: Bearer <token>");
+                       "this server requires Authorization: Bearer <token>");
         return;
     }
     if (topic == NULL) {
@@ -563,11 +561,12 @@ void hub_http_history(struct hub *hub, struct conn *c, const char *topic,
     }
     if (pl_topic_validate(topic, strlen(topic), false) != PL_OK) {
         hub_send_error(hub, c, 0, PL_ERR_INVALID_TOPIC,
-                   "topic must be a concrete, valid topic");
+                       "topic must be a concrete, valid topic");
         return;
     }
     if (limit < 1) {
-        hub_send_error(hub, c, 0, PL_ERR_BAD_REQUEST, "limit must be at least 1");
+        hub_send_error(hub, c, 0, PL_ERR_BAD_REQUEST,
+                       "limit must be at least 1");
         return;
     }
     if (limit > PL_HISTORY_LIMIT_MAX)
@@ -580,8 +579,7 @@ void hub_http_history(struct hub *hub, struct conn *c, const char *topic,
 
 void session_done_pub(struct hub *hub, struct store_job *job)
 {
-    struct conn *c = job->conn_id ? conn_find(&hub->conns, job->conn_id)
-                                  : NULL;
+    struct conn *c = job->conn_id ? conn_find(&hub->conns, job->conn_id) : NULL;
     struct topic *t = NULL;
 
     if (c != NULL && c->pending_pubs > 0)
@@ -590,7 +588,7 @@ void session_done_pub(struct hub *hub, struct store_job *job)
         hub->stats.publish_failures++;
         if (c != NULL)
             hub_send_error(hub, c, job->req_id, (enum pl_err)job->err,
-                       "the message could not be stored");
+                           "the message could not be stored");
         return;
     }
     if (!job->duplicate) {
@@ -599,7 +597,7 @@ void session_done_pub(struct hub *hub, struct store_job *job)
             log_error("out of memory creating topic %s", job->topic);
         } else {
             hub_publish_commit(hub, t, job->seq, job->ts, job->from, job->data,
-                           job->data_len, job->data_is_null, job->retain);
+                               job->data_len, job->data_is_null, job->retain);
         }
     }
     if (c != NULL)
@@ -622,7 +620,7 @@ void session_done_history(struct hub *hub, struct store_job *job)
     if (job->err != 0) {
         if (c->origin == CONN_HTTP) {
             hub_send_error(hub, c, 0, (enum pl_err)job->err,
-                       "history could not be read");
+                           "history could not be read");
             return;
         }
         pl_frame_error(b, job->req_id, (enum pl_err)job->err,
@@ -662,4 +660,3 @@ void session_done_history(struct hub *hub, struct store_job *job)
     }
     msg_unref(&ph);
 }
-
