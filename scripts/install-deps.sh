@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake gcc make pkg-config libwebsockets-dev libsqlite3-dev
-          libcjson-dev libcmocka-dev libssl-dev openssl libedit-dev tmux)
+          libcjson-dev libcmocka-dev libssl-dev openssl libedit-dev tmux clang)
 # Browser tests: Debian's Chromium, driven by playwright-core from npm.
 packages+=(chromium)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -19,7 +20,8 @@ enum {
     OPT_DURABILITY, OPT_DEDUPE, OPT_RETAIN_MESSAGES, OPT_RETAIN_AGE,
     OPT_SECRET, OPT_SECRET_FILE, OPT_RATE, OPT_BURST, OPT_ALLOW_ORIGIN,
     OPT_CERT, OPT_KEY, OPT_WEB_ROOT, OPT_MAX_CONNS, OPT_HELP, OPT_VERSION,
-    OPT_MAX_DEPTH, OPT_RX_BUFFER,
+    OPT_MAX_DEPTH, OPT_RX_BUFFER, OPT_MAX_CONNS_PER_IP, OPT_PER_IP_EXEMPT,
+    OPT_HANDSHAKE_TIMEOUT, OPT_PING_INTERVAL, OPT_IDLE_TIMEOUT,
 };
 
 static const struct option options[] = {
@@ -46,6 +48,11 @@ static const struct option options[] = {
     { "key", required_argument, NULL, OPT_KEY },
     { "web-root", required_argument, NULL, OPT_WEB_ROOT },
     { "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+    { "max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP },
+    { "per-ip-exempt", required_argument, NULL, OPT_PER_IP_EXEMPT },
+    { "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT },
+    { "ping-interval", required_argument, NULL, OPT_PING_INTERVAL },
+    { "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
     { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
     { "rx-buffer", required_argument, NULL, OPT_RX_BUFFER },
     { "help", no_argument, NULL, OPT_HELP },
@@ -82,7 +89,18 @@ static const char usage[] =
 "  --queue-msgs N        out-queue bound in messages (default 100000)\n"
 "  --max-subs N          subscriptions per connection (default 10000)\n"
 "  --max-conns N         connections in total (default 100000)\n"
-"  --rate N --burst N    publishes per second per connection (0: off)\n"
+"  --max-conns-per-ip N  TCP connections per client address (default\n"
+"                        1000; 0: off)\n"
+"  --per-ip-exempt ADDR  an address (or 'loopback') --max-conns-per-ip\n"
+"                        does not apply to (repeatable; default loopback;\n"
+"                        'none' exempts nothing)\n"
+"  --handshake-timeout DUR  time to send the HTTP request head (10s)\n"
+"  --ping-interval DUR   WebSocket ping after DUR without a pong (30s;\n"
+"                        0: no keepalive)\n"
+"  --idle-timeout DUR    hang up after DUR without a pong (60s)\n"
+"  --rate N --burst N    publishes per second per connection, and the\n"
+"                        burst allowed (default 10000, burst twice the\n"
+"                        rate; --rate 0: off)\n"
 "  --max-depth N         JSON nesting limit, at least 32 (default 64)\n"
 "Auth:\n"
 "  --secret S            require HS256 JWTs signed with S\n"
@@ -105,9 +123,22 @@ void config_defaults(struct pl_config *cfg)
     cfg->recent_msgs = 64;
     cfg->recent_bytes = 1u << 20;
     cfg->dedupe_window_ms = 24LL * 3600 * 1000;
-    cfg->rate = 0;
-    cfg->burst = 0;
+    /* A chat client sends a few messages a second and a busy gateway a
+     * few hundred, but `parley pub` fed a file publishes as fast as acks
+     * come (the CLI tests send 10,000 lines in well under a second):
+     * 10,000/s with a 20,000 burst lets that through and stops a flood. */
+    cfg->rate = 10000;
+    cfg->burst = 0;           /* twice the rate unless --burst */
     cfg->max_conns = 100000;
+    /* Loopback is exempt: a reverse proxy on this host, and the project's
+     * own benchmark (19,000 connections from 127.0.0.1), arrive from it. */
+    cfg->max_conns_per_ip = 1000;
+    cfg->per_ip_exempt[0] = "loopback";
+    cfg->n_per_ip_exempt = 1;
+    cfg->per_ip_exempt_default = true;
+    cfg->handshake_timeout = 10;
+    cfg->ping_interval = 30;
+    cfg->idle_timeout = 60;
     cfg->store_pending_max = 200000;
     cfg->max_depth = 64;
     cfg->rx_buffer = 512;
@@ -208,6 +239,16 @@ static int read_secret_file(struct pl_config *cfg, const char *path)
     cfg->secret[n] = '\0';
     cfg->secret_len = n;
     return 0;
+}
+
+/* A duration flag in whole seconds within [min, max]; -1 if bad. */
+static int parse_secs(const char *s, int min, int max)
+{
+    int64_t ms = config_parse_duration(s);
+
+    if (ms < 0 || ms % 1000 != 0 || ms / 1000 < min || ms / 1000 > max)
+        return -1;
+    return (int)(ms / 1000);
 }
 
 static int bad_value(const char *flag, const char *val)
@@ -348,6 +389,37 @@ static int apply(struct pl_config *cfg, int opt, const char *arg)
             return bad_value(name, arg);
         cfg->max_conns = (uint32_t)v;
         return 0;
+    case OPT_MAX_CONNS_PER_IP:
+        if (parse_uint(arg, 0, 1 << 30, &v) < 0)
+            return bad_value(name, arg);
+        cfg->max_conns_per_ip = (uint32_t)v;
+        return 0;
+    case OPT_PER_IP_EXEMPT: {
+        unsigned char addr[16];
+
+        if (cfg->per_ip_exempt_default) {
+            cfg->per_ip_exempt_default = false;
+            cfg->n_per_ip_exempt = 0;
+        }
+        if (strcmp(arg, "none") == 0)
+            return 0;
+        if (cfg->n_per_ip_exempt == CONFIG_LIST_MAX ||
+            (strcmp(arg, "loopback") != 0 &&
+             inet_pton(AF_INET, arg, addr) != 1 &&
+             inet_pton(AF_INET6, arg, addr) != 1))
+            return bad_value(name, arg);
+        cfg->per_ip_exempt[cfg->n_per_ip_exempt++] = arg;
+        return 0;
+    }
+    case OPT_HANDSHAKE_TIMEOUT:
+        cfg->handshake_timeout = parse_secs(arg, 1, 3600);
+        return cfg->handshake_timeout < 0 ? bad_value(name, arg) : 0;
+    case OPT_PING_INTERVAL:
+        cfg->ping_interval = parse_secs(arg, 0, 65534);
+        return cfg->ping_interval < 0 ? bad_value(name, arg) : 0;
+    case OPT_IDLE_TIMEOUT:
+        cfg->idle_timeout = parse_secs(arg, 2, 65535);
+        return cfg->idle_timeout < 0 ? bad_value(name, arg) : 0;
     case OPT_MAX_DEPTH:
         if (parse_uint(arg, 32, 100000, &v) < 0)
             return bad_value(name, arg);
@@ -395,7 +467,12 @@ enum config_result config_parse(struct pl_config *cfg, int argc, char **argv)
         fprintf(stderr, "parleyd: --cert and --key go together\n");
         return CONFIG_EXIT_USAGE;
     }
+    if (cfg->ping_interval > 0 && cfg->idle_timeout <= cfg->ping_interval) {
+        fprintf(stderr, "parleyd: --idle-timeout must be longer than "
+                "--ping-interval\n");
+        return CONFIG_EXIT_USAGE;
+    }
     if (cfg->rate > 0 && cfg->burst < 1)
-        cfg->burst = cfg->rate > 1 ? cfg->rate : 1;
+        cfg->burst = cfg->rate > 0.5 ? 2 * cfg->rate : 1;
     return CONFIG_RUN;
 }

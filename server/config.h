@@ -38,6 +38,13 @@ struct pl_config {
     const char *key;
     const char *web_root;
     uint32_t max_conns;
+    uint32_t max_conns_per_ip;  /* TCP connections per peer address, 0: off */
+    const char *per_ip_exempt[CONFIG_LIST_MAX]; /* addresses, or "loopback" */
+    size_t n_per_ip_exempt;
+    bool per_ip_exempt_default; /* still the built-in "loopback" */
+    int handshake_timeout;    /* seconds to finish the HTTP request head */
+    int ping_interval;        /* seconds without a pong before a ping; 0: off */
+    int idle_timeout;         /* seconds without a pong before hanging up */
     size_t store_pending_max;
     int max_depth;
     int rx_buffer;

@@ -325,6 +325,7 @@ static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
     } else if (strcmp(path, "/metrics") == 0) {
         pl_buf_init(&b, 8192);
         metrics_render(srv, &b);
+        ws_metrics_render(srv, &b);
         respond(wsi, pss, 200, "text/plain; version=0.0.4", pl_buf_data(&b),
                 b.len);
         pl_buf_cleanup(&b);
@@ -381,6 +382,10 @@ int http_callback(struct server *srv, struct lws *wsi,
                   enum lws_callback_reasons reason, struct pss *pss, void *in,
                   size_t len)
 {
+    /* lws calls without per-connection data for a request it could not
+     * parse (garbage instead of HTTP): nothing of ours to handle. */
+    if (pss == NULL)
+        return lws_callback_http_dummy(wsi, reason, pss, in, len);
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         http_request(srv, wsi, pss, in ? (const char *)in : "/");

@@ -184,6 +184,15 @@ int main(int argc, char **argv)
                cfg.db_path, cfg.durability_power ? "power" : "process",
                cfg.secret ? "on" : "off", cfg.max_message, cfg.queue_bytes);
 
+    log_notice("limits: max-conns=%u max-conns-per-ip=%u (exempt: %s%s) "
+               "rate=%g/s burst=%g max-subs=%u handshake-timeout=%ds "
+               "ping-interval=%ds idle-timeout=%ds", cfg.max_conns,
+               cfg.max_conns_per_ip,
+               cfg.n_per_ip_exempt > 0 ? cfg.per_ip_exempt[0] : "none",
+               cfg.n_per_ip_exempt > 1 ? ", ..." : "", cfg.rate, cfg.burst,
+               cfg.max_subs, cfg.handshake_timeout, cfg.ping_interval,
+               cfg.idle_timeout);
+
     srv.fanout_budget = cfg.queue_bytes / 4;
     if (srv.fanout_budget > WS_COALESCE_BYTES)
         srv.fanout_budget = WS_COALESCE_BYTES;
@@ -236,6 +245,10 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    if (ws_init(&srv) < 0) {
+        log_error("out of memory");
+        goto out;
+    }
     protocols[0].rx_buffer_size = (size_t)cfg.rx_buffer;
     memset(&info, 0, sizeof(info));
     info.port = cfg.port;
@@ -243,6 +256,17 @@ int main(int argc, char **argv)
     info.protocols = protocols;
     info.user = &srv;
     info.pt_serv_buf_size = 64 * 1024;
+    /* The whole request head (slowloris) and, later, each body chunk. */
+    info.timeout_secs = (unsigned int)cfg.handshake_timeout;
+    info.timeout_secs_ah_idle = cfg.handshake_timeout;
+    /* Keepalive: lws pings a WebSocket that sent no pong for
+     * ping_interval seconds and hangs up at idle_timeout. lws reads the
+     * policy for the context's lifetime. */
+    if (cfg.ping_interval > 0) {
+        srv.keepalive.secs_since_valid_ping = (uint16_t)cfg.ping_interval;
+        srv.keepalive.secs_since_valid_hangup = (uint16_t)cfg.idle_timeout;
+    }
+    info.retry_and_idle_policy = &srv.keepalive;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
                    LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
     if (strchr(cfg.bind, ':') == NULL)
@@ -251,6 +275,9 @@ int main(int argc, char **argv)
         info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg.cert;
         info.ssl_private_key_filepath = cfg.key;
+        /* No HTTP/2: ws.c writes whole WebSocket frames to the stream,
+         * which WebSocket over h2 (RFC 8441) would break. */
+        info.alpn = "http/1.1";
     }
     srv.ctx = lws_create_context(&info);
     if (srv.ctx == NULL) {
@@ -276,6 +303,8 @@ int main(int argc, char **argv)
     service_while(&srv, conns_open, 2000);
     rc = 0;
 out:
+    if (srv.ctx != NULL)
+        ws_stop(&srv);
     if (srv.store != NULL) {
         store_stop(srv.store);
         if (srv.hub != NULL) {
@@ -286,6 +315,7 @@ out:
     }
     if (srv.ctx != NULL)
         lws_context_destroy(srv.ctx);
+    ws_cleanup(&srv);
     store_free(&srv.store);
     hub_free(&srv.hub);
     free(srv.wbuf);

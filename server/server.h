@@ -18,6 +18,22 @@
 
 /* Bytes written per writeable callback, at most: many frames, one send. */
 #define WS_COALESCE_BYTES (256 * 1024)
+/* Buckets of the per-address connection table (--max-conns-per-ip). */
+#define WS_PEER_BUCKETS 4096
+
+struct ws_peer;
+
+/* Counters of the transport's limits, rendered by ws_metrics_render. */
+struct ws_stats {
+    uint64_t tcp_conns;           /* gauge: open TCP connections */
+    uint64_t peers;               /* gauge: addresses counted per IP */
+    uint64_t refused_per_ip;      /* --max-conns-per-ip */
+    uint64_t refused_max_conns;   /* --max-conns: closed with 1013 */
+    uint64_t handshake_timeouts;  /* no request within the timeout */
+    uint64_t idle_hangups;        /* ended quietly after --idle-timeout */
+    uint64_t too_large;           /* closed with 1009 */
+    uint64_t protocol_errors;     /* closed with 1002 by us */
+};
 
 struct server {
     struct pl_config *cfg;
@@ -32,6 +48,17 @@ struct server {
     struct store_job *backlog;    /* completions not fanned out yet */
     size_t fanout_budget;         /* message bytes per loop iteration */
     volatile sig_atomic_t stop;
+    /* ws.c: transport limits */
+    struct ws_stats ws;
+    lws_retry_bo_t keepalive;     /* ping / hang-up policy (lws reads it) */
+    struct ws_peer **peers;       /* WS_PEER_BUCKETS chains */
+    uint64_t peer_seed;           /* hash key: chains cannot be aimed at */
+    unsigned char (*exempt)[16];  /* per-IP exempt addresses (keys) */
+    size_t n_exempt;
+    bool exempt_loopback;
+    lws_dll2_owner_t ws_conns;    /* open WebSockets, for the frame sweep */
+    lws_sorted_usec_list_t sweep;
+    bool sweeping;
 };
 
 /* Per-connection data lws allocates for our one protocol, used by both
@@ -45,6 +72,10 @@ struct pss {
     size_t rx_cap;
     bool rx_binary;
     char *token;                  /* valid ?token= seen at the handshake */
+    lws_dll2_t link;              /* in server.ws_conns while open */
+    lws_usec_t rx_at;             /* opened, or the last data or pong */
+    bool peer_closed;             /* the client sent a close frame */
+    bool rx_paused;               /* input stopped: its queue is long */
     /* HTTP */
     int route;
     char *body;
@@ -61,6 +92,15 @@ struct pss {
 
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                 void *in, size_t len);
+/* Before the context exists: the per-address table and its exemptions.
+ * Returns 0 or -1 (out of memory). */
+int ws_init(struct server *srv);
+/* Before lws_context_destroy: stop the sweep timer. */
+void ws_stop(struct server *srv);
+/* After lws_context_destroy: free the per-address table. */
+void ws_cleanup(struct server *srv);
+/* The transport's limit counters, appended to GET /metrics. */
+void ws_metrics_render(struct server *srv, struct pl_buf *b);
 
 /* http.c: the HTTP half of ws_callback. */
 int http_callback(struct server *srv, struct lws *wsi,
