@@ -350,13 +350,71 @@ void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq, int64_t ts,
 /* ------------------------------------------------------------------ */
 /* subscriptions                                                       */
 
-struct sub *hub_sub_find(struct conn *c, const char *pattern)
+static uint32_t sub_hash(const struct conn *c, const char *pattern)
 {
-    struct sub *s = c->subs;
+    return topic_hash(pattern, strlen(pattern)) ^
+           (uint32_t)(c->id * 2654435761u);
+}
 
-    while (s != NULL && strcmp(s->pattern, pattern) != 0)
-        s = s->c_next;
-    return s;
+struct sub *hub_sub_find(struct hub *hub, struct conn *c, const char *pattern)
+{
+    uint32_t h = sub_hash(c, pattern);
+    struct sub *s = hub->subs[h & (hub->subs_cap - 1)];
+
+    for (; s != NULL; s = s->h_next)
+        if (s->hash == h && s->conn == c && strcmp(s->pattern, pattern) == 0)
+            return s;
+    return NULL;
+}
+
+/* Keep the index's chains short: double it when it is full. A failed
+ * grow only makes chains longer. */
+static void sub_index_grow(struct hub *hub)
+{
+    uint32_t ncap = hub->subs_cap * 2;
+    struct sub **ns = calloc(ncap, sizeof(*ns));
+    uint32_t i;
+
+    if (ns == NULL)
+        return;
+    for (i = 0; i < hub->subs_cap; i++) {
+        struct sub *s = hub->subs[i];
+
+        while (s != NULL) {
+            struct sub *next = s->h_next;
+
+            s->h_next = ns[s->hash & (ncap - 1)];
+            ns[s->hash & (ncap - 1)] = s;
+            s = next;
+        }
+    }
+    free(hub->subs);
+    hub->subs = ns;
+    hub->subs_cap = ncap;
+}
+
+static void sub_index_add(struct hub *hub, struct sub *s)
+{
+    struct sub **slot = NULL;
+
+    if (hub->stats.subscriptions >= hub->subs_cap)
+        sub_index_grow(hub);
+    s->hash = sub_hash(s->conn, s->pattern);
+    slot = &hub->subs[s->hash & (hub->subs_cap - 1)];
+    s->h_next = *slot;
+    *slot = s;
+}
+
+static void sub_index_remove(struct hub *hub, struct sub *s)
+{
+    struct sub **pp = &hub->subs[s->hash & (hub->subs_cap - 1)];
+
+    for (; *pp != NULL; pp = &(*pp)->h_next) {
+        if (*pp == s) {
+            *pp = s->h_next;
+            return;
+        }
+    }
 }
 
 static void list_link(struct sub_list *l, struct sub *s)
@@ -417,6 +475,7 @@ struct sub *hub_sub_add(struct hub *hub, struct conn *c, const char *pattern,
         c->subs->c_prev = s;
     c->subs = s;
     c->n_subs++;
+    sub_index_add(hub, s);
     hub->stats.subscriptions++;
     return s;
 }
@@ -451,6 +510,7 @@ void hub_sub_remove(struct hub *hub, struct sub *s)
     if (s->c_next != NULL)
         s->c_next->c_prev = s->c_prev;
     c->n_subs--;
+    sub_index_remove(hub, s);
     hub->stats.subscriptions--;
     if (c->replays != NULL)
         replay_drop_unmatched(hub, c);
@@ -686,6 +746,10 @@ struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
         }
     }
     hub->cfg.ephemeral = (const char *const *)hub->ephemeral;
+    hub->subs_cap = 1024;
+    hub->subs = calloc(hub->subs_cap, sizeof(*hub->subs));
+    if (hub->subs == NULL)
+        goto fail;
     if (topic_tree_init(&hub->tree) < 0 || conn_table_init(&hub->conns) < 0 ||
         pl_buf_init(&hub->buf, 4096) < 0)
         goto fail;
@@ -713,6 +777,7 @@ void hub_free(struct hub **hp)
     if (hub->conns.slots != NULL)
         conn_table_foreach(&hub->conns, free_conn_cb, hub);
     conn_table_cleanup(&hub->conns);
+    free(hub->subs);
     topic_tree_cleanup(&hub->tree, topic_free);
     for (i = 0; hub->ephemeral != NULL && i < hub->cfg.n_ephemeral; i++)
         free(hub->ephemeral[i]);

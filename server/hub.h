@@ -65,6 +65,9 @@ struct hub_stats {
     uint64_t slow_consumers;     /* 4008 closes */
     uint64_t errors_sent;
     uint64_t publish_failures;   /* store errors */
+    uint64_t rate_limited;       /* commands refused by the rate limit */
+    uint64_t subs_refused;       /* sub past --max-subs */
+    uint64_t overloaded;         /* other overloaded refusals */
 };
 
 struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,

@@ -16,6 +16,8 @@
 #define REPLAY_LOW_BYTES (256 * 1024) /* refill replays below this */
 #define REPLAY_PAGE_ROWS 256
 #define TOPICS_LIST_MAX 1000
+/* history reads one connection may have waiting on the store */
+#define HISTORY_INFLIGHT_MAX 64
 
 /* What a store job is for, in job->tag. */
 enum job_tag {
@@ -33,6 +35,8 @@ struct hub {
     struct topic_tree tree;
     struct conn_table conns;
     struct hub_stats stats;
+    struct sub **subs;       /* (conn, pattern) -> sub, chained by h_next */
+    uint32_t subs_cap;       /* power of two */
     uint64_t gen; /* publish generation, for at-most-once */
     uint64_t next_replay_id;
     struct pl_buf buf; /* scratch for building frames */
@@ -75,7 +79,9 @@ void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
                         size_t data_len, bool data_is_null, bool retain);
 
 /* hub.c: subscriptions */
-struct sub *hub_sub_find(struct conn *c, const char *pattern);
+/* c's subscription to exactly this pattern, or NULL: O(1), so a client
+ * at its subscription cap cannot make every sub cost a long scan. */
+struct sub *hub_sub_find(struct hub *hub, struct conn *c, const char *pattern);
 struct sub *hub_sub_add(struct hub *hub, struct conn *c, const char *pattern,
                         bool is_pattern);
 void hub_sub_remove(struct hub *hub, struct sub *s);

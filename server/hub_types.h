@@ -55,6 +55,8 @@ struct sub {
     struct topic *topic;     /* concrete subscriptions only */
     struct sub *t_prev, *t_next;  /* in list */
     struct sub *c_prev, *c_next;  /* in conn->subs */
+    struct sub *h_next;      /* in the hub's (conn, pattern) index */
+    uint32_t hash;
     bool is_pattern;
     bool presence;           /* concrete topics only */
     char pattern[];
@@ -108,6 +110,7 @@ struct conn {
     double tokens;           /* publish rate limit bucket */
     int64_t tokens_at;       /* ms */
     uint64_t pending_pubs;   /* publishes waiting for the store */
+    uint32_t pending_reads;  /* history reads waiting for the store */
 };
 
 #endif

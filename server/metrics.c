@@ -46,6 +46,14 @@ void metrics_render(struct server *srv, struct pl_buf *b)
            "Error replies sent.", h->errors_sent);
     metric(b, "parley_publish_failures_total", "counter",
            "Publishes the store could not commit.", h->publish_failures);
+    metric(b, "parley_rate_limited_total", "counter",
+           "Commands refused by the per-connection rate limit.",
+           h->rate_limited);
+    metric(b, "parley_subscriptions_refused_total", "counter",
+           "Subscriptions refused past --max-subs.", h->subs_refused);
+    metric(b, "parley_overloaded_total", "counter",
+           "Requests refused as overloaded (store backlog, reads in flight).",
+           h->overloaded);
     metric(b, "parley_http_requests_total", "counter",
            "HTTP requests served.", srv->http_requests);
     metric(b, "parley_handshakes_refused_total", "counter",

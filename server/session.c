@@ -96,7 +96,7 @@ static int retained_cb(void *arg, struct topic *t)
 static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
 {
     bool is_pattern = pl_topic_is_pattern(cmd->topic, cmd->topic_len);
-    struct sub *s = hub_sub_find(c, cmd->topic);
+    struct sub *s = hub_sub_find(hub, c, cmd->topic);
     struct pending_reply *pr = NULL;
     bool replaying = cmd->has_since || cmd->has_history;
 
@@ -107,6 +107,7 @@ static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
     }
     if (s == NULL) {
         if (c->n_subs >= hub->cfg.max_subs) {
+            hub->stats.subs_refused++;
             hub_send_error(hub, c, cmd->id, PL_ERR_OVERLOADED,
                            "too many subscriptions on this connection");
             return;
@@ -169,7 +170,7 @@ static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
 
 static void cmd_unsub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
 {
-    struct sub *s = hub_sub_find(c, cmd->topic);
+    struct sub *s = hub_sub_find(hub, c, cmd->topic);
 
     if (s != NULL)
         hub_sub_remove(hub, s);
@@ -242,6 +243,7 @@ static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
         return;
     }
     if (c->origin == CONN_WS && !rate_allows(hub, c)) {
+        hub->stats.rate_limited++;
         hub_send_error(hub, c, cmd->id, PL_ERR_RATE_LIMITED,
                        "publishing too fast");
         return;
@@ -258,6 +260,7 @@ static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
         return;
     }
     if (hub->ops->store_pending(hub->ctx) >= hub->cfg.store_pending_max) {
+        hub->stats.overloaded++;
         hub_send_error(hub, c, cmd->id, PL_ERR_OVERLOADED,
                        "the store is behind; try again");
         return;
@@ -313,6 +316,12 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
     if (c->origin == CONN_WS) {
         if (id == 0)
             return; /* nothing to answer, nothing to do */
+        if (c->pending_reads >= HISTORY_INFLIGHT_MAX) {
+            hub->stats.overloaded++;
+            hub_send_error(hub, c, id, PL_ERR_OVERLOADED,
+                           "too many history requests in flight");
+            return;
+        }
         ph = msg_placeholder();
         if (ph == NULL) {
             hub_send_error(hub, c, id, PL_ERR_INTERNAL, "out of memory");
@@ -332,6 +341,7 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
     job->udata = ph; /* the job's reference to the placeholder */
     job->before = before;
     job->limit = limit;
+    c->pending_reads++;
     hub->ops->submit(hub->ctx, job);
 }
 
@@ -455,6 +465,7 @@ void hub_conn_text(struct hub *hub, struct conn *c, const char *text,
         pl_cmd_cleanup(&cmd);
         return;
     }
+
     switch (cmd.op) {
     case PL_OP_HELLO:
         cmd_hello(hub, c, &cmd);
@@ -612,6 +623,8 @@ void session_done_history(struct hub *hub, struct store_job *job)
     size_t i;
 
     job->udata = NULL;
+    if (c != NULL && c->pending_reads > 0)
+        c->pending_reads--;
     if (c == NULL || c->close_code != 0) {
         msg_unref(&ph);
         return;
