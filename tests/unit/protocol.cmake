@@ -7,4 +7,13 @@ endforeach()
 # test_jwt also calls libcrypto directly to cross-check signatures.
 target_link_libraries(test_jwt PRIVATE PkgConfig::OPENSSL PkgConfig::CJSON)
 target_link_libraries(test_cmd PRIVATE PkgConfig::CJSON)
+# test_cmd counts the parser's allocations (and fails one) by wrapping malloc.
+target_link_options(test_cmd PRIVATE -Wl,--wrap=malloc)
 target_link_libraries(test_frame PRIVATE PkgConfig::CJSON)
+# bench_cmd: ns per pl_cmd_parse on typical frames. Run it by hand for
+# numbers (`bench_cmd 1000000`); ctest only runs a tiny count as a smoke.
+add_executable(bench_cmd ${CMAKE_CURRENT_SOURCE_DIR}/bench_cmd.c)
+parley_warnings(bench_cmd)
+target_link_libraries(bench_cmd PRIVATE parley_protocol)
+add_test(NAME bench_cmd_smoke COMMAND bench_cmd 100)
+set_tests_properties(bench_cmd_smoke PROPERTIES LABELS unit TIMEOUT 60)

@@ -17,6 +17,26 @@
 
 #include "cmd.h"
 
+/*
+ * test_cmd links with -Wl,--wrap=malloc (protocol.cmake), so every malloc
+ * of this file and of parley_protocol goes through here: the tests count
+ * the parser's allocations and make one fail on purpose.
+ */
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+
+static long test_mallocs;             /* calls since the last reset */
+static long test_malloc_fail_at = -1; /* this call (0-based) fails */
+
+void *__wrap_malloc(size_t n)
+{
+    long k = test_mallocs++;
+
+    if (k == test_malloc_fail_at)
+        return NULL;
+    return __real_malloc(n);
+}
+
 struct row {
     const char *text;
     enum pl_err err;
@@ -233,6 +253,79 @@ static const struct row rows[] = {
     {"{\"op\":\"topics\",\"id\":1,\"prefix\":\"chat/\"}", OK, 1},
     {"{\"op\":\"topics\",\"id\":1}", OK, 1},
     {"{\"op\":\"topics\",\"id\":1,\"prefix\":5}", BR, 1},
+    /* escaped and duplicate keys (the first counts); a key holding
+     * U+0000 is never a known field */
+    {"{\"op\":\"ping\",\"\\u0069d\":8}", OK, 8},
+    {"{\"op\":\"ping\",\"id\":8,\"\\u0069d\":9}", OK, 8},
+    {"{\"op\":\"ping\",\"\\u0069d\":9,\"id\":8}", OK, 9},
+    {"{\"op\":\"ping\",\"id\":\"x\",\"id\":8}", BR, 0},
+    {"{\"op\":\"ping\",\"id\":8,\"id\":\"x\"}", OK, 8},
+    {"{\"op\":\"ping\",\"id\\u0000\":8}", OK, 0},
+    {"{\"op\":\"ping\",\"i\\u0064\\u0000\":8}", OK, 0},
+    {"{\"op\\u0000\":\"ping\"}", BR, 0},
+    {"{\"o\\u0000p\":\"nope\",\"op\":\"ping\"}", OK, 0},
+    {"{\"op\":\"p\\u0000ing\"}", UO, 0},
+    {"{\"op\":\"\\u0070\\u0069\\u006e\\u0067\",\"id\":3}", OK, 3},
+    {"{\"op\":\"\\u0070\\u0069\\u006e\\u0067\\u0020\",\"id\":3}", UO, 3},
+    {"{\"op\":\"\\u0070\\u0069\\u006e\\u0067\\u0070\\u0069\\u006e\\u0067"
+     "\\u0070\",\"id\":3}", UO, 3},
+    {"{\"op\":\"ping\",\"\\u0069\\u0064\\u0069\\u0064\\u0069\\u0064\\u0069"
+     "\\u0064\\u0069\":5}", OK, 0},
+    {"{\"op\":\"ping\",\"\\/id\":5}", OK, 0},
+    /* UTF-8 inside strings at the edges of validity */
+    {"{\"op\":\"ping\",\"x\":\"\xc2\x80\"}", OK, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xc1\xbf\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xe0\xa0\x80\"}", OK, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xe0\x9f\xbf\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xed\x9f\xbf\"}", OK, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xed\xa0\x80\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xf0\x90\x80\x80\"}", OK, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xf0\x8f\xbf\xbf\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xf4\x8f\xbf\xbf\"}", OK, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xf4\x90\x80\x80\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xf5\x80\x80\x80\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xe2\x82\xac\xe2\x82\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\xc3\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\x80\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\xc3\xa9}", BJ, 0},   /* UTF-8 outside strings */
+    {"{\"op\":\"ping\",\"\xc3\xa9\":1}", OK, 0},   /* ... but fine in keys */
+    {"{\"op\":\"ping\",\"x\":\"\x7f\"}", OK, 0},   /* DEL is allowed raw */
+    {"{\"op\":\"ping\",\"x\":\"\x1f\"}", BJ, 0},
+    /* escapes */
+    {"{\"op\":\"ping\",\"x\":\"\\U0041\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\u004G\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\uDBFF\\uDFFF\"}", OK, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\ud800\\ud800\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\ud800\\n\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\ud800\"", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\'\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\0\"}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":\"\\u00", BJ, 0},
+    /* literals, numbers, structure */
+    {"{\"op\":\"ping\",\"x\":True}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":nulls}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":-01}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":1.5e+}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":0x10}", BJ, 0},
+    {"{\"op\":\"ping\",\"x\":0e0,\"y\":-0.0E-0,\"z\":[-0]}", OK, 0},
+    {"{\"op\":\"ping\"}}", BJ, 0},
+    {"{\"op\":\"ping\"]", BJ, 0},
+    {"{,\"op\":\"ping\"}", BJ, 0},
+    {"{\"op\":\"ping\",,\"id\":1}", BJ, 0},
+    {"{\"op\":\"ping\",\"id\":1,\"x\":[1 2]}", BJ, 0},
+    {"{\"op\":\"ping\",\"id\":1,\"x\":{\"a\"}}", BJ, 0},
+    {"{\"op\":\"ping\",\"id\":1}\f", BJ, 0},   /* not JSON whitespace */
+    {"\v{\"op\":\"ping\"}", BJ, 0},
+    {"{\"op\" : \"ping\" , \"id\" : [ ] , \"x\" : { } }", BR, 0},
+    /* U+0000 in the strings that are kept */
+    {"{\"op\":\"hello\",\"id\":1,\"token\":\"t\",\"name\":\"a\\u0000\"}", BR, 1},
+    {"{\"op\":\"hello\",\"id\":1,\"token\":\"\\u0000\"}", BR, 1},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a\",\"data\":1,\"key\":\"k\\u0000\"}",
+     BR, 4},
+    {"{\"op\":\"topics\",\"id\":1,\"prefix\":\"\\u0000\"}", BR, 1},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"\\u0000\",\"data\":1}", IT, 4},
+    {"{\"op\":\"pub\",\"id\":4,\"topic\":\"a\\\\u0000\",\"data\":1}", OK, 4},
 };
 
 static void test_table(void **state)
@@ -789,6 +882,542 @@ static void test_pub_body(void **state)
     pl_cmd_cleanup(&c);
 }
 
+
+/* Expected error code and message of a frame. */
+struct why_row {
+    const char *text;
+    enum pl_err err;
+    const char *why;
+};
+
+/* Every message, each reached by a frame (the server sends them). */
+static void test_why(void **state)
+{
+    static const struct why_row cases[] = {
+        {"", BJ, "not valid JSON"},
+        {"{\"op\":\"ping\",}", BJ, "not valid JSON"},
+        {"[]", BR, "the value must be a JSON object"},
+        {"123456789012345678901234567890123456789012345678901234567890"
+         "1234567890", BR, "the value must be a JSON object"},
+        {"{\"id\":1}", BR, "field 'op' is required"},
+        {"{\"op\":7}", BR, "field 'op' must be a string"},
+        {"{\"op\":\"nope\"}", UO, "unknown op"},
+        {"{\"op\":\"ping\",\"id\":0}", BR,
+         "field 'id' must be an integer from 1 to 2^53-1"},
+        {"{\"op\":\"sub\"}", BR, "field 'topic' is required"},
+        {"{\"op\":\"sub\",\"topic\":1}", BR, "field 'topic' must be a string"},
+        {"{\"op\":\"sub\",\"topic\":\"a\\u0000\"}", IT,
+         "topic must not contain control characters"},
+        {"{\"op\":\"sub\",\"topic\":\"a//b\"}", IT,
+         "topic must be 1-255 bytes of UTF-8 with no empty level, no "
+         "control characters, and '+'/'#' only as whole levels ('#' last)"},
+        {"{\"op\":\"pub\",\"topic\":\"a/+\",\"data\":1}", IT,
+         "wildcards ('+', '#') are not allowed in this topic"},
+        {"{\"op\":\"sub\",\"topic\":\"a\",\"since\":-1}", BR,
+         "field 'since' must be an integer >= 0"},
+        {"{\"op\":\"sub\",\"topic\":\"a\",\"history\":0.5}", BR,
+         "field 'history' must be an integer >= 0"},
+        {"{\"op\":\"sub\",\"topic\":\"a\",\"presence\":null}", BR,
+         "field 'presence' must be a boolean"},
+        {"{\"op\":\"hello\",\"name\":\"\"}", BR,
+         "field 'name' must be 1-64 bytes"},
+        {"{\"op\":\"hello\",\"name\":[]}", BR, "field 'name' must be a string"},
+        {"{\"op\":\"hello\",\"name\":\"\\u0000\"}", BR,
+         "field 'name' must not contain U+0000"},
+        {"{\"op\":\"hello\",\"token\":{}}", BR,
+         "field 'token' must be a string"},
+        {"{\"op\":\"hello\",\"token\":\"\\u0000\"}", BR,
+         "field 'token' must not contain U+0000"},
+        {"{\"op\":\"pub\",\"topic\":\"a\"}", BR, "field 'data' is required"},
+        {"{\"op\":\"pub\",\"topic\":\"a\",\"data\":1,\"retain\":0}", BR,
+         "field 'retain' must be a boolean"},
+        {"{\"op\":\"pub\",\"topic\":\"a\",\"data\":1,\"key\":1}", BR,
+         "field 'key' must be a string"},
+        {"{\"op\":\"pub\",\"topic\":\"a\",\"data\":1,\"key\":\"\"}", BR,
+         "field 'key' must be 1-128 bytes"},
+        {"{\"op\":\"pub\",\"topic\":\"a\",\"data\":1,\"key\":\"\\u0000\"}", BR,
+         "field 'key' must not contain U+0000"},
+        {"{\"op\":\"history\",\"topic\":\"a\",\"before\":true}", BR,
+         "field 'before' must be an integer"},
+        {"{\"op\":\"history\",\"topic\":\"a\",\"limit\":0}", BR,
+         "field 'limit' must be an integer >= 1"},
+        {"{\"op\":\"topics\",\"prefix\":false}", BR,
+         "field 'prefix' must be a string"},
+        {"{\"op\":\"topics\",\"prefix\":\"\\u0000\"}", BR,
+         "field 'prefix' must not contain U+0000"},
+    };
+    struct pl_cmd c;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *why = NULL;
+        enum pl_err err = pl_cmd_parse(cases[i].text, strlen(cases[i].text),
+                                       NULL, &c, &why);
+
+        if (err != cases[i].err || why == NULL ||
+            strcmp(why, cases[i].why) != 0)
+            fail_msg("%s -> %s '%s', want %s '%s'", cases[i].text,
+                     pl_err_code(err), why ? why : "(null)",
+                     pl_err_code(cases[i].err), cases[i].why);
+        pl_cmd_cleanup(&c);
+    }
+}
+
+/* Duplicate keys: the first occurrence of each field counts, also when
+ * one of them is spelled with escapes. */
+static void test_duplicate_keys(void **state)
+{
+    struct pl_cmd c;
+
+    (void)state;
+    parse_ok("{\"op\":\"pub\",\"topic\":\"a\",\"topic\":\"b\",\"data\":1,"
+             "\"data\":2,\"\\u0064ata\":3,\"key\":\"k1\",\"key\":5,"
+             "\"retain\":true,\"retain\":\"no\"}", &c);
+    assert_string_equal(c.topic, "a");
+    assert_string_equal(c.data, "1");
+    assert_string_equal(c.key, "k1");
+    assert_true(c.retain);
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"\\u0074opic\":\"x\",\"op\":\"pub\",\"topic\":\"y\","
+             "\"d\\u0061t\\u0061\" : [ 1 , 2 ] ,\"data\":null}", &c);
+    assert_string_equal(c.topic, "x");
+    assert_string_equal(c.data, "[1,2]");
+    assert_false(c.data_is_null);
+    pl_cmd_cleanup(&c);
+
+    /* keys inside nested objects are not fields */
+    parse_ok("{\"op\":\"sub\",\"x\":{\"topic\":\"no\",\"id\":5},"
+             "\"topic\":\"yes\"}", &c);
+    assert_string_equal(c.topic, "yes");
+    assert_int_equal(c.id, 0);
+    pl_cmd_cleanup(&c);
+
+    /* a nested value of a known field ends where it should */
+    parse_ok("{\"op\":\"pub\",\"data\":{\"topic\":\"no\",\"data\":[{}]},"
+             "\"topic\":\"yes\"}", &c);
+    assert_string_equal(c.topic, "yes");
+    assert_string_equal(c.data, "{\"topic\":\"no\",\"data\":[{}]}");
+    pl_cmd_cleanup(&c);
+}
+
+/* Escapes in the kept strings are decoded; lengths count decoded bytes. */
+static void test_decoded_strings(void **state)
+{
+    struct pl_cmd c;
+    char text[1200];
+    const char *text_p = NULL;
+    size_t w;
+
+    (void)state;
+    parse_ok("{\"op\":\"hello\",\"name\":\"\\u00e9\\t\\/\\\"\\\\\\b\\f\\n\\r\","
+             "\"token\":\"a\\/b\\u002ec\"}", &c);
+    assert_string_equal(c.name, "\xc3\xa9\t/\"\\\b\f\n\r");
+    assert_string_equal(c.token, "a/b.c");
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"sub\",\"topic\":\"\\ud83d\\ude00/\\u20AC/\\u07ff/+\"}",
+             &c);
+    assert_string_equal(c.topic, "\xf0\x9f\x98\x80/\xe2\x82\xac/\xdf\xbf/+");
+    assert_int_equal(c.topic_len, 4 + 1 + 3 + 1 + 2 + 2);
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"pub\",\"topic\":\"a\",\"data\":0,"
+             "\"key\":\"k\\uDBFF\\uDFFF\\u0041\"}", &c);
+    assert_string_equal(c.key, "k\xf4\x8f\xbf\xbf" "A");
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"topics\",\"prefix\":\"chat\\/\"}", &c);
+    assert_string_equal(c.topic, "chat/");
+    assert_int_equal(c.topic_len, 5);
+    pl_cmd_cleanup(&c);
+
+    text_p = "{\"t\\u006fpic\":\"s\\/1\",\"data\":\"\\u0000\","
+             "\"key\":\"\\u006b\"}";
+    assert_int_equal(pl_cmd_parse_pub_body(text_p, strlen(text_p), NULL, &c,
+                                           NULL),
+                     PL_OK);
+    assert_string_equal(c.topic, "s/1");
+    assert_string_equal(c.data, "\"\\u0000\"");
+    assert_string_equal(c.key, "k");
+    pl_cmd_cleanup(&c);
+
+    /* name: 32 escaped "é" are 64 bytes (ok), 33 are 66 (refused) */
+    for (int n = 32; n <= 33; n++) {
+        w = (size_t)sprintf(text, "{\"op\":\"hello\",\"id\":3,\"name\":\"");
+        for (int i = 0; i < n; i++)
+            w += (size_t)sprintf(text + w, "\\u00e9");
+        w += (size_t)sprintf(text + w, "\"}");
+        if (n == 32) {
+            parse_ok(text, &c);
+            assert_int_equal(strlen(c.name), 64);
+            pl_cmd_cleanup(&c);
+        } else {
+            assert_int_equal(pl_cmd_parse(text, w, NULL, &c, NULL),
+                             PL_ERR_BAD_REQUEST);
+            assert_int_equal(c.id, 3);
+        }
+    }
+    /* key: 128 escaped bytes are fine, 129 are not */
+    for (int n = 128; n <= 129; n++) {
+        w = (size_t)sprintf(text, "{\"op\":\"pub\",\"id\":9,\"topic\":\"a\","
+                                  "\"data\":1,\"key\":\"");
+        for (int i = 0; i < n; i++)
+            w += (size_t)sprintf(text + w, "\\u0041");
+        w += (size_t)sprintf(text + w, "\"}");
+        if (n == 128) {
+            parse_ok(text, &c);
+            assert_int_equal(strlen(c.key), 128);
+            assert_true(c.key[0] == 'A' && c.key[127] == 'A');
+            pl_cmd_cleanup(&c);
+        } else {
+            assert_int_equal(pl_cmd_parse(text, w, NULL, &c, NULL),
+                             PL_ERR_BAD_REQUEST);
+        }
+    }
+    /* topic: 255 bytes after decoding are fine, 256 are not */
+    for (int n = 255; n <= 256; n++) {
+        w = (size_t)sprintf(text, "{\"op\":\"sub\",\"id\":2,\"topic\":\"");
+        for (int i = 0; i < n; i++)
+            w += (size_t)sprintf(text + w, i % 2 ? "\\u0062" : "a");
+        w += (size_t)sprintf(text + w, "\"}");
+        if (n == 255) {
+            parse_ok(text, &c);
+            assert_int_equal(c.topic_len, 255);
+            pl_cmd_cleanup(&c);
+        } else {
+            assert_int_equal(pl_cmd_parse(text, w, NULL, &c, NULL),
+                             PL_ERR_INVALID_TOPIC);
+        }
+    }
+}
+
+/*
+ * A special byte at every position of strings of every short length, at
+ * every alignment: the scanner reads strings several bytes at a time and
+ * must find each special byte wherever it falls.
+ */
+static void test_string_positions(void **state)
+{
+    static const struct {
+        const char *ins;   /* what is put in the topic's source */
+        const char *want;  /* the decoded bytes, or NULL: bad_json */
+    } specials[] = {
+        {"\x01", NULL},
+        {"\x1f", NULL},
+        {"\xff", NULL},
+        {"\xc3", NULL},
+        {"\\x", NULL},
+        {"\"", NULL},
+        {"\xc3\xa9", "\xc3\xa9"},
+        {"\\u00e9", "\xc3\xa9"},
+        {"\\\"", "\""},
+        {"\\\\", "\\"},
+        {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"},
+        {"~", "~"},
+    };
+    char text[256];
+    char want[64];
+    struct pl_cmd c;
+
+    (void)state;
+    for (int pad = 0; pad < 8; pad++) {
+        for (int len = 1; len <= 24; len++) {
+            for (int pos = 0; pos < len; pos++) {
+                for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]);
+                     k++) {
+                    size_t w = 0;
+                    size_t v = 0;
+                    enum pl_err err;
+
+                    w += (size_t)sprintf(text, "{\"op\":\"sub\",\"p\":\"%.*s\","
+                                               "\"topic\":\"", pad,
+                                         "xxxxxxxx");
+                    for (int i = 0; i < len; i++) {
+                        const char *piece = i == pos ? specials[k].ins : "t";
+                        const char *dec = i == pos ? specials[k].want : "t";
+
+                        w += (size_t)sprintf(text + w, "%s", piece);
+                        if (dec != NULL)
+                            v += (size_t)sprintf(want + v, "%s", dec);
+                    }
+                    w += (size_t)sprintf(text + w, "\",\"id\":6}");
+                    err = pl_cmd_parse(text, w, NULL, &c, NULL);
+                    if (specials[k].want == NULL) {
+                        if (err != PL_ERR_BAD_JSON)
+                            fail_msg("%s -> %s", text, pl_err_code(err));
+                        continue;
+                    }
+                    if (err != PL_OK || strcmp(c.topic, want) != 0 ||
+                        c.topic_len != v || c.id != 6)
+                        fail_msg("%s -> %s", text, pl_err_code(err));
+                    pl_cmd_cleanup(&c);
+                }
+            }
+        }
+    }
+}
+
+/* Numbers of any length are valid JSON; fields judge them exactly. */
+static void test_long_numbers(void **state)
+{
+    char digits[201];
+    char text[1400];
+    struct pl_cmd c;
+
+    (void)state;
+    memset(digits, '7', 200);
+    digits[200] = '\0';
+    snprintf(text, sizeof(text),
+             "{\"op\":\"pub\",\"id\":5,\"topic\":\"a\",\"x\":%s,"
+             "\"data\":[%s, -%s.%se-%s, 0.%se+3]}",
+             digits, digits, digits, digits, "99", digits);
+    parse_ok(text, &c);
+    assert_int_equal(c.id, 5);
+    assert_int_equal(c.data_len, 2 + 200 + 1 + 1 + 200 + 1 + 200 + 4 + 1 +
+                                     2 + 200 + 3);
+    assert_memory_equal(c.data + 1, digits, 200);
+    pl_cmd_cleanup(&c);
+
+    snprintf(text, sizeof(text), "{\"op\":\"ping\",\"id\":%s}", digits);
+    assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, NULL),
+                     PL_ERR_BAD_REQUEST);
+    assert_int_equal(c.id, 0);
+
+    snprintf(text, sizeof(text),
+             "{\"op\":\"sub\",\"topic\":\"a\",\"since\":%s,\"history\":%s}",
+             digits, digits);
+    parse_ok(text, &c);
+    assert_int_equal(c.since, PL_ID_MAX);
+    assert_int_equal(c.history, PL_ID_MAX);
+    pl_cmd_cleanup(&c);
+
+    snprintf(text, sizeof(text),
+             "{\"op\":\"history\",\"topic\":\"a\",\"before\":-%s,"
+             "\"limit\":%s}", digits, digits);
+    parse_ok(text, &c);
+    assert_int_equal(c.before, -PL_ID_MAX);
+    assert_int_equal(c.limit, PL_HISTORY_LIMIT_MAX);
+    pl_cmd_cleanup(&c);
+
+    /* 0.000...0001e101 with 99 zeros is 10; one more zero is 1 */
+    snprintf(text, sizeof(text),
+             "{\"op\":\"ping\",\"id\":0.%.*s1e101}", 99,
+             "0000000000000000000000000000000000000000000000000000000000000"
+             "0000000000000000000000000000000000000000");
+    parse_ok(text, &c);
+    assert_int_equal(c.id, 10);
+    pl_cmd_cleanup(&c);
+    snprintf(text, sizeof(text),
+             "{\"op\":\"ping\",\"id\":0.%.*s1e101}", 100,
+             "0000000000000000000000000000000000000000000000000000000000000"
+             "0000000000000000000000000000000000000000");
+    parse_ok(text, &c);
+    assert_int_equal(c.id, 1);
+    pl_cmd_cleanup(&c);
+
+    /* 15, 16 and 17 digits around 2^53 */
+    parse_ok("{\"op\":\"ping\",\"id\":999999999999999}", &c);
+    assert_int_equal(c.id, 999999999999999LL);
+    pl_cmd_cleanup(&c);
+    parse_ok("{\"op\":\"ping\",\"id\":1000000000000000}", &c);
+    assert_int_equal(c.id, 1000000000000000LL);
+    pl_cmd_cleanup(&c);
+    snprintf(text, sizeof(text), "{\"op\":\"ping\",\"id\":10000000000000000}");
+    assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, NULL),
+                     PL_ERR_BAD_REQUEST);
+}
+
+/* More of data's compaction: every whitespace byte outside strings goes,
+ * everything inside strings stays. */
+static void test_data_whitespace(void **state)
+{
+    (void)state;
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\":\r\n\t {\t\"a\"\r:\n"
+               "[ 1 ,\r\n 2 ] , \"b\" : { } }\n ,\"retain\":false}",
+               "{\"a\":[1,2],\"b\":{}}", false);
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\":[ \"a \\\\\" , "
+               "\"\\\\\" , \" \\\" \" ] }",
+               "[\"a \\\\\",\"\\\\\",\" \\\" \"]", false);
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\": true }", "true",
+               false);
+    check_data("{\"op\":\"pub\",\"topic\":\"a\",\"data\" :\" a\\tb \" }",
+               "\" a\\tb \"", false);
+}
+
+/* Nesting deeper than the limit is bad_request unless something before it
+ * is not JSON; invalid UTF-8 anywhere makes the frame bad_json. */
+static void test_depth_order(void **state)
+{
+    char *deep = NULL;
+    size_t dl = 0;
+    char text[1024];
+    struct pl_cmd c;
+    const char *why = NULL;
+
+    (void)state;
+    deep = nested(PL_DEPTH_DEFAULT + 1, &dl); /* {"op":..,"x":[[..]]} */
+    assert_true(dl < 400);
+    /* deep, then a syntax error: still too deep */
+    snprintf(text, sizeof(text), "%.*s,}}}", (int)dl - 1, deep);
+    assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, &why),
+                     PL_ERR_BAD_REQUEST);
+    assert_string_equal(why, "JSON nested too deeply");
+    /* deep, then invalid UTF-8 later: bad_json */
+    snprintf(text, sizeof(text), "%.*s,\"y\":\"\xff\"}", (int)dl - 1, deep);
+    assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, &why),
+                     PL_ERR_BAD_JSON);
+    /* ... even outside a string */
+    snprintf(text, sizeof(text), "%.*s\xc0", (int)dl - 1, deep);
+    assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, &why),
+                     PL_ERR_BAD_JSON);
+    /* deep, then valid multi-byte UTF-8 in a string: too deep */
+    snprintf(text, sizeof(text), "%.*s,\"y\":\"\xf0\x9f\x98\x80\"}",
+             (int)dl - 1, deep);
+    assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, &why),
+                     PL_ERR_BAD_REQUEST);
+    /* a syntax error before the deep part: bad_json */
+    snprintf(text, sizeof(text), "{\"y\":tru,%s", deep + 1);
+    assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, &why),
+                     PL_ERR_BAD_JSON);
+    /* the id is not read when the frame is too deep */
+    snprintf(text, sizeof(text), "{\"id\":5,%s", deep + 1);
+    assert_int_equal(pl_cmd_parse(text, strlen(text), NULL, &c, &why),
+                     PL_ERR_BAD_REQUEST);
+    assert_int_equal(c.id, 0);
+    free(deep);
+
+    /* the limit counts objects and arrays alike, and resets on close */
+    {
+        struct pl_parse_opts opts = {32};
+        size_t w = (size_t)sprintf(text, "{\"op\":\"ping\",\"x\":");
+
+        for (int i = 1; i < 32; i++)
+            w += (size_t)sprintf(text + w, i % 2 ? "{\"k\":" : "[");
+        w += (size_t)sprintf(text + w, "0");
+        for (int i = 31; i >= 1; i--)
+            w += (size_t)sprintf(text + w, i % 2 ? "}" : "]");
+        w += (size_t)sprintf(text + w, ",\"y\":[[[[[[[[[[]]]]]]]]]]}");
+        assert_int_equal(pl_cmd_parse(text, w, &opts, &c, NULL), PL_OK);
+        pl_cmd_cleanup(&c);
+    }
+}
+
+/* Frames with strings in every shape the struct allows; valgrind and ASan
+ * check the single block is freed whole, whichever strings are set. */
+static void test_string_shapes(void **state)
+{
+    static const char *const frames[] = {
+        "{\"op\":\"hello\",\"name\":\"n\"}",
+        "{\"op\":\"hello\",\"token\":\"t\"}",
+        "{\"op\":\"hello\",\"token\":\"t\",\"name\":\"n\"}",
+        "{\"op\":\"hello\",\"name\":\"n\",\"token\":\"t\"}",
+        "{\"op\":\"hello\",\"token\":\"t\",\"name\":\"\"}",
+        "{\"op\":\"hello\",\"name\":\"\\u00e9\",\"token\":\"\\u0074\"}",
+        "{\"op\":\"pub\",\"topic\":\"a\",\"data\":1}",
+        "{\"op\":\"pub\",\"topic\":\"a\",\"data\":1,\"key\":\"k\"}",
+        "{\"op\":\"pub\",\"key\":\"\\u006b\",\"data\":\"\\u0000\","
+        "\"topic\":\"\\u0061\"}",
+        "{\"op\":\"topics\",\"prefix\":\"\"}",
+        "{\"op\":\"topics\"}",
+        "{\"op\":\"ping\",\"topic\":\"a\",\"data\":1,\"name\":\"n\"}",
+        "{\"op\":\"sub\",\"topic\":\"a\",\"data\":1,\"name\":\"n\","
+        "\"key\":\"k\"}",
+    };
+    struct pl_cmd c;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
+        parse_ok(frames[i], &c);
+        if (c.name != NULL)
+            assert_true(strlen(c.name) >= 1);
+        if (c.op == PL_OP_PING || c.op == PL_OP_SUB) {
+            assert_null(c.data);
+            assert_null(c.name);
+            assert_null(c.key);
+        }
+        pl_cmd_cleanup(&c);
+        assert_null(c.topic);
+        assert_null(c.data);
+    }
+}
+
+
+/* One allocation per command at most (one block holds every string), none
+ * for a command without strings or a refused frame; out of memory is
+ * `internal`, keeps the id and leaves nothing to free. */
+static void test_allocations(void **state)
+{
+    static const struct {
+        const char *text;
+        long mallocs;
+    } cases[] = {
+        {"{\"op\":\"pub\",\"id\":123456,\"topic\":\"sensors/t1234\","
+         "\"data\":{\"t\":21.5,\"text\":\"hello \\u00e9\"},\"key\":\"k\"}", 1},
+        {"{\"op\":\"pub\",\"id\":1,\"topic\":\"a\",\"data\" : [ 1 , 2 ] }", 1},
+        {"{\"op\":\"sub\",\"id\":2,\"topic\":\"chat/\\u00e9\",\"since\":4}", 1},
+        {"{\"op\":\"hello\",\"id\":1,\"name\":\"alice\",\"token\":\"a.b.c\"}",
+         1},
+        {"{\"op\":\"hello\",\"id\":1,\"token\":\"t\",\"name\":\"\"}", 1},
+        {"{\"op\":\"history\",\"id\":5,\"topic\":\"a\",\"limit\":5}", 1},
+        {"{\"op\":\"topics\",\"id\":1,\"prefix\":\"chat/\"}", 1},
+        {"{\"op\":\"topics\",\"id\":1}", 0},
+        {"{\"op\":\"ping\",\"id\":7,\"topic\":\"a\",\"data\":[1]}", 0},
+        {"{\"op\":\"hello\"}", 0},
+        {"{\"op\":\"ping\",}", 0},
+        {"[1,2,3]", 0},
+        {"{\"op\":\"nope\",\"topic\":\"a\"}", 0},
+        {"{\"op\":\"sub\",\"topic\":5}", 0},
+        {"{\"op\":\"pub\",\"topic\":\"a\"}", 1},
+    };
+    const char *pub = cases[0].text;
+    const char *body = "{\"topic\":\"a\",\"data\":1}";
+    struct pl_cmd c;
+    const char *why = NULL;
+    long n;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        test_mallocs = 0;
+        (void)pl_cmd_parse(cases[i].text, strlen(cases[i].text), NULL, &c,
+                           NULL);
+        n = test_mallocs;
+        pl_cmd_cleanup(&c);
+        if (n != cases[i].mallocs)
+            fail_msg("%s: %ld allocations, want %ld", cases[i].text, n,
+                     cases[i].mallocs);
+    }
+
+    /* out of memory */
+    test_mallocs = 0;
+    test_malloc_fail_at = 0;
+    assert_int_equal(pl_cmd_parse(pub, strlen(pub), NULL, &c, &why),
+                     PL_ERR_INTERNAL);
+    test_malloc_fail_at = -1;
+    assert_string_equal(why, "out of memory");
+    assert_int_equal(c.id, 123456);
+    assert_null(c.topic);
+    assert_null(c.data);
+    assert_null(c.key);
+    pl_cmd_cleanup(&c);
+
+    test_mallocs = 0;
+    test_malloc_fail_at = 0;
+    assert_int_equal(pl_cmd_parse_pub_body(body, strlen(body), NULL, &c,
+                                           &why),
+                     PL_ERR_INTERNAL);
+    test_malloc_fail_at = -1;
+    assert_int_equal(c.id, 0);
+    pl_cmd_cleanup(&c);
+
+    /* and the same frame parses once memory is back */
+    parse_ok(pub, &c);
+    assert_string_equal(c.topic, "sensors/t1234");
+    assert_string_equal(c.data, "{\"t\":21.5,\"text\":\"hello \\u00e9\"}");
+    assert_string_equal(c.key, "k");
+    pl_cmd_cleanup(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -803,6 +1432,15 @@ int main(void)
         cmocka_unit_test(test_exact_length),
         cmocka_unit_test(test_large),
         cmocka_unit_test(test_pub_body),
+        cmocka_unit_test(test_why),
+        cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_decoded_strings),
+        cmocka_unit_test(test_string_positions),
+        cmocka_unit_test(test_long_numbers),
+        cmocka_unit_test(test_data_whitespace),
+        cmocka_unit_test(test_depth_order),
+        cmocka_unit_test(test_string_shapes),
+        cmocka_unit_test(test_allocations),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
