@@ -92,7 +92,8 @@ void pl_cmd_cleanup(struct pl_cmd *cmd);
 const char *pl_op_name(enum pl_op op);
 
 /* Depth of JSON nesting in text without parsing it (strings respected);
- * stops counting at limit+1. Cheap guard run before cJSON. */
+ * stops counting at limit+1. A cheap guard for callers that hold JSON
+ * they have not parsed yet. */
 int pl_json_depth(const char *text, size_t len, int limit);
 
 #endif
