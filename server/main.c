@@ -23,6 +23,22 @@ static struct lws_protocols protocols[] = {
     { NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
+/*
+ * Fault injection for the tests (SQLite-style): with PARLEY_TEST_HOOKS=1 in
+ * the environment, SIGUSR1 makes the store's next commit fail as if the
+ * disk had, so a test can check that a failed write is never acknowledged
+ * nor delivered and that seq stays gapless.
+ */
+static volatile sig_atomic_t fail_commit_requested;
+
+static void on_test_signal(int sig)
+{
+    (void)sig;
+    fail_commit_requested = 1;
+    if (the_server != NULL && the_server->ctx != NULL)
+        lws_cancel_service(the_server->ctx);
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -178,6 +194,12 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (getenv("PARLEY_TEST_HOOKS") != NULL &&
+        strcmp(getenv("PARLEY_TEST_HOOKS"), "1") == 0) {
+        sa.sa_handler = on_test_signal;
+        sigaction(SIGUSR1, &sa, NULL);
+        log_warn("test hooks on: SIGUSR1 fails the next store commit");
+    }
 
     log_notice("parleyd %s starting: db=%s durability=%s auth=%s "
                "max-message=%zu queue-bytes=%zu", PARLEY_VERSION,
@@ -293,9 +315,14 @@ int main(int argc, char **argv)
     log_notice("listening on %s://%s:%d (WebSocket path /ws)",
                cfg.cert ? "https" : "http", cfg.bind, port);
 
-    while (!srv.stop)
+    while (!srv.stop) {
         if (lws_service(srv.ctx, 0) < 0)
             break;
+        if (fail_commit_requested) {
+            fail_commit_requested = 0;
+            store_fail_commits(srv.store, 1);
+        }
+    }
 
     log_notice("shutting down: finishing stored writes, closing clients");
     service_while(&srv, store_busy, 5000);
