@@ -1084,13 +1084,13 @@ static const struct session_ops chat_ops = {
     .signal = chat_signal,
 };
 
-enum { OPT_NAME = 256, OPT_ROOM, OPT_TOKEN, OPT_HISTORY };
+enum { OPT_ROOM = 256, OPT_HISTORY };
 
 static const struct option chat_options[] = {
-    { "name", required_argument, NULL, OPT_NAME },
+    { "name", required_argument, NULL, CLI_OPT_NAME },
     { "room", required_argument, NULL, OPT_ROOM },
     { "history", required_argument, NULL, OPT_HISTORY },
-    { "token", required_argument, NULL, OPT_TOKEN },
+    { "token", required_argument, NULL, CLI_OPT_TOKEN },
     { "insecure", no_argument, NULL, 'k' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -1104,9 +1104,6 @@ static int chat_parse(struct chat_app *a, int argc, char **argv,
     *status = CLI_EXIT_USAGE;
     while ((c = getopt_long(argc, argv, "kh", chat_options, NULL)) != -1) {
         switch (c) {
-        case OPT_NAME:
-            a->co.name = optarg;
-            break;
         case OPT_ROOM:
             *room = optarg[0] == '#' ? optarg + 1 : optarg;
             break;
@@ -1116,17 +1113,13 @@ static int chat_parse(struct chat_app *a, int argc, char **argv,
                 return -1;
             }
             break;
-        case OPT_TOKEN:
-            a->co.token = optarg;
-            break;
-        case 'k':
-            a->co.insecure = true;
-            break;
         case 'h':
             fputs(chat_usage, stdout);
             *status = CLI_EXIT_OK;
             return -1;
         default:
+            if (cli_common_option(&a->co, c, optarg))
+                break;
             fputs(chat_usage, stderr);
             return -1;
         }

@@ -24,6 +24,26 @@ void cli_common_init(struct cli_common *co)
     co->token = token != NULL && token[0] != '\0' ? token : NULL;
 }
 
+bool cli_common_option(struct cli_common *co, int opt, const char *arg)
+{
+    switch (opt) {
+    case CLI_OPT_NAME:
+        co->name = arg;
+        return true;
+    case CLI_OPT_TOKEN:
+        co->token = arg;
+        return true;
+    case 'k':
+        co->insecure = true;
+        return true;
+    case 'v':
+        co->verbose = true;
+        return true;
+    default:
+        return false;
+    }
+}
+
 bool cli_is_url(const char *s)
 {
     return strstr(s, "://") != NULL;

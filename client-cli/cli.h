@@ -36,6 +36,18 @@ int chat_main(int argc, char **argv);
 /* Fills the defaults from the environment. */
 void cli_common_init(struct cli_common *co);
 
+/* getopt_long values of the options in struct cli_common, shared by every
+ * networked subcommand so each parses them the same way. */
+enum {
+    CLI_OPT_NAME = 1000,
+    CLI_OPT_TOKEN,
+};
+
+/* Apply opt (with its argument) to co when it is one of the common
+ * options (--name, --token, -k/--insecure, -v/--verbose). Returns true
+ * when it was. */
+bool cli_common_option(struct cli_common *co, int opt, const char *arg);
+
 /* True when s looks like a ws:// or wss:// URL (a topic never contains
  * "://": it would hold an empty level). */
 bool cli_is_url(const char *s);

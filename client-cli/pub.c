@@ -551,13 +551,13 @@ static void pub_free_items(struct pub_app *a)
     }
 }
 
-enum { OPT_RETAIN = 256, OPT_KEY, OPT_NAME, OPT_TOKEN };
+enum { OPT_RETAIN = 256, OPT_KEY };
 
 static const struct option pub_options[] = {
     { "retain", no_argument, NULL, OPT_RETAIN },
     { "key", required_argument, NULL, OPT_KEY },
-    { "name", required_argument, NULL, OPT_NAME },
-    { "token", required_argument, NULL, OPT_TOKEN },
+    { "name", required_argument, NULL, CLI_OPT_NAME },
+    { "token", required_argument, NULL, CLI_OPT_TOKEN },
     { "insecure", no_argument, NULL, 'k' },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
@@ -582,23 +582,13 @@ static int pub_parse(struct pub_app *a, int argc, char **argv, int *status)
             }
             a->key = optarg;
             break;
-        case OPT_NAME:
-            a->co.name = optarg;
-            break;
-        case OPT_TOKEN:
-            a->co.token = optarg;
-            break;
-        case 'k':
-            a->co.insecure = true;
-            break;
-        case 'v':
-            a->co.verbose = true;
-            break;
         case 'h':
             fputs(pub_usage, stdout);
             *status = CLI_EXIT_OK;
             return -1;
         default:
+            if (cli_common_option(&a->co, c, optarg))
+                break;
             fputs(pub_usage, stderr);
             return -1;
         }

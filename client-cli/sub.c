@@ -409,16 +409,15 @@ static const struct session_ops sub_ops = {
     .down = sub_down,
 };
 
-enum { OPT_SINCE = 256, OPT_HISTORY, OPT_COUNT, OPT_FORMAT, OPT_NAME,
-       OPT_TOKEN };
+enum { OPT_SINCE = 256, OPT_HISTORY, OPT_COUNT, OPT_FORMAT };
 
 static const struct option sub_options[] = {
     { "since", required_argument, NULL, OPT_SINCE },
     { "history", required_argument, NULL, OPT_HISTORY },
     { "count", required_argument, NULL, OPT_COUNT },
     { "format", required_argument, NULL, OPT_FORMAT },
-    { "name", required_argument, NULL, OPT_NAME },
-    { "token", required_argument, NULL, OPT_TOKEN },
+    { "name", required_argument, NULL, CLI_OPT_NAME },
+    { "token", required_argument, NULL, CLI_OPT_TOKEN },
     { "insecure", no_argument, NULL, 'k' },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
@@ -465,23 +464,13 @@ static int sub_parse(struct sub_app *a, int argc, char **argv, int *status)
                 return -1;
             }
             break;
-        case OPT_NAME:
-            a->co.name = optarg;
-            break;
-        case OPT_TOKEN:
-            a->co.token = optarg;
-            break;
-        case 'k':
-            a->co.insecure = true;
-            break;
-        case 'v':
-            a->co.verbose = true;
-            break;
         case 'h':
             fputs(sub_usage, stdout);
             *status = CLI_EXIT_OK;
             return -1;
         default:
+            if (cli_common_option(&a->co, c, optarg))
+                break;
             fputs(sub_usage, stderr);
             return -1;
         }
