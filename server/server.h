@@ -102,5 +102,8 @@ void http_pss_cleanup(struct pss *pss);
 
 /* metrics.c */
 void metrics_render(struct server *srv, struct pl_buf *b);
+/* One metric in Prometheus text: HELP, TYPE and the value. */
+void metrics_line(struct pl_buf *b, const char *name, const char *type,
+                  const char *help, uint64_t value);
 
 #endif

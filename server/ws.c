@@ -53,16 +53,16 @@
 /* A client address (IPv4 as ::ffff:a.b.c.d, IPv6 by its /64) and its open
  * TCP connections. */
 struct ws_peer {
-    struct ws_peer *next;         /* hash chain */
+    struct ws_peer *next; /* hash chain */
     uint32_t conns;
     unsigned char key[16];
 };
 
 /* One accepted TCP connection: the wsi's opaque user data. */
 struct ws_tcp {
-    struct ws_peer *peer;         /* NULL: not counted (exempt, or off) */
+    struct ws_peer *peer; /* NULL: not counted (exempt, or off) */
     lws_usec_t accepted;
-    bool requested;               /* a request head arrived */
+    bool requested; /* a request head arrived */
 };
 
 static struct server *srv_of(struct lws *wsi)
@@ -290,8 +290,8 @@ static int ws_refuse(struct server *srv, struct lws *wsi, unsigned int status,
     if (lws_add_http_common_headers(wsi, status, "text/plain", n + 1, &p,
                                     end) ||
         (status == WS_UPGRADE_REQUIRED &&
-         lws_add_http_header_by_name(wsi,
-             (const unsigned char *)"sec-websocket-version:",
+         lws_add_http_header_by_name(
+             wsi, (const unsigned char *)"sec-websocket-version:",
              (const unsigned char *)"13", 2, &p, end)) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
                                      (const unsigned char *)"close", 5, &p,
@@ -382,8 +382,8 @@ static void ws_drain_store(struct server *srv)
     while (*tail != NULL)
         tail = &(*tail)->next;
     *tail = done;
-    srv->backlog = hub_store_done_some(srv->hub, srv->backlog,
-                                       srv->fanout_budget);
+    srv->backlog =
+        hub_store_done_some(srv->hub, srv->backlog, srv->fanout_budget);
     if (srv->backlog != NULL)
         lws_cancel_service(srv->ctx);
 }
@@ -395,8 +395,8 @@ static void ws_drain_store(struct server *srv)
  * whole. Returns false for another family. */
 static bool ws_peer_key(const struct sockaddr_storage *ss, unsigned char *key)
 {
-    static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                                0, 0xff, 0xff };
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0,    0,
+                                               0, 0, 0, 0, 0xff, 0xff};
 
     memset(key, 0, 16);
     if (ss->ss_family == AF_INET) {
@@ -428,8 +428,7 @@ static bool ws_peer_exempt(struct server *srv,
         if (key[10] == 0xff && key[11] == 0xff && key[12] == 127)
             return true;
         if (ss->ss_family == AF_INET6 &&
-            IN6_IS_ADDR_LOOPBACK(
-                &((const struct sockaddr_in6 *)ss)->sin6_addr))
+            IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr))
             return true;
     }
     for (i = 0; i < srv->n_exempt; i++)
@@ -453,8 +452,7 @@ static size_t ws_peer_bucket(struct server *srv, const unsigned char *key)
 
 /* The peer with key, added (with no connections) if it is new; NULL on
  * OOM. */
-static struct ws_peer *ws_peer_get(struct server *srv,
-                                   const unsigned char *key)
+static struct ws_peer *ws_peer_get(struct server *srv, const unsigned char *key)
 {
     size_t b = ws_peer_bucket(srv, key);
     struct ws_peer *p = NULL;
@@ -499,8 +497,7 @@ static int ws_tcp_open(struct server *srv, struct lws *wsi)
     tcp->accepted = lws_now_usecs();
     memset(&ss, 0, sizeof(ss));
     if (srv->cfg->max_conns_per_ip > 0 &&
-        getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss,
-                    &sl) == 0 &&
+        getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &sl) == 0 &&
         ws_peer_key(&ss, key) && !ws_peer_exempt(srv, &ss, key)) {
         /* A peer is created with its first connection: 0 is under any
          * limit, so only a known one can be refused. */
@@ -606,7 +603,8 @@ static void ws_sweep(lws_sorted_usec_list_t *sul)
     struct server *srv = lws_container_of(sul, struct server, sweep);
 
     lws_start_foreach_dll(struct lws_dll2 *, d,
-                          lws_dll2_get_head(&srv->ws_conns)) {
+                          lws_dll2_get_head(&srv->ws_conns))
+    {
         struct pss *pss = lws_container_of(d, struct pss, link);
         struct conn *c = pss->conn;
         size_t remaining = 0;
@@ -621,7 +619,8 @@ static void ws_sweep(lws_sorted_usec_list_t *sul)
                 hub_conn_kill(srv->hub, c, 1009);
             }
         }
-    } lws_end_foreach_dll(d);
+    }
+    lws_end_foreach_dll(d);
     srv->sweeping = srv->ws_conns.count > 0;
     if (srv->sweeping)
         lws_sul_schedule(srv->ctx, 0, &srv->sweep, ws_sweep,
@@ -665,43 +664,34 @@ static void ws_untrack(struct server *srv, struct pss *pss)
         srv->ws.idle_hangups++;
 }
 
-static void ws_metric(struct pl_buf *b, const char *name, const char *type,
-                      const char *help, uint64_t value)
-{
-    char line[320];
-
-    snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %llu\n",
-             name, help, name, type, name, (unsigned long long)value);
-    pl_buf_cstr(b, line);
-}
-
 void ws_metrics_render(struct server *srv, struct pl_buf *b)
 {
     const struct ws_stats *w = &srv->ws;
 
-    ws_metric(b, "parley_tcp_connections", "gauge",
-              "Open TCP connections (HTTP, WebSocket, handshakes).",
-              w->tcp_conns);
-    ws_metric(b, "parley_peer_addresses", "gauge",
-              "Client addresses counted for --max-conns-per-ip.", w->peers);
-    ws_metric(b, "parley_conns_refused_per_ip_total", "counter",
-              "TCP connections refused by --max-conns-per-ip.",
-              w->refused_per_ip);
-    ws_metric(b, "parley_conns_refused_max_total", "counter",
-              "WebSockets closed with 1013 by --max-conns.",
-              w->refused_max_conns);
-    ws_metric(b, "parley_handshake_timeouts_total", "counter",
-              "Connections closed without a request within "
-              "--handshake-timeout.", w->handshake_timeouts);
-    ws_metric(b, "parley_idle_hangups_total", "counter",
-              "WebSockets ended without a close frame after --idle-timeout "
-              "without data (no pong to the keepalive ping, or gone).",
-              w->idle_hangups);
-    ws_metric(b, "parley_too_large_closes_total", "counter",
-              "WebSockets closed with 1009 (--max-message).", w->too_large);
-    ws_metric(b, "parley_protocol_error_closes_total", "counter",
-              "WebSockets closed with 1002 by the server.",
-              w->protocol_errors);
+    metrics_line(b, "parley_tcp_connections", "gauge",
+                 "Open TCP connections (HTTP, WebSocket, handshakes).",
+                 w->tcp_conns);
+    metrics_line(b, "parley_peer_addresses", "gauge",
+                 "Client addresses counted for --max-conns-per-ip.", w->peers);
+    metrics_line(b, "parley_conns_refused_per_ip_total", "counter",
+                 "TCP connections refused by --max-conns-per-ip.",
+                 w->refused_per_ip);
+    metrics_line(b, "parley_conns_refused_max_total", "counter",
+                 "WebSockets closed with 1013 by --max-conns.",
+                 w->refused_max_conns);
+    metrics_line(b, "parley_handshake_timeouts_total", "counter",
+                 "Connections closed without a request within "
+                 "--handshake-timeout.",
+                 w->handshake_timeouts);
+    metrics_line(b, "parley_idle_hangups_total", "counter",
+                 "WebSockets ended without a close frame after --idle-timeout "
+                 "without data (no pong to the keepalive ping, or gone).",
+                 w->idle_hangups);
+    metrics_line(b, "parley_too_large_closes_total", "counter",
+                 "WebSockets closed with 1009 (--max-message).", w->too_large);
+    metrics_line(b, "parley_protocol_error_closes_total", "counter",
+                 "WebSockets closed with 1002 by the server.",
+                 w->protocol_errors);
 }
 
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -786,8 +776,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_CLOSED:
         ws_untrack(srv, pss);
         if (pss->conn != NULL)
-            log_debug("conn %llu closed",
-                      (unsigned long long)pss->conn->id);
+            log_debug("conn %llu closed", (unsigned long long)pss->conn->id);
         hub_conn_close(srv->hub, &pss->conn);
         free(pss->rx);
         pss->rx = NULL;
