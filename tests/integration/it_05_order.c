@@ -60,27 +60,12 @@ static int group_teardown(void **state)
     return itest_teardown(state);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int left_ms(int64_t deadline)
-{
-    int64_t l = deadline - mono_ms();
-
-    return l > 0 ? (int)l : 0;
-}
-
 /* Publisher thread: keeps up to WINDOW pubs in flight, records each ack's
  * seq by id. Stops at the first problem, described in job->err. */
 static void *publisher(void *arg)
 {
     struct pub_job *job = arg;
-    int64_t deadline = mono_ms() + RUN_MS;
+    int64_t deadline = itest_mono_ms() + RUN_MS;
     char name[32];
     struct rawws *c = NULL;
     cJSON *ok = NULL;
@@ -106,7 +91,7 @@ static void *publisher(void *arg)
                 goto out;
             }
         }
-        ok = rawws_expect_op(c, "ok", left_ms(deadline));
+        ok = rawws_expect_op(c, "ok", itest_left_ms(deadline));
         if (!ok || !tj_int(ok, "id", &id) || !tj_int(ok, "seq", &seq) ||
             id < 1 || id > PER_PUB || job->seq_of[id] != 0 ||
             !tj_str_is(ok, "topic", job->topic)) {
@@ -136,7 +121,7 @@ static void *subscriber(void *arg)
     int64_t n = 0;
 
     while (job->count < TOTAL) {
-        m = rawws_expect_op(job->c, "msg", left_ms(job->deadline_ms));
+        m = rawws_expect_op(job->c, "msg", itest_left_ms(job->deadline_ms));
         if (!m) {
             snprintf(job->err, sizeof(job->err), "no msg after %d",
                      job->count);
@@ -201,7 +186,7 @@ static void test_concurrent_publishers(void **state)
         assert_int_equal(tj_int_or(ok, "seq", -1), 0);
         cJSON_Delete(ok);
         subs[s].topic = topic;
-        subs[s].deadline_ms = mono_ms() + RUN_MS;
+        subs[s].deadline_ms = itest_mono_ms() + RUN_MS;
     }
     for (s = 0; s < SUBSCRIBERS; s++)
         assert_int_equal(pthread_create(&st[s], NULL, subscriber, &subs[s]),

@@ -59,21 +59,6 @@ static int group_teardown(void **state)
     return itest_teardown(state);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int left_ms(int64_t deadline)
-{
-    int64_t l = deadline - mono_ms();
-
-    return l > 0 ? (int)l : 0;
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
@@ -254,7 +239,7 @@ static void test_acked_survive_kill9(void **state)
     int64_t seq_of[ACKED_N + 1];
     int64_t id_of[2][ACKED_N + 1];
     int64_t last[2] = { 0, 0 };
-    int64_t deadline = mono_ms() + RUN_MS;
+    int64_t deadline = itest_mono_ms() + RUN_MS;
     int64_t t0 = itest_now_ms();
     int64_t hid = 100;
     struct rawws *p = NULL;
@@ -283,7 +268,7 @@ static void test_acked_survive_kill9(void **state)
                              "\"s\":\"v%d\"}}", sent, topic[sent & 1], sent,
                              sent), 0);
         }
-        ok = rawws_expect_op(p, "ok", left_ms(deadline));
+        ok = rawws_expect_op(p, "ok", itest_left_ms(deadline));
         assert_non_null(ok);
         if (!tj_int(ok, "id", &id) || id < 1 || id > ACKED_N ||
             seq_of[id] != 0 || !tj_str_is(ok, "topic", topic[id & 1]) ||

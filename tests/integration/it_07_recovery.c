@@ -97,14 +97,6 @@ static int group_teardown(void **state)
     return itest_teardown(state);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
@@ -191,7 +183,7 @@ static int feed_step(struct feed *f)
     if (f->err[0])
         return -1;
     if (f->rate > 0) {
-        due = f->base + (mono_ms() - f->t0_ms) * f->rate / 1000;
+        due = f->base + (itest_mono_ms() - f->t0_ms) * f->rate / 1000;
         if (due > f->total)
             due = f->total;
     }
@@ -254,12 +246,12 @@ static void feed_close(struct feed *f)
  * acks. */
 static void feed_burst(struct feed *f, int64_t total)
 {
-    int64_t deadline = mono_ms() + RUN_MS;
+    int64_t deadline = itest_mono_ms() + RUN_MS;
 
     assert_true(total <= f->total_max);
     f->total = total;
     f->rate = 0;
-    while (f->acked < total && mono_ms() < deadline) {
+    while (f->acked < total && itest_mono_ms() < deadline) {
         if (feed_step(f) < 0)
             break;
         if (f->acked < total)
@@ -277,7 +269,7 @@ static void feed_steady(struct feed *f, int64_t total, int rate)
     f->total = total;
     f->rate = rate;
     f->base = f->sent;
-    f->t0_ms = mono_ms();
+    f->t0_ms = itest_mono_ms();
 }
 
 /* ---- a catching-up subscriber ---- */
@@ -399,12 +391,12 @@ struct catch_up {
  * every ~250 ms), at most 5 s. Returns the count last seen. */
 static int wait_stored(struct rawws *c, const char *topic, int keep)
 {
-    int64_t deadline = mono_ms() + 5000;
+    int64_t deadline = itest_mono_ms() + 5000;
     int64_t id = 900000;
     cJSON *ok = NULL;
     int n = -1;
 
-    while (mono_ms() < deadline) {
+    while (itest_mono_ms() < deadline) {
         assert_int_equal(rawws_send_textf(c, "{\"op\":\"history\",\"id\":"
                                           "%lld,\"topic\":\"%s\",\"limit\":"
                                           "1000}", (long long)++id, topic),
@@ -452,15 +444,15 @@ static void run_catch_up(int port, const struct catch_up *cu)
     assert_non_null(r.c);
     feed_steady(&f, cu->total, cu->rate);
     /* The sub goes out while the steady pubs are already in flight. */
-    deadline = mono_ms() + RUN_MS;
-    while (f.sent < cu->pre + LEAD && !f.err[0] && mono_ms() < deadline) {
+    deadline = itest_mono_ms() + RUN_MS;
+    while (f.sent < cu->pre + LEAD && !f.err[0] && itest_mono_ms() < deadline) {
         if (feed_step(&f) == 0)
             wait_readable(f.c, NULL, 1);
     }
     assert_int_equal(f.err[0], '\0');
     reader_sub(&r, 2, cu->opts, cu->next);
     while ((r.next <= cu->total || f.acked < cu->total || !r.c) &&
-           mono_ms() < deadline) {
+           itest_mono_ms() < deadline) {
         moved = feed_step(&f);
         if (moved < 0)
             break;

@@ -123,6 +123,21 @@ int64_t itest_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t itest_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int itest_left_ms(int64_t deadline)
+{
+    int64_t l = deadline - itest_mono_ms();
+
+    return l > 0 ? (int)l : 0;
+}
+
 struct rawws *itest_hello(int port, const char *name)
 {
     struct rawws *c = rawws_connect(port);

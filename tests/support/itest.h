@@ -55,6 +55,12 @@ void itest_topic(char *buf, size_t n, const char *prefix);
 /* Wall-clock milliseconds since the Unix epoch. */
 int64_t itest_now_ms(void);
 
+/* Monotonic milliseconds, for deadlines. */
+int64_t itest_mono_ms(void);
+
+/* Milliseconds left until the monotonic deadline, 0 when past it. */
+int itest_left_ms(int64_t deadline);
+
 /* Connect (parley.v1) and say hello as name with id 1; NULL on failure. */
 struct rawws *itest_hello(int port, const char *name);
 
