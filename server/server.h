@@ -14,19 +14,14 @@
 
 #include "config.h"
 #include "hub.h"
+#include "peers.h"
 #include "store.h"
 
 /* Bytes written per writeable callback, at most: many frames, one send. */
 #define WS_COALESCE_BYTES (256 * 1024)
-/* Buckets of the per-address connection table (--max-conns-per-ip). */
-#define WS_PEER_BUCKETS 4096
-
-struct ws_peer;
-
 /* Counters of the transport's limits, rendered by ws_metrics_render. */
 struct ws_stats {
     uint64_t tcp_conns;           /* gauge: open TCP connections */
-    uint64_t peers;               /* gauge: addresses counted per IP */
     uint64_t refused_per_ip;      /* --max-conns-per-ip */
     uint64_t refused_max_conns;   /* --max-conns: closed with 1013 */
     uint64_t handshake_timeouts;  /* no request within the timeout */
@@ -51,11 +46,7 @@ struct server {
     /* ws.c: transport limits */
     struct ws_stats ws;
     lws_retry_bo_t keepalive;     /* ping / hang-up policy (lws reads it) */
-    struct ws_peer **peers;       /* WS_PEER_BUCKETS chains */
-    uint64_t peer_seed;           /* hash key: chains cannot be aimed at */
-    unsigned char (*exempt)[16];  /* per-IP exempt addresses (keys) */
-    size_t n_exempt;
-    bool exempt_loopback;
+    struct peers peers;           /* connections per client address */
     lws_dll2_owner_t ws_conns;    /* open WebSockets, for the frame sweep */
     lws_sorted_usec_list_t sweep;
     bool sweeping;

@@ -52,15 +52,9 @@
 
 /* A client address (IPv4 as ::ffff:a.b.c.d, IPv6 by its /64) and its open
  * TCP connections. */
-struct ws_peer {
-    struct ws_peer *next; /* hash chain */
-    uint32_t conns;
-    unsigned char key[16];
-};
-
 /* One accepted TCP connection: the wsi's opaque user data. */
 struct ws_tcp {
-    struct ws_peer *peer; /* NULL: not counted (exempt, or off) */
+    struct peer *peer; /* NULL: not counted (exempt, or off) */
     lws_usec_t accepted;
     bool requested; /* a request head arrived */
 };
@@ -390,125 +384,24 @@ static void ws_drain_store(struct server *srv)
 
 /* ---- connections per client address (--max-conns-per-ip) ---- */
 
-/* The table key of a peer address: IPv4 (plain or v4-mapped) as
- * ::ffff:a.b.c.d, IPv6 by its /64, which one subscriber usually holds
- * whole. Returns false for another family. */
-static bool ws_peer_key(const struct sockaddr_storage *ss, unsigned char *key)
-{
-    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0,    0,
-                                               0, 0, 0, 0, 0xff, 0xff};
-
-    memset(key, 0, 16);
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-
-        memcpy(key, v4mapped, 12);
-        memcpy(key + 12, &a->sin_addr, 4);
-        return true;
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-
-        if (memcmp(&a->sin6_addr, v4mapped, 12) == 0)
-            memcpy(key, &a->sin6_addr, 16);
-        else
-            memcpy(key, &a->sin6_addr, 8);
-        return true;
-    }
-    return false;
-}
-
-static bool ws_peer_exempt(struct server *srv,
-                           const struct sockaddr_storage *ss,
-                           const unsigned char *key)
-{
-    size_t i;
-
-    if (srv->exempt_loopback) {
-        if (key[10] == 0xff && key[11] == 0xff && key[12] == 127)
-            return true;
-        if (ss->ss_family == AF_INET6 &&
-            IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr))
-            return true;
-    }
-    for (i = 0; i < srv->n_exempt; i++)
-        if (memcmp(srv->exempt[i], key, 16) == 0)
-            return true;
-    return false;
-}
-
-static size_t ws_peer_bucket(struct server *srv, const unsigned char *key)
-{
-    uint64_t h = srv->peer_seed ^ 0xcbf29ce484222325ull;
-    size_t i;
-
-    for (i = 0; i < 16; i++) {
-        h ^= key[i];
-        h *= 0x100000001b3ull;
-    }
-    h ^= h >> 29;
-    return (size_t)(h % WS_PEER_BUCKETS);
-}
-
-/* The peer with key, added (with no connections) if it is new; NULL on
- * OOM. */
-static struct ws_peer *ws_peer_get(struct server *srv, const unsigned char *key)
-{
-    size_t b = ws_peer_bucket(srv, key);
-    struct ws_peer *p = NULL;
-
-    for (p = srv->peers[b]; p != NULL; p = p->next)
-        if (memcmp(p->key, key, 16) == 0)
-            return p;
-    p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return NULL;
-    memcpy(p->key, key, 16);
-    p->next = srv->peers[b];
-    srv->peers[b] = p;
-    srv->ws.peers++;
-    return p;
-}
-
-static void ws_peer_release(struct server *srv, struct ws_peer *peer)
-{
-    struct ws_peer **pp = &srv->peers[ws_peer_bucket(srv, peer->key)];
-
-    if (--peer->conns > 0)
-        return;
-    while (*pp != peer)
-        pp = &(*pp)->next;
-    *pp = peer->next;
-    free(peer);
-    srv->ws.peers--;
-}
-
 /* A TCP connection was accepted (nothing read yet). Returns non-zero to
  * hang up at once: the address is over --max-conns-per-ip, or OOM. */
 static int ws_tcp_open(struct server *srv, struct lws *wsi)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    unsigned char key[16];
     struct ws_tcp *tcp = calloc(1, sizeof(*tcp));
 
     if (tcp == NULL)
         return -1;
     tcp->accepted = lws_now_usecs();
     memset(&ss, 0, sizeof(ss));
-    if (srv->cfg->max_conns_per_ip > 0 &&
+    if (srv->peers.limit > 0 &&
         getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &sl) == 0 &&
-        ws_peer_key(&ss, key) && !ws_peer_exempt(srv, &ss, key)) {
-        /* A peer is created with its first connection: 0 is under any
-         * limit, so only a known one can be refused. */
-        tcp->peer = ws_peer_get(srv, key);
-        if (tcp->peer == NULL ||
-            tcp->peer->conns >= srv->cfg->max_conns_per_ip) {
-            free(tcp);
-            srv->ws.refused_per_ip++;
-            return -1;
-        }
-        tcp->peer->conns++;
+        peers_acquire(&srv->peers, &ss, &tcp->peer) < 0) {
+        free(tcp);
+        srv->ws.refused_per_ip++;
+        return -1;
     }
     srv->ws.tcp_conns++;
     lws_set_opaque_user_data(wsi, tcp);
@@ -537,8 +430,7 @@ static void ws_tcp_close(struct server *srv, struct lws *wsi)
     if (!tcp->requested &&
         age >= (lws_usec_t)srv->cfg->handshake_timeout * LWS_US_PER_SEC)
         srv->ws.handshake_timeouts++;
-    if (tcp->peer != NULL)
-        ws_peer_release(srv, tcp->peer);
+    peers_release(&srv->peers, tcp->peer);
     srv->ws.tcp_conns--;
     free(tcp);
 }
@@ -546,50 +438,14 @@ static void ws_tcp_close(struct server *srv, struct lws *wsi)
 int ws_init(struct server *srv)
 {
     const struct pl_config *cfg = srv->cfg;
-    struct sockaddr_storage ss;
-    size_t i;
 
-    srv->peers = calloc(WS_PEER_BUCKETS, sizeof(*srv->peers));
-    srv->exempt = calloc(cfg->n_per_ip_exempt + 1, sizeof(*srv->exempt));
-    if (srv->peers == NULL || srv->exempt == NULL)
-        return -1;
-    if (getrandom(&srv->peer_seed, sizeof(srv->peer_seed), 0) !=
-        (ssize_t)sizeof(srv->peer_seed))
-        srv->peer_seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
-    for (i = 0; i < cfg->n_per_ip_exempt; i++) {
-        const char *a = cfg->per_ip_exempt[i];
-        struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-
-        memset(&ss, 0, sizeof(ss));
-        if (strcmp(a, "loopback") == 0) {
-            srv->exempt_loopback = true;
-            continue;
-        }
-        if (inet_pton(AF_INET, a, &v4->sin_addr) == 1)
-            ss.ss_family = AF_INET;
-        else if (inet_pton(AF_INET6, a, &v6->sin6_addr) == 1)
-            ss.ss_family = AF_INET6;
-        if (ws_peer_key(&ss, srv->exempt[srv->n_exempt]))
-            srv->n_exempt++;
-    }
-    return 0;
+    return peers_init(&srv->peers, cfg->max_conns_per_ip, cfg->per_ip_exempt,
+                      cfg->n_per_ip_exempt);
 }
 
 void ws_cleanup(struct server *srv)
 {
-    struct ws_peer *p = NULL;
-    size_t i;
-
-    for (i = 0; srv->peers != NULL && i < WS_PEER_BUCKETS; i++)
-        while ((p = srv->peers[i]) != NULL) {
-            srv->peers[i] = p->next;
-            free(p);
-        }
-    free(srv->peers);
-    srv->peers = NULL;
-    free(srv->exempt);
-    srv->exempt = NULL;
+    peers_cleanup(&srv->peers);
 }
 
 /* ---- frames announced larger than the limit ---- */
@@ -672,7 +528,8 @@ void ws_metrics_render(struct server *srv, struct pl_buf *b)
                  "Open TCP connections (HTTP, WebSocket, handshakes).",
                  w->tcp_conns);
     metrics_line(b, "parley_peer_addresses", "gauge",
-                 "Client addresses counted for --max-conns-per-ip.", w->peers);
+                 "Client addresses counted for --max-conns-per-ip.",
+                 srv->peers.count);
     metrics_line(b, "parley_conns_refused_per_ip_total", "counter",
                  "TCP connections refused by --max-conns-per-ip.",
                  w->refused_per_ip);
