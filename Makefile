@@ -21,6 +21,7 @@ run: build
 	@$(BUILD)/server/parleyd --port $(PORT) --db data/parley.db
 
 test: build
+	@scripts/install-deps.sh --test
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.

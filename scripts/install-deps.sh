@@ -28,8 +28,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The browser tests' npm packages (playwright-core only: it never
-# downloads a browser; the tests use /usr/bin/chromium).
-if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules ]; then
+# downloads a browser; the tests use /usr/bin/chromium). Only `make test`
+# asks for them (--test); `make run` needs none.
+if [ "${1:-}" = "--test" ] && [ -f tests/e2e/package.json ] &&
+        [ ! -d tests/e2e/node_modules ]; then
     echo "Installing the browser tests' npm packages"
     (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 fi
