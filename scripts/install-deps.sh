@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Parley needs to build and test, only when
-# some are missing, so `make run` and `make test` work on a fresh machine.
+# Installs the Debian packages Parley needs, only when some are missing,
+# so `make run` (build and run) and `make test` (--test: also what the
+# tests drive) work on a fresh machine.
 set -euo pipefail
 
 packages=(cmake gcc make pkg-config libwebsockets-dev libsqlite3-dev
-          libcjson-dev libcmocka-dev libssl-dev openssl libedit-dev tmux clang)
-# Browser tests: Debian's Chromium, driven by playwright-core from npm.
-packages+=(chromium)
-command -v node >/dev/null 2>&1 || packages+=(nodejs)
-command -v npm >/dev/null 2>&1 || packages+=(npm)
+          libcjson-dev libcmocka-dev libssl-dev libedit-dev)
+if [ "${1:-}" = "--test" ]; then
+    # openssl makes the TLS tests' certificates, tmux drives the terminal
+    # chat, clang builds the fuzzers, and Debian's Chromium (driven by
+    # playwright-core from npm) runs the browser tests.
+    packages+=(openssl tmux clang chromium)
+    command -v node >/dev/null 2>&1 || packages+=(nodejs)
+    command -v npm >/dev/null 2>&1 || packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
