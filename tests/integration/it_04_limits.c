@@ -77,43 +77,16 @@ static char *pub_of_size(const char *topic, int64_t id, size_t total,
     return s;
 }
 
-/* A bystander that must stay unaffected: subscribed to its own topic, it
- * publishes and receives one message with the next seq. */
-struct bystander {
-    struct rawws *c;
-    char topic[128];
-    int64_t seq;
-    int64_t id;
-};
+/* The shared bystander (itest.h), asserted. */
 
-static void bystander_start(void **state, struct bystander *b)
+static void bystander_start(void **state, struct itest_bystander *b)
 {
-    cJSON *ok = NULL;
-
-    b->c = itest_hello(itest_port(state), "bystander");
-    assert_non_null(b->c);
-    itest_topic(b->topic, sizeof(b->topic), "bystand");
-    ok = itest_sub(b->c, 2, b->topic);
-    assert_non_null(ok);
-    cJSON_Delete(ok);
-    b->seq = 0;
-    b->id = 10;
+    assert_int_equal(itest_bystander_start(itest_port(state), b), 0);
 }
 
-static void bystander_check(struct bystander *b)
+static void bystander_check(struct itest_bystander *b)
 {
-    cJSON *got[2] = { NULL, NULL };
-
-    b->seq++;
-    b->id++;
-    assert_int_equal(rawws_send_textf(b->c, "{\"op\":\"pub\",\"id\":%lld,"
-                                      "\"topic\":\"%s\",\"data\":%lld}",
-                                      (long long)b->id, b->topic,
-                                      (long long)b->seq), 0);
-    assert_int_equal(itest_collect(b->c, got, 2, W), 2);
-    assert_non_null(itest_find_ok(got, 2, b->id));
-    assert_non_null(itest_find_msg(got, 2, b->topic, b->seq));
-    itest_free_all(got, 2);
+    assert_true(itest_bystander_ok(b));
 }
 
 /* The connection must now fail: a close frame with 1002, or the stream
@@ -184,7 +157,7 @@ static void test_exactly_64k_accepted(void **state)
 static void test_over_64k_closes_1009(void **state)
 {
     int port = itest_port(state);
-    struct bystander b;
+    struct itest_bystander b;
     struct rawws *c = NULL;
     char topic[128];
     char *text = NULL;
@@ -243,7 +216,7 @@ static void test_invalid_utf8_closes_1007(void **state)
         "{\"op\":\"ping\",\"id\":1,\"x\":\"\xf4\x90\x80\x80\"}", /* >10FFFF */
         "{\"op\":\"ping\",\"id\":1,\"x\":\"\xc3\"}",         /* truncated */
     };
-    struct bystander b;
+    struct itest_bystander b;
     struct rawws *c = NULL;
     size_t i = 0;
     int rc = 0;
@@ -285,7 +258,7 @@ static void test_framing_violations(void **state)
     static const unsigned char huge_len[] = {
         0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0x10, 1, 2, 3, 4 };
     unsigned char big_ping[126];
-    struct bystander b;
+    struct itest_bystander b;
     struct rawws *c = NULL;
     int k = 0;
 

@@ -244,44 +244,19 @@ static long long metric_wait(void **state, const char *name, long long want)
 
 /* A client that must stay unaffected: subscribed to its own topic, it
  * publishes and receives one message with the next seq. */
-struct bystander {
-    struct rawws *c;
-    char topic[128];
-    int64_t seq;
-    int64_t id;
-};
+/* The shared bystander (itest.h), asserted. */
 
-static void bystander_start(void **state, struct bystander *b)
+static void bystander_start(void **state, struct itest_bystander *b)
 {
-    cJSON *ok = NULL;
-
-    b->c = itest_hello(itest_port(state), "bystander");
-    assert_non_null(b->c);
-    itest_topic(b->topic, sizeof(b->topic), "bystand");
-    ok = itest_sub(b->c, 2, b->topic);
-    assert_non_null(ok);
-    cJSON_Delete(ok);
-    b->seq = 0;
-    b->id = 10;
+    assert_int_equal(itest_bystander_start(itest_port(state), b), 0);
 }
 
-static void bystander_check(struct bystander *b)
+static void bystander_check(struct itest_bystander *b)
 {
-    cJSON *got[2] = { NULL, NULL };
-
-    b->seq++;
-    b->id++;
-    assert_int_equal(rawws_send_textf(b->c, "{\"op\":\"pub\",\"id\":%lld,"
-                                      "\"topic\":\"%s\",\"data\":%lld}",
-                                      (long long)b->id, b->topic,
-                                      (long long)b->seq), 0);
-    assert_int_equal(itest_collect(b->c, got, 2, W), 2);
-    assert_non_null(itest_find_ok(got, 2, b->id));
-    assert_non_null(itest_find_msg(got, 2, b->topic, b->seq));
-    itest_free_all(got, 2);
+    assert_true(itest_bystander_ok(b));
 }
 
-static void bystander_end(struct bystander *b)
+static void bystander_end(struct itest_bystander *b)
 {
     bystander_check(b);
     b->id++;
@@ -364,7 +339,7 @@ static void test_malformed_upgrades(void **state)
     long before = rss_kb(state);
     long long refused0 = metric(state, "parley_handshakes_refused_total");
     long long refused1 = 0;
-    struct bystander b;
+    struct itest_bystander b;
     char head[4096];
     char big[12000];
     int ours = 0;
@@ -458,7 +433,7 @@ static void test_framing_violations(void **state)
     int port = itest_port(state);
     long before = rss_kb(state);
     unsigned char pad[256];
-    struct bystander b;
+    struct itest_bystander b;
     struct rawws *c = NULL;
     size_t i = 0;
 
@@ -513,7 +488,7 @@ static void test_bad_close_payloads(void **state)
     long long errs0 = metric(state, "parley_protocol_error_closes_total");
     long long errs1 = 0;
     unsigned char payload[8];
-    struct bystander b;
+    struct itest_bystander b;
     struct rawws *c = NULL;
     size_t i = 0;
     int rc = 0;
@@ -608,7 +583,7 @@ static void test_huge_length_without_payload(void **state)
     long before = rss_kb(state);
     long long large0 = metric(state, "parley_too_large_closes_total");
     long long large1 = 0;
-    struct bystander b;
+    struct itest_bystander b;
     struct rawws *c = NULL;
     char *text = NULL;
     size_t head = 0;
@@ -691,7 +666,7 @@ static void test_deep_json(void **state)
 {
     int port = itest_port(state);
     long before = rss_kb(state);
-    struct bystander b;
+    struct itest_bystander b;
     struct rawws *c = itest_hello(port, "deep");
     char *text = NULL;
     cJSON *e = NULL;
@@ -749,7 +724,7 @@ static void test_slowloris(void **state)
     int fds[SLOW_CONNS];
     int64_t closed_at[SLOW_CONNS];
     size_t sent[SLOW_CONNS];
-    struct bystander b;
+    struct itest_bystander b;
     struct rawws *fresh = NULL;
     int64_t t0 = 0;
     int64_t next_check = 0;
@@ -842,7 +817,7 @@ static void test_abrupt_drops(void **state)
     long long conns0 = 0;
     long long tcp0 = 0;
     struct rawws *batch[DROP_BATCH];
-    struct bystander b;
+    struct itest_bystander b;
     char topic[128];
     int64_t t0 = itest_now_ms();
     long peak = 0;
@@ -919,7 +894,7 @@ static void test_reconnect_storm(void **state)
     long before = rss_kb(state);
     long long conns0 = 0;
     struct rawws *cl[STORM_CLIENTS];
-    struct bystander b;
+    struct itest_bystander b;
     char topic[128];
     int64_t t0 = itest_now_ms();
     int64_t deadline = 0;
@@ -984,7 +959,7 @@ static void test_many_subscriptions(void **state)
     long before = rss_kb(state);
     long long subs0 = 0;
     long during = 0;
-    struct bystander b;
+    struct itest_bystander b;
     struct rawws *c = itest_hello(port, "greedy");
     int64_t t0 = 0;
     int oks = 0;
@@ -1051,7 +1026,7 @@ static void test_command_flood(void **state)
     long before = rss_kb(state);
     long peak = 0;
     long now = 0;
-    struct bystander b;
+    struct itest_bystander b;
     struct rawws *c = itest_hello(port, "flooder");
     int64_t t0 = itest_now_ms();
     int sent = 0;

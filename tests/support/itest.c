@@ -286,3 +286,38 @@ void itest_free_all(cJSON **arr, int n)
         arr[i] = NULL;
     }
 }
+
+int itest_bystander_start(int port, struct itest_bystander *b)
+{
+    cJSON *ok = NULL;
+
+    memset(b, 0, sizeof(*b));
+    b->c = itest_hello(port, "bystander");
+    if (b->c == NULL)
+        return -1;
+    itest_topic(b->topic, sizeof(b->topic), "bystand");
+    ok = itest_sub(b->c, 2, b->topic);
+    if (ok == NULL)
+        return -1;
+    cJSON_Delete(ok);
+    b->id = 10;
+    return 0;
+}
+
+bool itest_bystander_ok(struct itest_bystander *b)
+{
+    cJSON *got[2] = { NULL, NULL };
+    bool ok = false;
+
+    b->seq++;
+    b->id++;
+    if (rawws_send_textf(b->c, "{\"op\":\"pub\",\"id\":%lld,\"topic\":\"%s\","
+                         "\"data\":%lld}", (long long)b->id, b->topic,
+                         (long long)b->seq) != 0)
+        return false;
+    if (itest_collect(b->c, got, 2, ITEST_WAIT_MS) == 2)
+        ok = itest_find_ok(got, 2, b->id) != NULL &&
+             itest_find_msg(got, 2, b->topic, b->seq) != NULL;
+    itest_free_all(got, 2);
+    return ok;
+}

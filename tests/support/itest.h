@@ -91,6 +91,23 @@ int itest_collect(struct rawws *c, cJSON **out, int n, int timeout_ms);
 cJSON *itest_find_ok(cJSON **arr, int n, int64_t id);
 cJSON *itest_find_msg(cJSON **arr, int n, const char *topic, int64_t seq);
 
+/* A bystander that must stay unaffected by what a test does to other
+ * connections: subscribed to its own topic, it publishes and receives one
+ * message with the next seq each time it is checked. */
+struct itest_bystander {
+    struct rawws *c;
+    char topic[128];
+    int64_t seq;
+    int64_t id;
+};
+
+/* Connect and subscribe a bystander. Returns 0 or -1 (reason printed). */
+int itest_bystander_start(int port, struct itest_bystander *b);
+
+/* Publish the bystander's next message; true when its ok and the msg with
+ * the next seq both arrive. */
+bool itest_bystander_ok(struct itest_bystander *b);
+
 /* Delete arr[0..n) and set them to NULL. */
 void itest_free_all(cJSON **arr, int n);
 
