@@ -78,7 +78,6 @@ static char *pub_of_size(const char *topic, int64_t id, size_t total,
 }
 
 /* The shared bystander (itest.h), asserted. */
-
 static void bystander_start(void **state, struct itest_bystander *b)
 {
     assert_int_equal(itest_bystander_start(itest_port(state), b), 0);

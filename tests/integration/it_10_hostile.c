@@ -245,7 +245,6 @@ static long long metric_wait(void **state, const char *name, long long want)
 /* A client that must stay unaffected: subscribed to its own topic, it
  * publishes and receives one message with the next seq. */
 /* The shared bystander (itest.h), asserted. */
-
 static void bystander_start(void **state, struct itest_bystander *b)
 {
     assert_int_equal(itest_bystander_start(itest_port(state), b), 0);
