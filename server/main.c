@@ -340,6 +340,7 @@ int main(int argc, char **argv)
     while (!srv.stop) {
         if (lws_service(srv.ctx, 0) < 0)
             break;
+        ws_read_more(&srv);
         if (fail_commit_requested) {
             fail_commit_requested = 0;
             store_fail_commits(srv.store, 1);

@@ -17,6 +17,11 @@
 #include "peers.h"
 #include "store.h"
 
+/* Connections read again per loop turn, at most (ws_read_more). */
+#define WS_HOT_MAX 4096
+/* Extra reads per connection per loop turn, at most. */
+#define WS_HOT_ROUNDS 8
+
 /* Bytes written per writeable callback, at most: many frames, one send. */
 #define WS_COALESCE_BYTES (256 * 1024)
 /* Counters of the transport's limits, rendered by ws_metrics_render. */
@@ -48,6 +53,11 @@ struct server {
     lws_retry_bo_t keepalive;     /* ping / hang-up policy (lws reads it) */
     struct peers peers;           /* connections per client address */
     lws_dll2_owner_t ws_conns;    /* open WebSockets, for the frame sweep */
+    /* Connections that received data this loop turn: read again before
+     * the next poll (see ws_read_more). */
+    int hot_fds[WS_HOT_MAX];
+    unsigned int n_hot;
+    uint32_t hot_round;
     lws_sorted_usec_list_t sweep;
     bool sweeping;
 };
@@ -68,6 +78,7 @@ struct pss {
     bool peer_closed;             /* the client sent a close frame */
     bool rx_paused;               /* input stopped: its queue is long */
     struct http_req *req;         /* HTTP request state (http.c), or NULL */
+    uint32_t hot_round;           /* srv->hot_round when last listed hot */
 };
 
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -79,6 +90,8 @@ int ws_init(struct server *srv);
 void ws_stop(struct server *srv);
 /* After lws_context_destroy: free the per-address table. */
 void ws_cleanup(struct server *srv);
+/* After each loop turn: read more from connections that had input. */
+void ws_read_more(struct server *srv);
 /* The transport's limit counters, appended to GET /metrics. */
 void ws_metrics_render(struct server *srv, struct pl_buf *b);
 

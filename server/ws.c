@@ -165,6 +165,45 @@ static int ws_writeable(struct server *srv, struct lws *wsi, struct pss *pss)
     return 0;
 }
 
+/*
+ * lws reads at most --rx-buffer bytes from a connection per loop turn. The
+ * buffer is small so idle connections stay cheap, which would also cap a
+ * busy publisher at a few messages per turn while the turn itself is long
+ * (fanning out, writing acks). So a connection that had input is read
+ * again, through lws_service_fd(), right after the turn and before the
+ * next poll, until it has nothing more or WS_HOT_ROUNDS reads were done.
+ * Connections are named by fd: one closed meanwhile is simply not found.
+ */
+static void ws_mark_hot(struct server *srv, struct lws *wsi, struct pss *pss)
+{
+    if (pss->hot_round == srv->hot_round + 1 || srv->n_hot == WS_HOT_MAX)
+        return;
+    pss->hot_round = srv->hot_round + 1;
+    srv->hot_fds[srv->n_hot++] = lws_get_socket_fd(wsi);
+}
+
+void ws_read_more(struct server *srv)
+{
+    int fds[WS_HOT_MAX];
+    unsigned int n = 0;
+    unsigned int i = 0;
+    int round = 0;
+
+    for (round = 0; round < WS_HOT_ROUNDS && srv->n_hot > 0; round++) {
+        n = srv->n_hot;
+        memcpy(fds, srv->hot_fds, n * sizeof(fds[0]));
+        srv->n_hot = 0;
+        srv->hot_round++;
+        for (i = 0; i < n; i++) {
+            struct lws_pollfd pfd = {fds[i], LWS_POLLIN, LWS_POLLIN};
+
+            lws_service_fd(srv->ctx, &pfd);
+        }
+    }
+    srv->n_hot = 0;
+    srv->hot_round++;
+}
+
 /* One receive callback: a whole message, or a piece of one. */
 static int ws_receive(struct server *srv, struct lws *wsi, struct pss *pss,
                       const unsigned char *in, size_t len)
@@ -608,6 +647,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (pss->conn == NULL)
             return -1;
         pss->rx_at = lws_now_usecs();
+        ws_mark_hot(srv, wsi, pss);
         return ws_receive(srv, wsi, pss, in, len);
 
     case LWS_CALLBACK_RECEIVE_PONG:
