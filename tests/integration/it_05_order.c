@@ -250,22 +250,6 @@ static void test_concurrent_publishers(void **state)
     free(subs);
 }
 
-/* The topic's seq on a fresh connection: sub, read the seq, unsub. */
-static int64_t topic_seq(int port, const char *topic)
-{
-    struct rawws *c = itest_hello(port, "seqcheck");
-    cJSON *ok = NULL;
-    int64_t seq = -1;
-
-    assert_non_null(c);
-    ok = itest_sub(c, 2, topic);
-    assert_non_null(ok);
-    assert_true(tj_int(ok, "seq", &seq));
-    cJSON_Delete(ok);
-    rawws_close(c);
-    return seq;
-}
-
 /* seq keeps growing by one across a SIGKILL and a SIGTERM restart, and
  * every acknowledged message is still there. */
 static void test_seq_across_restarts(void **state)
@@ -290,7 +274,7 @@ static void test_seq_across_restarts(void **state)
     rawws_close(p);
 
     assert_int_equal(itest_restart(state, true), 0);
-    assert_int_equal(topic_seq(itest_port(state), topic), 3);
+    assert_int_equal(itest_topic_seq(itest_port(state), topic), 3);
     s = itest_hello(itest_port(state), "after");
     assert_non_null(s);
     assert_int_equal(rawws_send_textf(s, "{\"op\":\"history\",\"id\":2,"
@@ -313,7 +297,7 @@ static void test_seq_across_restarts(void **state)
     rawws_close(s);
 
     assert_int_equal(itest_restart(state, false), 0);
-    assert_int_equal(topic_seq(itest_port(state), topic), 4);
+    assert_int_equal(itest_topic_seq(itest_port(state), topic), 4);
     s = itest_hello(itest_port(state), "later");
     assert_non_null(s);
     assert_int_equal(rawws_send_textf(s, "{\"op\":\"sub\",\"id\":2,"

@@ -144,22 +144,6 @@ fail:
     return NULL;
 }
 
-/* The topic's latest seq from a sub reply on a fresh connection. */
-static int64_t topic_seq(int port, const char *topic)
-{
-    struct rawws *c = itest_hello(port, "seqcheck");
-    cJSON *ok = NULL;
-    int64_t seq = -1;
-
-    assert_non_null(c);
-    ok = itest_sub(c, 2, topic);
-    assert_non_null(ok);
-    assert_true(tj_int(ok, "seq", &seq));
-    cJSON_Delete(ok);
-    rawws_close(c);
-    return seq;
-}
-
 /* Expect the ok of a pub with id on topic; returns it (caller frees) after
  * checking its seq is >= 1, or NULL. */
 static cJSON *expect_pub_ok(struct rawws *c, int64_t id, const char *topic)
@@ -321,7 +305,7 @@ static void test_acked_survive_kill9(void **state)
         }
         cJSON_Delete(all);
         all = NULL;
-        assert_int_equal(topic_seq(itest_port(state), topic[t]), last[t]);
+        assert_int_equal(itest_topic_seq(itest_port(state), topic[t]), last[t]);
     }
     /* A since on the restarted server replays from storage, then live. */
     w = itest_hello(itest_port(state), "since");
@@ -359,7 +343,7 @@ static void test_acked_survive_kill9(void **state)
     assert_int_equal(itest_restart(state, true), 0);
     p = itest_hello(itest_port(state), "again");
     assert_non_null(p);
-    assert_int_equal(topic_seq(itest_port(state), topic[0]), last[0] + 1);
+    assert_int_equal(itest_topic_seq(itest_port(state), topic[0]), last[0] + 1);
     assert_int_equal(itest_pub(p, 2, topic[0], "\"again\""), last[0] + 2);
     assert_int_equal(itest_pub(p, 3, topic[1], "\"again\""), last[1] + 1);
     ok = history_req(p, 4, topic[0], 0, 2);
@@ -574,7 +558,7 @@ static void test_unacked_kill9_midstream(void **state)
                              cJSON_GetArrayItem(all, i - 1), "data"), "n",
                                    -1), n_of[i]);
     cJSON_Delete(all);
-    assert_int_equal(topic_seq(itest_port(state), topic), m);
+    assert_int_equal(itest_topic_seq(itest_port(state), topic), m);
     assert_int_equal(itest_pub(p, 2, topic, "\"next\""), m + 1);
     rawws_close(p);
     free(n_of);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tjson.h"
+
 #define ITEST_STOP_MS 10000
 
 static int itest_teardown_failures;
@@ -320,4 +322,20 @@ bool itest_bystander_ok(struct itest_bystander *b)
              itest_find_msg(got, 2, b->topic, b->seq) != NULL;
     itest_free_all(got, 2);
     return ok;
+}
+
+int64_t itest_topic_seq(int port, const char *topic)
+{
+    struct rawws *c = itest_hello(port, "seqcheck");
+    cJSON *ok = NULL;
+    int64_t seq = -1;
+
+    if (c == NULL)
+        return -1;
+    ok = itest_sub(c, 2, topic);
+    if (ok == NULL || !tj_int(ok, "seq", &seq))
+        seq = -1;
+    cJSON_Delete(ok);
+    rawws_close(c);
+    return seq;
 }

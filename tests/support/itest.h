@@ -91,6 +91,10 @@ int itest_collect(struct rawws *c, cJSON **out, int n, int timeout_ms);
 cJSON *itest_find_ok(cJSON **arr, int n, int64_t id);
 cJSON *itest_find_msg(cJSON **arr, int n, const char *topic, int64_t seq);
 
+/* The topic's latest seq, as a fresh connection's sub reply reports it;
+ * -1 on failure (printed). */
+int64_t itest_topic_seq(int port, const char *topic);
+
 /* A bystander that must stay unaffected by what a test does to other
  * connections: subscribed to its own topic, it publishes and receives one
  * message with the next seq each time it is checked. */
