@@ -187,19 +187,6 @@ void hub_send_ok(struct hub *hub, struct conn *c, int64_t id)
 /* ------------------------------------------------------------------ */
 /* topics                                                              */
 
-static void recent_clear(struct recent *r)
-{
-    while (r->count > 0) {
-        struct msg *m = r->ring[r->head];
-
-        r->head = (r->head + 1) & (r->cap - 1);
-        r->count--;
-        msg_unref(&m);
-    }
-    free(r->ring);
-    memset(r, 0, sizeof(*r));
-}
-
 static void topic_free(struct topic *t)
 {
     struct member *m = t->members;
@@ -210,7 +197,7 @@ static void topic_free(struct topic *t)
         free(m);
         m = next;
     }
-    recent_clear(&t->recent);
+    outq_cleanup(&t->recent);
     msg_unref(&t->retained);
     free(t->name);
     free(t);
@@ -255,46 +242,20 @@ void hub_topic_maybe_free(struct hub *hub, struct topic *t)
 
 static void recent_push(struct hub *hub, struct topic *t, struct msg *m)
 {
-    struct recent *r = &t->recent;
+    struct outq *r = &t->recent;
 
     if (hub->cfg.recent_msgs == 0)
         return;
     /* A gap (a failed read-back, a restart) would break contiguity. */
-    if (r->count > 0) {
-        struct msg *last = r->ring[(r->head + r->count - 1) & (r->cap - 1)];
-
-        if (last->seq + 1 != m->seq)
-            recent_clear(r);
-    }
+    if (r->count > 0 && outq_at(r, r->count - 1)->seq + 1 != m->seq)
+        outq_cleanup(r);
     while (r->count > 0 && (r->count >= hub->cfg.recent_msgs ||
-                            r->bytes + m->len > hub->cfg.recent_bytes)) {
-        struct msg *old = r->ring[r->head];
-
-        r->head = (r->head + 1) & (r->cap - 1);
-        r->count--;
-        r->bytes -= old->len;
-        msg_unref(&old);
-    }
-    if (r->count == r->cap) {
-        uint32_t ncap = r->cap ? r->cap * 2 : 4;
-        struct msg **nring = NULL;
-        uint32_t i;
-
-        if (ncap > hub->cfg.recent_msgs * 2u)
-            ncap = r->cap; /* cannot happen: count < recent_msgs here */
-        nring = malloc(sizeof(*nring) * ncap);
-        if (nring == NULL)
-            return;
-        for (i = 0; i < r->count; i++)
-            nring[i] = r->ring[(r->head + i) & (r->cap - 1)];
-        free(r->ring);
-        r->ring = nring;
-        r->cap = ncap;
-        r->head = 0;
-    }
-    r->ring[(r->head + r->count) & (r->cap - 1)] = msg_ref(m);
-    r->count++;
-    r->bytes += m->len;
+                            r->bytes + m->len > hub->cfg.recent_bytes))
+        outq_pop(r);
+    /* Out of memory only costs the ring this message: recovery then
+     * reads it from the store. */
+    if (outq_push(r, m) < 0)
+        outq_cleanup(r);
 }
 
 /*
@@ -304,19 +265,19 @@ static void recent_push(struct hub *hub, struct topic *t, struct msg *m)
  */
 struct msg *hub_recent_get(struct hub *hub, const struct topic *t, int64_t seq)
 {
-    const struct recent *r = &t->recent;
+    const struct outq *r = &t->recent;
     struct msg *m = NULL;
     int64_t first = 0;
 
     if (r->count == 0)
         return NULL;
-    first = r->ring[r->head]->seq;
+    first = outq_peek(r)->seq;
     if (seq < first || seq >= first + r->count)
         return NULL;
     if (hub->cfg.retain_messages > 0 &&
         seq <= t->seq - hub->cfg.retain_messages)
         return NULL;
-    m = r->ring[(r->head + (uint32_t)(seq - first)) & (r->cap - 1)];
+    m = outq_at(r, (uint32_t)(seq - first));
     if (hub->cfg.retain_age_ms > 0 &&
         m->ts < hub_now(hub) - hub->cfg.retain_age_ms)
         return NULL;

@@ -23,16 +23,6 @@ struct member {
     char user[];
 };
 
-/* The recent-message ring of a topic: the last committed messages, so most
- * `since` recoveries never touch the disk. Contiguous seqs, oldest first. */
-struct recent {
-    struct msg **ring;
-    uint32_t cap;            /* power of two, grown up to the configured max */
-    uint32_t head;
-    uint32_t count;
-    size_t bytes;
-};
-
 struct topic {
     struct topic *hash_next;
     uint32_t hash;
@@ -42,7 +32,10 @@ struct topic {
     int64_t first_seq;       /* oldest stored seq known, 0 if unknown/none */
     bool ephemeral;
     struct sub_list subs;    /* exact subscriptions */
-    struct recent recent;
+    /* The recent-message ring: the last committed messages, so most
+     * `since` recoveries never touch the disk. Contiguous seqs, oldest
+     * first; the same pointer ring as a connection's out-queue. */
+    struct outq recent;
     struct msg *retained;    /* the retained copy, framed with retained:true */
     struct member *members;
     uint32_t n_members;
