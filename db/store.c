@@ -50,6 +50,9 @@ struct store {
     struct store_sql *sql;         /* store thread once started */
     struct jobq jobs;              /* service -> store */
     struct jobq done;              /* store -> service */
+    struct store_job *staged;      /* service thread only: store_stage */
+    struct store_job *staged_tail;
+    size_t n_staged;
     pthread_t thread;
     bool started;                  /* service thread only */
     bool stopped;                  /* service thread only */
@@ -355,6 +358,33 @@ void store_submit(struct store *st, struct store_job *job)
     jobq_push(&st->jobs, job);
 }
 
+void store_stage(struct store *st, struct store_job *job)
+{
+    if (st->stopped) {
+        store_submit(st, job);
+        return;
+    }
+    atomic_fetch_add(&st->submitted, 1);
+    job->err = 0;
+    job->next = NULL;
+    if (st->staged_tail != NULL)
+        st->staged_tail->next = job;
+    else
+        st->staged = job;
+    st->staged_tail = job;
+    st->n_staged++;
+}
+
+void store_flush(struct store *st)
+{
+    if (st->staged == NULL)
+        return;
+    jobq_push_list(&st->jobs, st->staged, st->staged_tail, st->n_staged);
+    st->staged = NULL;
+    st->staged_tail = NULL;
+    st->n_staged = 0;
+}
+
 struct store_job *store_take_completions(struct store *st)
 {
     size_t n = 0;
@@ -376,6 +406,7 @@ void store_stop(struct store *st)
 {
     if (st->stopped)
         return;
+    store_flush(st);
     st->stopped = true;
     jobq_close(&st->jobs);
     if (st->started) {

@@ -133,6 +133,14 @@ int store_start(struct store *st);
 /* Hand a job to the store (takes ownership). Never blocks on disk. */
 void store_submit(struct store *st, struct store_job *job);
 
+/* Like store_submit, but the job waits on the caller's side until
+ * store_flush: an event loop stages what one turn produced and wakes the
+ * store thread once for all of it, not once per job (a wake-up is a
+ * futex call and, with both threads on one core, a context switch). */
+void store_stage(struct store *st, struct store_job *job);
+/* Hand every staged job to the store thread in one splice. */
+void store_flush(struct store *st);
+
 /* Take every completed job, oldest first, as a list linked by ->next. */
 struct store_job *store_take_completions(struct store *st);
 

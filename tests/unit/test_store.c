@@ -139,8 +139,9 @@ static struct store *open_store(struct fixture *f)
     return open_store_cfg(f, 0, 0, 0, STORE_DURABLE_PROCESS);
 }
 
-static void submit_pub(struct store *st, const char *topic, const char *data,
-                       const char *key, bool retain, int64_t ts, int tag)
+static struct store_job *new_pub(const char *topic, const char *data,
+                                 const char *key, bool retain, int64_t ts,
+                                 int tag)
 {
     struct store_job *job = store_job_new(STORE_JOB_PUB, topic);
     bool is_null = strcmp(data, "null") == 0;
@@ -151,7 +152,13 @@ static void submit_pub(struct store *st, const char *topic, const char *data,
     job->tag = tag;
     job->conn_id = 7;
     job->req_id = tag;
-    store_submit(st, job);
+    return job;
+}
+
+static void submit_pub(struct store *st, const char *topic, const char *data,
+                       const char *key, bool retain, int64_t ts, int tag)
+{
+    store_submit(st, new_pub(topic, data, key, retain, ts, tag));
 }
 
 static void submit_read(struct store *st, enum store_job_kind kind,
@@ -382,6 +389,60 @@ static void test_one_take_one_batch(void **state)
     store_get_stats(st, &stats);
     assert_int_equal(stats.batches, 1);
     assert_int_equal(stats.rows, 3);
+    store_free(&st);
+}
+
+/* store_stage holds jobs on the caller's side: the running store thread
+ * sees none of them until store_flush, then all of them in one batch. */
+static void test_stage_then_flush(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_store(f);
+    struct store_job *jobs[3];
+    struct store_stats stats;
+    int i = 0;
+
+    assert_int_equal(store_start(st), 0);
+    for (i = 1; i <= 3; i++)
+        store_stage(st, new_pub("staged", "1", NULL, false, now_ms(), i));
+    assert_int_equal(store_pending(st), 3);
+    /* Long enough for a woken store thread to have committed them. */
+    usleep(200 * 1000);
+    assert_null(store_take_completions(st));
+    store_get_stats(st, &stats);
+    assert_int_equal(stats.rows, 0);
+    store_flush(st);
+    take_n(f, st, jobs, 3);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(jobs[i]->err, 0);
+        assert_int_equal(jobs[i]->tag, i + 1);
+        assert_int_equal(jobs[i]->seq, i + 1);
+    }
+    free_all(jobs, 3);
+    store_get_stats(st, &stats);
+    assert_int_equal(stats.batches, 1);
+    assert_int_equal(stats.rows, 3);
+    assert_int_equal(store_pending(st), 0);
+    store_flush(st); /* nothing staged: nothing happens */
+    store_free(&st);
+}
+
+/* Jobs still staged when the store stops are committed, not lost. */
+static void test_stop_flushes_staged(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_store(f);
+    struct store_job *job = NULL;
+
+    assert_int_equal(store_start(st), 0);
+    store_stage(st, new_pub("staged", "1", NULL, false, now_ms(), 1));
+    store_stop(st);
+    job = store_take_completions(st);
+    assert_non_null(job);
+    assert_int_equal(job->err, 0);
+    assert_int_equal(job->seq, 1);
+    assert_null(job->next);
+    store_job_free(&job);
     store_free(&st);
 }
 
@@ -977,6 +1038,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_take_one_batch, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stage_then_flush, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stop_flushes_staged, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dedupe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retained_and_foreach, setup,
