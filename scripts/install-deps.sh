@@ -5,7 +5,8 @@
 set -euo pipefail
 
 packages=(cmake gcc make pkg-config libwebsockets-dev libsqlite3-dev
-          libcjson-dev libcmocka-dev libssl-dev libedit-dev)
+          libcjson-dev libcmocka-dev libssl-dev libedit-dev libev-dev
+          libwebsockets-evlib-ev)
 if [ "${1:-}" = "--test" ]; then
     # openssl makes the TLS tests' certificates, tmux drives the terminal
     # chat, clang builds the fuzzers, and Debian's Chromium (driven by

@@ -13,6 +13,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <ev.h>
+
 #include "log.h"
 #include "server.h"
 
@@ -80,16 +82,14 @@ static int64_t now_ms(void *ctx)
 
 static void op_wake(void *ctx, struct conn *c)
 {
-    (void)ctx;
-    if (c->origin == CONN_WS && c->transport != NULL)
-        lws_callback_on_writable(c->transport);
+    ws_wake(ctx, c);
 }
 
 static void op_submit(void *ctx, struct store_job *job)
 {
     struct server *srv = ctx;
 
-    store_submit(srv->store, job);
+    store_stage(srv->store, job);
 }
 
 static size_t op_store_pending(void *ctx)
@@ -158,6 +158,22 @@ static void fit_fd_limit(uint32_t max_conns)
     }
 }
 
+/*
+ * One loop turn: wait for events (epoll, through libev) and run lws's
+ * callbacks for the descriptors that have some, then the work a turn
+ * leaves for its end, batched: more reads from busy connections, the
+ * writes the turn queued (ws_flush) and the publishes it staged for the
+ * store, so the store thread is woken once per turn.
+ */
+static int service_turn(struct server *srv)
+{
+    ev_run(srv->loop, EVRUN_ONCE);
+    ws_read_more(srv);
+    ws_flush(srv);
+    store_flush(srv->store);
+    return 0;
+}
+
 /* Service the loop until cond() is false or the deadline passes. */
 static void service_while(struct server *srv, bool (*cond)(struct server *),
                           int ms)
@@ -165,7 +181,7 @@ static void service_while(struct server *srv, bool (*cond)(struct server *),
     int64_t deadline = now_ms(NULL) + ms;
 
     while (cond(srv) && now_ms(NULL) < deadline)
-        if (lws_service(srv->ctx, 0) < 0)
+        if (service_turn(srv) < 0)
             break;
 }
 
@@ -187,6 +203,7 @@ int main(int argc, char **argv)
     struct hub_config hcfg;
     struct lws_context_creation_info info;
     struct sigaction sa;
+    void *foreign_loops[1];
     char *err = NULL;
     int port = 0;
     int rc = 1;
@@ -323,12 +340,27 @@ int main(int argc, char **argv)
          * which WebSocket over h2 (RFC 8441) would break. */
         info.alpn = "http/1.1";
     }
+    /*
+     * The event loop is libev's, on epoll, and ours: lws's own poll()
+     * loop walks every descriptor on every turn, which with thousands of
+     * connections cost more than the messages (docs/benchmarks.md). lws
+     * runs on it as on a "foreign" loop; we turn it (service_turn).
+     */
+    srv.loop = ev_loop_new(EVBACKEND_EPOLL);
+    if (srv.loop == NULL) {
+        log_error("cannot create the event loop (epoll)");
+        goto out;
+    }
+    foreign_loops[0] = srv.loop;
+    info.options |= LWS_SERVER_OPTION_LIBEV;
+    info.foreign_loops = foreign_loops;
     srv.ctx = lws_create_context(&info);
     if (srv.ctx == NULL) {
         log_error("cannot listen on %s:%d", cfg.bind, cfg.port);
         goto out;
     }
     srv.vhost = lws_get_vhost_by_name(srv.ctx, "default");
+    ws_start(&srv);
     port = srv.vhost ? lws_get_vhost_listen_port(srv.vhost) : cfg.port;
     if (store_start(srv.store) < 0) {
         log_error("cannot start the store thread");
@@ -338,9 +370,8 @@ int main(int argc, char **argv)
                cfg.cert ? "https" : "http", cfg.bind, port);
 
     while (!srv.stop) {
-        if (lws_service(srv.ctx, 0) < 0)
+        if (service_turn(&srv) < 0)
             break;
-        ws_read_more(&srv);
         if (fail_commit_requested) {
             fail_commit_requested = 0;
             store_fail_commits(srv.store, 1);
@@ -365,6 +396,8 @@ out:
     }
     if (srv.ctx != NULL)
         lws_context_destroy(srv.ctx);
+    if (srv.loop != NULL)
+        ev_loop_destroy(srv.loop);
     ws_cleanup(&srv);
     store_free(&srv.store);
     hub_free(&srv.hub);

@@ -38,6 +38,9 @@ void metrics_render(struct server *srv, struct pl_buf *b)
                  "Messages queued to subscribers.", h->messages_out);
     metrics_line(b, "parley_bytes_out_total", "counter",
                  "WebSocket bytes written.", srv->bytes_out);
+    metrics_line(b, "parley_direct_writes_total", "counter",
+                 "WebSocket writes made at the end of a loop turn, without "
+                 "waiting for a writeable callback.", srv->direct_writes);
     metrics_line(b, "parley_queue_drops_total", "counter",
                  "Queued messages dropped with a slow consumer.",
                  h->queue_drops);

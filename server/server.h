@@ -38,6 +38,7 @@ struct ws_stats {
 struct server {
     struct pl_config *cfg;
     struct lws_context *ctx;
+    struct ev_loop *loop;         /* libev, epoll: lws runs on it */
     struct lws_vhost *vhost;
     struct hub *hub;
     struct store *store;
@@ -60,6 +61,12 @@ struct server {
     uint32_t hot_round;
     lws_sorted_usec_list_t sweep;
     bool sweeping;
+    lws_sorted_usec_list_t timer_guard; /* see ws_timer_guard */
+    /* Connections (ids) with frames to write at the end of this turn. */
+    uint64_t *flush_ids;
+    size_t n_flush;
+    size_t cap_flush;
+    uint64_t direct_writes;       /* writes made by ws_flush */
 };
 
 /* Per-connection data lws allocates for our one protocol, used by both
@@ -86,12 +93,18 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* Before the context exists: the per-address table and its exemptions.
  * Returns 0 or -1 (out of memory). */
 int ws_init(struct server *srv);
-/* Before lws_context_destroy: stop the sweep timer. */
+/* After the context exists, before the loop turns: start our timers. */
+void ws_start(struct server *srv);
+/* Before lws_context_destroy: stop the timers. */
 void ws_stop(struct server *srv);
 /* After lws_context_destroy: free the per-address table. */
 void ws_cleanup(struct server *srv);
 /* After each loop turn: read more from connections that had input. */
 void ws_read_more(struct server *srv);
+/* The hub queued frames for c: list it for ws_flush. */
+void ws_wake(struct server *srv, struct conn *c);
+/* At the end of each loop turn: write what listed connections queued. */
+void ws_flush(struct server *srv);
 /* The transport's limit counters, appended to GET /metrics. */
 void ws_metrics_render(struct server *srv, struct pl_buf *b);
 

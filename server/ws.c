@@ -3,14 +3,17 @@
  * calls, frames out. HTTP reasons are handed to http.c. The only thread
  * here is lws's service thread.
  *
- * Writing. lws allows one lws_write() per writeable callback. A connection
- * usually has many small pre-framed messages queued, so each callback
- * copies as many whole frames as fit in WS_COALESCE_BYTES into one buffer
- * and hands that to lws as raw bytes (LWS_WRITE_RAW bypasses lws's own
- * framing: our frames are complete WebSocket frames already). lws keeps
- * any unsent tail itself and sends it before anything else, and we only
- * ever pass whole frames, so its own control frames (pong, close) never
- * land inside one of ours. permessage-deflate is not offered.
+ * Writing. A connection usually has many small pre-framed messages queued,
+ * so one write copies as many whole frames as fit in WS_COALESCE_BYTES
+ * into one buffer and hands that to lws as raw bytes (LWS_WRITE_RAW
+ * bypasses lws's own framing: our frames are complete WebSocket frames
+ * already). Writes happen at the end of the loop turn that queued them
+ * (ws_wake, ws_flush), and from lws's writeable callback only when the
+ * socket was full, more than one write's worth was queued, or a close
+ * frame is due. lws keeps any unsent tail itself and sends it before
+ * anything else, and we only ever pass whole frames, so its own control
+ * frames (pong, close) never land inside one of ours.
+ * permessage-deflate is not offered.
  *
  * Hostile clients. The upgrade request is checked here (ws_filter) and
  * refused with an HTTP status; lws checks the framing. What lws 4.1.6 does
@@ -45,6 +48,8 @@
 #define WS_SWEEP_MS 500
 /* Control frames carry at most 125 bytes; only data frames are swept. */
 #define WS_CONTROL_MAX 125
+/* How late lws's timers may fire at most (see ws_timer_guard). */
+#define WS_TIMER_GUARD_MS 100
 /* HTTP 426 Upgrade Required (lws has no name for it). */
 #define WS_UPGRADE_REQUIRED 426
 /* Out-queue entries past which a connection's input is paused. */
@@ -117,8 +122,11 @@ static void ws_rx_pause_if_backed_up(struct lws *wsi, struct pss *pss)
     }
 }
 
-/* Write what the connection has queued, coalesced. Returns -1 to close. */
-static int ws_writeable(struct server *srv, struct lws *wsi, struct pss *pss)
+/* Write what the connection has queued, coalesced, in one lws_write.
+ * Asks for a writeable callback if more is left. Returns -1 when the
+ * write failed (the connection is unusable). */
+static int ws_write_queued(struct server *srv, struct lws *wsi,
+                           struct pss *pss)
 {
     struct conn *c = pss->conn;
     unsigned char *out = srv->wbuf + LWS_PRE;
@@ -126,9 +134,6 @@ static int ws_writeable(struct server *srv, struct lws *wsi, struct pss *pss)
     size_t n = 0;
     int rc = 0;
 
-    c->wake_pending = false;
-    if (c->close_code > 0)
-        return ws_close_with(wsi, c->close_code);
     m = outq_peek(&c->q);
     if (m != NULL && !m->placeholder && m->len > WS_COALESCE_BYTES) {
         /* A big frame goes out from its own buffer (MSG_HEADROOM >=
@@ -163,6 +168,79 @@ static int ws_writeable(struct server *srv, struct lws *wsi, struct pss *pss)
         lws_callback_on_writable(wsi);
     }
     return 0;
+}
+
+/* lws's writeable callback: the socket has room, or a close is due. */
+static int ws_writeable(struct server *srv, struct lws *wsi, struct pss *pss)
+{
+    struct conn *c = pss->conn;
+
+    c->wake_pending = false;
+    if (c->close_code > 0)
+        return ws_close_with(wsi, c->close_code);
+    return ws_write_queued(srv, wsi, pss);
+}
+
+/*
+ * The hub queued something for c. Rather than ask lws for a writeable
+ * callback (a POLLOUT round trip through the next poll() for every
+ * connection a message fans out to), the connection is listed and
+ * ws_flush writes it at the end of this loop turn. lws_write outside the
+ * writeable callback is safe here because the write is raw and whole
+ * frames only: if the socket takes less, lws keeps the rest, sends it
+ * before anything else and asks for POLLOUT itself (lws_issue_raw).
+ */
+void ws_wake(struct server *srv, struct conn *c)
+{
+    if (c->origin != CONN_WS || c->transport == NULL)
+        return;
+    if (srv->n_flush == srv->cap_flush) {
+        size_t cap = srv->cap_flush ? srv->cap_flush * 2 : 1024;
+        uint64_t *ids = realloc(srv->flush_ids, cap * sizeof(*ids));
+
+        if (ids == NULL) {
+            lws_callback_on_writable(c->transport);
+            return;
+        }
+        srv->flush_ids = ids;
+        srv->cap_flush = cap;
+    }
+    /* By id, not pointer: the connection may close before the flush.
+     * The hub calls this once per wake_pending episode: no duplicates. */
+    srv->flush_ids[srv->n_flush++] = c->id;
+}
+
+/* End of a loop turn: write every listed connection's queue. Closing (a
+ * close frame must come from the writeable callback), a client's close
+ * frame already seen, or a socket lws still holds unsent bytes for: those
+ * wait for lws's writeable callback as before. */
+void ws_flush(struct server *srv)
+{
+    size_t i = 0;
+
+    /* A write can list its connection again (a paced replay refills
+     * the queue as it drains); n_flush is read each round, and every
+     * round writes, so the socket fills or the replay ends. */
+    for (i = 0; i < srv->n_flush; i++) {
+        struct conn *c = hub_conn_find(srv->hub, srv->flush_ids[i]);
+        struct lws *wsi = NULL;
+        struct pss *pss = NULL;
+
+        if (c == NULL || c->transport == NULL)
+            continue;
+        wsi = c->transport;
+        pss = lws_wsi_user(wsi);
+        if (pss == NULL || pss->conn != c || c->close_code > 0 ||
+            pss->peer_closed || lws_partial_buffered(wsi)) {
+            lws_callback_on_writable(wsi);
+            continue;
+        }
+        c->wake_pending = false;
+        srv->direct_writes++;
+        if (ws_write_queued(srv, wsi, pss) < 0)
+            lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    }
+    srv->n_flush = 0;
 }
 
 /*
@@ -421,6 +499,30 @@ static void ws_drain_store(struct server *srv)
         lws_cancel_service(srv->ctx);
 }
 
+/*
+ * lws 4.1.6's libev glue re-arms its one timer from an idle callback with
+ * ev_timer_set + ev_timer_start, and ev_timer_start does nothing to a
+ * timer already running: a timeout scheduled earlier than the armed one
+ * waits for it (the 500 ms frame sweep waited for a 10 s handshake
+ * timeout). Its timer callback re-arms correctly, so a tick every
+ * WS_TIMER_GUARD_MS, scheduled before the loop first turns, keeps the
+ * armed time near and lws's timers fire at most that late. Like Redis's
+ * default 10 Hz cron, it costs an idle server a few microseconds a tick.
+ */
+static void ws_timer_guard(lws_sorted_usec_list_t *sul)
+{
+    struct server *srv = lws_container_of(sul, struct server, timer_guard);
+
+    lws_sul_schedule(srv->ctx, 0, &srv->timer_guard, ws_timer_guard,
+                     WS_TIMER_GUARD_MS * LWS_US_PER_MS);
+}
+
+void ws_start(struct server *srv)
+{
+    lws_sul_schedule(srv->ctx, 0, &srv->timer_guard, ws_timer_guard,
+                     WS_TIMER_GUARD_MS * LWS_US_PER_MS);
+}
+
 /* ---- connections per client address (--max-conns-per-ip) ---- */
 
 /* A TCP connection was accepted (nothing read yet). Returns non-zero to
@@ -485,6 +587,9 @@ int ws_init(struct server *srv)
 void ws_cleanup(struct server *srv)
 {
     peers_cleanup(&srv->peers);
+    free(srv->flush_ids);
+    srv->flush_ids = NULL;
+    srv->n_flush = srv->cap_flush = 0;
 }
 
 /* ---- frames announced larger than the limit ---- */
@@ -526,6 +631,7 @@ void ws_stop(struct server *srv)
 {
     lws_sul_cancel(&srv->sweep);
     srv->sweeping = false;
+    lws_sul_cancel(&srv->timer_guard);
 }
 
 static void ws_track(struct server *srv, struct pss *pss)
