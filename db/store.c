@@ -39,6 +39,7 @@
 #include "errors.h"
 #include "jobq.h"
 #include "store_sql.h"
+#include "wal_ckpt.h"
 
 /* Pruning: a round at most this often, of at most this many statements. */
 #define STORE_PRUNE_INTERVAL_MS 250
@@ -48,6 +49,7 @@ struct store {
     struct store_config cfg;       /* cfg.path points to path */
     char *path;
     struct store_sql *sql;         /* store thread once started */
+    struct wal_ckpt *ckpt;         /* the WAL checkpointer, once started */
     struct jobq jobs;              /* service -> store */
     struct jobq done;              /* store -> service */
     struct store_job *staged;      /* service thread only: store_stage */
@@ -329,16 +331,37 @@ static void *store_thread(void *arg)
     return NULL;
 }
 
+/* SQLite's wal hook, on the store thread: pass the WAL's size on. */
+static void store_on_wal(void *arg, int pages)
+{
+    wal_ckpt_notify(arg, pages);
+}
+
 int store_start(struct store *st)
 {
+    char *err = NULL;
     int rc = 0;
 
     if (st->started || st->stopped)
         return -EINVAL;
+    /* Without a checkpointer the writer checkpoints inside its commits,
+     * slower but correct: a failure here is reported, not fatal. */
+    st->ckpt = wal_ckpt_start(st->path,
+                              st->cfg.durability == STORE_DURABLE_POWER,
+                              &err);
+    if (st->ckpt != NULL) {
+        store_sql_set_wal_hook(st->sql, store_on_wal, st->ckpt);
+    } else {
+        fprintf(stderr, "%s\n", err != NULL ? err : "store: no checkpointer");
+        free(err);
+    }
     st->next_prune_ms = store_mono_ms();
     rc = pthread_create(&st->thread, NULL, store_thread, st);
-    if (rc != 0)
+    if (rc != 0) {
+        store_sql_set_wal_hook(st->sql, NULL, NULL);
+        wal_ckpt_stop(&st->ckpt);
         return -rc;
+    }
     st->started = true;
     return 0;
 }
@@ -411,6 +434,9 @@ void store_stop(struct store *st)
     jobq_close(&st->jobs);
     if (st->started) {
         pthread_join(st->thread, NULL);
+        /* The store thread is gone: nothing commits any more. */
+        store_sql_set_wal_hook(st->sql, NULL, NULL);
+        wal_ckpt_stop(&st->ckpt);
     } else {
         /* Never started: run what was queued here, on the caller's
          * thread, which is the only one that ever touched SQLite. */
@@ -444,6 +470,9 @@ void store_get_stats(struct store *st, struct store_stats *out)
     out->rows = atomic_load(&st->rows);
     out->commit_errors = atomic_load(&st->commit_errors);
     out->pruned = atomic_load(&st->pruned);
+    out->checkpoints = st->ckpt != NULL ? wal_ckpt_runs(st->ckpt) : 0;
+    out->checkpointed_pages = st->ckpt != NULL ? wal_ckpt_pages(st->ckpt)
+                                               : 0;
 }
 
 void store_fail_commits(struct store *st, int n)

@@ -160,6 +160,8 @@ struct store_stats {
     uint64_t rows;           /* messages stored */
     uint64_t commit_errors;
     uint64_t pruned;         /* messages removed by retention */
+    uint64_t checkpoints;    /* WAL checkpoints run by the checkpointer */
+    uint64_t checkpointed_pages; /* WAL pages they copied */
 };
 void store_get_stats(struct store *st, struct store_stats *out);
 

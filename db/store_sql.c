@@ -15,11 +15,14 @@
 #include "store_sql.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "errors.h"
 
@@ -103,6 +106,9 @@ static const char *const sql_text[ST__COUNT] = {
 struct store_sql {
     sqlite3 *db;
     char *path;
+    int lock_fd;                   /* <path>-lock, flock()ed; -1: none */
+    void (*on_wal)(void *arg, int pages);
+    void *on_wal_arg;
     sqlite3_stmt *st[ST__COUNT];
     struct topic_map map;
     int64_t window_ms;
@@ -291,6 +297,68 @@ static int sql_first_text(void *arg, int ncol, char **vals, char **names)
     return 0;
 }
 
+/*
+ * One parleyd per database: the store keeps each topic's last seq in
+ * memory, so a second writer would hand out the same seqs. An flock() on
+ * <path>-lock, held until close, refuses a second store at once, in this
+ * process or another, while readers (the sqlite3 shell, backups) stay
+ * welcome. Not a lock on the database file itself: closing any other
+ * descriptor of that file would drop SQLite's own POSIX locks on it.
+ */
+static int sql_lock(struct store_sql *s, char **err)
+{
+    size_t n = strlen(s->path) + sizeof("-lock");
+    char *lock_path = malloc(n);
+
+    if (lock_path == NULL) {
+        *err = sql_strf("store: out of memory");
+        return -1;
+    }
+    snprintf(lock_path, n, "%s-lock", s->path);
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (s->lock_fd < 0) {
+        *err = sql_strf("store: cannot open %s: %s", lock_path,
+                        strerror(errno));
+        free(lock_path);
+        return -1;
+    }
+    free(lock_path);
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        *err = sql_strf("store: %s: database is locked (is another parleyd "
+                        "using it?)", s->path);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * After every commit. With a checkpointer (store_sql_set_wal_hook), tell
+ * it how large the WAL is and return: the copy into the database happens
+ * on its thread, not inside this COMMIT. Without one, or when the WAL has
+ * grown past STORE_SQL_WAL_MAX_PAGES because the checkpointer cannot keep
+ * up, checkpoint here, as SQLite's automatic checkpoint would.
+ */
+static int sql_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct store_sql *s = arg;
+
+    if (s->on_wal != NULL && pages < STORE_SQL_WAL_MAX_PAGES) {
+        s->on_wal(s->on_wal_arg, pages);
+        return SQLITE_OK;
+    }
+    if (pages >= STORE_SQL_WAL_AUTO_PAGES)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                  NULL);
+    return SQLITE_OK;
+}
+
+void store_sql_set_wal_hook(struct store_sql *s,
+                            void (*on_wal)(void *arg, int pages), void *arg)
+{
+    s->on_wal = on_wal;
+    s->on_wal_arg = arg;
+}
+
 /* An error message for a failed open step; "locked" gets its own words. */
 static char *sql_open_error(struct store_sql *s, const char *what, int rc)
 {
@@ -414,6 +482,7 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         goto oom;
+    s->lock_fd = -1;
     s->path = strdup(cfg->path);
     if (s->path == NULL)
         goto oom;
@@ -431,16 +500,12 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, SQL_BUSY_TIMEOUT_MS);
+    if (sql_lock(s, err) != 0)
+        goto fail;
 
-    /* One writer, this process: EXCLUSIVE before WAL means no shared
-     * memory index and a lock held until close, taken at once by the
-     * empty write transaction below. The first read also tells a file
-     * that is not a database. */
-    rc = sqlite3_exec(s->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL,
-                      NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", sql_first_text,
-                          mode, NULL);
+    /* The first read also tells a file that is not a database. */
+    rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", sql_first_text,
+                      mode, NULL);
     if (rc != SQLITE_OK) {
         *err = sql_open_error(s, "setting WAL mode", rc);
         goto fail;
@@ -448,11 +513,6 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
     if (strcmp(mode, "wal") != 0) {
         *err = sql_strf("store: %s: cannot use WAL mode (journal_mode is "
                         "%s)", s->path, mode);
-        goto fail;
-    }
-    rc = sqlite3_exec(s->db, "BEGIN EXCLUSIVE; COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        *err = sql_open_error(s, "locking", rc);
         goto fail;
     }
     pragmas = cfg->full_sync ? "PRAGMA synchronous = FULL;"
@@ -488,6 +548,8 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
     }
     if (sql_load_topics(s, err) != 0)
         goto fail;
+    /* Replaces SQLite's automatic checkpoint (see sql_wal_hook). */
+    sqlite3_wal_hook(s->db, sql_wal_hook, s);
     return s;
 
 oom:
@@ -515,6 +577,8 @@ void store_sql_close(struct store_sql **sp)
             fprintf(stderr, "store: close failed: %s (%s)\n",
                     sqlite3_errstr(rc), store_sql_rc_name(rc));
     }
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* after SQLite is done with the file */
     map_cleanup(&s->map);
     free(s->touched);
     free(s->prune);

@@ -73,6 +73,12 @@ void metrics_render(struct server *srv, struct pl_buf *b)
                  "Store commits that failed.", s.commit_errors);
     metrics_line(b, "parley_store_pruned_total", "counter",
                  "Messages removed by retention.", s.pruned);
+    metrics_line(b, "parley_store_checkpoints_total", "counter",
+                 "WAL checkpoints run beside the store thread.",
+                 s.checkpoints);
+    metrics_line(b, "parley_store_checkpointed_pages_total", "counter",
+                 "WAL pages copied into the database file by them.",
+                 s.checkpointed_pages);
     metrics_line(b, "parley_store_pending", "gauge", "Store jobs in flight.",
                  srv->store ? store_pending(srv->store) : 0);
 }

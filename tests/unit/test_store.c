@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
@@ -1017,6 +1018,74 @@ static void bench_run(struct fixture *f, enum store_durability dur,
     store_free(&st);
 }
 
+/* Wait (bounded) until the checkpointer has run more than `runs` times;
+ * returns its stats. */
+static struct store_stats wait_checkpoints(struct store *st, uint64_t runs)
+{
+    struct store_stats stats;
+    int64_t deadline = mono_ms() + WAIT_MS;
+
+    for (;;) {
+        store_get_stats(st, &stats);
+        if (stats.checkpoints > runs || mono_ms() > deadline)
+            return stats;
+        usleep(10 * 1000);
+    }
+}
+
+static int64_t count_rows(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    int64_t n = -1;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM messages",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Commits never checkpoint by themselves once the store runs: its
+ * checkpointer copies the WAL, after a quiet second for a small WAL and
+ * at once for a large one. Other processes may read meanwhile. */
+static void test_checkpointer(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_store(f);
+    struct store_job **jobs = NULL;
+    struct store_stats stats;
+    const int n = 20000;
+    int i = 0;
+
+    assert_int_equal(store_start(st), 0);
+    assert_int_equal(pub_seq(f, st, "quiet", NULL, now_ms(), NULL), 1);
+    stats = wait_checkpoints(st, 0);
+    assert_true(stats.checkpoints >= 1);
+    assert_true(stats.checkpointed_pages >= 1);
+    assert_int_equal(count_rows(f->path), 1);
+
+    jobs = calloc((size_t)n, sizeof(*jobs));
+    assert_non_null(jobs);
+    for (i = 0; i < n; i++)
+        submit_pub(st, "busy", "{\"pad\":\"0123456789012345678901234567"
+                   "8901234567890123456789\"}", NULL, false, now_ms(), i);
+    take_n(f, st, jobs, (size_t)n);
+    assert_int_equal(jobs[n - 1]->seq, n);
+    free_all(jobs, (size_t)n);
+    free(jobs);
+    stats = wait_checkpoints(st, stats.checkpoints);
+    /* 20,000 rows and their index fill well over WAL_CKPT_PAGES pages. */
+    assert_true(stats.checkpointed_pages > 100);
+    assert_int_equal(count_rows(f->path), n + 1);
+    store_free(&st);
+}
+
 static void test_bench(void **state)
 {
     struct fixture *f = *state;
@@ -1054,6 +1123,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpointer, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
     };
 
