@@ -85,7 +85,9 @@ struct pss {
     bool peer_closed;             /* the client sent a close frame */
     bool rx_paused;               /* input stopped: its queue is long */
     struct http_req *req;         /* HTTP request state (http.c), or NULL */
-    uint32_t hot_round;           /* srv->hot_round when last listed hot */
+    uint32_t rx_round;            /* srv->hot_round + 1 when rx_turn counts */
+    uint16_t rx_turn;             /* bytes read in that round (about) */
+    bool hot;                     /* listed for ws_read_more this round */
 };
 
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
