@@ -34,6 +34,7 @@ struct bench_opts {
     uint32_t subs;
     uint32_t pubs;
     double rate;                /* publishes per second, all publishers */
+    bool rate_set;              /* --rate given (durable: open loop) */
     uint32_t size;              /* bytes of the `data` JSON value */
     const char *topic;
     uint32_t conns;             /* conns scenario */

@@ -73,7 +73,8 @@ static const char main_usage[] =
 "  conns    --conns C idle connections; the server's RSS per connection\n"
 "           (needs --server-pid)\n"
 "  durable  --pubs P publishers with ids, --window W unacknowledged each:\n"
-"           acknowledged publishes/s and ack latency\n"
+"           acknowledged publishes/s and ack latency; with --rate R,\n"
+"           R publishes/s in all whatever the replies (open loop)\n"
 "  recover  --clients N subscribers leave, --missed M messages are\n"
 "           published, all N reconnect at once with since\n"
 "\n"
@@ -426,6 +427,7 @@ int main(int argc, char **argv)
         case OPT_RATE:
             if (main_num(name, optarg, 0.001, 1e9, &o.rate) < 0)
                 return 2;
+            o.rate_set = true;
             break;
         case OPT_SIZE:
             if (main_num(name, optarg, 0, 16 << 20, &v) < 0)

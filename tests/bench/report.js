@@ -140,6 +140,16 @@ function table() {
   row('', 'lost / errors / closed', lossNote(p), lossNote(n), '');
   row('', 'server CPU', pct(field(p, 'server_cpu')), pct(field(n, 'server_cpu')), '');
 
+  p = P('fanin-max'); n = N('fanin-max');
+  row('**fanin** 2000 sensors, `--find-max`', 'highest clean publish rate (msg/s)',
+    int(field(p, 'target_rate')), int(field(n, 'target_rate')),
+    ratio(field(p, 'target_rate'), field(n, 'target_rate')));
+  row('', 'p50 / p99 (ms) at that rate',
+    `${ms(field(p, 'p50_ms'))} / ${ms(field(p, 'p99_ms'))}`,
+    `${ms(field(n, 'p50_ms'))} / ${ms(field(n, 'p99_ms'))}`, '');
+  row('', 'what stopped the ramp', field(p, 'limit') || '–',
+    field(n, 'limit') || '–', '');
+
   p = P('durable'); n = N('durable');
   row('**durable** 100 publishers, 16 in flight each', 'acknowledged publishes/s',
     int(field(p, 'deliveries_per_s')), int(field(n, 'deliveries_per_s')),
@@ -149,6 +159,18 @@ function table() {
     `${ms(field(n, 'p50_ms'))} / ${ms(field(n, 'p99_ms'))}`,
     `${ratio(field(p, 'p99_ms'), field(n, 'p99_ms'), true)} (p99)`);
   row('', 'errors', lossNote(p), lossNote(n), '');
+
+  p = P('durable-50k'); n = N('durable-50k');
+  row('**durable** 50k publishes/s from 100 publishers (open loop)',
+    'acknowledged publishes/s',
+    int(field(p, 'deliveries_per_s')), int(field(n, 'deliveries_per_s')),
+    ratio(field(p, 'deliveries_per_s'), field(n, 'deliveries_per_s')));
+  row('', 'ack latency p50 / p99 / max (ms)',
+    `${ms(field(p, 'p50_ms'))} / ${ms(field(p, 'p99_ms'))} / ${ms(field(p, 'max_ms'))}`,
+    `${ms(field(n, 'p50_ms'))} / ${ms(field(n, 'p99_ms'))} / ${ms(field(n, 'max_ms'))}`,
+    `${ratio(field(p, 'p99_ms'), field(n, 'p99_ms'), true)} (p99)`);
+  row('', 'errors / server CPU', `${lossNote(p)} / ${pct(field(p, 'server_cpu'))}`,
+    `${lossNote(n)} / ${pct(field(n, 'server_cpu'))}`, '');
 
   p = P('conns'); n = N('conns');
   row('**conns** 19,000 idle', 'connections open after 1 s idle',
@@ -221,11 +243,33 @@ function targets() {
   } else { got = 'not measured'; ok = undefined; }
   out.push(`| fanin 2000 sensors at 20k msg/s: p99 < 1 ms | ${got} | ${mark(ok)} |`);
 
+  const fx = get('fanin-max', 'parley');
+  if (fx) {
+    got = `${int(fx.target_rate)} msg/s (p99 ${ms(fx.p99_ms)} ms)`;
+    ok = fx.target_rate >= 150000;
+  } else { got = 'not measured'; ok = undefined; }
+  out.push(`| fanin max ≥ 150k persisted msg/s | ${got} | ${mark(ok)} |`);
+
   if (du) {
     got = `${int(du.deliveries_per_s)} acked/s`;
     ok = du.deliveries_per_s >= 100000;
   } else { got = 'not measured'; ok = undefined; }
   out.push(`| durable ≥ 100k acknowledged publishes/s from 100 publishers | ${got} | ${mark(ok)} |`);
+
+  const dh = get('durable-50k', 'parley');
+  if (dh) {
+    got = `p99 ${ms(dh.p99_ms)} ms at ${int(dh.deliveries_per_s)} acked/s`;
+    ok = dh.p99_ms < 5 && dh.lost === 0 && dh.errors === 0;
+  } else { got = 'not measured'; ok = undefined; }
+  out.push(`| durable: ack p99 < 5 ms at half that rate (50k/s) | ${got} | ${mark(ok)} |`);
+
+  const f5 = [get('fanout-500', 'parley'), get('fanout-500', 'node')];
+  if (f5[0]) {
+    got = `Parley p99 ${ms(f5[0].p99_ms)} ms` +
+      (f5[1] ? `, the Node baseline ${ms(f5[1].p99_ms)} ms (${lossNote(f5[1])})` : '');
+    ok = f5[1] ? f5[0].p99_ms <= f5[1].p99_ms : undefined;
+  } else { got = 'not measured'; ok = undefined; }
+  out.push(`| latency: fanout 500 msg/s × 1000, p99 no worse than the fastest server measured beside it (here: the Node baseline; uWebSockets is not installable here) | ${got} | ${mark(ok)} |`);
 
   if (co) {
     got = `${int(co.delivered)} open, ${int(co.bytes_per_conn)} bytes each`;

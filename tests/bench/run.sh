@@ -177,9 +177,15 @@ for server in $SERVERS; do
     # IoT fan-in: 2000 sensors, 20k msg/s in all, one subscriber on #.
     bench "$server" fanin fanin --sensors 2000 --subs 1 --size 100 \
         --rate 20000 --duration 5 --timeout 90
+    # The highest clean fan-in rate (persisted), same shape.
+    bench "$server" fanin-max fanin --sensors 2000 --subs 1 --size 100 \
+        --find-max --start-rate 5000 --trial 2 --bisect 3 --timeout 120
     # Acknowledged publishes from 100 publishers, 16 in flight each.
     bench "$server" durable durable --pubs 100 --window 16 --size 100 \
         --duration 5 --timeout 60
+    # Ack latency at a fixed 50k publishes/s from the same 100 (open loop).
+    bench "$server" durable-50k durable --pubs 100 --window 16 --size 100 \
+        --rate 50000 --duration 5 --timeout 60
     # Idle connections and the server's memory per connection.
     if [ "$NOFILE" -ge 19100 ]; then
         bench "$server" conns conns --conns 19000 --hold 1 --timeout 90

@@ -80,7 +80,9 @@ struct sc {
     int64_t since;           /* subs ask for since (-1: no) */
     uint32_t run;
     bool recording;
-    bool durable;            /* pub replies drive the next pub */
+    bool durable;            /* pub replies drive the next pub, unless */
+    bool paced;              /* durable --rate: a clock drives them */
+    uint32_t t_ring;         /* durable: send times kept per publisher */
     bool publishing;
     uint64_t pub_limit;      /* closed loop: publish at most this many */
     struct sc_counts c;
@@ -455,12 +457,12 @@ static void sc_on_reply(struct sc *s, struct peer *p, int op,
         now = net_now_us();
         p->outstanding--;
         if (op == 'o') {
-            uint64_t t0 = p->t_sent[(id - 1) % s->o->window];
+            uint64_t t0 = p->t_sent[(id - 1) % s->t_ring];
 
             hist_add(&s->lat, now > t0 ? now - t0 : 0);
             s->c.t_last = now;
         }
-        if (s->durable && s->publishing)
+        if (s->durable && !s->paced && s->publishing)
             sc_pub_next(s, p, now);
     }
 }
@@ -525,7 +527,7 @@ static int sc_publish(struct sc *s, struct peer *p, uint64_t now)
                    idbuf, topic, data, pad >= 0 ? ",\"x\":\"" : "",
                    pad > 0 ? pad : 0, s->pad, pad >= 0 ? "\"}" : "}");
     if (p->t_sent != NULL && id > 0) {
-        p->t_sent[(id - 1) % o->window] = now;
+        p->t_sent[(id - 1) % s->t_ring] = now;
         p->outstanding++;
     }
     return net_send_text(&p->nc, s->frame, (size_t)len);
@@ -965,8 +967,14 @@ static int sc_durable(struct sc *s)
     s->pubs = sc_peers(s->n_pubs, ROLE_PUB);
     if (s->pubs == NULL)
         return 3;
+    /* Paced, --window is no limit: the ring of send times must hold
+     * every publish still unanswered (8 s of them at --rate). */
+    s->paced = o->rate_set;
+    s->t_ring = o->window;
+    if (s->paced && s->t_ring < o->rate * 8 / s->n_pubs + 1)
+        s->t_ring = (uint32_t)(o->rate * 8 / s->n_pubs) + 1;
     for (i = 0; i < s->n_pubs; i++) {
-        s->pubs[i].t_sent = calloc(o->window, sizeof(uint64_t));
+        s->pubs[i].t_sent = calloc(s->t_ring, sizeof(uint64_t));
         if (s->pubs[i].t_sent == NULL)
             return 3;
     }
@@ -980,11 +988,23 @@ static int sc_durable(struct sc *s)
     s->c.t_first = t0;
     t_stop = t0 + (uint64_t)(o->duration * 1e6);
     s->publishing = true;
-    for (i = 0; i < s->n_pubs; i++)
-        sc_pub_next(s, &s->pubs[i], t0);
-    while (net_now_us() < t_stop && !sc_expired(s) &&
-           (o->count == 0 || s->c.acked + s->c.errors < o->count))
-        net_poll(s->net, 5);
+    if (s->paced) {
+        uint64_t now = t0;
+
+        while (now < t_stop && !sc_expired(s) &&
+               (o->count == 0 || s->c.sent < o->count)) {
+            sc_pub_due(s, t0, now, o->rate);
+            net_poll(s->net, 1);
+            now = net_now_us();
+        }
+        r.target_rate = o->rate;
+    } else {
+        for (i = 0; i < s->n_pubs; i++)
+            sc_pub_next(s, &s->pubs[i], t0);
+        while (net_now_us() < t_stop && !sc_expired(s) &&
+               (o->count == 0 || s->c.acked + s->c.errors < o->count))
+            net_poll(s->net, 5);
+    }
     s->publishing = false;
     r.pub_rate = s->c.sent / ((double)(net_now_us() - t0) / 1e6);
     /* wait for the replies still owed */
@@ -1086,7 +1106,8 @@ static int sc_recover(struct sc *s)
     s->n_pubs = 1;
     if (s->subs == NULL || s->pubs == NULL)
         return 3;
-    s->pubs[0].t_sent = calloc(o->window, sizeof(uint64_t));
+    s->t_ring = o->window;
+    s->pubs[0].t_sent = calloc(s->t_ring, sizeof(uint64_t));
     if (s->pubs[0].t_sent == NULL)
         return 3;
     /* 1. everyone subscribes and learns the topic's seq */
