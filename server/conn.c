@@ -102,6 +102,7 @@ void conn_free(struct conn_table *t, struct conn **cp)
         }
     }
     outq_cleanup(&c->q);
+    delivered_free(&c->delivered);
     if (c->claims != NULL) {
         pl_claims_cleanup(c->claims);
         free(c->claims);

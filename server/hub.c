@@ -500,6 +500,9 @@ static void deliver(struct fanout *f, struct conn *c)
         return;
     hub->stats.messages_out++;
     hub_push(hub, c, f->msg, false);
+    /* Ephemeral topics have no replays to keep in step with. */
+    if (!f->topic->ephemeral)
+        delivered_note(&c->delivered, f->topic, f->msg->seq);
 }
 
 static void deliver_list(void *arg, struct sub_list *l)

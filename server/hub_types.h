@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "delivered.h"
 #include "jwt.h"
 #include "msg.h"
 #include "outq.h"
@@ -98,6 +99,7 @@ struct conn {
     uint32_t n_subs;
     struct replay *replays;  /* FIFO: head first */
     uint64_t gen;            /* last publish generation that reached us */
+    struct delivered *delivered; /* live seqs sent per topic (replays) */
     int close_code;          /* non-zero: closing with this WebSocket code */
     bool wake_pending;       /* the transport asked to be told when writable */
     double tokens;           /* publish rate limit bucket */

@@ -136,7 +136,10 @@ static void replay_finish(struct hub *hub, struct conn *c)
 
     c->replays = r->next;
     while (r->held.count > 0 && c->close_code == 0) {
-        hub_push(hub, c, outq_peek(&r->held), false);
+        struct msg *m = outq_peek(&r->held);
+
+        hub_push(hub, c, m, false);
+        delivered_note(&c->delivered, r->topic, m->seq);
         outq_pop(&r->held);
     }
     replay_free(hub, c, &r);
@@ -240,14 +243,14 @@ void replay_advance(struct hub *hub, struct conn *c)
  * seq to c, before its live ones. pr (may be NULL) is the sub reply that
  * waits for the replay's first page. */
 static int replay_start(struct hub *hub, struct conn *c, struct topic *t,
-                        int64_t start, struct pending_reply *pr)
+                        int64_t start, int64_t fence, struct pending_reply *pr)
 {
     struct replay_ref *rr = NULL;
     struct replay **pp = &c->replays;
 
     if (start < 1)
         start = 1;
-    if (start > t->seq)
+    if (start > fence)
         return 0;
     replay_drop_topic(hub, c, t); /* a new sub replaces an old replay */
     rr = calloc(1, sizeof(*rr));
@@ -256,7 +259,7 @@ static int replay_start(struct hub *hub, struct conn *c, struct topic *t,
     rr->id = ++hub->next_replay_id;
     rr->r.topic = t;
     rr->r.next_seq = start;
-    rr->r.fence = t->seq;
+    rr->r.fence = fence;
     outq_init(&rr->r.held);
     if (pr != NULL) {
         rr->r.reply = pr;
@@ -284,9 +287,43 @@ static int64_t replay_start_seq(const struct topic *t, const struct pl_cmd *cmd)
     return t->seq - cmd->history + 1;
 }
 
+/* Does c have a subscription other than `pattern` that matches t? */
+static bool other_sub_matches(const struct conn *c, const char *pattern,
+                              const struct topic *t)
+{
+    const struct sub *s = NULL;
+
+    for (s = c->subs; s != NULL; s = s->c_next) {
+        if (strcmp(s->pattern, pattern) == 0)
+            continue;
+        if (s->is_pattern ? pl_topic_match(s->pattern, t->name)
+                          : s->topic == t)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The last seq this replay of t may deliver. Normally t's latest. But when
+ * another of c's subscriptions is delivering t live and has sent it every
+ * message from `first` to the latest, those must not come twice (at most
+ * once per connection): the replay stops before `first`.
+ */
+static int64_t replay_fence(const struct conn *c, const char *pattern,
+                            const struct topic *t)
+{
+    const struct delivered_run *run = delivered_find(c->delivered, t);
+
+    if (run != NULL && run->last == t->seq && run->first <= t->seq &&
+        other_sub_matches(c, pattern, t))
+        return run->first - 1;
+    return t->seq;
+}
+
 static void since_one(struct since_walk *w, struct topic *t)
 {
     int64_t start = 0;
+    int64_t fence = 0;
 
     if (t->ephemeral || w->rc != 0)
         return;
@@ -298,15 +335,16 @@ static void since_one(struct since_walk *w, struct topic *t)
     if (!w->cmd->has_since && w->cmd->history == 0)
         return;
     start = replay_start_seq(t, w->cmd);
-    if (start > t->seq)
+    fence = replay_fence(w->c, w->pattern, t);
+    if (start > fence)
         return;
     /* The ring answers the recovered question at once; the store only
      * when the ring does not reach back far enough. */
     if (hub_recent_get(w->hub, t, start > 0 ? start : 1) != NULL ||
         !w->cmd->has_since || w->pr == NULL)
-        w->rc = replay_start(w->hub, w->c, t, start, NULL);
+        w->rc = replay_start(w->hub, w->c, t, start, fence, NULL);
     else
-        w->rc = replay_start(w->hub, w->c, t, start, w->pr);
+        w->rc = replay_start(w->hub, w->c, t, start, fence, w->pr);
 }
 
 static int since_cb(void *arg, struct topic *t)

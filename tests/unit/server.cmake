@@ -9,5 +9,7 @@ parley_add_unit_test(test_topic_tree
 parley_add_unit_test(test_outq
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_outq.c LIBS parley_core)
 target_link_libraries(test_hub PRIVATE PkgConfig::CJSON)
+parley_add_unit_test(test_delivered
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_delivered.c LIBS parley_core)
 parley_add_unit_test(test_peers
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_peers.c LIBS parley_core)

@@ -1112,6 +1112,133 @@ static void test_since_pattern(void **state)
     fake_cleanup(f);
 }
 
+/* p publishes seqs from..to of topic; c, subscribed, receives each live. */
+static void pub_live(struct fake *f, struct conn *p, struct conn *c,
+                     const char *topic, int64_t from, int64_t to)
+{
+    int64_t i;
+
+    for (i = from; i <= to; i++) {
+        pub_commit(f, p, topic, "1");
+        expect_msg_only(f, c, topic, i);
+    }
+}
+
+/*
+ * At most once per connection, also across `since`: c already receives
+ * room/a live through an exact sub; a pattern sub with since 0 replays
+ * only what that sub never sent, then both deliver each new message once.
+ */
+static void test_since_overlapping_live_sub(void **state)
+{
+    struct fake *f = *state;
+    struct conn *p = NULL;
+    struct conn *c = NULL;
+    struct seen sa;
+    struct seen sb;
+    cJSON *o = NULL;
+    int i;
+
+    default_hub(f);
+    p = hello(f, "pub");
+    c = hello(f, "c");
+    for (i = 1; i <= 3; i++)
+        pub_commit(f, p, "room/a", "1");
+    sub_ok_only(f, c, 2, "room/a", 3);
+    pub_live(f, p, c, "room/a", 4, 6);
+    pub_commit(f, p, "room/b", "1");
+    expect_empty(c);
+
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":3,\"topic\":\"room/+\","
+                     "\"since\":0}");
+    fake_complete_all(f);
+    o = expect_ok(f, c, 3);
+    assert_false(json_has(o, "recovered"));
+    cJSON_Delete(o);
+    memset(&sa, 0, sizeof(sa));
+    memset(&sb, 0, sizeof(sb));
+    while (!fake_empty(c) && !fake_pending(c)) {
+        o = fake_pop(f, c);
+        assert_string_equal(json_str(o, "op"), "msg");
+        if (strcmp(json_str(o, "topic"), "room/a") == 0)
+            sa.seqs[sa.n_seq++] = json_int(o, "seq");
+        else
+            sb.seqs[sb.n_seq++] = json_int(o, "seq");
+        cJSON_Delete(o);
+    }
+    assert_seqs(&sa, 1, 3); /* 4..6 came live already */
+    assert_seqs(&sb, 1, 1); /* nothing of room/b came before */
+
+    /* new messages: once each, through either sub */
+    pub_commit(f, p, "room/a", "1");
+    expect_msg_only(f, c, "room/a", 7);
+    pub_commit(f, p, "room/b", "1");
+    expect_msg_only(f, c, "room/b", 2);
+    expect_empty(c);
+    fake_cleanup(f);
+}
+
+/* The same with the store: the replay's pages stop before the live run,
+ * and a live message published while the replay runs comes once, after
+ * it. */
+static void test_since_overlapping_from_store(void **state)
+{
+    struct fake *f = *state;
+    struct conn *p = NULL;
+    struct conn *c = NULL;
+    struct seen s;
+    int i;
+
+    default_hub(f);
+    stored_topic(f, "t/x", 1, 100, 4); /* older than the ring */
+    p = hello(f, "pub");
+    c = hello(f, "c");
+    sub_ok_only(f, c, 2, "t/x", 100);
+    pub_live(f, p, c, "t/x", 101, 103);
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":3,\"topic\":\"t/#\","
+                     "\"since\":90}");
+    /* live while the replay waits for the store: held, then once */
+    fake_send(f, p, "{\"op\":\"pub\",\"topic\":\"t/x\",\"data\":1}");
+    memset(&s, 0, sizeof(s));
+    pump(f, c, "t/x", &s);
+    assert_int_equal(s.n_ok, 1);
+    assert_int_equal(s.oks[0], 3);
+    /* 91..100 replayed, 101..103 not again, then 104 live */
+    assert_int_equal(s.n_seq, 11);
+    for (i = 0; i < 10; i++)
+        assert_int_equal(s.seqs[i], 91 + i);
+    assert_int_equal(s.seqs[10], 104);
+    expect_empty(c);
+    fake_cleanup(f);
+}
+
+/* Without another sub delivering the topic live, `since` replays all of
+ * it, also what an earlier (since ended) sub had sent. */
+static void test_since_after_unsub_replays(void **state)
+{
+    struct fake *f = *state;
+    struct conn *p = NULL;
+    struct conn *c = NULL;
+    struct seen s;
+
+    default_hub(f);
+    p = hello(f, "pub");
+    c = hello(f, "c");
+    sub_ok_only(f, c, 2, "t", 0);
+    pub_live(f, p, c, "t", 1, 3);
+    fake_send(f, c, "{\"op\":\"unsub\",\"id\":3,\"topic\":\"t\"}");
+    cJSON_Delete(expect_ok(f, c, 3));
+    pub_commit(f, p, "t", "1");
+    expect_empty(c);
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":4,\"topic\":\"t\","
+                     "\"since\":0}");
+    memset(&s, 0, sizeof(s));
+    pump(f, c, "t", &s);
+    assert_int_equal(s.n_ok, 1);
+    assert_seqs(&s, 1, 4);
+    fake_cleanup(f);
+}
+
 /* ---- history op ------------------------------------------------------- */
 
 static void expect_history(struct fake *f, struct conn *c, int64_t id,
@@ -1844,6 +1971,9 @@ int main(void)
         HUB_TEST(test_since_paged_replay),
         HUB_TEST(test_replay_paced),
         HUB_TEST(test_since_pattern),
+        HUB_TEST(test_since_overlapping_live_sub),
+        HUB_TEST(test_since_overlapping_from_store),
+        HUB_TEST(test_since_after_unsub_replays),
         HUB_TEST(test_history_op),
         HUB_TEST(test_slow_consumer),
         HUB_TEST(test_max_subs),
