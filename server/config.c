@@ -16,7 +16,8 @@
 
 enum {
     OPT_PORT = 256, OPT_BIND, OPT_DB, OPT_LOG_LEVEL, OPT_MAX_MESSAGE,
-    OPT_QUEUE_BYTES, OPT_QUEUE_MSGS, OPT_MAX_SUBS, OPT_RECENT, OPT_EPHEMERAL,
+    OPT_QUEUE_BYTES, OPT_QUEUE_MSGS, OPT_MAX_SUBS, OPT_RECENT, OPT_RECENT_MEMORY,
+    OPT_EPHEMERAL,
     OPT_DURABILITY, OPT_DEDUPE, OPT_RETAIN_MESSAGES, OPT_RETAIN_AGE,
     OPT_SECRET, OPT_SECRET_FILE, OPT_RATE, OPT_BURST, OPT_ALLOW_ORIGIN,
     OPT_CERT, OPT_KEY, OPT_WEB_ROOT, OPT_MAX_CONNS, OPT_HELP, OPT_VERSION,
@@ -34,6 +35,7 @@ static const struct option options[] = {
     { "queue-msgs", required_argument, NULL, OPT_QUEUE_MSGS },
     { "max-subs", required_argument, NULL, OPT_MAX_SUBS },
     { "recent", required_argument, NULL, OPT_RECENT },
+    { "recent-memory", required_argument, NULL, OPT_RECENT_MEMORY },
     { "ephemeral", required_argument, NULL, OPT_EPHEMERAL },
     { "durability", required_argument, NULL, OPT_DURABILITY },
     { "dedupe-window", required_argument, NULL, OPT_DEDUPE },
@@ -83,6 +85,7 @@ static const char usage[] =
 "  --ephemeral PATTERN   never store topics matching PATTERN (repeatable;\n"
 "                        default typing/#; 'none' for no ephemeral topics)\n"
 "  --recent N            recent messages kept in memory per topic (64)\n"
+"  --recent-memory BYTES all topics' recent messages together (64MiB)\n"
 "Limits:\n"
 "  --max-message BYTES   largest client message (default 64KiB)\n"
 "  --queue-bytes BYTES   out-queue bound per connection (default 8MiB)\n"
@@ -125,6 +128,7 @@ void config_defaults(struct pl_config *cfg)
     cfg->max_subs = 10000;
     cfg->recent_msgs = 64;
     cfg->recent_bytes = 1u << 20;
+    cfg->recent_memory = (size_t)64 << 20;
     cfg->dedupe_window_ms = 24LL * 3600 * 1000;
     /* A chat client sends a few messages a second and a busy gateway a
      * few hundred, but `parley pub` fed a file publishes as fast as acks
@@ -313,6 +317,12 @@ static int apply(struct pl_config *cfg, int opt, const char *arg)
         if (parse_uint(arg, 0, 1 << 20, &v) < 0)
             return bad_value(name, arg);
         cfg->recent_msgs = (uint32_t)v;
+        return 0;
+    case OPT_RECENT_MEMORY:
+        d = config_parse_size(arg);
+        if (d < 1024)
+            return bad_value(name, arg);
+        cfg->recent_memory = (size_t)d;
         return 0;
     case OPT_EPHEMERAL:
         if (cfg->ephemeral_default) {

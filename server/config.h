@@ -21,6 +21,7 @@ struct pl_config {
     uint32_t max_subs;
     uint32_t recent_msgs;
     size_t recent_bytes;
+    size_t recent_memory;     /* all rings together */
     const char *ephemeral[CONFIG_LIST_MAX];
     size_t n_ephemeral;
     bool ephemeral_default;   /* still the built-in typing/# */

@@ -240,6 +240,57 @@ void hub_topic_maybe_free(struct hub *hub, struct topic *t)
     topic_free(t);
 }
 
+/*
+ * The rings' memory, all topics together. Each ring is bounded, but the
+ * number of topics is not: a client publishing once to a million topics
+ * would keep a million messages in memory. Topics with a non-empty ring
+ * are kept least recently pushed first; past cfg.recent_memory the oldest
+ * messages of the least recently pushed topic go first. A message that
+ * left a ring is only slower to recover: replays read it from the store.
+ */
+static void ring_unlink(struct hub *hub, struct topic *t)
+{
+    if (t->lru_prev != NULL)
+        t->lru_prev->lru_next = t->lru_next;
+    else if (hub->ring_lru == t)
+        hub->ring_lru = t->lru_next;
+    if (t->lru_next != NULL)
+        t->lru_next->lru_prev = t->lru_prev;
+    else if (hub->ring_mru == t)
+        hub->ring_mru = t->lru_prev;
+    t->lru_prev = t->lru_next = NULL;
+}
+
+static void ring_link_mru(struct hub *hub, struct topic *t)
+{
+    t->lru_prev = hub->ring_mru;
+    t->lru_next = NULL;
+    if (hub->ring_mru != NULL)
+        hub->ring_mru->lru_next = t;
+    else
+        hub->ring_lru = t;
+    hub->ring_mru = t;
+}
+
+/* Empty t's ring, keeping the hub's accounting. */
+static void ring_clear(struct hub *hub, struct topic *t)
+{
+    hub->stats.recent_bytes -= t->recent.bytes;
+    outq_cleanup(&t->recent);
+    ring_unlink(hub, t);
+}
+
+/* Drop the oldest message of t's ring. */
+static void ring_pop(struct hub *hub, struct topic *t)
+{
+    size_t before = t->recent.bytes;
+
+    outq_pop(&t->recent);
+    hub->stats.recent_bytes -= before - t->recent.bytes;
+    if (t->recent.count == 0)
+        ring_unlink(hub, t);
+}
+
 static void recent_push(struct hub *hub, struct topic *t, struct msg *m)
 {
     struct outq *r = &t->recent;
@@ -248,14 +299,24 @@ static void recent_push(struct hub *hub, struct topic *t, struct msg *m)
         return;
     /* A gap (a failed read-back, a restart) would break contiguity. */
     if (r->count > 0 && outq_at(r, r->count - 1)->seq + 1 != m->seq)
-        outq_cleanup(r);
+        ring_clear(hub, t);
     while (r->count > 0 && (r->count >= hub->cfg.recent_msgs ||
                             r->bytes + m->len > hub->cfg.recent_bytes))
-        outq_pop(r);
+        ring_pop(hub, t);
     /* Out of memory only costs the ring this message: recovery then
      * reads it from the store. */
-    if (outq_push(r, m) < 0)
-        outq_cleanup(r);
+    if (outq_push(r, m) < 0) {
+        ring_clear(hub, t);
+        return;
+    }
+    hub->stats.recent_bytes += m->len;
+    ring_unlink(hub, t);
+    ring_link_mru(hub, t);
+    /* t is the most recent: it gives up messages last, and keeps m. */
+    while (hub->cfg.recent_memory > 0 &&
+           hub->stats.recent_bytes > hub->cfg.recent_memory &&
+           (hub->ring_lru != t || t->recent.count > 1))
+        ring_pop(hub, hub->ring_lru);
 }
 
 /*

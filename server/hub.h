@@ -27,6 +27,7 @@ struct hub_config {
     uint32_t max_subs;         /* subscriptions per connection */
     uint32_t recent_msgs;      /* recent ring per topic */
     size_t recent_bytes;
+    size_t recent_memory;      /* every ring together; 0: no bound */
     const char *const *ephemeral; /* patterns of topics never stored */
     size_t n_ephemeral;
     double rate;               /* publishes per second per connection, 0: off */
@@ -58,6 +59,7 @@ struct hub_stats {
     uint64_t connections_total;
     uint64_t subscriptions;
     uint64_t topics;
+    uint64_t recent_bytes;       /* every topic's recent ring together */
     uint64_t messages_in;
     uint64_t messages_out;       /* deliveries queued to connections */
     uint64_t bytes_out;          /* counted by the transport */

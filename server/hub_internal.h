@@ -39,6 +39,10 @@ struct hub {
     uint32_t subs_cap;       /* power of two */
     uint64_t gen; /* publish generation, for at-most-once */
     uint64_t next_replay_id;
+    /* Topics with a non-empty recent ring, least recently pushed first
+     * (their bytes together: stats.recent_bytes, <= cfg.recent_memory). */
+    struct topic *ring_lru;
+    struct topic *ring_mru;
     struct pl_buf buf; /* scratch for building frames */
 };
 

@@ -37,6 +37,7 @@ struct topic {
      * `since` recoveries never touch the disk. Contiguous seqs, oldest
      * first; the same pointer ring as a connection's out-queue. */
     struct outq recent;
+    struct topic *lru_prev, *lru_next; /* in hub's ring LRU while non-empty */
     struct msg *retained;    /* the retained copy, framed with retained:true */
     struct member *members;
     uint32_t n_members;

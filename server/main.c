@@ -286,6 +286,7 @@ int main(int argc, char **argv)
     hcfg.max_subs = cfg.max_subs;
     hcfg.recent_msgs = cfg.recent_msgs;
     hcfg.recent_bytes = cfg.recent_bytes;
+    hcfg.recent_memory = cfg.recent_memory;
     hcfg.ephemeral = cfg.ephemeral;
     hcfg.n_ephemeral = cfg.n_ephemeral;
     hcfg.rate = cfg.rate;

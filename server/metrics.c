@@ -32,6 +32,10 @@ void metrics_render(struct server *srv, struct pl_buf *b)
     metrics_line(b, "parley_subscriptions", "gauge", "Active subscriptions.",
                  h->subscriptions);
     metrics_line(b, "parley_topics", "gauge", "Topics known.", h->topics);
+    metrics_line(b, "parley_recent_bytes", "gauge",
+                 "Bytes of messages in the topics' recent rings "
+                 "(--recent-memory bounds them).",
+                 h->recent_bytes);
     metrics_line(b, "parley_messages_in_total", "counter",
                  "Publishes received.", h->messages_in);
     metrics_line(b, "parley_messages_out_total", "counter",

@@ -1239,6 +1239,52 @@ static void test_since_after_unsub_replays(void **state)
     fake_cleanup(f);
 }
 
+/*
+ * The rings of all topics together stay under recent_memory: the least
+ * recently published topic loses its ring first, and recovering it then
+ * reads the store, while the busy topic is still served from memory.
+ */
+static void test_recent_memory_bound(void **state)
+{
+    struct fake *f = *state;
+    struct hub_config cfg;
+    struct conn *p = NULL;
+    struct conn *c = NULL;
+    struct seen s;
+    uint64_t one = 0;
+    int i;
+
+    fake_config(&cfg);
+    cfg.recent_memory = 1024;
+    fake_init(f, &cfg);
+    p = hello(f, "pub");
+    c = hello(f, "c");
+    pub_commit(f, p, "quiet", "1");
+    one = hub_get_stats(f->hub)->recent_bytes;
+    assert_true(one > 0 && one < 256);
+    for (i = 2; i <= 3; i++)
+        pub_commit(f, p, "quiet", "1");
+    for (i = 1; i <= 200; i++) {
+        pub_commit(f, p, "busy", "1");
+        assert_true(hub_get_stats(f->hub)->recent_bytes <= 1024);
+    }
+    /* busy: recent, from memory, no store read */
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":2,\"topic\":\"busy\","
+                     "\"since\":199}");
+    assert_int_equal(f->n_jobs, 0);
+    cJSON_Delete(expect_ok(f, c, 2));
+    expect_msg_only(f, c, "busy", 200);
+    /* quiet: its ring went to make room; the store still has it all */
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":3,\"topic\":\"quiet\","
+                     "\"since\":0}");
+    assert_true(f->n_jobs > 0);
+    memset(&s, 0, sizeof(s));
+    pump(f, c, "quiet", &s);
+    assert_int_equal(s.n_ok, 1);
+    assert_seqs(&s, 1, 3);
+    fake_cleanup(f);
+}
+
 /* ---- history op ------------------------------------------------------- */
 
 static void expect_history(struct fake *f, struct conn *c, int64_t id,
@@ -1974,6 +2020,7 @@ int main(void)
         HUB_TEST(test_since_overlapping_live_sub),
         HUB_TEST(test_since_overlapping_from_store),
         HUB_TEST(test_since_after_unsub_replays),
+        HUB_TEST(test_recent_memory_bound),
         HUB_TEST(test_history_op),
         HUB_TEST(test_slow_consumer),
         HUB_TEST(test_max_subs),
