@@ -107,6 +107,8 @@ void ws_read_more(struct server *srv);
 void ws_wake(struct server *srv, struct conn *c);
 /* At the end of each loop turn: write what listed connections queued. */
 void ws_flush(struct server *srv);
+/* Fan out (a budget of) the store's completions waiting now. */
+void ws_drain_store(struct server *srv);
 /* The transport's limit counters, appended to GET /metrics. */
 void ws_metrics_render(struct server *srv, struct pl_buf *b);
 

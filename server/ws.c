@@ -501,9 +501,10 @@ static int ws_filter(struct server *srv, struct lws *wsi, struct pss *pss)
  * subscriber's queue before any of them could write, so a fast reader
  * would look like a slow one. We handle a budget's worth per loop
  * iteration and wake ourselves for the rest, letting writes happen in
- * between.
+ * between. Called when the store wakes the loop, and at the end of every
+ * turn (service_turn), for commits that finished during it.
  */
-static void ws_drain_store(struct server *srv)
+void ws_drain_store(struct server *srv)
 {
     struct store_job *done = NULL;
     struct store_job **tail = &srv->backlog;
@@ -810,7 +811,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return 0;
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        /* broadcast to every protocol: only ours exists */
+        /* Broadcast to every protocol: only ours exists. Usually the
+         * store's wake-up when the loop was idle (see ws_drain_store). */
         if (srv != NULL)
             ws_drain_store(srv);
         return 0;
