@@ -78,15 +78,15 @@ struct pss {
     unsigned char *rx;
     size_t rx_len;
     size_t rx_cap;
-    bool rx_binary;
     char *token;                  /* valid ?token= seen at the handshake */
     lws_dll2_t link;              /* in server.ws_conns while open */
     lws_usec_t rx_at;             /* opened, or the last data or pong */
-    bool peer_closed;             /* the client sent a close frame */
-    bool rx_paused;               /* input stopped: its queue is long */
     struct http_req *req;         /* HTTP request state (http.c), or NULL */
     uint32_t rx_round;            /* srv->hot_round + 1 when rx_turn counts */
     uint16_t rx_turn;             /* bytes read in that round (about) */
+    bool rx_binary;
+    bool peer_closed;             /* the client sent a close frame */
+    bool rx_paused;               /* input stopped: its queue is long */
     bool hot;                     /* listed for ws_read_more this round */
 };
 
