@@ -76,8 +76,8 @@ struct pss {
     /* WebSocket receive: fragments joined only when a message spans
      * more than one receive callback. */
     unsigned char *rx;
-    size_t rx_len;
-    size_t rx_cap;
+    uint32_t rx_len;              /* <= --max-message (at most 1 GiB) */
+    uint32_t rx_cap;
     char *token;                  /* valid ?token= seen at the handshake */
     lws_dll2_t link;              /* in server.ws_conns while open */
     lws_usec_t rx_at;             /* opened, or the last data or pong */

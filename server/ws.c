@@ -348,11 +348,11 @@ static int ws_receive(struct server *srv, struct lws *wsi, struct pss *pss,
             if (nrx == NULL)
                 return ws_close_with(wsi, 1011);
             pss->rx = nrx;
-            pss->rx_cap = ncap;
+            pss->rx_cap = (uint32_t)ncap; /* < 2 * --max-message */
         }
         memcpy(pss->rx + pss->rx_len, in, len);
     }
-    pss->rx_len += len;
+    pss->rx_len += (uint32_t)len; /* checked against --max-message above */
     if (!final)
         return 0;
     if (pss->rx_binary)
