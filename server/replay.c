@@ -314,7 +314,7 @@ static int64_t replay_fence(const struct conn *c, const char *pattern,
 {
     const struct delivered_run *run = delivered_find(c->delivered, t);
 
-    if (run != NULL && run->last == t->seq && run->first <= t->seq &&
+    if (run != NULL && run->last == t->seq &&
         other_sub_matches(c, pattern, t))
         return run->first - 1;
     return t->seq;
