@@ -13,6 +13,7 @@
  * sequence stays gapless.
  */
 #include "store_sql.h"
+#include "wal_vfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -493,7 +494,7 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
 
     rc = sqlite3_open_v2(cfg->path, &s->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                         SQLITE_OPEN_NOMUTEX, NULL);
+                         SQLITE_OPEN_NOMUTEX, wal_vfs_name());
     if (rc != SQLITE_OK) {
         *err = sql_open_error(s, "cannot open", rc);
         goto fail;

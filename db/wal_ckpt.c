@@ -12,6 +12,7 @@
  * writer) trims the file.
  */
 #include "wal_ckpt.h"
+#include "wal_vfs.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -142,7 +143,8 @@ struct wal_ckpt *wal_ckpt_start(const char *path, bool full_sync,
         return NULL;
     }
     rc = sqlite3_open_v2(path, &c->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                         wal_vfs_name());
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(c->db, sync, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {

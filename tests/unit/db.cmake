@@ -1,11 +1,17 @@
-# db/: the job queue, the plain SQLite layer, and the threaded store.
+# db/: the job queue, the plain SQLite layer, the WAL-gathering VFS and the
+# threaded store.
 # PARLEY_DB_FIXTURES is where tests find tests/fixtures/db/.
 parley_add_unit_test(test_jobq
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_jobq.c LIBS parley_db)
 parley_add_unit_test(test_store_sql
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_store_sql.c LIBS parley_db)
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_store_sql.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/tmpdir.c LIBS parley_db)
+parley_add_unit_test(test_wal_vfs
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_wal_vfs.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/tmpdir.c LIBS parley_db)
 parley_add_unit_test(test_store
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_store.c LIBS parley_db)
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_store.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/tmpdir.c LIBS parley_db)
 foreach(t test_store_sql test_store)
     target_compile_definitions(${t} PRIVATE
         PARLEY_DB_FIXTURES="${PROJECT_SOURCE_DIR}/tests/fixtures/db")

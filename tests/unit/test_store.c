@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <signal.h>
@@ -25,6 +24,7 @@
 
 #include "errors.h"
 #include "store.h"
+#include "tmpdir.h"
 
 #define WAIT_MS 60000
 
@@ -57,17 +57,14 @@ static int64_t mono_ms(void)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
 
     if (f == NULL)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/pl-store-XXXXXX",
-             tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (mkdtemp(f->dir) == NULL) {
+    if (tmpdir_make(f->dir, sizeof(f->dir), "store", f->path,
+                    sizeof(f->path), "p.db") != 0) {
         free(f);
         return -1;
     }
-    snprintf(f->path, sizeof(f->path), "%s/p.db", f->dir);
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
     *state = f;
@@ -77,19 +74,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    struct dirent *e = NULL;
-    char p[512];
 
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-        unlink(p);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(f->dir);
+    tmpdir_remove(f->dir);
     while (f->stash != NULL) {
         struct store_job *next = f->stash->next;
 

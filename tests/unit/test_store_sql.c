@@ -13,58 +13,16 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include "errors.h"
 #include "store_sql.h"
+#include "tmpdir.h"
 
 #define NOW 1764130000000LL
 
-struct fixture {
-    char dir[64];
-    char path[128];
-};
 
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    const char *tmp = getenv("TMPDIR");
-
-    if (f == NULL)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "%s/pl-sql-XXXXXX",
-             tmp != NULL && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (mkdtemp(f->dir) == NULL) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof(f->path), "%s/p.db", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    DIR *d = opendir(f->dir);
-    struct dirent *e = NULL;
-    char p[512];
-
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-        unlink(p);
-    }
-    if (d != NULL)
-        closedir(d);
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
-static struct store_sql *open_sql(const struct fixture *f,
+static struct store_sql *open_sql(const struct tmpdb *f,
                                   const struct store_migration *migs,
                                   size_t n_migs, int64_t keep_n,
                                   int64_t keep_ms)
@@ -87,7 +45,7 @@ static struct store_sql *open_sql(const struct fixture *f,
 }
 
 /* Try to open and expect a failure whose message contains `want`. */
-static void open_fails(const struct fixture *f,
+static void open_fails(const struct tmpdb *f,
                        const struct store_migration *migs, size_t n_migs,
                        const char *want)
 {
@@ -122,7 +80,7 @@ static int64_t query_int(struct store_sql *s, const char *sql)
 }
 
 /* Make a database file from a fixture script with plain SQLite. */
-static void db_from_script(const struct fixture *f, const char *script)
+static void db_from_script(const struct tmpdb *f, const char *script)
 {
     char path[512];
     FILE *fp = NULL;
@@ -205,7 +163,7 @@ static struct store_job *read_job(struct store_sql *s, enum store_job_kind k,
 
 static void test_fresh_database(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
 
     assert_true(store_n_migrations >= 1);
@@ -227,7 +185,7 @@ static void test_fresh_database(void **state)
 
 static void test_newer_schema_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
 
     db_from_script(f, "future.sql");
     open_fails(f, NULL, 0, "newer than this build knows");
@@ -235,7 +193,7 @@ static void test_newer_schema_refused(void **state)
 
 static void test_upgrade_keeps_data(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     struct store_migration migs[3];
     struct store_sql *s = open_sql(f, store_migrations, 1, 0, 0);
     struct store_job *job = NULL;
@@ -284,7 +242,7 @@ static void test_upgrade_keeps_data(void **state)
 
 static void test_v1_fixture(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     struct store_sql *s = NULL;
     struct store_job *job = NULL;
     bool dup = false;
@@ -312,7 +270,7 @@ static void test_v1_fixture(void **state)
 
 static void test_corrupt_file_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     FILE *fp = fopen(f->path, "wb");
     int i = 0;
 
@@ -325,7 +283,7 @@ static void test_corrupt_file_refused(void **state)
 
 static void test_locked_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
 
     open_fails(f, NULL, 0, "locked");
@@ -336,7 +294,7 @@ static void test_locked_refused(void **state)
 
 static void test_unwritable_dir_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     char path[200];
     struct store_sql_config cfg;
     char *err = NULL;
@@ -361,7 +319,7 @@ static bool fail_always(void *arg)
 
 static void test_batch_and_rollback(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
     struct store_job *jobs[6];
     uint64_t b = 0, r = 0, e = 0;
@@ -412,7 +370,7 @@ static void test_batch_and_rollback(void **state)
 
 static void test_statement_failure_rolls_back(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
     struct store_job *jobs[3];
     uint64_t b = 0, r = 0, e = 0;
@@ -454,7 +412,7 @@ static void test_statement_failure_rolls_back(void **state)
 
 static void test_dedupe_and_retained(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
     struct store_job *jobs[3];
     uint64_t b = 0, r = 0, e = 0;
@@ -516,7 +474,7 @@ static void test_dedupe_and_retained(void **state)
 
 static void test_reads(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
     struct store_job *job = NULL;
     int i = 0;
@@ -585,7 +543,7 @@ static int prune_all(struct store_sql *s, int64_t now, uint64_t *pruned)
 
 static void test_prune_by_count(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     struct store_sql *s = open_sql(f, NULL, 0, 5, 0);
     struct store_job *job = NULL;
     struct store_job **jobs = calloc(2600, sizeof(*jobs));
@@ -631,7 +589,7 @@ static void test_prune_by_count(void **state)
 
 static void test_prune_by_age_and_dedupe(void **state)
 {
-    struct fixture *f = *state;
+    struct tmpdb *f = *state;
     struct store_sql *s = open_sql(f, NULL, 0, 0, 3600000);
     struct store_job *job = NULL;
     uint64_t pruned = 0;
@@ -669,27 +627,19 @@ static void test_prune_by_age_and_dedupe(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fresh_database, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_upgrade_keeps_data, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_v1_fixture, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_file_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_locked_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unwritable_dir_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_batch_and_rollback, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_statement_failure_rolls_back,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dedupe_and_retained, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_reads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prune_by_count, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prune_by_age_and_dedupe, setup,
-                                        teardown),
+        TMPDB_TEST(test_fresh_database),
+        TMPDB_TEST(test_newer_schema_refused),
+        TMPDB_TEST(test_upgrade_keeps_data),
+        TMPDB_TEST(test_v1_fixture),
+        TMPDB_TEST(test_corrupt_file_refused),
+        TMPDB_TEST(test_locked_refused),
+        TMPDB_TEST(test_unwritable_dir_refused),
+        TMPDB_TEST(test_batch_and_rollback),
+        TMPDB_TEST(test_statement_failure_rolls_back),
+        TMPDB_TEST(test_dedupe_and_retained),
+        TMPDB_TEST(test_reads),
+        TMPDB_TEST(test_prune_by_count),
+        TMPDB_TEST(test_prune_by_age_and_dedupe),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
