@@ -332,9 +332,9 @@ static void *store_thread(void *arg)
 }
 
 /* SQLite's wal hook, on the store thread: pass the WAL's size on. */
-static void store_on_wal(void *arg, int pages)
+static bool store_on_wal(void *arg, int pages)
 {
-    wal_ckpt_notify(arg, pages);
+    return wal_ckpt_notify(arg, pages);
 }
 
 int store_start(struct store *st)

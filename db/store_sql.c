@@ -108,7 +108,7 @@ struct store_sql {
     sqlite3 *db;
     char *path;
     int lock_fd;                   /* <path>-lock, flock()ed; -1: none */
-    void (*on_wal)(void *arg, int pages);
+    bool (*on_wal)(void *arg, int pages);
     void *on_wal_arg;
     sqlite3_stmt *st[ST__COUNT];
     struct topic_map map;
@@ -334,27 +334,27 @@ static int sql_lock(struct store_sql *s, char **err)
 
 /*
  * After every commit. With a checkpointer (store_sql_set_wal_hook), tell
- * it how large the WAL is and return: the copy into the database happens
- * on its thread, not inside this COMMIT. Without one, or when the WAL has
- * grown past STORE_SQL_WAL_MAX_PAGES because the checkpointer cannot keep
- * up, checkpoint here, as SQLite's automatic checkpoint would.
+ * it how large the WAL is: the copy into the database happens on its
+ * thread, not inside this COMMIT, except for the end of the copy that
+ * lets the WAL start over, when it asks for that (wal_ckpt.h). Without
+ * one, checkpoint here as SQLite's automatic checkpoint would.
  */
 static int sql_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct store_sql *s = arg;
 
-    if (s->on_wal != NULL && pages < STORE_SQL_WAL_MAX_PAGES) {
-        s->on_wal(s->on_wal_arg, pages);
-        return SQLITE_OK;
-    }
-    if (pages >= STORE_SQL_WAL_AUTO_PAGES)
+    if (s->on_wal != NULL ? s->on_wal(s->on_wal_arg, pages)
+                          : pages >= STORE_SQL_WAL_AUTO_PAGES) {
+        /* SQLITE_BUSY while the checkpointer runs: asked again next
+         * commit. */
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL,
                                   NULL);
+    }
     return SQLITE_OK;
 }
 
 void store_sql_set_wal_hook(struct store_sql *s,
-                            void (*on_wal)(void *arg, int pages), void *arg)
+                            bool (*on_wal)(void *arg, int pages), void *arg)
 {
     s->on_wal = on_wal;
     s->on_wal_arg = arg;

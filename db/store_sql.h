@@ -44,10 +44,9 @@ struct store_sql_config {
 
 struct store_sql;
 
-/* WAL pages at which the writer checkpoints by itself: without a
- * checkpointer (SQLite's default), and with one that has fallen behind. */
+/* WAL pages at which the writer checkpoints by itself when there is no
+ * checkpointer (SQLite's default). */
 #define STORE_SQL_WAL_AUTO_PAGES 1000
-#define STORE_SQL_WAL_MAX_PAGES 65536
 
 /* Open or create the database, take its lock (an flock on <path>-lock: a
  * second store gets a clear "locked" error), set the pragmas, apply the
@@ -58,10 +57,11 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
 /* Finalize every statement, close the database, free, NULL *s. */
 void store_sql_close(struct store_sql **s);
 
-/* After each commit, call on_wal(arg, WAL pages) instead of checkpointing
- * (up to STORE_SQL_WAL_MAX_PAGES). On the thread that commits. */
+/* After each commit, call on_wal(arg, WAL pages) instead of checkpointing;
+ * checkpoint (PASSIVE) only when it returns true. On the thread that
+ * commits. */
 void store_sql_set_wal_hook(struct store_sql *s,
-                            void (*on_wal)(void *arg, int pages), void *arg);
+                            bool (*on_wal)(void *arg, int pages), void *arg);
 
 /* Run n PUB jobs in transactions of at most STORE_SQL_MAX_BATCH jobs,
  * filling job->seq/duplicate/err. A transaction that fails (any statement,

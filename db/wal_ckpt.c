@@ -9,7 +9,8 @@
  * checkpoint: it copies what is committed and never blocks the writer.
  * When a run has copied everything, the writer's next transaction starts
  * the WAL over from its beginning, and journal_size_limit (set by the
- * writer) trims the file.
+ * writer) trims the file. Under steady commits no run copies everything,
+ * so the writer finishes the copy itself when asked (wal_ckpt_notify).
  */
 #include "wal_ckpt.h"
 #include "wal_vfs.h"
@@ -35,6 +36,7 @@ struct wal_ckpt {
     pthread_cond_t cond;         /* signalled by notify and stop */
     int wal_pages;               /* {lock} pages in the WAL, as reported */
     int backfilled;              /* {lock} of those, copied already */
+    bool running;                /* {lock} a checkpoint is under way */
     bool stop;                   /* {lock} */
     atomic_uint_fast64_t runs;
     atomic_uint_fast64_t copied;
@@ -60,11 +62,21 @@ static int ckpt_pending(struct wal_ckpt *c)
     return c->wal_pages - c->backfilled;
 }
 
-/* Wait until there is a checkpoint to run; false when told to stop.
+/* Enough waiting for a run of its own: WAL_CKPT_PAGES, but none while
+ * the WAL is long enough for the writer to finish the copy itself, so
+ * that the writer does not find the checkpointer always running. */
+static bool ckpt_due(struct wal_ckpt *c)
+{
+    return ckpt_pending(c) >= WAL_CKPT_PAGES &&
+           c->wal_pages < WAL_CKPT_RESTART_PAGES;
+}
+
+/* Wait until there is a checkpoint to run (a due one, or anything left
+ * after WAL_CKPT_IDLE_MS without a commit); false when told to stop.
  * Caller holds c->lock. */
 static bool ckpt_wait(struct wal_ckpt *c)
 {
-    while (!c->stop && ckpt_pending(c) < WAL_CKPT_PAGES) {
+    while (!c->stop && !ckpt_due(c)) {
         struct timespec deadline;
 
         if (ckpt_pending(c) == 0) {
@@ -92,8 +104,8 @@ static void *ckpt_thread(void *arg)
 
     /* Copying a few MB and syncing them must not take CPU time from the
      * threads that deliver messages (on Linux, nice is per thread). If
-     * the copy then falls behind, the writer checkpoints by itself at
-     * STORE_SQL_WAL_MAX_PAGES. */
+     * the copy then falls behind, the writer finishes it at
+     * WAL_CKPT_RESTART_PAGES. */
     errno = 0;
     nice_now = getpriority(PRIO_PROCESS, (id_t)gettid());
     if (errno == 0)
@@ -106,11 +118,13 @@ static void *ckpt_thread(void *arg)
         int done = 0;
         int rc = 0;
 
+        c->running = true;
         pthread_mutex_unlock(&c->lock);
         rc = sqlite3_wal_checkpoint_v2(c->db, "main",
                                        SQLITE_CHECKPOINT_PASSIVE, &log,
                                        &done);
         pthread_mutex_lock(&c->lock);
+        c->running = false;
         if (rc == SQLITE_OK) {
             atomic_fetch_add(&c->runs, 1);
             if (done > c->backfilled)
@@ -173,9 +187,10 @@ struct wal_ckpt *wal_ckpt_start(const char *path, bool full_sync,
     return c;
 }
 
-void wal_ckpt_notify(struct wal_ckpt *c, int pages)
+bool wal_ckpt_notify(struct wal_ckpt *c, int pages)
 {
     int before = 0;
+    bool finish = false;
 
     pthread_mutex_lock(&c->lock);
     before = ckpt_pending(c);
@@ -184,7 +199,9 @@ void wal_ckpt_notify(struct wal_ckpt *c, int pages)
      * timeout (nothing was waiting) so that its idle timer starts. */
     if (before == 0 || ckpt_pending(c) >= WAL_CKPT_PAGES)
         pthread_cond_signal(&c->cond);
+    finish = pages >= WAL_CKPT_RESTART_PAGES && !c->running;
     pthread_mutex_unlock(&c->lock);
+    return finish;
 }
 
 uint64_t wal_ckpt_runs(struct wal_ckpt *c)

@@ -18,12 +18,14 @@
 #include <sqlite3.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "errors.h"
 #include "store.h"
+#include "wal_ckpt.h"
 #include "tmpdir.h"
 
 #define WAIT_MS 60000
@@ -1072,6 +1074,46 @@ static void test_checkpointer(void **state)
     store_free(&st);
 }
 
+static long long file_size(const char *path, const char *suffix)
+{
+    char p[160];
+    struct stat sb;
+
+    snprintf(p, sizeof(p), "%s%s", path, suffix);
+    return stat(p, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* Under commits that never pause, PASSIVE checkpoints never find the WAL
+ * fully copied, and without the writer's help the WAL would only grow:
+ * here to about 165 MB. With it, the WAL starts over soon after
+ * WAL_CKPT_RESTART_PAGES pages (64 MiB; how soon depends on how long the
+ * checkpointer's run under way takes), and then stays at 64 MiB. */
+static void test_wal_starts_over(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_store(f);
+    struct store_job *jobs[50];
+    const long long restart = (long long)WAL_CKPT_RESTART_PAGES * 4096;
+    const int rounds = 800; /* 40,000 rows of 3.9 KB, one page each */
+    char *data = malloc(4000);
+    int r = 0;
+    int i = 0;
+
+    assert_non_null(data);
+    snprintf(data, 4000, "{\"x\":\"%3880d\"}", 0);
+    assert_int_equal(store_start(st), 0);
+    for (r = 0; r < rounds; r++) {
+        for (i = 0; i < 50; i++)
+            submit_pub(st, "w", data, NULL, false, now_ms(), i);
+        take_n(f, st, jobs, 50);
+        free_all(jobs, 50);
+        assert_true(file_size(f->path, "-wal") < 2 * restart);
+    }
+    assert_true(file_size(f->path, "") > restart + restart / 2);
+    free(data);
+    store_free(&st);
+}
+
 static void test_bench(void **state)
 {
     struct fixture *f = *state;
@@ -1110,6 +1152,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpointer, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_wal_starts_over, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
     };
