@@ -292,6 +292,7 @@ static void store_process(struct store *st, struct store_job *list, size_t n,
     jobq_push_list(&st->done, list, tail, n);
     if (wake && st->cfg.wake != NULL)
         st->cfg.wake(st->cfg.wake_arg);
+    store_sql_finish_wal(st->sql);
 }
 
 /* One pruning round when it is due. Returns the ms until the next one. */

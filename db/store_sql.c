@@ -110,6 +110,7 @@ struct store_sql {
     int lock_fd;                   /* <path>-lock, flock()ed; -1: none */
     bool (*on_wal)(void *arg, int pages);
     void *on_wal_arg;
+    bool wal_finish;               /* on_wal asked for a checkpoint */
     sqlite3_stmt *st[ST__COUNT];
     struct topic_map map;
     int64_t window_ms;
@@ -335,22 +336,34 @@ static int sql_lock(struct store_sql *s, char **err)
 /*
  * After every commit. With a checkpointer (store_sql_set_wal_hook), tell
  * it how large the WAL is: the copy into the database happens on its
- * thread, not inside this COMMIT, except for the end of the copy that
- * lets the WAL start over, when it asks for that (wal_ckpt.h). Without
- * one, checkpoint here as SQLite's automatic checkpoint would.
+ * thread, not inside this COMMIT. When it asks the writer to finish the
+ * copy so that the WAL can start over (wal_ckpt.h), that waits for
+ * store_sql_finish_wal, after the batch's completions are handed back:
+ * the publishes of this commit do not wait for it. Without a
+ * checkpointer, checkpoint here as SQLite's automatic checkpoint would.
  */
 static int sql_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct store_sql *s = arg;
 
-    if (s->on_wal != NULL ? s->on_wal(s->on_wal_arg, pages)
-                          : pages >= STORE_SQL_WAL_AUTO_PAGES) {
-        /* SQLITE_BUSY while the checkpointer runs: asked again next
-         * commit. */
+    if (s->on_wal != NULL) {
+        if (s->on_wal(s->on_wal_arg, pages))
+            s->wal_finish = true;
+    } else if (pages >= STORE_SQL_WAL_AUTO_PAGES) {
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL,
                                   NULL);
     }
     return SQLITE_OK;
+}
+
+void store_sql_finish_wal(struct store_sql *s)
+{
+    if (!s->wal_finish)
+        return;
+    s->wal_finish = false;
+    /* SQLITE_BUSY while the checkpointer runs: asked again next commit. */
+    sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL,
+                              NULL);
 }
 
 void store_sql_set_wal_hook(struct store_sql *s,

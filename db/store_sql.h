@@ -57,11 +57,14 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
 /* Finalize every statement, close the database, free, NULL *s. */
 void store_sql_close(struct store_sql **s);
 
-/* After each commit, call on_wal(arg, WAL pages) instead of checkpointing;
- * checkpoint (PASSIVE) only when it returns true. On the thread that
- * commits. */
+/* After each commit, call on_wal(arg, WAL pages) instead of checkpointing.
+ * When it returns true, the next store_sql_finish_wal runs a PASSIVE
+ * checkpoint. On the thread that commits. */
 void store_sql_set_wal_hook(struct store_sql *s,
                             bool (*on_wal)(void *arg, int pages), void *arg);
+/* Run the checkpoint on_wal asked for, if it did; call it once the
+ * commits' results are on their way. */
+void store_sql_finish_wal(struct store_sql *s);
 
 /* Run n PUB jobs in transactions of at most STORE_SQL_MAX_BATCH jobs,
  * filling job->seq/duplicate/err. A transaction that fails (any statement,
