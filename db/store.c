@@ -349,6 +349,7 @@ int store_start(struct store *st)
      * slower but correct: a failure here is reported, not fatal. */
     st->ckpt = wal_ckpt_start(st->path,
                               st->cfg.durability == STORE_DURABLE_POWER,
+                              st->cfg.wal_restart_pages,
                               &err);
     if (st->ckpt != NULL) {
         store_sql_set_wal_hook(st->sql, store_on_wal, st->ckpt);

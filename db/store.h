@@ -98,6 +98,8 @@ struct store_config {
     int64_t dedupe_window_ms;      /* keys remembered this long (default 24h) */
     int64_t retain_messages;       /* per topic; 0 = keep all */
     int64_t retain_age_ms;         /* 0 = keep forever */
+    int wal_restart_pages;         /* 0 = WAL_CKPT_RESTART_PAGES (tests
+                                      set a small one) */
     /* Called on the store thread after completions were queued. Wake-ups
      * may coalesce: the receiver drains everything it finds. */
     void (*wake)(void *arg);

@@ -16,6 +16,7 @@
 #include "wal_vfs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -37,7 +38,13 @@ struct wal_ckpt {
     int wal_pages;               /* {lock} pages in the WAL, as reported */
     int backfilled;              /* {lock} of those, copied already */
     bool running;                /* {lock} a checkpoint is under way */
+    bool handoff;                /* {lock} the writer is to finish it */
+    int left;                    /* {lock} pending after the last run
+                                    past the mark */
     bool stop;                   /* {lock} */
+    bool full_sync;              /* synchronous=FULL */
+    int restart;                 /* the mark: WAL_CKPT_RESTART_PAGES, or
+                                    a test's */
     atomic_uint_fast64_t runs;
     atomic_uint_fast64_t copied;
 };
@@ -62,13 +69,18 @@ static int ckpt_pending(struct wal_ckpt *c)
     return c->wal_pages - c->backfilled;
 }
 
-/* Enough waiting for a run of its own: WAL_CKPT_PAGES, but none while
- * the WAL is long enough for the writer to finish the copy itself, so
- * that the writer does not find the checkpointer always running. */
+/* Whether to start a run now. Below the mark (WAL_CKPT_RESTART_PAGES):
+ * once WAL_CKPT_PAGES are waiting. Past it: back to back, each run shorter
+ * than the one before (it copies only what came during that one), until
+ * at most WAL_CKPT_FINISH_PAGES are left or a run left no less than the
+ * one before (the writer is faster), and then the writer copies the rest
+ * itself (the thread sets handoff); at twice the mark, not at all. */
 static bool ckpt_due(struct wal_ckpt *c)
 {
-    return ckpt_pending(c) >= WAL_CKPT_PAGES &&
-           c->wal_pages < WAL_CKPT_RESTART_PAGES;
+    if (c->wal_pages < c->restart)
+        return ckpt_pending(c) >= WAL_CKPT_PAGES;
+    return !c->handoff && ckpt_pending(c) > WAL_CKPT_FINISH_PAGES &&
+           c->wal_pages < 2 * c->restart;
 }
 
 /* Wait until there is a checkpoint to run (a due one, or anything left
@@ -97,6 +109,25 @@ static bool ckpt_wait(struct wal_ckpt *c)
     return !c->stop;
 }
 
+/*
+ * SQLite syncs the database file only at the end of a checkpoint that
+ * reaches the end of the WAL, and under steady commits a run never does:
+ * everything the runs copied stayed unsynced until the writer's own
+ * checkpoint at WAL_CKPT_RESTART_PAGES, whose fsync then took 10-20 ms
+ * while commits waited. Syncing after each run here keeps that fsync
+ * small, and it is this thread that waits for it.
+ */
+static void ckpt_sync_db(struct wal_ckpt *c)
+{
+    sqlite3_file *f = NULL;
+
+    if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_FILE_POINTER, &f) ==
+            SQLITE_OK &&
+        f != NULL && f->pMethods != NULL)
+        f->pMethods->xSync(f, c->full_sync ? SQLITE_SYNC_FULL
+                                           : SQLITE_SYNC_NORMAL);
+}
+
 static void *ckpt_thread(void *arg)
 {
     struct wal_ckpt *c = arg;
@@ -123,6 +154,8 @@ static void *ckpt_thread(void *arg)
         rc = sqlite3_wal_checkpoint_v2(c->db, "main",
                                        SQLITE_CHECKPOINT_PASSIVE, &log,
                                        &done);
+        if (rc == SQLITE_OK && done > 0)
+            ckpt_sync_db(c);
         pthread_mutex_lock(&c->lock);
         c->running = false;
         if (rc == SQLITE_OK) {
@@ -131,6 +164,13 @@ static void *ckpt_thread(void *arg)
                 atomic_fetch_add(&c->copied,
                                  (uint64_t)(done - c->backfilled));
             c->backfilled = done;
+            if (c->wal_pages >= c->restart) {
+                int left = ckpt_pending(c);
+
+                if (left <= WAL_CKPT_FINISH_PAGES || left >= c->left)
+                    c->handoff = true;
+                c->left = left;
+            }
         } else if ((rc & 0xff) != SQLITE_BUSY) {
             /* The writer's next commit tries again; SQLite's own
              * checkpoint at close still runs. */
@@ -143,7 +183,7 @@ static void *ckpt_thread(void *arg)
 }
 
 struct wal_ckpt *wal_ckpt_start(const char *path, bool full_sync,
-                                char **err)
+                                int restart_pages, char **err)
 {
     struct wal_ckpt *c = calloc(1, sizeof(*c));
     pthread_condattr_t attr;
@@ -156,6 +196,9 @@ struct wal_ckpt *wal_ckpt_start(const char *path, bool full_sync,
         *err = strdup("store: out of memory");
         return NULL;
     }
+    c->full_sync = full_sync;
+    c->restart = restart_pages > 0 ? restart_pages : WAL_CKPT_RESTART_PAGES;
+    c->left = INT_MAX;
     rc = sqlite3_open_v2(path, &c->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                          wal_vfs_name());
@@ -199,7 +242,12 @@ bool wal_ckpt_notify(struct wal_ckpt *c, int pages)
      * timeout (nothing was waiting) so that its idle timer starts. */
     if (before == 0 || ckpt_pending(c) >= WAL_CKPT_PAGES)
         pthread_cond_signal(&c->cond);
-    finish = pages >= WAL_CKPT_RESTART_PAGES && !c->running;
+    if (pages < c->restart) {
+        c->handoff = false; /* the WAL started over */
+        c->left = INT_MAX;
+    }
+    finish = !c->running &&
+             (c->handoff || pages >= 2 * c->restart);
     pthread_mutex_unlock(&c->lock);
     return finish;
 }

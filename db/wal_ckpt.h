@@ -23,23 +23,25 @@
 /* PASSIVE checkpoints never catch up with a writer that commits without
  * pause, and SQLite starts the WAL over only when a write transaction
  * finds every frame copied. So once the WAL holds WAL_CKPT_RESTART_PAGES
- * (64 MiB of 4 KiB pages), the checkpointer starts no more runs and the
- * writer finishes the copy itself between two of its transactions, as soon
- * as no run is under way: what was committed during the last run is left
- * then. The commits behind it wait for that copy and the database file's
- * fsync, 10-20 ms here, once per 64 MiB of WAL (every 1.5 s with 2000
- * sensors at 20k msg/s); at 16 MiB the pause was as long and came four
- * times as often. */
+ * (64 MiB of 4 KiB pages), the checkpointer runs back to back, each run
+ * shorter than the last, until at most WAL_CKPT_FINISH_PAGES are left (or
+ * a run leaves no fewer than the one before), and the writer copies the
+ * rest between two of its transactions; its next one starts the WAL over.
+ * The commits behind it wait 2-4 ms for that (2000 sensors at 20k msg/s,
+ * once every 1.5 s). If the checkpointer cannot get that close, the writer
+ * copies whatever is left at twice the mark. */
 #define WAL_CKPT_RESTART_PAGES 16384
+#define WAL_CKPT_FINISH_PAGES 64
 
 struct wal_ckpt;
 
 /* Open a second connection to path (a database already in WAL mode) and
  * start the thread. full_sync: synchronous=FULL, else NORMAL (both sync
- * the database file at the end of a checkpoint). NULL and *err (malloc'd)
+ * the database file at the end of a checkpoint). restart_pages: the mark
+ * above, 0 for WAL_CKPT_RESTART_PAGES. NULL and *err (malloc'd)
  * on failure. */
 struct wal_ckpt *wal_ckpt_start(const char *path, bool full_sync,
-                                char **err);
+                                int restart_pages, char **err);
 
 /* The writer committed and its WAL now holds `pages` pages. Called on the
  * writer's thread (from SQLite's wal hook); never waits for the disk.
