@@ -284,8 +284,7 @@ function targets() {
 
 function writeDat(server) {
   const pts = trials('fanout-max', server);
-  for (const tag of ['sweep-50', 'sweep-100', 'sweep-200', 'sweep-1000',
-                     'sweep-2000', 'fanout-500']) {
+  for (const tag of ['sweep-200', 'sweep-1000', 'sweep-2000', 'fanout-500']) {
     const fixed = get(tag, server);
     if (fixed) pts.push(fixed);
   }
