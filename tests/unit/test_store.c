@@ -1087,17 +1087,18 @@ static long long file_size(const char *path, const char *suffix)
 
 /* Under commits that never pause, PASSIVE checkpoints never find the WAL
  * fully copied, and without the writer's help the WAL would only grow:
- * here to about 48 MB. With it, the WAL starts over soon after the mark
- * (set to 1024 pages, 4 MiB, to keep the test short; how soon depends on
- * the checkpointer's run under way), and stays within a few times that
- * (2.8 to 4 times in ten runs here). */
+ * here to about 96 MB, 23 times the mark (set to 1024 pages, 4 MiB, to
+ * keep the test short). With it, the WAL starts over soon after the mark;
+ * how soon depends on how long the checkpointer's run under way takes,
+ * which on a loaded machine can be long (at most 8.3 marks in runs beside
+ * two busy loops, 2.8 to 4 on a quiet machine), so the bound is loose. */
 static void test_wal_starts_over(void **state)
 {
     struct fixture *f = *state;
     struct store *st = NULL;
     struct store_job *jobs[50];
     const long long mark = 1024LL * 4096;
-    const int rounds = 240; /* 12,000 rows of 3.9 KB, one page each */
+    const int rounds = 480; /* 24,000 rows of 3.9 KB, one page each */
     char *data = malloc(4000);
     int r = 0;
     int i = 0;
@@ -1112,12 +1113,12 @@ static void test_wal_starts_over(void **state)
             submit_pub(st, "w", data, NULL, false, now_ms(), i);
         take_n(f, st, jobs, 50);
         free_all(jobs, 50);
-        assert_true(file_size(f->path, "-wal") < 6 * mark);
+        assert_true(file_size(f->path, "-wal") < 14 * mark);
     }
     free(data);
     store_free(&st);
     /* All of it went through (closing copies what was left). */
-    assert_true(file_size(f->path, "") > 10 * mark);
+    assert_true(file_size(f->path, "") > 20 * mark);
 }
 
 static void test_bench(void **state)
