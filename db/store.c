@@ -332,7 +332,9 @@ static void *store_thread(void *arg)
     return NULL;
 }
 
-/* SQLite's wal hook, on the store thread: pass the WAL's size on. */
+/* SQLite's wal hook, on the store thread: pass the WAL's size on. True
+ * when the checkpointer leaves the end of its copy to this thread
+ * (store_sql_finish_wal, after the batch's completions). */
 static bool store_on_wal(void *arg, int pages)
 {
     return wal_ckpt_notify(arg, pages);
