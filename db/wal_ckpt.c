@@ -135,8 +135,8 @@ static void *ckpt_thread(void *arg)
 
     /* Copying a few MB and syncing them must not take CPU time from the
      * threads that deliver messages (on Linux, nice is per thread). If
-     * the copy then falls behind, the writer finishes it at
-     * WAL_CKPT_RESTART_PAGES. */
+     * the copy then falls behind, the writer still finishes it, at twice
+     * WAL_CKPT_RESTART_PAGES at the latest (wal_ckpt.h). */
     errno = 0;
     nice_now = getpriority(PRIO_PROCESS, (id_t)gettid());
     if (errno == 0)
