@@ -1,40 +1,64 @@
 /*
- * delivered.h: which live messages of each topic one connection has been
- * sent, as one run of consecutive seqs per topic (first..last).
+ * delivered.h: which messages of each topic one connection has been sent
+ * while it stayed subscribed, as a few runs of seqs per topic.
  *
  * The contract says a connection receives each message at most once,
- * however many of its subscriptions match it. Live fan-out keeps that by
- * itself (one generation stamp per publish). A `since` replay is the other
- * way a message reaches a connection: when another of its subscriptions
- * already delivers the topic live, the replay must stop short of what
- * that subscription sent. This table is how the replay knows.
+ * however many of its subscriptions match it and however often it
+ * subscribes again. A message reaches a connection live, as a topic's
+ * retained copy, or in a since/history replay; each of those asks this
+ * table first and records what it sent (see once.c).
+ *
+ * Per topic the seqs sent are kept as at most DELIVERED_RUNS_MAX disjoint
+ * runs first..last, in ascending order. Usually there is one (live
+ * delivery is gapless) or two (a retained copy, then live from a later
+ * seq). When a new seq would make one run too many, the two runs with the
+ * smallest gap between them are joined: the seqs in that gap then count
+ * as delivered and are never sent, which keeps the at-most-once promise
+ * at the price of a message the connection could still have been given.
  *
  * Opaque topic pointers as keys: the hub frees a topic only while its seq
- * is 0, i.e. before anything of it can have been delivered.
+ * is 0, i.e. before anything of it can have been delivered, and a
+ * connection's record of a topic is forgotten when it stops covering it.
+ * Service thread only, like the connection that owns it.
  */
 #ifndef PL_DELIVERED_H
 #define PL_DELIVERED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-struct delivered_run {
-    const void *topic;
-    int64_t first;
-    int64_t last;
-};
+#define DELIVERED_RUNS_MAX 4
 
 struct delivered;
 
-/* Seq `seq` of topic went to the connection live. It extends the topic's
- * run when it follows it, else starts a new one (after a gap, e.g. an
- * unsub and a new sub). Allocates *dp on first use. Returns 0, or -1 when
- * out of memory (nothing is recorded: a later replay may repeat it). */
+/* Record that seq `seq` (>= 1) of topic was sent. Allocates *dp on first
+ * use. Returns 0, or -ENOMEM (nothing recorded: that message may be sent
+ * again later). */
 int delivered_note(struct delivered **dp, const void *topic, int64_t seq);
 
-/* The topic's run, or NULL when nothing of it was delivered live. */
-const struct delivered_run *delivered_find(const struct delivered *d,
-                                           const void *topic);
+/* True when seq of topic is recorded as sent. d may be NULL. */
+bool delivered_has(const struct delivered *d, const void *topic, int64_t seq);
+
+/* The smallest seq >= from not recorded for topic. */
+int64_t delivered_next_unseen(const struct delivered *d, const void *topic,
+                              int64_t from);
+
+/* The largest seq <= upto not recorded for topic (0 when every seq from 1
+ * to upto is). */
+int64_t delivered_prev_unseen(const struct delivered *d, const void *topic,
+                              int64_t upto);
+
+/* Forget topic: what is sent later starts a fresh record. */
+void delivered_forget(struct delivered *d, const void *topic);
+
+/* Forget every topic for which drop(arg, topic) returns true. */
+void delivered_forget_if(struct delivered *d,
+                         bool (*drop)(void *arg, const void *topic),
+                         void *arg);
+
+/* Runs recorded for topic (0 when none), for tests. */
+size_t delivered_runs(const struct delivered *d, const void *topic);
 
 /* Topics recorded (for tests and memory accounting). */
 size_t delivered_count(const struct delivered *d);

@@ -44,6 +44,7 @@
 
 #include "hub_internal.h"
 #include "log.h"
+#include "once.h"
 #include "topic.h"
 
 /* ------------------------------------------------------------------ */
@@ -536,6 +537,7 @@ void hub_sub_remove(struct hub *hub, struct sub *s)
     hub->stats.subscriptions--;
     if (c->replays != NULL)
         replay_drop_unmatched(hub, c);
+    once_forget_uncovered(hub, c, s);
     if (!s->is_pattern)
         hub_topic_maybe_free(hub, s->topic);
     free(s);
@@ -559,11 +561,8 @@ static void deliver(struct fanout *f, struct conn *c)
     c->gen = hub->gen;
     if (c->replays != NULL && replay_hold(hub, c, f->topic, f->msg))
         return;
-    hub->stats.messages_out++;
-    hub_push(hub, c, f->msg, false);
-    /* Ephemeral topics have no replays to keep in step with. */
-    if (!f->topic->ephemeral)
-        delivered_note(&c->delivered, f->topic, f->msg->seq);
+    if (once_push(hub, c, f->topic, f->msg, false))
+        hub->stats.messages_out++;
 }
 
 static void deliver_list(void *arg, struct sub_list *l)

@@ -14,6 +14,7 @@
 
 #include "hub_internal.h"
 #include "log.h"
+#include "once.h"
 #include "topic.h"
 
 struct replay_ref {
@@ -138,8 +139,7 @@ static void replay_finish(struct hub *hub, struct conn *c)
     while (r->held.count > 0 && c->close_code == 0) {
         struct msg *m = outq_peek(&r->held);
 
-        hub_push(hub, c, m, false);
-        delivered_note(&c->delivered, r->topic, m->seq);
+        once_push(hub, c, r->topic, m, false);
         outq_pop(&r->held);
     }
     replay_free(hub, c, &r);
@@ -222,7 +222,7 @@ void replay_advance(struct hub *hub, struct conn *c)
                 replay_first_page(hub, c, r, false);
             while (m != NULL && r->next_seq <= r->fence &&
                    c->q.bytes < REPLAY_LOW_BYTES) {
-                hub_push(hub, c, m, true);
+                once_push(hub, c, r->topic, m, true);
                 r->next_seq++;
                 m = hub_recent_get(hub, r->topic, r->next_seq);
             }
@@ -287,41 +287,9 @@ static int64_t replay_start_seq(const struct topic *t, const struct pl_cmd *cmd)
     return t->seq - cmd->history + 1;
 }
 
-/* Does c have a subscription other than `pattern` that matches t? */
-static bool other_sub_matches(const struct conn *c, const char *pattern,
-                              const struct topic *t)
-{
-    const struct sub *s = NULL;
-
-    for (s = c->subs; s != NULL; s = s->c_next) {
-        if (strcmp(s->pattern, pattern) == 0)
-            continue;
-        if (s->is_pattern ? pl_topic_match(s->pattern, t->name)
-                          : s->topic == t)
-            return true;
-    }
-    return false;
-}
-
-/*
- * The last seq this replay of t may deliver. Normally t's latest. But when
- * another of c's subscriptions is delivering t live and has sent it every
- * message from `first` to the latest, those must not come twice (at most
- * once per connection): the replay stops before `first`.
- */
-static int64_t replay_fence(const struct conn *c, const char *pattern,
-                            const struct topic *t)
-{
-    const struct delivered_run *run = delivered_find(c->delivered, t);
-
-    if (run != NULL && run->last == t->seq &&
-        other_sub_matches(c, pattern, t))
-        return run->first - 1;
-    return t->seq;
-}
-
 static void since_one(struct since_walk *w, struct topic *t)
 {
+    const struct replay *old = NULL;
     int64_t start = 0;
     int64_t fence = 0;
 
@@ -335,7 +303,11 @@ static void since_one(struct since_walk *w, struct topic *t)
     if (!w->cmd->has_since && w->cmd->history == 0)
         return;
     start = replay_start_seq(t, w->cmd);
-    fence = replay_fence(w->c, w->pattern, t);
+    old = replay_find(w->c, t);
+    if (old != NULL && old->next_seq < start)
+        start = old->next_seq; /* what the replay it replaces still owed */
+    /* Only what this connection was not sent yet (at most once). */
+    fence = once_replay_bounds(w->c, t, &start);
     if (start > fence)
         return;
     /* The ring answers the recovered question at once; the store only
@@ -400,7 +372,7 @@ void replay_done(struct hub *hub, struct store_job *job)
                 return;
             }
         }
-        hub_push(hub, c, m, true);
+        once_push(hub, c, r->topic, m, true);
         msg_unref(&m);
         r->next_seq = row->seq + 1;
     }

@@ -13,6 +13,7 @@
 
 #include "hub_internal.h"
 #include "log.h"
+#include "once.h"
 #include "topic.h"
 
 /* ------------------------------------------------------------------ */
@@ -89,7 +90,7 @@ static int retained_cb(void *arg, struct topic *t)
     struct retained_walk *w = arg;
 
     if (t->retained != NULL && pl_topic_match(w->pattern, t->name))
-        hub_push(w->hub, w->c, t->retained, false);
+        once_push(w->hub, w->c, t, t->retained, false);
     return 0;
 }
 
@@ -158,7 +159,7 @@ static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
         if (is_pattern)
             topic_tree_foreach(&hub->tree, retained_cb, &rw);
         else if (s->topic->retained != NULL)
-            hub_push(hub, c, s->topic->retained, false);
+            once_push(hub, c, s->topic, s->topic->retained, false);
     } else {
         if (replay_sub(hub, c, cmd, is_pattern ? NULL : s->topic, pr) != 0)
             hub_cull(hub, c, 1011);

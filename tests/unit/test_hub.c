@@ -562,6 +562,8 @@ static void test_retained(void **state)
     struct conn *p = NULL;
     struct conn *live = NULL;
     struct conn *c = NULL;
+    struct conn *c2 = NULL;
+    struct conn *c3 = NULL;
     cJSON *o = NULL;
 
     default_hub(f);
@@ -582,32 +584,55 @@ static void test_retained(void **state)
     sub_ok_only(f, c, 2, "r/t", 1);
     expect_retained(f, c, "r/t", 1, 1);
     expect_empty(c);
-    /* ... also through a pattern, which has no seq in its reply */
-    sub_ok_only(f, c, 3, "r/#", -1);
-    expect_retained(f, c, "r/t", 1, 1);
+    /* subscribing again, by the topic, a pattern or with history, does
+     * not send it a second time (at most once per connection) */
+    sub_ok_only(f, c, 3, "r/t", 1);
     expect_empty(c);
-    /* with history (or since) the stored messages come instead */
-    fake_send(f, c, "{\"op\":\"sub\",\"id\":4,\"topic\":\"r/t\","
+    sub_ok_only(f, c, 4, "r/#", -1);
+    expect_empty(c);
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":5,\"topic\":\"r/t\","
                      "\"history\":5}");
-    cJSON_Delete(expect_ok(f, c, 4));
-    expect_msg_only(f, c, "r/t", 1);
+    expect_ok_only(f, c, 5);
     expect_empty(c);
+    /* a pattern delivers it too, and has no seq in its reply */
+    c2 = hello(f, "c2");
+    sub_ok_only(f, c2, 2, "r/#", -1);
+    expect_retained(f, c2, "r/t", 1, 1);
+    expect_empty(c2);
+    /* with history (or since) the stored messages come instead */
+    c3 = hello(f, "c3");
+    fake_send(f, c3, "{\"op\":\"sub\",\"id\":2,\"topic\":\"r/t\","
+                      "\"history\":5}");
+    cJSON_Delete(expect_ok(f, c3, 2));
+    expect_msg_only(f, c3, "r/t", 1);
+    expect_empty(c3);
 
     /* retain:false leaves the retained message alone */
     pub_commit(f, p, "r/t", "2");
     expect_msg_only(f, live, "r/t", 2);
     expect_msg_only(f, c, "r/t", 2);
-    sub_ok_only(f, live, 3, "r/+", -1);
-    expect_retained(f, live, "r/t", 1, 1);
+    expect_msg_only(f, c2, "r/t", 2);
+    expect_msg_only(f, c3, "r/t", 2);
+    sub_ok_only(f, c3, 3, "r/+", -1);
+    expect_empty(c3); /* it has seq 1 already */
+    c2 = hello(f, "c4");
+    sub_ok_only(f, c2, 3, "r/+", -1);
+    expect_retained(f, c2, "r/t", 1, 1);
     /* retain:true replaces it */
     fake_send(f, p, "{\"op\":\"pub\",\"topic\":\"r/t\",\"data\":3,"
                      "\"retain\":true}");
     fake_complete(f, 1);
     expect_msg_only(f, live, "r/t", 3);
     expect_msg_only(f, c, "r/t", 3);
-    sub_ok_only(f, live, 4, "r/t", 3); /* re-sub: delivered again */
-    expect_retained(f, live, "r/t", 3, 3);
+    sub_ok_only(f, live, 4, "r/t", 3); /* re-sub: it has seq 3 already */
     expect_empty(live);
+    sub_ok_only(f, p, 3, "r/t", 3); /* a new sub: the retained copy */
+    expect_retained(f, p, "r/t", 3, 3);
+    expect_empty(p);
+    sub_ok_only(f, p, 4, "r/t", 3);
+    expect_empty(p);
+    fake_send(f, p, "{\"op\":\"unsub\",\"id\":8,\"topic\":\"r/t\"}");
+    expect_ok_only(f, p, 8);
 
     /* retain:true with data:null is a stored message that clears it */
     fake_send(f, p, "{\"op\":\"pub\",\"id\":5,\"topic\":\"r/t\","
@@ -796,6 +821,7 @@ static void test_since_from_ring(void **state)
     struct fake *f = *state;
     struct conn *p = NULL;
     struct conn *c = NULL;
+    struct conn *c2 = NULL;
     cJSON *o = NULL;
     struct seen s;
     int i;
@@ -837,24 +863,29 @@ static void test_since_from_ring(void **state)
     pub_commit(f, p, "t", "1");
     expect_msg_only(f, c, "t", 7);
 
-    /* history: the last N, oldest first */
+    /* history: the last N, oldest first; c has them already */
     fake_send(f, c, "{\"op\":\"sub\",\"id\":5,\"topic\":\"t\","
                      "\"history\":2}");
-    o = expect_ok(f, c, 5);
+    expect_ok_only(f, c, 5);
+    expect_empty(c);
+    c2 = hello(f, "c2");
+    fake_send(f, c2, "{\"op\":\"sub\",\"id\":5,\"topic\":\"t\","
+                      "\"history\":2}");
+    o = expect_ok(f, c2, 5);
     assert_false(json_has(o, "recovered"));
     cJSON_Delete(o);
-    expect_msg_only(f, c, "t", 6);
-    expect_msg_only(f, c, "t", 7);
-    expect_empty(c);
+    expect_msg_only(f, c2, "t", 6);
+    expect_msg_only(f, c2, "t", 7);
+    expect_empty(c2);
 
-    /* since and history: since wins */
+    /* since and history: since wins; only what c2 has not seen yet */
     memset(&s, 0, sizeof(s));
-    fake_send(f, c, "{\"op\":\"sub\",\"id\":6,\"topic\":\"t\","
-                     "\"since\":1,\"history\":1}");
-    collect(f, c, "t", &s);
+    fake_send(f, c2, "{\"op\":\"sub\",\"id\":6,\"topic\":\"t\","
+                      "\"since\":1,\"history\":1}");
+    collect(f, c2, "t", &s);
     assert_int_equal(s.n_ok, 1);
     assert_int_equal(s.oks[0], 6);
-    assert_seqs(&s, 2, 7);
+    assert_seqs(&s, 2, 5);
     assert_int_equal(f->n_jobs, 0);
     fake_cleanup(f);
 }
@@ -924,11 +955,17 @@ static void test_since_lost(void **state)
     collect(f, c, "t", &s);
     assert_seqs(&s, 6, 10);
 
-    /* since:5 needs 6.., which is stored: recovered */
+    /* since:5 needs 6.., which is stored: recovered; c has them */
     memset(&s, 0, sizeof(s));
     fake_send(f, c, "{\"op\":\"sub\",\"id\":3,\"topic\":\"t\",\"since\":5}");
-    /* the ring holds 6..10 now (read back from the store) or the store
-     * answers; either way nothing was lost */
+    pump(f, c, "t", &s);
+    assert_int_equal(s.n_ok, 1);
+    assert_int_equal(s.n_seq, 0);
+    /* a new connection: the ring holds 6..10 now (read back from the
+     * store) or the store answers; either way nothing was lost */
+    c = hello(f, "c2");
+    memset(&s, 0, sizeof(s));
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":3,\"topic\":\"t\",\"since\":5}");
     pump(f, c, "t", &s);
     assert_int_equal(s.n_ok, 1);
     assert_int_equal(s.oks[0], 3);
