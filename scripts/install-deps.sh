@@ -1,20 +1,46 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Parley needs, only when some are missing,
-# so `make run` (build and run) and `make test` (--test: also what the
-# tests drive) work on a fresh machine.
+# so each make target works on a fresh machine:
+#   (no argument)  make run, make build: the build itself
+#   --test         make test, make test-asan: also what the tests drive
+#   --bench        make bench: also the Node.js baseline and the chart
+#   --fuzz         make fuzz: also clang and its libFuzzer runtime
+# The make targets then configure CMake with PARLEY_REQUIRE_* on, which
+# stops with the missing package's name should anything still be absent.
 set -euo pipefail
+
+mode=${1:-}
+case "$mode" in
+""|--test|--bench|--fuzz) ;;
+*) echo "usage: $0 [--test|--bench|--fuzz]" >&2; exit 2 ;;
+esac
 
 packages=(cmake gcc make pkg-config libwebsockets-dev libsqlite3-dev
           libcjson-dev libcmocka-dev libssl-dev libedit-dev libev-dev
           libwebsockets-evlib-ev)
-if [ "${1:-}" = "--test" ]; then
+# clang builds the fuzzers; Debian ships its libFuzzer runtime apart.
+fuzz_packages=(clang libclang-rt-dev)
+case "$mode" in
+--test)
     # openssl makes the TLS tests' certificates, tmux drives the terminal
-    # chat, clang builds the fuzzers, and Debian's Chromium (driven by
+    # chat, ctest runs a short fuzz pass, and Debian's Chromium (driven by
     # playwright-core from npm) runs the browser tests.
-    packages+=(openssl tmux clang chromium)
+    packages+=(openssl tmux chromium "${fuzz_packages[@]}")
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)
-fi
+    ;;
+--bench)
+    # the baseline server runs on Node.js (npm installs its packages),
+    # taskset (util-linux) pins the processes, gnuplot draws the chart.
+    packages+=(util-linux)
+    command -v gnuplot >/dev/null 2>&1 || packages+=(gnuplot-nox)
+    command -v node >/dev/null 2>&1 || packages+=(nodejs)
+    command -v npm >/dev/null 2>&1 || packages+=(npm)
+    ;;
+--fuzz)
+    packages+=("${fuzz_packages[@]}")
+    ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -36,7 +62,7 @@ fi
 # The browser tests' npm packages (playwright-core only: it never
 # downloads a browser; the tests use /usr/bin/chromium). Only `make test`
 # asks for them (--test); `make run` needs none.
-if [ "${1:-}" = "--test" ] && [ -f tests/e2e/package.json ] &&
+if [ "$mode" = "--test" ] && [ -f tests/e2e/package.json ] &&
         [ ! -d tests/e2e/node_modules ]; then
     echo "Installing the browser tests' npm packages"
     (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
