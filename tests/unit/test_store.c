@@ -4,6 +4,10 @@
  * dedupe, retained values, reads, retention on the store thread, fault
  * injection, stop/free semantics, and a throughput measurement that is
  * printed, never asserted. Run it under TSan as well.
+ *
+ * Built twice: test_store (label unit) runs the tests; bench_store (label
+ * bench, PARLEY_STORE_BENCH=1) runs only the measurement, 400,000
+ * publishes that have no place in every `make test`.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +33,10 @@
 #include "tmpdir.h"
 
 #define WAIT_MS 60000
+
+#ifndef PARLEY_STORE_BENCH
+#define PARLEY_STORE_BENCH 0
+#endif
 
 struct fixture {
     char dir[64];
@@ -1162,8 +1170,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wal_starts_over, setup,
                                         teardown),
+    };
+    const struct CMUnitTest bench[] = {
         cmocka_unit_test_setup_teardown(test_bench, setup, teardown),
     };
 
+    if (PARLEY_STORE_BENCH)
+        return cmocka_run_group_tests_name("bench_store", bench, NULL, NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
