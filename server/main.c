@@ -377,6 +377,7 @@ int main(int argc, char **argv)
         if (fail_commit_requested) {
             fail_commit_requested = 0;
             store_fail_commits(srv.store, 1);
+            log_notice("test hook: the next store commit fails");
         }
     }
 

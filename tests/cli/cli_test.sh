@@ -18,13 +18,17 @@ URL=""
 
 cleanup() {
     local p
+    local deadline=$((SECONDS + 2))
     # TERM first: a `timeout` wrapper passes it on to its child (a KILL
-    # would orphan the child), then KILL whatever is left.
+    # would orphan the child), then, once they are gone or 2 s have
+    # passed, KILL whatever is left.
     for p in "${PIDS[@]}"; do
         kill -TERM "$p" 2>/dev/null
     done
-    sleep 0.2
     for p in "${PIDS[@]}"; do
+        while kill -0 "$p" 2>/dev/null && [ "$SECONDS" -le "$deadline" ]; do
+            sleep 0.05
+        done
         kill -9 "$p" 2>/dev/null
     done
     if [ -S "$TMUX_SOCK" ]; then
@@ -99,6 +103,15 @@ start_server() {
     PORT=$(grep -Eo 'listening on https?://127\.0\.0\.1:[0-9]+' "$TMP/$name.err" |
            tail -n 1 | grep -Eo '[0-9]+$')
     URL="ws://127.0.0.1:$PORT/ws"
+}
+
+# jwt_exp TOKEN: the exp claim (seconds) of a JWT's payload.
+jwt_exp() {
+    local p
+    p=$(printf '%s' "$1" | cut -d. -f2 | tr '_-' '/+')
+    while [ $(( ${#p} % 4 )) -ne 0 ]; do p="$p="; done
+    printf '%s' "$p" | base64 -d 2>/dev/null | grep -Eo '"exp":[0-9]+' |
+        grep -Eo '[0-9]+$'
 }
 
 # the n-th field of our own compact JSON output: "key":value
@@ -257,12 +270,20 @@ case_refused() {
     timeout 10 "$CLI" pub ws://127.0.0.1:1/ws t/x 1 2>"$TMP/p3.err"
     [ $? -ne 0 ] || fail "pub with no server exited 0"
     grep -q 'cannot publish' "$TMP/p3.err" || fail "no message for a refused connection"
-    # connection lost while lines are still coming
-    ( echo 1; sleep 1; echo 2 ) | timeout 10 "$CLI" pub "$URL" t/lost - 2>"$TMP/p4.err" &
+    # connection lost while lines are still coming: line 1 acknowledged,
+    # then the server killed, then line 2 (stdin is a FIFO we hold open)
+    mkfifo "$TMP/lost.in"
+    timeout 10 "$CLI" pub -v "$URL" t/lost - <"$TMP/lost.in" 2>"$TMP/p4.err" &
     local pub=$!
     PIDS+=("$pub")
-    sleep 0.5
+    exec 3>"$TMP/lost.in"
+    echo 1 >&3
+    wait_file_grep "$TMP/p4.err" ' seq ' 5 || fail "line 1 was not acknowledged"
     kill -9 "$SERVER_PID"
+    wait "$SERVER_PID" 2>/dev/null
+    # pub may be gone already: the write's SIGPIPE must not end this script
+    ( trap - PIPE; echo 2 >&3 ) 2>/dev/null
+    exec 3>&-
     wait_exit "$pub" 10
     [ "$WAIT_RC" -ne 0 ] || fail "pub exited 0 although the connection was lost"
     grep -q 'connection lost' "$TMP/p4.err" || fail "no 'connection lost' message: $(cat "$TMP/p4.err")"
@@ -294,7 +315,14 @@ case_token() {
     exp=$(timeout 5 "$CLI" token --secret s3cret --user carol --ttl 1m) || fail "ttl token"
     timeout 10 "$CLI" pub --token "$exp" "$URL" t/a fresh || fail "fresh ttl token refused"
     exp=$(timeout 5 "$CLI" token --secret s3cret --user carol --ttl 1s) || fail "ttl token"
-    sleep 2.1
+    # wait (bounded) until the clock has passed the token's own exp claim
+    local claim
+    claim=$(jwt_exp "$exp") || fail "no exp claim in $exp"
+    local deadline=$((SECONDS + 5))
+    while [ "$(date +%s)" -le "$claim" ]; do
+        [ "$SECONDS" -le "$deadline" ] || fail "the clock never passed exp $claim"
+        sleep 0.05
+    done
     timeout 10 "$CLI" pub --token "$exp" "$URL" t/a stale 2>/dev/null
     [ $? -ne 0 ] || fail "expired token accepted"
     timeout 5 "$CLI" token --user x 2>/dev/null
@@ -339,10 +367,10 @@ case_chat_tmux() {
     start_server c
     local cmd="$CLI chat $URL --room lobby"
     tm new-session -d -s alice -x 100 -y 30 \
-        "$cmd --name alice; echo EXIT=\$?; sleep 60" || fail "tmux alice"
+        "$cmd --name alice; echo EXIT=\$?; sleep infinity" || fail "tmux alice"
     wait_pane alice 'joined #lobby; here: alice' 10 || fail "alice did not join"
     tm new-session -d -s bob -x 100 -y 30 \
-        "$cmd --name bob; echo EXIT=\$?; sleep 60" || fail "tmux bob"
+        "$cmd --name bob; echo EXIT=\$?; sleep infinity" || fail "tmux bob"
     wait_pane bob 'joined #lobby' 10 || fail "bob did not join"
     wait_pane alice '--> bob joined #lobby' 10 || fail "alice saw no join notice"
     tm send-keys -t alice 'hello from alice' Enter

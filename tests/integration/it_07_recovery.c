@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 
 #include "itest.h"
@@ -120,6 +121,23 @@ static void wait_readable(struct rawws *a, struct rawws *b, int wait_ms)
         sleep_ms(wait_ms);
     else
         poll(pfd, n, wait_ms);
+}
+
+/* Wait (bounded) until the kernel holds at least want unread bytes for c:
+ * the server has written into c's receive buffer until it is (about)
+ * full, while c reads nothing. Returns the bytes unread, or -1. */
+static int wait_unread(struct rawws *c, int want, int wait_ms)
+{
+    int64_t deadline = itest_mono_ms() + wait_ms;
+    int n = 0;
+
+    for (;;) {
+        if (ioctl(c->fd, FIONREAD, &n) < 0)
+            return -1;
+        if (n >= want || itest_left_ms(deadline) == 0)
+            return n;
+        wait_readable(NULL, NULL, 5);
+    }
 }
 
 /* The next frame if one is already here (no waiting), parsed. Returns 1
@@ -1104,6 +1122,9 @@ static void test_aged_out_ring(void **state)
 
 #define PACED_N 2000
 #define PACED_PAD 3000
+/* Unread bytes that show the server writing into a paced client's 4 KiB
+ * receive buffer: the sub's ok and the first replayed message. */
+#define PACED_UNREAD 3072
 
 /* Read seqs from..to from a client that reads slowly (pauses every 100
  * msgs); no close may come in between. */
@@ -1130,8 +1151,9 @@ static void read_slowly(struct rawws *c, const char *topic, int64_t from,
 
 /* --queue-bytes 65536: a since:0 replay (about 90 times the bound, more
  * than the 4 MiB a loopback socket can buffer) and a history:1200 replay
- * reach clients with a 4 KiB receive buffer that start reading only after
- * half a second, complete and in order, without a 4008 close; live
+ * reach clients with a 4 KiB receive buffer that start reading only once
+ * the server has filled that buffer, complete and in order, without a
+ * 4008 close; live
  * delivery follows. The control: a client that got the same messages live
  * and never read is closed with 4008, so the volume does exceed what the
  * bound and the sockets absorb. */
@@ -1171,7 +1193,10 @@ static void test_replay_paced(void **state)
                                           i == 0 ? "\"since\":0" :
                                           "\"history\":1200"), 0);
     }
-    sleep_ms(500);
+    /* Neither reads until the server has filled its receive buffer, so
+     * the replays pile up on the server side, far past the queue bound. */
+    for (i = 0; i < 2; i++)
+        assert_true(wait_unread(c[i], PACED_UNREAD, W_REC) >= PACED_UNREAD);
     for (i = 0; i < 2; i++) {
         ok = rawws_expect_ok(c[i], 2, W_REC);
         assert_non_null(ok);

@@ -1110,9 +1110,18 @@ static void test_per_ip_limit(void **state)
     /* the WebSocket that got in works, and a freed slot is usable */
     assert_true(rawws_ping_ok(c, 1, W));
     close(fds[0]);
-    usleep(200 * 1000);
-    assert_int_equal(http_get_from(port, "127.0.0.1", "/healthz", buf,
-                                   sizeof(buf)), 200);
+    /* the server frees the slot when it sees the close: until then a
+     * request is still dropped; afterwards it is answered */
+    {
+        int64_t deadline = itest_mono_ms() + W;
+        int status = 0;
+
+        while ((status = http_get_from(port, "127.0.0.1", "/healthz", buf,
+                                       sizeof(buf))) == 0 &&
+               itest_left_ms(deadline) > 0)
+            usleep(10 * 1000);
+        assert_int_equal(status, 200);
+    }
     for (i = 1; i < PER_IP - 1; i++)
         close(fds[i]);
     rawws_close(c);
@@ -1207,7 +1216,8 @@ static void test_max_conns(void **state)
     rawws_close(c[3]);
     assert_true(metric(state, "parley_conns_refused_max_total") >= 1);
     rawws_close(c[0]);
-    usleep(200 * 1000);
+    /* a slot is free once the server has seen that close */
+    assert_int_equal(metric_wait(state, "parley_connections", 2), 2);
     c[0] = rawws_connect(port);
     assert_non_null(c[0]);
     assert_true(rawws_ping_ok(c[0], 2, W));

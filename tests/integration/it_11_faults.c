@@ -38,13 +38,6 @@ static int group_teardown(void **state)
     return itest_teardown(state);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
 /* Publish with id and return the reply (ok or error); caller frees. */
 static cJSON *pub_reply(struct rawws *c, int64_t id, const char *topic,
                         const char *data)
@@ -81,9 +74,11 @@ static void test_failed_commit_is_never_acked_nor_seen(void **state)
     assert_non_null(f);
     cJSON_Delete(f);
 
-    /* The disk "fails" for the next commit. */
+    /* The disk "fails" for the next commit, once parleyd says so. */
+    assert_int_equal(server_watch(t->srv, "test hook: the next store commit "
+                                          "fails"), 0);
     assert_int_equal(kill(server_pid(t->srv), SIGUSR1), 0);
-    sleep_ms(300);
+    assert_int_equal(server_wait_watched(t->srv, 5000), 0);
     f = pub_reply(pub, 3, topic, "{\"n\":2}");
     assert_string_equal(tj_str(f, "op"), "error");
     assert_int_equal(tj_int_or(f, "id", -1), 3);

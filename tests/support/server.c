@@ -4,7 +4,8 @@
  * stdout and stderr, the wait for its "listening on" line, a thread that
  * forwards its later output to our stderr, and stopping it (SIGTERM with a
  * deadline, or SIGKILL) and reaping it. Main-thread API; the forwarder
- * thread only reads the pipe and writes our stderr.
+ * thread only reads the pipe, writes our stderr and counts the lines that
+ * contain the watched text (server_watch), under watch_lock.
  */
 #include "server.h"
 
@@ -42,6 +43,10 @@ struct server {
     atomic_bool fwd_stop;
     char pending[SERVER_LINE_MAX]; /* partial line, handed to the thread */
     size_t pending_len;
+    pthread_mutex_t watch_lock;
+    pthread_cond_t watch_cond;
+    char watch[256];            /* {watch_lock} text to look for, "" none */
+    unsigned watch_hits;        /* {watch_lock} lines that contained it */
 };
 
 static int64_t server_now_ms(void)
@@ -60,6 +65,23 @@ static void server_sleep_ms(int ms)
         ;
 }
 
+/* Forward one line of output (not terminated) and count it when it
+ * contains the watched text. */
+static void server_emit_line(struct server *s, const char *line, size_t n)
+{
+    char copy[SERVER_LINE_MAX + 1];
+
+    fprintf(stderr, "[parleyd %d] %.*s\n", (int)s->tag, (int)n, line);
+    memcpy(copy, line, n);
+    copy[n] = '\0';
+    pthread_mutex_lock(&s->watch_lock);
+    if (s->watch[0] != '\0' && strstr(copy, s->watch) != NULL) {
+        s->watch_hits++;
+        pthread_cond_broadcast(&s->watch_cond);
+    }
+    pthread_mutex_unlock(&s->watch_lock);
+}
+
 /* Write complete lines of s->pending to stderr with a prefix; keep the
  * unfinished tail (or flush it all when force). */
 static void server_emit_lines(struct server *s, bool force)
@@ -70,18 +92,15 @@ static void server_emit_lines(struct server *s, bool force)
     for (i = 0; i < s->pending_len; i++) {
         if (s->pending[i] != '\n')
             continue;
-        fprintf(stderr, "[parleyd %d] %.*s\n", (int)s->tag,
-                (int)(i - start), s->pending + start);
+        server_emit_line(s, s->pending + start, i - start);
         start = i + 1;
     }
     if (force && start < s->pending_len) {
-        fprintf(stderr, "[parleyd %d] %.*s\n", (int)s->tag,
-                (int)(s->pending_len - start), s->pending + start);
+        server_emit_line(s, s->pending + start, s->pending_len - start);
         start = s->pending_len;
     }
     if (start == 0 && s->pending_len == sizeof(s->pending)) {
-        fprintf(stderr, "[parleyd %d] %.*s\n", (int)s->tag,
-                (int)s->pending_len, s->pending);
+        server_emit_line(s, s->pending, s->pending_len);
         start = s->pending_len;
     }
     memmove(s->pending, s->pending + start, s->pending_len - start);
@@ -305,13 +324,16 @@ int server_start(struct server **out, const char *const *extra)
     s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
+    pthread_mutex_init(&s->watch_lock, NULL);
+    pthread_cond_init(&s->watch_cond, NULL);
     s->pid = -1;
     s->out_fd = -1;
     snprintf(s->dir, sizeof(s->dir), "%s/parley-it-XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(s->dir)) {
         rc = -errno;
-        free(s);
+        s->dir[0] = '\0';
+        server_free(&s);
         return rc;
     }
     snprintf(s->db, sizeof(s->db), "%s/p.db", s->dir);
@@ -441,6 +463,42 @@ void server_free(struct server **sp)
         free(s->extra[i]);
     if (s->dir[0] && !getenv("PARLEY_KEEP_TMP"))
         server_rmdir(s->dir);
+    pthread_cond_destroy(&s->watch_cond);
+    pthread_mutex_destroy(&s->watch_lock);
     free(s);
     *sp = NULL;
+}
+
+int server_watch(struct server *s, const char *text)
+{
+    if (strlen(text) >= sizeof(s->watch))
+        return -ENAMETOOLONG;
+    pthread_mutex_lock(&s->watch_lock);
+    strcpy(s->watch, text);
+    s->watch_hits = 0;
+    pthread_mutex_unlock(&s->watch_lock);
+    return 0;
+}
+
+int server_wait_watched(struct server *s, int timeout_ms)
+{
+    struct timespec until;
+    int rc = 0;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->watch_lock);
+    while (s->watch_hits == 0 && rc == 0)
+        rc = pthread_cond_timedwait(&s->watch_cond, &s->watch_lock, &until);
+    rc = s->watch_hits > 0 ? 0 : -ETIMEDOUT;
+    pthread_mutex_unlock(&s->watch_lock);
+    if (rc < 0)
+        fprintf(stderr, "server_wait_watched: no line with \"%s\" in %d ms\n",
+                s->watch, timeout_ms);
+    return rc;
 }

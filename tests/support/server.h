@@ -53,6 +53,15 @@ int server_kill9(struct server *s);
  * Returns 0 or as server_start. */
 int server_restart(struct server *s);
 
+/* Count the server's output lines that contain text from now on (copied;
+ * replaces an earlier watch). Call it before causing the line. Returns 0
+ * or -ENAMETOOLONG. */
+int server_watch(struct server *s, const char *text);
+
+/* Wait up to timeout_ms until a watched line has been seen. Returns 0, or
+ * -ETIMEDOUT (said on stderr). */
+int server_wait_watched(struct server *s, int timeout_ms);
+
 /* Kill the server if it still runs, remove its directory, free s, and set
  * *sp to NULL. NULL is allowed. */
 void server_free(struct server **sp);
