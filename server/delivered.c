@@ -118,8 +118,9 @@ static int delivered_make_room(struct delivered **dp)
 }
 
 /* Add seq to e's runs: extend or join neighbours, else a new run; one run
- * too many joins the two closest ones. */
-static void runs_add(struct delivered_entry *e, int64_t seq)
+ * too many joins the two closest ones. Returns 1, or 0 when seq was in a
+ * run already. */
+static int runs_add(struct delivered_entry *e, int64_t seq)
 {
     struct seq_run tmp[DELIVERED_RUNS_MAX + 1];
     uint32_t i = 0;
@@ -132,6 +133,8 @@ static void runs_add(struct delivered_entry *e, int64_t seq)
     if (i < e->n && e->runs[i].first - 1 <= seq) {
         struct seq_run *r = &e->runs[i];
 
+        if (seq >= r->first && seq <= r->last)
+            return 0;
         if (seq < r->first)
             r->first = seq;
         if (seq > r->last) {
@@ -143,7 +146,7 @@ static void runs_add(struct delivered_entry *e, int64_t seq)
                 e->n--;
             }
         }
-        return;
+        return 1;
     }
     memcpy(tmp, e->runs, i * sizeof(tmp[0]));
     tmp[i].first = tmp[i].last = seq;
@@ -161,6 +164,7 @@ static void runs_add(struct delivered_entry *e, int64_t seq)
     }
     memcpy(e->runs, tmp, n * sizeof(tmp[0]));
     e->n = n;
+    return 1;
 }
 
 int delivered_note(struct delivered **dp, const void *topic, int64_t seq)
@@ -179,8 +183,7 @@ int delivered_note(struct delivered **dp, const void *topic, int64_t seq)
         e->n = 0;
         (*dp)->count++;
     }
-    runs_add(e, seq);
-    return 0;
+    return runs_add(e, seq);
 }
 
 bool delivered_has(const struct delivered *d, const void *topic, int64_t seq)

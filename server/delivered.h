@@ -33,8 +33,9 @@
 struct delivered;
 
 /* Record that seq `seq` (>= 1) of topic was sent. Allocates *dp on first
- * use. Returns 0, or -ENOMEM (nothing recorded: that message may be sent
- * again later). */
+ * use. Returns 1 when seq was new (recorded now), 0 when it was recorded
+ * already, or -ENOMEM (nothing recorded: the caller may send it, and a
+ * later replay may send it again). One lookup: the delivery fast path. */
 int delivered_note(struct delivered **dp, const void *topic, int64_t seq);
 
 /* True when seq of topic is recorded as sent. d may be NULL. */

@@ -11,11 +11,11 @@
 bool once_push(struct hub *hub, struct conn *c, const struct topic *t,
                struct msg *m, bool paced)
 {
-    if (delivered_has(c->delivered, t, m->seq))
+    /* Out of memory only loses the record: m is sent, and a later replay
+     * may repeat it. */
+    if (delivered_note(&c->delivered, t, m->seq) == 0)
         return false;
     hub_push(hub, c, m, paced);
-    /* Out of memory only loses the record: a later replay may repeat m. */
-    (void)delivered_note(&c->delivered, t, m->seq);
     return true;
 }
 
