@@ -973,6 +973,41 @@ static void test_since_lost(void **state)
     fake_cleanup(f);
 }
 
+/* A re-sub while a store replay is under way replaces it without a gap
+ * (the new since is later than what the first still owed) and without a
+ * repeat (then an earlier since, once the first was delivered). */
+static void test_resub_during_replay(void **state)
+{
+    struct fake *f = *state;
+    struct conn *c = NULL;
+    struct seen s;
+
+    default_hub(f);
+    stored_topic(f, "t", 1, 10, 4);
+    c = hello(f, "c");
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":2,\"topic\":\"t\",\"since\":3}");
+    assert_true(fake_pending(c));
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":3,\"topic\":\"t\",\"since\":8}");
+    memset(&s, 0, sizeof(s));
+    pump(f, c, "t", &s);
+    assert_int_equal(s.n_ok, 2);
+    assert_seqs(&s, 4, 10);
+    /* everything after 0 again: only 1..3 are new to c */
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":4,\"topic\":\"t\",\"since\":0}");
+    memset(&s, 0, sizeof(s));
+    pump(f, c, "t", &s);
+    assert_int_equal(s.n_ok, 1);
+    assert_seqs(&s, 1, 3);
+    /* and a pattern covering it adds nothing */
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":5,\"topic\":\"#\",\"history\":50}");
+    memset(&s, 0, sizeof(s));
+    pump(f, c, "t", &s);
+    assert_int_equal(s.n_ok, 1);
+    assert_int_equal(s.n_seq, 0);
+    expect_empty(c);
+    fake_cleanup(f);
+}
+
 /* Live messages committed while a store replay is under way come right
  * after the replayed ones: no gap, no duplicate. Both completion orders. */
 static void test_since_live_during_replay(void **state)
@@ -2051,6 +2086,7 @@ int main(void)
         HUB_TEST(test_since_from_store),
         HUB_TEST(test_since_lost),
         HUB_TEST(test_since_live_during_replay),
+        HUB_TEST(test_resub_during_replay),
         HUB_TEST(test_since_paged_replay),
         HUB_TEST(test_replay_paced),
         HUB_TEST(test_since_pattern),
