@@ -32,6 +32,11 @@
  * the store, paced by how fast the client drains its queue. Live messages
  * of that topic that arrive meanwhile are held on the replay and queued
  * right after the fence: no gap, no duplicate.
+ *
+ * At most once. Every way a message reaches a connection (fan-out, the
+ * retained copy, replay pages, held messages) goes through once_push
+ * (once.c), which skips a seq the connection was already sent while it
+ * covers the topic: subscribing again never delivers again.
  */
 #include "hub.h"
 
