@@ -16,6 +16,7 @@
 
 #include "assets.h"
 #include "cmd.h"
+#include "http_query.h"
 #include "log.h"
 #include "server.h"
 
@@ -283,56 +284,115 @@ static bool api_open(struct server *srv, struct lws *wsi, struct pss *pss)
     return api_auth(srv, wsi, pss);
 }
 
+/* The whole query string, read once: lws has already split it on '&' and
+ * decoded it, one fragment per argument. Returns 0 or a negative errno
+ * (after responding). */
+static int api_query(struct lws *wsi, struct pss *pss, struct http_query *q)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    char *frag = NULL;
+    int idx = 0;
+    int rc = 0;
+
+    if (total <= 0)
+        return 0;
+    /* Room for the longest fragment: none is longer than them all. */
+    frag = malloc((size_t)total + 1);
+    if (frag == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (idx = 0; rc == 0; idx++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, total + 1,
+                                      WSI_TOKEN_HTTP_URI_ARGS, idx);
+
+        if (n < 0)
+            break; /* no more fragments */
+        rc = http_query_add(q, frag, (size_t)n);
+    }
+out:
+    free(frag);
+    if (rc == -E2BIG)
+        respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
+                           "too many query arguments");
+    else if (rc != 0)
+        respond_json_error(wsi, pss, 500, PL_ERR_INTERNAL, "out of memory");
+    return rc;
+}
+
+/* Answer 400 for an argument that is repeated or malformed (rc from
+ * http_query_get/_int); true when it did. */
+static bool api_bad_arg(struct lws *wsi, struct pss *pss, int rc,
+                        const char *repeated, const char *malformed)
+{
+    if (rc == -EEXIST)
+        respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST, repeated);
+    else if (rc == -EINVAL)
+        respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST, malformed);
+    return rc == -EEXIST || rc == -EINVAL;
+}
+
 static void api_history(struct server *srv, struct lws *wsi, struct pss *pss)
 {
-    char topic[1024];
-    char num[32];
+    struct http_query q;
+    const char *topic = NULL;
     int64_t before = 0;
-    long limit = PL_HISTORY_LIMIT_DEFAULT;
-    char *end = NULL;
-    const char *v = NULL;
+    int64_t limit = PL_HISTORY_LIMIT_DEFAULT;
+    int rc = 0;
 
     if (!api_open(srv, wsi, pss))
         return;
-    v = lws_get_urlarg_by_name(wsi, "before=", num, sizeof(num));
-    if (v != NULL) {
-        before = strtoll(v, &end, 10);
-        if (end == v || *end != '\0' || before < 0) {
-            respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
-                               "before must be a non-negative integer");
-            return;
-        }
-    }
-    v = lws_get_urlarg_by_name(wsi, "limit=", num, sizeof(num));
-    if (v != NULL) {
-        limit = strtol(v, &end, 10);
-        if (end == v || *end != '\0') {
-            respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
-                               "limit must be an integer");
-            return;
-        }
-    }
-    hub_http_history(srv->hub, pss->conn,
-                     lws_get_urlarg_by_name(wsi, "topic=", topic,
-                                            sizeof(topic)),
-                     before, limit > 100000 ? 100000 : (int)limit);
+    http_query_init(&q);
+    if (api_query(wsi, pss, &q) < 0)
+        goto out;
+    rc = http_query_int(&q, "before", &before);
+    if (rc == 0 && before < 0)
+        rc = -EINVAL;
+    if (api_bad_arg(wsi, pss, rc, "before is given more than once",
+                    "before must be a non-negative integer"))
+        goto out;
+    rc = http_query_int(&q, "limit", &limit);
+    if (api_bad_arg(wsi, pss, rc, "limit is given more than once",
+                    "limit must be an integer"))
+        goto out;
+    rc = http_query_get(&q, "topic", &topic);
+    if (api_bad_arg(wsi, pss, rc, "topic is given more than once", ""))
+        goto out;
+    /* The hub refuses < 1 and caps at the contract's maximum. */
+    if (limit > 100000)
+        limit = 100000;
+    if (limit < 0)
+        limit = 0;
+    hub_http_history(srv->hub, pss->conn, rc == 0 ? topic : NULL, before,
+                     (int)limit);
+out:
+    http_query_cleanup(&q);
 }
 
 static void api_topics(struct server *srv, struct lws *wsi, struct pss *pss)
 {
-    char prefix[512];
+    struct http_query q;
+    const char *prefix = NULL;
     struct pl_buf b;
+    int rc = 0;
 
     if (!api_open(srv, wsi, pss))
         return;
+    http_query_init(&q);
+    if (api_query(wsi, pss, &q) < 0)
+        goto out;
+    rc = http_query_get(&q, "prefix", &prefix);
+    if (api_bad_arg(wsi, pss, rc, "prefix is given more than once", ""))
+        goto out;
     pl_buf_init(&b, 4096);
-    hub_topics_json(srv->hub, lws_get_urlarg_by_name(wsi, "prefix=", prefix,
-                                                     sizeof(prefix)), &b);
+    hub_topics_json(srv->hub, rc == 0 ? prefix : NULL, &b);
     if (pl_buf_failed(&b))
         respond_json_error(wsi, pss, 500, PL_ERR_INTERNAL, "out of memory");
     else
         respond(wsi, pss, 200, "application/json", pl_buf_data(&b), b.len);
     pl_buf_cleanup(&b);
+out:
+    http_query_cleanup(&q);
 }
 
 static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,

@@ -13,3 +13,5 @@ parley_add_unit_test(test_delivered
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_delivered.c LIBS parley_core)
 parley_add_unit_test(test_peers
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_peers.c LIBS parley_core)
+parley_add_unit_test(test_http_query
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_http_query.c LIBS parley_http)
