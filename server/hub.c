@@ -616,32 +616,14 @@ struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,
 {
     size_t spent = 0;
 
+    (void)hub; /* each job's done callback carries its own context */
     while (list != NULL && spent < budget) {
         struct store_job *job = list;
 
         list = job->next;
         spent += job->data_len + 64;
-        job->next = NULL;
-        switch (job->tag) {
-        case JOB_PUB:
-            session_done_pub(hub, job);
-            break;
-        case JOB_HISTORY:
-            session_done_history(hub, job);
-            break;
-        case JOB_REPLAY:
-        case JOB_PROBE:
-            replay_done(hub, job);
-            break;
-        default:
-            break;
-        }
-        if (job->udata != NULL) {
-            struct msg *ph = job->udata;
-
-            msg_unref(&ph);
-        }
-        store_job_free(&job);
+        /* Its submitter's done callback takes it from here. */
+        store_job_finish(&job);
     }
     return list;
 }

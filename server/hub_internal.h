@@ -19,14 +19,6 @@
 /* history reads one connection may have waiting on the store */
 #define HISTORY_INFLIGHT_MAX 64
 
-/* What a store job is for, in job->tag. */
-enum job_tag {
-    JOB_PUB = 1,
-    JOB_HISTORY,
-    JOB_REPLAY,
-    JOB_PROBE,
-};
-
 struct hub {
     struct hub_config cfg;
     char **ephemeral;
@@ -108,10 +100,5 @@ size_t replay_held_bytes(const struct conn *c);
 struct replay *replay_find(struct conn *c, const struct topic *t);
 void replay_free(struct hub *hub, struct conn *c, struct replay **rp);
 void replay_drop_unmatched(struct hub *hub, struct conn *c);
-void replay_done(struct hub *hub, struct store_job *job);
-
-/* session.c */
-void session_done_pub(struct hub *hub, struct store_job *job);
-void session_done_history(struct hub *hub, struct store_job *job);
 
 #endif

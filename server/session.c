@@ -226,6 +226,9 @@ static void ack_pub(struct hub *hub, struct conn *c, int64_t id,
     hub_send_buf(hub, c, b);
 }
 
+static void session_done_pub(void *arg, struct store_job *job);
+static void session_done_history(void *arg, struct store_job *job);
+
 static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
 {
     struct store_job *job = NULL;
@@ -275,7 +278,8 @@ static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
     }
     job->conn_id = c->id;
     job->req_id = cmd->id;
-    job->tag = JOB_PUB;
+    job->done = session_done_pub;
+    job->done_ctx = hub;
     c->pending_pubs++;
     hub->ops->submit(hub->ctx, job);
 }
@@ -337,7 +341,8 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
     }
     job->conn_id = c->id;
     job->req_id = id;
-    job->tag = JOB_HISTORY;
+    job->done = session_done_history;
+    job->done_ctx = hub;
     job->udata = ph; /* the job's reference to the placeholder */
     job->before = before;
     job->limit = limit;
@@ -588,8 +593,10 @@ void hub_http_history(struct hub *hub, struct conn *c, const char *topic,
 /* ------------------------------------------------------------------ */
 /* store completions                                                   */
 
-void session_done_pub(struct hub *hub, struct store_job *job)
+/* A publish committed (or failed): fan it out, ack the publisher. */
+static void session_done_pub(void *arg, struct store_job *job)
 {
+    struct hub *hub = arg;
     struct conn *c = job->conn_id ? conn_find(&hub->conns, job->conn_id) : NULL;
     struct topic *t = NULL;
 
@@ -615,8 +622,10 @@ void session_done_pub(struct hub *hub, struct store_job *job)
         ack_pub(hub, c, job->req_id, job->topic, job->seq, job->duplicate);
 }
 
-void session_done_history(struct hub *hub, struct store_job *job)
+/* History rows arrived: fill the reply's placeholder. */
+static void session_done_history(void *arg, struct store_job *job)
 {
+    struct hub *hub = arg;
     struct conn *c = conn_find(&hub->conns, job->conn_id);
     struct msg *ph = job->udata;
     struct pl_buf *b = NULL;

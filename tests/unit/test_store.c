@@ -140,7 +140,6 @@ static struct store_job *new_pub(const char *topic, const char *data,
     assert_non_null(job);
     assert_int_equal(store_job_set_pub(job, data, strlen(data), is_null,
                                        retain, "alice", key, ts), 0);
-    job->tag = tag;
     job->conn_id = 7;
     job->req_id = tag;
     return job;
@@ -166,7 +165,7 @@ static void submit_read(struct store *st, enum store_job_kind kind,
         job->before = a;
     }
     job->limit = limit;
-    job->tag = tag;
+    job->req_id = tag;
     store_submit(st, job);
 }
 
@@ -287,7 +286,6 @@ static void test_seq_across_reopen(void **state)
         submit_pub(st, i < 10 ? "a" : "b/c", "1", NULL, false, now_ms(), i);
     take_n(f, st, jobs, 15);
     for (i = 0; i < 15; i++) {
-        assert_int_equal(jobs[i]->tag, i);
         assert_int_equal(jobs[i]->req_id, i);
         assert_int_equal(jobs[i]->conn_id, 7);
         assert_int_equal(jobs[i]->err, 0);
@@ -330,7 +328,7 @@ static void test_group_commit(void **state)
     assert_true(store_pending(st) > 0);
     take_n(f, st, jobs, N);
     for (i = 0; i < N; i++) {
-        assert_int_equal(jobs[i]->tag, i);
+        assert_int_equal(jobs[i]->req_id, i);
         assert_int_equal(jobs[i]->err, 0);
         assert_int_equal(jobs[i]->seq, i + 1);
     }
@@ -406,7 +404,7 @@ static void test_stage_then_flush(void **state)
     take_n(f, st, jobs, 3);
     for (i = 0; i < 3; i++) {
         assert_int_equal(jobs[i]->err, 0);
-        assert_int_equal(jobs[i]->tag, i + 1);
+        assert_int_equal(jobs[i]->req_id, i + 1);
         assert_int_equal(jobs[i]->seq, i + 1);
     }
     free_all(jobs, 3);
@@ -734,7 +732,7 @@ static void test_fault_injection(void **state)
     assert_int_equal(store_start(st), 0);
     take_n(f, st, jobs, 4);
     for (i = 0; i < 4; i++) {
-        assert_int_equal(jobs[i]->tag, i);
+        assert_int_equal(jobs[i]->req_id, i);
         assert_int_equal(jobs[i]->err, PL_ERR_INTERNAL);
         assert_false(jobs[i]->duplicate);
     }
@@ -782,7 +780,7 @@ static void test_stop_drains(void **state)
     assert_int_equal(store_pending(st), 500);
     list = store_take_completions(st);
     for (job = list; job != NULL; job = job->next, n++) {
-        assert_int_equal(job->tag, n);
+        assert_int_equal(job->req_id, n);
         assert_int_equal(job->err, 0);
         assert_int_equal(job->seq, n + 1);
     }
