@@ -399,3 +399,56 @@ void store_fail_commits(struct store *st, int n)
 {
     atomic_store(&st->fail_commits, n);
 }
+
+/* ---- the storage interface (storage.h) ---------------------------------- */
+
+static int storage_op_load(void *engine, storage_topic_cb cb, void *arg)
+{
+    return store_foreach_topic(engine, cb, arg);
+}
+
+static int storage_op_start(void *engine)
+{
+    return store_start(engine);
+}
+
+static void storage_op_submit(void *engine, struct store_job *job)
+{
+    store_stage(engine, job);
+}
+
+static void storage_op_flush(void *engine)
+{
+    store_flush(engine);
+}
+
+static struct store_job *storage_op_take(void *engine)
+{
+    return store_take_completions(engine);
+}
+
+static size_t storage_op_pending(void *engine)
+{
+    return store_pending(engine);
+}
+
+static void storage_op_stop(void *engine)
+{
+    store_stop(engine);
+}
+
+static const struct storage_ops store_storage_ops = {
+    .load = storage_op_load,
+    .start = storage_op_start,
+    .submit = storage_op_submit,
+    .flush = storage_op_flush,
+    .take_completions = storage_op_take,
+    .pending = storage_op_pending,
+    .stop = storage_op_stop,
+};
+
+void store_as_storage(struct store *st, struct storage *out)
+{
+    out->ops = &store_storage_ops;
+    out->engine = st;
+}

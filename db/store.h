@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "storage.h"
 #include "store_job.h"
 
 struct store;
@@ -49,16 +50,6 @@ struct store_config {
  * permission. */
 struct store *store_open(const struct store_config *cfg, char **err);
 
-struct store_topic_info {
-    const char *name;
-    int64_t last_seq;
-    bool has_retained;
-    int64_t r_seq, r_ts;
-    const char *r_from;
-    const char *r_data;
-    size_t r_data_len;
-};
-
 /* Call cb for every known topic (start-up load; before store_start). The
  * pointers are valid only during the call. A non-zero return from cb stops
  * the walk and is returned. */
@@ -85,6 +76,11 @@ struct store_job *store_take_completions(struct store *st);
 
 /* Jobs submitted and not yet taken back (for back-pressure). */
 size_t store_pending(struct store *st);
+
+/* This store as the hub's engine-neutral storage (storage.h): submit
+ * stages (store_stage), flush is store_flush, and so on. st stays owned
+ * by the caller, who frees it after the hub. */
+void store_as_storage(struct store *st, struct storage *out);
 
 /* Finish every queued job, commit, and join the thread. Completions of
  * those jobs can still be taken afterwards. */

@@ -35,6 +35,7 @@
  */
 #include "hub.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -731,17 +732,33 @@ int hub_load_topic(struct hub *hub, const struct store_topic_info *info)
     return 0;
 }
 
-struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
-                    void *ctx)
+static int load_cb(void *arg, const struct store_topic_info *info)
 {
-    struct hub *hub = calloc(1, sizeof(*hub));
+    return hub_load_topic(arg, info);
+}
+
+int hub_load(struct hub *hub)
+{
+    if (hub->storage.ops == NULL)
+        return 0;
+    return storage_load(&hub->storage, load_cb, hub);
+}
+
+struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
+                    void *ctx, const struct storage *storage)
+{
+    struct hub *hub = NULL;
     size_t i;
 
+    assert(storage != NULL || !cfg->persist);
+    hub = calloc(1, sizeof(*hub));
     if (hub == NULL)
         return NULL;
     hub->cfg = *cfg;
     hub->ops = ops;
     hub->ctx = ctx;
+    if (storage != NULL)
+        hub->storage = *storage;
     if (cfg->n_ephemeral > 0) {
         hub->ephemeral = calloc(cfg->n_ephemeral, sizeof(char *));
         if (hub->ephemeral == NULL)

@@ -4,7 +4,8 @@
  *
  * The transport (ws.c, http.c, or a unit test) feeds the hub decoded text
  * and store completions, and the hub calls back only through struct
- * hub_ops. Every function runs on the service thread.
+ * hub_ops; it reaches durable storage only through struct storage
+ * (storage.h). Every function runs on the service thread.
  */
 #ifndef PL_HUB_H
 #define PL_HUB_H
@@ -15,7 +16,7 @@
 
 #include "frame.h"
 #include "hub_types.h"
-#include "store.h"
+#include "storage.h"
 
 struct hub;
 
@@ -43,10 +44,6 @@ struct hub_ops {
     /* c has frames queued (or a close code set): make the transport call
      * hub_conn_writable-based writing soon. */
     void (*wake)(void *ctx, struct conn *c);
-    /* Hand a job to the store (takes ownership). */
-    void (*submit)(void *ctx, struct store_job *job);
-    /* Jobs not yet completed. */
-    size_t (*store_pending)(void *ctx);
     /* Milliseconds since the epoch. */
     int64_t (*now_ms)(void *ctx);
     /* An HTTP request's result is ready: status and JSON body (borrowed). */
@@ -72,11 +69,16 @@ struct hub_stats {
     uint64_t overloaded;         /* other overloaded refusals */
 };
 
+/* A hub that stores through `storage` (copied; the engine behind it must
+ * outlive the hub). storage may be NULL only when cfg->persist is false. */
 struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
-                    void *ctx);
+                    void *ctx, const struct storage *storage);
 void hub_free(struct hub **hub);
 
-/* Start-up: make a topic known with its stored state (before traffic). */
+/* Start-up: make every stored topic known with its last seq and retained
+ * message (before traffic). Returns 0 or what the storage's load did. */
+int hub_load(struct hub *hub);
+/* The same for one topic. */
 int hub_load_topic(struct hub *hub, const struct store_topic_info *info);
 
 /* A new connection (WebSocket or an HTTP API request). NULL on OOM. */

@@ -24,6 +24,7 @@ struct hub {
     char **ephemeral;
     const struct hub_ops *ops;
     void *ctx;
+    struct storage storage;  /* ops NULL when nothing persists */
     struct topic_tree tree;
     struct conn_table conns;
     struct hub_stats stats;

@@ -169,13 +169,14 @@ static void replay_submit(struct hub *hub, struct conn *c, struct replay *r,
     job->upto = r->fence;
     job->limit = limit;
     *out = true;
-    hub->ops->submit(hub->ctx, job);
+    storage_submit(&hub->storage, job);
 }
 
 static void replay_request_page(struct hub *hub, struct conn *c,
                                 struct replay *r)
 {
-    replay_submit(hub, c, r, REPLAY_PAGE_ROWS, replay_page_done, &r->inflight);
+    replay_submit(hub, c, r, REPLAY_PAGE_ROWS, replay_page_done,
+                  &r->inflight);
 }
 
 /*

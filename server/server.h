@@ -41,7 +41,8 @@ struct server {
     struct ev_loop *loop;         /* libev, epoll: lws runs on it */
     struct lws_vhost *vhost;
     struct hub *hub;
-    struct store *store;
+    struct store *store;          /* the SQLite engine (stats, tests) */
+    struct storage storage;       /* store, as the hub sees it */
     unsigned char *wbuf;          /* LWS_PRE + WS_COALESCE_BYTES */
     uint64_t bytes_out;
     uint64_t http_requests;

@@ -262,7 +262,7 @@ static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
         ack_pub(hub, c, cmd->id, t->name, t->seq, false);
         return;
     }
-    if (hub->ops->store_pending(hub->ctx) >= hub->cfg.store_pending_max) {
+    if (storage_pending(&hub->storage) >= hub->cfg.store_pending_max) {
         hub->stats.overloaded++;
         hub_send_error(hub, c, cmd->id, PL_ERR_OVERLOADED,
                        "the store is behind; try again");
@@ -281,7 +281,7 @@ static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
     job->done = session_done_pub;
     job->done_ctx = hub;
     c->pending_pubs++;
-    hub->ops->submit(hub->ctx, job);
+    storage_submit(&hub->storage, job);
 }
 
 static void history_request(struct hub *hub, struct conn *c, int64_t id,
@@ -347,7 +347,7 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
     job->before = before;
     job->limit = limit;
     c->pending_reads++;
-    hub->ops->submit(hub->ctx, job);
+    storage_submit(&hub->storage, job);
 }
 
 static void cmd_presence(struct hub *hub, struct conn *c, struct pl_cmd *cmd)

@@ -2,7 +2,7 @@
  * hub_fake.h: a fake transport and a fake store around a real struct hub,
  * so test_hub can drive the hub with no lws, no thread and no SQLite.
  *
- * The fake's hub_ops keep every submitted store job in a FIFO. A test
+ * The fake's storage keeps every submitted store job in a FIFO. A test
  * completes them itself, in order, with fake_complete(): PUB jobs get the
  * topic's next seq and become rows of an in-memory "store"; AFTER and
  * BEFORE jobs are answered from those rows, exactly as store.h describes.
@@ -39,6 +39,7 @@ struct fake_row {
 struct fake {
     struct hub *hub;
     struct hub_ops ops;
+    struct storage storage;  /* the fake store below, as the hub sees it */
     struct store_job *jobs;  /* submitted, not completed, oldest first */
     size_t n_jobs;
     int64_t now;             /* the clock now_ms returns */
