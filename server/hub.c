@@ -124,7 +124,7 @@ void hub_push(struct hub *hub, struct conn *c, struct msg *m, bool paced)
 {
     if (c->close_code != 0)
         return;
-    if (!paced && c->origin == CONN_WS &&
+    if (!paced &&
         (outq_live_bytes(&c->q) + replay_held_bytes(c) + m->len >
              hub->cfg.queue_bytes ||
          c->q.count >= hub->cfg.queue_msgs)) {
@@ -158,16 +158,6 @@ void hub_send_error(struct hub *hub, struct conn *c, int64_t id,
     struct pl_buf *b = hub_scratch(hub);
 
     hub->stats.errors_sent++;
-    if (c->origin == CONN_HTTP) {
-        pl_buf_cstr(b, "{\"error\":");
-        pl_buf_json_str(b, pl_err_code(err), strlen(pl_err_code(err)));
-        pl_buf_cstr(b, ",\"message\":");
-        pl_buf_json_str(b, why, strlen(why));
-        pl_buf_cstr(b, "}");
-        hub->ops->http_done(hub->ctx, c, pl_err_http_status(err),
-                            pl_buf_data(b), b->len);
-        return;
-    }
     pl_frame_error(b, id, err, why);
     hub_send_buf(hub, c, b);
 }

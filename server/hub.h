@@ -19,6 +19,7 @@
 #include "storage.h"
 
 struct hub;
+struct pl_cmd;
 
 struct hub_config {
     const void *secret;        /* non-NULL turns auth on */
@@ -46,9 +47,6 @@ struct hub_ops {
     void (*wake)(void *ctx, struct conn *c);
     /* Milliseconds since the epoch. */
     int64_t (*now_ms)(void *ctx);
-    /* An HTTP request's result is ready: status and JSON body (borrowed). */
-    void (*http_done)(void *ctx, struct conn *c, int status,
-                      const char *body, size_t len);
 };
 
 struct hub_stats {
@@ -81,7 +79,8 @@ int hub_load(struct hub *hub);
 /* The same for one topic. */
 int hub_load_topic(struct hub *hub, const struct store_topic_info *info);
 
-/* A new connection (WebSocket or an HTTP API request). NULL on OOM. */
+/* A new connection (a WebSocket session or one API request). NULL on
+ * OOM. */
 struct conn *hub_conn_open(struct hub *hub, enum conn_origin origin,
                            void *transport);
 /* The connection is gone: presence leave, unsubscribe, free, NULL *c. */
@@ -92,6 +91,10 @@ struct conn *hub_conn_find(struct hub *hub, uint64_t id);
 /* One complete text message from the client. */
 void hub_conn_text(struct hub *hub, struct conn *c, const char *text,
                    size_t len);
+/* A command parsed (or built) by the transport, run as if it had arrived
+ * as text: same checks, same reply frames on c's queue. cmd is borrowed.
+ * An API request sends one command with an id and takes the one reply. */
+void hub_conn_cmd(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
 /* One complete binary message: answered with bad_request. */
 void hub_conn_binary(struct hub *hub, struct conn *c);
 /* Token from `?token=` on the upgrade: PL_OK counts as hello. */
@@ -118,12 +121,6 @@ void hub_store_done(struct hub *hub, struct store_job *list);
 struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,
                                       size_t budget);
 
-/* HTTP API. body is the request body; the result reaches ops->http_done
- * (possibly before these return). claims may be NULL (auth off). */
-void hub_http_publish(struct hub *hub, struct conn *c, const char *body,
-                      size_t len);
-void hub_http_history(struct hub *hub, struct conn *c, const char *topic,
-                      int64_t before, int limit);
 /* {"topics":[...]} for GET /api/topics into b. */
 void hub_topics_json(struct hub *hub, const char *prefix, struct pl_buf *b);
 

@@ -54,7 +54,7 @@ void hub_cull(struct hub *hub, struct conn *c, int code);
 void hub_push(struct hub *hub, struct conn *c, struct msg *m, bool paced);
 /* Queue the frame built in b (copied into a new msg). */
 void hub_send_buf(struct hub *hub, struct conn *c, struct pl_buf *b);
-/* An error reply (or, for an HTTP request, the error response). */
+/* An error reply. */
 void hub_send_error(struct hub *hub, struct conn *c, int64_t id,
                     enum pl_err err, const char *why);
 /* {"op":"ok","id":id} when id != 0. */

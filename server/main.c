@@ -80,19 +80,17 @@ static int64_t now_ms(void *ctx)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* Each kind of connection is written by its own glue. */
 static void op_wake(void *ctx, struct conn *c)
 {
-    ws_wake(ctx, c);
-}
-
-static void op_http_done(void *ctx, struct conn *c, int status,
-                         const char *body, size_t len)
-{
-    http_done(ctx, c, status, body, len);
+    if (c->origin == CONN_REQUEST)
+        http_wake(ctx, c);
+    else
+        ws_wake(ctx, c);
 }
 
 static const struct hub_ops server_hub_ops = {
-    op_wake, now_ms, op_http_done,
+    op_wake, now_ms,
 };
 
 static void store_wake(void *arg)
