@@ -31,7 +31,8 @@ static void session_set_user(struct conn *c, const char *user)
     }
 }
 
-static void cmd_hello(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void cmd_hello(struct hub *hub, struct conn *c,
+                      const struct pl_cmd *cmd)
 {
     struct pl_buf *b = NULL;
     struct sub *s = NULL;
@@ -96,7 +97,8 @@ static int retained_cb(void *arg, struct topic *t)
     return 0;
 }
 
-static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void cmd_sub(struct hub *hub, struct conn *c,
+                    const struct pl_cmd *cmd)
 {
     bool is_pattern = pl_topic_is_pattern(cmd->topic, cmd->topic_len);
     struct sub *s = hub_sub_find(hub, c, cmd->topic);
@@ -171,7 +173,8 @@ static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
     replay_advance(hub, c);
 }
 
-static void cmd_unsub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void cmd_unsub(struct hub *hub, struct conn *c,
+                      const struct pl_cmd *cmd)
 {
     struct sub *s = hub_sub_find(hub, c, cmd->topic);
 
@@ -222,7 +225,8 @@ static void ack_pub(struct hub *hub, struct conn *c, int64_t id,
 static void session_done_pub(void *arg, struct store_job *job);
 static void session_done_history(void *arg, struct store_job *job);
 
-static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void do_publish(struct hub *hub, struct conn *c,
+                       const struct pl_cmd *cmd)
 {
     struct store_job *job = NULL;
     struct topic *t = NULL;
@@ -336,7 +340,8 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
     storage_submit(&hub->storage, job);
 }
 
-static void cmd_presence(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void cmd_presence(struct hub *hub, struct conn *c,
+                         const struct pl_cmd *cmd)
 {
     struct topic *t = hub_topic(hub, cmd->topic, false);
     struct member *m = NULL;
@@ -413,7 +418,8 @@ static void topics_list(struct hub *hub, struct conn *c, const char *prefix,
     pl_buf_cstr(b, "]");
 }
 
-static void cmd_topics(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void cmd_topics(struct hub *hub, struct conn *c,
+                       const struct pl_cmd *cmd)
 {
     struct pl_buf *b = NULL;
 
@@ -437,9 +443,6 @@ void hub_topics_json(struct hub *hub, const char *prefix, struct pl_buf *b)
 
 void hub_conn_cmd(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
 {
-    /* The handlers take a mutable command but change nothing in it. */
-    struct pl_cmd *cm = (struct pl_cmd *)(uintptr_t)cmd;
-
     if (c->close_code != 0)
         return;
     if (hub->cfg.secret != NULL && !c->said_hello && cmd->op != PL_OP_HELLO) {
@@ -449,29 +452,29 @@ void hub_conn_cmd(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
 
     switch (cmd->op) {
     case PL_OP_HELLO:
-        cmd_hello(hub, c, cm);
+        cmd_hello(hub, c, cmd);
         break;
     case PL_OP_SUB:
-        cmd_sub(hub, c, cm);
+        cmd_sub(hub, c, cmd);
         break;
     case PL_OP_UNSUB:
-        cmd_unsub(hub, c, cm);
+        cmd_unsub(hub, c, cmd);
         break;
     case PL_OP_PUB:
-        do_publish(hub, c, cm);
+        do_publish(hub, c, cmd);
         break;
     case PL_OP_HISTORY:
         history_request(hub, c, cmd->id, cmd->topic,
                         cmd->has_before ? cmd->before : 0, cmd->limit);
         break;
     case PL_OP_PRESENCE:
-        cmd_presence(hub, c, cm);
+        cmd_presence(hub, c, cmd);
         break;
     case PL_OP_PING:
         hub_send_ok(hub, c, cmd->id);
         break;
     case PL_OP_TOPICS:
-        cmd_topics(hub, c, cm);
+        cmd_topics(hub, c, cmd);
         break;
     }
 }
