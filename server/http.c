@@ -375,15 +375,21 @@ out:
     return rc;
 }
 
-/* Answer 400 for an argument that is repeated or malformed (rc from
- * http_query_get/_int); true when it did. */
+/* Answer 400 for argument `name` when it is repeated or malformed (rc
+ * from http_query_get/_int; only _int reports malformed); true when it
+ * did. */
 static bool api_bad_arg(struct lws *wsi, struct pss *pss, int rc,
-                        const char *repeated, const char *malformed)
+                        const char *name, const char *malformed)
 {
-    if (rc == -EEXIST)
+    char repeated[64];
+
+    if (rc == -EEXIST) {
+        snprintf(repeated, sizeof(repeated), "%s is given more than once",
+                 name);
         respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST, repeated);
-    else if (rc == -EINVAL)
+    } else if (rc == -EINVAL) {
         respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST, malformed);
+    }
     return rc == -EEXIST || rc == -EINVAL;
 }
 
@@ -404,15 +410,14 @@ static void api_history(struct server *srv, struct lws *wsi, struct pss *pss)
     rc = http_query_int(&q, "before", &before);
     if (rc == 0 && before < 0)
         rc = -EINVAL;
-    if (api_bad_arg(wsi, pss, rc, "before is given more than once",
+    if (api_bad_arg(wsi, pss, rc, "before",
                     "before must be a non-negative integer"))
         goto out;
     rc = http_query_int(&q, "limit", &limit);
-    if (api_bad_arg(wsi, pss, rc, "limit is given more than once",
-                    "limit must be an integer"))
+    if (api_bad_arg(wsi, pss, rc, "limit", "limit must be an integer"))
         goto out;
     rc = http_query_get(&q, "topic", &topic);
-    if (api_bad_arg(wsi, pss, rc, "topic is given more than once", ""))
+    if (api_bad_arg(wsi, pss, rc, "topic", NULL))
         goto out;
     if (rc != 0) {
         respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
@@ -433,7 +438,7 @@ static void api_history(struct server *srv, struct lws *wsi, struct pss *pss)
     memset(&cmd, 0, sizeof(cmd));
     cmd.op = PL_OP_HISTORY;
     cmd.id = 1;
-    cmd.topic = (char *)(uintptr_t)topic;
+    cmd.topic = (char *)(uintptr_t)topic; /* borrowed: the hub only reads */
     cmd.topic_len = strlen(topic);
     cmd.has_before = true;
     cmd.before = before; /* 0: no bound */
@@ -457,7 +462,7 @@ static void api_topics(struct server *srv, struct lws *wsi, struct pss *pss)
     if (api_query(wsi, pss, &q) < 0)
         goto out;
     rc = http_query_get(&q, "prefix", &prefix);
-    if (api_bad_arg(wsi, pss, rc, "prefix is given more than once", ""))
+    if (api_bad_arg(wsi, pss, rc, "prefix", NULL))
         goto out;
     pl_buf_init(&b, 4096);
     hub_topics_json(srv->hub, rc == 0 ? prefix : NULL, &b);
