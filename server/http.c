@@ -7,6 +7,7 @@
  * one ok or error frame like any reply and wakes us (http_wake), and
  * http_reply.c turns that frame into the status and body.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -156,6 +157,7 @@ static void take_reply(struct lws *wsi, struct pss *pss)
 
     if (c == NULL)
         return;
+    assert(c->origin == CONN_REQUEST);
     c->wake_pending = false;
     if (c->q.count == 0) {
         /* The hub dropped the reply (out of memory): say so. */

@@ -613,7 +613,9 @@ struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,
 
         list = job->next;
         spent += job->data_len + 64;
-        /* Its submitter's done callback takes it from here. */
+        /* Its submitter's done callback takes it from here; the hub's
+         * own submitters always give one. */
+        assert(job->done != NULL);
         store_job_finish(&job);
     }
     return list;
