@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "store.h"
+#include "store_job.h"
 
 struct jobq {
     pthread_mutex_t lock;

@@ -1,6 +1,6 @@
 /*
  * store.c: owns the store thread, the job queue into it and the completion
- * queue out of it, the counters, and the job objects' memory. All SQLite
+ * queue out of it and the counters. All SQLite
  * work is delegated to store_sql.c and runs on the store thread once
  * store_start() has returned.
  *
@@ -69,90 +69,6 @@ struct store {
     atomic_uint_fast64_t commit_errors;
     atomic_uint_fast64_t pruned;
 };
-
-/* ---- jobs --------------------------------------------------------------- */
-
-/* strdup that keeps NULL. Returns 0, or -ENOMEM. */
-static int store_dup(char **dst, const char *src)
-{
-    *dst = NULL;
-    if (src == NULL)
-        return 0;
-    *dst = strdup(src);
-    return *dst != NULL ? 0 : -ENOMEM;
-}
-
-struct store_job *store_job_new(enum store_job_kind kind, const char *topic)
-{
-    struct store_job *job = calloc(1, sizeof(*job));
-
-    if (job == NULL)
-        return NULL;
-    job->kind = kind;
-    if (store_dup(&job->topic, topic) != 0) {
-        free(job);
-        return NULL;
-    }
-    return job;
-}
-
-int store_job_set_pub(struct store_job *job, const char *data, size_t data_len,
-                      bool data_is_null, bool retain, const char *from,
-                      const char *key, int64_t ts)
-{
-    char *d = NULL;
-    char *f = NULL;
-    char *k = NULL;
-
-    if (data == NULL) {
-        data = "null";
-        data_len = 4;
-    }
-    d = malloc(data_len + 1);
-    if (d == NULL)
-        goto fail;
-    memcpy(d, data, data_len);
-    d[data_len] = '\0';
-    if (store_dup(&f, from) != 0 || store_dup(&k, key) != 0)
-        goto fail;
-    free(job->data);
-    free(job->from);
-    free(job->key);
-    job->data = d;
-    job->data_len = data_len;
-    job->data_is_null = data_is_null;
-    job->retain = retain;
-    job->from = f;
-    job->key = k;
-    job->ts = ts;
-    return 0;
-
-fail:
-    free(d);
-    free(f);
-    free(k);
-    return -ENOMEM;
-}
-
-void store_job_free(struct store_job **jobp)
-{
-    struct store_job *job = *jobp;
-    size_t i = 0;
-
-    if (job == NULL)
-        return;
-    for (i = 0; i < job->n_rows; i++) {
-        free(job->rows[i].from);
-        free(job->rows[i].data);
-    }
-    free(job->rows);
-    free(job->topic);
-    free(job->data);
-    free(job->from);
-    free(job->key);
-    free(job);
-    *jobp = NULL;
-}
 
 /* ---- open, walk --------------------------------------------------------- */
 
@@ -482,4 +398,57 @@ void store_get_stats(struct store *st, struct store_stats *out)
 void store_fail_commits(struct store *st, int n)
 {
     atomic_store(&st->fail_commits, n);
+}
+
+/* ---- the storage interface (storage.h) ---------------------------------- */
+
+static int storage_op_load(void *engine, storage_topic_cb cb, void *arg)
+{
+    return store_foreach_topic(engine, cb, arg);
+}
+
+static int storage_op_start(void *engine)
+{
+    return store_start(engine);
+}
+
+static void storage_op_submit(void *engine, struct store_job *job)
+{
+    store_stage(engine, job);
+}
+
+static void storage_op_flush(void *engine)
+{
+    store_flush(engine);
+}
+
+static struct store_job *storage_op_take(void *engine)
+{
+    return store_take_completions(engine);
+}
+
+static size_t storage_op_pending(void *engine)
+{
+    return store_pending(engine);
+}
+
+static void storage_op_stop(void *engine)
+{
+    store_stop(engine);
+}
+
+static const struct storage_ops store_storage_ops = {
+    .load = storage_op_load,
+    .start = storage_op_start,
+    .submit = storage_op_submit,
+    .flush = storage_op_flush,
+    .take_completions = storage_op_take,
+    .pending = storage_op_pending,
+    .stop = storage_op_stop,
+};
+
+void store_as_storage(struct store *st, struct storage *out)
+{
+    out->ops = &store_storage_ops;
+    out->engine = st;
 }

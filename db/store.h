@@ -20,72 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "storage.h"
+#include "store_job.h"
+
 struct store;
-
-enum store_job_kind {
-    STORE_JOB_PUB,     /* store one message; assign its seq */
-    STORE_JOB_AFTER,   /* rows with after < seq <= upto, ascending, <= limit */
-    STORE_JOB_BEFORE,  /* the newest <= limit rows with seq < before
-                          (before == 0: no bound), returned ascending */
-};
-
-struct store_row {
-    int64_t seq;
-    int64_t ts;        /* ms since the epoch */
-    char *from;        /* NUL-terminated */
-    char *data;        /* JSON text, NUL-terminated */
-    size_t data_len;
-};
-
-/*
- * One unit of work. Created by the service thread with store_job_new(),
- * owned by the store between store_submit() and its return through
- * store_take_completions(), then owned by the taker, who frees it with
- * store_job_free(). The store never reads the routing fields.
- */
-struct store_job {
-    struct store_job *next;      /* queue link; owned by the current queue */
-    enum store_job_kind kind;
-
-    /* routing, for the service thread only */
-    uint64_t conn_id;            /* 0: no connection (e.g. HTTP, internal) */
-    int64_t req_id;
-    void *udata;
-    int tag;
-
-    /* input */
-    char *topic;                 /* NUL-terminated, concrete */
-    char *data;                  /* PUB: JSON text */
-    size_t data_len;
-    bool data_is_null;           /* PUB: data is JSON null */
-    bool retain;                 /* PUB: also set (or, with null, clear) retained */
-    char *from;                  /* PUB */
-    char *key;                   /* PUB: idempotency key or NULL */
-    int64_t ts;                  /* PUB: ms since the epoch, set by the caller */
-    int64_t after, upto;         /* AFTER */
-    int64_t before;              /* BEFORE */
-    int limit;                   /* AFTER/BEFORE */
-
-    /* output, valid once completed */
-    int err;                     /* 0, or an enum pl_err value (INTERNAL...) */
-    int64_t seq;                 /* PUB: the seq (the original one if duplicate) */
-    bool duplicate;              /* PUB */
-    int64_t first_seq;           /* AFTER/BEFORE: oldest stored seq of the
-                                    topic, 0 when it has none */
-    int64_t last_seq;            /* AFTER/BEFORE: newest committed seq */
-    struct store_row *rows;      /* AFTER/BEFORE */
-    size_t n_rows;
-};
-
-/* Allocate a zeroed job of the given kind; the strings passed are copied
- * (NULL stays NULL). Returns NULL on allocation failure. */
-struct store_job *store_job_new(enum store_job_kind kind, const char *topic);
-/* Set PUB inputs (copies data, from, key). Returns 0 or -ENOMEM. */
-int store_job_set_pub(struct store_job *job, const char *data, size_t data_len,
-                      bool data_is_null, bool retain, const char *from,
-                      const char *key, int64_t ts);
-/* Free a job, its strings and rows, and NULL the caller's pointer. */
-void store_job_free(struct store_job **job);
 
 enum store_durability {
     STORE_DURABLE_PROCESS, /* synchronous=NORMAL: survives a process crash */
@@ -111,16 +49,6 @@ struct store_config {
  * failure: a corrupt file, a newer schema than this build knows, no
  * permission. */
 struct store *store_open(const struct store_config *cfg, char **err);
-
-struct store_topic_info {
-    const char *name;
-    int64_t last_seq;
-    bool has_retained;
-    int64_t r_seq, r_ts;
-    const char *r_from;
-    const char *r_data;
-    size_t r_data_len;
-};
 
 /* Call cb for every known topic (start-up load; before store_start). The
  * pointers are valid only during the call. A non-zero return from cb stops
@@ -148,6 +76,11 @@ struct store_job *store_take_completions(struct store *st);
 
 /* Jobs submitted and not yet taken back (for back-pressure). */
 size_t store_pending(struct store *st);
+
+/* This store as the hub's engine-neutral storage (storage.h): submit
+ * stages (store_stage), flush is store_flush, and so on. st stays owned
+ * by the caller, who frees it after the hub. */
+void store_as_storage(struct store *st, struct storage *out);
 
 /* Finish every queued job, commit, and join the thread. Completions of
  * those jobs can still be taken afterwards. */

@@ -12,7 +12,8 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
+#include "storage.h"
+#include "store_job.h"
 
 /* One schema step: db/migrations/NNN_name.sql, embedded at build time. */
 struct store_migration {

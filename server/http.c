@@ -2,10 +2,12 @@
  * http.c: the HTTP half of the parley.v1 protocol callback: the web
  * client's files, /healthz, /metrics and the HTTP API (/api/publish,
  * /api/history, /api/topics). Responses are built whole, then written in
- * one lws_write() from the HTTP writeable callback. API calls that wait
- * for the store hold a hub connection (origin CONN_HTTP) until the hub
- * calls http_done().
+ * one lws_write() from the HTTP writeable callback. An API call is a hub
+ * connection (CONN_REQUEST) that sends one command; the hub queues its
+ * one ok or error frame like any reply and wakes us (http_wake), and
+ * http_reply.c turns that frame into the status and body.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,6 +18,9 @@
 
 #include "assets.h"
 #include "cmd.h"
+#include "http_query.h"
+#include "http_reply.h"
+#include "topic.h"
 #include "log.h"
 #include "server.h"
 
@@ -118,21 +123,62 @@ static void respond(struct lws *wsi, struct pss *pss, int status,
 static void respond_json_error(struct lws *wsi, struct pss *pss, int status,
                                enum pl_err err, const char *message)
 {
-    char body[512];
-    int n = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":\"%s\"}",
-                     pl_err_code(err), message);
+    struct pl_buf b;
 
-    respond(wsi, pss, status, "application/json", body, (size_t)n);
+    pl_buf_init(&b, 256);
+    (void)http_reply_error(err, message, &b);
+    if (pl_buf_failed(&b))
+        respond(wsi, pss, 500, "application/json", "", 0);
+    else
+        respond(wsi, pss, status, "application/json", pl_buf_data(&b), b.len);
+    pl_buf_cleanup(&b);
 }
 
-void http_done(struct server *srv, struct conn *c, int status,
-               const char *body, size_t len)
+void http_wake(struct server *srv, struct conn *c)
 {
-    struct lws *wsi = c->transport;
-    struct pss *pss = lws_wsi_user(wsi);
-
     (void)srv;
-    respond(wsi, pss, status, "application/json", body, len);
+    if (c->transport != NULL)
+        lws_callback_on_writable(c->transport);
+}
+
+/*
+ * The hub's reply to this request, once it is there: turn it into the
+ * response and take it off the connection's queue. Nothing yet (the
+ * reply waits for the store as a placeholder): wait for the next wake.
+ */
+static void take_reply(struct lws *wsi, struct pss *pss)
+{
+    struct conn *c = pss->conn;
+    struct msg *m = NULL;
+    const char *json = NULL;
+    size_t len = 0;
+    struct pl_buf b;
+    int status = 0;
+
+    if (c == NULL)
+        return;
+    assert(c->origin == CONN_REQUEST);
+    c->wake_pending = false;
+    if (c->q.count == 0) {
+        /* The hub dropped the reply (out of memory): say so. */
+        if (c->close_code != 0)
+            respond_json_error(wsi, pss, 500, PL_ERR_INTERNAL,
+                               "out of memory");
+        return;
+    }
+    m = outq_peek(&c->q);
+    json = msg_payload(m, &len);
+    if (json == NULL)
+        return;
+    pl_buf_init(&b, len + 16);
+    status = http_reply_from_frame(json, len, &b);
+    if (status < 0 || pl_buf_failed(&b))
+        respond_json_error(wsi, pss, 500, PL_ERR_INTERNAL,
+                           "the reply could not be made");
+    else
+        respond(wsi, pss, status, "application/json", pl_buf_data(&b), b.len);
+    pl_buf_cleanup(&b);
+    outq_pop(&c->q);
 }
 
 static int write_response(struct server *srv, struct lws *wsi,
@@ -272,67 +318,163 @@ static bool api_auth(struct server *srv, struct lws *wsi, struct pss *pss)
     return false;
 }
 
+/* The request's hub connection, authenticated (or, with auth off, named
+ * "http" by a hello, which is who its publishes are from). False after
+ * responding. */
 static bool api_open(struct server *srv, struct lws *wsi, struct pss *pss)
 {
+    static char http_name[] = "http";
+    struct pl_cmd hello;
+
     hub_conn_close(srv->hub, &pss->conn);
-    pss->conn = hub_conn_open(srv->hub, CONN_HTTP, wsi);
+    pss->conn = hub_conn_open(srv->hub, CONN_REQUEST, wsi);
     if (pss->conn == NULL) {
         respond_json_error(wsi, pss, 500, PL_ERR_INTERNAL, "out of memory");
         return false;
     }
-    return api_auth(srv, wsi, pss);
+    if (hub_auth_enabled(srv->hub))
+        return api_auth(srv, wsi, pss);
+    memset(&hello, 0, sizeof(hello));
+    hello.op = PL_OP_HELLO;
+    hello.name = http_name;
+    hub_conn_cmd(srv->hub, pss->conn, &hello);
+    return true;
+}
+
+/* The whole query string, read once: lws has already split it on '&' and
+ * decoded it, one fragment per argument. Returns 0 or a negative errno
+ * (after responding). */
+static int api_query(struct lws *wsi, struct pss *pss, struct http_query *q)
+{
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    char *frag = NULL;
+    int idx = 0;
+    int rc = 0;
+
+    if (total <= 0)
+        return 0;
+    /* Room for the longest fragment: none is longer than them all. */
+    frag = malloc((size_t)total + 1);
+    if (frag == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (idx = 0; rc == 0; idx++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, total + 1,
+                                      WSI_TOKEN_HTTP_URI_ARGS, idx);
+
+        if (n < 0)
+            break; /* no more fragments */
+        rc = http_query_add(q, frag, (size_t)n);
+    }
+out:
+    free(frag);
+    if (rc == -E2BIG)
+        respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
+                           "too many query arguments");
+    else if (rc != 0)
+        respond_json_error(wsi, pss, 500, PL_ERR_INTERNAL, "out of memory");
+    return rc;
+}
+
+/* Answer 400 for argument `name` when it is repeated or malformed (rc
+ * from http_query_get/_int; only _int reports malformed); true when it
+ * did. */
+static bool api_bad_arg(struct lws *wsi, struct pss *pss, int rc,
+                        const char *name, const char *malformed)
+{
+    char repeated[64];
+
+    if (rc == -EEXIST) {
+        snprintf(repeated, sizeof(repeated), "%s is given more than once",
+                 name);
+        respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST, repeated);
+    } else if (rc == -EINVAL) {
+        respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST, malformed);
+    }
+    return rc == -EEXIST || rc == -EINVAL;
 }
 
 static void api_history(struct server *srv, struct lws *wsi, struct pss *pss)
 {
-    char topic[1024];
-    char num[32];
+    struct pl_cmd cmd;
+    struct http_query q;
+    const char *topic = NULL;
     int64_t before = 0;
-    long limit = PL_HISTORY_LIMIT_DEFAULT;
-    char *end = NULL;
-    const char *v = NULL;
+    int64_t limit = PL_HISTORY_LIMIT_DEFAULT;
+    int rc = 0;
 
     if (!api_open(srv, wsi, pss))
         return;
-    v = lws_get_urlarg_by_name(wsi, "before=", num, sizeof(num));
-    if (v != NULL) {
-        before = strtoll(v, &end, 10);
-        if (end == v || *end != '\0' || before < 0) {
-            respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
-                               "before must be a non-negative integer");
-            return;
-        }
+    http_query_init(&q);
+    if (api_query(wsi, pss, &q) < 0)
+        goto out;
+    rc = http_query_int(&q, "before", &before);
+    if (rc == 0 && before < 0)
+        rc = -EINVAL;
+    if (api_bad_arg(wsi, pss, rc, "before",
+                    "before must be a non-negative integer"))
+        goto out;
+    rc = http_query_int(&q, "limit", &limit);
+    if (api_bad_arg(wsi, pss, rc, "limit", "limit must be an integer"))
+        goto out;
+    rc = http_query_get(&q, "topic", &topic);
+    if (api_bad_arg(wsi, pss, rc, "topic", NULL))
+        goto out;
+    if (rc != 0) {
+        respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
+                           "topic is required");
+        goto out;
     }
-    v = lws_get_urlarg_by_name(wsi, "limit=", num, sizeof(num));
-    if (v != NULL) {
-        limit = strtol(v, &end, 10);
-        if (end == v || *end != '\0') {
-            respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
-                               "limit must be an integer");
-            return;
-        }
+    if (pl_topic_validate(topic, strlen(topic), false) != PL_OK) {
+        respond_json_error(wsi, pss, 400, PL_ERR_INVALID_TOPIC,
+                           "topic must be a concrete, valid topic");
+        goto out;
     }
-    hub_http_history(srv->hub, pss->conn,
-                     lws_get_urlarg_by_name(wsi, "topic=", topic,
-                                            sizeof(topic)),
-                     before, limit > 100000 ? 100000 : (int)limit);
+    if (limit < 1) {
+        respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
+                           "limit must be at least 1");
+        goto out;
+    }
+    /* The history command, as a WebSocket client would send it. */
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = PL_OP_HISTORY;
+    cmd.id = 1;
+    cmd.topic = (char *)(uintptr_t)topic; /* borrowed: the hub only reads */
+    cmd.topic_len = strlen(topic);
+    cmd.has_before = true;
+    cmd.before = before; /* 0: no bound */
+    cmd.limit = limit > PL_HISTORY_LIMIT_MAX ? PL_HISTORY_LIMIT_MAX
+                                             : (int)limit;
+    hub_conn_cmd(srv->hub, pss->conn, &cmd);
+out:
+    http_query_cleanup(&q);
 }
 
 static void api_topics(struct server *srv, struct lws *wsi, struct pss *pss)
 {
-    char prefix[512];
+    struct http_query q;
+    const char *prefix = NULL;
     struct pl_buf b;
+    int rc = 0;
 
     if (!api_open(srv, wsi, pss))
         return;
+    http_query_init(&q);
+    if (api_query(wsi, pss, &q) < 0)
+        goto out;
+    rc = http_query_get(&q, "prefix", &prefix);
+    if (api_bad_arg(wsi, pss, rc, "prefix", NULL))
+        goto out;
     pl_buf_init(&b, 4096);
-    hub_topics_json(srv->hub, lws_get_urlarg_by_name(wsi, "prefix=", prefix,
-                                                     sizeof(prefix)), &b);
+    hub_topics_json(srv->hub, rc == 0 ? prefix : NULL, &b);
     if (pl_buf_failed(&b))
         respond_json_error(wsi, pss, 500, PL_ERR_INTERNAL, "out of memory");
     else
         respond(wsi, pss, 200, "application/json", pl_buf_data(&b), b.len);
     pl_buf_cleanup(&b);
+out:
+    http_query_cleanup(&q);
 }
 
 static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
@@ -397,6 +539,11 @@ static void http_body(struct server *srv, struct pss *pss, const void *in,
 static void http_body_done(struct server *srv, struct lws *wsi,
                            struct pss *pss)
 {
+    struct pl_cmd cmd;
+    struct pl_parse_opts opts = {srv->cfg->max_depth};
+    const char *why = "bad request";
+    enum pl_err err;
+
     if (pss->req == NULL || pss->req->route != ROUTE_PUBLISH)
         return;
     if (pss->req->body_too_large) {
@@ -406,8 +553,16 @@ static void http_body_done(struct server *srv, struct lws *wsi,
     }
     if (!api_open(srv, wsi, pss))
         return;
-    hub_http_publish(srv->hub, pss->conn, pss->req->body ? pss->req->body : "",
-                     pss->req->body_len);
+    memset(&cmd, 0, sizeof(cmd));
+    err = pl_cmd_parse_pub_body(pss->req->body ? pss->req->body : "",
+                                pss->req->body_len, &opts, &cmd, &why);
+    if (err != PL_OK) {
+        respond_json_error(wsi, pss, pl_err_http_status(err), err, why);
+        return;
+    }
+    cmd.id = 1; /* so that the hub acknowledges it */
+    hub_conn_cmd(srv->hub, pss->conn, &cmd);
+    pl_cmd_cleanup(&cmd);
 }
 
 int http_callback(struct server *srv, struct lws *wsi,
@@ -429,6 +584,8 @@ int http_callback(struct server *srv, struct lws *wsi,
         http_body_done(srv, wsi, pss);
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (pss->req == NULL || !pss->req->resp_ready)
+            take_reply(wsi, pss);
         if (pss->req == NULL || !pss->req->resp_ready)
             return 0;
         return write_response(srv, wsi, pss);

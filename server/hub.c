@@ -40,6 +40,7 @@
  */
 #include "hub.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -129,7 +130,7 @@ void hub_push(struct hub *hub, struct conn *c, struct msg *m, bool paced)
 {
     if (c->close_code != 0)
         return;
-    if (!paced && c->origin == CONN_WS &&
+    if (!paced &&
         (outq_live_bytes(&c->q) + replay_held_bytes(c) + m->len >
              hub->cfg.queue_bytes ||
          c->q.count >= hub->cfg.queue_msgs)) {
@@ -163,16 +164,6 @@ void hub_send_error(struct hub *hub, struct conn *c, int64_t id,
     struct pl_buf *b = hub_scratch(hub);
 
     hub->stats.errors_sent++;
-    if (c->origin == CONN_HTTP) {
-        pl_buf_cstr(b, "{\"error\":");
-        pl_buf_json_str(b, pl_err_code(err), strlen(pl_err_code(err)));
-        pl_buf_cstr(b, ",\"message\":");
-        pl_buf_json_str(b, why, strlen(why));
-        pl_buf_cstr(b, "}");
-        hub->ops->http_done(hub->ctx, c, pl_err_http_status(err),
-                            pl_buf_data(b), b->len);
-        return;
-    }
     pl_frame_error(b, id, err, why);
     hub_send_buf(hub, c, b);
 }
@@ -620,32 +611,16 @@ struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,
 {
     size_t spent = 0;
 
+    (void)hub; /* each job's done callback carries its own context */
     while (list != NULL && spent < budget) {
         struct store_job *job = list;
 
         list = job->next;
         spent += job->data_len + 64;
-        job->next = NULL;
-        switch (job->tag) {
-        case JOB_PUB:
-            session_done_pub(hub, job);
-            break;
-        case JOB_HISTORY:
-            session_done_history(hub, job);
-            break;
-        case JOB_REPLAY:
-        case JOB_PROBE:
-            replay_done(hub, job);
-            break;
-        default:
-            break;
-        }
-        if (job->udata != NULL) {
-            struct msg *ph = job->udata;
-
-            msg_unref(&ph);
-        }
-        store_job_free(&job);
+        /* Its submitter's done callback takes it from here; the hub's
+         * own submitters always give one. */
+        assert(job->done != NULL);
+        store_job_finish(&job);
     }
     return list;
 }
@@ -753,17 +728,33 @@ int hub_load_topic(struct hub *hub, const struct store_topic_info *info)
     return 0;
 }
 
-struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
-                    void *ctx)
+static int load_cb(void *arg, const struct store_topic_info *info)
 {
-    struct hub *hub = calloc(1, sizeof(*hub));
+    return hub_load_topic(arg, info);
+}
+
+int hub_load(struct hub *hub)
+{
+    if (hub->storage.ops == NULL)
+        return 0;
+    return storage_load(&hub->storage, load_cb, hub);
+}
+
+struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
+                    void *ctx, const struct storage *storage)
+{
+    struct hub *hub = NULL;
     size_t i;
 
+    assert(storage != NULL || !cfg->persist);
+    hub = calloc(1, sizeof(*hub));
     if (hub == NULL)
         return NULL;
     hub->cfg = *cfg;
     hub->ops = ops;
     hub->ctx = ctx;
+    if (storage != NULL)
+        hub->storage = *storage;
     if (cfg->n_ephemeral > 0) {
         hub->ephemeral = calloc(cfg->n_ephemeral, sizeof(char *));
         if (hub->ephemeral == NULL)

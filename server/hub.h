@@ -4,7 +4,8 @@
  *
  * The transport (ws.c, http.c, or a unit test) feeds the hub decoded text
  * and store completions, and the hub calls back only through struct
- * hub_ops. Every function runs on the service thread.
+ * hub_ops; it reaches durable storage only through struct storage
+ * (storage.h). Every function runs on the service thread.
  */
 #ifndef PL_HUB_H
 #define PL_HUB_H
@@ -15,9 +16,10 @@
 
 #include "frame.h"
 #include "hub_types.h"
-#include "store.h"
+#include "storage.h"
 
 struct hub;
+struct pl_cmd;
 
 struct hub_config {
     const void *secret;        /* non-NULL turns auth on */
@@ -43,15 +45,8 @@ struct hub_ops {
     /* c has frames queued (or a close code set): make the transport call
      * hub_conn_writable-based writing soon. */
     void (*wake)(void *ctx, struct conn *c);
-    /* Hand a job to the store (takes ownership). */
-    void (*submit)(void *ctx, struct store_job *job);
-    /* Jobs not yet completed. */
-    size_t (*store_pending)(void *ctx);
     /* Milliseconds since the epoch. */
     int64_t (*now_ms)(void *ctx);
-    /* An HTTP request's result is ready: status and JSON body (borrowed). */
-    void (*http_done)(void *ctx, struct conn *c, int status,
-                      const char *body, size_t len);
 };
 
 struct hub_stats {
@@ -72,14 +67,20 @@ struct hub_stats {
     uint64_t overloaded;         /* other overloaded refusals */
 };
 
+/* A hub that stores through `storage` (copied; the engine behind it must
+ * outlive the hub). storage may be NULL only when cfg->persist is false. */
 struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
-                    void *ctx);
+                    void *ctx, const struct storage *storage);
 void hub_free(struct hub **hub);
 
-/* Start-up: make a topic known with its stored state (before traffic). */
+/* Start-up: make every stored topic known with its last seq and retained
+ * message (before traffic). Returns 0 or what the storage's load did. */
+int hub_load(struct hub *hub);
+/* The same for one topic. */
 int hub_load_topic(struct hub *hub, const struct store_topic_info *info);
 
-/* A new connection (WebSocket or an HTTP API request). NULL on OOM. */
+/* A new connection (a WebSocket session or one API request). NULL on
+ * OOM. */
 struct conn *hub_conn_open(struct hub *hub, enum conn_origin origin,
                            void *transport);
 /* The connection is gone: presence leave, unsubscribe, free, NULL *c. */
@@ -90,6 +91,10 @@ struct conn *hub_conn_find(struct hub *hub, uint64_t id);
 /* One complete text message from the client. */
 void hub_conn_text(struct hub *hub, struct conn *c, const char *text,
                    size_t len);
+/* A command parsed (or built) by the transport, run as if it had arrived
+ * as text: same checks, same reply frames on c's queue. cmd is borrowed.
+ * An API request sends one command with an id and takes the one reply. */
+void hub_conn_cmd(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
 /* One complete binary message: answered with bad_request. */
 void hub_conn_binary(struct hub *hub, struct conn *c);
 /* Token from `?token=` on the upgrade: PL_OK counts as hello. */
@@ -116,12 +121,6 @@ void hub_store_done(struct hub *hub, struct store_job *list);
 struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,
                                       size_t budget);
 
-/* HTTP API. body is the request body; the result reaches ops->http_done
- * (possibly before these return). claims may be NULL (auth off). */
-void hub_http_publish(struct hub *hub, struct conn *c, const char *body,
-                      size_t len);
-void hub_http_history(struct hub *hub, struct conn *c, const char *topic,
-                      int64_t before, int limit);
 /* {"topics":[...]} for GET /api/topics into b. */
 void hub_topics_json(struct hub *hub, const char *prefix, struct pl_buf *b);
 

@@ -19,19 +19,12 @@
 /* history reads one connection may have waiting on the store */
 #define HISTORY_INFLIGHT_MAX 64
 
-/* What a store job is for, in job->tag. */
-enum job_tag {
-    JOB_PUB = 1,
-    JOB_HISTORY,
-    JOB_REPLAY,
-    JOB_PROBE,
-};
-
 struct hub {
     struct hub_config cfg;
     char **ephemeral;
     const struct hub_ops *ops;
     void *ctx;
+    struct storage storage;  /* ops NULL when nothing persists */
     struct topic_tree tree;
     struct conn_table conns;
     struct hub_stats stats;
@@ -61,7 +54,7 @@ void hub_cull(struct hub *hub, struct conn *c, int code);
 void hub_push(struct hub *hub, struct conn *c, struct msg *m, bool paced);
 /* Queue the frame built in b (copied into a new msg). */
 void hub_send_buf(struct hub *hub, struct conn *c, struct pl_buf *b);
-/* An error reply (or, for an HTTP request, the error response). */
+/* An error reply. */
 void hub_send_error(struct hub *hub, struct conn *c, int64_t id,
                     enum pl_err err, const char *why);
 /* {"op":"ok","id":id} when id != 0. */
@@ -108,10 +101,5 @@ size_t replay_held_bytes(const struct conn *c);
 struct replay *replay_find(struct conn *c, const struct topic *t);
 void replay_free(struct hub *hub, struct conn *c, struct replay **rp);
 void replay_drop_unmatched(struct hub *hub, struct conn *c);
-void replay_done(struct hub *hub, struct store_job *job);
-
-/* session.c */
-void session_done_pub(struct hub *hub, struct store_job *job);
-void session_done_history(struct hub *hub, struct store_job *job);
 
 #endif

@@ -82,9 +82,13 @@ struct replay {
     struct outq held;        /* live messages of topic, seq > fence */
 };
 
+/* How long a connection lives; the reply format is the same for both. */
 enum conn_origin {
-    CONN_WS,                 /* a WebSocket client */
-    CONN_HTTP,               /* an HTTP API request waiting for a result */
+    CONN_WS,                 /* a client session (WebSocket) */
+    CONN_REQUEST,            /* one command, one reply, then gone: an API
+                                call (the HTTP glue turns the reply frame
+                                into its own response). Not counted as a
+                                connection, not rate limited. */
 };
 
 /* Fields ordered by size, so that 19,000 idle ones pay no padding. */

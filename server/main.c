@@ -80,33 +80,17 @@ static int64_t now_ms(void *ctx)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* Each kind of connection is written by its own glue. */
 static void op_wake(void *ctx, struct conn *c)
 {
-    ws_wake(ctx, c);
-}
-
-static void op_submit(void *ctx, struct store_job *job)
-{
-    struct server *srv = ctx;
-
-    store_stage(srv->store, job);
-}
-
-static size_t op_store_pending(void *ctx)
-{
-    struct server *srv = ctx;
-
-    return store_pending(srv->store);
-}
-
-static void op_http_done(void *ctx, struct conn *c, int status,
-                         const char *body, size_t len)
-{
-    http_done(ctx, c, status, body, len);
+    if (c->origin == CONN_REQUEST)
+        http_wake(ctx, c);
+    else
+        ws_wake(ctx, c);
 }
 
 static const struct hub_ops server_hub_ops = {
-    op_wake, op_submit, op_store_pending, now_ms, op_http_done,
+    op_wake, now_ms,
 };
 
 static void store_wake(void *arg)
@@ -114,11 +98,6 @@ static void store_wake(void *arg)
     struct server *srv = arg;
 
     lws_cancel_service(srv->ctx);
-}
-
-static int load_topic(void *arg, const struct store_topic_info *t)
-{
-    return hub_load_topic(arg, t);
 }
 
 static int make_parent_dir(const char *path)
@@ -172,7 +151,7 @@ static void service_turn(struct server *srv)
 {
     ev_run(srv->loop, EVRUN_ONCE);
     ws_read_more(srv);
-    store_flush(srv->store);
+    storage_flush(&srv->storage);
     ws_drain_store(srv);
     ws_flush(srv);
 }
@@ -189,7 +168,7 @@ static void service_while(struct server *srv, bool (*cond)(struct server *),
 
 static bool store_busy(struct server *srv)
 {
-    return store_pending(srv->store) > 0;
+    return storage_pending(&srv->storage) > 0;
 }
 
 static bool conns_open(struct server *srv)
@@ -279,6 +258,7 @@ int main(int argc, char **argv)
         free(err);
         goto out;
     }
+    store_as_storage(srv.store, &srv.storage);
 
     memset(&hcfg, 0, sizeof(hcfg));
     hcfg.secret = cfg.secret;
@@ -298,12 +278,12 @@ int main(int argc, char **argv)
     hcfg.persist = true;
     hcfg.retain_messages = cfg.retain_messages;
     hcfg.retain_age_ms = cfg.retain_age_ms;
-    srv.hub = hub_new(&hcfg, &server_hub_ops, &srv);
+    srv.hub = hub_new(&hcfg, &server_hub_ops, &srv, &srv.storage);
     if (srv.hub == NULL) {
         log_error("out of memory");
         goto out;
     }
-    if (store_foreach_topic(srv.store, load_topic, srv.hub) != 0) {
+    if (hub_load(srv.hub) != 0) {
         log_error("cannot load topics from %s", cfg.db_path);
         goto out;
     }
@@ -365,7 +345,7 @@ int main(int argc, char **argv)
     srv.vhost = lws_get_vhost_by_name(srv.ctx, "default");
     ws_start(&srv);
     port = srv.vhost ? lws_get_vhost_listen_port(srv.vhost) : cfg.port;
-    if (store_start(srv.store) < 0) {
+    if (storage_start(&srv.storage) < 0) {
         log_error("cannot start the store thread");
         goto out;
     }
@@ -390,11 +370,11 @@ out:
     if (srv.ctx != NULL)
         ws_stop(&srv);
     if (srv.store != NULL) {
-        store_stop(srv.store);
+        storage_stop(&srv.storage);
         if (srv.hub != NULL) {
             hub_store_done(srv.hub, srv.backlog);
             srv.backlog = NULL;
-            hub_store_done(srv.hub, store_take_completions(srv.store));
+            hub_store_done(srv.hub, storage_take_completions(&srv.storage));
         }
     }
     if (srv.ctx != NULL)

@@ -103,3 +103,21 @@ void msg_unref(struct msg **mp)
     msg_live--;
     free(m);
 }
+
+const char *msg_payload(const struct msg *m, size_t *len)
+{
+    size_t hdr = 2;
+    unsigned char n7 = 0;
+
+    if (m->placeholder || m->frame == NULL || m->len < 2)
+        return NULL;
+    /* Our frames are unmasked, so the header is 2, 4 or 10 bytes, by the
+     * 7-bit length field (RFC 6455 5.2). */
+    n7 = m->frame[1] & 0x7f;
+    if (n7 == 126)
+        hdr = 4;
+    else if (n7 == 127)
+        hdr = 10;
+    *len = m->len - hdr;
+    return (const char *)m->frame + hdr;
+}

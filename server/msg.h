@@ -53,6 +53,11 @@ static inline struct msg *msg_ref(struct msg *m)
 /* Drop one reference, free at zero, and NULL the caller's pointer. */
 void msg_unref(struct msg **m);
 
+/* The frame's payload (the JSON text) without its WebSocket header, for
+ * a transport that writes something other than WebSocket frames (the HTTP
+ * API's replies). *len gets its length. NULL for a placeholder. */
+const char *msg_payload(const struct msg *m, size_t *len);
+
 /* Messages alive right now (for metrics and leak checks). */
 uint64_t msg_live_count(void);
 

@@ -145,8 +145,15 @@ static void replay_finish(struct hub *hub, struct conn *c)
     replay_free(hub, c, &r);
 }
 
-static void replay_request_page(struct hub *hub, struct conn *c,
-                                struct replay *r)
+static void replay_page_done(void *arg, struct store_job *job);
+static void replay_probe_done(void *arg, struct store_job *job);
+
+/* Ask the store for up to `limit` rows of r after next_seq - 1, up to the
+ * fence; done takes the answer, and *out stays true until it does. */
+static void replay_submit(struct hub *hub, struct conn *c, struct replay *r,
+                          int limit,
+                          void (*done)(void *arg, struct store_job *job),
+                          bool *out)
 {
     struct store_job *job = store_job_new(STORE_JOB_AFTER, r->topic->name);
 
@@ -156,12 +163,20 @@ static void replay_request_page(struct hub *hub, struct conn *c,
     }
     job->conn_id = c->id;
     job->req_id = (int64_t)replay_id(r);
-    job->tag = JOB_REPLAY;
+    job->done = done;
+    job->done_ctx = hub;
     job->after = r->next_seq - 1;
     job->upto = r->fence;
-    job->limit = REPLAY_PAGE_ROWS;
-    r->inflight = true;
-    hub->ops->submit(hub->ctx, job);
+    job->limit = limit;
+    *out = true;
+    storage_submit(&hub->storage, job);
+}
+
+static void replay_request_page(struct hub *hub, struct conn *c,
+                                struct replay *r)
+{
+    replay_submit(hub, c, r, REPLAY_PAGE_ROWS, replay_page_done,
+                  &r->inflight);
 }
 
 /*
@@ -174,8 +189,6 @@ static void replay_request_page(struct hub *hub, struct conn *c,
  */
 static void replay_probe(struct hub *hub, struct conn *c, struct replay *r)
 {
-    struct store_job *job = NULL;
-
     if (r->reply == NULL || r->probing || r->first_page_done)
         return;
     if (!hub->cfg.persist) {
@@ -183,19 +196,7 @@ static void replay_probe(struct hub *hub, struct conn *c, struct replay *r)
                           hub_recent_get(hub, r->topic, r->next_seq) == NULL);
         return;
     }
-    job = store_job_new(STORE_JOB_AFTER, r->topic->name);
-    if (job == NULL) {
-        hub_cull(hub, c, 1011);
-        return;
-    }
-    job->conn_id = c->id;
-    job->req_id = (int64_t)replay_id(r);
-    job->tag = JOB_PROBE;
-    job->after = r->next_seq - 1;
-    job->upto = r->fence;
-    job->limit = 1;
-    r->probing = true;
-    hub->ops->submit(hub->ctx, job);
+    replay_submit(hub, c, r, 1, replay_probe_done, &r->probing);
 }
 
 /* Move replays forward while the connection's queue is short. */
@@ -327,28 +328,50 @@ static int since_cb(void *arg, struct topic *t)
         since_one(w, t);
     return 0;
 }
-void replay_done(struct hub *hub, struct store_job *job)
+/* The replay a completed job was for, or NULL when its connection or
+ * its subscription is gone meanwhile. */
+static struct replay *replay_of_job(struct hub *hub, struct store_job *job,
+                                    struct conn **cp)
 {
     struct conn *c = conn_find(&hub->conns, job->conn_id);
     struct replay *r = NULL;
-    size_t i;
-    bool lost = false;
 
     if (c == NULL)
-        return;
+        return NULL;
     for (r = c->replays; r != NULL; r = r->next)
         if (replay_id(r) == (uint64_t)job->req_id)
             break;
+    *cp = c;
+    return r;
+}
+
+/* The first row settles the sub reply's `recovered` flag. */
+static void replay_probe_done(void *arg, struct store_job *job)
+{
+    struct hub *hub = arg;
+    struct conn *c = NULL;
+    struct replay *r = replay_of_job(hub, job, &c);
+
     if (r == NULL)
-        return; /* unsubscribed meanwhile */
-    if (job->tag == JOB_PROBE) {
-        r->probing = false;
-        if (!r->first_page_done)
-            replay_first_page(hub, c, r,
-                              job->err != 0 || job->n_rows == 0 ||
-                                  job->rows[0].seq > r->next_seq);
         return;
-    }
+    r->probing = false;
+    if (!r->first_page_done)
+        replay_first_page(hub, c, r,
+                          job->err != 0 || job->n_rows == 0 ||
+                              job->rows[0].seq > r->next_seq);
+}
+
+/* A page of stored messages: queue them, then ask for more when due. */
+static void replay_page_done(void *arg, struct store_job *job)
+{
+    struct hub *hub = arg;
+    struct conn *c = NULL;
+    struct replay *r = replay_of_job(hub, job, &c);
+    size_t i;
+    bool lost = false;
+
+    if (r == NULL)
+        return;
     r->inflight = false;
     if (job->err != 0) {
         log_warn("conn %" PRIu64 ": replay of %s failed", c->id, job->topic);

@@ -41,7 +41,8 @@ struct server {
     struct ev_loop *loop;         /* libev, epoll: lws runs on it */
     struct lws_vhost *vhost;
     struct hub *hub;
-    struct store *store;
+    struct store *store;          /* the SQLite engine (stats, tests) */
+    struct storage storage;       /* store, as the hub sees it */
     unsigned char *wbuf;          /* LWS_PRE + WS_COALESCE_BYTES */
     uint64_t bytes_out;
     uint64_t http_requests;
@@ -116,9 +117,9 @@ void ws_metrics_render(struct server *srv, struct pl_buf *b);
 int http_callback(struct server *srv, struct lws *wsi,
                   enum lws_callback_reasons reason, struct pss *pss, void *in,
                   size_t len);
-/* The hub finished an HTTP API request. */
-void http_done(struct server *srv, struct conn *c, int status,
-               const char *body, size_t len);
+/* The hub queued the reply to an API request (a CONN_REQUEST connection):
+ * it is taken from the HTTP writeable callback. */
+void http_wake(struct server *srv, struct conn *c);
 void http_pss_cleanup(struct pss *pss);
 
 /* metrics.c */

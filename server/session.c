@@ -1,12 +1,15 @@
 /*
  * session.c: what a client says and what it is answered. Parsed commands
- * (hello, sub, unsub, pub, history, presence, ping, topics) and the HTTP
- * API are checked against the session's state and token, then carried out
- * through the hub; store completions for publishes and history come back
- * here to be acknowledged. Service thread only.
+ * (hello, sub, unsub, pub, history, presence, ping, topics), from a
+ * session or from one API request alike, are checked against the
+ * session's state and token, then carried out through the hub; each reply
+ * is written once, as a protocol frame, whoever turns it into what. Store
+ * completions for publishes and history come back here (the done
+ * callbacks the jobs carry) to be acknowledged. Service thread only.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +32,8 @@ static void session_set_user(struct conn *c, const char *user)
     }
 }
 
-static void cmd_hello(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void cmd_hello(struct hub *hub, struct conn *c,
+                      const struct pl_cmd *cmd)
 {
     struct pl_buf *b = NULL;
     struct sub *s = NULL;
@@ -94,7 +98,8 @@ static int retained_cb(void *arg, struct topic *t)
     return 0;
 }
 
-static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void cmd_sub(struct hub *hub, struct conn *c,
+                    const struct pl_cmd *cmd)
 {
     bool is_pattern = pl_topic_is_pattern(cmd->topic, cmd->topic_len);
     struct sub *s = hub_sub_find(hub, c, cmd->topic);
@@ -169,7 +174,8 @@ static void cmd_sub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
     replay_advance(hub, c);
 }
 
-static void cmd_unsub(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void cmd_unsub(struct hub *hub, struct conn *c,
+                      const struct pl_cmd *cmd)
 {
     struct sub *s = hub_sub_find(hub, c, cmd->topic);
 
@@ -202,21 +208,11 @@ static bool rate_allows(struct hub *hub, struct conn *c)
 static void ack_pub(struct hub *hub, struct conn *c, int64_t id,
                     const char *topic, int64_t seq, bool duplicate)
 {
-    struct pl_buf *b = hub_scratch(hub);
+    struct pl_buf *b = NULL;
 
-    if (c->origin == CONN_HTTP) {
-        pl_buf_cstr(b, "{\"topic\":");
-        pl_buf_json_str(b, topic, strlen(topic));
-        pl_buf_cstr(b, ",\"seq\":");
-        pl_buf_int(b, seq);
-        if (duplicate)
-            pl_buf_cstr(b, ",\"duplicate\":true");
-        pl_buf_cstr(b, "}");
-        hub->ops->http_done(hub->ctx, c, 200, pl_buf_data(b), b->len);
-        return;
-    }
     if (id == 0)
         return;
+    b = hub_scratch(hub);
     pl_frame_begin(b, "ok");
     pl_frame_id(b, id);
     pl_frame_kv_str(b, "topic", topic);
@@ -227,7 +223,11 @@ static void ack_pub(struct hub *hub, struct conn *c, int64_t id,
     hub_send_buf(hub, c, b);
 }
 
-static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void session_done_pub(void *arg, struct store_job *job);
+static void session_done_history(void *arg, struct store_job *job);
+
+static void do_publish(struct hub *hub, struct conn *c,
+                       const struct pl_cmd *cmd)
 {
     struct store_job *job = NULL;
     struct topic *t = NULL;
@@ -243,7 +243,8 @@ static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
                        "token does not allow publishing to this topic");
         return;
     }
-    if (c->origin == CONN_WS && !rate_allows(hub, c)) {
+    /* An API request is one command: a bucket of its own means nothing. */
+    if (c->origin != CONN_REQUEST && !rate_allows(hub, c)) {
         hub->stats.rate_limited++;
         hub_send_error(hub, c, cmd->id, PL_ERR_RATE_LIMITED,
                        "publishing too fast");
@@ -260,7 +261,7 @@ static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
         ack_pub(hub, c, cmd->id, t->name, t->seq, false);
         return;
     }
-    if (hub->ops->store_pending(hub->ctx) >= hub->cfg.store_pending_max) {
+    if (storage_pending(&hub->storage) >= hub->cfg.store_pending_max) {
         hub->stats.overloaded++;
         hub_send_error(hub, c, cmd->id, PL_ERR_OVERLOADED,
                        "the store is behind; try again");
@@ -276,9 +277,10 @@ static void do_publish(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
     }
     job->conn_id = c->id;
     job->req_id = cmd->id;
-    job->tag = JOB_PUB;
+    job->done = session_done_pub;
+    job->done_ctx = hub;
     c->pending_pubs++;
-    hub->ops->submit(hub->ctx, job);
+    storage_submit(&hub->storage, job);
 }
 
 static void history_request(struct hub *hub, struct conn *c, int64_t id,
@@ -295,17 +297,11 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
     }
     if (!hub->cfg.persist || hub_is_ephemeral(hub, topic) || t == NULL ||
         t->seq == 0) {
-        struct pl_buf *b = hub_scratch(hub);
+        struct pl_buf *b = NULL;
 
-        if (c->origin == CONN_HTTP) {
-            pl_buf_cstr(b, "{\"topic\":");
-            pl_buf_json_str(b, topic, strlen(topic));
-            pl_buf_cstr(b, ",\"messages\":[]}");
-            hub->ops->http_done(hub->ctx, c, 200, pl_buf_data(b), b->len);
-            return;
-        }
         if (id == 0)
             return;
+        b = hub_scratch(hub);
         pl_frame_begin(b, "ok");
         pl_frame_id(b, id);
         pl_frame_kv_str(b, "topic", topic);
@@ -314,22 +310,20 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
         hub_send_buf(hub, c, b);
         return;
     }
-    if (c->origin == CONN_WS) {
-        if (id == 0)
-            return; /* nothing to answer, nothing to do */
-        if (c->pending_reads >= HISTORY_INFLIGHT_MAX) {
-            hub->stats.overloaded++;
-            hub_send_error(hub, c, id, PL_ERR_OVERLOADED,
-                           "too many history requests in flight");
-            return;
-        }
-        ph = msg_placeholder();
-        if (ph == NULL) {
-            hub_send_error(hub, c, id, PL_ERR_INTERNAL, "out of memory");
-            return;
-        }
-        hub_push(hub, c, ph, true);
+    if (id == 0)
+        return; /* nothing to answer, nothing to do */
+    if (c->pending_reads >= HISTORY_INFLIGHT_MAX) {
+        hub->stats.overloaded++;
+        hub_send_error(hub, c, id, PL_ERR_OVERLOADED,
+                       "too many history requests in flight");
+        return;
     }
+    ph = msg_placeholder();
+    if (ph == NULL) {
+        hub_send_error(hub, c, id, PL_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    hub_push(hub, c, ph, true);
     job = store_job_new(STORE_JOB_BEFORE, topic);
     if (job == NULL) {
         msg_unref(&ph);
@@ -338,15 +332,17 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
     }
     job->conn_id = c->id;
     job->req_id = id;
-    job->tag = JOB_HISTORY;
+    job->done = session_done_history;
+    job->done_ctx = hub;
     job->udata = ph; /* the job's reference to the placeholder */
     job->before = before;
     job->limit = limit;
     c->pending_reads++;
-    hub->ops->submit(hub->ctx, job);
+    storage_submit(&hub->storage, job);
 }
 
-static void cmd_presence(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void cmd_presence(struct hub *hub, struct conn *c,
+                         const struct pl_cmd *cmd)
 {
     struct topic *t = hub_topic(hub, cmd->topic, false);
     struct member *m = NULL;
@@ -423,7 +419,8 @@ static void topics_list(struct hub *hub, struct conn *c, const char *prefix,
     pl_buf_cstr(b, "]");
 }
 
-static void cmd_topics(struct hub *hub, struct conn *c, struct pl_cmd *cmd)
+static void cmd_topics(struct hub *hub, struct conn *c,
+                       const struct pl_cmd *cmd)
 {
     struct pl_buf *b = NULL;
 
@@ -445,6 +442,44 @@ void hub_topics_json(struct hub *hub, const char *prefix, struct pl_buf *b)
     pl_buf_cstr(b, "}");
 }
 
+void hub_conn_cmd(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
+{
+    if (c->close_code != 0)
+        return;
+    if (hub->cfg.secret != NULL && !c->said_hello && cmd->op != PL_OP_HELLO) {
+        hub_send_error(hub, c, cmd->id, PL_ERR_UNAUTHORIZED, "say hello first");
+        return;
+    }
+
+    switch (cmd->op) {
+    case PL_OP_HELLO:
+        cmd_hello(hub, c, cmd);
+        break;
+    case PL_OP_SUB:
+        cmd_sub(hub, c, cmd);
+        break;
+    case PL_OP_UNSUB:
+        cmd_unsub(hub, c, cmd);
+        break;
+    case PL_OP_PUB:
+        do_publish(hub, c, cmd);
+        break;
+    case PL_OP_HISTORY:
+        history_request(hub, c, cmd->id, cmd->topic,
+                        cmd->has_before ? cmd->before : 0, cmd->limit);
+        break;
+    case PL_OP_PRESENCE:
+        cmd_presence(hub, c, cmd);
+        break;
+    case PL_OP_PING:
+        hub_send_ok(hub, c, cmd->id);
+        break;
+    case PL_OP_TOPICS:
+        cmd_topics(hub, c, cmd);
+        break;
+    }
+}
+
 void hub_conn_text(struct hub *hub, struct conn *c, const char *text,
                    size_t len)
 {
@@ -461,39 +496,7 @@ void hub_conn_text(struct hub *hub, struct conn *c, const char *text,
         hub_send_error(hub, c, cmd.id, err, why);
         return;
     }
-    if (hub->cfg.secret != NULL && !c->said_hello && cmd.op != PL_OP_HELLO) {
-        hub_send_error(hub, c, cmd.id, PL_ERR_UNAUTHORIZED, "say hello first");
-        pl_cmd_cleanup(&cmd);
-        return;
-    }
-
-    switch (cmd.op) {
-    case PL_OP_HELLO:
-        cmd_hello(hub, c, &cmd);
-        break;
-    case PL_OP_SUB:
-        cmd_sub(hub, c, &cmd);
-        break;
-    case PL_OP_UNSUB:
-        cmd_unsub(hub, c, &cmd);
-        break;
-    case PL_OP_PUB:
-        do_publish(hub, c, &cmd);
-        break;
-    case PL_OP_HISTORY:
-        history_request(hub, c, cmd.id, cmd.topic,
-                        cmd.has_before ? cmd.before : 0, cmd.limit);
-        break;
-    case PL_OP_PRESENCE:
-        cmd_presence(hub, c, &cmd);
-        break;
-    case PL_OP_PING:
-        hub_send_ok(hub, c, cmd.id);
-        break;
-    case PL_OP_TOPICS:
-        cmd_topics(hub, c, &cmd);
-        break;
-    }
+    hub_conn_cmd(hub, c, &cmd);
     pl_cmd_cleanup(&cmd);
 }
 
@@ -526,71 +529,17 @@ enum pl_err hub_conn_token(struct hub *hub, struct conn *c, const char *token)
     }
     c->claims = claims;
     session_set_user(c, claims->sub);
-    if (c->origin == CONN_WS)
-        c->said_hello = true;
+    c->said_hello = true;
     return PL_OK;
-}
-
-/* ------------------------------------------------------------------ */
-/* HTTP API                                                            */
-
-void hub_http_publish(struct hub *hub, struct conn *c, const char *body,
-                      size_t len)
-{
-    struct pl_cmd cmd;
-    struct pl_parse_opts opts = {hub->cfg.max_depth};
-    const char *why = "bad request";
-    enum pl_err err;
-
-    if (hub->cfg.secret != NULL && c->claims == NULL) {
-        hub_send_error(hub, c, 0, PL_ERR_UNAUTHORIZED,
-                       "this server requires Authorization: Bearer <token>");
-        return;
-    }
-    memset(&cmd, 0, sizeof(cmd));
-    err = pl_cmd_parse_pub_body(body, len, &opts, &cmd, &why);
-    if (err != PL_OK) {
-        hub_send_error(hub, c, 0, err, why);
-        return;
-    }
-    if (c->claims == NULL)
-        session_set_user(c, "http");
-    do_publish(hub, c, &cmd);
-    pl_cmd_cleanup(&cmd);
-}
-
-void hub_http_history(struct hub *hub, struct conn *c, const char *topic,
-                      int64_t before, int limit)
-{
-    if (hub->cfg.secret != NULL && c->claims == NULL) {
-        hub_send_error(hub, c, 0, PL_ERR_UNAUTHORIZED,
-                       "this server requires Authorization: Bearer <token>");
-        return;
-    }
-    if (topic == NULL) {
-        hub_send_error(hub, c, 0, PL_ERR_BAD_REQUEST, "topic is required");
-        return;
-    }
-    if (pl_topic_validate(topic, strlen(topic), false) != PL_OK) {
-        hub_send_error(hub, c, 0, PL_ERR_INVALID_TOPIC,
-                       "topic must be a concrete, valid topic");
-        return;
-    }
-    if (limit < 1) {
-        hub_send_error(hub, c, 0, PL_ERR_BAD_REQUEST,
-                       "limit must be at least 1");
-        return;
-    }
-    if (limit > PL_HISTORY_LIMIT_MAX)
-        limit = PL_HISTORY_LIMIT_MAX;
-    history_request(hub, c, 1, topic, before, limit);
 }
 
 /* ------------------------------------------------------------------ */
 /* store completions                                                   */
 
-void session_done_pub(struct hub *hub, struct store_job *job)
+/* A publish committed (or failed): fan it out, ack the publisher. */
+static void session_done_pub(void *arg, struct store_job *job)
 {
+    struct hub *hub = arg;
     struct conn *c = job->conn_id ? conn_find(&hub->conns, job->conn_id) : NULL;
     struct topic *t = NULL;
 
@@ -616,8 +565,10 @@ void session_done_pub(struct hub *hub, struct store_job *job)
         ack_pub(hub, c, job->req_id, job->topic, job->seq, job->duplicate);
 }
 
-void session_done_history(struct hub *hub, struct store_job *job)
+/* History rows arrived: fill the reply's placeholder. */
+static void session_done_history(void *arg, struct store_job *job)
 {
+    struct hub *hub = arg;
     struct conn *c = conn_find(&hub->conns, job->conn_id);
     struct msg *ph = job->udata;
     struct pl_buf *b = NULL;
@@ -632,22 +583,12 @@ void session_done_history(struct hub *hub, struct store_job *job)
     }
     b = hub_scratch(hub);
     if (job->err != 0) {
-        if (c->origin == CONN_HTTP) {
-            hub_send_error(hub, c, 0, (enum pl_err)job->err,
-                           "history could not be read");
-            return;
-        }
         pl_frame_error(b, job->req_id, (enum pl_err)job->err,
                        "history could not be read");
     } else {
-        if (c->origin == CONN_HTTP) {
-            pl_buf_cstr(b, "{\"topic\":");
-            pl_buf_json_str(b, job->topic, strlen(job->topic));
-        } else {
-            pl_frame_begin(b, "ok");
-            pl_frame_id(b, job->req_id);
-            pl_frame_kv_str(b, "topic", job->topic);
-        }
+        pl_frame_begin(b, "ok");
+        pl_frame_id(b, job->req_id);
+        pl_frame_kv_str(b, "topic", job->topic);
         pl_buf_cstr(b, ",\"messages\":[");
         for (i = 0; i < job->n_rows; i++) {
             struct store_row *r = &job->rows[i];
@@ -658,11 +599,6 @@ void session_done_history(struct hub *hub, struct store_job *job)
                                   r->data_len);
         }
         pl_buf_cstr(b, "]}");
-    }
-    if (c->origin == CONN_HTTP) {
-        hub->ops->http_done(hub->ctx, c, pl_buf_failed(b) ? 500 : 200,
-                            pl_buf_data(b), b->len);
-        return;
     }
     if (ph == NULL)
         return;

@@ -511,7 +511,7 @@ void ws_drain_store(struct server *srv)
 
     if (srv->store == NULL || srv->hub == NULL)
         return;
-    done = store_take_completions(srv->store);
+    done = storage_take_completions(&srv->storage);
     while (*tail != NULL)
         tail = &(*tail)->next;
     *tail = done;

@@ -24,6 +24,9 @@
 
 #include "itest.h"
 
+/* The contract's topic limit (protocol/topic.h). */
+#define PL_TOPIC_MAX 255
+
 #define W_HTTP ITEST_WAIT_MS
 #define MAX_MESSAGE 65536
 
@@ -654,6 +657,151 @@ static void test_history_bad_queries(void **state)
     rawws_close(c);
 }
 
+/* Percent-encode every byte of s that is not unreserved into out; with
+ * all, encode every byte (so a 255-byte topic becomes 765 characters).
+ * A space becomes '+' unless all is set. */
+static void url_encode(char *out, size_t n, const char *s, bool all)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (; *s != '\0' && o + 3 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (!all && c == ' ') {
+            out[o++] = '+';
+        } else if (!all && ((c >= 'a' && c <= 'z') ||
+                            (c >= 'A' && c <= 'Z') ||
+                            (c >= '0' && c <= '9') || c == '-' ||
+                            c == '_' || c == '.')) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    assert_true(*s == '\0');
+    out[o] = '\0';
+}
+
+/* GET path must answer 200 with exactly the seqs first..last of topic. */
+static void assert_history_seqs(int port, const char *path, const char *topic,
+                                int first, int last)
+{
+    cJSON *j = get_json(port, path, 200);
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(j, "messages");
+    int k = 0;
+
+    if (!tj_str_is(j, "topic", topic) ||
+        cJSON_GetArraySize(msgs) != last - first + 1) {
+        fprintf(stderr, "GET %.200s...: wanted seqs %d..%d\n", path, first,
+                last);
+        tj_dump("got", j);
+    }
+    assert_true(tj_str_is(j, "topic", topic));
+    assert_int_equal(cJSON_GetArraySize(msgs), last - first + 1);
+    for (k = first; k <= last; k++)
+        assert_int_equal(tj_int_or(cJSON_GetArrayItem(msgs, k - first),
+                                   "seq", -1), k);
+    cJSON_Delete(j);
+}
+
+/* Realistic topics are long and percent-encoded: every argument counts
+ * whatever its place, however long the ones before it (issue #12: a long
+ * topic used to hide limit and before). */
+static void test_history_long_topics(void **state)
+{
+    /* Every order of the three arguments; %s is the encoded topic. */
+    static const char *const orders[] = {
+        "topic=%s&limit=2&before=5", "topic=%s&before=5&limit=2",
+        "limit=2&topic=%s&before=5", "limit=2&before=5&topic=%s",
+        "before=5&topic=%s&limit=2", "before=5&limit=2&topic=%s",
+        "pad=%s&topic=%s&before=5&limit=2",
+        "topic=%s&x=1&limit=2&y&before=5&z=%%41",
+    };
+    /* Invalid or repeated arguments after the long topic: 400. */
+    static const char *const bad[] = {
+        "topic=%s&limit=abc", "topic=%s&before=5&limit=abc",
+        "topic=%s&before=x", "topic=%s&limit=2&before=-1",
+        "topic=%s&limit=2.5", "topic=%s&limit=2&limit=3",
+        "topic=%s&topic=%s", "topic=%s&before=5&before=6",
+        "topic=%s&limit=",
+    };
+    int port = itest_port(state);
+    char base[128];
+    char topic[PL_TOPIC_MAX + 1];
+    char spaced[160];
+    char enc[3 * PL_TOPIC_MAX + 1];
+    char path[4096];
+    char q[4000];
+    char data[32];
+    struct httpc_resp r;
+    struct rawws *c = NULL;
+    size_t i = 0;
+    int k = 0;
+
+    itest_topic(base, sizeof(base), "site/building-7/floor-2/kitchen/temp");
+    c = itest_hello(port, "thermometer");
+    assert_non_null(c);
+    for (k = 1; k <= 8; k++) {
+        snprintf(data, sizeof(data), "%d", 20 + k);
+        assert_int_equal(itest_pub(c, 100 + k, base, data), k);
+    }
+    url_encode(enc, sizeof(enc), base, false);
+    for (i = 0; i < sizeof(orders) / sizeof(orders[0]); i++) {
+        if (strncmp(orders[i], "pad=", 4) == 0) {
+            char all[sizeof(enc)];
+
+            url_encode(all, sizeof(all), base, true);
+            snprintf(q, sizeof(q), orders[i], all, enc);
+        } else {
+            snprintf(q, sizeof(q), orders[i], enc);
+        }
+        snprintf(path, sizeof(path), "/api/history?%s", q);
+        assert_history_seqs(port, path, base, 3, 4);
+    }
+    /* Every byte encoded (765 characters for a 255-byte topic). */
+    url_encode(enc, sizeof(enc), base, true);
+    snprintf(path, sizeof(path), "/api/history?topic=%s&limit=3", enc);
+    assert_history_seqs(port, path, base, 6, 8);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(q, sizeof(q), bad[i], enc, enc);
+        snprintf(path, sizeof(path), "/api/history?%s", q);
+        assert_int_equal(httpc_get(port, path, &r, W_HTTP), 0);
+        assert_error_body(&r, 400, "bad_request", bad[i]);
+        httpc_resp_cleanup(&r);
+    }
+
+    /* '+' is a space, as in any form-encoded query. */
+    snprintf(spaced, sizeof(spaced), "%s/living room", base);
+    assert_int_equal(itest_pub(c, 200, spaced, "1"), 1);
+    assert_int_equal(itest_pub(c, 201, spaced, "2"), 2);
+    url_encode(enc, sizeof(enc), spaced, false);
+    assert_non_null(strchr(enc, '+'));
+    snprintf(path, sizeof(path), "/api/history?topic=%s&limit=1", enc);
+    assert_history_seqs(port, path, spaced, 2, 2);
+
+    /* The longest topic there is: 255 bytes, 765 characters encoded. */
+    snprintf(topic, sizeof(topic), "%s/", base);
+    for (k = (int)strlen(topic); k < PL_TOPIC_MAX; k++)
+        topic[k] = k % 16 == 0 && topic[k - 1] != '/' && k < PL_TOPIC_MAX - 1
+                       ? '/' : (char)('a' + k % 26);
+    topic[PL_TOPIC_MAX] = '\0';
+    assert_int_equal(strlen(topic), PL_TOPIC_MAX);
+    for (k = 1; k <= 4; k++)
+        assert_int_equal(itest_pub(c, 300 + k, topic, "true"), k);
+    url_encode(enc, sizeof(enc), topic, true);
+    assert_int_equal(strlen(enc), 3 * PL_TOPIC_MAX);
+    for (i = 0; i < 6; i++) {
+        snprintf(q, sizeof(q), orders[i], enc);
+        snprintf(path, sizeof(path), "/api/history?%s", q);
+        assert_history_seqs(port, path, topic, 3, 4);
+    }
+    assert_true(rawws_ping_ok(c, 99, W_HTTP));
+    rawws_close(c);
+}
+
 /* GET /api/topics?prefix= lists exactly the topics with that prefix,
  * each with its latest seq. */
 static void test_topics(void **state)
@@ -787,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_publish_too_large),
         cmocka_unit_test(test_history),
         cmocka_unit_test(test_history_bad_queries),
+        cmocka_unit_test(test_history_long_topics),
         cmocka_unit_test(test_topics),
         cmocka_unit_test(test_ws_alongside_http),
         cmocka_unit_test(test_publish_ephemeral),

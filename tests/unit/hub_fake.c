@@ -15,7 +15,9 @@
 
 #include "hub_fake.h"
 
+#include "cmd.h"
 #include "errors.h"
+#include "http_reply.h"
 
 static char *fake_strdup(const char *s)
 {
@@ -31,7 +33,7 @@ static char *fake_strdup(const char *s)
     return p;
 }
 
-/* ---- hub_ops ---------------------------------------------------------- */
+/* ---- hub_ops (transport) ---------------------------------------------- */
 
 static void op_wake(void *ctx, struct conn *c)
 {
@@ -41,9 +43,11 @@ static void op_wake(void *ctx, struct conn *c)
     f->wakes++;
 }
 
-static void op_submit(void *ctx, struct store_job *job)
+/* ---- the fake storage (storage.h) --------------------------------------- */
+
+static void op_submit(void *engine, struct store_job *job)
 {
-    struct fake *f = ctx;
+    struct fake *f = engine;
     struct store_job **pp = &f->jobs;
 
     while (*pp != NULL)
@@ -53,33 +57,58 @@ static void op_submit(void *ctx, struct store_job *job)
     f->n_jobs++;
 }
 
-static size_t op_store_pending(void *ctx)
+static size_t op_store_pending(void *engine)
 {
-    struct fake *f = ctx;
+    struct fake *f = engine;
 
     return f->n_jobs;
 }
+
+/* The tests make topics known with fake_load_topic, complete jobs with
+ * fake_complete and never start or stop anything: the rest of the
+ * interface has nothing to do. */
+static int op_load(void *engine, storage_topic_cb cb, void *arg)
+{
+    (void)engine;
+    (void)cb;
+    (void)arg;
+    return 0;
+}
+
+static int op_start(void *engine)
+{
+    (void)engine;
+    return 0;
+}
+
+static void op_nothing(void *engine)
+{
+    (void)engine;
+}
+
+static struct store_job *op_take(void *engine)
+{
+    (void)engine;
+    return NULL;
+}
+
+static const struct storage_ops fake_storage_ops = {
+    .load = op_load,
+    .start = op_start,
+    .submit = op_submit,
+    .flush = op_nothing,
+    .take_completions = op_take,
+    .pending = op_store_pending,
+    .stop = op_nothing,
+};
+
+/* ---- hub_ops ---------------------------------------------------------- */
 
 static int64_t op_now_ms(void *ctx)
 {
     struct fake *f = ctx;
 
     return f->now;
-}
-
-static void op_http_done(void *ctx, struct conn *c, int status,
-                         const char *body, size_t len)
-{
-    struct fake *f = ctx;
-
-    f->http_calls++;
-    f->http_conn = c;
-    f->http_status = status;
-    free(f->http_body);
-    f->http_body = malloc(len + 1);
-    assert_non_null(f->http_body);
-    memcpy(f->http_body, body, len);
-    f->http_body[len] = '\0';
 }
 
 /* ---- life cycle ------------------------------------------------------- */
@@ -102,12 +131,11 @@ void fake_init(struct fake *f, const struct hub_config *cfg)
     assert_int_equal(msg_live_count(), 0);
     memset(f, 0, sizeof(*f));
     f->ops.wake = op_wake;
-    f->ops.submit = op_submit;
-    f->ops.store_pending = op_store_pending;
     f->ops.now_ms = op_now_ms;
-    f->ops.http_done = op_http_done;
     f->now = FAKE_T0;
-    f->hub = hub_new(cfg, &f->ops, f);
+    f->storage.ops = &fake_storage_ops;
+    f->storage.engine = f;
+    f->hub = hub_new(cfg, &f->ops, f, &f->storage);
     assert_non_null(f->hub);
 }
 
@@ -445,6 +473,84 @@ void fake_fail(struct fake *f, int err)
 
     job->err = err;
     hub_store_done(f->hub, job);
+}
+
+/* ---- API requests (what http.c does with a reply) --------------------- */
+
+/* Keep a NUL-terminated copy of the response body in b. */
+static void fake_set_body(struct fake *f, const struct pl_buf *b)
+{
+    assert_false(pl_buf_failed(b));
+    free(f->http_body);
+    f->http_body = malloc(b->len + 1);
+    assert_non_null(f->http_body);
+    memcpy(f->http_body, pl_buf_data(b), b->len);
+    f->http_body[b->len] = '\0';
+}
+
+struct conn *fake_request(struct fake *f)
+{
+    struct conn *c = hub_conn_open(f->hub, CONN_REQUEST, NULL);
+    static char http_name[] = "http";
+    struct pl_cmd hello;
+
+    assert_non_null(c);
+    if (!hub_auth_enabled(f->hub)) {
+        memset(&hello, 0, sizeof(hello));
+        hello.op = PL_OP_HELLO;
+        hello.name = http_name;
+        hub_conn_cmd(f->hub, c, &hello);
+    }
+    return c;
+}
+
+void fake_request_publish(struct fake *f, struct conn *c, const char *body)
+{
+    struct pl_parse_opts opts = {64};
+    const char *why = "bad request";
+    struct pl_cmd cmd;
+    enum pl_err err;
+
+    memset(&cmd, 0, sizeof(cmd));
+    err = pl_cmd_parse_pub_body(body, strlen(body), &opts, &cmd, &why);
+    if (err != PL_OK) {
+        struct pl_buf b;
+
+        pl_buf_init(&b, 256);
+        f->http_status = http_reply_error(err, why, &b);
+        f->http_calls++;
+        f->http_conn = c;
+        fake_set_body(f, &b);
+        pl_buf_cleanup(&b);
+        return;
+    }
+    cmd.id = 1;
+    hub_conn_cmd(f->hub, c, &cmd);
+    pl_cmd_cleanup(&cmd);
+    fake_take_reply(f, c);
+}
+
+bool fake_take_reply(struct fake *f, struct conn *c)
+{
+    struct pl_buf b;
+    const char *json = NULL;
+    size_t len = 0;
+
+    if (c->q.count == 0)
+        return false;
+    json = msg_payload(outq_peek(&c->q), &len);
+    if (json == NULL)
+        return false; /* a placeholder: the store has not answered */
+    pl_buf_init(&b, len + 16);
+    f->http_status = http_reply_from_frame(json, len, &b);
+    assert_true(f->http_status > 0);
+    fake_set_body(f, &b);
+    pl_buf_cleanup(&b);
+    f->http_calls++;
+    f->http_conn = c;
+    outq_pop(&c->q);
+    expect_empty(c); /* one command, one reply */
+    return true;
 }
 
 /* ---- frames ----------------------------------------------------------- */

@@ -2,7 +2,7 @@
  * hub_fake.h: a fake transport and a fake store around a real struct hub,
  * so test_hub can drive the hub with no lws, no thread and no SQLite.
  *
- * The fake's hub_ops keep every submitted store job in a FIFO. A test
+ * The fake's storage keeps every submitted store job in a FIFO. A test
  * completes them itself, in order, with fake_complete(): PUB jobs get the
  * topic's next seq and become rows of an in-memory "store"; AFTER and
  * BEFORE jobs are answered from those rows, exactly as store.h describes.
@@ -39,6 +39,7 @@ struct fake_row {
 struct fake {
     struct hub *hub;
     struct hub_ops ops;
+    struct storage storage;  /* the fake store below, as the hub sees it */
     struct store_job *jobs;  /* submitted, not completed, oldest first */
     size_t n_jobs;
     int64_t now;             /* the clock now_ms returns */
@@ -46,10 +47,10 @@ struct fake {
     size_t n_rows;
     size_t rows_cap;
     unsigned wakes;
-    unsigned http_calls;
-    struct conn *http_conn;  /* the last http_done's connection */
-    int http_status;
-    char *http_body;         /* NUL-terminated copy of the last body */
+    unsigned http_calls;     /* API replies taken (fake_take_reply) */
+    struct conn *http_conn;  /* the last reply's connection */
+    int http_status;         /* its HTTP status (http_reply.c) */
+    char *http_body;         /* NUL-terminated copy of its HTTP body */
 };
 
 /* Defaults like parleyd's, with persist on and no ephemeral topics. */
@@ -73,6 +74,17 @@ struct conn *fake_open(struct fake *f);
 /* Send one command text, printf-style, as a client would. */
 void fake_send(struct fake *f, struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- API requests: what http.c does ---- */
+
+/* A CONN_REQUEST connection, named "http" by a hello when auth is off. */
+struct conn *fake_request(struct fake *f);
+/* POST /api/publish with body: parse it, answer a parse error at once,
+ * else run the pub and take the reply if it is there already. */
+void fake_request_publish(struct fake *f, struct conn *c, const char *body);
+/* If c's reply is queued (not a placeholder), turn it into http_status
+ * and http_body (http_reply.c), pop it and return true. */
+bool fake_take_reply(struct fake *f, struct conn *c);
 
 /* ---- the store side ---- */
 

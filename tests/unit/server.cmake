@@ -8,8 +8,12 @@ parley_add_unit_test(test_topic_tree
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_topic_tree.c LIBS parley_core)
 parley_add_unit_test(test_outq
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_outq.c LIBS parley_core)
-target_link_libraries(test_hub PRIVATE PkgConfig::CJSON)
+target_link_libraries(test_hub PRIVATE PkgConfig::CJSON parley_http)
 parley_add_unit_test(test_delivered
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_delivered.c LIBS parley_core)
 parley_add_unit_test(test_peers
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_peers.c LIBS parley_core)
+parley_add_unit_test(test_http_query
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_http_query.c LIBS parley_http)
+parley_add_unit_test(test_http_reply
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_http_reply.c LIBS parley_http)

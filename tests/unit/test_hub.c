@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "cmd.h"
 #include "hub_fake.h"
 
 #include "errors.h"
@@ -1680,19 +1681,20 @@ static void test_http_publish(void **state)
     a = hello(f, "alice");
     sub_ok_only(f, a, 2, "sensors/#", -1);
 
-    h = hub_conn_open(f->hub, CONN_HTTP, NULL);
+    h = fake_request(f);
     assert_non_null(h);
     {
         const char *body = "{\"topic\":\"sensors/t1\",\"data\":21.5,"
                            "\"retain\":true,\"key\":\"t1-000042\"}";
 
-        hub_http_publish(f->hub, h, body, strlen(body));
+        fake_request_publish(f, h, body);
     }
     assert_int_equal(f->http_calls, 0); /* waits for durability */
     assert_int_equal(f->n_jobs, 1);
     assert_string_equal(fake_job(f, 0)->from, "http");
     expect_empty(a);
     fake_complete(f, 1);
+    assert_true(fake_take_reply(f, h));
     assert_int_equal(f->http_calls, 1);
     assert_ptr_equal(f->http_conn, h);
     assert_int_equal(f->http_status, 200);
@@ -1709,14 +1711,15 @@ static void test_http_publish(void **state)
     hub_conn_close(f->hub, &h);
 
     /* the same key again: the original seq, duplicate:true */
-    h = hub_conn_open(f->hub, CONN_HTTP, NULL);
+    h = fake_request(f);
     {
         const char *body = "{\"topic\":\"sensors/t1\",\"data\":21.5,"
                            "\"key\":\"t1-000042\"}";
 
-        hub_http_publish(f->hub, h, body, strlen(body));
+        fake_request_publish(f, h, body);
     }
     fake_complete(f, 1);
+    assert_true(fake_take_reply(f, h));
     assert_int_equal(f->http_status, 200);
     o = cJSON_Parse(f->http_body);
     assert_non_null(o);
@@ -1730,8 +1733,8 @@ static void test_http_publish(void **state)
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         unsigned calls = f->http_calls;
 
-        h = hub_conn_open(f->hub, CONN_HTTP, NULL);
-        hub_http_publish(f->hub, h, bad[i].body, strlen(bad[i].body));
+        h = fake_request(f);
+        fake_request_publish(f, h, bad[i].body);
         if (f->http_calls != calls + 1)
             fail_msg("body '%s': http_done called %u times", bad[i].body,
                      f->http_calls - calls);
@@ -1750,13 +1753,14 @@ static void test_http_publish(void **state)
     }
 
     /* a store failure is a 500 with `internal` */
-    h = hub_conn_open(f->hub, CONN_HTTP, NULL);
+    h = fake_request(f);
     {
         const char *body = "{\"topic\":\"sensors/t2\",\"data\":1}";
 
-        hub_http_publish(f->hub, h, body, strlen(body));
+        fake_request_publish(f, h, body);
     }
     fake_fail(f, PL_ERR_INTERNAL);
+    assert_true(fake_take_reply(f, h));
     assert_int_equal(f->http_status, 500);
     o = cJSON_Parse(f->http_body);
     assert_non_null(o);
@@ -1770,15 +1774,29 @@ static void test_http_publish(void **state)
 static void test_http_history(void **state)
 {
     struct fake *f = *state;
+    static char topic[] = "t";
+    static char unused[] = "never";
+    struct pl_cmd cmd;
     struct conn *h = NULL;
     cJSON *o = NULL;
 
     default_hub(f);
     stored_topic(f, "t", 1, 10, 4);
-    h = hub_conn_open(f->hub, CONN_HTTP, NULL);
-    hub_http_history(f->hub, h, "t", 9, 3);
+    h = fake_request(f);
+    /* GET /api/history?topic=t&before=9&limit=3, as http.c sends it */
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = PL_OP_HISTORY;
+    cmd.id = 1;
+    cmd.topic = topic;
+    cmd.topic_len = 1;
+    cmd.has_before = true;
+    cmd.before = 9;
+    cmd.limit = 3;
+    hub_conn_cmd(f->hub, h, &cmd);
+    assert_false(fake_take_reply(f, h)); /* waits for the store */
     assert_int_equal(f->http_calls, 0);
     fake_complete(f, 1);
+    assert_true(fake_take_reply(f, h));
     assert_int_equal(f->http_status, 200);
     o = cJSON_Parse(f->http_body);
     assert_non_null(o);
@@ -1789,10 +1807,17 @@ static void test_http_history(void **state)
         json_int(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "messages"), 0),
                  "seq"), 6);
     cJSON_Delete(o);
-    hub_http_history(f->hub, h, "t/+", 0, 3);
-    assert_int_equal(f->http_status, 400);
-    hub_http_history(f->hub, h, "t", 0, 0);
-    assert_int_equal(f->http_status, 400);
+    hub_conn_close(f->hub, &h);
+
+    /* a topic nobody used: answered at once, nothing stored to read */
+    h = fake_request(f);
+    cmd.topic = unused;
+    cmd.topic_len = strlen(unused);
+    hub_conn_cmd(f->hub, h, &cmd);
+    assert_int_equal(f->n_jobs, 0);
+    assert_true(fake_take_reply(f, h));
+    assert_int_equal(f->http_status, 200);
+    assert_string_equal(f->http_body, "{\"topic\":\"never\",\"messages\":[]}");
     hub_conn_close(f->hub, &h);
     fake_cleanup(f);
 }
@@ -1822,11 +1847,11 @@ static void test_auth_required(void **state)
     expect_error(f, c, 4, "unauthorized");
     assert_int_equal(hub_conn_token(f->hub, c, "garbage"),
                      PL_ERR_UNAUTHORIZED);
-    h = hub_conn_open(f->hub, CONN_HTTP, NULL);
+    h = fake_request(f);
     {
         const char *body = "{\"topic\":\"t\",\"data\":1}";
 
-        hub_http_publish(f->hub, h, body, strlen(body));
+        fake_request_publish(f, h, body);
     }
     assert_int_equal(f->http_status, 401);
     hub_conn_close(f->hub, &h);
@@ -1903,7 +1928,7 @@ static void test_close_all(void **state)
     default_hub(f);
     a = fake_open(f);
     b = fake_open(f);
-    h = hub_conn_open(f->hub, CONN_HTTP, NULL);
+    h = fake_request(f);
     hub_close_all(f->hub, 1001);
     assert_int_equal(a->close_code, 1001);
     assert_int_equal(b->close_code, 1001);

@@ -26,7 +26,7 @@ static struct store_job *test_job(int tag)
     struct store_job *job = store_job_new(STORE_JOB_PUB, "t");
 
     assert_non_null(job);
-    job->tag = tag;
+    job->conn_id = (uint64_t)tag;
     return job;
 }
 
@@ -59,7 +59,7 @@ static void test_fifo_order(void **state)
     assert_int_equal(n, 5);
     assert_int_equal(jobq_len(&q), 0);
     for (i = 0, job = list; job != NULL; job = job->next, i++)
-        assert_int_equal(job->tag, i);
+        assert_int_equal(job->conn_id, i);
     assert_int_equal(i, 5);
     free_list(list);
 
@@ -76,7 +76,7 @@ static void test_fifo_order(void **state)
     list = jobq_take_all(&q, &n);
     assert_int_equal(n, 4);
     for (i = 0, job = list; job != NULL; job = job->next, i++)
-        assert_int_equal(job->tag, i);
+        assert_int_equal(job->conn_id, i);
     free_list(list);
 
     /* Cleanup frees what is still queued (valgrind/ASan check it). */
@@ -138,7 +138,7 @@ static void *producer_main(void *arg)
 
         if (job == NULL)
             abort();
-        job->tag = p->id;
+        job->conn_id = (uint64_t)p->id;
         job->req_id = i;
         jobq_push(p->q, job);
     }
@@ -173,8 +173,8 @@ static void test_many_producers(void **state)
         assert_true(test_mono_ms() < deadline);
         for (job = list; job != NULL; job = job->next) {
             /* Each producer's jobs arrive in its order, none lost. */
-            assert_int_equal(job->req_id, next[job->tag]);
-            next[job->tag]++;
+            assert_int_equal(job->req_id, next[job->conn_id]);
+            next[job->conn_id]++;
             seen++;
         }
         assert_int_equal(seen, n);
@@ -191,12 +191,47 @@ static void test_many_producers(void **state)
     jobq_cleanup(&q);
 }
 
+struct done_record {
+    int calls;
+    int64_t req_id;
+};
+
+static void record_done(void *arg, struct store_job *job)
+{
+    struct done_record *rec = arg;
+
+    rec->calls++;
+    rec->req_id = job->req_id;
+}
+
+/* A finished job goes to the done callback its submitter gave it, once,
+ * and is freed; a job without one is only freed. */
+static void test_finish_calls_done(void **state)
+{
+    struct done_record rec = { 0, 0 };
+    struct store_job *job = test_job(1);
+
+    (void)state;
+    job->req_id = 42;
+    job->done = record_done;
+    job->done_ctx = &rec;
+    store_job_finish(&job);
+    assert_null(job);
+    assert_int_equal(rec.calls, 1);
+    assert_int_equal(rec.req_id, 42);
+    job = test_job(2);
+    store_job_finish(&job);
+    assert_null(job);
+    assert_int_equal(rec.calls, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo_order),
         cmocka_unit_test(test_wait_timeout_and_close),
         cmocka_unit_test(test_many_producers),
+        cmocka_unit_test(test_finish_calls_done),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

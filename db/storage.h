@@ -1,0 +1,105 @@
+/*
+ * storage.h: the one interface the hub uses to reach durable storage,
+ * whatever the engine behind it (the SQLite store thread in store.c; a
+ * Redis engine later, issue #13). A struct of function pointers and an
+ * opaque engine pointer, like a VFS: no engine type appears here.
+ *
+ * Contract, for every engine:
+ * - Jobs (store_job.h) go in with submit() and come back, completed and
+ *   in submission order, from take_completions(); the taker hands each to
+ *   store_job_finish(), which calls the done callback its submitter set.
+ * - submit() may hold jobs until flush(): an event loop flushes once per
+ *   turn, so one wake-up carries the turn's work.
+ * - A publish's seq is assigned by the engine, in the commit that stores
+ *   it; a duplicate key gets the original seq and costs none.
+ * - The engine wakes the service thread by its own means (its config)
+ *   when completions are waiting; wake-ups may coalesce.
+ * All of these run on the service thread.
+ */
+#ifndef PL_STORAGE_H
+#define PL_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store_job.h"
+
+/* A topic's stored state at start-up: its last seq and retained message.
+ * The pointers are borrowed for the duration of the load callback. */
+struct store_topic_info {
+    const char *name;
+    int64_t last_seq;
+    bool has_retained;
+    int64_t r_seq, r_ts;
+    const char *r_from;
+    const char *r_data;
+    size_t r_data_len;
+};
+
+/* One call per known topic; a non-zero return stops the walk. */
+typedef int (*storage_topic_cb)(void *arg, const struct store_topic_info *t);
+
+struct storage_ops {
+    /* Walk every known topic (start-up, before start). Returns 0 or the
+     * callback's non-zero value, or a negative errno. */
+    int (*load)(void *engine, storage_topic_cb cb, void *arg);
+    /* Begin serving jobs. Returns 0 or a negative errno. */
+    int (*start)(void *engine);
+    /* Take ownership of a job; it may wait for flush(). */
+    void (*submit)(void *engine, struct store_job *job);
+    /* Pass on every job submit() held. */
+    void (*flush)(void *engine);
+    /* Every completed job, oldest first, linked by ->next (NULL: none). */
+    struct store_job *(*take_completions)(void *engine);
+    /* Jobs submitted and not yet taken back (for back-pressure). */
+    size_t (*pending)(void *engine);
+    /* Finish every submitted job and stop; completions can still be
+     * taken afterwards. */
+    void (*stop)(void *engine);
+};
+
+struct storage {
+    const struct storage_ops *ops;
+    void *engine;
+};
+
+static inline int storage_load(const struct storage *s, storage_topic_cb cb,
+                               void *arg)
+{
+    return s->ops->load(s->engine, cb, arg);
+}
+
+static inline int storage_start(const struct storage *s)
+{
+    return s->ops->start(s->engine);
+}
+
+static inline void storage_submit(const struct storage *s,
+                                  struct store_job *job)
+{
+    s->ops->submit(s->engine, job);
+}
+
+static inline void storage_flush(const struct storage *s)
+{
+    s->ops->flush(s->engine);
+}
+
+static inline struct store_job *
+storage_take_completions(const struct storage *s)
+{
+    return s->ops->take_completions(s->engine);
+}
+
+static inline size_t storage_pending(const struct storage *s)
+{
+    return s->ops->pending(s->engine);
+}
+
+static inline void storage_stop(const struct storage *s)
+{
+    s->ops->stop(s->engine);
+}
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * store_job.c: owns a store job's memory: its copied inputs, the rows a
+ * read returns, and the hand-over of a finished job to whoever submitted
+ * it (its done callback). No threads, no SQLite.
+ */
+#include "store_job.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* strdup that keeps NULL. Returns 0, or -ENOMEM. */
+static int store_dup(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src == NULL)
+        return 0;
+    *dst = strdup(src);
+    return *dst != NULL ? 0 : -ENOMEM;
+}
+
+struct store_job *store_job_new(enum store_job_kind kind, const char *topic)
+{
+    struct store_job *job = calloc(1, sizeof(*job));
+
+    if (job == NULL)
+        return NULL;
+    job->kind = kind;
+    if (store_dup(&job->topic, topic) != 0) {
+        free(job);
+        return NULL;
+    }
+    return job;
+}
+
+int store_job_set_pub(struct store_job *job, const char *data, size_t data_len,
+                      bool data_is_null, bool retain, const char *from,
+                      const char *key, int64_t ts)
+{
+    char *d = NULL;
+    char *f = NULL;
+    char *k = NULL;
+
+    if (data == NULL) {
+        data = "null";
+        data_len = 4;
+    }
+    d = malloc(data_len + 1);
+    if (d == NULL)
+        goto fail;
+    memcpy(d, data, data_len);
+    d[data_len] = '\0';
+    if (store_dup(&f, from) != 0 || store_dup(&k, key) != 0)
+        goto fail;
+    free(job->data);
+    free(job->from);
+    free(job->key);
+    job->data = d;
+    job->data_len = data_len;
+    job->data_is_null = data_is_null;
+    job->retain = retain;
+    job->from = f;
+    job->key = k;
+    job->ts = ts;
+    return 0;
+
+fail:
+    free(d);
+    free(f);
+    free(k);
+    return -ENOMEM;
+}
+
+void store_job_free(struct store_job **jobp)
+{
+    struct store_job *job = *jobp;
+    size_t i = 0;
+
+    if (job == NULL)
+        return;
+    for (i = 0; i < job->n_rows; i++) {
+        free(job->rows[i].from);
+        free(job->rows[i].data);
+    }
+    free(job->rows);
+    free(job->topic);
+    free(job->data);
+    free(job->from);
+    free(job->key);
+    free(job);
+    *jobp = NULL;
+}
+
+void store_job_finish(struct store_job **jobp)
+{
+    struct store_job *job = *jobp;
+
+    if (job == NULL)
+        return;
+    job->next = NULL;
+    if (job->done != NULL)
+        job->done(job->done_ctx, job);
+    store_job_free(jobp);
+}

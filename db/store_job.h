@@ -1,0 +1,86 @@
+/*
+ * store_job.h: one unit of storage work and its result: what the hub asks
+ * (store a message, read rows after or before a seq), what comes back, and
+ * who takes the completion. Its own module so that the queue (jobq.c) and
+ * the engine (store.c) both include it and neither includes the other.
+ */
+#ifndef PL_STORE_JOB_H
+#define PL_STORE_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_job_kind {
+    STORE_JOB_PUB,     /* store one message; assign its seq */
+    STORE_JOB_AFTER,   /* rows with after < seq <= upto, ascending, <= limit */
+    STORE_JOB_BEFORE,  /* the newest <= limit rows with seq < before
+                          (before == 0: no bound), returned ascending */
+};
+
+struct store_row {
+    int64_t seq;
+    int64_t ts;        /* ms since the epoch */
+    char *from;        /* NUL-terminated */
+    char *data;        /* JSON text, NUL-terminated */
+    size_t data_len;
+};
+
+/*
+ * One unit of work. Created by the service thread with store_job_new(),
+ * owned by the storage engine between its submission and its return as a
+ * completion, then owned by the taker, who hands it to store_job_finish().
+ * The engine never reads the routing fields.
+ */
+struct store_job {
+    struct store_job *next;      /* queue link; owned by the current queue */
+    enum store_job_kind kind;
+
+    /* routing, for the service thread only: the store never reads it */
+    uint64_t conn_id;            /* 0: no connection (internal) */
+    int64_t req_id;
+    void *udata;                 /* the submitter's own, e.g. a placeholder */
+    /* Whoever submits the job says who takes its completion: done runs
+     * on the service thread with done_ctx and the finished job, which it
+     * borrows (store_job_finish frees it right after). NULL: nobody. */
+    void (*done)(void *done_ctx, struct store_job *job);
+    void *done_ctx;
+
+    /* input */
+    char *topic;                 /* NUL-terminated, concrete */
+    char *data;                  /* PUB: JSON text */
+    size_t data_len;
+    bool data_is_null;           /* PUB: data is JSON null */
+    bool retain;                 /* PUB: also set (or, with null, clear) retained */
+    char *from;                  /* PUB */
+    char *key;                   /* PUB: idempotency key or NULL */
+    int64_t ts;                  /* PUB: ms since the epoch, set by the caller */
+    int64_t after, upto;         /* AFTER */
+    int64_t before;              /* BEFORE */
+    int limit;                   /* AFTER/BEFORE */
+
+    /* output, valid once completed */
+    int err;                     /* 0, or an enum pl_err value (INTERNAL...) */
+    int64_t seq;                 /* PUB: the seq (the original one if duplicate) */
+    bool duplicate;              /* PUB */
+    int64_t first_seq;           /* AFTER/BEFORE: oldest stored seq of the
+                                    topic, 0 when it has none */
+    int64_t last_seq;            /* AFTER/BEFORE: newest committed seq */
+    struct store_row *rows;      /* AFTER/BEFORE */
+    size_t n_rows;
+};
+
+/* Allocate a zeroed job of the given kind; the strings passed are copied
+ * (NULL stays NULL). Returns NULL on allocation failure. */
+struct store_job *store_job_new(enum store_job_kind kind, const char *topic);
+/* Set PUB inputs (copies data, from, key). Returns 0 or -ENOMEM. */
+int store_job_set_pub(struct store_job *job, const char *data, size_t data_len,
+                      bool data_is_null, bool retain, const char *from,
+                      const char *key, int64_t ts);
+/* Free a job, its strings and rows, and NULL the caller's pointer. */
+void store_job_free(struct store_job **job);
+/* A completed job reached the service thread: call its done callback (if
+ * any), then free it and NULL the caller's pointer. */
+void store_job_finish(struct store_job **job);
+
+#endif
