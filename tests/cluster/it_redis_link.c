@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "link_loop.h"
 #include "redis_layout.h"
 #include "redis_link.h"
 #include "redis_proc.h"
@@ -26,8 +27,7 @@
 struct fix {
     struct redis_proc *redis;
     redisContext *c;            /* a plain client, to publish and look */
-    struct ev_loop *loop;
-    ev_timer tick;              /* keeps ev_run(EVRUN_ONCE) from sleeping */
+    struct link_loop ll;
     struct redis_link *link;
     /* What the link told us. */
     int ups;
@@ -45,9 +45,6 @@ struct outcome {
     int type;
     char str[128];
 };
-
-static const char *const setup_argv[4] = { "FUNCTION", "LOAD", "REPLACE",
-                                           NULL };
 
 static void on_message(void *ud, const char *channel, const char *pattern,
                        const char *payload, size_t len)
@@ -88,56 +85,20 @@ static void on_reply(const redisReply *r, int err, void *ud)
     }
 }
 
-static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Run the loop until *flag becomes at least want, or ms pass. True when it
- * did. */
 static bool run_until(struct fix *f, const int *flag, int want, int ms)
 {
-    int64_t deadline = mono_ms() + ms;
-
-    while (*flag < want && mono_ms() < deadline)
-        ev_run(f->loop, EVRUN_ONCE);
-    return *flag >= want;
+    return link_loop_until(&f->ll, flag, want, ms);
 }
 
 static bool wait_up(struct fix *f, bool up, int ms)
 {
-    int64_t deadline = mono_ms() + ms;
-
-    while (redis_link_up(f->link) != up && mono_ms() < deadline)
-        ev_run(f->loop, EVRUN_ONCE);
-    return redis_link_up(f->link) == up;
+    return link_loop_until_up(&f->ll, f->link, up, ms);
 }
 
 static void link_config(struct fix *f, struct redis_link_config *cfg,
                         int port, int timeout_ms)
 {
-    static const char *argv[4];
-
-    memcpy(argv, setup_argv, sizeof(argv));
-    argv[3] = redis_lua_library;
-    memset(cfg, 0, sizeof(*cfg));
-    snprintf(cfg->url.host, sizeof(cfg->url.host), "127.0.0.1");
-    cfg->url.port = port;
-    cfg->timeout_ms = timeout_ms;
-    cfg->backoff_min_ms = 50;
-    cfg->backoff_max_ms = 2000;
-    cfg->setup_argc = 4;
-    cfg->setup_argv = argv;
+    link_loop_config(cfg, port, timeout_ms);
     cfg->on_message = on_message;
     cfg->on_state = on_state;
     cfg->ud = f;
@@ -151,13 +112,10 @@ static int setup(void **state)
     if (f == NULL || redis_proc_start(&f->redis, "always") != 0)
         return -1;
     f->c = redis_proc_connect(f->redis);
-    f->loop = ev_loop_new(EVFLAG_AUTO);
-    if (f->c == NULL || f->loop == NULL)
+    if (f->c == NULL || link_loop_init(&f->ll) != 0)
         return -1;
-    ev_timer_init(&f->tick, tick_cb, 0.01, 0.01);
-    ev_timer_start(f->loop, &f->tick);
     link_config(f, &cfg, redis_proc_port(f->redis), 2000);
-    if (redis_link_new(&f->link, f->loop, &cfg) != 0 ||
+    if (redis_link_new(&f->link, f->ll.loop, &cfg) != 0 ||
         !wait_up(f, true, WAIT_MS))
         return -1;
     *state = f;
@@ -169,8 +127,7 @@ static int teardown(void **state)
     struct fix *f = *state;
 
     redis_link_free(&f->link);
-    ev_timer_stop(f->loop, &f->tick);
-    ev_loop_destroy(f->loop);
+    link_loop_cleanup(&f->ll);
     if (f->c != NULL)
         redisFree(f->c);
     redis_proc_free(&f->redis);
@@ -207,7 +164,7 @@ static long long publish(struct fix *f, const char *channel,
 static bool wait_subscribers(struct fix *f, const char *channel, bool pattern,
                              long long want)
 {
-    int64_t deadline = mono_ms() + WAIT_MS;
+    int64_t deadline = link_loop_ms() + WAIT_MS;
     long long n = -1;
 
     do {
@@ -221,8 +178,8 @@ static bool wait_subscribers(struct fix *f, const char *channel, bool pattern,
         freeReplyObject(r);
         if (n == want)
             return true;
-        ev_run(f->loop, EVRUN_ONCE);
-    } while (mono_ms() < deadline);
+        ev_run(f->ll.loop, EVRUN_ONCE);
+    } while (link_loop_ms() < deadline);
     return false;
 }
 
@@ -321,12 +278,7 @@ static void test_kill9_and_back(void **state)
     assert_false(redis_link_up(f->link));
     assert_int_equal(command(f, &o, "PING", NULL, NULL), -ENOTCONN);
     /* Some reconnection attempts fail while it is down. */
-    {
-        int64_t until = mono_ms() + 300;
-
-        while (mono_ms() < until)
-            ev_run(f->loop, EVRUN_ONCE);
-    }
+    link_loop_for(&f->ll, 300);
     assert_int_equal(redis_proc_restart(f->redis, 0), 0);
     f->c = redis_proc_connect(f->redis);
     assert_non_null(f->c);
@@ -365,25 +317,25 @@ static void test_silent_command_times_out(void **state)
 
     /* A link of its own with a short timeout. */
     link_config(f, &cfg, redis_proc_port(f->redis), 300);
-    assert_int_equal(redis_link_new(&f->link, f->loop, &cfg), 0);
+    assert_int_equal(redis_link_new(&f->link, f->ll.loop, &cfg), 0);
     assert_true(wait_up(f, true, WAIT_MS));
     assert_int_equal(command(f, &slow, "BLPOP", "pl:nothing", "0"), 0);
-    t0 = mono_ms();
+    t0 = link_loop_ms();
     assert_true(run_until(f, &slow.calls, 1, WAIT_MS));
     assert_int_equal(slow.err, -ETIMEDOUT);
-    assert_true(mono_ms() - t0 < 2000);
+    assert_true(link_loop_ms() - t0 < 2000);
     redis_link_get_stats(f->link, &st);
     assert_int_equal(st.timeouts, 1);
     /* The link remade the connection and works again. */
     assert_true(wait_up(f, true, WAIT_MS));
     {
-        int64_t deadline = mono_ms() + WAIT_MS;
+        int64_t deadline = link_loop_ms() + WAIT_MS;
         int rc = -ENOTCONN;
 
-        while (rc != 0 && mono_ms() < deadline) {
+        while (rc != 0 && link_loop_ms() < deadline) {
             rc = command(f, &o, "PING", NULL, NULL);
             if (rc != 0)
-                ev_run(f->loop, EVRUN_ONCE);
+                ev_run(f->ll.loop, EVRUN_ONCE);
         }
         assert_int_equal(rc, 0);
     }
@@ -402,7 +354,7 @@ static void test_free_cancels_pending(void **state)
     struct outcome blocked;
 
     link_config(f, &cfg, redis_proc_port(f->redis), 5000);
-    assert_int_equal(redis_link_new(&f->link, f->loop, &cfg), 0);
+    assert_int_equal(redis_link_new(&f->link, f->ll.loop, &cfg), 0);
     assert_true(wait_up(f, true, WAIT_MS));
     assert_int_equal(command(f, &blocked, "BLPOP", "pl:nothing", "0"), 0);
     redis_link_free(&f->link);
@@ -419,14 +371,11 @@ static void test_nobody_listening(void **state)
     struct redis_link_stats st;
     struct outcome o;
     int port = redis_proc_free_port();
-    int64_t until = 0;
 
     assert_true(port > 0);
     link_config(f, &cfg, port, 500);
-    assert_int_equal(redis_link_new(&f->link, f->loop, &cfg), 0);
-    until = mono_ms() + 500;
-    while (mono_ms() < until)
-        ev_run(f->loop, EVRUN_ONCE);
+    assert_int_equal(redis_link_new(&f->link, f->ll.loop, &cfg), 0);
+    link_loop_for(&f->ll, 500);
     assert_false(redis_link_up(f->link));
     assert_int_equal(command(f, &o, "PING", NULL, NULL), -ENOTCONN);
     /* It keeps trying, backing off: 50+100+200 ms fit in 500 ms, a few
