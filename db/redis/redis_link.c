@@ -49,6 +49,8 @@ struct conn {
     enum conn_state state;
     bool pubsub;
     int backoff_ms;
+    bool told;                  /* a set-up failure was logged; quiet until
+                                 * the next success, as retries repeat it */
     ev_timer retry;             /* next attempt, while DOWN */
     ev_timer deadline;          /* the attempt's limit, while CONNECTING */
 };
@@ -170,12 +172,16 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     } else if (r->fn == NULL && mine && rep != NULL) {
         /* The link's own set-up commands. */
         if (rep->type == REDIS_REPLY_ERROR) {
-            fprintf(stderr, "redis: %s connection set-up failed: %s\n",
-                    c->pubsub ? "pub/sub" : "command", rep->str);
+            if (!c->told)
+                fprintf(stderr, "redis: %s connection set-up failed: %s"
+                        " (retrying quietly)\n",
+                        c->pubsub ? "pub/sub" : "command", rep->str);
+            c->told = true;
             conn_drop(c);
         } else if (r->ping && c->state == CONN_CONNECTING) {
             ev_timer_stop(l->loop, &c->deadline);
             c->state = CONN_READY;
+            c->told = false;
             c->backoff_ms = l->cfg.backoff_min_ms;
             l->stats.connects++;
             if (c->pubsub)

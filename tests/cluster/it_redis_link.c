@@ -388,6 +388,39 @@ static void test_nobody_listening(void **state)
     f->link = saved;
 }
 
+/* A password in the URL: both connections authenticate; a wrong one never
+ * counts as up. */
+static void test_password(void **state)
+{
+    struct fix *f = *state;
+    struct redis_link_config cfg;
+    struct redis_link *saved = f->link;
+    struct outcome o;
+    redisReply *r = redisCommand(f->c, "CONFIG SET requirepass s3cret");
+
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    link_config(f, &cfg, redis_proc_port(f->redis), 2000);
+    snprintf(cfg.url.password, sizeof(cfg.url.password), "wrong");
+    assert_int_equal(redis_link_new(&f->link, f->ll.loop, &cfg), 0);
+    link_loop_for(&f->ll, 300);
+    assert_false(redis_link_up(f->link));
+    redis_link_free(&f->link);
+    snprintf(cfg.url.password, sizeof(cfg.url.password), "s3cret");
+    assert_int_equal(redis_link_new(&f->link, f->ll.loop, &cfg), 0);
+    assert_true(wait_up(f, true, WAIT_MS));
+    assert_int_equal(command(f, &o, "PING", NULL, NULL), 0);
+    assert_true(run_until(f, &o.calls, 1, WAIT_MS));
+    assert_string_equal(o.str, "PONG");
+    redis_link_free(&f->link);
+    f->link = saved;
+    r = redisCommand(f->c, "AUTH s3cret");
+    freeReplyObject(r);
+    r = redisCommand(f->c, "CONFIG SET requirepass %s", "");
+    assert_int_equal(r->type, REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_silent_command_times_out),
         cmocka_unit_test(test_free_cancels_pending),
         cmocka_unit_test(test_nobody_listening),
+        cmocka_unit_test(test_password),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -18,12 +18,9 @@
 
 #include "redis_durability.h"
 #include "redis_layout.h"
-#include "redis_proc.h"
+#include "redis_fix.h"
 
-struct fix {
-    struct redis_proc *redis;
-    redisContext *c;
-};
+#define fix redis_fix
 
 static int n_topic;
 
@@ -48,26 +45,12 @@ static int load_library(redisContext *c)
 
 static int setup(void **state)
 {
-    struct fix *f = calloc(1, sizeof(*f));
+    struct fix *f = NULL;
 
-    if (f == NULL || redis_proc_start(&f->redis, "always") != 0)
+    if (redis_fix_setup(state) != 0)
         return -1;
-    f->c = redis_proc_connect(f->redis);
-    if (f->c == NULL || load_library(f->c) != 0)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fix *f = *state;
-
-    if (f->c != NULL)
-        redisFree(f->c);
-    redis_proc_free(&f->redis);
-    free(f);
-    return 0;
+    f = *state;
+    return load_library(f->c);
 }
 
 struct pub {
@@ -664,5 +647,5 @@ int main(void)
         cmocka_unit_test(test_durability_check),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, redis_fix_teardown);
 }
