@@ -450,6 +450,49 @@ static void test_epoch_and_restarts(void **state)
     assert_string_equal(res.epoch, "ccc");
 }
 
+/* The durability promise under appendfsync always: whatever pl_publish
+ * acknowledged is there after a SIGKILL of redis-server right after the
+ * last ack. Pipelined, so that Redis has many writes in flight when the
+ * kill comes. */
+static void test_acked_survives_kill9(void **state)
+{
+    struct fix *f = *state;
+    char keys[4][REDIS_NAME_MAX];
+    char channel[REDIS_NAME_MAX];
+    char topic[64];
+    redisReply *r = NULL;
+    int i;
+    enum { N = 500 };
+
+    topic_name(topic, sizeof(topic), "lua/kill9");
+    redis_layout_topic_key(keys[0], sizeof(keys[0]), topic, REDIS_KEY_SEQ);
+    redis_layout_topic_key(keys[1], sizeof(keys[1]), topic, REDIS_KEY_LOG);
+    redis_layout_topic_key(keys[2], sizeof(keys[2]), topic, REDIS_KEY_RET);
+    redis_layout_topic_key(keys[3], sizeof(keys[3]), topic,
+                           REDIS_KEY_EPOCH);
+    redis_layout_channel(channel, sizeof(channel), topic);
+    for (i = 0; i < N; i++)
+        assert_int_equal(redisAppendCommand(f->c, "FCALL pl_publish 4 %s %s"
+                                            " %s %s %s 1 k %d 0 0 e 60 0",
+                                            keys[0], keys[1], keys[2],
+                                            keys[3], channel, i), REDIS_OK);
+    for (i = 0; i < N; i++) {
+        assert_int_equal(redisGetReply(f->c, (void **)&r), REDIS_OK);
+        assert_int_equal(r->element[0]->integer, i + 1);
+        freeReplyObject(r);
+    }
+    redisFree(f->c);
+    assert_int_equal(redis_proc_restart(f->redis, 0), 0);
+    f->c = redis_proc_connect(f->redis);
+    assert_non_null(f->c);
+    r = redisCommand(f->c, "GET %s", keys[0]);
+    assert_string_equal(r->str, "500");
+    freeReplyObject(r);
+    r = redisCommand(f->c, "XLEN %s", keys[1]);
+    assert_int_equal(r->integer, N);
+    freeReplyObject(r);
+}
+
 /* FCALL a presence function: KEYS topic pres, node pres; ARGV field, user,
  * channel. Returns its integer. */
 static long long pres(redisContext *c, const char *fn, const char *node,
@@ -642,6 +685,7 @@ int main(void)
         cmocka_unit_test(test_presence_across_nodes),
         cmocka_unit_test(test_dead_node_is_reaped_once),
         cmocka_unit_test(test_epoch_and_restarts),
+        cmocka_unit_test(test_acked_survives_kill9),
         /* Last: it turns the AOF off and on, which makes Redis rewrite it
          * in the background (a restart then would test Redis, not us). */
         cmocka_unit_test(test_durability_check),
