@@ -25,8 +25,8 @@ enum call_kind {
 
 struct call {
     enum call_kind kind;
-    bool with_oldest;           /* pl_since's reply carries the oldest seq */
-    bool single;                /* pl_retained: one payload or '' */
+    bool with_oldest; /* pl_since's reply carries the oldest seq */
+    bool single;      /* pl_retained: one payload or '' */
     union {
         redis_pub_cb pub;
         redis_rows_cb rows;
@@ -118,7 +118,7 @@ static void rows_done(struct call *c, const redisReply *r)
         res.oldest = (uint64_t)r->element[2]->integer;
     if (c->single && r->elements == 3 && is_str(r->element[2]) &&
         r->element[2]->len == 0)
-        head = 3;               /* no retained message */
+        head = 3; /* no retained message */
     if (r->elements > head) {
         rows = calloc(r->elements - head, sizeof(*rows));
         if (rows == NULL) {
@@ -205,7 +205,7 @@ static void on_reply(const redisReply *r, int err, void *ud)
 /* Send argv through the link with c as its context; frees c when the link
  * refuses. */
 static int call_send(struct redis_link *l, struct call *c, int argc,
-                const char **argv, const size_t *argvlen)
+                     const char **argv, const size_t *argvlen)
 {
     int rc = redis_link_command(l, on_reply, c, argc, argv, argvlen);
 
@@ -241,7 +241,10 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
                        redis_pub_cb cb, void *ud)
 {
     static const enum redis_topic_key kinds[4] = {
-        REDIS_KEY_SEQ, REDIS_KEY_LOG, REDIS_KEY_RET, REDIS_KEY_EPOCH,
+        REDIS_KEY_SEQ,
+        REDIS_KEY_LOG,
+        REDIS_KEY_RET,
+        REDIS_KEY_EPOCH,
     };
     char keys[5][REDIS_NAME_MAX];
     char channel[REDIS_NAME_MAX];
@@ -254,9 +257,8 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
     int i;
 
     if (topic_keys(keys, req->topic, kinds, 4) < 0 ||
-        (req->key != NULL &&
-         redis_layout_idem_key(keys[4], REDIS_NAME_MAX, req->topic,
-                               req->key) < 0) ||
+        (req->key != NULL && redis_layout_idem_key(keys[4], REDIS_NAME_MAX,
+                                                   req->topic, req->key) < 0) ||
         redis_layout_channel(channel, sizeof(channel), req->topic) < 0)
         return -ENAMETOOLONG;
     snprintf(ts, sizeof(ts), "%" PRId64, req->ts);
@@ -291,8 +293,8 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
 
 /* FCALL fn with the topic's keys k[0..nk) and up to two arguments. */
 static int topic_call(struct redis_link *l, struct call *c, const char *fn,
-                      const char *topic, const enum redis_topic_key *k,
-                      int nk, const char *a1, const char *a2)
+                      const char *topic, const enum redis_topic_key *k, int nk,
+                      const char *a1, const char *a2)
 {
     char keys[4][REDIS_NAME_MAX];
     const char *argv[CALL_MAX_ARGS];
@@ -320,7 +322,9 @@ static int topic_call(struct redis_link *l, struct call *c, const char *fn,
 }
 
 static const enum redis_topic_key read_kinds[3] = {
-    REDIS_KEY_SEQ, REDIS_KEY_LOG, REDIS_KEY_EPOCH,
+    REDIS_KEY_SEQ,
+    REDIS_KEY_LOG,
+    REDIS_KEY_EPOCH,
 };
 
 static struct call *rows_call(redis_rows_cb cb, void *ud)
@@ -345,9 +349,8 @@ int redis_call_since(struct redis_link *l, const char *topic, uint64_t since,
     return topic_call(l, c, "pl_since", topic, read_kinds, 3, a1, a2);
 }
 
-int redis_call_history(struct redis_link *l, const char *topic,
-                       uint64_t before, uint32_t limit, redis_rows_cb cb,
-                       void *ud)
+int redis_call_history(struct redis_link *l, const char *topic, uint64_t before,
+                       uint32_t limit, redis_rows_cb cb, void *ud)
 {
     char a1[24] = "";
     char a2[16];
@@ -355,15 +358,17 @@ int redis_call_history(struct redis_link *l, const char *topic,
     if (before > 0)
         snprintf(a1, sizeof(a1), "%" PRIu64, before);
     snprintf(a2, sizeof(a2), "%" PRIu32, limit);
-    return topic_call(l, rows_call(cb, ud), "pl_history", topic, read_kinds,
-                      3, a1, a2);
+    return topic_call(l, rows_call(cb, ud), "pl_history", topic, read_kinds, 3,
+                      a1, a2);
 }
 
 int redis_call_retained(struct redis_link *l, const char *topic,
                         redis_rows_cb cb, void *ud)
 {
     static const enum redis_topic_key kinds[3] = {
-        REDIS_KEY_SEQ, REDIS_KEY_RET, REDIS_KEY_EPOCH,
+        REDIS_KEY_SEQ,
+        REDIS_KEY_RET,
+        REDIS_KEY_EPOCH,
     };
     struct call *c = rows_call(cb, ud);
 
@@ -378,7 +383,7 @@ static int pres_call(struct redis_link *l, const char *fn, const char *node,
 {
     char k1[REDIS_NAME_MAX], k2[REDIS_NAME_MAX];
     char field[REDIS_NAME_MAX], channel[REDIS_NAME_MAX];
-    const char *argv[8] = { "FCALL", fn, "2", k1, k2, field, user, channel };
+    const char *argv[8] = {"FCALL", fn, "2", k1, k2, field, user, channel};
     struct call *c = NULL;
 
     if (redis_layout_topic_key(k1, sizeof(k1), topic, REDIS_KEY_PRES) < 0 ||
@@ -394,15 +399,15 @@ static int pres_call(struct redis_link *l, const char *fn, const char *node,
 }
 
 int redis_call_pres_join(struct redis_link *l, const char *node,
-                         const char *topic, const char *user,
-                         redis_int_cb cb, void *ud)
+                         const char *topic, const char *user, redis_int_cb cb,
+                         void *ud)
 {
     return pres_call(l, "pl_pres_join", node, topic, user, cb, ud);
 }
 
 int redis_call_pres_leave(struct redis_link *l, const char *node,
-                          const char *topic, const char *user,
-                          redis_int_cb cb, void *ud)
+                          const char *topic, const char *user, redis_int_cb cb,
+                          void *ud)
 {
     return pres_call(l, "pl_pres_leave", node, topic, user, cb, ud);
 }
@@ -412,8 +417,9 @@ int redis_call_node_beat(struct redis_link *l, const char *node,
 {
     char hb[REDIS_NAME_MAX];
     char ttl[16];
-    const char *argv[8] = { "FCALL", "pl_node_beat", "2", REDIS_LAYOUT_NODES,
-                            hb, node, ttl, "parleyd " PARLEY_VERSION };
+    const char *argv[8] = {
+        "FCALL", "pl_node_beat", "2", REDIS_LAYOUT_NODES,
+        hb,      node,           ttl, "parleyd " PARLEY_VERSION};
     struct call *c = NULL;
 
     if (redis_layout_node_key(hb, sizeof(hb), node) < 0)
@@ -429,7 +435,7 @@ int redis_call_node_beat(struct redis_link *l, const char *node,
 int redis_call_pres_members(struct redis_link *l, const char *topic,
                             redis_list_cb cb, void *ud)
 {
-    static const enum redis_topic_key kinds[1] = { REDIS_KEY_PRES };
+    static const enum redis_topic_key kinds[1] = {REDIS_KEY_PRES};
     struct call *c = call_new(CALL_LIST, ud);
 
     if (c != NULL)
@@ -437,12 +443,11 @@ int redis_call_pres_members(struct redis_link *l, const char *topic,
     return topic_call(l, c, "pl_pres_members", topic, kinds, 1, NULL, NULL);
 }
 
-int redis_call_node_reap(struct redis_link *l, uint32_t limit,
-                         redis_list_cb cb, void *ud)
+int redis_call_node_reap(struct redis_link *l, uint32_t limit, redis_list_cb cb,
+                         void *ud)
 {
     char n[16];
-    const char *argv[5] = { "FCALL", "pl_node_reap", "1", REDIS_LAYOUT_NODES,
-                            n };
+    const char *argv[5] = {"FCALL", "pl_node_reap", "1", REDIS_LAYOUT_NODES, n};
     struct call *c = call_new(CALL_LIST, ud);
 
     if (c == NULL)

@@ -50,9 +50,8 @@ static bool is(const char *value, const char *want)
     return value != NULL && strcasecmp(value, want) == 0;
 }
 
-int redis_durability_decide(enum redis_durability want,
-                            const char *appendonly, const char *appendfsync,
-                            char *why, size_t why_n)
+int redis_durability_decide(enum redis_durability want, const char *appendonly,
+                            const char *appendfsync, char *why, size_t why_n)
 {
     bool aof = is(appendonly, "yes");
     bool always = aof && is(appendfsync, "always");
@@ -63,32 +62,38 @@ int redis_durability_decide(enum redis_durability want,
     switch (want) {
     case REDIS_DURABILITY_STRICT:
         if (always) {
-            snprintf(why, why_n, "durability strict: Redis syncs its AOF"
+            snprintf(why, why_n,
+                     "durability strict: Redis syncs its AOF"
                      " before it answers (appendfsync always)");
             return 0;
         }
-        snprintf(why, why_n, "--durability strict needs Redis to sync its"
+        snprintf(why, why_n,
+                 "--durability strict needs Redis to sync its"
                  " AOF before it answers, but Redis has appendonly %s,"
                  " appendfsync %s: set %s%s, or start with --durability"
                  " relaxed (everysec) or none",
                  appendonly != NULL ? appendonly : "?",
                  appendfsync != NULL ? appendfsync : "?",
                  aof ? "appendfsync always"
-                     : "appendonly yes and appendfsync always", how);
+                     : "appendonly yes and appendfsync always",
+                 how);
         return -EPERM;
     case REDIS_DURABILITY_RELAXED:
         if (always) {
-            snprintf(why, why_n, "durability relaxed: Redis has appendfsync"
+            snprintf(why, why_n,
+                     "durability relaxed: Redis has appendfsync"
                      " always, so acks are as safe as in strict");
             return 0;
         }
         if (everysec) {
-            snprintf(why, why_n, "durability relaxed: Redis has appendfsync"
+            snprintf(why, why_n,
+                     "durability relaxed: Redis has appendfsync"
                      " everysec, so a crash of redis-server may lose about"
                      " the last second or two of acknowledged messages");
             return 0;
         }
-        snprintf(why, why_n, "--durability relaxed needs an AOF synced at"
+        snprintf(why, why_n,
+                 "--durability relaxed needs an AOF synced at"
                  " least every second, but Redis has appendonly %s,"
                  " appendfsync %s: set %s%s, or start with --durability none",
                  appendonly != NULL ? appendonly : "?",
@@ -99,11 +104,13 @@ int redis_durability_decide(enum redis_durability want,
         return -EPERM;
     case REDIS_DURABILITY_NONE:
         if (aof)
-            snprintf(why, why_n, "durability none: Redis has appendonly yes,"
+            snprintf(why, why_n,
+                     "durability none: Redis has appendonly yes,"
                      " appendfsync %s, but acks do not wait for it",
                      appendfsync != NULL ? appendfsync : "?");
         else
-            snprintf(why, why_n, "durability none: Redis has no AOF"
+            snprintf(why, why_n,
+                     "durability none: Redis has no AOF"
                      " (appendonly no), so a restart of redis-server loses"
                      " every message, retained value and dedupe key");
         return 0;
@@ -113,8 +120,8 @@ int redis_durability_decide(enum redis_durability want,
 }
 
 /* CONFIG GET name into value (size n). 0, or -EIO with why written. */
-static int config_get(redisContext *c, const char *name, char *value,
-                      size_t n, char *why, size_t why_n)
+static int config_get(redisContext *c, const char *name, char *value, size_t n,
+                      char *why, size_t why_n)
 {
     redisReply *r = redisCommand(c, "CONFIG GET %s", name);
     int rc = -EIO;
@@ -128,7 +135,8 @@ static int config_get(redisContext *c, const char *name, char *value,
         snprintf(why, why_n, "cannot read Redis's %s: %s", name, r->str);
     else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
              r->element[1]->type != REDIS_REPLY_STRING)
-        snprintf(why, why_n, "cannot read Redis's %s: CONFIG GET gave no"
+        snprintf(why, why_n,
+                 "cannot read Redis's %s: CONFIG GET gave no"
                  " value (is the command renamed or denied by an ACL?)",
                  name);
     else {
@@ -146,19 +154,19 @@ int redis_durability_check(redisContext *c, enum redis_durability want,
     char appendfsync[16];
     int rc = 0;
 
-    rc = config_get(c, "appendonly", appendonly, sizeof(appendonly), why,
-                    why_n);
+    rc =
+        config_get(c, "appendonly", appendonly, sizeof(appendonly), why, why_n);
     if (rc == 0)
-        rc = config_get(c, "appendfsync", appendfsync, sizeof(appendfsync),
-                        why, why_n);
+        rc = config_get(c, "appendfsync", appendfsync, sizeof(appendfsync), why,
+                        why_n);
     if (rc < 0) {
         if (want == REDIS_DURABILITY_NONE) {
-            snprintf(why, why_n, "durability none: Redis's persistence"
+            snprintf(why, why_n,
+                     "durability none: Redis's persistence"
                      " settings are unknown (CONFIG GET failed)");
             return 0;
         }
         return rc;
     }
-    return redis_durability_decide(want, appendonly, appendfsync, why,
-                                   why_n);
+    return redis_durability_decide(want, appendonly, appendfsync, why, why_n);
 }

@@ -34,9 +34,8 @@ const char *redis_durability_name(enum redis_durability d);
  * may (why then holds a line for the start-up log: what the mode risks),
  * or -EPERM when it must refuse (why names the Redis setting to change).
  * why is always written when why_n > 0. Pure: no I/O. */
-int redis_durability_decide(enum redis_durability want,
-                            const char *appendonly, const char *appendfsync,
-                            char *why, size_t why_n);
+int redis_durability_decide(enum redis_durability want, const char *appendonly,
+                            const char *appendfsync, char *why, size_t why_n);
 
 /* Read appendonly and appendfsync over c (a connected synchronous
  * context, AUTH done) and decide as above. Returns 0, -EPERM, or -EIO when

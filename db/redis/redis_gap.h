@@ -32,21 +32,21 @@
 #define REDIS_GAP_EPOCH_MAX 32
 
 struct redis_gap {
-    uint64_t last;              /* the last seq delivered; 0: none */
-    uint64_t max_seen;          /* the highest seq heard of */
-    bool filling;               /* a pl_since is in flight */
-    uint64_t fill_latest;       /* the running fill's head: latest seq */
-    uint64_t fill_rows;         /* rows it delivered */
+    uint64_t last;        /* the last seq delivered; 0: none */
+    uint64_t max_seen;    /* the highest seq heard of */
+    bool filling;         /* a pl_since is in flight */
+    uint64_t fill_latest; /* the running fill's head: latest seq */
+    uint64_t fill_rows;   /* rows it delivered */
     char epoch[REDIS_GAP_EPOCH_MAX + 1]; /* "" until the topic has one */
-    uint64_t lost;              /* seqs skipped: trimmed before a fill */
-    uint64_t epoch_changes;     /* times Redis lost the topic */
+    uint64_t lost;          /* seqs skipped: trimmed before a fill */
+    uint64_t epoch_changes; /* times Redis lost the topic */
 };
 
 enum redis_gap_verdict {
-    REDIS_GAP_DELIVER,  /* deliver it now (last advanced) */
-    REDIS_GAP_STALE,    /* delivered already: drop it */
-    REDIS_GAP_FILL,     /* dropped; start a fill: pl_since(g->last) */
-    REDIS_GAP_WAIT,     /* dropped; the running fill will bring it */
+    REDIS_GAP_DELIVER, /* deliver it now (last advanced) */
+    REDIS_GAP_STALE,   /* delivered already: drop it */
+    REDIS_GAP_FILL,    /* dropped; start a fill: pl_since(g->last) */
+    REDIS_GAP_WAIT,    /* dropped; the running fill will bring it */
 };
 
 /* Start tracking at last under epoch (as a sub's pl_since or pl_retained

@@ -38,15 +38,15 @@ static const char *suffix(enum redis_topic_key k)
 int redis_layout_topic_key(char *buf, size_t n, const char *topic,
                            enum redis_topic_key k)
 {
-    return fit(snprintf(buf, n, "pl:%zu:{%s}:%s", strlen(topic), topic,
-                        suffix(k)), n);
+    return fit(
+        snprintf(buf, n, "pl:%zu:{%s}:%s", strlen(topic), topic, suffix(k)), n);
 }
 
 int redis_layout_idem_key(char *buf, size_t n, const char *topic,
                           const char *pkey)
 {
-    return fit(snprintf(buf, n, "pl:%zu:{%s}:idem:%s", strlen(topic), topic,
-                        pkey), n);
+    return fit(
+        snprintf(buf, n, "pl:%zu:{%s}:idem:%s", strlen(topic), topic, pkey), n);
 }
 
 int redis_layout_channel(char *buf, size_t n, const char *topic)
@@ -147,9 +147,8 @@ int redis_event_parse(const char *p, size_t n, struct redis_event *ev)
     if (r.kind != REDIS_EVENT_MSG)
         return -EINVAL;
     p += 2;
-    if (number(&p, end, &r.seq) < 0 || r.seq == 0 ||
-        number(&p, end, &ts) < 0 || number(&p, end, &retain) < 0 ||
-        retain > 1)
+    if (number(&p, end, &r.seq) < 0 || r.seq == 0 || number(&p, end, &ts) < 0 ||
+        number(&p, end, &retain) < 0 || retain > 1)
         return -EINVAL;
     e = memchr(p, ' ', (size_t)(end - p));
     if (e == NULL || e == p)

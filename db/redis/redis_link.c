@@ -45,32 +45,32 @@ struct req;
 
 struct conn {
     struct redis_link *link;
-    redisAsyncContext *ac;      /* NULL while DOWN */
+    redisAsyncContext *ac; /* NULL while DOWN */
     enum conn_state state;
     bool pubsub;
     int backoff_ms;
-    bool told;                  /* a set-up failure was logged; quiet until
-                                 * the next success, as retries repeat it */
-    ev_timer retry;             /* next attempt, while DOWN */
-    ev_timer deadline;          /* the attempt's limit, while CONNECTING */
+    bool told;         /* a set-up failure was logged; quiet until
+                        * the next success, as retries repeat it */
+    ev_timer retry;    /* next attempt, while DOWN */
+    ev_timer deadline; /* the attempt's limit, while CONNECTING */
 };
 
 struct req {
     struct redis_link *link;
     struct conn *conn;
-    redis_link_reply_fn fn;     /* NULL for the link's own commands */
+    redis_link_reply_fn fn; /* NULL for the link's own commands */
     void *ud;
     ev_timer timer;
-    bool done;                  /* fn already ran (timed out) */
-    bool ping;                  /* the PING that makes conn READY */
+    bool done; /* fn already ran (timed out) */
+    bool ping; /* the PING that makes conn READY */
 };
 
 struct sub {
     struct sub *next;
     unsigned refs;
     bool pattern;
-    bool live;                  /* SUBSCRIBE sent on the current connection */
-    bool unsubscribing;         /* UNSUBSCRIBE sent, its reply not yet in */
+    bool live;          /* SUBSCRIBE sent on the current connection */
+    bool unsubscribing; /* UNSUBSCRIBE sent, its reply not yet in */
     char name[];
 };
 
@@ -173,7 +173,8 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         /* The link's own set-up commands. */
         if (rep->type == REDIS_REPLY_ERROR) {
             if (!c->told)
-                fprintf(stderr, "redis: %s connection set-up failed: %s"
+                fprintf(stderr,
+                        "redis: %s connection set-up failed: %s"
                         " (retrying quietly)\n",
                         c->pubsub ? "pub/sub" : "command", rep->str);
             c->told = true;
@@ -236,8 +237,8 @@ static void send_subscribe(struct redis_link *l, bool pattern,
         argv[i + 1] = names[i];
     /* Subscribe commands get no entry in hiredis's reply queue: their
      * replies, and every later message, go to the channel's callback. */
-    if (redisAsyncCommandArgv(l->ps.ac, on_sub_reply, l, n + 1, argv,
-                              NULL) != REDIS_OK)
+    if (redisAsyncCommandArgv(l->ps.ac, on_sub_reply, l, n + 1, argv, NULL) !=
+        REDIS_OK)
         conn_drop(&l->ps);
 }
 
@@ -306,9 +307,8 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
     if (strcasecmp(kind, "pmessage") == 0) {
         if (r->elements >= 4 && l->cfg.on_message != NULL)
-            l->cfg.on_message(l->cfg.ud, r->element[2]->str,
-                              r->element[1]->str, r->element[3]->str,
-                              r->element[3]->len);
+            l->cfg.on_message(l->cfg.ud, r->element[2]->str, r->element[1]->str,
+                              r->element[3]->str, r->element[3]->len);
         return;
     }
     pattern = kind[0] == 'p' || kind[0] == 'P';
@@ -442,7 +442,7 @@ static void conn_start(struct conn *c)
     ev_timer_start(l->loop, &c->deadline);
 
     if (u->password[0] != '\0') {
-        const char *argv[3] = { "AUTH", u->user, u->password };
+        const char *argv[3] = {"AUTH", u->user, u->password};
 
         if (u->user[0] == '\0') {
             argv[1] = u->password;
@@ -452,7 +452,7 @@ static void conn_start(struct conn *c)
         }
     }
     if (!c->pubsub && u->db != 0) {
-        const char *argv[2] = { "SELECT", db };
+        const char *argv[2] = {"SELECT", db};
 
         snprintf(db, sizeof(db), "%d", u->db);
         conn_send(c, NULL, NULL, false, 2, argv, NULL);
@@ -461,7 +461,7 @@ static void conn_start(struct conn *c)
         conn_send(c, NULL, NULL, false, l->cfg.setup_argc,
                   (const char **)l->cfg.setup_argv, l->cfg.setup_argvlen);
     {
-        const char *argv[1] = { "PING" };
+        const char *argv[1] = {"PING"};
 
         conn_send(c, NULL, NULL, true, 1, argv, NULL);
     }
@@ -529,9 +529,8 @@ bool redis_link_up(const struct redis_link *l)
     return l->up;
 }
 
-int redis_link_command(struct redis_link *l, redis_link_reply_fn fn,
-                       void *ud, int argc, const char **argv,
-                       const size_t *argvlen)
+int redis_link_command(struct redis_link *l, redis_link_reply_fn fn, void *ud,
+                       int argc, const char **argv, const size_t *argvlen)
 {
     if (l->cmd.state != CONN_READY)
         return -ENOTCONN;

@@ -40,8 +40,8 @@ typedef void (*redis_link_reply_fn)(const redisReply *r, int err, void *ud);
 /* A pub/sub message: pattern is NULL for a plain subscription. The
  * strings are borrowed for the call; payload is not NUL-terminated. */
 typedef void (*redis_link_message_fn)(void *ud, const char *channel,
-                                      const char *pattern,
-                                      const char *payload, size_t len);
+                                      const char *pattern, const char *payload,
+                                      size_t len);
 
 /* up: both connections are ready (and, after a loss, the subscriptions
  * were sent again); a message may have been missed while it was false. */
@@ -49,7 +49,7 @@ typedef void (*redis_link_state_fn)(void *ud, bool up);
 
 struct redis_link_config {
     struct redis_url url;
-    int timeout_ms;     /* each command, and each connection attempt */
+    int timeout_ms; /* each command, and each connection attempt */
     int backoff_min_ms;
     int backoff_max_ms;
     /* Optional: one command run on every new command connection before it
@@ -64,9 +64,9 @@ struct redis_link_config {
 };
 
 struct redis_link_stats {
-    uint64_t connects;  /* connections that became ready */
-    uint64_t drops;     /* ready or half-made connections lost */
-    uint64_t timeouts;  /* commands that got no reply in time */
+    uint64_t connects; /* connections that became ready */
+    uint64_t drops;    /* ready or half-made connections lost */
+    uint64_t timeouts; /* commands that got no reply in time */
 };
 
 /* Create the link and start connecting on loop. Returns 0 with *out owned
@@ -84,9 +84,8 @@ bool redis_link_up(const struct redis_link *l);
 /* Send a command (argv as for redisCommandArgv). Returns 0 when sent: fn
  * runs later, exactly once. Returns -ENOTCONN when the command connection
  * is not ready, or -ENOMEM; fn then never runs. */
-int redis_link_command(struct redis_link *l, redis_link_reply_fn fn,
-                       void *ud, int argc, const char **argv,
-                       const size_t *argvlen);
+int redis_link_command(struct redis_link *l, redis_link_reply_fn fn, void *ud,
+                       int argc, const char **argv, const size_t *argvlen);
 
 /* Take a reference on channel (a PSUBSCRIBE pattern when pattern is set).
  * The first reference subscribes, now or as soon as the pub/sub connection

@@ -16,21 +16,21 @@
 #include "redis_layout.h"
 
 /* Run argv; returns the reply (caller frees) or NULL with why written. */
-static redisReply *ask(redisContext *c, int argc, const char **argv,
-                       char *why, size_t why_n)
+static redisReply *ask(redisContext *c, int argc, const char **argv, char *why,
+                       size_t why_n)
 {
     redisReply *r = redisCommandArgv(c, argc, argv, NULL);
 
     if (r == NULL)
-        snprintf(why, why_n, "Redis stopped answering during %s: %s",
-                 argv[0], c->errstr[0] != '\0' ? c->errstr : "no reply");
+        snprintf(why, why_n, "Redis stopped answering during %s: %s", argv[0],
+                 c->errstr[0] != '\0' ? c->errstr : "no reply");
     return r;
 }
 
-static int authenticate(redisContext *c, const struct redis_url *u,
-                        char *why, size_t why_n)
+static int authenticate(redisContext *c, const struct redis_url *u, char *why,
+                        size_t why_n)
 {
-    const char *argv[3] = { "AUTH", u->user, u->password };
+    const char *argv[3] = {"AUTH", u->user, u->password};
     redisReply *r = NULL;
     int rc = 0;
 
@@ -54,7 +54,7 @@ static int select_db(redisContext *c, const struct redis_url *u, char *why,
                      size_t why_n)
 {
     char db[16];
-    const char *argv[2] = { "SELECT", db };
+    const char *argv[2] = {"SELECT", db};
     redisReply *r = NULL;
     int rc = 0;
 
@@ -65,8 +65,10 @@ static int select_db(redisContext *c, const struct redis_url *u, char *why,
     if (r == NULL)
         return -EIO;
     if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(why, why_n, "Redis has no database %d (--redis .../%d):"
-                 " %s", u->db, u->db, r->str);
+        snprintf(why, why_n,
+                 "Redis has no database %d (--redis .../%d):"
+                 " %s",
+                 u->db, u->db, r->str);
         rc = -EINVAL;
     }
     freeReplyObject(r);
@@ -76,7 +78,7 @@ static int select_db(redisContext *c, const struct redis_url *u, char *why,
 /* Redis Functions arrived in 7.0. INFO server holds redis_version:X.Y.Z. */
 static int check_version(redisContext *c, char *why, size_t why_n)
 {
-    const char *argv[2] = { "INFO", "server" };
+    const char *argv[2] = {"INFO", "server"};
     redisReply *r = ask(c, 2, argv, why, why_n);
     const char *v = NULL;
     int major = 0;
@@ -95,8 +97,10 @@ static int check_version(redisContext *c, char *why, size_t why_n)
                (v = strstr(r->str, "redis_version:")) != NULL) {
         major = atoi(v + strlen("redis_version:"));
         if (major < 7) {
-            snprintf(why, why_n, "Redis %d is too old: cluster mode needs"
-                     " Redis 7.0 or newer (Redis Functions)", major);
+            snprintf(why, why_n,
+                     "Redis %d is too old: cluster mode needs"
+                     " Redis 7.0 or newer (Redis Functions)",
+                     major);
             rc = -ENOTSUP;
         }
     } else {
@@ -109,16 +113,17 @@ static int check_version(redisContext *c, char *why, size_t why_n)
 
 static int load_library(redisContext *c, char *why, size_t why_n)
 {
-    const char *argv[4] = { "FUNCTION", "LOAD", "REPLACE",
-                            redis_lua_library };
+    const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", redis_lua_library};
     redisReply *r = ask(c, 4, argv, why, why_n);
     int rc = 0;
 
     if (r == NULL)
         return -EIO;
     if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(why, why_n, "Redis refused Parley's functions (FUNCTION"
-                 " LOAD): %s", r->str);
+        snprintf(why, why_n,
+                 "Redis refused Parley's functions (FUNCTION"
+                 " LOAD): %s",
+                 r->str);
         rc = -EIO;
     }
     freeReplyObject(r);
@@ -128,7 +133,7 @@ static int load_library(redisContext *c, char *why, size_t why_n)
 int redis_preflight(const struct redis_url *u, enum redis_durability want,
                     int timeout_ms, char *why, size_t why_n)
 {
-    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(u->host, u->port, tv);
     char durability[512] = "";
     int rc = 0;

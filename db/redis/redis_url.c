@@ -128,12 +128,14 @@ int redis_url_parse(const char *text, struct redis_url *out, char *why,
         const char *colon = memchr(p, ':', (size_t)(at - p));
 
         if (colon == NULL)
-            return fail(why, why_n, "write the password as redis://:PASSWORD@HOST"
+            return fail(why, why_n,
+                        "write the password as redis://:PASSWORD@HOST"
                         " (or USER:PASSWORD@)");
         if (decode(p, (size_t)(colon - p), u.user, sizeof(u.user)) < 0 ||
             decode(colon + 1, (size_t)(at - colon - 1), u.password,
                    sizeof(u.password)) < 0)
-            return fail(why, why_n, "bad user or password in the Redis URL"
+            return fail(why, why_n,
+                        "bad user or password in the Redis URL"
                         " (too long, or a bad %%XX escape)");
         if (u.password[0] == '\0')
             return fail(why, why_n, "empty password in the Redis URL");
@@ -164,7 +166,8 @@ int redis_url_parse(const char *text, struct redis_url *out, char *why,
             return fail(why, why_n, "the Redis URL needs a host");
         for (i = 0; i < n; i++)
             if (!host_char_ok(p[i]))
-                return fail(why, why_n, "bad character in the Redis URL's host");
+                return fail(why, why_n,
+                            "bad character in the Redis URL's host");
         memcpy(u.host, p, n);
         p = h_end;
     }
@@ -177,8 +180,10 @@ int redis_url_parse(const char *text, struct redis_url *out, char *why,
     if (slash != NULL && slash + 1 < end &&
         !number(slash + 1, (size_t)(end - slash - 1), 0, REDIS_URL_MAX_DB,
                 &u.db))
-        return fail(why, why_n, "the Redis URL's database must be a number"
-                    " from 0 to %d", REDIS_URL_MAX_DB);
+        return fail(why, why_n,
+                    "the Redis URL's database must be a number"
+                    " from 0 to %d",
+                    REDIS_URL_MAX_DB);
     *out = u;
     return 0;
 }

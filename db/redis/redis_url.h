@@ -15,7 +15,7 @@
 #define REDIS_URL_MAX_DB 9999
 
 struct redis_url {
-    char host[256];     /* without IPv6 brackets */
+    char host[256]; /* without IPv6 brackets */
     int port;
     char user[128];     /* "" for none: AUTH with the password alone */
     char password[256]; /* "" for none: no AUTH */

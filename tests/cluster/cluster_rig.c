@@ -30,7 +30,7 @@ static int64_t mono_ms(void)
 
 static void nap_ms(int ms)
 {
-    struct timespec ts = { 0, (long)ms * 1000000 };
+    struct timespec ts = {0, (long)ms * 1000000};
 
     nanosleep(&ts, NULL);
 }
@@ -99,8 +99,7 @@ static int start_lb(struct cluster_rig *rig)
         }
         nap_ms(20);
     }
-    fprintf(stderr, "cluster_rig: haproxy not ready in %d ms\n",
-            RIG_READY_MS);
+    fprintf(stderr, "cluster_rig: haproxy not ready in %d ms\n", RIG_READY_MS);
     stop_lb(rig);
     return -ETIMEDOUT;
 }

@@ -70,8 +70,8 @@ static void test_round_robin(void **state)
         assert_true(publish_through_lb(topic, i));
     /* Each node saw exactly its share. */
     for (i = 0; i < RIG_NODES; i++)
-        assert_int_equal(itest_topic_seq(cluster_rig_node_port(&rig, i),
-                                         topic), 2);
+        assert_int_equal(itest_topic_seq(cluster_rig_node_port(&rig, i), topic),
+                         2);
 }
 
 static void test_a_dead_node_is_passed_over(void **state)

@@ -148,9 +148,16 @@ static uint64_t pub(struct fix *f, const char *topic, const char *key,
                     const char *data, int retain, struct got *g)
 {
     struct redis_pub_req req = {
-        .topic = topic, .key = key, .from = "alice", .data = data,
-        .data_len = strlen(data), .retain = retain, .ts = 1764130000123LL,
-        .maxlen = 100, .window_s = 3600, .epoch = "feedfacefeedface",
+        .topic = topic,
+        .key = key,
+        .from = "alice",
+        .data = data,
+        .data_len = strlen(data),
+        .retain = retain,
+        .ts = 1764130000123LL,
+        .maxlen = 100,
+        .window_s = 3600,
+        .epoch = "feedfacefeedface",
     };
 
     memset(g, 0, sizeof(*g));
@@ -164,8 +171,12 @@ static void test_publish(void **state)
 {
     struct fix *f = *state;
     struct redis_pub_req req = {
-        .from = "bob", .data = "[1,2]trailing", .data_len = 5, .ts = 5,
-        .window_s = 60, .epoch = "feedfacefeedface",
+        .from = "bob",
+        .data = "[1,2]trailing",
+        .data_len = 5,
+        .ts = 5,
+        .window_s = 60,
+        .epoch = "feedfacefeedface",
     };
     char topic[64];
     struct got g;
@@ -183,8 +194,7 @@ static void test_publish(void **state)
     wait_for(f, &g);
     assert_int_equal(g.seq, 2);
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_since(f->link, topic, 1, 10, on_rows, &g),
-                     0);
+    assert_int_equal(redis_call_since(f->link, topic, 1, 10, on_rows, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.n, 1);
     assert_string_equal(g.first_from, "bob");
@@ -211,8 +221,7 @@ static void test_since_history_retained(void **state)
     pub(f, topic, NULL, "3", 0, &g);
 
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_since(f->link, topic, 1, 10, on_rows, &g),
-                     0);
+    assert_int_equal(redis_call_since(f->link, topic, 1, 10, on_rows, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.latest, 3);
     assert_int_equal(g.oldest, 1);
@@ -222,8 +231,7 @@ static void test_since_history_retained(void **state)
     assert_string_equal(g.epoch, "feedfacefeedface");
 
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_history(f->link, topic, 3, 10, on_rows, &g),
-                     0);
+    assert_int_equal(redis_call_history(f->link, topic, 3, 10, on_rows, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.n, 2);
     assert_int_equal(g.seqs[0], 1);
@@ -232,8 +240,7 @@ static void test_since_history_retained(void **state)
     assert_string_equal(g.first_data, "{\"a\":1}");
 
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_history(f->link, topic, 0, 1, on_rows, &g),
-                     0);
+    assert_int_equal(redis_call_history(f->link, topic, 0, 1, on_rows, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.n, 1);
     assert_int_equal(g.seqs[0], 3);
@@ -259,18 +266,16 @@ static void test_presence_and_nodes(void **state)
     topic_name(topic, sizeof(topic), "calls/pres");
     snprintf(node, sizeof(node), "n%d", (int)getpid());
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_node_beat(f->link, node, 100, on_int, &g),
-                     0);
+    assert_int_equal(redis_call_node_beat(f->link, node, 100, on_int, &g), 0);
     wait_for(f, &g);
     assert_true(g.value >= 1);
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_pres_join(f->link, node, topic, "dora",
-                                          on_int, &g), 0);
+    assert_int_equal(
+        redis_call_pres_join(f->link, node, topic, "dora", on_int, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.value, 1);
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_pres_members(f->link, topic, on_list, &g),
-                     0);
+    assert_int_equal(redis_call_pres_members(f->link, topic, on_list, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.n, 1);
     assert_string_equal(g.items[0], "dora");
@@ -288,13 +293,12 @@ static void test_presence_and_nodes(void **state)
     }
     assert_true(reaped);
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_pres_members(f->link, topic, on_list, &g),
-                     0);
+    assert_int_equal(redis_call_pres_members(f->link, topic, on_list, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.n, 0);
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_pres_leave(f->link, node, topic, "dora",
-                                           on_int, &g), 0);
+    assert_int_equal(
+        redis_call_pres_leave(f->link, node, topic, "dora", on_int, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.value, 0);
 }
@@ -306,8 +310,7 @@ static void test_errors(void **state)
     struct got g;
     redisContext *c = NULL;
     redisReply *r = NULL;
-    const char *argv[4] = { "FUNCTION", "LOAD", "REPLACE",
-                            redis_lua_library };
+    const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", redis_lua_library};
 
     /* A name too long for the layout is refused before Redis. */
     memset(topic, 'a', sizeof(topic) - 1);
@@ -321,8 +324,7 @@ static void test_errors(void **state)
     r = redisCommand(c, "FUNCTION DELETE parley");
     freeReplyObject(r);
     topic_name(topic, sizeof(topic), "calls/err");
-    assert_int_equal(redis_call_since(f->link, topic, 0, 10, on_rows, &g),
-                     0);
+    assert_int_equal(redis_call_since(f->link, topic, 0, 10, on_rows, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.err, -EPROTO);
     r = redisCommandArgv(c, 4, argv, NULL);

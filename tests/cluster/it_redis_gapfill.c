@@ -33,10 +33,10 @@ struct node {
     struct redis_gap gap;
     char topic[64];
     char channel[REDIS_NAME_MAX];
-    int delivered;              /* how many seqs reached "clients" */
+    int delivered; /* how many seqs reached "clients" */
     uint64_t order[MAX_SEQ + 1];
     int fills;
-    int errors;                 /* out-of-order or duplicate deliveries */
+    int errors; /* out-of-order or duplicate deliveries */
 };
 
 static void deliver(struct node *n, uint64_t seq)
@@ -73,8 +73,8 @@ static void on_fill(int err, const struct redis_rows *r, void *ud)
 static void start_fill(struct node *n)
 {
     n->fills++;
-    if (redis_call_since(n->link, n->topic, n->gap.last, FILL_LIMIT,
-                         on_fill, n) != 0)
+    if (redis_call_since(n->link, n->topic, n->gap.last, FILL_LIMIT, on_fill,
+                         n) != 0)
         redis_gap_fill_failed(&n->gap);
 }
 
@@ -86,8 +86,7 @@ static void on_message(void *ud, const char *channel, const char *pattern,
 
     (void)pattern;
     if (strcmp(channel, n->channel) != 0 ||
-        redis_event_parse(payload, len, &ev) < 0 ||
-        ev.kind != REDIS_EVENT_MSG)
+        redis_event_parse(payload, len, &ev) < 0 || ev.kind != REDIS_EVENT_MSG)
         return;
     switch (redis_gap_live(&n->gap, &ev)) {
     case REDIS_GAP_DELIVER:
@@ -124,7 +123,10 @@ static void publish_some(struct publisher *p, int count)
     char keys[4][REDIS_NAME_MAX];
     char channel[REDIS_NAME_MAX];
     static const enum redis_topic_key k[4] = {
-        REDIS_KEY_SEQ, REDIS_KEY_LOG, REDIS_KEY_RET, REDIS_KEY_EPOCH,
+        REDIS_KEY_SEQ,
+        REDIS_KEY_LOG,
+        REDIS_KEY_RET,
+        REDIS_KEY_EPOCH,
     };
     int i;
 
@@ -195,8 +197,7 @@ static void test_no_silent_loss(void **state)
         /* Deaf: these 30 go out while the node has no subscription. */
         kill_pubsub(&p);
         publish_some(&p, 30);
-        assert_true(link_loop_until(&n.ll, &n.delivered, p.published,
-                                    WAIT_MS));
+        assert_true(link_loop_until(&n.ll, &n.delivered, p.published, WAIT_MS));
     }
     /* redis-server itself dies and comes back on its AOF. */
     publish_some(&p, 10);

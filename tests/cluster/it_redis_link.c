@@ -26,7 +26,7 @@
 
 struct fix {
     struct redis_proc *redis;
-    redisContext *c;            /* a plain client, to publish and look */
+    redisContext *c; /* a plain client, to publish and look */
     struct link_loop ll;
     struct redis_link *link;
     /* What the link told us. */
@@ -95,8 +95,8 @@ static bool wait_up(struct fix *f, bool up, int ms)
     return link_loop_until_up(&f->ll, f->link, up, ms);
 }
 
-static void link_config(struct fix *f, struct redis_link_config *cfg,
-                        int port, int timeout_ms)
+static void link_config(struct fix *f, struct redis_link_config *cfg, int port,
+                        int timeout_ms)
 {
     link_loop_config(cfg, port, timeout_ms);
     cfg->on_message = on_message;
@@ -138,7 +138,7 @@ static int teardown(void **state)
 static int command(struct fix *f, struct outcome *o, const char *a0,
                    const char *a1, const char *a2)
 {
-    const char *argv[3] = { a0, a1, a2 };
+    const char *argv[3] = {a0, a1, a2};
     int argc = a2 != NULL ? 3 : a1 != NULL ? 2 : 1;
 
     memset(o, 0, sizeof(*o));
@@ -168,9 +168,9 @@ static bool wait_subscribers(struct fix *f, const char *channel, bool pattern,
     long long n = -1;
 
     do {
-        redisReply *r = pattern ? redisCommand(f->c, "PUBSUB NUMPAT")
-                                : redisCommand(f->c, "PUBSUB NUMSUB %s",
-                                               channel);
+        redisReply *r = pattern
+                            ? redisCommand(f->c, "PUBSUB NUMPAT")
+                            : redisCommand(f->c, "PUBSUB NUMSUB %s", channel);
 
         if (r == NULL)
             return false;
@@ -211,12 +211,10 @@ static void test_subscriptions_are_counted(void **state)
     assert_true(run_until(f, &f->messages, before + 1, WAIT_MS));
     assert_string_equal(f->last_payload, "one");
     assert_string_equal(f->last_pattern, "");
-    assert_int_equal(redis_link_unsubscribe(f->link, "pl:ch:count", false),
-                     0);
+    assert_int_equal(redis_link_unsubscribe(f->link, "pl:ch:count", false), 0);
     assert_int_equal(publish(f, "pl:ch:count", "two"), 1);
     assert_true(run_until(f, &f->messages, before + 2, WAIT_MS));
-    assert_int_equal(redis_link_unsubscribe(f->link, "pl:ch:count", false),
-                     0);
+    assert_int_equal(redis_link_unsubscribe(f->link, "pl:ch:count", false), 0);
     assert_int_equal(redis_link_unsubscribe(f->link, "pl:ch:count", false),
                      -ENOENT);
     assert_true(wait_subscribers(f, "pl:ch:count", false, 0));
@@ -232,8 +230,7 @@ static void test_resubscribe_at_once(void **state)
 
     assert_int_equal(redis_link_subscribe(f->link, "pl:ch:flip", false), 0);
     assert_true(wait_subscribers(f, "pl:ch:flip", false, 1));
-    assert_int_equal(redis_link_unsubscribe(f->link, "pl:ch:flip", false),
-                     0);
+    assert_int_equal(redis_link_unsubscribe(f->link, "pl:ch:flip", false), 0);
     assert_int_equal(redis_link_subscribe(f->link, "pl:ch:flip", false), 0);
     /* Let the unsubscribe and the renewed subscribe go through. */
     {
@@ -246,8 +243,7 @@ static void test_resubscribe_at_once(void **state)
     assert_int_equal(publish(f, "pl:ch:flip", "still here"), 1);
     assert_true(run_until(f, &f->messages, before + 1, WAIT_MS));
     assert_string_equal(f->last_payload, "still here");
-    assert_int_equal(redis_link_unsubscribe(f->link, "pl:ch:flip", false),
-                     0);
+    assert_int_equal(redis_link_unsubscribe(f->link, "pl:ch:flip", false), 0);
     assert_true(wait_subscribers(f, "pl:ch:flip", false, 0));
 }
 

@@ -31,8 +31,7 @@ static void topic_name(char *buf, size_t n, const char *prefix)
 
 static int load_library(redisContext *c)
 {
-    const char *argv[4] = { "FUNCTION", "LOAD", "REPLACE",
-                            redis_lua_library };
+    const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", redis_lua_library};
     redisReply *r = redisCommandArgv(c, 4, argv, NULL);
     int rc = r != NULL && r->type != REDIS_REPLY_ERROR ? 0 : -1;
 
@@ -54,10 +53,10 @@ static int setup(void **state)
 }
 
 struct pub {
-    const char *key;       /* NULL: none */
+    const char *key; /* NULL: none */
     const char *from;
     const char *data;
-    const char *retain;    /* "0", "1", "2" */
+    const char *retain; /* "0", "1", "2" */
     const char *maxlen;
     const char *epoch;
     const char *ts;
@@ -86,8 +85,7 @@ static int publish(redisContext *c, const char *topic, const struct pub *p,
     redis_layout_topic_key(keys[0], sizeof(keys[0]), topic, REDIS_KEY_SEQ);
     redis_layout_topic_key(keys[1], sizeof(keys[1]), topic, REDIS_KEY_LOG);
     redis_layout_topic_key(keys[2], sizeof(keys[2]), topic, REDIS_KEY_RET);
-    redis_layout_topic_key(keys[3], sizeof(keys[3]), topic,
-                           REDIS_KEY_EPOCH);
+    redis_layout_topic_key(keys[3], sizeof(keys[3]), topic, REDIS_KEY_EPOCH);
     if (p->key != NULL)
         redis_layout_idem_key(keys[4], sizeof(keys[4]), topic, p->key);
     redis_layout_channel(channel, sizeof(channel), topic);
@@ -109,8 +107,9 @@ static int publish(redisContext *c, const char *topic, const struct pub *p,
     r = redisCommandArgv(c, argc, argv, NULL);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
         fprintf(stderr, "pl_publish: %s\n",
-                r == NULL ? c->errstr
-                          : r->type == REDIS_REPLY_ERROR ? r->str : "shape");
+                r == NULL                      ? c->errstr
+                : r->type == REDIS_REPLY_ERROR ? r->str
+                                               : "shape");
         if (r != NULL)
             freeReplyObject(r);
         return -1;
@@ -134,9 +133,9 @@ static long long pub_seq(redisContext *c, const char *topic,
 
 /* FCALL fn with the topic's keys of kinds k[0..nk) and args. The reply is
  * the caller's (freeReplyObject). */
-static redisReply *read_fn(redisContext *c, const char *fn,
-                           const char *topic, const enum redis_topic_key *k,
-                           int nk, const char *a1, const char *a2)
+static redisReply *read_fn(redisContext *c, const char *fn, const char *topic,
+                           const enum redis_topic_key *k, int nk,
+                           const char *a1, const char *a2)
 {
     char keys[4][REDIS_NAME_MAX];
     const char *argv[12];
@@ -160,7 +159,9 @@ static redisReply *read_fn(redisContext *c, const char *fn,
 }
 
 static const enum redis_topic_key since_keys[3] = {
-    REDIS_KEY_SEQ, REDIS_KEY_LOG, REDIS_KEY_EPOCH,
+    REDIS_KEY_SEQ,
+    REDIS_KEY_LOG,
+    REDIS_KEY_EPOCH,
 };
 
 /* The seq inside payload reply element e. */
@@ -176,7 +177,7 @@ static long long payload_seq(const redisReply *e)
 static void test_publish_appends_in_order(void **state)
 {
     struct fix *f = *state;
-    struct pub p = { .from = "bob 2", .data = "[1,\"x y\"]" };
+    struct pub p = {.from = "bob 2", .data = "[1,\"x y\"]"};
     char topic[64];
     char key[REDIS_NAME_MAX];
     redisReply *r = NULL;
@@ -202,7 +203,8 @@ static void test_publish_appends_in_order(void **state)
         assert_string_equal(fields->element[0]->str, "t");
         assert_string_equal(fields->element[2]->str, "m");
         assert_int_equal(redis_event_parse(fields->element[3]->str,
-                                           fields->element[3]->len, &ev), 0);
+                                           fields->element[3]->len, &ev),
+                         0);
         assert_int_equal(ev.seq, i + 1);
         assert_int_equal(ev.ts, 1764130000123LL);
         assert_false(ev.retain);
@@ -244,7 +246,7 @@ static void next_payload(redisContext *s, char *buf, size_t n)
 static void test_publish_reaches_the_channel(void **state)
 {
     struct fix *f = *state;
-    struct pub p = { .data = "\"hello\"" };
+    struct pub p = {.data = "\"hello\""};
     char topic[64];
     char got[256];
     struct redis_event ev;
@@ -264,8 +266,8 @@ static void test_publish_reaches_the_channel(void **state)
 static void test_idempotent_key(void **state)
 {
     struct fix *f = *state;
-    struct pub keyed = { .key = "k-1" };
-    struct pub plain = { 0 };
+    struct pub keyed = {.key = "k-1"};
+    struct pub plain = {0};
     struct pub_result res;
     char topic[64];
     char key[REDIS_NAME_MAX];
@@ -303,7 +305,7 @@ static void test_idempotent_key(void **state)
 static void test_retention_by_count(void **state)
 {
     struct fix *f = *state;
-    struct pub p = { .maxlen = "3" };
+    struct pub p = {.maxlen = "3"};
     char topic[64];
     redisReply *r = NULL;
     int i;
@@ -314,9 +316,9 @@ static void test_retention_by_count(void **state)
     r = read_fn(f->c, "pl_since", topic, since_keys, 3, "0", "100");
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, 6);
-    assert_int_equal(r->element[0]->integer, 5);      /* latest */
-    assert_string_equal(r->element[1]->str, "e1");   /* epoch */
-    assert_int_equal(r->element[2]->integer, 3);      /* oldest kept */
+    assert_int_equal(r->element[0]->integer, 5);   /* latest */
+    assert_string_equal(r->element[1]->str, "e1"); /* epoch */
+    assert_int_equal(r->element[2]->integer, 3);   /* oldest kept */
     assert_int_equal(payload_seq(r->element[3]), 3);
     assert_int_equal(payload_seq(r->element[5]), 5);
     freeReplyObject(r);
@@ -334,9 +336,9 @@ static void test_retention_by_count(void **state)
 static void test_retention_by_age(void **state)
 {
     struct fix *f = *state;
-    struct pub old1 = { .ts = "1000" };
-    struct pub old2 = { .ts = "2000" };
-    struct pub young = { .ts = "10000", .min_ts = "5000" };
+    struct pub old1 = {.ts = "1000"};
+    struct pub old2 = {.ts = "2000"};
+    struct pub young = {.ts = "10000", .min_ts = "5000"};
     char topic[64];
     redisReply *r = NULL;
 
@@ -353,12 +355,14 @@ static void test_retention_by_age(void **state)
 static void test_retained(void **state)
 {
     static const enum redis_topic_key keys[3] = {
-        REDIS_KEY_SEQ, REDIS_KEY_RET, REDIS_KEY_EPOCH,
+        REDIS_KEY_SEQ,
+        REDIS_KEY_RET,
+        REDIS_KEY_EPOCH,
     };
     struct fix *f = *state;
-    struct pub set = { .retain = "1", .data = "21.5" };
-    struct pub plain = { .data = "22" };
-    struct pub clear = { .retain = "2", .data = "null" };
+    struct pub set = {.retain = "1", .data = "21.5"};
+    struct pub plain = {.data = "22"};
+    struct pub clear = {.retain = "2", .data = "null"};
     char topic[64];
     struct redis_event ev;
     redisReply *r = NULL;
@@ -373,8 +377,8 @@ static void test_retained(void **state)
     assert_int_equal(pub_seq(f->c, topic, &plain), 2);
     r = read_fn(f->c, "pl_retained", topic, keys, 3, NULL, NULL);
     assert_int_equal(r->element[0]->integer, 2);
-    assert_int_equal(redis_event_parse(r->element[2]->str,
-                                       r->element[2]->len, &ev), 0);
+    assert_int_equal(
+        redis_event_parse(r->element[2]->str, r->element[2]->len, &ev), 0);
     assert_int_equal(ev.seq, 1);
     assert_true(ev.retain);
     assert_memory_equal(ev.data, "21.5", 4);
@@ -389,7 +393,7 @@ static void test_retained(void **state)
 static void test_history(void **state)
 {
     struct fix *f = *state;
-    struct pub p = { 0 };
+    struct pub p = {0};
     char topic[64];
     redisReply *r = NULL;
     int i;
@@ -418,9 +422,9 @@ static void test_history(void **state)
 static void test_epoch_and_restarts(void **state)
 {
     struct fix *f = *state;
-    struct pub first = { .epoch = "aaa" };
-    struct pub later = { .epoch = "bbb" };
-    struct pub after = { .epoch = "ccc" };
+    struct pub first = {.epoch = "aaa"};
+    struct pub later = {.epoch = "bbb"};
+    struct pub after = {.epoch = "ccc"};
     struct pub_result res;
     char topic[64];
 
@@ -468,14 +472,15 @@ static void test_acked_survives_kill9(void **state)
     redis_layout_topic_key(keys[0], sizeof(keys[0]), topic, REDIS_KEY_SEQ);
     redis_layout_topic_key(keys[1], sizeof(keys[1]), topic, REDIS_KEY_LOG);
     redis_layout_topic_key(keys[2], sizeof(keys[2]), topic, REDIS_KEY_RET);
-    redis_layout_topic_key(keys[3], sizeof(keys[3]), topic,
-                           REDIS_KEY_EPOCH);
+    redis_layout_topic_key(keys[3], sizeof(keys[3]), topic, REDIS_KEY_EPOCH);
     redis_layout_channel(channel, sizeof(channel), topic);
     for (i = 0; i < N; i++)
-        assert_int_equal(redisAppendCommand(f->c, "FCALL pl_publish 4 %s %s"
+        assert_int_equal(redisAppendCommand(f->c,
+                                            "FCALL pl_publish 4 %s %s"
                                             " %s %s %s 1 k %d 0 0 e 60 0",
-                                            keys[0], keys[1], keys[2],
-                                            keys[3], channel, i), REDIS_OK);
+                                            keys[0], keys[1], keys[2], keys[3],
+                                            channel, i),
+                         REDIS_OK);
     for (i = 0; i < N; i++) {
         assert_int_equal(redisGetReply(f->c, (void **)&r), REDIS_OK);
         assert_int_equal(r->element[0]->integer, i + 1);
@@ -502,7 +507,7 @@ static long long pres(redisContext *c, const char *fn, const char *node,
     char k2[REDIS_NAME_MAX];
     char field[REDIS_NAME_MAX];
     char channel[REDIS_NAME_MAX];
-    const char *argv[8] = { "FCALL", fn, "2", k1, k2, field, user, channel };
+    const char *argv[8] = {"FCALL", fn, "2", k1, k2, field, user, channel};
     redisReply *r = NULL;
     long long v = -1;
 
@@ -522,7 +527,7 @@ static long long pres(redisContext *c, const char *fn, const char *node,
 
 static redisReply *members(redisContext *c, const char *topic)
 {
-    static const enum redis_topic_key k[1] = { REDIS_KEY_PRES };
+    static const enum redis_topic_key k[1] = {REDIS_KEY_PRES};
 
     return read_fn(c, "pl_pres_members", topic, k, 1, NULL, NULL);
 }
@@ -593,12 +598,11 @@ static void test_dead_node_is_reaped_once(void **state)
     live = beat(f->c, "keeper", "30000");
     assert_true(beat(f->c, node, "150") == live + 1);
     assert_int_equal(pres(f->c, "pl_pres_join", node, topic, "bob"), 1);
-    assert_int_equal(pres(f->c, "pl_pres_join", "keeper", topic, "carol"),
-                     1);
+    assert_int_equal(pres(f->c, "pl_pres_join", "keeper", topic, "carol"), 1);
     /* The heartbeat is not refreshed: poll the reaper, bounded. */
     clock_gettime(CLOCK_MONOTONIC, &t0);
     do {
-        struct timespec nap = { 0, 20 * 1000000 };
+        struct timespec nap = {0, 20 * 1000000};
 
         r = redisCommand(f->c, "FCALL pl_node_reap 1 %s 16",
                          REDIS_LAYOUT_NODES);
@@ -652,22 +656,27 @@ static void test_durability_check(void **state)
     struct fix *f = *state;
     char why[512];
 
-    assert_int_equal(redis_durability_check(f->c, REDIS_DURABILITY_STRICT,
-                                            why, sizeof(why)), 0);
+    assert_int_equal(
+        redis_durability_check(f->c, REDIS_DURABILITY_STRICT, why, sizeof(why)),
+        0);
     set_config(f->c, "appendfsync", "everysec");
-    assert_int_equal(redis_durability_check(f->c, REDIS_DURABILITY_STRICT,
-                                            why, sizeof(why)), -EPERM);
+    assert_int_equal(
+        redis_durability_check(f->c, REDIS_DURABILITY_STRICT, why, sizeof(why)),
+        -EPERM);
     print_message("strict on everysec: %s\n", why);
     assert_non_null(strstr(why, "appendfsync always"));
-    assert_int_equal(redis_durability_check(f->c, REDIS_DURABILITY_RELAXED,
-                                            why, sizeof(why)), 0);
+    assert_int_equal(redis_durability_check(f->c, REDIS_DURABILITY_RELAXED, why,
+                                            sizeof(why)),
+                     0);
     assert_non_null(strstr(why, "second or two"));
     set_config(f->c, "appendonly", "no");
-    assert_int_equal(redis_durability_check(f->c, REDIS_DURABILITY_RELAXED,
-                                            why, sizeof(why)), -EPERM);
+    assert_int_equal(redis_durability_check(f->c, REDIS_DURABILITY_RELAXED, why,
+                                            sizeof(why)),
+                     -EPERM);
     assert_non_null(strstr(why, "appendonly yes"));
-    assert_int_equal(redis_durability_check(f->c, REDIS_DURABILITY_NONE,
-                                            why, sizeof(why)), 0);
+    assert_int_equal(
+        redis_durability_check(f->c, REDIS_DURABILITY_NONE, why, sizeof(why)),
+        0);
     set_config(f->c, "appendonly", "yes");
     set_config(f->c, "appendfsync", "always");
 }

@@ -24,8 +24,8 @@ static struct redis_url url_of(const struct fix *f)
     struct redis_url u;
     char why[128];
 
-    assert_int_equal(redis_url_parse(redis_proc_url(f->redis), &u, why,
-                                     sizeof(why)), 0);
+    assert_int_equal(
+        redis_url_parse(redis_proc_url(f->redis), &u, why, sizeof(why)), 0);
     return u;
 }
 
@@ -47,8 +47,9 @@ static void test_good_start_loads_the_library(void **state)
     redisReply *r = NULL;
 
     command(f->c, "FUNCTION FLUSH%s", "");
-    assert_int_equal(redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000,
-                                     why, sizeof(why)), 0);
+    assert_int_equal(
+        redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why, sizeof(why)),
+        0);
     assert_non_null(strstr(why, "appendfsync always"));
     r = redisCommand(f->c, "FUNCTION LIST LIBRARYNAME parley");
     assert_int_equal(r->elements, 1);
@@ -62,8 +63,9 @@ static void test_unreachable(void **state)
     char why[512];
 
     u.port = redis_proc_free_port();
-    assert_int_equal(redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why,
-                                     sizeof(why)), -ECONNREFUSED);
+    assert_int_equal(
+        redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why, sizeof(why)),
+        -ECONNREFUSED);
     print_message("%s\n", why);
     assert_non_null(strstr(why, "cannot reach Redis"));
 }
@@ -75,13 +77,15 @@ static void test_no_such_database(void **state)
     char why[512];
 
     u.db = 9999;
-    assert_int_equal(redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why,
-                                     sizeof(why)), -EINVAL);
+    assert_int_equal(
+        redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why, sizeof(why)),
+        -EINVAL);
     print_message("%s\n", why);
     assert_non_null(strstr(why, "no database 9999"));
     u.db = 3;
-    assert_int_equal(redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why,
-                                     sizeof(why)), 0);
+    assert_int_equal(
+        redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why, sizeof(why)),
+        0);
 }
 
 static void test_durability_refused(void **state)
@@ -91,12 +95,14 @@ static void test_durability_refused(void **state)
     char why[512];
 
     command(f->c, "CONFIG SET appendfsync %s", "everysec");
-    assert_int_equal(redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000,
-                                     why, sizeof(why)), -EPERM);
+    assert_int_equal(
+        redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why, sizeof(why)),
+        -EPERM);
     print_message("%s\n", why);
     assert_non_null(strstr(why, "set appendfsync always"));
-    assert_int_equal(redis_preflight(&u, REDIS_DURABILITY_RELAXED, 2000,
-                                     why, sizeof(why)), 0);
+    assert_int_equal(
+        redis_preflight(&u, REDIS_DURABILITY_RELAXED, 2000, why, sizeof(why)),
+        0);
     assert_non_null(strstr(why, "second or two"));
     command(f->c, "CONFIG SET appendfsync %s", "always");
 }
@@ -108,18 +114,21 @@ static void test_password(void **state)
     char why[512];
 
     command(f->c, "CONFIG SET requirepass %s", "s3cret");
-    assert_int_equal(redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why,
-                                     sizeof(why)), -EACCES);
+    assert_int_equal(
+        redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why, sizeof(why)),
+        -EACCES);
     print_message("%s\n", why);
     assert_non_null(strstr(why, "redis://:PASSWORD@HOST"));
     snprintf(u.password, sizeof(u.password), "wrong");
-    assert_int_equal(redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why,
-                                     sizeof(why)), -EACCES);
+    assert_int_equal(
+        redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why, sizeof(why)),
+        -EACCES);
     print_message("%s\n", why);
     assert_non_null(strstr(why, "refused the password"));
     snprintf(u.password, sizeof(u.password), "s3cret");
-    assert_int_equal(redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why,
-                                     sizeof(why)), 0);
+    assert_int_equal(
+        redis_preflight(&u, REDIS_DURABILITY_STRICT, 2000, why, sizeof(why)),
+        0);
     command(f->c, "AUTH %s", "s3cret");
     command(f->c, "CONFIG SET requirepass %s", "");
 }
@@ -134,6 +143,5 @@ int main(void)
         cmocka_unit_test(test_password),
     };
 
-    return cmocka_run_group_tests(tests, redis_fix_setup,
-                                  redis_fix_teardown);
+    return cmocka_run_group_tests(tests, redis_fix_setup, redis_fix_teardown);
 }

@@ -70,10 +70,9 @@ void link_loop_for(struct link_loop *ll, int ms)
         ev_run(ll->loop, EVRUN_ONCE);
 }
 
-void link_loop_config(struct redis_link_config *cfg, int port,
-                      int timeout_ms)
+void link_loop_config(struct redis_link_config *cfg, int port, int timeout_ms)
 {
-    static const char *argv[4] = { "FUNCTION", "LOAD", "REPLACE", NULL };
+    static const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", NULL};
 
     argv[3] = redis_lua_library;
     memset(cfg, 0, sizeof(*cfg));

@@ -35,7 +35,6 @@ void link_loop_for(struct link_loop *ll, int ms);
 
 /* Fill cfg for 127.0.0.1:port with timeout_ms and the tests' defaults;
  * callbacks and ud are the caller's to set. */
-void link_loop_config(struct redis_link_config *cfg, int port,
-                      int timeout_ms);
+void link_loop_config(struct redis_link_config *cfg, int port, int timeout_ms);
 
 #endif

@@ -59,7 +59,7 @@ static int64_t mono_ms(void)
 
 redisContext *redis_proc_connect(const struct redis_proc *r)
 {
-    struct timeval tv = { 2, 0 };
+    struct timeval tv = {2, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
 
     if (c == NULL || c->err != 0) {
@@ -76,7 +76,7 @@ redisContext *redis_proc_connect(const struct redis_proc *r)
 /* True once the server answers PING with PONG. */
 static int answers(const struct redis_proc *r)
 {
-    struct timeval tv = { 0, 200000 };
+    struct timeval tv = {0, 200000};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
     redisReply *rep = NULL;
     int ok = 0;
@@ -100,10 +100,26 @@ static int spawn(struct redis_proc *r)
     char port[16];
     char log[160];
     const char *argv[] = {
-        "redis-server", "--port", port, "--bind", "127.0.0.1",
-        "--dir", r->dir, "--appendonly", "yes", "--appendfsync", r->fsync,
-        "--save", "", "--logfile", log, "--protected-mode", "no",
-        "--daemonize", "no", NULL,
+        "redis-server",
+        "--port",
+        port,
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        r->dir,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        r->fsync,
+        "--save",
+        "",
+        "--logfile",
+        log,
+        "--protected-mode",
+        "no",
+        "--daemonize",
+        "no",
+        NULL,
     };
     int64_t deadline = mono_ms() + 10000;
     pid_t pid;
@@ -127,12 +143,14 @@ static int spawn(struct redis_proc *r)
     r->pid = pid;
     while (mono_ms() < deadline) {
         int st = 0;
-        struct timespec nap = { 0, 20 * 1000000 };
+        struct timespec nap = {0, 20 * 1000000};
 
         if (waitpid(pid, &st, WNOHANG) == pid) {
             r->pid = -1;
-            fprintf(stderr, "redis_proc: redis-server exited at start"
-                    " (status %d); see %s\n", st, log);
+            fprintf(stderr,
+                    "redis_proc: redis-server exited at start"
+                    " (status %d); see %s\n",
+                    st, log);
             return -EIO;
         }
         if (answers(r))

@@ -20,22 +20,21 @@ struct row {
 };
 
 static const struct row rows[] = {
-    { REDIS_DURABILITY_STRICT, "yes", "always", 0, "always" },
-    { REDIS_DURABILITY_STRICT, "yes", "everysec", -EPERM,
-      "appendfsync always" },
-    { REDIS_DURABILITY_STRICT, "yes", "no", -EPERM, "appendfsync always" },
-    { REDIS_DURABILITY_STRICT, "no", "always", -EPERM,
-      "appendonly yes and appendfsync always" },
-    { REDIS_DURABILITY_STRICT, "no", "everysec", -EPERM, "appendonly yes" },
-    { REDIS_DURABILITY_STRICT, NULL, NULL, -EPERM, "appendonly yes" },
-    { REDIS_DURABILITY_RELAXED, "yes", "always", 0, "as safe" },
-    { REDIS_DURABILITY_RELAXED, "yes", "everysec", 0, "second or two" },
-    { REDIS_DURABILITY_RELAXED, "yes", "no", -EPERM, "appendfsync everysec" },
-    { REDIS_DURABILITY_RELAXED, "no", "everysec", -EPERM, "appendonly yes" },
-    { REDIS_DURABILITY_NONE, "no", "everysec", 0, "loses every message" },
-    { REDIS_DURABILITY_NONE, "yes", "no", 0, "do not wait" },
-    { REDIS_DURABILITY_NONE, "YES", "ALWAYS", 0, "do not wait" },
-    { REDIS_DURABILITY_STRICT, "YES", "ALWAYS", 0, "always" },
+    {REDIS_DURABILITY_STRICT, "yes", "always", 0, "always"},
+    {REDIS_DURABILITY_STRICT, "yes", "everysec", -EPERM, "appendfsync always"},
+    {REDIS_DURABILITY_STRICT, "yes", "no", -EPERM, "appendfsync always"},
+    {REDIS_DURABILITY_STRICT, "no", "always", -EPERM,
+     "appendonly yes and appendfsync always"},
+    {REDIS_DURABILITY_STRICT, "no", "everysec", -EPERM, "appendonly yes"},
+    {REDIS_DURABILITY_STRICT, NULL, NULL, -EPERM, "appendonly yes"},
+    {REDIS_DURABILITY_RELAXED, "yes", "always", 0, "as safe"},
+    {REDIS_DURABILITY_RELAXED, "yes", "everysec", 0, "second or two"},
+    {REDIS_DURABILITY_RELAXED, "yes", "no", -EPERM, "appendfsync everysec"},
+    {REDIS_DURABILITY_RELAXED, "no", "everysec", -EPERM, "appendonly yes"},
+    {REDIS_DURABILITY_NONE, "no", "everysec", 0, "loses every message"},
+    {REDIS_DURABILITY_NONE, "yes", "no", 0, "do not wait"},
+    {REDIS_DURABILITY_NONE, "YES", "ALWAYS", 0, "do not wait"},
+    {REDIS_DURABILITY_STRICT, "YES", "ALWAYS", 0, "always"},
 };
 
 static void test_table(void **state)
@@ -46,14 +45,11 @@ static void test_table(void **state)
     for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         char why[512] = "";
         int rc = redis_durability_decide(rows[i].want, rows[i].appendonly,
-                                         rows[i].appendfsync, why,
-                                         sizeof(why));
+                                         rows[i].appendfsync, why, sizeof(why));
 
-        print_message("%s %s/%s: %d %s\n",
-                      redis_durability_name(rows[i].want),
+        print_message("%s %s/%s: %d %s\n", redis_durability_name(rows[i].want),
                       rows[i].appendonly ? rows[i].appendonly : "-",
-                      rows[i].appendfsync ? rows[i].appendfsync : "-", rc,
-                      why);
+                      rows[i].appendfsync ? rows[i].appendfsync : "-", rc, why);
         assert_int_equal(rc, rows[i].rc);
         assert_non_null(strstr(why, rows[i].says));
     }

@@ -18,8 +18,9 @@ static void test_keys(void **state)
     char small[8];
 
     (void)state;
-    assert_int_equal(redis_layout_topic_key(a, sizeof(a), "chat/general",
-                                            REDIS_KEY_SEQ), 24);
+    assert_int_equal(
+        redis_layout_topic_key(a, sizeof(a), "chat/general", REDIS_KEY_SEQ),
+        24);
     assert_string_equal(a, "pl:12:{chat/general}:seq");
     redis_layout_topic_key(a, sizeof(a), "a", REDIS_KEY_LOG);
     assert_string_equal(a, "pl:1:{a}:log");
@@ -36,8 +37,9 @@ static void test_keys(void **state)
     redis_layout_idem_key(a, sizeof(a), "a}:idem:x", "y");
     redis_layout_idem_key(b, sizeof(b), "a", "x}:idem:y");
     assert_string_not_equal(a, b);
-    assert_int_equal(redis_layout_topic_key(small, sizeof(small), "abc",
-                                            REDIS_KEY_SEQ), -ENAMETOOLONG);
+    assert_int_equal(
+        redis_layout_topic_key(small, sizeof(small), "abc", REDIS_KEY_SEQ),
+        -ENAMETOOLONG);
     redis_layout_node_key(a, sizeof(a), "ab12");
     assert_string_equal(a, "pl:node:ab12");
     redis_layout_node_pres_key(a, sizeof(a), "ab12");
@@ -118,9 +120,20 @@ static void test_parse_presence(void **state)
 static void test_parse_bad(void **state)
 {
     static const char *const bads[] = {
-        "", "m", "m ", "j ", "x bob", "mm 1 2 0 e 1 a1", "m 0 5 0 e 1 a1",
-        "m 1 5 2 e 1 a1", "m 1 5 0 e 1 a", "m 1 5 0 e 9 a1", "m 1 5 0  1 a1",
-        "m 1 5 0 e", "m a 5 0 e 1 a1", "m 1 5 0 e 1a1",
+        "",
+        "m",
+        "m ",
+        "j ",
+        "x bob",
+        "mm 1 2 0 e 1 a1",
+        "m 0 5 0 e 1 a1",
+        "m 1 5 2 e 1 a1",
+        "m 1 5 0 e 1 a",
+        "m 1 5 0 e 9 a1",
+        "m 1 5 0  1 a1",
+        "m 1 5 0 e",
+        "m a 5 0 e 1 a1",
+        "m 1 5 0 e 1a1",
         "m 99999999999999999999 5 0 e 1 a1",
     };
     struct redis_event ev;

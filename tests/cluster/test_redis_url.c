@@ -21,27 +21,45 @@ struct good {
 };
 
 static const struct good goods[] = {
-    { "redis://localhost", "localhost", 6379, "", "", 0 },
-    { "redis://127.0.0.1:7000", "127.0.0.1", 7000, "", "", 0 },
-    { "redis://127.0.0.1:7000/3", "127.0.0.1", 7000, "", "", 3 },
-    { "redis://127.0.0.1:7000/", "127.0.0.1", 7000, "", "", 0 },
-    { "redis://:s3cret@db.example:6380/1", "db.example", 6380, "", "s3cret",
-      1 },
-    { "redis://parley:pw@h:1", "h", 1, "parley", "pw", 0 },
-    { "redis://:p%40ss%3Aw@h", "h", 6379, "", "p@ss:w", 0 },
-    { "redis://:a@b@h:2", "h", 2, "", "a@b", 0 },
-    { "redis://[::1]:6390/2", "::1", 6390, "", "", 2 },
-    { "redis://[::1]", "::1", 6379, "", "", 0 },
-    { "redis://h:65535/9999", "h", 65535, "", "", 9999 },
+    {"redis://localhost", "localhost", 6379, "", "", 0},
+    {"redis://127.0.0.1:7000", "127.0.0.1", 7000, "", "", 0},
+    {"redis://127.0.0.1:7000/3", "127.0.0.1", 7000, "", "", 3},
+    {"redis://127.0.0.1:7000/", "127.0.0.1", 7000, "", "", 0},
+    {"redis://:s3cret@db.example:6380/1", "db.example", 6380, "", "s3cret", 1},
+    {"redis://parley:pw@h:1", "h", 1, "parley", "pw", 0},
+    {"redis://:p%40ss%3Aw@h", "h", 6379, "", "p@ss:w", 0},
+    {"redis://:a@b@h:2", "h", 2, "", "a@b", 0},
+    {"redis://[::1]:6390/2", "::1", 6390, "", "", 2},
+    {"redis://[::1]", "::1", 6379, "", "", 0},
+    {"redis://h:65535/9999", "h", 65535, "", "", 9999},
 };
 
 static const char *const bads[] = {
-    NULL, "", "localhost:6379", "http://h:1", "redis://", "redis://:1",
-    "redis://h:0", "redis://h:65536", "redis://h:12x", "redis://h:",
-    "redis://h/abc", "redis://h/10000", "redis://h/-1", "redis://h?db=1",
-    "redis://h#x", "redis://pw@h", "redis://:@h", "redis://:%zz@h",
-    "redis://:%00@h", "redis://:%4@h", "redis://[::1", "redis://[]:1",
-    "redis://[::1]x", "redis://h h", "redis://h:1:2",
+    NULL,
+    "",
+    "localhost:6379",
+    "http://h:1",
+    "redis://",
+    "redis://:1",
+    "redis://h:0",
+    "redis://h:65536",
+    "redis://h:12x",
+    "redis://h:",
+    "redis://h/abc",
+    "redis://h/10000",
+    "redis://h/-1",
+    "redis://h?db=1",
+    "redis://h#x",
+    "redis://pw@h",
+    "redis://:@h",
+    "redis://:%zz@h",
+    "redis://:%00@h",
+    "redis://:%4@h",
+    "redis://[::1",
+    "redis://[]:1",
+    "redis://[::1]x",
+    "redis://h h",
+    "redis://h:1:2",
 };
 
 static void test_good(void **state)
@@ -54,8 +72,8 @@ static void test_good(void **state)
         char why[128] = "";
 
         print_message("%s\n", goods[i].text);
-        assert_int_equal(redis_url_parse(goods[i].text, &u, why,
-                                         sizeof(why)), 0);
+        assert_int_equal(redis_url_parse(goods[i].text, &u, why, sizeof(why)),
+                         0);
         assert_string_equal(u.host, goods[i].host);
         assert_int_equal(u.port, goods[i].port);
         assert_string_equal(u.user, goods[i].user);
