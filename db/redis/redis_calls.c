@@ -456,3 +456,16 @@ int redis_call_node_reap(struct redis_link *l, uint32_t limit, redis_list_cb cb,
     snprintf(n, sizeof(n), "%" PRIu32, limit);
     return call_send(l, c, 5, argv, NULL);
 }
+
+int redis_call_node_leave(struct redis_link *l, const char *node,
+                          redis_int_cb cb, void *ud)
+{
+    const char *argv[5] = {"FCALL", "pl_node_leave", "1", REDIS_LAYOUT_NODES,
+                           node};
+    struct call *c = call_new(CALL_INT, ud);
+
+    if (c == NULL)
+        return -ENOMEM;
+    c->cb.num = cb;
+    return call_send(l, c, 5, argv, NULL);
+}

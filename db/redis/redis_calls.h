@@ -89,6 +89,11 @@ int redis_call_pres_leave(struct redis_link *l, const char *node,
 int redis_call_node_beat(struct redis_link *l, const char *node,
                          uint32_t ttl_ms, redis_int_cb cb, void *ud);
 
+/* FCALL pl_node_leave: a draining node forgets itself (and its members,
+ * with their leaves) at once. value is 1. */
+int redis_call_node_leave(struct redis_link *l, const char *node,
+                          redis_int_cb cb, void *ud);
+
 /* A list of strings: presence members, or the node ids reaped. */
 typedef void (*redis_list_cb)(int err, size_t n, const char *const *items,
                               void *ud);

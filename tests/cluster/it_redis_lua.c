@@ -216,31 +216,17 @@ static void test_publish_appends_in_order(void **state)
     freeReplyObject(r);
 }
 
-/* A subscriber connection on topic's channel. */
 static redisContext *subscriber(struct fix *f, const char *topic)
 {
-    char channel[REDIS_NAME_MAX];
-    redisContext *s = redis_proc_connect(f->redis);
-    redisReply *r = NULL;
+    redisContext *s = redis_fix_listen(f, topic);
 
     assert_non_null(s);
-    redis_layout_channel(channel, sizeof(channel), topic);
-    r = redisCommand(s, "SUBSCRIBE %s", channel);
-    assert_non_null(r);
-    freeReplyObject(r);
     return s;
 }
 
-/* The next pub/sub payload on s (2 s timeout), copied into buf. */
 static void next_payload(redisContext *s, char *buf, size_t n)
 {
-    redisReply *r = NULL;
-
-    assert_int_equal(redisGetReply(s, (void **)&r), REDIS_OK);
-    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    assert_string_equal(r->element[0]->str, "message");
-    snprintf(buf, n, "%.*s", (int)r->element[2]->len, r->element[2]->str);
-    freeReplyObject(r);
+    assert_int_equal(redis_fix_next_payload(s, buf, n), 0);
 }
 
 static void test_publish_reaches_the_channel(void **state)

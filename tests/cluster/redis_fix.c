@@ -3,7 +3,11 @@
  */
 #include "redis_fix.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "redis_layout.h"
 
 int redis_fix_setup(void **state)
 {
@@ -30,4 +34,45 @@ int redis_fix_teardown(void **state)
     free(f);
     *state = NULL;
     return 0;
+}
+
+redisContext *redis_fix_listen(const struct redis_fix *f, const char *topic)
+{
+    char channel[REDIS_NAME_MAX];
+    redisContext *s = redis_proc_connect(f->redis);
+    redisReply *r = NULL;
+
+    if (s == NULL)
+        return NULL;
+    redis_layout_channel(channel, sizeof(channel), topic);
+    r = redisCommand(s, "SUBSCRIBE %s", channel);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        fprintf(stderr, "redis_fix: SUBSCRIBE %s failed\n", channel);
+        if (r != NULL)
+            freeReplyObject(r);
+        redisFree(s);
+        return NULL;
+    }
+    freeReplyObject(r);
+    return s;
+}
+
+int redis_fix_next_payload(redisContext *s, char *buf, size_t n)
+{
+    redisReply *r = NULL;
+    int rc = -1;
+
+    if (redisGetReply(s, (void **)&r) != REDIS_OK || r == NULL) {
+        fprintf(stderr, "redis_fix: no message: %s\n", s->errstr);
+        return -1;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        strcmp(r->element[0]->str, "message") == 0) {
+        snprintf(buf, n, "%.*s", (int)r->element[2]->len, r->element[2]->str);
+        rc = 0;
+    } else {
+        fprintf(stderr, "redis_fix: not a message\n");
+    }
+    freeReplyObject(r);
+    return rc;
 }
