@@ -12,11 +12,14 @@ if [ "${1:-}" = "--test" ]; then
     # chat, clang builds the fuzzers, and Debian's Chromium (driven by
     # playwright-core from npm) runs the browser tests.
     packages+=(openssl tmux clang chromium)
-    # The cluster tests run a real redis-server (hiredis is the client
-    # library parleyd's Redis engine builds with) behind haproxy.
-    packages+=(redis-server libhiredis-dev haproxy)
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)
+fi
+
+# The cluster tests run a real redis-server (hiredis is the client library
+# parleyd's Redis engine builds with) behind haproxy.
+if [ "${1:-}" = "--test" ]; then
+    packages+=(redis-server libhiredis-dev haproxy)
 fi
 
 missing=()
