@@ -42,6 +42,12 @@ case "$mode" in
     ;;
 esac
 
+# The cluster tests run a real redis-server (hiredis is the client library
+# parleyd's Redis engine builds with) behind haproxy.
+if [ "${1:-}" = "--test" ]; then
+    packages+=(redis-server libhiredis-dev haproxy)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |

@@ -1,0 +1,471 @@
+/*
+ * redis_calls.c: owns the translation between typed calls and the Lua
+ * library's FCALLs: argument vectors in (names from redis_layout), reply
+ * shapes checked and parsed out. One small context per call carries the
+ * typed callback through the link's generic one.
+ */
+#include "redis_calls.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+/* The most arguments any call sends. */
+#define CALL_MAX_ARGS 20
+
+enum call_kind {
+    CALL_PUB,
+    CALL_ROWS,
+    CALL_INT,
+    CALL_LIST,
+};
+
+struct call {
+    enum call_kind kind;
+    bool with_oldest; /* pl_since's reply carries the oldest seq */
+    bool single;      /* pl_retained: one payload or '' */
+    union {
+        redis_pub_cb pub;
+        redis_rows_cb rows;
+        redis_int_cb num;
+        redis_list_cb list;
+    } cb;
+    void *ud;
+};
+
+void redis_epoch_new(char out[REDIS_EPOCH_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[REDIS_EPOCH_LEN / 2];
+    size_t i;
+
+    /* getrandom only fails before the pool is ready at boot, where a
+     * weaker source still tells epochs apart. */
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        for (i = 0; i < sizeof(raw); i++)
+            raw[i] = (unsigned char)(rand() ^ (int)(uintptr_t)out);
+    for (i = 0; i < sizeof(raw); i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[REDIS_EPOCH_LEN] = '\0';
+}
+
+static void fail(struct call *c, int err)
+{
+    switch (c->kind) {
+    case CALL_PUB:
+        c->cb.pub(err, NULL, c->ud);
+        break;
+    case CALL_ROWS:
+        c->cb.rows(err, NULL, c->ud);
+        break;
+    case CALL_INT:
+        c->cb.num(err, 0, c->ud);
+        break;
+    case CALL_LIST:
+        c->cb.list(err, 0, NULL, c->ud);
+        break;
+    }
+}
+
+static bool is_int(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_INTEGER && r->integer >= 0;
+}
+
+static bool is_str(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING;
+}
+
+static void pub_done(struct call *c, const redisReply *r)
+{
+    struct redis_pub_result res;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        !is_int(r->element[0]) || r->element[0]->integer == 0 ||
+        !is_int(r->element[1]) || !is_str(r->element[2])) {
+        fail(c, -EPROTO);
+        return;
+    }
+    res.seq = (uint64_t)r->element[0]->integer;
+    res.duplicate = r->element[1]->integer != 0;
+    res.epoch = r->element[2]->str;
+    c->cb.pub(0, &res, c->ud);
+}
+
+static void rows_done(struct call *c, const redisReply *r)
+{
+    size_t head = c->with_oldest ? 3 : 2;
+    struct redis_event *rows = NULL;
+    struct redis_rows res;
+    size_t i;
+
+    memset(&res, 0, sizeof(res));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < head ||
+        !is_int(r->element[0]) || !is_str(r->element[1]) ||
+        (c->with_oldest && !is_int(r->element[2]))) {
+        fail(c, -EPROTO);
+        return;
+    }
+    res.latest = (uint64_t)r->element[0]->integer;
+    res.epoch = r->element[1]->str;
+    if (c->with_oldest)
+        res.oldest = (uint64_t)r->element[2]->integer;
+    if (c->single && r->elements == 3 && is_str(r->element[2]) &&
+        r->element[2]->len == 0)
+        head = 3; /* no retained message */
+    if (r->elements > head) {
+        rows = calloc(r->elements - head, sizeof(*rows));
+        if (rows == NULL) {
+            fail(c, -ENOMEM);
+            return;
+        }
+    }
+    for (i = head; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+
+        if (!is_str(e) ||
+            redis_event_parse(e->str, e->len, &rows[i - head]) < 0 ||
+            rows[i - head].kind != REDIS_EVENT_MSG) {
+            free(rows);
+            fail(c, -EPROTO);
+            return;
+        }
+    }
+    res.n = r->elements - head;
+    res.rows = rows;
+    c->cb.rows(0, &res, c->ud);
+    free(rows);
+}
+
+static void list_done(struct call *c, const redisReply *r)
+{
+    const char **items = NULL;
+    size_t i;
+
+    if (r->type != REDIS_REPLY_ARRAY) {
+        fail(c, -EPROTO);
+        return;
+    }
+    if (r->elements > 0) {
+        items = calloc(r->elements, sizeof(*items));
+        if (items == NULL) {
+            fail(c, -ENOMEM);
+            return;
+        }
+    }
+    for (i = 0; i < r->elements; i++) {
+        if (!is_str(r->element[i])) {
+            free(items);
+            fail(c, -EPROTO);
+            return;
+        }
+        items[i] = r->element[i]->str;
+    }
+    c->cb.list(0, r->elements, items, c->ud);
+    free(items);
+}
+
+static void on_reply(const redisReply *r, int err, void *ud)
+{
+    struct call *c = ud;
+
+    if (err < 0) {
+        fail(c, err);
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr, "redis: %s\n", r->str);
+        fail(c, -EPROTO);
+    } else {
+        switch (c->kind) {
+        case CALL_PUB:
+            pub_done(c, r);
+            break;
+        case CALL_ROWS:
+            rows_done(c, r);
+            break;
+        case CALL_INT:
+            if (is_int(r))
+                c->cb.num(0, r->integer, c->ud);
+            else
+                fail(c, -EPROTO);
+            break;
+        case CALL_LIST:
+            list_done(c, r);
+            break;
+        }
+    }
+    free(c);
+}
+
+/* Send argv through the link with c as its context; frees c when the link
+ * refuses. */
+static int call_send(struct redis_link *l, struct call *c, int argc,
+                     const char **argv, const size_t *argvlen)
+{
+    int rc = redis_link_command(l, on_reply, c, argc, argv, argvlen);
+
+    if (rc != 0)
+        free(c);
+    return rc;
+}
+
+static struct call *call_new(enum call_kind kind, void *ud)
+{
+    struct call *c = calloc(1, sizeof(*c));
+
+    if (c != NULL) {
+        c->kind = kind;
+        c->ud = ud;
+    }
+    return c;
+}
+
+/* Write the topic's keys of kinds k[0..n) into keys. 0 or -ENAMETOOLONG. */
+static int topic_keys(char (*keys)[REDIS_NAME_MAX], const char *topic,
+                      const enum redis_topic_key *k, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        if (redis_layout_topic_key(keys[i], REDIS_NAME_MAX, topic, k[i]) < 0)
+            return -ENAMETOOLONG;
+    return 0;
+}
+
+int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
+                       redis_pub_cb cb, void *ud)
+{
+    static const enum redis_topic_key kinds[4] = {
+        REDIS_KEY_SEQ,
+        REDIS_KEY_LOG,
+        REDIS_KEY_RET,
+        REDIS_KEY_EPOCH,
+    };
+    char keys[5][REDIS_NAME_MAX];
+    char channel[REDIS_NAME_MAX];
+    char ts[24], retain[4], maxlen[16], window[16], min_ts[24];
+    const char *argv[CALL_MAX_ARGS];
+    size_t argvlen[CALL_MAX_ARGS];
+    int nkeys = req->key != NULL ? 5 : 4;
+    struct call *c = NULL;
+    int argc = 0;
+    int i;
+
+    if (topic_keys(keys, req->topic, kinds, 4) < 0 ||
+        (req->key != NULL && redis_layout_idem_key(keys[4], REDIS_NAME_MAX,
+                                                   req->topic, req->key) < 0) ||
+        redis_layout_channel(channel, sizeof(channel), req->topic) < 0)
+        return -ENAMETOOLONG;
+    snprintf(ts, sizeof(ts), "%" PRId64, req->ts);
+    snprintf(retain, sizeof(retain), "%d", req->retain);
+    snprintf(maxlen, sizeof(maxlen), "%" PRIu32, req->maxlen);
+    snprintf(window, sizeof(window), "%" PRIu32, req->window_s);
+    snprintf(min_ts, sizeof(min_ts), "%" PRId64, req->min_ts);
+    argv[argc++] = "FCALL";
+    argv[argc++] = "pl_publish";
+    argv[argc++] = nkeys == 5 ? "5" : "4";
+    for (i = 0; i < nkeys; i++)
+        argv[argc++] = keys[i];
+    argv[argc++] = channel;
+    argv[argc++] = ts;
+    argv[argc++] = req->from;
+    argv[argc++] = req->data;
+    argv[argc++] = retain;
+    argv[argc++] = maxlen;
+    argv[argc++] = req->epoch;
+    argv[argc++] = window;
+    argv[argc++] = min_ts;
+    for (i = 0; i < argc; i++)
+        argvlen[i] = strlen(argv[i]);
+    /* data may be any JSON text; its length is the caller's. */
+    argvlen[argc - 6] = req->data_len;
+    c = call_new(CALL_PUB, ud);
+    if (c == NULL)
+        return -ENOMEM;
+    c->cb.pub = cb;
+    return call_send(l, c, argc, argv, argvlen);
+}
+
+/* FCALL fn with the topic's keys k[0..nk) and up to two arguments. */
+static int topic_call(struct redis_link *l, struct call *c, const char *fn,
+                      const char *topic, const enum redis_topic_key *k, int nk,
+                      const char *a1, const char *a2)
+{
+    char keys[4][REDIS_NAME_MAX];
+    const char *argv[CALL_MAX_ARGS];
+    char nks[4];
+    int argc = 0;
+    int i;
+
+    if (c == NULL)
+        return -ENOMEM;
+    if (topic_keys(keys, topic, k, nk) < 0) {
+        free(c);
+        return -ENAMETOOLONG;
+    }
+    snprintf(nks, sizeof(nks), "%d", nk);
+    argv[argc++] = "FCALL";
+    argv[argc++] = fn;
+    argv[argc++] = nks;
+    for (i = 0; i < nk; i++)
+        argv[argc++] = keys[i];
+    if (a1 != NULL)
+        argv[argc++] = a1;
+    if (a2 != NULL)
+        argv[argc++] = a2;
+    return call_send(l, c, argc, argv, NULL);
+}
+
+static const enum redis_topic_key read_kinds[3] = {
+    REDIS_KEY_SEQ,
+    REDIS_KEY_LOG,
+    REDIS_KEY_EPOCH,
+};
+
+static struct call *rows_call(redis_rows_cb cb, void *ud)
+{
+    struct call *c = call_new(CALL_ROWS, ud);
+
+    if (c != NULL)
+        c->cb.rows = cb;
+    return c;
+}
+
+int redis_call_since(struct redis_link *l, const char *topic, uint64_t since,
+                     uint32_t limit, redis_rows_cb cb, void *ud)
+{
+    struct call *c = rows_call(cb, ud);
+    char a1[24], a2[16];
+
+    snprintf(a1, sizeof(a1), "%" PRIu64, since);
+    snprintf(a2, sizeof(a2), "%" PRIu32, limit);
+    if (c != NULL)
+        c->with_oldest = true;
+    return topic_call(l, c, "pl_since", topic, read_kinds, 3, a1, a2);
+}
+
+int redis_call_history(struct redis_link *l, const char *topic, uint64_t before,
+                       uint32_t limit, redis_rows_cb cb, void *ud)
+{
+    char a1[24] = "";
+    char a2[16];
+
+    if (before > 0)
+        snprintf(a1, sizeof(a1), "%" PRIu64, before);
+    snprintf(a2, sizeof(a2), "%" PRIu32, limit);
+    return topic_call(l, rows_call(cb, ud), "pl_history", topic, read_kinds, 3,
+                      a1, a2);
+}
+
+int redis_call_retained(struct redis_link *l, const char *topic,
+                        redis_rows_cb cb, void *ud)
+{
+    static const enum redis_topic_key kinds[3] = {
+        REDIS_KEY_SEQ,
+        REDIS_KEY_RET,
+        REDIS_KEY_EPOCH,
+    };
+    struct call *c = rows_call(cb, ud);
+
+    if (c != NULL)
+        c->single = true;
+    return topic_call(l, c, "pl_retained", topic, kinds, 3, NULL, NULL);
+}
+
+static int pres_call(struct redis_link *l, const char *fn, const char *node,
+                     const char *topic, const char *user, redis_int_cb cb,
+                     void *ud)
+{
+    char k1[REDIS_NAME_MAX], k2[REDIS_NAME_MAX];
+    char field[REDIS_NAME_MAX], channel[REDIS_NAME_MAX];
+    const char *argv[8] = {"FCALL", fn, "2", k1, k2, field, user, channel};
+    struct call *c = NULL;
+
+    if (redis_layout_topic_key(k1, sizeof(k1), topic, REDIS_KEY_PRES) < 0 ||
+        redis_layout_node_pres_key(k2, sizeof(k2), node) < 0 ||
+        redis_layout_pres_field(field, sizeof(field), topic, user) < 0 ||
+        redis_layout_channel(channel, sizeof(channel), topic) < 0)
+        return -ENAMETOOLONG;
+    c = call_new(CALL_INT, ud);
+    if (c == NULL)
+        return -ENOMEM;
+    c->cb.num = cb;
+    return call_send(l, c, 8, argv, NULL);
+}
+
+int redis_call_pres_join(struct redis_link *l, const char *node,
+                         const char *topic, const char *user, redis_int_cb cb,
+                         void *ud)
+{
+    return pres_call(l, "pl_pres_join", node, topic, user, cb, ud);
+}
+
+int redis_call_pres_leave(struct redis_link *l, const char *node,
+                          const char *topic, const char *user, redis_int_cb cb,
+                          void *ud)
+{
+    return pres_call(l, "pl_pres_leave", node, topic, user, cb, ud);
+}
+
+int redis_call_node_beat(struct redis_link *l, const char *node,
+                         uint32_t ttl_ms, redis_int_cb cb, void *ud)
+{
+    char hb[REDIS_NAME_MAX];
+    char ttl[16];
+    const char *argv[8] = {
+        "FCALL", "pl_node_beat", "2", REDIS_LAYOUT_NODES,
+        hb,      node,           ttl, "parleyd " PARLEY_VERSION};
+    struct call *c = NULL;
+
+    if (redis_layout_node_key(hb, sizeof(hb), node) < 0)
+        return -ENAMETOOLONG;
+    snprintf(ttl, sizeof(ttl), "%" PRIu32, ttl_ms);
+    c = call_new(CALL_INT, ud);
+    if (c == NULL)
+        return -ENOMEM;
+    c->cb.num = cb;
+    return call_send(l, c, 8, argv, NULL);
+}
+
+int redis_call_pres_members(struct redis_link *l, const char *topic,
+                            redis_list_cb cb, void *ud)
+{
+    static const enum redis_topic_key kinds[1] = {REDIS_KEY_PRES};
+    struct call *c = call_new(CALL_LIST, ud);
+
+    if (c != NULL)
+        c->cb.list = cb;
+    return topic_call(l, c, "pl_pres_members", topic, kinds, 1, NULL, NULL);
+}
+
+int redis_call_node_reap(struct redis_link *l, uint32_t limit, redis_list_cb cb,
+                         void *ud)
+{
+    char n[16];
+    const char *argv[5] = {"FCALL", "pl_node_reap", "1", REDIS_LAYOUT_NODES, n};
+    struct call *c = call_new(CALL_LIST, ud);
+
+    if (c == NULL)
+        return -ENOMEM;
+    c->cb.list = cb;
+    snprintf(n, sizeof(n), "%" PRIu32, limit);
+    return call_send(l, c, 5, argv, NULL);
+}
+
+int redis_call_node_leave(struct redis_link *l, const char *node,
+                          redis_int_cb cb, void *ud)
+{
+    const char *argv[5] = {"FCALL", "pl_node_leave", "1", REDIS_LAYOUT_NODES,
+                           node};
+    struct call *c = call_new(CALL_INT, ud);
+
+    if (c == NULL)
+        return -ENOMEM;
+    c->cb.num = cb;
+    return call_send(l, c, 5, argv, NULL);
+}

@@ -1,0 +1,171 @@
+/*
+ * redis_layout.c: owns the names of a cluster's Redis keys and channels and
+ * the decoding of the payloads its Lua library writes. Names carry the
+ * topic's length before the topic so that no topic, publish key or user
+ * can make two different things share one name (a topic may hold ':', '{'
+ * or '}').
+ */
+#include "redis_layout.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static int fit(int len, size_t n)
+{
+    if (len < 0 || (size_t)len >= n)
+        return -ENAMETOOLONG;
+    return len;
+}
+
+static const char *suffix(enum redis_topic_key k)
+{
+    switch (k) {
+    case REDIS_KEY_SEQ:
+        return "seq";
+    case REDIS_KEY_LOG:
+        return "log";
+    case REDIS_KEY_RET:
+        return "ret";
+    case REDIS_KEY_EPOCH:
+        return "epoch";
+    case REDIS_KEY_PRES:
+        return "pres";
+    }
+    return "?";
+}
+
+int redis_layout_topic_key(char *buf, size_t n, const char *topic,
+                           enum redis_topic_key k)
+{
+    return fit(
+        snprintf(buf, n, "pl:%zu:{%s}:%s", strlen(topic), topic, suffix(k)), n);
+}
+
+int redis_layout_idem_key(char *buf, size_t n, const char *topic,
+                          const char *pkey)
+{
+    return fit(
+        snprintf(buf, n, "pl:%zu:{%s}:idem:%s", strlen(topic), topic, pkey), n);
+}
+
+int redis_layout_channel(char *buf, size_t n, const char *topic)
+{
+    return fit(snprintf(buf, n, "pl:ch:%s", topic), n);
+}
+
+int redis_layout_channel_pattern(char *buf, size_t n, const char *prefix)
+{
+    static const char head[] = "pl:ch:";
+    size_t o = sizeof(head) - 1;
+    const char *p = NULL;
+
+    if (n < o + 2)
+        return -ENAMETOOLONG;
+    memcpy(buf, head, o);
+    for (p = prefix; *p != '\0'; p++) {
+        if (strchr("*?[]\\", *p) != NULL) {
+            if (o + 1 >= n)
+                return -ENAMETOOLONG;
+            buf[o++] = '\\';
+        }
+        if (o + 1 >= n)
+            return -ENAMETOOLONG;
+        buf[o++] = *p;
+    }
+    if (o + 2 > n)
+        return -ENAMETOOLONG;
+    buf[o++] = '*';
+    buf[o] = '\0';
+    return (int)o;
+}
+
+const char *redis_layout_channel_topic(const char *channel)
+{
+    static const char head[] = "pl:ch:";
+
+    if (strncmp(channel, head, sizeof(head) - 1) != 0 ||
+        channel[sizeof(head) - 1] == '\0')
+        return NULL;
+    return channel + sizeof(head) - 1;
+}
+
+int redis_layout_node_key(char *buf, size_t n, const char *node_id)
+{
+    return fit(snprintf(buf, n, "pl:node:%s", node_id), n);
+}
+
+int redis_layout_node_pres_key(char *buf, size_t n, const char *node_id)
+{
+    return fit(snprintf(buf, n, "pl:node:%s:pres", node_id), n);
+}
+
+int redis_layout_pres_field(char *buf, size_t n, const char *topic,
+                            const char *user)
+{
+    return fit(snprintf(buf, n, "%zu:%s%s", strlen(topic), topic, user), n);
+}
+
+/* Read a decimal number of at most 19 digits at *p (before end), then the
+ * single space after it. Returns 0 and advances *p, or -EINVAL. */
+static int number(const char **p, const char *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    int digits = 0;
+
+    while (*p < end && **p >= '0' && **p <= '9' && digits < 19) {
+        v = v * 10 + (uint64_t)(**p - '0');
+        (*p)++;
+        digits++;
+    }
+    if (digits == 0 || *p >= end || **p != ' ')
+        return -EINVAL;
+    (*p)++;
+    *out = v;
+    return 0;
+}
+
+int redis_event_parse(const char *p, size_t n, struct redis_event *ev)
+{
+    const char *end = p + n;
+    const char *e = NULL;
+    struct redis_event r;
+    uint64_t ts = 0;
+    uint64_t retain = 0;
+    uint64_t from_len = 0;
+
+    memset(&r, 0, sizeof(r));
+    if (n < 3 || p[1] != ' ')
+        return -EINVAL;
+    r.kind = (enum redis_event_kind)p[0];
+    if (r.kind == REDIS_EVENT_JOIN || r.kind == REDIS_EVENT_LEAVE) {
+        r.user = p + 2;
+        r.user_len = n - 2;
+        *ev = r;
+        return 0;
+    }
+    if (r.kind != REDIS_EVENT_MSG)
+        return -EINVAL;
+    p += 2;
+    if (number(&p, end, &r.seq) < 0 || r.seq == 0 || number(&p, end, &ts) < 0 ||
+        number(&p, end, &retain) < 0 || retain > 1)
+        return -EINVAL;
+    e = memchr(p, ' ', (size_t)(end - p));
+    if (e == NULL || e == p)
+        return -EINVAL;
+    r.epoch = p;
+    r.epoch_len = (size_t)(e - p);
+    p = e + 1;
+    if (number(&p, end, &from_len) < 0 || from_len > (uint64_t)(end - p))
+        return -EINVAL;
+    r.ts = (int64_t)ts;
+    r.retain = retain == 1;
+    r.from = p;
+    r.from_len = (size_t)from_len;
+    r.data = p + from_len;
+    r.data_len = (size_t)(end - r.data);
+    if (r.data_len == 0)
+        return -EINVAL;
+    *ev = r;
+    return 0;
+}

@@ -1,0 +1,110 @@
+/*
+ * redis_layout.h: where a Parley cluster keeps things in Redis, and the text
+ * of what it publishes there. One place names every key and channel; the
+ * Lua library (parley.lua) receives its keys from these functions, except
+ * for the dead-node reaper, which rebuilds them the same way (the
+ * integration test checks that both agree).
+ *
+ * Per topic T (n = strlen(T) in decimal; the length makes the names
+ * unambiguous whatever T holds, and {T} keeps a topic's keys in one
+ * Redis Cluster slot):
+ *     pl:<n>:{T}:seq        string   the latest seq (INCR)
+ *     pl:<n>:{T}:log        stream   history, entry id <seq>-0, fields t, m
+ *     pl:<n>:{T}:ret        string   the retained message (payload text)
+ *     pl:<n>:{T}:epoch      string   changes when Redis lost the topic
+ *     pl:<n>:{T}:idem:<K>   string   publish key K -> seq, TTL = dedupe window
+ *     pl:<n>:{T}:pres       hash     user -> how many nodes hold the user
+ * Per node N (a random hex id per process):
+ *     pl:nodes              zset     N scored by its heartbeat's expiry (ms)
+ *     pl:node:N             string   heartbeat, PX ttl
+ *     pl:node:N:pres        hash     "<n>:<T><user>" -> 1, the node's members
+ * Channels: pl:ch:<T>, one per topic; a pattern subscription for a wildcard
+ * subscribes to pl:ch:<literal prefix>* (glob characters escaped).
+ *
+ * Payloads (stream field m, the retained value, and pub/sub messages):
+ *     m <seq> <ts> <retain 0|1> <epoch> <fromlen> <from><data>
+ *     j <user>        a user joined the topic's presence (first node)
+ *     l <user>        a user left it (last node)
+ */
+#ifndef PARLEY_REDIS_LAYOUT_H
+#define PARLEY_REDIS_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Big enough for any key or channel: a 255-byte topic, a 128-byte publish
+ * key or a 64-byte user, and the decorations. */
+#define REDIS_NAME_MAX 512
+
+enum redis_topic_key {
+    REDIS_KEY_SEQ,
+    REDIS_KEY_LOG,
+    REDIS_KEY_RET,
+    REDIS_KEY_EPOCH,
+    REDIS_KEY_PRES,
+};
+
+/* Write topic's key of kind k into buf (size n). Returns the length, or
+ * -ENAMETOOLONG when it does not fit. */
+int redis_layout_topic_key(char *buf, size_t n, const char *topic,
+                           enum redis_topic_key k);
+
+/* The idempotency key for publish key pkey on topic. As above. */
+int redis_layout_idem_key(char *buf, size_t n, const char *topic,
+                          const char *pkey);
+
+/* The topic's channel, pl:ch:<topic>. As above. */
+int redis_layout_channel(char *buf, size_t n, const char *topic);
+
+/* The PSUBSCRIBE pattern for every topic that starts with the literal
+ * prefix (possibly empty), with Redis's glob characters escaped. As above. */
+int redis_layout_channel_pattern(char *buf, size_t n, const char *prefix);
+
+/* The topic a channel name names: a pointer into channel, or NULL when it
+ * is not a Parley channel. */
+const char *redis_layout_channel_topic(const char *channel);
+
+/* Node keys: the heartbeat key and the node's presence hash. As above. */
+int redis_layout_node_key(char *buf, size_t n, const char *node_id);
+int redis_layout_node_pres_key(char *buf, size_t n, const char *node_id);
+
+/* The field of a node's presence hash for (topic, user). As above. */
+int redis_layout_pres_field(char *buf, size_t n, const char *topic,
+                            const char *user);
+
+/* The zset of live nodes. */
+#define REDIS_LAYOUT_NODES "pl:nodes"
+
+enum redis_event_kind {
+    REDIS_EVENT_MSG = 'm',
+    REDIS_EVENT_JOIN = 'j',
+    REDIS_EVENT_LEAVE = 'l',
+};
+
+/* One decoded payload. Text fields point into the parsed buffer (borrowed,
+ * not NUL-terminated); only user is set for join and leave. */
+struct redis_event {
+    enum redis_event_kind kind;
+    uint64_t seq;
+    int64_t ts;
+    bool retain;
+    const char *epoch;
+    size_t epoch_len;
+    const char *from;
+    size_t from_len;
+    const char *data;
+    size_t data_len;
+    const char *user;
+    size_t user_len;
+};
+
+/* Decode p[0..n). Returns 0, or -EINVAL when it is not a well-formed
+ * payload (a node logs and skips it; it never trusts it half-way). */
+int redis_event_parse(const char *p, size_t n, struct redis_event *ev);
+
+/* The Lua library, embedded at build time (redis_lua.c). */
+extern const char redis_lua_library[];
+extern const unsigned long redis_lua_library_len;
+
+#endif

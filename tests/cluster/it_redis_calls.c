@@ -1,0 +1,355 @@
+/*
+ * it_redis_calls.c: the typed calls over the link against a real
+ * redis-server: what each returns, parsed, and how errors come back (a
+ * refused call never calls back; a Redis error is -EPROTO).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "link_loop.h"
+#include "redis_calls.h"
+#include "redis_proc.h"
+
+#define WAIT_MS 8000
+
+struct fix {
+    struct redis_proc *redis;
+    struct link_loop ll;
+    struct redis_link *link;
+};
+
+/* What one call brought back, copied out of the borrowed result. */
+struct got {
+    int calls;
+    int err;
+    uint64_t seq;
+    bool dup;
+    char epoch[32];
+    uint64_t latest;
+    uint64_t oldest;
+    size_t n;
+    uint64_t seqs[16];
+    bool retain[16];
+    char first_from[32];
+    char first_data[64];
+    long long value;
+    char items[8][32];
+};
+
+static int n_topic;
+
+static void topic_name(char *buf, size_t n, const char *prefix)
+{
+    snprintf(buf, n, "%s/%d-%d", prefix, (int)getpid(), ++n_topic);
+}
+
+static void on_pub(int err, const struct redis_pub_result *r, void *ud)
+{
+    struct got *g = ud;
+
+    g->calls++;
+    g->err = err;
+    if (r != NULL) {
+        g->seq = r->seq;
+        g->dup = r->duplicate;
+        snprintf(g->epoch, sizeof(g->epoch), "%s", r->epoch);
+    }
+}
+
+static void on_rows(int err, const struct redis_rows *r, void *ud)
+{
+    struct got *g = ud;
+    size_t i;
+
+    g->calls++;
+    g->err = err;
+    if (r == NULL)
+        return;
+    g->latest = r->latest;
+    g->oldest = r->oldest;
+    g->n = r->n;
+    snprintf(g->epoch, sizeof(g->epoch), "%s", r->epoch);
+    for (i = 0; i < r->n && i < 16; i++) {
+        g->seqs[i] = r->rows[i].seq;
+        g->retain[i] = r->rows[i].retain;
+    }
+    if (r->n > 0) {
+        snprintf(g->first_from, sizeof(g->first_from), "%.*s",
+                 (int)r->rows[0].from_len, r->rows[0].from);
+        snprintf(g->first_data, sizeof(g->first_data), "%.*s",
+                 (int)r->rows[0].data_len, r->rows[0].data);
+    }
+}
+
+static void on_int(int err, long long v, void *ud)
+{
+    struct got *g = ud;
+
+    g->calls++;
+    g->err = err;
+    g->value = v;
+}
+
+static void on_list(int err, size_t n, const char *const *items, void *ud)
+{
+    struct got *g = ud;
+    size_t i;
+
+    g->calls++;
+    g->err = err;
+    g->n = n;
+    for (i = 0; i < n && i < 8; i++)
+        snprintf(g->items[i], sizeof(g->items[i]), "%s", items[i]);
+}
+
+static int setup(void **state)
+{
+    struct fix *f = calloc(1, sizeof(*f));
+    struct redis_link_config cfg;
+
+    if (f == NULL || redis_proc_start(&f->redis, "always") != 0 ||
+        link_loop_init(&f->ll) != 0)
+        return -1;
+    link_loop_config(&cfg, redis_proc_port(f->redis), 2000);
+    if (redis_link_new(&f->link, f->ll.loop, &cfg) != 0 ||
+        !link_loop_until_up(&f->ll, f->link, true, WAIT_MS))
+        return -1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fix *f = *state;
+
+    redis_link_free(&f->link);
+    link_loop_cleanup(&f->ll);
+    redis_proc_free(&f->redis);
+    free(f);
+    return 0;
+}
+
+static void wait_for(struct fix *f, struct got *g)
+{
+    assert_true(link_loop_until(&f->ll, &g->calls, 1, WAIT_MS));
+    assert_int_equal(g->calls, 1);
+}
+
+/* Publish data on topic (key may be NULL); returns the seq. */
+static uint64_t pub(struct fix *f, const char *topic, const char *key,
+                    const char *data, int retain, struct got *g)
+{
+    struct redis_pub_req req = {
+        .topic = topic,
+        .key = key,
+        .from = "alice",
+        .data = data,
+        .data_len = strlen(data),
+        .retain = retain,
+        .ts = 1764130000123LL,
+        .maxlen = 100,
+        .window_s = 3600,
+        .epoch = "feedfacefeedface",
+    };
+
+    memset(g, 0, sizeof(*g));
+    assert_int_equal(redis_call_publish(f->link, &req, on_pub, g), 0);
+    wait_for(f, g);
+    assert_int_equal(g->err, 0);
+    return g->seq;
+}
+
+static void test_publish(void **state)
+{
+    struct fix *f = *state;
+    struct redis_pub_req req = {
+        .from = "bob",
+        .data = "[1,2]trailing",
+        .data_len = 5,
+        .ts = 5,
+        .window_s = 60,
+        .epoch = "feedfacefeedface",
+    };
+    char topic[64];
+    struct got g;
+
+    topic_name(topic, sizeof(topic), "calls/pub");
+    assert_int_equal(pub(f, topic, "k1", "1", 0, &g), 1);
+    assert_false(g.dup);
+    assert_string_equal(g.epoch, "feedfacefeedface");
+    assert_int_equal(pub(f, topic, "k1", "1", 0, &g), 1);
+    assert_true(g.dup);
+    /* data_len, not the NUL, bounds the data. */
+    req.topic = topic;
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_publish(f->link, &req, on_pub, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.seq, 2);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_since(f->link, topic, 1, 10, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.first_from, "bob");
+    assert_string_equal(g.first_data, "[1,2]");
+}
+
+static void test_since_history_retained(void **state)
+{
+    struct fix *f = *state;
+    char topic[64];
+    struct got g;
+
+    topic_name(topic, sizeof(topic), "calls/read");
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_retained(f->link, topic, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.err, 0);
+    assert_int_equal(g.latest, 0);
+    assert_int_equal(g.n, 0);
+    assert_string_equal(g.epoch, "");
+
+    pub(f, topic, NULL, "{\"a\":1}", 1, &g);
+    pub(f, topic, NULL, "2", 0, &g);
+    pub(f, topic, NULL, "3", 0, &g);
+
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_since(f->link, topic, 1, 10, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.latest, 3);
+    assert_int_equal(g.oldest, 1);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.seqs[0], 2);
+    assert_int_equal(g.seqs[1], 3);
+    assert_string_equal(g.epoch, "feedfacefeedface");
+
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_history(f->link, topic, 3, 10, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.seqs[0], 1);
+    assert_int_equal(g.seqs[1], 2);
+    assert_true(g.retain[0]);
+    assert_string_equal(g.first_data, "{\"a\":1}");
+
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_history(f->link, topic, 0, 1, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.seqs[0], 3);
+
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_retained(f->link, topic, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.latest, 3);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.seqs[0], 1);
+    assert_true(g.retain[0]);
+}
+
+static void test_presence_and_nodes(void **state)
+{
+    struct fix *f = *state;
+    char topic[64];
+    char node[32];
+    struct got g;
+    int64_t deadline = 0;
+    bool reaped = false;
+
+    topic_name(topic, sizeof(topic), "calls/pres");
+    snprintf(node, sizeof(node), "n%d", (int)getpid());
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_node_beat(f->link, node, 100, on_int, &g), 0);
+    wait_for(f, &g);
+    assert_true(g.value >= 1);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        redis_call_pres_join(f->link, node, topic, "dora", on_int, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.value, 1);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_pres_members(f->link, topic, on_list, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.items[0], "dora");
+    /* The node stops beating: the reaper forgets it and its member. */
+    deadline = link_loop_ms() + 5000;
+    while (!reaped && link_loop_ms() < deadline) {
+        size_t i;
+
+        memset(&g, 0, sizeof(g));
+        assert_int_equal(redis_call_node_reap(f->link, 16, on_list, &g), 0);
+        wait_for(f, &g);
+        for (i = 0; i < g.n && i < 8; i++)
+            reaped = reaped || strcmp(g.items[i], node) == 0;
+        link_loop_for(&f->ll, 20);
+    }
+    assert_true(reaped);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_pres_members(f->link, topic, on_list, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 0);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        redis_call_pres_leave(f->link, node, topic, "dora", on_int, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.value, 0);
+}
+
+static void test_errors(void **state)
+{
+    struct fix *f = *state;
+    char topic[600];
+    struct got g;
+    redisContext *c = NULL;
+    redisReply *r = NULL;
+    const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", redis_lua_library};
+
+    /* A name too long for the layout is refused before Redis. */
+    memset(topic, 'a', sizeof(topic) - 1);
+    topic[sizeof(topic) - 1] = '\0';
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_retained(f->link, topic, on_rows, &g),
+                     -ENAMETOOLONG);
+    /* Redis answers an error: -EPROTO, once. */
+    c = redis_proc_connect(f->redis);
+    assert_non_null(c);
+    r = redisCommand(c, "FUNCTION DELETE parley");
+    freeReplyObject(r);
+    topic_name(topic, sizeof(topic), "calls/err");
+    assert_int_equal(redis_call_since(f->link, topic, 0, 10, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.err, -EPROTO);
+    r = redisCommandArgv(c, 4, argv, NULL);
+    freeReplyObject(r);
+    redisFree(c);
+    /* Redis gone: refused at once, no callback. */
+    assert_int_equal(redis_proc_kill9(f->redis), 0);
+    assert_true(link_loop_until_up(&f->ll, f->link, false, WAIT_MS));
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_since(f->link, topic, 0, 10, on_rows, &g),
+                     -ENOTCONN);
+    link_loop_for(&f->ll, 50);
+    assert_int_equal(g.calls, 0);
+    assert_int_equal(redis_proc_restart(f->redis, 0), 0);
+    assert_true(link_loop_until_up(&f->ll, f->link, true, WAIT_MS));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_publish),
+        cmocka_unit_test(test_since_history_retained),
+        cmocka_unit_test(test_presence_and_nodes),
+        cmocka_unit_test(test_errors),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

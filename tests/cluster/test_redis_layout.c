@@ -1,0 +1,162 @@
+/*
+ * test_redis_layout.c: key and channel names (unambiguous whatever a topic
+ * holds) and the payload decoder, against well-formed and broken text.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <string.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include "redis_layout.h"
+
+static void test_keys(void **state)
+{
+    char a[REDIS_NAME_MAX];
+    char b[REDIS_NAME_MAX];
+    char small[8];
+
+    (void)state;
+    assert_int_equal(
+        redis_layout_topic_key(a, sizeof(a), "chat/general", REDIS_KEY_SEQ),
+        24);
+    assert_string_equal(a, "pl:12:{chat/general}:seq");
+    redis_layout_topic_key(a, sizeof(a), "a", REDIS_KEY_LOG);
+    assert_string_equal(a, "pl:1:{a}:log");
+    redis_layout_topic_key(a, sizeof(a), "a", REDIS_KEY_RET);
+    assert_string_equal(a, "pl:1:{a}:ret");
+    redis_layout_topic_key(a, sizeof(a), "a", REDIS_KEY_EPOCH);
+    assert_string_equal(a, "pl:1:{a}:epoch");
+    redis_layout_topic_key(a, sizeof(a), "a", REDIS_KEY_PRES);
+    assert_string_equal(a, "pl:1:{a}:pres");
+    redis_layout_idem_key(a, sizeof(a), "s/t1", "k-1");
+    assert_string_equal(a, "pl:4:{s/t1}:idem:k-1");
+    /* A topic holding '}' and ':' cannot collide with another topic's key:
+     * the length tells them apart. */
+    redis_layout_idem_key(a, sizeof(a), "a}:idem:x", "y");
+    redis_layout_idem_key(b, sizeof(b), "a", "x}:idem:y");
+    assert_string_not_equal(a, b);
+    assert_int_equal(
+        redis_layout_topic_key(small, sizeof(small), "abc", REDIS_KEY_SEQ),
+        -ENAMETOOLONG);
+    redis_layout_node_key(a, sizeof(a), "ab12");
+    assert_string_equal(a, "pl:node:ab12");
+    redis_layout_node_pres_key(a, sizeof(a), "ab12");
+    assert_string_equal(a, "pl:node:ab12:pres");
+    redis_layout_pres_field(a, sizeof(a), "chat/x", "bob");
+    assert_string_equal(a, "6:chat/xbob");
+}
+
+static void test_channels(void **state)
+{
+    char a[REDIS_NAME_MAX];
+    char tiny[8];
+
+    (void)state;
+    redis_layout_channel(a, sizeof(a), "chat/general");
+    assert_string_equal(a, "pl:ch:chat/general");
+    assert_string_equal(redis_layout_channel_topic(a), "chat/general");
+    assert_null(redis_layout_channel_topic("pl:ch:"));
+    assert_null(redis_layout_channel_topic("other:chat"));
+    assert_int_equal(redis_layout_channel_pattern(a, sizeof(a), "chat/"), 12);
+    assert_string_equal(a, "pl:ch:chat/*");
+    redis_layout_channel_pattern(a, sizeof(a), "");
+    assert_string_equal(a, "pl:ch:*");
+    redis_layout_channel_pattern(a, sizeof(a), "a*b?[c]\\/");
+    assert_string_equal(a, "pl:ch:a\\*b\\?\\[c\\]\\\\/*");
+    assert_int_equal(redis_layout_channel_pattern(tiny, sizeof(tiny), "ab"),
+                     -ENAMETOOLONG);
+}
+
+static void test_parse_msg(void **state)
+{
+    static const char p[] = "m 58 1764130000123 1 e0f1 5 alice{\"t\":\"hi\"}";
+    struct redis_event ev;
+
+    (void)state;
+    assert_int_equal(redis_event_parse(p, strlen(p), &ev), 0);
+    assert_int_equal(ev.kind, REDIS_EVENT_MSG);
+    assert_int_equal(ev.seq, 58);
+    assert_int_equal(ev.ts, 1764130000123LL);
+    assert_true(ev.retain);
+    assert_int_equal(ev.epoch_len, 4);
+    assert_memory_equal(ev.epoch, "e0f1", 4);
+    assert_int_equal(ev.from_len, 5);
+    assert_memory_equal(ev.from, "alice", 5);
+    assert_int_equal(ev.data_len, 10);
+    assert_memory_equal(ev.data, "{\"t\":\"hi\"}", 10);
+}
+
+static void test_parse_from_with_spaces(void **state)
+{
+    /* The from length, not a separator, ends the user: spaces and digits
+     * in it are data. */
+    static const char p[] = "m 1 5 0 e 7 a 2 b c42";
+    struct redis_event ev;
+
+    (void)state;
+    assert_int_equal(redis_event_parse(p, strlen(p), &ev), 0);
+    assert_int_equal(ev.from_len, 7);
+    assert_memory_equal(ev.from, "a 2 b c", 7);
+    assert_int_equal(ev.data_len, 2);
+    assert_memory_equal(ev.data, "42", 2);
+}
+
+static void test_parse_presence(void **state)
+{
+    struct redis_event ev;
+
+    (void)state;
+    assert_int_equal(redis_event_parse("j bob", 5, &ev), 0);
+    assert_int_equal(ev.kind, REDIS_EVENT_JOIN);
+    assert_int_equal(ev.user_len, 3);
+    assert_memory_equal(ev.user, "bob", 3);
+    assert_int_equal(redis_event_parse("l a b", 5, &ev), 0);
+    assert_int_equal(ev.kind, REDIS_EVENT_LEAVE);
+    assert_int_equal(ev.user_len, 3);
+}
+
+static void test_parse_bad(void **state)
+{
+    static const char *const bads[] = {
+        "",
+        "m",
+        "m ",
+        "j ",
+        "x bob",
+        "mm 1 2 0 e 1 a1",
+        "m 0 5 0 e 1 a1",
+        "m 1 5 2 e 1 a1",
+        "m 1 5 0 e 1 a",
+        "m 1 5 0 e 9 a1",
+        "m 1 5 0  1 a1",
+        "m 1 5 0 e",
+        "m a 5 0 e 1 a1",
+        "m 1 5 0 e 1a1",
+        "m 99999999999999999999 5 0 e 1 a1",
+    };
+    struct redis_event ev;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+        print_message("'%s'\n", bads[i]);
+        assert_int_equal(redis_event_parse(bads[i], strlen(bads[i]), &ev),
+                         -EINVAL);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_channels),
+        cmocka_unit_test(test_parse_msg),
+        cmocka_unit_test(test_parse_from_with_spaces),
+        cmocka_unit_test(test_parse_presence),
+        cmocka_unit_test(test_parse_bad),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
