@@ -18,9 +18,11 @@
  * topic keeps, in memory, the ids of its rows that msg_index does not cover
  * yet (its "tail": seqs idx_seq + 1 .. last_seq, in order). Reads take the
  * indexed part from msg_index and the rest from the tail by rowid. An
- * index cycle (store_sql_prune, every STORE_SQL_INDEX_MS) writes the tails
- * into msg_index in slices of bounded size, so one topic's tens of entries
- * share one page write instead of one page write each. Every slice also
+ * index cycle (store_sql_prune, every STORE_SQL_INDEX_MS) writes each
+ * topic's tail into msg_index as one row (a "chunk": the ids of
+ * consecutive seqs), in slices of a bounded number of topics. One insert
+ * per topic per cycle, where one insert per message cost as much CPU as
+ * the message itself and one dirty page per topic per commit. Every slice also
  * moves topics.last_seq (= idx_seq on disk) and log_state.indexed_upto,
  * which tell the next open which rows of the log to read back into tails.
  * Memory stays bounded: when the tails hold STORE_SQL_TAIL_MAX ids, a
@@ -63,6 +65,13 @@ struct sql_topic {
     bool dirty;              /* on the dirty list (tail may be non-empty) */
 };
 
+/* A msg_index row read for pruning; its ids are s->ids[off .. off + n). */
+struct sql_chunk {
+    int64_t topic_id;
+    int64_t first_seq;
+    size_t off, n;
+};
+
 struct topic_map {
     struct sql_topic **slots;  /* open addressing, linear probing */
     size_t cap;                /* a power of two, or 0 */
@@ -86,11 +95,12 @@ enum sql_stmt {
     ST_BEFORE,
     ST_FIRST_SEQ,
     ST_ROW_BY_ID,
-    ST_PRUNE_COUNT,
-    ST_PRUNE_COUNT_INDEX,
-    ST_AGE_CUT,
+    ST_CHUNK_DELETE,
+    ST_CHUNKS_UPTO,
+    ST_DELETE_ID,
+    ST_AGE_ROWS,
+    ST_AGE_CHUNKS,
     ST_PRUNE_AGE,
-    ST_PRUNE_AGE_INDEX,
     ST_PRUNE_DEDUPE,
     ST__COUNT
 };
@@ -106,8 +116,8 @@ static const char *const sql_text[ST__COUNT] = {
      * log_state.indexed_upto, which the next open would never read back. */
     [ST_MSG_INSERT] = "INSERT INTO messages(id, topic_id, seq, ts, sender,"
                       " data) VALUES(?6, ?1, ?2, ?3, ?4, ?5)",
-    [ST_INDEX_PUT] = "INSERT INTO msg_index(topic_id, seq, id)"
-                     " VALUES(?1, ?2, ?3)",
+    [ST_INDEX_PUT] = "INSERT INTO msg_index(topic_id, first_seq, first_id,"
+                     " ids) VALUES(?1, ?2, ?3, ?4)",
     [ST_STATE_PUT] = "UPDATE log_state SET indexed_upto = ?1",
     [ST_DEDUPE_FIND] = "SELECT seq FROM dedupe"
                        " WHERE topic_id = ?1 AND key = ?2 AND ts >= ?3",
@@ -117,40 +127,35 @@ static const char *const sql_text[ST__COUNT] = {
                         " retained(topic_id, seq, ts, sender, data)"
                         " VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_RETAINED_CLEAR] = "DELETE FROM retained WHERE topic_id = ?1",
-    /* CROSS JOIN keeps msg_index outside: walk the topic's entries in seq
-     * order, look each row up by id. */
-    [ST_AFTER] = "SELECT i.seq, m.ts, m.sender, m.data FROM msg_index i"
-                 " CROSS JOIN messages m ON m.id = i.id"
-                 " WHERE i.topic_id = ?1 AND i.seq > ?2 AND i.seq <= ?3"
-                 " ORDER BY i.seq LIMIT ?4",
-    [ST_BEFORE] = "SELECT i.seq, m.ts, m.sender, m.data FROM msg_index i"
-                  " CROSS JOIN messages m ON m.id = i.id"
-                  " WHERE i.topic_id = ?1 AND i.seq < ?2"
-                  " ORDER BY i.seq DESC LIMIT ?3",
-    [ST_FIRST_SEQ] = "SELECT seq FROM msg_index WHERE topic_id = ?1"
-                     " ORDER BY seq LIMIT 1",
+    /* AFTER: the chunk holding ?2 (or the first after it), then every
+     * later chunk up to ?3. */
+    [ST_AFTER] = "SELECT first_seq, ids FROM msg_index WHERE topic_id = ?1"
+                 " AND first_seq >= coalesce((SELECT first_seq FROM msg_index"
+                 " WHERE topic_id = ?1 AND first_seq <= ?2"
+                 " ORDER BY first_seq DESC LIMIT 1), 0)"
+                 " AND first_seq <= ?3 ORDER BY first_seq",
+    [ST_BEFORE] = "SELECT first_seq, ids FROM msg_index"
+                  " WHERE topic_id = ?1 AND first_seq < ?2"
+                  " ORDER BY first_seq DESC",
+    [ST_FIRST_SEQ] = "SELECT first_seq FROM msg_index WHERE topic_id = ?1"
+                     " ORDER BY first_seq LIMIT 1",
     [ST_ROW_BY_ID] = "SELECT seq, ts, sender, data FROM messages"
                      " WHERE id = ?1",
-    /* Count pruning removes indexed rows only (seq <= idx_seq); the two
-     * statements pick the same entries, messages first. */
-    [ST_PRUNE_COUNT] = "DELETE FROM messages WHERE id IN"
-                       " (SELECT id FROM msg_index"
-                       " WHERE topic_id = ?1 AND seq <= ?2"
-                       " ORDER BY seq LIMIT ?3)",
-    [ST_PRUNE_COUNT_INDEX] = "DELETE FROM msg_index WHERE topic_id = ?1"
-                             " AND seq IN (SELECT seq FROM msg_index"
-                             " WHERE topic_id = ?1 AND seq <= ?2"
-                             " ORDER BY seq LIMIT ?3)",
+    [ST_CHUNK_DELETE] = "DELETE FROM msg_index"
+                        " WHERE topic_id = ?1 AND first_seq = ?2",
+    /* Count pruning: the topic's oldest chunks, up to the cut. */
+    [ST_CHUNKS_UPTO] = "SELECT first_seq, ids FROM msg_index"
+                       " WHERE topic_id = ?1 AND first_seq <= ?2"
+                       " ORDER BY first_seq LIMIT ?3",
+    [ST_DELETE_ID] = "DELETE FROM messages WHERE id = ?1",
     /* Age pruning looks at the ?2 oldest rows of the log, never past
      * log_state.indexed_upto (?1): rows after it are how the next open
-     * finds the seqs the index does not have yet. ts follows insert order,
-     * so the rows older than the cut-off are a prefix. */
-    [ST_AGE_CUT] = "SELECT max(id) FROM (SELECT id FROM messages"
-                   " WHERE id <= ?1 ORDER BY id LIMIT ?2)",
+     * finds the seqs the index does not have yet. */
+    [ST_AGE_ROWS] = "SELECT id, ts FROM messages WHERE id <= ?1"
+                    " ORDER BY id LIMIT ?2",
+    [ST_AGE_CHUNKS] = "SELECT topic_id, first_seq, ids FROM msg_index"
+                      " WHERE first_id <= ?1",
     [ST_PRUNE_AGE] = "DELETE FROM messages WHERE id <= ?2 AND ts < ?1",
-    [ST_PRUNE_AGE_INDEX] = "DELETE FROM msg_index WHERE id IN"
-                           " (SELECT id FROM messages"
-                           " WHERE id <= ?2 AND ts < ?1)",
     [ST_PRUNE_DEDUPE] = "DELETE FROM dedupe WHERE (topic_id, key) IN"
                         " (SELECT topic_id, key FROM dedupe WHERE ts < ?1"
                         " ORDER BY ts LIMIT ?2)",
@@ -186,6 +191,13 @@ struct store_sql {
     int64_t cycle_upto;            /* this cycle indexes ids <= it; 0: none */
     int64_t next_index_ms;         /* when the next cycle starts */
     int fail_index;                /* test hook: fail this many writes */
+    /* Scratch for chunks: decoded ids, encoded text, collected chunks. */
+    int64_t *ids;
+    size_t n_ids, cap_ids;
+    char *text;
+    size_t cap_text;
+    struct sql_chunk *chunks;
+    size_t n_chunks, cap_chunks;
 };
 
 static const char *const sql_rc_names[] = {
@@ -811,6 +823,9 @@ void store_sql_close(struct store_sql **sp)
     free(s->touched);
     free(s->prune);
     free(s->dirty);
+    free(s->ids);
+    free(s->text);
+    free(s->chunks);
     free(s->path);
     free(s);
     *sp = NULL;
@@ -843,6 +858,165 @@ static void sql_touch(struct store_sql *s, struct sql_topic *t)
 }
 
 /* ---- index tails -------------------------------------------------------- */
+
+/* Grow *buf (of *cap elements of size el) to hold at least need. */
+static int sql_reserve(void **buf, size_t *cap, size_t need, size_t el)
+{
+    size_t ncap = *cap == 0 ? 64 : *cap;
+    void *p = NULL;
+
+    if (need <= *cap)
+        return 0;
+    while (ncap < need)
+        ncap *= 2;
+    p = realloc(*buf, ncap * el);
+    if (p == NULL)
+        return -ENOMEM;
+    *buf = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* Encode ids[0..n) as "id,id,..." into s->text; *len gets its length. */
+static int sql_chunk_encode(struct store_sql *s, const int64_t *ids, size_t n,
+                            size_t *len)
+{
+    size_t at = 0;
+    size_t i = 0;
+
+    if (sql_reserve((void **)&s->text, &s->cap_text, n * 21 + 1, 1) != 0)
+        return -ENOMEM;
+    for (i = 0; i < n; i++) {
+        char digits[20];
+        uint64_t v = (uint64_t)ids[i];
+        size_t d = 0;
+
+        if (i > 0)
+            s->text[at++] = ',';
+        do {
+            digits[d++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v > 0);
+        while (d > 0)
+            s->text[at++] = digits[--d];
+    }
+    s->text[at] = '\0';
+    *len = at;
+    return 0;
+}
+
+/* Append the ids of an encoded chunk to s->ids. Returns SQLITE_OK,
+ * SQLITE_NOMEM, or SQLITE_CORRUPT for text that is not a list of ids. */
+static int sql_chunk_decode(struct store_sql *s, const unsigned char *text,
+                            size_t len)
+{
+    size_t i = 0;
+
+    if (text == NULL || len == 0)
+        return SQLITE_CORRUPT;
+    while (i < len) {
+        int64_t v = 0;
+        size_t start = i;
+
+        while (i < len && text[i] >= '0' && text[i] <= '9' && v < INT64_MAX / 10)
+            v = v * 10 + (text[i++] - '0');
+        if (i == start || (i < len && text[i] != ','))
+            return SQLITE_CORRUPT;
+        i++;
+        if (sql_reserve((void **)&s->ids, &s->cap_ids, s->n_ids + 1,
+                        sizeof(*s->ids)) != 0)
+            return SQLITE_NOMEM;
+        s->ids[s->n_ids++] = v;
+    }
+    return SQLITE_OK;
+}
+
+/* Decode column col of st's row as a chunk into s->ids from the start. */
+static int sql_chunk_load(struct store_sql *s, sqlite3_stmt *st, int col)
+{
+    s->n_ids = 0;
+    return sql_chunk_decode(s, sqlite3_column_text(st, col),
+                            (size_t)sqlite3_column_bytes(st, col));
+}
+
+/* Insert chunks for seqs first_seq .. of ids[0..n), at most
+ * STORE_SQL_CHUNK_MAX ids each (a read decodes whole chunks). */
+static int sql_chunk_put(struct store_sql *s, int64_t topic_id,
+                         int64_t first_seq, const int64_t *ids, size_t n)
+{
+    size_t at = 0;
+
+    while (at < n) {
+        sqlite3_stmt *st = s->st[ST_INDEX_PUT];
+        size_t k = n - at < STORE_SQL_CHUNK_MAX ? n - at
+                                                : STORE_SQL_CHUNK_MAX;
+        size_t len = 0;
+        int rc = SQLITE_OK;
+
+        if (sql_chunk_encode(s, ids + at, k, &len) != 0)
+            return SQLITE_NOMEM;
+        sqlite3_bind_int64(st, 1, topic_id);
+        sqlite3_bind_int64(st, 2, first_seq + (int64_t)at);
+        sqlite3_bind_int64(st, 3, ids[at]);
+        sqlite3_bind_text(st, 4, s->text, (int)len, SQLITE_STATIC);
+        rc = sql_run(st);
+        if (rc != SQLITE_OK)
+            return rc;
+        at += k;
+    }
+    return SQLITE_OK;
+}
+
+/* Drop the first k of chunk c's ids (their rows are gone or going): the
+ * chunk goes, and what is left of it comes back under its new first seq. */
+static int sql_chunk_trim(struct store_sql *s, const struct sql_chunk *c,
+                          size_t k)
+{
+    sqlite3_stmt *st = s->st[ST_CHUNK_DELETE];
+    int rc = SQLITE_OK;
+
+    sqlite3_bind_int64(st, 1, c->topic_id);
+    sqlite3_bind_int64(st, 2, c->first_seq);
+    rc = sql_run(st);
+    if (rc != SQLITE_OK || k >= c->n)
+        return rc;
+    return sql_chunk_put(s, c->topic_id, c->first_seq + (int64_t)k,
+                         s->ids + c->off + k, c->n - k);
+}
+
+/* Read every chunk st yields into s->chunks (ids into s->ids). Columns:
+ * [topic_id,] first_seq, ids; topic_id < 0 reads it from column 0. */
+static int sql_chunks_collect(struct store_sql *s, sqlite3_stmt *st,
+                              int64_t topic_id)
+{
+    int col = topic_id < 0 ? 1 : 0;
+    int rc = SQLITE_OK;
+
+    s->n_chunks = 0;
+    s->n_ids = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct sql_chunk *c = NULL;
+
+        if (sql_reserve((void **)&s->chunks, &s->cap_chunks,
+                        s->n_chunks + 1, sizeof(*s->chunks)) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        c = &s->chunks[s->n_chunks];
+        c->topic_id = topic_id < 0 ? sqlite3_column_int64(st, 0) : topic_id;
+        c->first_seq = sqlite3_column_int64(st, col);
+        c->off = s->n_ids;
+        rc = sql_chunk_decode(s, sqlite3_column_text(st, col + 1),
+                              (size_t)sqlite3_column_bytes(st, col + 1));
+        if (rc != SQLITE_OK)
+            break;
+        c->n = s->n_ids - c->off;
+        s->n_chunks++;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
 
 /* How many of t's tail ids are <= upto (ids grow along the tail). */
 static size_t sql_tail_upto(const struct sql_topic *t, int64_t upto)
@@ -882,22 +1056,15 @@ static int sql_index_write(struct store_sql *s, int64_t upto, size_t budget,
         struct sql_topic *t = s->dirty[i];
         size_t k = budget > 0 && topics < max_topics ? sql_tail_upto(t, upto)
                                                      : 0;
-        size_t j = 0;
 
         if (k > budget)
             k = budget;
-        for (j = 0; j < k; j++) {
-            sqlite3_stmt *st = s->st[ST_INDEX_PUT];
-
-            sqlite3_bind_int64(st, 1, t->id);
-            sqlite3_bind_int64(st, 2, t->idx_seq + 1 + (int64_t)j);
-            sqlite3_bind_int64(st, 3, t->tail[j]);
-            rc = sql_run(st);
-            if (rc != SQLITE_OK)
-                return rc;
-        }
         if (k > 0) {
             sqlite3_stmt *st = s->st[ST_TOPIC_UPDATE];
+
+            rc = sql_chunk_put(s, t->id, t->idx_seq + 1, t->tail, k);
+            if (rc != SQLITE_OK)
+                return rc;
 
             sqlite3_bind_int64(st, 1, t->id);
             sqlite3_bind_int64(st, 2, t->idx_seq + (int64_t)k);
@@ -1236,86 +1403,108 @@ static void sql_drop_rows(struct store_job *job)
     job->n_rows = 0;
 }
 
-/* Append t's row of the given seq, from its tail (idx_seq < seq <=
- * last_seq), to job->rows. Returns an SQLite code. */
-static int sql_add_tail_row(struct store_sql *s, const struct sql_topic *t,
-                            int64_t seq, struct store_job *job, size_t *cap)
+/* Append the row with this messages.id to job->rows. Returns an SQLite
+ * code. */
+static int sql_add_id_row(struct store_sql *s, int64_t id,
+                          struct store_job *job, size_t *cap)
 {
     sqlite3_stmt *st = s->st[ST_ROW_BY_ID];
     int rc = SQLITE_OK;
 
-    sqlite3_bind_int64(st, 1, t->tail[seq - t->idx_seq - 1]);
+    sqlite3_bind_int64(st, 1, id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         rc = sql_add_row(job, st, cap) == 0 ? SQLITE_OK : SQLITE_NOMEM;
     else if (rc == SQLITE_DONE)
-        rc = SQLITE_CORRUPT;       /* a tail id always has its row */
+        rc = SQLITE_OK;  /* pruned by age out of ts order (see there) */
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
 }
 
-/* Run an indexed-range read statement, appending its rows. */
-static int sql_add_rows(struct store_job *job, sqlite3_stmt *st, size_t *cap)
+/* t's tail id of a seq in idx_seq < seq <= last_seq. */
+static int64_t sql_tail_id(const struct sql_topic *t, int64_t seq)
 {
+    return t->tail[seq - t->idx_seq - 1];
+}
+
+/* Add the rows of seqs lo..hi listed by the chunks st yields (bound and
+ * ready to step), in the order it yields them, each chunk read from its
+ * end when `down`, until job has its limit. Returns an SQLite code. */
+static int sql_read_chunks(struct store_sql *s, sqlite3_stmt *st, int64_t lo,
+                           int64_t hi, bool down, struct store_job *job,
+                           size_t *cap)
+{
+    size_t limit = (size_t)job->limit;
     int rc = SQLITE_OK;
 
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sql_add_row(job, st, cap) != 0) {
-            rc = SQLITE_NOMEM;
-            break;
+    while (job->n_rows < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t first = sqlite3_column_int64(st, 0);
+        size_t i = 0;
+
+        rc = sql_chunk_load(s, st, 1);
+        for (i = 0; rc == SQLITE_OK && i < s->n_ids &&
+                    job->n_rows < limit; i++) {
+            size_t j = down ? s->n_ids - 1 - i : i;
+            int64_t seq = first + (int64_t)j;
+
+            if (seq >= lo && seq <= hi)
+                rc = sql_add_id_row(s, s->ids[j], job, cap);
         }
+        if (rc != SQLITE_OK)
+            break;
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* AFTER: ascending, first the indexed seqs, then the tail's. */
+/* AFTER: ascending, first the indexed seqs (chunk by chunk), then the
+ * tail's. */
 static int sql_read_after(struct store_sql *s, const struct sql_topic *t,
                           struct store_job *job, size_t *cap)
 {
     int64_t upto = job->upto < t->last_seq ? job->upto : t->last_seq;
+    int64_t hi = upto < t->idx_seq ? upto : t->idx_seq;
+    size_t limit = (size_t)job->limit;
     int64_t seq = job->after + 1;
     int rc = SQLITE_OK;
 
-    if (job->after < t->idx_seq) {
+    if (job->after < hi) {
         sqlite3_stmt *st = s->st[ST_AFTER];
 
         sqlite3_bind_int64(st, 1, t->id);
-        sqlite3_bind_int64(st, 2, job->after);
-        sqlite3_bind_int64(st, 3, upto < t->idx_seq ? upto : t->idx_seq);
-        sqlite3_bind_int(st, 4, job->limit);
-        rc = sql_add_rows(job, st, cap);
+        sqlite3_bind_int64(st, 2, job->after + 1);
+        sqlite3_bind_int64(st, 3, hi);
+        rc = sql_read_chunks(s, st, job->after + 1, hi, false, job, cap);
     }
     if (seq <= t->idx_seq)
         seq = t->idx_seq + 1;
-    for (; rc == SQLITE_OK && seq <= upto &&
-           job->n_rows < (size_t)job->limit; seq++)
-        rc = sql_add_tail_row(s, t, seq, job, cap);
+    for (; rc == SQLITE_OK && seq <= upto && job->n_rows < limit; seq++)
+        rc = sql_add_id_row(s, sql_tail_id(t, seq), job, cap);
     return rc;
 }
 
 /* BEFORE: descending (reversed by the caller), first the tail's seqs,
- * then the indexed ones. */
+ * then the indexed ones, chunk by chunk from the newest. */
 static int sql_read_before(struct store_sql *s, const struct sql_topic *t,
                            struct store_job *job, size_t *cap)
 {
     int64_t below = job->before > 0 ? job->before : INT64_MAX;
     int64_t seq = below - 1 < t->last_seq ? below - 1 : t->last_seq;
+    size_t limit = (size_t)job->limit;
     int rc = SQLITE_OK;
 
-    for (; rc == SQLITE_OK && seq > t->idx_seq &&
-           job->n_rows < (size_t)job->limit; seq--)
-        rc = sql_add_tail_row(s, t, seq, job, cap);
-    if (rc == SQLITE_OK && job->n_rows < (size_t)job->limit) {
+    for (; rc == SQLITE_OK && seq > t->idx_seq && job->n_rows < limit; seq--)
+        rc = sql_add_id_row(s, sql_tail_id(t, seq), job, cap);
+    if (rc == SQLITE_OK && job->n_rows < limit) {
         sqlite3_stmt *st = s->st[ST_BEFORE];
 
+        if (below > t->idx_seq + 1)
+            below = t->idx_seq + 1;
         sqlite3_bind_int64(st, 1, t->id);
-        sqlite3_bind_int64(st, 2, below <= t->idx_seq ? below
-                                                      : t->idx_seq + 1);
-        sqlite3_bind_int(st, 3, job->limit - (int)job->n_rows);
-        rc = sql_add_rows(job, st, cap);
+        sqlite3_bind_int64(st, 2, below);
+        rc = sql_read_chunks(s, st, 1, below - 1, true, job, cap);
     }
     return rc;
 }
@@ -1382,6 +1571,51 @@ static int sql_delete(struct store_sql *s, sqlite3_stmt *st, int *changes)
     return rc;
 }
 
+/* Delete t's rows with seq <= cut (all indexed), oldest first, whole
+ * chunks at a time until about STORE_SQL_PRUNE_ROWS rows went; trim the
+ * chunk the cut falls into. *changes: rows removed; *done: nothing left
+ * at or below cut. */
+static int sql_prune_chunks(struct store_sql *s, struct sql_topic *t,
+                            int64_t cut, int *changes, bool *done)
+{
+    sqlite3_stmt *st = s->st[ST_CHUNKS_UPTO];
+    size_t i = 0;
+    int rc = SQLITE_OK;
+
+    *changes = 0;
+    *done = false;
+    sqlite3_bind_int64(st, 1, t->id);
+    sqlite3_bind_int64(st, 2, cut);
+    sqlite3_bind_int(st, 3, STORE_SQL_PRUNE_CHUNKS);
+    rc = sql_chunks_collect(s, st, t->id);
+    if (rc != SQLITE_OK)
+        return rc;
+    *done = s->n_chunks < STORE_SQL_PRUNE_CHUNKS;
+    for (i = 0; i < s->n_chunks; i++) {
+        const struct sql_chunk *c = &s->chunks[i];
+        size_t k = (size_t)(cut - c->first_seq + 1);
+        size_t j = 0;
+
+        if (k > c->n)
+            k = c->n;
+        for (j = 0; j < k; j++) {
+            sqlite3_bind_int64(s->st[ST_DELETE_ID], 1, s->ids[c->off + j]);
+            rc = sql_run(s->st[ST_DELETE_ID]);
+            if (rc != SQLITE_OK)
+                return rc;
+            *changes += sqlite3_changes(s->db);
+        }
+        rc = sql_chunk_trim(s, c, k);
+        if (rc != SQLITE_OK)
+            return rc;
+        if (*changes >= STORE_SQL_PRUNE_ROWS && i + 1 < s->n_chunks) {
+            *done = false;
+            break;
+        }
+    }
+    return SQLITE_OK;
+}
+
 /* One count-pruning statement for the topic at the end of the prune list
  * that still has rows to drop. *ran tells whether a statement ran. */
 static int sql_prune_count_step(struct store_sql *s, uint64_t *pruned,
@@ -1391,8 +1625,8 @@ static int sql_prune_count_step(struct store_sql *s, uint64_t *pruned,
     while (s->n_prune > 0) {
         struct sql_topic *t = s->prune[s->n_prune - 1];
         int64_t cut = t->last_seq - s->retain_messages;
-        sqlite3_stmt *st = s->st[ST_PRUNE_COUNT];
         int changes = 0;
+        bool done = false;
         int rc = SQLITE_OK;
 
         /* Tail rows wait for their index write, which marks t again. */
@@ -1403,22 +1637,12 @@ static int sql_prune_count_step(struct store_sql *s, uint64_t *pruned,
             s->n_prune--;
             continue;
         }
-        sqlite3_bind_int64(st, 1, t->id);
-        sqlite3_bind_int64(st, 2, cut);
-        sqlite3_bind_int(st, 3, STORE_SQL_PRUNE_ROWS);
-        rc = sql_delete(s, st, &changes);
-        if (rc != SQLITE_OK)
-            return rc;
-        st = s->st[ST_PRUNE_COUNT_INDEX];
-        sqlite3_bind_int64(st, 1, t->id);
-        sqlite3_bind_int64(st, 2, cut);
-        sqlite3_bind_int(st, 3, STORE_SQL_PRUNE_ROWS);
-        rc = sql_run(st);
+        rc = sql_prune_chunks(s, t, cut, &changes, &done);
         if (rc != SQLITE_OK)
             return rc;
         *ran = true;
         *pruned += (uint64_t)changes;
-        if (changes < STORE_SQL_PRUNE_ROWS) {
+        if (done) {
             t->prune = false;
             s->n_prune--;
         }
@@ -1427,37 +1651,71 @@ static int sql_prune_count_step(struct store_sql *s, uint64_t *pruned,
     return SQLITE_OK;
 }
 
+/* Whether id is in the ascending ids[0..n). */
+static bool sql_ids_have(const int64_t *ids, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (ids[mid] == id)
+            return true;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
 /* One age-pruning step: of the STORE_SQL_PRUNE_ROWS oldest rows of the
- * log (up to indexed_upto), delete those older than `cut_ts`, and their
- * index entries. *changes: the rows removed. */
+ * log (up to indexed_upto), delete those older than `cut_ts`, and drop
+ * them from the front of the chunks that list them. ts follows insert
+ * order unless the clock steps back; a row removed out of that order can
+ * stay listed inside a chunk, and reads skip it. *changes: the rows
+ * removed. */
 static int sql_prune_age_step(struct store_sql *s, int64_t cut_ts,
                               int *changes)
 {
-    sqlite3_stmt *st = s->st[ST_AGE_CUT];
-    int64_t cut_id = 0;
+    sqlite3_stmt *st = s->st[ST_AGE_ROWS];
+    int64_t old[STORE_SQL_PRUNE_ROWS];
+    size_t n_old = 0;
+    size_t i = 0;
     int rc = SQLITE_OK;
 
     *changes = 0;
     sqlite3_bind_int64(st, 1, s->indexed_upto);
     sqlite3_bind_int(st, 2, STORE_SQL_PRUNE_ROWS);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        cut_id = sqlite3_column_int64(st, 0);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_int64(st, 1) < cut_ts &&
+            n_old < STORE_SQL_PRUNE_ROWS)
+            old[n_old++] = sqlite3_column_int64(st, 0);
+    }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE)
         return rc;
-    if (cut_id <= 0)
+    if (n_old == 0)
         return SQLITE_OK;
-    st = s->st[ST_PRUNE_AGE_INDEX];
-    sqlite3_bind_int64(st, 1, cut_ts);
-    sqlite3_bind_int64(st, 2, cut_id);
-    rc = sql_run(st);
+
+    st = s->st[ST_AGE_CHUNKS];
+    sqlite3_bind_int64(st, 1, old[n_old - 1]);
+    rc = sql_chunks_collect(s, st, -1);
+    for (i = 0; rc == SQLITE_OK && i < s->n_chunks; i++) {
+        const struct sql_chunk *c = &s->chunks[i];
+        size_t k = 0;
+
+        while (k < c->n && sql_ids_have(old, n_old, s->ids[c->off + k]))
+            k++;
+        if (k > 0)
+            rc = sql_chunk_trim(s, c, k);
+    }
     if (rc != SQLITE_OK)
         return rc;
     st = s->st[ST_PRUNE_AGE];
     sqlite3_bind_int64(st, 1, cut_ts);
-    sqlite3_bind_int64(st, 2, cut_id);
+    sqlite3_bind_int64(st, 2, old[n_old - 1]);
     return sql_delete(s, st, changes);
 }
 

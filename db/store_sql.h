@@ -33,8 +33,12 @@ extern const size_t store_n_migrations;
  * last one ended, and writes slices of at most this many entries and
  * topics, one slice per maintenance round (store_sql_prune). */
 #define STORE_SQL_INDEX_MS 2000
-#define STORE_SQL_INDEX_SLICE 8192
-#define STORE_SQL_INDEX_SLICE_TOPICS 512
+#define STORE_SQL_INDEX_SLICE 16384
+#define STORE_SQL_INDEX_SLICE_TOPICS 128
+/* Most ids in one msg_index row (a read decodes whole rows). */
+#define STORE_SQL_CHUNK_MAX 512
+/* Most chunks one count-pruning step reads. */
+#define STORE_SQL_PRUNE_CHUNKS 64
 /* Unindexed rows at which a publish batch indexes them all itself (a cycle
  * starts at half of it). 8 bytes each. */
 #define STORE_SQL_TAIL_MAX (1u << 20)

@@ -8,9 +8,13 @@
 -- the store writes the per-topic lookup into msg_index later, in bulk, from
 -- in-memory per-topic tails (store_sql.c, "index tails").
 --
--- msg_index: (topic_id, seq) -> messages.id, for every row at or below the
---   topic's topics.last_seq that is not pruned. msg_index_id lets age
---   pruning drop entries by log position.
+-- msg_index: one row per topic per index write (a "chunk"), not per
+--   message: ids lists the messages.id of seqs first_seq, first_seq + 1,
+--   ... (decimal, comma-separated), every one of them a row of messages.
+--   first_id (the list's first id) lets age pruning find the chunks it
+--   cuts into. A topic's chunks cover its stored seqs up to
+--   topics.last_seq without overlap. Rows written here from a version 1
+--   log get one chunk each.
 -- topics.last_seq: now the newest seq that msg_index covers. Newer rows
 --   exist only in the log; the store finds them at open by reading the log
 --   after log_state.indexed_upto.
@@ -21,14 +25,16 @@
 -- crash in the middle leaves version 1 intact, and the next start runs it
 -- again.
 CREATE TABLE msg_index (
-    topic_id INTEGER NOT NULL,
-    seq      INTEGER NOT NULL,
-    id       INTEGER NOT NULL,
-    PRIMARY KEY (topic_id, seq)
+    topic_id  INTEGER NOT NULL,
+    first_seq INTEGER NOT NULL,
+    first_id  INTEGER NOT NULL,
+    ids       TEXT NOT NULL,
+    PRIMARY KEY (topic_id, first_seq)
 ) WITHOUT ROWID;
-INSERT INTO msg_index(topic_id, seq, id)
-    SELECT topic_id, seq, id FROM messages ORDER BY topic_id, seq;
-CREATE INDEX msg_index_id ON msg_index(id);
+INSERT INTO msg_index(topic_id, first_seq, first_id, ids)
+    SELECT topic_id, seq, id, CAST(id AS TEXT) FROM messages
+    ORDER BY topic_id, seq;
+CREATE INDEX msg_index_first_id ON msg_index(first_id);
 DROP INDEX messages_topic_seq;
 
 CREATE TABLE log_state (
@@ -41,5 +47,5 @@ INSERT INTO log_state(one, indexed_upto)
 -- A topic's last_seq may trail its newest row only if a v1 file was
 -- edited by hand; make "every seq <= last_seq is indexed" hold regardless.
 UPDATE topics SET last_seq = max(last_seq,
-    coalesce((SELECT max(seq) FROM msg_index i
+    coalesce((SELECT max(first_seq) FROM msg_index i
               WHERE i.topic_id = topics.id), 0));
