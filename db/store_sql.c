@@ -191,6 +191,7 @@ struct store_sql {
     int64_t cycle_upto;            /* this cycle indexes ids <= it; 0: none */
     int64_t next_index_ms;         /* when the next cycle starts */
     int fail_index;                /* test hook: fail this many writes */
+    int page_size;                 /* for a new file; 0: SQLite's */
     /* Scratch for chunks: decoded ids, encoded text, collected chunks. */
     int64_t *ids;
     size_t n_ids, cap_ids;
@@ -705,6 +706,23 @@ out:
     return ret;
 }
 
+/*
+ * Layout knobs for benchmarks only (docs/benchmarks.md compares layouts
+ * with them): PARLEY_STORE_INDEX_MS (index cycle interval) and
+ * PARLEY_STORE_PAGE_SIZE (page size of a new file). Not options: the
+ * defaults are what the measurements chose.
+ */
+static void sql_bench_knobs(struct store_sql *s)
+{
+    const char *v = getenv("PARLEY_STORE_INDEX_MS");
+
+    if (v != NULL && atoll(v) > 0)
+        s->index_interval_ms = atoll(v);
+    v = getenv("PARLEY_STORE_PAGE_SIZE");
+    if (v != NULL && atoi(v) >= 512 && atoi(v) <= 65536)
+        s->page_size = atoi(v);
+}
+
 struct store_sql *store_sql_open(const struct store_sql_config *cfg,
                                  char **err)
 {
@@ -730,6 +748,8 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
                                           : STORE_SQL_TAIL_MAX;
     s->index_interval_ms = cfg->index_interval_ms > 0 ? cfg->index_interval_ms
                                                       : STORE_SQL_INDEX_MS;
+    s->page_size = cfg->page_size > 0 ? cfg->page_size : STORE_SQL_PAGE_SIZE;
+    sql_bench_knobs(s);
 
     rc = sqlite3_open_v2(cfg->path, &s->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -743,6 +763,19 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
     if (sql_lock(s, err) != 0)
         goto fail;
 
+    /* Takes effect on a new, empty file only (before WAL mode writes its
+     * header); an existing file keeps its page size. */
+    if (s->page_size > 0) {
+        char *sql = sql_strf("PRAGMA page_size = %d", s->page_size);
+
+        rc = sql != NULL ? sqlite3_exec(s->db, sql, NULL, NULL, NULL)
+                         : SQLITE_NOMEM;
+        free(sql);
+        if (rc != SQLITE_OK) {
+            *err = sql_open_error(s, "setting the page size", rc);
+            goto fail;
+        }
+    }
     /* The first read also tells a file that is not a database. */
     rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", sql_first_text,
                       mode, NULL);

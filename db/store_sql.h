@@ -35,6 +35,8 @@ extern const size_t store_n_migrations;
 #define STORE_SQL_INDEX_MS 2000
 #define STORE_SQL_INDEX_SLICE 16384
 #define STORE_SQL_INDEX_SLICE_TOPICS 128
+/* Page size of a new database file (0: SQLite's default, 4096). */
+#define STORE_SQL_PAGE_SIZE 0
 /* Most ids in one msg_index row (a read decodes whole rows). */
 #define STORE_SQL_CHUNK_MAX 512
 /* Most chunks one count-pruning step reads. */
@@ -51,6 +53,7 @@ struct store_sql_config {
     int64_t retain_age_ms;          /* 0: keep forever */
     int64_t index_interval_ms;      /* 0: STORE_SQL_INDEX_MS */
     size_t index_tail_max;          /* 0: STORE_SQL_TAIL_MAX */
+    int page_size;                  /* new files; 0: STORE_SQL_PAGE_SIZE */
     /* NULL: the build's store_migrations. Tests pass their own list to
      * prove that an older database is upgraded. */
     const struct store_migration *migrations;
