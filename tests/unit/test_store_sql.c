@@ -169,6 +169,17 @@ static struct store_job *read_job(struct store_sql *s, enum store_job_kind k,
     return job;
 }
 
+/* Expect rows first..last (ascending, consecutive) in job. */
+static void expect_seqs(struct store_job *job, int64_t first, int64_t last)
+{
+    size_t i = 0;
+
+    assert_int_equal(job->n_rows, (size_t)(last - first + 1));
+    for (i = 0; i < job->n_rows; i++)
+        assert_int_equal(job->rows[i].seq, first + (int64_t)i);
+    store_job_free(&job);
+}
+
 /* ---- migrations --------------------------------------------------------- */
 
 static void test_fresh_database(void **state)
@@ -273,6 +284,34 @@ static void test_v1_fixture(void **state)
     store_job_free(&job);
     /* seq continues; the old dedupe key still holds. */
     assert_int_equal(pub1(s, "chat/general", NULL, NOW, NULL), 5);
+    assert_int_equal(pub1(s, "sensors/t1", "t1-000002", 1764130000100LL,
+                          &dup), 2);
+    assert_true(dup);
+    store_sql_close(&s);
+}
+
+static void test_v2_fixture(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = NULL;
+    struct store_job *job = NULL;
+    bool dup = false;
+
+    db_from_script(f, "v2.sql");
+    s = open_sql(f, NULL, 0, 0, 0);
+    assert_int_equal(query_int(s, "PRAGMA user_version"),
+                     (int64_t)store_n_migrations);
+    /* seq 5 was only in the log: read back into the tail. */
+    assert_int_equal(store_sql_last_seq(s, "chat/general"), 5);
+    assert_int_equal(store_sql_unindexed(s), 1);
+    job = read_job(s, STORE_JOB_AFTER, "chat/general", 0, 10, 10);
+    assert_int_equal(job->first_seq, 3);
+    assert_int_equal(job->last_seq, 5);
+    assert_string_equal(job->rows[2].from, "carol");
+    expect_seqs(job, 3, 5);
+    expect_seqs(read_job(s, STORE_JOB_BEFORE, "chat/general", 5, 0, 1), 4,
+                4);
+    assert_int_equal(pub1(s, "chat/general", NULL, NOW, NULL), 6);
     assert_int_equal(pub1(s, "sensors/t1", "t1-000002", 1764130000100LL,
                           &dup), 2);
     assert_true(dup);
@@ -658,17 +697,6 @@ static struct store_sql *open_sql_tails(const struct tmpdb *f,
     return open_cfg(&cfg);
 }
 
-/* Expect rows first..last (ascending, consecutive) in job. */
-static void expect_seqs(struct store_job *job, int64_t first, int64_t last)
-{
-    size_t i = 0;
-
-    assert_int_equal(job->n_rows, (size_t)(last - first + 1));
-    for (i = 0; i < job->n_rows; i++)
-        assert_int_equal(job->rows[i].seq, first + (int64_t)i);
-    store_job_free(&job);
-}
-
 static void test_reads_span_index_and_tail(void **state)
 {
     struct tmpdb *f = *state;
@@ -881,6 +909,7 @@ int main(void)
         TMPDB_TEST(test_newer_schema_refused),
         TMPDB_TEST(test_upgrade_keeps_data),
         TMPDB_TEST(test_v1_fixture),
+        TMPDB_TEST(test_v2_fixture),
         TMPDB_TEST(test_corrupt_file_refused),
         TMPDB_TEST(test_locked_refused),
         TMPDB_TEST(test_unwritable_dir_refused),
