@@ -218,7 +218,7 @@ for server in $SERVERS; do
         bench "$server" fanin-max-off fanin --sensors 2000 --subs 1 \
             --size 100 --find-max --start-rate 5000 --trial 2 --bisect 3 \
             --timeout 120
-        SRV_EXTRA=(--ephemeral durable)
+        SRV_EXTRA=(--ephemeral durable --ephemeral 'durable/#')
         bench "$server" durable-50k-off durable --pubs 100 --window 16 \
             --size 100 --rate 50000 --duration 5 --timeout 60
         SRV_EXTRA=()
