@@ -27,7 +27,7 @@ const commands = fs.readFileSync(commandsPath, 'utf8').split('\n')
   .filter(Boolean).map((l) => l.split('\t'));
 
 function get(tag, server, phase) {
-  const want = phase || (tag.endsWith('-max') ? 'max' : 'run');
+  const want = phase || (/-max(-|$)/.test(tag) ? 'max' : 'run');
   const all = results.filter((r) => r.tag === tag && r.server === server &&
     r.phase === want);
   return all.length ? all[all.length - 1] : null;
