@@ -761,6 +761,7 @@ static void test_tails_survive_reopen(void **state)
                      0);
     for (i = 0; i < n; i++)
         store_job_free(&jobs[i]);
+    free(jobs);
     /* One slice: some topics indexed, the watermark behind the rest. */
     assert_int_equal(store_sql_prune(s, NOW, 1, &pruned), 1);
     assert_true(store_sql_unindexed(s) > 0);
