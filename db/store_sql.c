@@ -11,6 +11,23 @@
  * transaction is rolled back and the saved values restored, so a seq is
  * handed out again only when its message never became durable, and the
  * sequence stays gapless.
+ *
+ * DESIGN: the log appends, the per-topic lookup comes later (#17). A commit
+ * inserts rows into `messages` with ids in arrival order, so it dirties a
+ * few pages at the end of the file whatever the number of topics. Each
+ * topic keeps, in memory, the ids of its rows that msg_index does not cover
+ * yet (its "tail": seqs idx_seq + 1 .. last_seq, in order). Reads take the
+ * indexed part from msg_index and the rest from the tail by rowid. An
+ * index cycle (store_sql_prune, every STORE_SQL_INDEX_MS) writes each
+ * topic's tail into msg_index as one row (a "chunk": the ids of
+ * consecutive seqs), in slices of a bounded number of topics. One insert
+ * per topic per cycle, where one insert per message cost as much CPU as
+ * the message itself and one dirty page per topic per commit. Every slice also
+ * moves topics.last_seq (= idx_seq on disk) and log_state.indexed_upto,
+ * which tell the next open which rows of the log to read back into tails.
+ * Memory stays bounded: when the tails hold STORE_SQL_TAIL_MAX ids, a
+ * publish batch writes them all inside its own transaction, and fails if
+ * that fails; so a failing index makes publishing fail, never grow.
  */
 #include "store_sql.h"
 #include "wal_vfs.h"
@@ -38,6 +55,21 @@ struct sql_topic {
     int64_t saved_last_seq;
     uint64_t txn;            /* the transaction that saved them */
     bool prune;              /* on the prune list */
+    int64_t idx_seq;         /* newest seq msg_index covers (on disk:
+                                topics.last_seq) */
+    int64_t *tail;           /* messages.id of seqs idx_seq + 1 .. last_seq */
+    size_t tail_len, tail_cap;
+    size_t saved_tail_len;   /* tail_len before transaction txn */
+    size_t flush_n;          /* tail ids written to msg_index in the open
+                                transaction */
+    bool dirty;              /* on the dirty list (tail may be non-empty) */
+};
+
+/* A msg_index row read for pruning; its ids are s->ids[off .. off + n). */
+struct sql_chunk {
+    int64_t topic_id;
+    int64_t first_seq;
+    size_t off, n;
 };
 
 struct topic_map {
@@ -53,6 +85,8 @@ enum sql_stmt {
     ST_TOPIC_INSERT,
     ST_TOPIC_UPDATE,
     ST_MSG_INSERT,
+    ST_INDEX_PUT,
+    ST_STATE_PUT,
     ST_DEDUPE_FIND,
     ST_DEDUPE_PUT,
     ST_RETAINED_SET,
@@ -60,7 +94,12 @@ enum sql_stmt {
     ST_AFTER,
     ST_BEFORE,
     ST_FIRST_SEQ,
-    ST_PRUNE_COUNT,
+    ST_ROW_BY_ID,
+    ST_CHUNK_DELETE,
+    ST_CHUNKS_UPTO,
+    ST_DELETE_ID,
+    ST_AGE_ROWS,
+    ST_AGE_CHUNKS,
     ST_PRUNE_AGE,
     ST_PRUNE_DEDUPE,
     ST__COUNT
@@ -72,8 +111,14 @@ static const char *const sql_text[ST__COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_TOPIC_INSERT] = "INSERT INTO topics(name, last_seq) VALUES(?1, 0)",
     [ST_TOPIC_UPDATE] = "UPDATE topics SET last_seq = ?2 WHERE id = ?1",
-    [ST_MSG_INSERT] = "INSERT INTO messages(topic_id, seq, ts, sender, data)"
-                      " VALUES(?1, ?2, ?3, ?4, ?5)",
+    /* The id is ours (last_id + 1), never SQLite's max(id) + 1: after
+     * pruning empties the table that would hand out ids at or below
+     * log_state.indexed_upto, which the next open would never read back. */
+    [ST_MSG_INSERT] = "INSERT INTO messages(id, topic_id, seq, ts, sender,"
+                      " data) VALUES(?6, ?1, ?2, ?3, ?4, ?5)",
+    [ST_INDEX_PUT] = "INSERT INTO msg_index(topic_id, first_seq, first_id,"
+                     " ids) VALUES(?1, ?2, ?3, ?4)",
+    [ST_STATE_PUT] = "UPDATE log_state SET indexed_upto = ?1",
     [ST_DEDUPE_FIND] = "SELECT seq FROM dedupe"
                        " WHERE topic_id = ?1 AND key = ?2 AND ts >= ?3",
     [ST_DEDUPE_PUT] = "INSERT OR REPLACE INTO dedupe(topic_id, key, seq, ts)"
@@ -82,23 +127,35 @@ static const char *const sql_text[ST__COUNT] = {
                         " retained(topic_id, seq, ts, sender, data)"
                         " VALUES(?1, ?2, ?3, ?4, ?5)",
     [ST_RETAINED_CLEAR] = "DELETE FROM retained WHERE topic_id = ?1",
-    [ST_AFTER] = "SELECT seq, ts, sender, data FROM messages"
-                 " WHERE topic_id = ?1 AND seq > ?2 AND seq <= ?3"
-                 " ORDER BY seq LIMIT ?4",
-    [ST_BEFORE] = "SELECT seq, ts, sender, data FROM messages"
-                  " WHERE topic_id = ?1 AND seq < ?2"
-                  " ORDER BY seq DESC LIMIT ?3",
-    [ST_FIRST_SEQ] = "SELECT seq FROM messages WHERE topic_id = ?1"
-                     " ORDER BY seq LIMIT 1",
-    [ST_PRUNE_COUNT] = "DELETE FROM messages WHERE id IN"
-                       " (SELECT id FROM messages"
-                       " WHERE topic_id = ?1 AND seq <= ?2"
-                       " ORDER BY seq LIMIT ?3)",
-    /* The oldest rows by id, those of them older than the cut-off: ts
-     * follows insert order, so this reads only ?2 rows per statement. */
-    [ST_PRUNE_AGE] = "DELETE FROM messages WHERE id IN"
-                     " (SELECT id FROM messages ORDER BY id LIMIT ?2)"
-                     " AND ts < ?1",
+    /* AFTER: the chunk holding ?2 (or the first after it), then every
+     * later chunk up to ?3. */
+    [ST_AFTER] = "SELECT first_seq, ids FROM msg_index WHERE topic_id = ?1"
+                 " AND first_seq >= coalesce((SELECT first_seq FROM msg_index"
+                 " WHERE topic_id = ?1 AND first_seq <= ?2"
+                 " ORDER BY first_seq DESC LIMIT 1), 0)"
+                 " AND first_seq <= ?3 ORDER BY first_seq",
+    [ST_BEFORE] = "SELECT first_seq, ids FROM msg_index"
+                  " WHERE topic_id = ?1 AND first_seq < ?2"
+                  " ORDER BY first_seq DESC",
+    [ST_FIRST_SEQ] = "SELECT first_seq FROM msg_index WHERE topic_id = ?1"
+                     " ORDER BY first_seq LIMIT 1",
+    [ST_ROW_BY_ID] = "SELECT seq, ts, sender, data FROM messages"
+                     " WHERE id = ?1",
+    [ST_CHUNK_DELETE] = "DELETE FROM msg_index"
+                        " WHERE topic_id = ?1 AND first_seq = ?2",
+    /* Count pruning: the topic's oldest chunks, up to the cut. */
+    [ST_CHUNKS_UPTO] = "SELECT first_seq, ids FROM msg_index"
+                       " WHERE topic_id = ?1 AND first_seq <= ?2"
+                       " ORDER BY first_seq LIMIT ?3",
+    [ST_DELETE_ID] = "DELETE FROM messages WHERE id = ?1",
+    /* Age pruning looks at the ?2 oldest rows of the log, never past
+     * log_state.indexed_upto (?1): rows after it are how the next open
+     * finds the seqs the index does not have yet. */
+    [ST_AGE_ROWS] = "SELECT id, ts FROM messages WHERE id <= ?1"
+                    " ORDER BY id LIMIT ?2",
+    [ST_AGE_CHUNKS] = "SELECT topic_id, first_seq, ids FROM msg_index"
+                      " WHERE first_id <= ?1",
+    [ST_PRUNE_AGE] = "DELETE FROM messages WHERE id <= ?2 AND ts < ?1",
     [ST_PRUNE_DEDUPE] = "DELETE FROM dedupe WHERE (topic_id, key) IN"
                         " (SELECT topic_id, key FROM dedupe WHERE ts < ?1"
                         " ORDER BY ts LIMIT ?2)",
@@ -121,6 +178,27 @@ struct store_sql {
     size_t n_touched, cap_touched;
     struct sql_topic **prune;      /* topics that may hold too many rows */
     size_t n_prune, cap_prune;
+    /* Index tails (see DESIGN above). */
+    struct sql_topic **dirty;      /* topics whose tail may be non-empty */
+    size_t n_dirty, cap_dirty;
+    size_t n_unindexed;            /* sum of tail_len */
+    size_t tail_max;               /* n_unindexed that forces a write */
+    int64_t index_interval_ms;
+    int64_t last_id;               /* newest messages.id handed out */
+    int64_t saved_last_id;         /* last_id before this transaction */
+    int64_t indexed_upto;          /* log_state.indexed_upto */
+    int64_t pending_upto;          /* ... once the open transaction commits */
+    int64_t cycle_upto;            /* this cycle indexes ids <= it; 0: none */
+    int64_t next_index_ms;         /* when the next cycle starts */
+    int fail_index;                /* test hook: fail this many writes */
+    int page_size;                 /* for a new file; 0: SQLite's */
+    /* Scratch for chunks: decoded ids, encoded text, collected chunks. */
+    int64_t *ids;
+    size_t n_ids, cap_ids;
+    char *text;
+    size_t cap_text;
+    struct sql_chunk *chunks;
+    size_t n_chunks, cap_chunks;
 };
 
 static const char *const sql_rc_names[] = {
@@ -257,6 +335,7 @@ static void map_cleanup(struct topic_map *m)
 
     for (i = 0; i < m->cap; i++) {
         if (m->slots[i] != NULL) {
+            free(m->slots[i]->tail);
             free(m->slots[i]->name);
             free(m->slots[i]);
         }
@@ -425,6 +504,14 @@ static int sql_migrate(struct store_sql *s, const struct store_migration *migs,
     for (i = (size_t)version; i < n; i++) {
         char *sql = NULL;
 
+        /* A new file gets every step quietly; an old one says so, since
+         * a step may take a while on a large log. */
+        if (version > 0)
+            fprintf(stderr, "store: %s: upgrading the schema from version "
+                    "%zu to %d (%s); an interrupted upgrade is redone at the "
+                    "next start\n", s->path, i, migs[i].version,
+                    migs[i].name);
+
         if (migs[i].version != (int)i + 1) {
             *err = sql_strf("store: migration %s has version %d, expected "
                             "%zu", migs[i].name, migs[i].version, i + 1);
@@ -451,36 +538,189 @@ static int sql_migrate(struct store_sql *s, const struct store_migration *migs,
     return 0;
 }
 
-/* Load every topic into the map. Returns 0 or sets *err. */
-static int sql_load_topics(struct store_sql *s, char **err)
+/* Append id to t's tail, putting t on the dirty list when it was off it.
+ * Returns 0 or -ENOMEM (nothing changed). */
+static int sql_tail_push(struct store_sql *s, struct sql_topic *t, int64_t id)
+{
+    if (!t->dirty && s->n_dirty == s->cap_dirty) {
+        size_t cap = s->cap_dirty == 0 ? 64 : s->cap_dirty * 2;
+        struct sql_topic **p = realloc(s->dirty, cap * sizeof(*p));
+
+        if (p == NULL)
+            return -ENOMEM;
+        s->dirty = p;
+        s->cap_dirty = cap;
+    }
+    if (t->tail_len == t->tail_cap) {
+        size_t cap = t->tail_cap == 0 ? 8 : t->tail_cap * 2;
+        int64_t *p = realloc(t->tail, cap * sizeof(*p));
+
+        if (p == NULL)
+            return -ENOMEM;
+        t->tail = p;
+        t->tail_cap = cap;
+    }
+    if (!t->dirty) {
+        s->dirty[s->n_dirty++] = t;
+        t->dirty = true;
+    }
+    t->tail[t->tail_len++] = id;
+    s->n_unindexed++;
+    return 0;
+}
+
+/* Read one integer (NULL reads as 0) from a one-row query. */
+static int sql_query_int(struct store_sql *s, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db,
-                                "SELECT id, name, last_seq FROM topics",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
 
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            *out = 0;
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * Read back into the tails the rows of the log that msg_index does not
+ * cover: those after log_state.indexed_upto whose seq is above their
+ * topic's idx_seq (a slice may have indexed some of them already). byid
+ * maps topics.id to the map's topic. Each topic's rows must continue its
+ * seqs without a gap; anything else is a damaged file.
+ */
+static int sql_recover_tails(struct store_sql *s, struct sql_topic **byid,
+                             int64_t max_topic_id, char **err)
+{
+    sqlite3_stmt *st = NULL;
+    size_t found = 0;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT id, topic_id, seq FROM messages"
+                                " WHERE id > ?1 ORDER BY id", -1, &st, NULL);
+
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 1, s->indexed_upto);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 1);
+        int64_t id = sqlite3_column_int64(st, 0);
+        int64_t topic_id = sqlite3_column_int64(st, 1);
+        int64_t seq = sqlite3_column_int64(st, 2);
         struct sql_topic *t = NULL;
 
-        if (name == NULL)
+        if (topic_id > 0 && topic_id <= max_topic_id)
+            t = byid[topic_id];
+        rc = SQLITE_OK;
+        if (t != NULL && seq <= t->idx_seq)
             continue;
-        t = map_add(&s->map, name, sqlite3_column_int64(st, 0),
-                    sqlite3_column_int64(st, 2));
-        if (t == NULL) {
+        if (t == NULL || seq != t->last_seq + 1) {
+            *err = sql_strf("store: %s: message %" PRId64 " (topic %" PRId64
+                            ", seq %" PRId64 ") does not continue its "
+                            "topic's seqs; the database is damaged",
+                            s->path, id, topic_id, seq);
             sqlite3_finalize(st);
-            *err = sql_strf("store: out of memory loading topics");
             return -1;
         }
-        sql_prune_mark(s, t);
-        rc = SQLITE_OK;
+        if (sql_tail_push(s, t, id) != 0) {
+            *err = sql_strf("store: out of memory reading the log");
+            sqlite3_finalize(st);
+            return -1;
+        }
+        t->last_seq = seq;
+        found++;
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
+        *err = sql_open_error(s, "reading the log", rc);
+        return -1;
+    }
+    if (found > 0)
+        fprintf(stderr, "store: %s: %zu messages after the last index "
+                "write; they will be indexed shortly\n", s->path, found);
+    return 0;
+}
+
+/* Load every topic into the map, then the log's state and unindexed rows.
+ * Returns 0 or sets *err. */
+static int sql_load_topics(struct store_sql *s, char **err)
+{
+    sqlite3_stmt *st = NULL;
+    struct sql_topic **byid = NULL;
+    int64_t max_topic_id = 0;
+    int64_t max_msg_id = 0;
+    int ret = -1;
+    int rc = sql_query_int(s, "SELECT coalesce(max(id), 0) FROM topics",
+                           &max_topic_id);
+
+    if (rc == SQLITE_OK)
+        rc = sql_query_int(s, "SELECT indexed_upto FROM log_state",
+                           &s->indexed_upto);
+    if (rc == SQLITE_OK)
+        rc = sql_query_int(s, "SELECT coalesce(max(id), 0) FROM messages",
+                           &max_msg_id);
+    if (rc != SQLITE_OK) {
         *err = sql_open_error(s, "loading topics", rc);
         return -1;
     }
-    return 0;
+    s->last_id = max_msg_id > s->indexed_upto ? max_msg_id : s->indexed_upto;
+    byid = calloc((size_t)max_topic_id + 1, sizeof(*byid));
+    if (byid == NULL)
+        goto oom;
+    rc = sqlite3_prepare_v2(s->db, "SELECT id, name, last_seq FROM topics",
+                            -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        int64_t id = sqlite3_column_int64(st, 0);
+        struct sql_topic *t = NULL;
+
+        rc = SQLITE_OK;
+        if (name == NULL)
+            continue;
+        t = map_add(&s->map, name, id, sqlite3_column_int64(st, 2));
+        if (t == NULL)
+            goto oom;
+        t->idx_seq = t->last_seq;
+        if (id > 0 && id <= max_topic_id)
+            byid[id] = t;
+        sql_prune_mark(s, t);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc != SQLITE_DONE) {
+        *err = sql_open_error(s, "loading topics", rc);
+        goto out;
+    }
+    ret = sql_recover_tails(s, byid, max_topic_id, err);
+    goto out;
+
+oom:
+    *err = sql_strf("store: out of memory loading topics");
+out:
+    sqlite3_finalize(st);
+    free(byid);
+    return ret;
+}
+
+/*
+ * Layout knobs for benchmarks only (docs/benchmarks.md compares layouts
+ * with them): PARLEY_STORE_INDEX_MS (index cycle interval) and
+ * PARLEY_STORE_PAGE_SIZE (page size of a new file). Not options: the
+ * defaults are what the measurements chose.
+ */
+static void sql_bench_knobs(struct store_sql *s)
+{
+    const char *v = getenv("PARLEY_STORE_INDEX_MS");
+
+    if (v != NULL && atoll(v) > 0)
+        s->index_interval_ms = atoll(v);
+    v = getenv("PARLEY_STORE_PAGE_SIZE");
+    if (v != NULL && atoi(v) >= 512 && atoi(v) <= 65536)
+        s->page_size = atoi(v);
 }
 
 struct store_sql *store_sql_open(const struct store_sql_config *cfg,
@@ -504,6 +744,12 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
                                              : SQL_DEFAULT_WINDOW_MS;
     s->retain_messages = cfg->retain_messages > 0 ? cfg->retain_messages : 0;
     s->retain_age_ms = cfg->retain_age_ms > 0 ? cfg->retain_age_ms : 0;
+    s->tail_max = cfg->index_tail_max > 0 ? cfg->index_tail_max
+                                          : STORE_SQL_TAIL_MAX;
+    s->index_interval_ms = cfg->index_interval_ms > 0 ? cfg->index_interval_ms
+                                                      : STORE_SQL_INDEX_MS;
+    s->page_size = cfg->page_size > 0 ? cfg->page_size : STORE_SQL_PAGE_SIZE;
+    sql_bench_knobs(s);
 
     rc = sqlite3_open_v2(cfg->path, &s->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -517,6 +763,19 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
     if (sql_lock(s, err) != 0)
         goto fail;
 
+    /* Takes effect on a new, empty file only (before WAL mode writes its
+     * header); an existing file keeps its page size. */
+    if (s->page_size > 0) {
+        char *sql = sql_strf("PRAGMA page_size = %d", s->page_size);
+
+        rc = sql != NULL ? sqlite3_exec(s->db, sql, NULL, NULL, NULL)
+                         : SQLITE_NOMEM;
+        free(sql);
+        if (rc != SQLITE_OK) {
+            *err = sql_open_error(s, "setting the page size", rc);
+            goto fail;
+        }
+    }
     /* The first read also tells a file that is not a database. */
     rc = sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", sql_first_text,
                       mode, NULL);
@@ -596,6 +855,10 @@ void store_sql_close(struct store_sql **sp)
     map_cleanup(&s->map);
     free(s->touched);
     free(s->prune);
+    free(s->dirty);
+    free(s->ids);
+    free(s->text);
+    free(s->chunks);
     free(s->path);
     free(s);
     *sp = NULL;
@@ -623,7 +886,282 @@ static void sql_touch(struct store_sql *s, struct sql_topic *t)
     t->txn = s->txn;
     t->saved_id = t->id;
     t->saved_last_seq = t->last_seq;
+    t->saved_tail_len = t->tail_len;
     s->touched[s->n_touched++] = t;
+}
+
+/* ---- index tails -------------------------------------------------------- */
+
+/* Grow *buf (of *cap elements of size el) to hold at least need. */
+static int sql_reserve(void **buf, size_t *cap, size_t need, size_t el)
+{
+    size_t ncap = *cap == 0 ? 64 : *cap;
+    void *p = NULL;
+
+    if (need <= *cap)
+        return 0;
+    while (ncap < need)
+        ncap *= 2;
+    p = realloc(*buf, ncap * el);
+    if (p == NULL)
+        return -ENOMEM;
+    *buf = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* Encode ids[0..n) as "id,id,..." into s->text; *len gets its length. */
+static int sql_chunk_encode(struct store_sql *s, const int64_t *ids, size_t n,
+                            size_t *len)
+{
+    size_t at = 0;
+    size_t i = 0;
+
+    if (sql_reserve((void **)&s->text, &s->cap_text, n * 21 + 1, 1) != 0)
+        return -ENOMEM;
+    for (i = 0; i < n; i++) {
+        char digits[20];
+        uint64_t v = (uint64_t)ids[i];
+        size_t d = 0;
+
+        if (i > 0)
+            s->text[at++] = ',';
+        do {
+            digits[d++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v > 0);
+        while (d > 0)
+            s->text[at++] = digits[--d];
+    }
+    s->text[at] = '\0';
+    *len = at;
+    return 0;
+}
+
+/* Append the ids of an encoded chunk to s->ids. Returns SQLITE_OK,
+ * SQLITE_NOMEM, or SQLITE_CORRUPT for text that is not a list of ids. */
+static int sql_chunk_decode(struct store_sql *s, const unsigned char *text,
+                            size_t len)
+{
+    size_t i = 0;
+
+    if (text == NULL || len == 0)
+        return SQLITE_CORRUPT;
+    while (i < len) {
+        int64_t v = 0;
+        size_t start = i;
+
+        while (i < len && text[i] >= '0' && text[i] <= '9' && v < INT64_MAX / 10)
+            v = v * 10 + (text[i++] - '0');
+        if (i == start || (i < len && text[i] != ','))
+            return SQLITE_CORRUPT;
+        i++;
+        if (sql_reserve((void **)&s->ids, &s->cap_ids, s->n_ids + 1,
+                        sizeof(*s->ids)) != 0)
+            return SQLITE_NOMEM;
+        s->ids[s->n_ids++] = v;
+    }
+    return SQLITE_OK;
+}
+
+/* Decode column col of st's row as a chunk into s->ids from the start. */
+static int sql_chunk_load(struct store_sql *s, sqlite3_stmt *st, int col)
+{
+    s->n_ids = 0;
+    return sql_chunk_decode(s, sqlite3_column_text(st, col),
+                            (size_t)sqlite3_column_bytes(st, col));
+}
+
+/* Insert chunks for seqs first_seq .. of ids[0..n), at most
+ * STORE_SQL_CHUNK_MAX ids each (a read decodes whole chunks). */
+static int sql_chunk_put(struct store_sql *s, int64_t topic_id,
+                         int64_t first_seq, const int64_t *ids, size_t n)
+{
+    size_t at = 0;
+
+    while (at < n) {
+        sqlite3_stmt *st = s->st[ST_INDEX_PUT];
+        size_t k = n - at < STORE_SQL_CHUNK_MAX ? n - at
+                                                : STORE_SQL_CHUNK_MAX;
+        size_t len = 0;
+        int rc = SQLITE_OK;
+
+        if (sql_chunk_encode(s, ids + at, k, &len) != 0)
+            return SQLITE_NOMEM;
+        sqlite3_bind_int64(st, 1, topic_id);
+        sqlite3_bind_int64(st, 2, first_seq + (int64_t)at);
+        sqlite3_bind_int64(st, 3, ids[at]);
+        sqlite3_bind_text(st, 4, s->text, (int)len, SQLITE_STATIC);
+        rc = sql_run(st);
+        if (rc != SQLITE_OK)
+            return rc;
+        at += k;
+    }
+    return SQLITE_OK;
+}
+
+/* Drop the first k of chunk c's ids (their rows are gone or going): the
+ * chunk goes, and what is left of it comes back under its new first seq. */
+static int sql_chunk_trim(struct store_sql *s, const struct sql_chunk *c,
+                          size_t k)
+{
+    sqlite3_stmt *st = s->st[ST_CHUNK_DELETE];
+    int rc = SQLITE_OK;
+
+    sqlite3_bind_int64(st, 1, c->topic_id);
+    sqlite3_bind_int64(st, 2, c->first_seq);
+    rc = sql_run(st);
+    if (rc != SQLITE_OK || k >= c->n)
+        return rc;
+    return sql_chunk_put(s, c->topic_id, c->first_seq + (int64_t)k,
+                         s->ids + c->off + k, c->n - k);
+}
+
+/* Read every chunk st yields into s->chunks (ids into s->ids). Columns:
+ * [topic_id,] first_seq, ids; topic_id < 0 reads it from column 0. */
+static int sql_chunks_collect(struct store_sql *s, sqlite3_stmt *st,
+                              int64_t topic_id)
+{
+    int col = topic_id < 0 ? 1 : 0;
+    int rc = SQLITE_OK;
+
+    s->n_chunks = 0;
+    s->n_ids = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct sql_chunk *c = NULL;
+
+        if (sql_reserve((void **)&s->chunks, &s->cap_chunks,
+                        s->n_chunks + 1, sizeof(*s->chunks)) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        c = &s->chunks[s->n_chunks];
+        c->topic_id = topic_id < 0 ? sqlite3_column_int64(st, 0) : topic_id;
+        c->first_seq = sqlite3_column_int64(st, col);
+        c->off = s->n_ids;
+        rc = sql_chunk_decode(s, sqlite3_column_text(st, col + 1),
+                              (size_t)sqlite3_column_bytes(st, col + 1));
+        if (rc != SQLITE_OK)
+            break;
+        c->n = s->n_ids - c->off;
+        s->n_chunks++;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* How many of t's tail ids are <= upto (ids grow along the tail). */
+static size_t sql_tail_upto(const struct sql_topic *t, int64_t upto)
+{
+    size_t k = 0;
+
+    while (k < t->tail_len && t->tail[k] <= upto)
+        k++;
+    return k;
+}
+
+/*
+ * Inside the open transaction, write to msg_index at most `budget` tail
+ * ids of at most `max_topics` topics, only ids <= upto, each topic's from
+ * the start of its tail, and move topics.last_seq and log_state with them.
+ * Records per topic how many it wrote (flush_n) and the new watermark
+ * (pending_upto); sql_index_done applies them once the transaction
+ * commits, sql_index_undo forgets them if it does not. *more tells whether
+ * ids <= upto are left. Returns an SQLite code.
+ */
+static int sql_index_write(struct store_sql *s, int64_t upto, size_t budget,
+                           size_t max_topics, bool *more)
+{
+    int64_t first_left = INT64_MAX;
+    size_t topics = 0;
+    size_t i = 0;
+    int rc = SQLITE_OK;
+
+    *more = false;
+    if (s->fail_index > 0) {
+        s->fail_index--;
+        fprintf(stderr, "store: index write failed: injected fault (test "
+                "hook)\n");
+        return SQLITE_IOERR;
+    }
+    for (i = 0; i < s->n_dirty; i++) {
+        struct sql_topic *t = s->dirty[i];
+        size_t k = budget > 0 && topics < max_topics ? sql_tail_upto(t, upto)
+                                                     : 0;
+
+        if (k > budget)
+            k = budget;
+        if (k > 0) {
+            sqlite3_stmt *st = s->st[ST_TOPIC_UPDATE];
+
+            rc = sql_chunk_put(s, t->id, t->idx_seq + 1, t->tail, k);
+            if (rc != SQLITE_OK)
+                return rc;
+
+            sqlite3_bind_int64(st, 1, t->id);
+            sqlite3_bind_int64(st, 2, t->idx_seq + (int64_t)k);
+            rc = sql_run(st);
+            if (rc != SQLITE_OK)
+                return rc;
+            topics++;
+            budget -= k;
+        }
+        t->flush_n = k;
+        if (k < t->tail_len) {
+            if (t->tail[k] < first_left)
+                first_left = t->tail[k];
+            if (t->tail[k] <= upto)
+                *more = true;
+        }
+    }
+    s->pending_upto = first_left == INT64_MAX ? s->last_id : first_left - 1;
+    if (s->pending_upto != s->indexed_upto) {
+        sqlite3_bind_int64(s->st[ST_STATE_PUT], 1, s->pending_upto);
+        rc = sql_run(s->st[ST_STATE_PUT]);
+    }
+    return rc;
+}
+
+/* The index write committed: drop the written ids from the tails, mark
+ * those topics for count pruning, take empty tails off the dirty list. */
+static void sql_index_done(struct store_sql *s)
+{
+    size_t i = 0, keep = 0;
+
+    for (i = 0; i < s->n_dirty; i++) {
+        struct sql_topic *t = s->dirty[i];
+
+        if (t->flush_n > 0) {
+            t->tail_len -= t->flush_n;
+            memmove(t->tail, t->tail + t->flush_n,
+                    t->tail_len * sizeof(*t->tail));
+            t->idx_seq += (int64_t)t->flush_n;
+            s->n_unindexed -= t->flush_n;
+            t->flush_n = 0;
+            sql_prune_mark(s, t);
+        }
+        if (t->tail_len == 0) {
+            t->dirty = false;
+            /* A topic quiet for a cycle gives its memory back. */
+            free(t->tail);
+            t->tail = NULL;
+            t->tail_cap = 0;
+        } else {
+            s->dirty[keep++] = t;
+        }
+    }
+    s->n_dirty = keep;
+    s->indexed_upto = s->pending_upto;
+}
+
+/* The index write rolled back: the tails stay as they were. */
+static void sql_index_undo(struct store_sql *s)
+{
+    size_t i = 0;
+
+    for (i = 0; i < s->n_dirty; i++)
+        s->dirty[i]->flush_n = 0;
 }
 
 /* Store one PUB inside the open transaction. Returns an SQLite code; on
@@ -676,6 +1214,7 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
     seq = t->last_seq + 1;
 
     st = s->st[ST_MSG_INSERT];
+    sqlite3_bind_int64(st, 6, s->last_id + 1);
     sqlite3_bind_int64(st, 1, t->id);
     sqlite3_bind_int64(st, 2, seq);
     sqlite3_bind_int64(st, 3, job->ts);
@@ -684,6 +1223,10 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
     rc = sql_run(st);
     if (rc != SQLITE_OK)
         return rc;
+    /* Rolled back with the transaction (saved_tail_len, saved_last_id). */
+    if (sql_tail_push(s, t, s->last_id + 1) != 0)
+        return SQLITE_NOMEM;
+    s->last_id++;
 
     if (job->key != NULL) {
         st = s->st[ST_DEDUPE_PUT];
@@ -719,26 +1262,6 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
     return SQLITE_OK;
 }
 
-/* Write the new last_seq of every touched topic. */
-static int sql_update_topics(struct store_sql *s)
-{
-    size_t i = 0;
-
-    for (i = 0; i < s->n_touched; i++) {
-        struct sql_topic *t = s->touched[i];
-        int rc = SQLITE_OK;
-
-        if (t->last_seq == t->saved_last_seq)
-            continue;
-        sqlite3_bind_int64(s->st[ST_TOPIC_UPDATE], 1, t->id);
-        sqlite3_bind_int64(s->st[ST_TOPIC_UPDATE], 2, t->last_seq);
-        rc = sql_run(s->st[ST_TOPIC_UPDATE]);
-        if (rc != SQLITE_OK)
-            return rc;
-    }
-    return SQLITE_OK;
-}
-
 /* Run jobs[0..n) (n <= STORE_SQL_MAX_BATCH) in one transaction. Returns 0
  * when it committed, else -PL_ERR_INTERNAL with every job failed. */
 static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
@@ -746,6 +1269,7 @@ static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
                        uint64_t *rows)
 {
     const char *what = "begin";
+    bool index_written = false;
     uint64_t stored_rows = 0;
     size_t i = 0;
     int rc = SQLITE_OK;
@@ -762,10 +1286,23 @@ static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
     }
     s->n_touched = 0;
     s->txn++;
+    s->saved_last_id = s->last_id;
 
     rc = sql_run(s->st[ST_BEGIN]);
     if (rc != SQLITE_OK)
         goto fail;
+    /* The tails are full: index everything first, in this transaction, so
+     * that if the index cannot be written these publishes fail rather
+     * than the tails growing past their bound. */
+    if (s->n_unindexed + n > s->tail_max) {
+        bool more = false;
+
+        what = "index write";
+        index_written = true;
+        rc = sql_index_write(s, INT64_MAX, SIZE_MAX, SIZE_MAX, &more);
+        if (rc != SQLITE_OK)
+            goto fail;
+    }
     what = "insert";
     for (i = 0; i < n; i++) {
         bool stored = false;
@@ -775,9 +1312,6 @@ static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
             goto fail;
         stored_rows += stored ? 1 : 0;
     }
-    rc = sql_update_topics(s);
-    if (rc != SQLITE_OK)
-        goto fail;
     what = "commit";
     if (inject_fail != NULL && inject_fail(inject_arg)) {
         fprintf(stderr, "store: commit failed: injected fault (test hook)\n");
@@ -787,10 +1321,8 @@ static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
     rc = sql_run(s->st[ST_COMMIT]);
     if (rc != SQLITE_OK)
         goto fail;
-    for (i = 0; i < s->n_touched; i++) {
-        if (s->touched[i]->last_seq != s->touched[i]->saved_last_seq)
-            sql_prune_mark(s, s->touched[i]);
-    }
+    if (index_written)
+        sql_index_done(s);
     s->n_touched = 0;
     *rows += stored_rows;
     return 0;
@@ -804,9 +1336,16 @@ rollback:
             sql_log(s, "rollback", rc);
     }
     for (i = 0; i < s->n_touched; i++) {
-        s->touched[i]->id = s->touched[i]->saved_id;
-        s->touched[i]->last_seq = s->touched[i]->saved_last_seq;
+        struct sql_topic *t = s->touched[i];
+
+        s->n_unindexed -= t->tail_len - t->saved_tail_len;
+        t->tail_len = t->saved_tail_len;
+        t->id = t->saved_id;
+        t->last_seq = t->saved_last_seq;
     }
+    if (index_written)
+        sql_index_undo(s);
+    s->last_id = s->saved_last_id;
     s->n_touched = 0;
 fail_jobs:
     for (i = 0; i < n; i++) {
@@ -897,6 +1436,112 @@ static void sql_drop_rows(struct store_job *job)
     job->n_rows = 0;
 }
 
+/* Append the row with this messages.id to job->rows. Returns an SQLite
+ * code. */
+static int sql_add_id_row(struct store_sql *s, int64_t id,
+                          struct store_job *job, size_t *cap)
+{
+    sqlite3_stmt *st = s->st[ST_ROW_BY_ID];
+    int rc = SQLITE_OK;
+
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = sql_add_row(job, st, cap) == 0 ? SQLITE_OK : SQLITE_NOMEM;
+    else if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;  /* pruned by age out of ts order (see there) */
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/* t's tail id of a seq in idx_seq < seq <= last_seq. */
+static int64_t sql_tail_id(const struct sql_topic *t, int64_t seq)
+{
+    return t->tail[seq - t->idx_seq - 1];
+}
+
+/* Add the rows of seqs lo..hi listed by the chunks st yields (bound and
+ * ready to step), in the order it yields them, each chunk read from its
+ * end when `down`, until job has its limit. Returns an SQLite code. */
+static int sql_read_chunks(struct store_sql *s, sqlite3_stmt *st, int64_t lo,
+                           int64_t hi, bool down, struct store_job *job,
+                           size_t *cap)
+{
+    size_t limit = (size_t)job->limit;
+    int rc = SQLITE_OK;
+
+    while (job->n_rows < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t first = sqlite3_column_int64(st, 0);
+        size_t i = 0;
+
+        rc = sql_chunk_load(s, st, 1);
+        for (i = 0; rc == SQLITE_OK && i < s->n_ids &&
+                    job->n_rows < limit; i++) {
+            size_t j = down ? s->n_ids - 1 - i : i;
+            int64_t seq = first + (int64_t)j;
+
+            if (seq >= lo && seq <= hi)
+                rc = sql_add_id_row(s, s->ids[j], job, cap);
+        }
+        if (rc != SQLITE_OK)
+            break;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* AFTER: ascending, first the indexed seqs (chunk by chunk), then the
+ * tail's. */
+static int sql_read_after(struct store_sql *s, const struct sql_topic *t,
+                          struct store_job *job, size_t *cap)
+{
+    int64_t upto = job->upto < t->last_seq ? job->upto : t->last_seq;
+    int64_t hi = upto < t->idx_seq ? upto : t->idx_seq;
+    size_t limit = (size_t)job->limit;
+    int64_t seq = job->after + 1;
+    int rc = SQLITE_OK;
+
+    if (job->after < hi) {
+        sqlite3_stmt *st = s->st[ST_AFTER];
+
+        sqlite3_bind_int64(st, 1, t->id);
+        sqlite3_bind_int64(st, 2, job->after + 1);
+        sqlite3_bind_int64(st, 3, hi);
+        rc = sql_read_chunks(s, st, job->after + 1, hi, false, job, cap);
+    }
+    if (seq <= t->idx_seq)
+        seq = t->idx_seq + 1;
+    for (; rc == SQLITE_OK && seq <= upto && job->n_rows < limit; seq++)
+        rc = sql_add_id_row(s, sql_tail_id(t, seq), job, cap);
+    return rc;
+}
+
+/* BEFORE: descending (reversed by the caller), first the tail's seqs,
+ * then the indexed ones, chunk by chunk from the newest. */
+static int sql_read_before(struct store_sql *s, const struct sql_topic *t,
+                           struct store_job *job, size_t *cap)
+{
+    int64_t below = job->before > 0 ? job->before : INT64_MAX;
+    int64_t seq = below - 1 < t->last_seq ? below - 1 : t->last_seq;
+    size_t limit = (size_t)job->limit;
+    int rc = SQLITE_OK;
+
+    for (; rc == SQLITE_OK && seq > t->idx_seq && job->n_rows < limit; seq--)
+        rc = sql_add_id_row(s, sql_tail_id(t, seq), job, cap);
+    if (rc == SQLITE_OK && job->n_rows < limit) {
+        sqlite3_stmt *st = s->st[ST_BEFORE];
+
+        if (below > t->idx_seq + 1)
+            below = t->idx_seq + 1;
+        sqlite3_bind_int64(st, 1, t->id);
+        sqlite3_bind_int64(st, 2, below);
+        rc = sql_read_chunks(s, st, 1, below - 1, true, job, cap);
+    }
+    return rc;
+}
+
 void store_sql_run_read(struct store_sql *s, struct store_job *job)
 {
     struct sql_topic *t = map_get(&s->map, job->topic);
@@ -918,30 +1563,17 @@ void store_sql_run_read(struct store_sql *s, struct store_job *job)
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         goto fail;
+    /* Tail rows are never pruned: nothing indexed, the tail starts it. */
+    if (rc == SQLITE_DONE && t->tail_len > 0)
+        job->first_seq = t->idx_seq + 1;
     if (job->limit <= 0)
         return;
 
-    if (job->kind == STORE_JOB_AFTER) {
-        st = s->st[ST_AFTER];
-        sqlite3_bind_int64(st, 1, t->id);
-        sqlite3_bind_int64(st, 2, job->after);
-        sqlite3_bind_int64(st, 3, job->upto);
-        sqlite3_bind_int(st, 4, job->limit);
-    } else {
-        st = s->st[ST_BEFORE];
-        sqlite3_bind_int64(st, 1, t->id);
-        sqlite3_bind_int64(st, 2, job->before > 0 ? job->before : INT64_MAX);
-        sqlite3_bind_int(st, 3, job->limit);
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sql_add_row(job, st, &cap) != 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE)
+    if (job->kind == STORE_JOB_AFTER)
+        rc = sql_read_after(s, t, job, &cap);
+    else
+        rc = sql_read_before(s, t, job, &cap);
+    if (rc != SQLITE_OK)
         goto fail;
     if (job->kind == STORE_JOB_BEFORE) {
         size_t i = 0;
@@ -972,6 +1604,51 @@ static int sql_delete(struct store_sql *s, sqlite3_stmt *st, int *changes)
     return rc;
 }
 
+/* Delete t's rows with seq <= cut (all indexed), oldest first, whole
+ * chunks at a time until about STORE_SQL_PRUNE_ROWS rows went; trim the
+ * chunk the cut falls into. *changes: rows removed; *done: nothing left
+ * at or below cut. */
+static int sql_prune_chunks(struct store_sql *s, struct sql_topic *t,
+                            int64_t cut, int *changes, bool *done)
+{
+    sqlite3_stmt *st = s->st[ST_CHUNKS_UPTO];
+    size_t i = 0;
+    int rc = SQLITE_OK;
+
+    *changes = 0;
+    *done = false;
+    sqlite3_bind_int64(st, 1, t->id);
+    sqlite3_bind_int64(st, 2, cut);
+    sqlite3_bind_int(st, 3, STORE_SQL_PRUNE_CHUNKS);
+    rc = sql_chunks_collect(s, st, t->id);
+    if (rc != SQLITE_OK)
+        return rc;
+    *done = s->n_chunks < STORE_SQL_PRUNE_CHUNKS;
+    for (i = 0; i < s->n_chunks; i++) {
+        const struct sql_chunk *c = &s->chunks[i];
+        size_t k = (size_t)(cut - c->first_seq + 1);
+        size_t j = 0;
+
+        if (k > c->n)
+            k = c->n;
+        for (j = 0; j < k; j++) {
+            sqlite3_bind_int64(s->st[ST_DELETE_ID], 1, s->ids[c->off + j]);
+            rc = sql_run(s->st[ST_DELETE_ID]);
+            if (rc != SQLITE_OK)
+                return rc;
+            *changes += sqlite3_changes(s->db);
+        }
+        rc = sql_chunk_trim(s, c, k);
+        if (rc != SQLITE_OK)
+            return rc;
+        if (*changes >= STORE_SQL_PRUNE_ROWS && i + 1 < s->n_chunks) {
+            *done = false;
+            break;
+        }
+    }
+    return SQLITE_OK;
+}
+
 /* One count-pruning statement for the topic at the end of the prune list
  * that still has rows to drop. *ran tells whether a statement ran. */
 static int sql_prune_count_step(struct store_sql *s, uint64_t *pruned,
@@ -981,24 +1658,24 @@ static int sql_prune_count_step(struct store_sql *s, uint64_t *pruned,
     while (s->n_prune > 0) {
         struct sql_topic *t = s->prune[s->n_prune - 1];
         int64_t cut = t->last_seq - s->retain_messages;
-        sqlite3_stmt *st = s->st[ST_PRUNE_COUNT];
         int changes = 0;
+        bool done = false;
         int rc = SQLITE_OK;
 
+        /* Tail rows wait for their index write, which marks t again. */
+        if (cut > t->idx_seq)
+            cut = t->idx_seq;
         if (cut <= 0 || t->id == 0) {
             t->prune = false;
             s->n_prune--;
             continue;
         }
-        sqlite3_bind_int64(st, 1, t->id);
-        sqlite3_bind_int64(st, 2, cut);
-        sqlite3_bind_int(st, 3, STORE_SQL_PRUNE_ROWS);
-        rc = sql_delete(s, st, &changes);
+        rc = sql_prune_chunks(s, t, cut, &changes, &done);
         if (rc != SQLITE_OK)
             return rc;
         *ran = true;
         *pruned += (uint64_t)changes;
-        if (changes < STORE_SQL_PRUNE_ROWS) {
+        if (done) {
             t->prune = false;
             s->n_prune--;
         }
@@ -1007,9 +1684,101 @@ static int sql_prune_count_step(struct store_sql *s, uint64_t *pruned,
     return SQLITE_OK;
 }
 
+/* Whether id is in the ascending ids[0..n). */
+static bool sql_ids_have(const int64_t *ids, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (ids[mid] == id)
+            return true;
+        if (ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+/* One age-pruning step: of the STORE_SQL_PRUNE_ROWS oldest rows of the
+ * log (up to indexed_upto), delete those older than `cut_ts`, and drop
+ * them from the front of the chunks that list them. ts follows insert
+ * order unless the clock steps back; a row removed out of that order can
+ * stay listed inside a chunk, and reads skip it. *changes: the rows
+ * removed. */
+static int sql_prune_age_step(struct store_sql *s, int64_t cut_ts,
+                              int *changes)
+{
+    sqlite3_stmt *st = s->st[ST_AGE_ROWS];
+    int64_t old[STORE_SQL_PRUNE_ROWS];
+    size_t n_old = 0;
+    size_t i = 0;
+    int rc = SQLITE_OK;
+
+    *changes = 0;
+    sqlite3_bind_int64(st, 1, s->indexed_upto);
+    sqlite3_bind_int(st, 2, STORE_SQL_PRUNE_ROWS);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_int64(st, 1) < cut_ts &&
+            n_old < STORE_SQL_PRUNE_ROWS)
+            old[n_old++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return rc;
+    if (n_old == 0)
+        return SQLITE_OK;
+
+    st = s->st[ST_AGE_CHUNKS];
+    sqlite3_bind_int64(st, 1, old[n_old - 1]);
+    rc = sql_chunks_collect(s, st, -1);
+    for (i = 0; rc == SQLITE_OK && i < s->n_chunks; i++) {
+        const struct sql_chunk *c = &s->chunks[i];
+        size_t k = 0;
+
+        while (k < c->n && sql_ids_have(old, n_old, s->ids[c->off + k]))
+            k++;
+        if (k > 0)
+            rc = sql_chunk_trim(s, c, k);
+    }
+    if (rc != SQLITE_OK)
+        return rc;
+    st = s->st[ST_PRUNE_AGE];
+    sqlite3_bind_int64(st, 1, cut_ts);
+    sqlite3_bind_int64(st, 2, old[n_old - 1]);
+    return sql_delete(s, st, changes);
+}
+
+/*
+ * The index cycle's part of a maintenance round: when a cycle is due
+ * (index_interval_ms after the last one ended, or the tails half full),
+ * it covers the ids handed out so far; each round writes one slice of
+ * it. Returns an SQLite code; *more tells whether the cycle goes on.
+ */
+static int sql_index_step(struct store_sql *s, int64_t now_ms, bool *written,
+                          bool *more)
+{
+    *written = false;
+    *more = false;
+    if (s->cycle_upto == 0) {
+        if (s->n_unindexed == 0 || (now_ms < s->next_index_ms &&
+                                    s->n_unindexed < s->tail_max / 2))
+            return SQLITE_OK;
+        s->cycle_upto = s->last_id;
+    }
+    *written = true;
+    return sql_index_write(s, s->cycle_upto, STORE_SQL_INDEX_SLICE,
+                           STORE_SQL_INDEX_SLICE_TOPICS, more);
+}
+
 int store_sql_prune(struct store_sql *s, int64_t now_ms, int max_stmts,
                     uint64_t *pruned)
 {
+    bool index_written = false;
+    bool index_more = false;
     bool age_more = s->retain_age_ms > 0;
     bool count_more = s->n_prune > 0;
     bool dedupe_more = true;
@@ -1020,14 +1789,13 @@ int store_sql_prune(struct store_sql *s, int64_t now_ms, int max_stmts,
 
     if (rc != SQLITE_OK)
         goto fail;
+    rc = sql_index_step(s, now_ms, &index_written, &index_more);
+    if (rc != SQLITE_OK)
+        goto fail;
     /* Round robin, so no kind of pruning starves another. */
     while (stmts < max_stmts && (age_more || count_more || dedupe_more)) {
         if (age_more) {
-            sqlite3_stmt *st = s->st[ST_PRUNE_AGE];
-
-            sqlite3_bind_int64(st, 1, now_ms - s->retain_age_ms);
-            sqlite3_bind_int(st, 2, STORE_SQL_PRUNE_ROWS);
-            rc = sql_delete(s, st, &changes);
+            rc = sql_prune_age_step(s, now_ms - s->retain_age_ms, &changes);
             if (rc != SQLITE_OK)
                 goto fail;
             n_pruned += (uint64_t)changes;
@@ -1058,13 +1826,23 @@ int store_sql_prune(struct store_sql *s, int64_t now_ms, int max_stmts,
     rc = sql_run(s->st[ST_COMMIT]);
     if (rc != SQLITE_OK)
         goto fail;
+    if (index_written) {
+        sql_index_done(s);
+        if (!index_more) {
+            s->cycle_upto = 0;
+            s->next_index_ms = now_ms + s->index_interval_ms;
+        }
+    }
     *pruned += n_pruned;
-    return age_more || count_more || dedupe_more ? 1 : 0;
+    /* After an index write, come back for the rows it made prunable. */
+    return age_more || count_more || dedupe_more || index_written ? 1 : 0;
 
 fail:
     sql_log(s, "prune", rc);
     if (!sqlite3_get_autocommit(s->db))
         sql_run(s->st[ST_ROLLBACK]);
+    if (index_written)
+        sql_index_undo(s);
     return -PL_ERR_INTERNAL;
 }
 
@@ -1088,6 +1866,13 @@ int store_sql_foreach_topic(struct store_sql *s,
         memset(&info, 0, sizeof(info));
         info.name = (const char *)sqlite3_column_text(st, 0);
         info.last_seq = sqlite3_column_int64(st, 1);
+        if (info.name != NULL) {
+            /* The log may be ahead of topics.last_seq (index tails). */
+            struct sql_topic *t = map_get(&s->map, info.name);
+
+            if (t != NULL)
+                info.last_seq = t->last_seq;
+        }
         info.has_retained = sqlite3_column_type(st, 2) != SQLITE_NULL;
         if (info.has_retained) {
             info.r_seq = sqlite3_column_int64(st, 2);
@@ -1113,6 +1898,16 @@ int store_sql_foreach_topic(struct store_sql *s,
         return -PL_ERR_INTERNAL;
     }
     return 0;
+}
+
+void store_sql_fail_index(struct store_sql *s, int n)
+{
+    s->fail_index = n;
+}
+
+size_t store_sql_unindexed(struct store_sql *s)
+{
+    return s->n_unindexed;
 }
 
 int64_t store_sql_last_seq(struct store_sql *s, const char *topic)

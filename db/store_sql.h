@@ -30,6 +30,21 @@ extern const size_t store_n_migrations;
 #define STORE_SQL_MAX_BATCH 10000
 /* Largest number of rows one pruning statement deletes. */
 #define STORE_SQL_PRUNE_ROWS 1000
+/* Index tails (store_sql.c, DESIGN): a cycle starts this long after the
+ * last one ended, and writes slices of at most this many entries and
+ * topics, one slice per maintenance round (store_sql_prune). */
+#define STORE_SQL_INDEX_MS 2000
+#define STORE_SQL_INDEX_SLICE 16384
+#define STORE_SQL_INDEX_SLICE_TOPICS 128
+/* Page size of a new database file (0: SQLite's default, 4096). */
+#define STORE_SQL_PAGE_SIZE 0
+/* Most ids in one msg_index row (a read decodes whole rows). */
+#define STORE_SQL_CHUNK_MAX 512
+/* Most chunks one count-pruning step reads. */
+#define STORE_SQL_PRUNE_CHUNKS 64
+/* Unindexed rows at which a publish batch indexes them all itself (a cycle
+ * starts at half of it). 8 bytes each. */
+#define STORE_SQL_TAIL_MAX (1u << 20)
 
 struct store_sql_config {
     const char *path;
@@ -37,6 +52,9 @@ struct store_sql_config {
     int64_t dedupe_window_ms;       /* <= 0: 24 hours */
     int64_t retain_messages;        /* per topic; 0: keep all */
     int64_t retain_age_ms;          /* 0: keep forever */
+    int64_t index_interval_ms;      /* 0: STORE_SQL_INDEX_MS */
+    size_t index_tail_max;          /* 0: STORE_SQL_TAIL_MAX */
+    int page_size;                  /* new files; 0: STORE_SQL_PAGE_SIZE */
     /* NULL: the build's store_migrations. Tests pass their own list to
      * prove that an older database is upgraded. */
     const struct store_migration *migrations;
@@ -83,11 +101,13 @@ int store_sql_run_pubs(struct store_sql *s, struct store_job **jobs,
  * n_rows, first_seq, last_seq, or err = PL_ERR_INTERNAL. */
 void store_sql_run_read(struct store_sql *s, struct store_job *job);
 
-/* One round of retention: at most max_stmts DELETEs of at most
- * STORE_SQL_PRUNE_ROWS rows each, in one transaction, for messages over
- * retain_messages or older than now_ms - retain_age_ms and for dedupe keys
- * older than now_ms - window. Adds to *pruned (messages only). Returns 1
- * when more is left to prune, 0 when done, -PL_ERR_INTERNAL on failure. */
+/* One round of maintenance, in one transaction: one slice of the index
+ * cycle when one is due, and at most max_stmts DELETEs of at most
+ * STORE_SQL_PRUNE_ROWS rows each, for messages over retain_messages or
+ * older than now_ms - retain_age_ms and for dedupe keys older than now_ms -
+ * window. Only indexed rows are pruned. Adds to *pruned (messages only).
+ * Returns 1 when more is left to do, 0 when done, -PL_ERR_INTERNAL on
+ * failure. */
 int store_sql_prune(struct store_sql *s, int64_t now_ms, int max_stmts,
                     uint64_t *pruned);
 
@@ -96,6 +116,11 @@ int store_sql_foreach_topic(struct store_sql *s,
                             int (*cb)(void *arg,
                                       const struct store_topic_info *t),
                             void *arg);
+
+/* Test hook: make the next n index writes fail. */
+void store_sql_fail_index(struct store_sql *s, int n);
+/* Rows the index does not cover yet (in the tails). */
+size_t store_sql_unindexed(struct store_sql *s);
 
 /* The topic's newest seq in memory (0 when unknown). For tests. */
 int64_t store_sql_last_seq(struct store_sql *s, const char *topic);

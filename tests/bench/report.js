@@ -27,7 +27,7 @@ const commands = fs.readFileSync(commandsPath, 'utf8').split('\n')
   .filter(Boolean).map((l) => l.split('\t'));
 
 function get(tag, server, phase) {
-  const want = phase || (tag.endsWith('-max') ? 'max' : 'run');
+  const want = phase || (/-max(-|$)/.test(tag) ? 'max' : 'run');
   const all = results.filter((r) => r.tag === tag && r.server === server &&
     r.phase === want);
   return all.length ? all[all.length - 1] : null;
@@ -221,6 +221,56 @@ function table() {
   row('', 'lost / duplicates', p ? `${lossNote(p)} / ${int(p.dup)}` : '–', '–', '');
 }
 
+// ---------------------------------------------------------------------
+// storage off and on (issue #17): Parley against itself
+
+// Bytes the server wrote to storage per message sent in a run, or undefined.
+function bytesPerMsg(tag) {
+  const r = get(tag, 'parley');
+  const io = get(tag, 'parley', 'io');
+  if (!r || !io || !r.sent) return undefined;
+  return io.write_bytes / r.sent;
+}
+
+// How many times `on` costs `off` (lower is better for both).
+function times(on, off) {
+  if (on === undefined || off === undefined || on === null || off === null || off <= 0) return '–';
+  return `${(on / off).toFixed(2)}×`;
+}
+
+const storageRows = [];
+function storageTable() {
+  const P = (t) => get(t, 'parley');
+  const srow = (kase, measure, off, on, r) =>
+    storageRows.push(`| ${kase} | ${measure} | ${off} | ${on} | ${r} |`);
+  let off = P('fanin-off'); let on = P('fanin');
+  srow('**fanin** 2000 sensors, 20k msg/s', 'p50 / p99 / max (ms)',
+    `${ms(field(off, 'p50_ms'))} / ${ms(field(off, 'p99_ms'))} / ${ms(field(off, 'max_ms'))}`,
+    `${ms(field(on, 'p50_ms'))} / ${ms(field(on, 'p99_ms'))} / ${ms(field(on, 'max_ms'))}`,
+    `${times(field(on, 'p99_ms'), field(off, 'p99_ms'))} (p99)`);
+  srow('', 'server CPU', pct(field(off, 'server_cpu')), pct(field(on, 'server_cpu')),
+    times(field(on, 'server_cpu'), field(off, 'server_cpu')));
+  srow('', 'bytes written per message', '–', int(bytesPerMsg('fanin')), '');
+  on = P('fanin-20t');
+  srow('**fanin** 20 sensors, 20k msg/s', 'p50 / p99 (ms), bytes written per message', '–',
+    `${ms(field(on, 'p50_ms'))} / ${ms(field(on, 'p99_ms'))}, ${int(bytesPerMsg('fanin-20t'))} B`, '');
+  off = P('fanin-max-off'); on = P('fanin-max');
+  srow('**fanin** 2000 sensors, `--find-max`', 'highest clean publish rate (msg/s)',
+    int(field(off, 'target_rate')), int(field(on, 'target_rate')),
+    times(field(on, 'target_rate'), field(off, 'target_rate')));
+  off = P('durable-50k-off'); on = P('durable-50k');
+  srow('**durable** 100 publishers, 50k/s', 'ack p50 / p99 (ms)',
+    `${ms(field(off, 'p50_ms'))} / ${ms(field(off, 'p99_ms'))}`,
+    `${ms(field(on, 'p50_ms'))} / ${ms(field(on, 'p99_ms'))}`,
+    `${times(field(on, 'p99_ms'), field(off, 'p99_ms'))} (p99)`);
+  const sr = P('store-read');
+  if (sr) {
+    srow(`**store reads** ${int(sr.messages)} messages, ${int(sr.topics)} topics`,
+      '`history` 50 / `since` 1000: p50 / p99 (ms)', '–',
+      `${ms(sr.history_p50_ms)} / ${ms(sr.history_p99_ms)}; ${ms(sr.since_p50_ms)} / ${ms(sr.since_p99_ms)}`, '');
+  }
+}
+
 function targets() {
   const out = [];
   const fm = [get('fanout-max', 'parley'), get('fanout-max', 'node')];
@@ -271,6 +321,32 @@ function targets() {
   } else { got = 'not measured'; ok = undefined; }
   out.push(`| latency: fanout 500 msg/s × 1000, p99 no worse than the Node baseline (uWebSockets, not in Debian, is compared by hand below) | ${got} | ${mark(ok)} |`);
 
+  const fio = [get('fanin', 'parley'), get('fanin-off', 'parley')];
+  if (fio[0] && fio[1]) {
+    const p99 = fio[0].p99_ms / fio[1].p99_ms;
+    const cpu = fio[0].server_cpu / fio[1].server_cpu;
+    got = `p99 ${p99.toFixed(2)}× (${ms(fio[0].p99_ms)} vs ${ms(fio[1].p99_ms)} ms), CPU ${cpu.toFixed(2)}×`;
+    ok = p99 <= 2 && cpu <= 1.3 && fio[0].p99_ms < 1;
+  } else { got = 'not measured'; ok = undefined; }
+  out.push(`| #17 fanin stored vs storage off: p99 ≤ 2×, CPU ≤ 1.3×, p99 < 1 ms | ${got} | ${mark(ok)} |`);
+
+  const fmo = [get('fanin-max', 'parley'), get('fanin-max-off', 'parley')];
+  if (fmo[0] && fmo[1] && fmo[1].target_rate > 0) {
+    const x = fmo[0].target_rate / fmo[1].target_rate;
+    got = `${(100 * x).toFixed(0)} % (${int(fmo[0].target_rate)} vs ${int(fmo[1].target_rate)} msg/s)`;
+    ok = x >= 0.8;
+  } else { got = 'not measured'; ok = undefined; }
+  out.push(`| #17 fanin max stored ≥ 80 % of storage off | ${got} | ${mark(ok)} |`);
+
+  // A stored message's row: 100 bytes of data, the sender, four integers
+  // and SQLite's record and cell headers: about 150 bytes.
+  const bpm = [bytesPerMsg('fanin'), bytesPerMsg('fanin-20t')];
+  if (bpm[0] !== undefined && bpm[1] !== undefined) {
+    got = `${int(bpm[0])} B at 2000 topics, ${int(bpm[1])} B at 20`;
+    ok = bpm[0] <= 450 && bpm[1] <= 450;
+  } else { got = 'not measured'; ok = undefined; }
+  out.push(`| #17 bytes written per stored message ≤ 3× its row (≈150 B) | ${got} | ${mark(ok)} |`);
+
   if (co) {
     got = `${int(co.delivered)} open, ${int(co.bytes_per_conn)} bytes each`;
     ok = co.delivered >= 19000 && co.bytes_per_conn < 2048;
@@ -300,6 +376,7 @@ function writeDat(server) {
 // ---------------------------------------------------------------------
 
 table();
+storageTable();
 writeDat('parley');
 writeDat('node');
 
@@ -326,6 +403,16 @@ gen.push('"Parley vs Node" is how many times better Parley is (higher ' +
   'throughput, or lower latency, memory or CPU); below 1.0× the baseline is better. ' +
   '"Clean" means nothing lost, no error reply, no connection closed by the ' +
   'server, and, for `--find-max`, p99 under 50 ms.');
+gen.push('');
+gen.push('### Storage off and on');
+gen.push('');
+gen.push('Parley against itself (issue #17): "off" makes the topics ephemeral ' +
+  '(`--ephemeral`), so nothing is stored and a durable publish is acknowledged ' +
+  'at once. The last column is what storing costs (on ÷ off).');
+gen.push('');
+gen.push('| case | measure | storage off | storage on | on ÷ off |');
+gen.push('|---|---|---:|---:|---:|');
+gen.push(...storageRows);
 gen.push('');
 gen.push('### Targets');
 gen.push('');

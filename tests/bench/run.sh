@@ -24,13 +24,14 @@ ROOT=$(cd "$HERE/../.." && pwd)
 BUILD=$(cd "$1" && pwd)
 PARLEYD=$BUILD/server/parleyd
 BENCH=$BUILD/tests/bench/parley-bench
+STORE_BENCH=$BUILD/tests/bench/parley-store-bench
 OUT=${BENCH_OUT:-$ROOT/docs}
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 GEN_CPU=${BENCH_GEN_CPU:-1}
 SERVERS=${BENCH_SERVERS:-parley node}
 ONLY=${BENCH_ONLY:-}
 
-for f in "$PARLEYD" "$BENCH"; do
+for f in "$PARLEYD" "$BENCH" "$STORE_BENCH"; do
     if [ ! -x "$f" ]; then
         echo "run.sh: $f is missing: build first (make build)" >&2
         exit 1
@@ -51,6 +52,8 @@ COMMANDS=$WORK/commands.txt
 SRV_PID=
 SRV_PORT=
 CASE_NO=0
+# Extra parleyd flags for the next case (storage off: --ephemeral ...).
+SRV_EXTRA=()
 
 cleanup() {
     stop_server
@@ -98,7 +101,8 @@ start_server() {
     mkdir -p "$WORK/db"
     case $name in
     parley)
-        "${PIN_SRV[@]}" "$PARLEYD" --port 0 --db "$WORK/db/p.db" 2>"$log" &
+        "${PIN_SRV[@]}" "$PARLEYD" --port 0 --db "$WORK/db/p.db" \
+            "${SRV_EXTRA[@]}" 2>"$log" &
         ;;
     node)
         "${PIN_SRV[@]}" node "$HERE/baseline-node/server.js" --port 0 \
@@ -140,19 +144,36 @@ want() {
     return 1
 }
 
-# bench SERVER TAG SCENARIO ARGS...: one case against a fresh server.
+# The bytes the server process has written to storage (WAL, database,
+# checkpoints), from /proc/PID/io; empty when unreadable.
+write_bytes() {
+    sed -n 's/^write_bytes: //p' "/proc/$1/io" 2>/dev/null || true
+}
+
+# bench SERVER TAG SCENARIO ARGS...: one case against a fresh server (with
+# parleyd, SRV_EXTRA as extra flags). Also records the bytes the server
+# wrote during the run as a JSON line of phase "io".
 bench() {
-    local server=$1 tag=$2 rc=0 t0=$SECONDS
+    local server=$1 tag=$2 rc=0 t0=$SECONDS wb0 wb1
     shift 2
     want "$tag" || return 0
     start_server "$server"
-    echo "== $tag on $server: parley-bench $*"
+    local extra=""
+    [ "$server" = parley ] && extra="${SRV_EXTRA[*]}"
+    echo "== $tag on $server: parley-bench $* ${extra:+(parleyd $extra)}"
     if ! grep -q "^$tag	" "$COMMANDS"; then
-        printf '%s\tparley-bench %s\n' "$tag" "$*" >>"$COMMANDS"
+        printf '%s\tparley-bench %s%s\n' "$tag" "$*" \
+            "${extra:+   (parleyd $extra)}" >>"$COMMANDS"
     fi
+    wb0=$(write_bytes "$SRV_PID")
     "${PIN_GEN[@]}" "$BENCH" "$@" --url "ws://127.0.0.1:$SRV_PORT/ws" \
         --server-pid "$SRV_PID" --label "$server" --tag "$tag" \
         --json-out "$RESULTS" | grep -v '^{' || rc=$?
+    wb1=$(write_bytes "$SRV_PID")
+    if [ -n "$wb0" ] && [ -n "$wb1" ]; then
+        printf '{"tag":"%s","server":"%s","phase":"io","write_bytes":%s}\n' \
+            "$tag" "$server" "$((wb1 - wb0))" >>"$RESULTS"
+    fi
     # parley-bench exits 1 when a run lost messages: that is a result to
     # report, not a reason to stop the set
     stop_server
@@ -184,8 +205,28 @@ for server in $SERVERS; do
     bench "$server" fanin fanin --sensors 2000 --subs 1 --size 100 \
         --rate 20000 --duration 5 --timeout 90
     # The highest clean fan-in rate (persisted), same shape.
+    # (1-s trials: with fanin-max-off beside it, the set stays in 5 min;
+    # with 2-s trials it took 302-309 s.)
     bench "$server" fanin-max fanin --sensors 2000 --subs 1 --size 100 \
-        --find-max --start-rate 5000 --trial 2 --bisect 3 --timeout 120
+        --find-max --start-rate 5000 --trial 1 --bisect 2 --timeout 120
+    # Storage off and on side by side (issue #17): the same fan-in with
+    # sensors/# ephemeral, the same at 20 topics (bytes written per
+    # message), and the durable 50k case with its topic ephemeral (acked
+    # at once, nothing stored).
+    if [ "$server" = parley ]; then
+        SRV_EXTRA=(--ephemeral 'sensors/#')
+        bench "$server" fanin-off fanin --sensors 2000 --subs 1 --size 100 \
+            --rate 20000 --duration 5 --timeout 90
+        bench "$server" fanin-max-off fanin --sensors 2000 --subs 1 \
+            --size 100 --find-max --start-rate 5000 --trial 1 --bisect 2 \
+            --timeout 120
+        SRV_EXTRA=(--ephemeral durable --ephemeral 'durable/#')
+        bench "$server" durable-50k-off durable --pubs 100 --window 16 \
+            --size 100 --rate 50000 --duration 5 --timeout 60
+        SRV_EXTRA=()
+        bench "$server" fanin-20t fanin --sensors 20 --subs 1 --size 100 \
+            --rate 20000 --duration 5 --timeout 90
+    fi
     # Acknowledged publishes from 100 publishers, 16 in flight each.
     bench "$server" durable durable --pubs 100 --window 16 --size 100 \
         --duration 5 --timeout 60
@@ -212,6 +253,19 @@ for server in $SERVERS; do
             --duration 10 --timeout 90
     fi
 done
+
+# The store's reads on a large log (no server): history limit 50 and a
+# since replay of 1000, on 1M messages over 10,000 topics built offline.
+# docs/benchmarks.md has the same at 10M (minutes to build).
+if [[ " $SERVERS " == *" parley "* ]] && want store-read; then
+    echo "== store-read: parley-store-bench --messages 1000000 --topics 10000"
+    printf 'store-read\tparley-store-bench --messages 1000000 --topics 10000 --reads 500\n' >>"$COMMANDS"
+    mkdir -p "$WORK/sb"
+    "${PIN_SRV[@]}" "$STORE_BENCH" --db "$WORK/sb/store.db" \
+        --messages 1000000 --topics 10000 --reads 500 \
+        2>"$WORK/sb/log" | tee -a "$RESULTS" || cat "$WORK/sb/log" >&2
+    rm -rf "$WORK/sb"
+fi
 T1=$(date +%s)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 

@@ -2,7 +2,10 @@
  * test_store_sql.c: the plain SQLite layer on temp files: migrations (fresh,
  * upgrade, refusal of a newer schema, a frozen version-1 fixture), refusal
  * of a corrupt or locked file, seq assignment, rollback (injected and real
- * statement failures), dedupe, retained, reads, and each kind of pruning.
+ * statement failures), dedupe, retained, reads, and each kind of pruning;
+ * the index tails (reads across index and tail, a reopen that must read
+ * the log back, the bound when the index cannot be written) and a crash
+ * in the middle of an upgrade.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +16,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "errors.h"
@@ -22,14 +26,23 @@
 #define NOW 1764130000000LL
 
 
+/* Open with cfg or fail the test. */
+static struct store_sql *open_cfg(const struct store_sql_config *cfg)
+{
+    char *err = NULL;
+    struct store_sql *s = store_sql_open(cfg, &err);
+
+    if (s == NULL)
+        fail_msg("open: %s", err != NULL ? err : "(no message)");
+    return s;
+}
+
 static struct store_sql *open_sql(const struct tmpdb *f,
                                   const struct store_migration *migs,
                                   size_t n_migs, int64_t keep_n,
                                   int64_t keep_ms)
 {
     struct store_sql_config cfg;
-    struct store_sql *s = NULL;
-    char *err = NULL;
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.path = f->path;
@@ -38,10 +51,7 @@ static struct store_sql *open_sql(const struct tmpdb *f,
     cfg.retain_age_ms = keep_ms;
     cfg.migrations = migs;
     cfg.n_migrations = n_migs;
-    s = store_sql_open(&cfg, &err);
-    if (s == NULL)
-        fail_msg("open: %s", err != NULL ? err : "(no message)");
-    return s;
+    return open_cfg(&cfg);
 }
 
 /* Try to open and expect a failure whose message contains `want`. */
@@ -159,6 +169,17 @@ static struct store_job *read_job(struct store_sql *s, enum store_job_kind k,
     return job;
 }
 
+/* Expect rows first..last (ascending, consecutive) in job. */
+static void expect_seqs(struct store_job *job, int64_t first, int64_t last)
+{
+    size_t i = 0;
+
+    assert_int_equal(job->n_rows, (size_t)(last - first + 1));
+    for (i = 0; i < job->n_rows; i++)
+        assert_int_equal(job->rows[i].seq, first + (int64_t)i);
+    store_job_free(&job);
+}
+
 /* ---- migrations --------------------------------------------------------- */
 
 static void test_fresh_database(void **state)
@@ -194,50 +215,51 @@ static void test_newer_schema_refused(void **state)
 static void test_upgrade_keeps_data(void **state)
 {
     struct tmpdb *f = *state;
-    struct store_migration migs[3];
-    struct store_sql *s = open_sql(f, store_migrations, 1, 0, 0);
+    struct store_migration migs[16];
+    size_t n = store_n_migrations;
+    struct store_sql *s = NULL;
     struct store_job *job = NULL;
+    size_t i = 0;
 
-    /* Version 1 with data. */
-    assert_int_equal(query_int(s, "PRAGMA user_version"), 1);
-    assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 1);
-    assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 2);
-    store_sql_close(&s);
+    /* Version 1 with data (chat/general: seqs 3 and 4). */
+    assert_true(n + 2 <= sizeof(migs) / sizeof(migs[0]));
+    db_from_script(f, "v1.sql");
+    for (i = 0; i < n; i++)
+        migs[i] = store_migrations[i];
 
-    /* A second migration: applied once, in order, data kept. */
-    migs[0] = store_migrations[0];
-    migs[1].version = 2;
-    migs[1].name = "002_test";
-    migs[1].sql = "ALTER TABLE messages ADD COLUMN extra TEXT;"
+    /* One more migration: applied once, in order, data kept. */
+    migs[n].version = (int)n + 1;
+    migs[n].name = "999_test";
+    migs[n].sql = "ALTER TABLE messages ADD COLUMN extra TEXT;"
                   "CREATE TABLE test_marker(x INTEGER);"
                   "INSERT INTO test_marker VALUES (42);";
-    s = open_sql(f, migs, 2, 0, 0);
-    assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+    s = open_sql(f, migs, n + 1, 0, 0);
+    assert_int_equal(query_int(s, "PRAGMA user_version"), (int64_t)n + 1);
     assert_int_equal(query_int(s, "SELECT x FROM test_marker"), 42);
-    assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 3);
-    job = read_job(s, STORE_JOB_AFTER, "a", 0, 100, 100);
+    assert_int_equal(pub1(s, "chat/general", NULL, NOW, NULL), 5);
+    job = read_job(s, STORE_JOB_AFTER, "chat/general", 0, 100, 100);
     assert_int_equal(job->n_rows, 3);
     store_job_free(&job);
     store_sql_close(&s);
 
-    /* Reopened at version 2: the migration does not run again. */
-    s = open_sql(f, migs, 2, 0, 0);
+    /* Reopened: the migration does not run again. */
+    s = open_sql(f, migs, n + 1, 0, 0);
     assert_int_equal(query_int(s, "SELECT count(*) FROM test_marker"), 1);
     store_sql_close(&s);
 
-    /* A broken third migration rolls back whole and is reported. */
-    migs[2].version = 3;
-    migs[2].name = "003_broken";
-    migs[2].sql = "CREATE TABLE half(x); THIS IS NOT SQL;";
-    open_fails(f, migs, 3, "003_broken");
-    s = open_sql(f, migs, 2, 0, 0);
-    assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+    /* A broken migration rolls back whole and is reported. */
+    migs[n + 1].version = (int)n + 2;
+    migs[n + 1].name = "999_broken";
+    migs[n + 1].sql = "CREATE TABLE half(x); THIS IS NOT SQL;";
+    open_fails(f, migs, n + 2, "999_broken");
+    s = open_sql(f, migs, n + 1, 0, 0);
+    assert_int_equal(query_int(s, "PRAGMA user_version"), (int64_t)n + 1);
     assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master"
                                   " WHERE name = 'half'"), 0);
     store_sql_close(&s);
 
     /* This build (which knows fewer migrations) now refuses the file. */
-    open_fails(f, store_migrations, 1, "newer than this build knows");
+    open_fails(f, store_migrations, n, "newer than this build knows");
 }
 
 static void test_v1_fixture(void **state)
@@ -262,6 +284,34 @@ static void test_v1_fixture(void **state)
     store_job_free(&job);
     /* seq continues; the old dedupe key still holds. */
     assert_int_equal(pub1(s, "chat/general", NULL, NOW, NULL), 5);
+    assert_int_equal(pub1(s, "sensors/t1", "t1-000002", 1764130000100LL,
+                          &dup), 2);
+    assert_true(dup);
+    store_sql_close(&s);
+}
+
+static void test_v2_fixture(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = NULL;
+    struct store_job *job = NULL;
+    bool dup = false;
+
+    db_from_script(f, "v2.sql");
+    s = open_sql(f, NULL, 0, 0, 0);
+    assert_int_equal(query_int(s, "PRAGMA user_version"),
+                     (int64_t)store_n_migrations);
+    /* seq 5 was only in the log: read back into the tail. */
+    assert_int_equal(store_sql_last_seq(s, "chat/general"), 5);
+    assert_int_equal(store_sql_unindexed(s), 1);
+    job = read_job(s, STORE_JOB_AFTER, "chat/general", 0, 10, 10);
+    assert_int_equal(job->first_seq, 3);
+    assert_int_equal(job->last_seq, 5);
+    assert_string_equal(job->rows[2].from, "carol");
+    expect_seqs(job, 3, 5);
+    expect_seqs(read_job(s, STORE_JOB_BEFORE, "chat/general", 5, 0, 1), 4,
+                4);
+    assert_int_equal(pub1(s, "chat/general", NULL, NOW, NULL), 6);
     assert_int_equal(pub1(s, "sensors/t1", "t1-000002", 1764130000100LL,
                           &dup), 2);
     assert_true(dup);
@@ -310,6 +360,20 @@ static void test_unwritable_dir_refused(void **state)
 }
 
 /* ---- publishing --------------------------------------------------------- */
+
+static int prune_all(struct store_sql *s, int64_t now, uint64_t *pruned)
+{
+    int rounds = 0;
+    int rc = 0;
+
+    do {
+        rc = store_sql_prune(s, now, 2, pruned);
+        assert_true(rc >= 0);
+        rounds++;
+        assert_true(rounds < 1000);
+    } while (rc == 1);
+    return rounds;
+}
 
 static bool fail_always(void *arg)
 {
@@ -360,6 +424,12 @@ static void test_batch_and_rollback(void **state)
                                              : 1 + (int64_t)i / 2);
         store_job_free(&jobs[i]);
     }
+    assert_int_equal(store_sql_last_seq(s, "a"), 4);
+    assert_int_equal(store_sql_last_seq(s, "new/topic"), 3);
+    /* topics.last_seq follows once the index is written. */
+    assert_int_equal(query_int(s, "SELECT last_seq FROM topics"
+                                  " WHERE name = 'a'"), 0);
+    prune_all(s, NOW, &r);
     assert_int_equal(query_int(s, "SELECT last_seq FROM topics"
                                   " WHERE name = 'a'"), 4);
     assert_int_equal(query_int(s, "SELECT last_seq FROM topics"
@@ -377,8 +447,8 @@ static void test_statement_failure_rolls_back(void **state)
     size_t i = 0;
 
     assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 1);
-    /* Someone wrote seq 3 behind our back: the batch's second insert on
-     * "a" hits the unique index, and the whole batch is undone. */
+    /* Someone wrote a row behind our back: the batch's second insert
+     * hits its id, and the whole batch is undone. */
     assert_int_equal(sqlite3_exec(store_sql_db(s),
                                   "INSERT INTO messages(topic_id, seq, ts,"
                                   " sender, data) VALUES (1, 3, 0, 'x', '0')",
@@ -527,20 +597,6 @@ static void test_reads(void **state)
 
 /* ---- pruning ------------------------------------------------------------ */
 
-static int prune_all(struct store_sql *s, int64_t now, uint64_t *pruned)
-{
-    int rounds = 0;
-    int rc = 0;
-
-    do {
-        rc = store_sql_prune(s, now, 2, pruned);
-        assert_true(rc >= 0);
-        rounds++;
-        assert_true(rounds < 1000);
-    } while (rc == 1);
-    return rounds;
-}
-
 static void test_prune_by_count(void **state)
 {
     struct tmpdb *f = *state;
@@ -624,6 +680,229 @@ static void test_prune_by_age_and_dedupe(void **state)
     store_sql_close(&s);
 }
 
+/* ---- index tails -------------------------------------------------------- */
+
+/* How many message ids msg_index lists (its rows are lists "id,id,..."). */
+#define INDEXED_IDS "SELECT coalesce(sum(length(ids) -" \
+                    " length(replace(ids, ',', '')) + 1), 0) FROM msg_index"
+
+static struct store_sql *open_sql_tails(const struct tmpdb *f,
+                                        size_t tail_max)
+{
+    struct store_sql_config cfg;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.path = f->path;
+    cfg.index_tail_max = tail_max;
+    return open_cfg(&cfg);
+}
+
+static void test_reads_span_index_and_tail(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job *job = NULL;
+    uint64_t pruned = 0;
+    int i = 0;
+
+    for (i = 0; i < 10; i++)
+        pub1(s, "a", NULL, NOW, NULL);
+    prune_all(s, NOW, &pruned);
+    assert_int_equal(store_sql_unindexed(s), 0);
+    assert_int_equal(query_int(s, INDEXED_IDS), 10);
+    for (i = 0; i < 5; i++)
+        pub1(s, "a", NULL, NOW, NULL);
+    assert_int_equal(store_sql_unindexed(s), 5);
+
+    expect_seqs(read_job(s, STORE_JOB_AFTER, "a", 0, 100, 100), 1, 15);
+    expect_seqs(read_job(s, STORE_JOB_AFTER, "a", 8, 100, 4), 9, 12);
+    expect_seqs(read_job(s, STORE_JOB_AFTER, "a", 11, 14, 100), 12, 14);
+    expect_seqs(read_job(s, STORE_JOB_AFTER, "a", 2, 6, 100), 3, 6);
+    expect_seqs(read_job(s, STORE_JOB_BEFORE, "a", 0, 0, 7), 9, 15);
+    expect_seqs(read_job(s, STORE_JOB_BEFORE, "a", 12, 0, 5), 7, 11);
+    expect_seqs(read_job(s, STORE_JOB_BEFORE, "a", 5, 0, 100), 1, 4);
+    job = read_job(s, STORE_JOB_BEFORE, "a", 14, 0, 3);
+    assert_int_equal(job->first_seq, 1);
+    assert_int_equal(job->last_seq, 15);
+    expect_seqs(job, 11, 13);
+    store_sql_close(&s);
+}
+
+/* Closing without an index write is what a crash leaves: the next open
+ * reads the unindexed rows back from the log, seq continues. Also after an
+ * index cycle cut short after its first slice (more topics than one slice
+ * takes). */
+static void test_tails_survive_reopen(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job **jobs = NULL;
+    uint64_t b = 0, r = 0, e = 0, pruned = 0;
+    size_t n = STORE_SQL_INDEX_SLICE_TOPICS + 100;
+    size_t i = 0;
+    char topic[32];
+
+    for (i = 0; i < 7; i++)
+        pub1(s, "a", NULL, NOW, NULL);
+    store_sql_close(&s);
+    s = open_sql(f, NULL, 0, 0, 0);
+    assert_int_equal(store_sql_last_seq(s, "a"), 7);
+    assert_int_equal(store_sql_unindexed(s), 7);
+    expect_seqs(read_job(s, STORE_JOB_AFTER, "a", 0, 100, 100), 1, 7);
+    assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 8);
+
+    jobs = calloc(n, sizeof(*jobs));
+    assert_non_null(jobs);
+    for (i = 0; i < n; i++) {
+        snprintf(topic, sizeof(topic), "t/%zu", i);
+        jobs[i] = pub_job(topic, "1", NULL, false, NOW);
+    }
+    assert_int_equal(store_sql_run_pubs(s, jobs, n, NULL, NULL, &b, &r, &e),
+                     0);
+    for (i = 0; i < n; i++)
+        store_job_free(&jobs[i]);
+    free(jobs);
+    /* One slice: some topics indexed, the watermark behind the rest. */
+    assert_int_equal(store_sql_prune(s, NOW, 1, &pruned), 1);
+    assert_true(store_sql_unindexed(s) > 0);
+    assert_true(store_sql_unindexed(s) < n + 8);
+    store_sql_close(&s);
+
+    s = open_sql(f, NULL, 0, 0, 0);
+    assert_int_equal(store_sql_last_seq(s, "a"), 8);
+    for (i = 0; i < n; i++) {
+        snprintf(topic, sizeof(topic), "t/%zu", i);
+        assert_int_equal(store_sql_last_seq(s, topic), 1);
+    }
+    assert_int_equal(pub1(s, "t/0", NULL, NOW, NULL), 2);
+    snprintf(topic, sizeof(topic), "t/%zu", n - 1);
+    assert_int_equal(pub1(s, topic, NULL, NOW, NULL), 2);
+    prune_all(s, NOW, &pruned);
+    assert_int_equal(store_sql_unindexed(s), 0);
+    assert_int_equal(query_int(s, INDEXED_IDS),
+                     (int64_t)n + 10);
+    assert_int_equal(query_int(s, "SELECT indexed_upto FROM log_state"),
+                     query_int(s, "SELECT max(id) FROM messages"));
+    expect_seqs(read_job(s, STORE_JOB_AFTER, topic, 0, 100, 100), 1, 2);
+    store_sql_close(&s);
+}
+
+/* When the index cannot be written, the tails stop at their bound: the
+ * publishes that would pass it fail (nothing acknowledged, no seq spent),
+ * and the next batch that can write the index goes through. */
+static void test_tails_bounded_when_index_fails(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql_tails(f, 100);
+    struct store_job *jobs[10];
+    uint64_t b = 0, r = 0, e = 0;
+    size_t i = 0;
+    int round = 0;
+
+    for (round = 0; round < 10; round++) {
+        for (i = 0; i < 10; i++)
+            jobs[i] = pub_job("a", "1", NULL, false, NOW);
+        assert_int_equal(store_sql_run_pubs(s, jobs, 10, NULL, NULL, &b,
+                                            &r, &e), 0);
+        for (i = 0; i < 10; i++)
+            store_job_free(&jobs[i]);
+    }
+    assert_int_equal(store_sql_unindexed(s), 100);
+
+    store_sql_fail_index(s, 3);
+    for (round = 0; round < 3; round++) {
+        for (i = 0; i < 10; i++)
+            jobs[i] = pub_job("a", "1", NULL, false, NOW);
+        assert_int_equal(store_sql_run_pubs(s, jobs, 10, NULL, NULL, &b,
+                                            &r, &e), -PL_ERR_INTERNAL);
+        for (i = 0; i < 10; i++) {
+            assert_int_equal(jobs[i]->err, PL_ERR_INTERNAL);
+            store_job_free(&jobs[i]);
+        }
+        assert_int_equal(store_sql_unindexed(s), 100);
+        assert_int_equal(store_sql_last_seq(s, "a"), 100);
+    }
+    /* The index works again: written in the batch, seq continues. */
+    assert_int_equal(pub1(s, "a", NULL, NOW, NULL), 101);
+    assert_int_equal(store_sql_unindexed(s), 1);
+    assert_int_equal(query_int(s, INDEXED_IDS), 100);
+    expect_seqs(read_job(s, STORE_JOB_AFTER, "a", 95, 1000, 100), 96, 101);
+    store_sql_close(&s);
+}
+
+/* ---- a crash in the middle of the upgrade ------------------------------- */
+
+static void crash_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)ctx;
+    (void)argc;
+    (void)argv;
+    _exit(9);
+}
+
+/* sqlite3_auto_extension entry: every new connection gets crash_now(). */
+static int add_crash_fn(sqlite3 *db, const char **err,
+                        const struct sqlite3_api_routines *api)
+{
+    (void)err;
+    (void)api;
+    return sqlite3_create_function(db, "parley_test_crash", 0, SQLITE_UTF8,
+                                   NULL, crash_now, NULL, NULL);
+}
+
+/* The process dies inside 002's transaction, after its statements ran
+ * (msg_index built, the old index dropped) and some pages may have
+ * reached the WAL: the file must still open as version 1, then upgrade. */
+static void test_crash_mid_migration(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_migration migs[8];
+    char *crashing = NULL;
+    struct store_sql *s = NULL;
+    struct store_job *job = NULL;
+    int status = 0;
+    pid_t pid = 0;
+    size_t i = 0;
+
+    assert_true(store_n_migrations >= 2 && store_n_migrations < 8);
+    db_from_script(f, "v1.sql");
+    for (i = 0; i < store_n_migrations; i++)
+        migs[i] = store_migrations[i];
+    assert_true(asprintf(&crashing, "%s;\n"
+                         "PRAGMA cache_size = 1;\n"
+                         "SELECT parley_test_crash();", migs[1].sql) > 0);
+    migs[1].sql = crashing;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char *err = NULL;
+        struct store_sql_config cfg;
+
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.path = f->path;
+        cfg.migrations = migs;
+        cfg.n_migrations = 2;
+        sqlite3_auto_extension((void (*)(void))add_crash_fn);
+        store_sql_open(&cfg, &err);
+        _exit(0);               /* the crash did not happen */
+    }
+    free(crashing);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 9);
+
+    s = open_sql(f, NULL, 0, 0, 0);
+    assert_int_equal(query_int(s, "PRAGMA user_version"),
+                     (int64_t)store_n_migrations);
+    assert_int_equal(store_sql_last_seq(s, "chat/general"), 4);
+    job = read_job(s, STORE_JOB_AFTER, "chat/general", 0, 100, 10);
+    assert_int_equal(job->first_seq, 3);
+    expect_seqs(job, 3, 4);
+    assert_int_equal(pub1(s, "chat/general", NULL, NOW, NULL), 5);
+    assert_int_equal(pub1(s, "sensors/t1", NULL, NOW, NULL), 3);
+    store_sql_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -631,6 +910,7 @@ int main(void)
         TMPDB_TEST(test_newer_schema_refused),
         TMPDB_TEST(test_upgrade_keeps_data),
         TMPDB_TEST(test_v1_fixture),
+        TMPDB_TEST(test_v2_fixture),
         TMPDB_TEST(test_corrupt_file_refused),
         TMPDB_TEST(test_locked_refused),
         TMPDB_TEST(test_unwritable_dir_refused),
@@ -640,6 +920,10 @@ int main(void)
         TMPDB_TEST(test_reads),
         TMPDB_TEST(test_prune_by_count),
         TMPDB_TEST(test_prune_by_age_and_dedupe),
+        TMPDB_TEST(test_reads_span_index_and_tail),
+        TMPDB_TEST(test_tails_survive_reopen),
+        TMPDB_TEST(test_tails_bounded_when_index_fails),
+        TMPDB_TEST(test_crash_mid_migration),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
