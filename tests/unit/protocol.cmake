@@ -1,5 +1,6 @@
-# Unit tests of parley_protocol (protocol/): topics, commands, frames, JWT.
-foreach(t test_topic test_cmd test_frame test_jwt)
+# Unit tests of parley_protocol (protocol/): topics, commands, frames, JWT,
+# the MQTT codec.
+foreach(t test_topic test_cmd test_frame test_jwt test_mqtt)
     parley_add_unit_test(${t}
         SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c
         LIBS parley_protocol)
