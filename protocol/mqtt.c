@@ -237,11 +237,13 @@ int pl_mqtt_reader_feed(struct pl_mqtt_reader *r, const void *in, size_t n,
     take = r->rlen - r->have;
     if (take > n - i)
         take = n - i;
-    if (!mqtt_reader_room(r, take))
-        return mqtt_reader_fail(r, -PL_MQTT_E_NOMEM, i, used);
-    memcpy(r->buf + r->have, p + i, take);
-    r->have += take;
-    i += take;
+    if (take > 0) { /* none when the header ended this feed */
+        if (!mqtt_reader_room(r, take))
+            return mqtt_reader_fail(r, -PL_MQTT_E_NOMEM, i, used);
+        memcpy(r->buf + r->have, p + i, take);
+        r->have += take;
+        i += take;
+    }
     *used = i;
     if (r->have < r->rlen)
         return 0;
