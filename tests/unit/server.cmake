@@ -13,3 +13,6 @@ parley_add_unit_test(test_delivered
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_delivered.c LIBS parley_core)
 parley_add_unit_test(test_peers
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_peers.c LIBS parley_core)
+# The MQTT session's QoS 1/2 window and inbound QoS 2 ids (no lws).
+parley_add_unit_test(test_mqtt_inflight
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_mqtt_inflight.c LIBS parley_core)
