@@ -12,6 +12,8 @@ if [ "${1:-}" = "--test" ]; then
     # chat, clang builds the fuzzers, and Debian's Chromium (driven by
     # playwright-core from npm) runs the browser tests.
     packages+=(openssl tmux clang chromium)
+    # Real MQTT clients for the MQTT tests (paho for /usr/bin/python3).
+    packages+=(mosquitto-clients python3-paho-mqtt)
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)
 fi

@@ -1,0 +1,665 @@
+/*
+ * mqtt_clients.c: proves the MQTT codec (protocol/mqtt.c) against real
+ * clients before any listener exists. Each test plays a tiny broker on a
+ * loopback port, built from the codec alone: it runs a real client
+ * (mosquitto_pub, mosquitto_sub from Debian's mosquitto-clients, or a
+ * paho-mqtt script under Debian's /usr/bin/python3), decodes every packet
+ * the client sends and checks its fields, and answers with our encoders
+ * (CONNACK, SUBACK incl. 0x80, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP,
+ * UNSUBACK, PINGRESP). The client exiting 0 after the exchange, and
+ * printing what we sent it, proves it accepted our packets.
+ *
+ * Every wait has a deadline; a client that hangs is killed and fails the
+ * test. A test is skipped (cmocka's skip) when its client program is
+ * missing: scripts/install-deps.sh --test installs them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "itest.h"
+#include "mqtt.h"
+
+#define WAIT_MS 10000
+#define MOSQUITTO_PUB "/usr/bin/mosquitto_pub"
+#define MOSQUITTO_SUB "/usr/bin/mosquitto_sub"
+#define PYTHON "/usr/bin/python3" /* Debian's, which has paho */
+
+/* One client connection to our broker of a test. */
+struct peer {
+    int lfd;
+    int cfd;
+    int port;
+    char port_str[8];
+    pid_t pid;
+    int out;                 /* the client's stdout, or -1 */
+    int64_t deadline;
+    struct pl_mqtt_reader r;
+    unsigned char in[4096];  /* bytes read, fed from in_off */
+    size_t in_len;
+    size_t in_off;
+    unsigned pings;          /* PINGREQs answered */
+};
+
+static bool have(const char *path)
+{
+    return access(path, X_OK) == 0;
+}
+
+/* Listens on a free loopback port. */
+static void peer_listen(struct peer *p)
+{
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+
+    memset(p, 0, sizeof(*p));
+    p->cfd = -1;
+    p->out = -1;
+    p->pid = -1;
+    p->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(p->lfd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(p->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(p->lfd, 4), 0);
+    assert_int_equal(getsockname(p->lfd, (struct sockaddr *)&a, &alen), 0);
+    p->port = ntohs(a.sin_port);
+    snprintf(p->port_str, sizeof(p->port_str), "%d", p->port);
+    pl_mqtt_reader_init(&p->r, 1 << 20);
+    p->deadline = itest_mono_ms() + WAIT_MS;
+}
+
+/* Runs argv; its stdout goes to a pipe when capture. */
+static void peer_spawn(struct peer *p, char *const argv[], bool capture)
+{
+    int fds[2] = {-1, -1};
+
+    if (capture)
+        assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    p->pid = fork();
+    assert_true(p->pid >= 0);
+    if (p->pid == 0) {
+        if (capture)
+            dup2(fds[1], STDOUT_FILENO);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    if (capture) {
+        close(fds[1]);
+        p->out = fds[0];
+    }
+}
+
+static void peer_accept(struct peer *p)
+{
+    struct pollfd pf = {p->lfd, POLLIN, 0};
+
+    assert_int_equal(poll(&pf, 1, itest_left_ms(p->deadline)), 1);
+    p->cfd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(p->cfd >= 0);
+}
+
+static void peer_send(struct peer *p, const unsigned char *b, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(p->cfd, b, n);
+
+        assert_true(w > 0);
+        b += w;
+        n -= (size_t)w;
+    }
+}
+
+/*
+ * The next packet the client sends, decoded into *pkt (valid until the
+ * next call). A PINGREQ is answered with PINGRESP and counted, and is
+ * returned only when pings is set (else the wait goes on). Returns false
+ * at end of stream; fails the test on a malformed packet or at the
+ * deadline.
+ */
+static bool peer_next_any(struct peer *p, struct pl_mqtt_packet *pkt,
+                          bool pings)
+{
+    for (;;) {
+        struct pl_mqtt_frame f;
+        struct pollfd pf = {p->cfd, POLLIN, 0};
+        ssize_t n;
+
+        if (p->in_off < p->in_len) {
+            size_t used = 0;
+            int rc = pl_mqtt_reader_feed(&p->r, p->in + p->in_off,
+                                         p->in_len - p->in_off, &used, &f);
+
+            p->in_off += used;
+            if (rc < 0)
+                fail_msg("the client's stream: %s", pl_mqtt_strerror(rc));
+            if (rc == 1) {
+                unsigned char resp[2];
+
+                rc = pl_mqtt_decode(&f, pkt);
+                if (rc < 0)
+                    fail_msg("a packet %02x from the client: %s", f.first,
+                             pl_mqtt_strerror(rc));
+                if (pkt->type != PL_MQTT_PINGREQ)
+                    return true;
+                peer_send(p, resp, pl_mqtt_put_pingresp(resp, sizeof(resp)));
+                p->pings++;
+                if (pings)
+                    return true;
+            }
+            continue;
+        }
+        if (poll(&pf, 1, itest_left_ms(p->deadline)) != 1)
+            fail_msg("no packet from the client in time");
+        n = read(p->cfd, p->in, sizeof(p->in));
+        if (n <= 0)
+            return false;
+        p->in_len = (size_t)n;
+        p->in_off = 0;
+    }
+}
+
+/* The next packet other than PINGREQ (answered on the way). */
+static bool peer_next(struct peer *p, struct pl_mqtt_packet *pkt)
+{
+    return peer_next_any(p, pkt, false);
+}
+
+/* The next packet, which must be of this type. */
+static void peer_expect(struct peer *p, enum pl_mqtt_type type,
+                        struct pl_mqtt_packet *pkt)
+{
+    if (!peer_next(p, pkt))
+        fail_msg("the client closed; expected packet type %d", type);
+    if (pkt->type != type)
+        fail_msg("packet type %d from the client, expected %d", pkt->type,
+                 type);
+}
+
+static void peer_expect_ack(struct peer *p, enum pl_mqtt_type type,
+                            uint16_t id)
+{
+    struct pl_mqtt_packet pkt;
+
+    peer_expect(p, type, &pkt);
+    assert_int_equal(pkt.u.packet_id, id);
+}
+
+static void peer_send_ack(struct peer *p, enum pl_mqtt_type type, uint16_t id)
+{
+    unsigned char b[4];
+
+    peer_send(p, b, pl_mqtt_put_ack(b, sizeof(b), type, id));
+}
+
+static void peer_send_connack(struct peer *p, bool present, uint8_t rc)
+{
+    unsigned char b[4];
+
+    peer_send(p, b, pl_mqtt_put_connack(b, sizeof(b), present, rc));
+}
+
+static void peer_send_publish(struct peer *p, const char *topic, uint8_t qos,
+                              uint16_t id, const char *payload)
+{
+    unsigned char b[512];
+    size_t n = pl_mqtt_put_publish(b, sizeof(b), topic, strlen(topic), qos,
+                                   false, false, id, payload,
+                                   strlen(payload));
+
+    assert_true(n > 0 && n <= sizeof(b));
+    peer_send(p, b, n);
+}
+
+/* The stream ends (the client closed after DISCONNECT). */
+static void peer_expect_eof(struct peer *p)
+{
+    struct pl_mqtt_packet pkt;
+
+    if (peer_next(p, &pkt))
+        fail_msg("packet type %d after the end", pkt.type);
+}
+
+/* Waits for the client to exit; returns its exit status (or -1 when it
+ * died of a signal). Kills it at the deadline and fails. */
+static int peer_wait(struct peer *p)
+{
+    int st = 0;
+
+    for (;;) {
+        pid_t r = waitpid(p->pid, &st, WNOHANG);
+
+        if (r == p->pid)
+            break;
+        assert_int_equal(r, 0);
+        if (itest_left_ms(p->deadline) == 0) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &st, 0);
+            p->pid = -1;
+            fail_msg("the client did not exit in time");
+        }
+        poll(NULL, 0, 10); /* re-check the condition, bounded above */
+    }
+    p->pid = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* All the client printed (NUL-terminated, at most cap-1 bytes). */
+static void peer_read_out(struct peer *p, char *buf, size_t cap)
+{
+    size_t k = 0;
+
+    for (;;) {
+        struct pollfd pf = {p->out, POLLIN, 0};
+        ssize_t n;
+
+        if (k + 1 >= cap || poll(&pf, 1, itest_left_ms(p->deadline)) != 1)
+            break;
+        n = read(p->out, buf + k, cap - 1 - k);
+        if (n <= 0)
+            break;
+        k += (size_t)n;
+    }
+    buf[k] = '\0';
+}
+
+static void peer_close(struct peer *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGKILL);
+        waitpid(p->pid, NULL, 0);
+    }
+    if (p->cfd >= 0)
+        close(p->cfd);
+    if (p->out >= 0)
+        close(p->out);
+    close(p->lfd);
+    pl_mqtt_reader_cleanup(&p->r);
+}
+
+static bool bytes_eq(struct pl_mqtt_bytes b, const char *s)
+{
+    return b.p != NULL && b.len == strlen(s) && memcmp(b.p, s, b.len) == 0;
+}
+
+#define assert_bytes(b, s)                                                     \
+    do {                                                                       \
+        if (!bytes_eq((b), (s)))                                               \
+            fail_msg("%s is '%.*s', want '%s'", #b, (int)(b).len,             \
+                     (const char *)(b).p, (s));                                \
+    } while (0)
+
+/* ------------------------------------------------------------------ */
+/* mosquitto_pub                                                       */
+/* ------------------------------------------------------------------ */
+
+struct pub_row {
+    const char *name;
+    const char *args[20];    /* after -h and -p; NULL-terminated */
+    const char *client_id;   /* "": none sent (mosquitto 2.0 leaves the id
+                              * to the broker when the session is clean) */
+    bool clean;
+    uint16_t keepalive;
+    const char *username;    /* NULL: none */
+    const char *password;
+    const char *will_topic;  /* NULL: no will */
+    const char *will_message;
+    uint8_t will_qos;
+    bool will_retain;
+    const char *topic;
+    const char *payload;
+    uint8_t qos;
+    bool retain;
+};
+
+static const struct pub_row pub_rows[] = {
+    {"QoS 0", {"-t", "a/b", "-m", "hello"}, "", true, 60, NULL, NULL,
+     NULL, NULL, 0, false, "a/b", "hello", 0, false},
+    {"QoS 1 retained, credentials, keepalive, id",
+     {"-t", "sensors/kitchen/temp", "-m", "21.5", "-q", "1", "-r", "-u",
+      "dev", "-P", "s3cret", "-k", "30", "-i", "dev1"},
+     "dev1", true, 30, "dev", "s3cret", NULL, NULL, 0, false,
+     "sensors/kitchen/temp", "21.5", 1, true},
+    {"QoS 2, persistent session, will",
+     {"-t", "a/b", "-m", "{\"t\": 21.5}", "-q", "2", "-c", "-i", "p2",
+      "--will-topic", "wills/p2", "--will-payload", "bye", "--will-qos", "1",
+      "--will-retain"},
+     "p2", false, 60, NULL, NULL, "wills/p2", "bye", 1, true, "a/b",
+     "{\"t\": 21.5}", 2, false},
+    {"empty message, UTF-8 topic", {"-t", "caf\xc3\xa9/x", "-n", "-q", "1"},
+     "", true, 60, NULL, NULL, NULL, NULL, 0, false, "caf\xc3\xa9/x", "",
+     1, false},
+};
+
+static void check_connect(const struct pub_row *r,
+                          const struct pl_mqtt_connect *c)
+{
+    assert_int_equal(c->level, 4);
+    if (r->client_id[0] != '\0')
+        assert_bytes(c->client_id, r->client_id);
+    else
+        assert_int_equal(c->client_id.len, 0); /* the broker names it */
+    assert_int_equal(c->clean_session, r->clean);
+    assert_int_equal(c->keepalive, r->keepalive);
+    assert_int_equal(c->has_username, r->username != NULL);
+    assert_int_equal(c->has_password, r->password != NULL);
+    if (r->username != NULL)
+        assert_bytes(c->username, r->username);
+    if (r->password != NULL)
+        assert_bytes(c->password, r->password);
+    assert_int_equal(c->will, r->will_topic != NULL);
+    if (r->will_topic != NULL) {
+        assert_bytes(c->will_topic, r->will_topic);
+        assert_bytes(c->will_message, r->will_message);
+        assert_int_equal(c->will_qos, r->will_qos);
+        assert_int_equal(c->will_retain, r->will_retain);
+    }
+}
+
+static void test_mosquitto_pub(void **state)
+{
+    (void)state;
+    if (!have(MOSQUITTO_PUB))
+        skip();
+    for (size_t i = 0; i < sizeof(pub_rows) / sizeof(pub_rows[0]); i++) {
+        const struct pub_row *r = &pub_rows[i];
+        char *argv[28];
+        struct peer p;
+        struct pl_mqtt_packet pkt;
+        const struct pl_mqtt_publish *pub = &pkt.u.publish;
+        size_t k = 0;
+        uint16_t id = 0;
+
+        peer_listen(&p);
+        argv[k++] = (char *)MOSQUITTO_PUB;
+        argv[k++] = (char *)"-h";
+        argv[k++] = (char *)"127.0.0.1";
+        argv[k++] = (char *)"-p";
+        argv[k++] = p.port_str;
+        for (size_t a = 0; r->args[a] != NULL; a++) {
+            assert_true(k + 1 < sizeof(argv) / sizeof(argv[0]));
+            argv[k++] = (char *)r->args[a];
+        }
+        argv[k] = NULL;
+        print_message("mosquitto_pub: %s\n", r->name);
+        peer_spawn(&p, argv, false);
+        peer_accept(&p);
+
+        peer_expect(&p, PL_MQTT_CONNECT, &pkt);
+        check_connect(r, &pkt.u.connect);
+        peer_send_connack(&p, false, PL_MQTT_CONNACK_ACCEPTED);
+
+        peer_expect(&p, PL_MQTT_PUBLISH, &pkt);
+        assert_bytes(pub->topic, r->topic);
+        assert_bytes(pub->payload, r->payload);
+        assert_int_equal(pub->qos, r->qos);
+        assert_int_equal(pub->retain, r->retain);
+        assert_false(pub->dup);
+        id = pub->packet_id;
+        if (r->qos == 1) {
+            peer_send_ack(&p, PL_MQTT_PUBACK, id);
+        } else if (r->qos == 2) {
+            peer_send_ack(&p, PL_MQTT_PUBREC, id);
+            peer_expect_ack(&p, PL_MQTT_PUBREL, id);
+            peer_send_ack(&p, PL_MQTT_PUBCOMP, id);
+        }
+        /* it waits for our ack before it says goodbye */
+        peer_expect(&p, PL_MQTT_DISCONNECT, &pkt);
+        peer_expect_eof(&p);
+        assert_int_equal(peer_wait(&p), 0);
+        peer_close(&p);
+    }
+}
+
+/* MQTT 3.1 ("MQIsdp"): the codec's verdict is CONNACK 1, and the client
+ * takes it as a refusal. */
+static void test_mosquitto_pub_mqtt31(void **state)
+{
+    struct peer p;
+    struct pl_mqtt_frame f;
+    unsigned char buf[256];
+    size_t got = 0;
+    int rc = 0;
+
+    (void)state;
+    if (!have(MOSQUITTO_PUB))
+        skip();
+    peer_listen(&p);
+    {
+        char *argv[] = {(char *)MOSQUITTO_PUB, (char *)"-h",
+                        (char *)"127.0.0.1", (char *)"-p", p.port_str,
+                        (char *)"-V", (char *)"mqttv31", (char *)"-t",
+                        (char *)"a", (char *)"-m", (char *)"x", NULL};
+
+        peer_spawn(&p, argv, false);
+    }
+    peer_accept(&p);
+    /* read until the reader has the CONNECT */
+    for (;;) {
+        struct pollfd pf = {p.cfd, POLLIN, 0};
+        size_t used = 0;
+        ssize_t n;
+
+        assert_int_equal(poll(&pf, 1, itest_left_ms(p.deadline)), 1);
+        n = read(p.cfd, buf, sizeof(buf));
+        assert_true(n > 0);
+        rc = pl_mqtt_reader_feed(&p.r, buf, (size_t)n, &used, &f);
+        got += used;
+        if (rc != 0)
+            break;
+    }
+    assert_int_equal(rc, 1);
+    {
+        struct pl_mqtt_packet pkt;
+
+        rc = pl_mqtt_decode(&f, &pkt);
+    }
+    assert_int_equal(rc, -PL_MQTT_E_PROTOCOL_LEVEL);
+    peer_send_connack(&p, false, (uint8_t)pl_mqtt_connack_code(rc));
+    close(p.cfd);
+    p.cfd = -1;
+    assert_int_not_equal(peer_wait(&p), 0);
+    peer_close(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* mosquitto_sub                                                       */
+/* ------------------------------------------------------------------ */
+
+static void test_mosquitto_sub(void **state)
+{
+    static const char *const want_filters[] = {"a/#", "$SYS/#", "deny/+"};
+    struct peer p;
+    struct pl_mqtt_packet pkt;
+    unsigned seen = 0;
+    char out[512];
+
+    (void)state;
+    if (!have(MOSQUITTO_SUB))
+        skip();
+    peer_listen(&p);
+    {
+        char *argv[] = {(char *)MOSQUITTO_SUB, (char *)"-h",
+                        (char *)"127.0.0.1", (char *)"-p", p.port_str,
+                        (char *)"-i", (char *)"sub-1", (char *)"-c",
+                        (char *)"-q", (char *)"2", (char *)"-t", (char *)"a/#",
+                        (char *)"-t", (char *)"$SYS/#", (char *)"-t",
+                        (char *)"deny/+", (char *)"-C", (char *)"3",
+                        (char *)"-v", NULL};
+
+        peer_spawn(&p, argv, true);
+    }
+    peer_accept(&p);
+    peer_expect(&p, PL_MQTT_CONNECT, &pkt);
+    assert_bytes(pkt.u.connect.client_id, "sub-1");
+    assert_false(pkt.u.connect.clean_session);
+    peer_send_connack(&p, true, PL_MQTT_CONNACK_ACCEPTED);
+
+    /* one SUBSCRIBE or several: grant 2, 1, and refuse the third */
+    while (seen < 3) {
+        struct pl_mqtt_filter_iter it;
+        struct pl_mqtt_bytes filter;
+        uint8_t qos = 0;
+        uint8_t codes[3];
+        unsigned n = 0;
+        unsigned char b[16];
+
+        peer_expect(&p, PL_MQTT_SUBSCRIBE, &pkt);
+        pl_mqtt_filters_begin(&it, &pkt.u.filters);
+        while (pl_mqtt_filters_next(&it, &filter, &qos)) {
+            assert_true(seen < 3);
+            assert_bytes(filter, want_filters[seen]);
+            assert_int_equal(qos, 2);
+            codes[n++] = seen == 0 ? 2 : seen == 1 ? 1
+                                                   : PL_MQTT_SUBACK_FAILURE;
+            seen++;
+        }
+        peer_send(&p, b,
+                  pl_mqtt_put_suback(b, sizeof(b),
+                                     pkt.u.filters.packet_id, codes, n));
+    }
+
+    peer_send_publish(&p, "a/x", 0, 0, "m0");
+    peer_send_publish(&p, "a/y", 1, 1, "m1");
+    peer_expect_ack(&p, PL_MQTT_PUBACK, 1);
+    peer_send_publish(&p, "$SYS/z", 2, 2, "m2");
+    peer_expect_ack(&p, PL_MQTT_PUBREC, 2);
+    peer_send_ack(&p, PL_MQTT_PUBREL, 2);
+    peer_expect_ack(&p, PL_MQTT_PUBCOMP, 2);
+    /* -C 3: it has its three messages and leaves */
+    peer_expect(&p, PL_MQTT_DISCONNECT, &pkt);
+    peer_expect_eof(&p);
+    peer_read_out(&p, out, sizeof(out));
+    assert_int_equal(peer_wait(&p), 0);
+    assert_string_equal(out, "a/x m0\na/y m1\n$SYS/z m2\n");
+    peer_close(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* paho-mqtt                                                           */
+/* ------------------------------------------------------------------ */
+
+/* The script's side is in paho_client.py; this is ours, step by step. */
+static void test_paho(void **state)
+{
+    struct peer p;
+    struct pl_mqtt_packet pkt;
+    const struct pl_mqtt_connect *c = &pkt.u.connect;
+    struct pl_mqtt_filter_iter it;
+    struct pl_mqtt_bytes filter;
+    uint8_t qos = 0;
+    unsigned char b[64];
+    const uint8_t codes[] = {1, PL_MQTT_SUBACK_FAILURE};
+    char out[256];
+    uint16_t id = 0;
+    int st = 0;
+
+    (void)state;
+    if (!have(PYTHON) ||
+        system(PYTHON " -c 'import paho.mqtt.client' 2>/dev/null") != 0)
+        skip();
+    peer_listen(&p);
+    {
+        char *argv[] = {(char *)PYTHON, (char *)PAHO_SCRIPT, p.port_str,
+                        NULL};
+
+        peer_spawn(&p, argv, true);
+    }
+    peer_accept(&p);
+
+    peer_expect(&p, PL_MQTT_CONNECT, &pkt);
+    assert_bytes(c->client_id, "paho-1");
+    assert_false(c->clean_session);
+    assert_int_equal(c->keepalive, 1);
+    assert_bytes(c->username, "user");
+    assert_bytes(c->password, "secret");
+    assert_true(c->will);
+    assert_bytes(c->will_topic, "wills/paho");
+    assert_bytes(c->will_message, "gone");
+    assert_int_equal(c->will_qos, 1);
+    assert_true(c->will_retain);
+    peer_send_connack(&p, true, PL_MQTT_CONNACK_ACCEPTED);
+
+    peer_expect(&p, PL_MQTT_SUBSCRIBE, &pkt);
+    assert_int_equal(pkt.u.filters.count, 2);
+    pl_mqtt_filters_begin(&it, &pkt.u.filters);
+    assert_true(pl_mqtt_filters_next(&it, &filter, &qos));
+    assert_bytes(filter, "s/#");
+    assert_int_equal(qos, 1);
+    assert_true(pl_mqtt_filters_next(&it, &filter, &qos));
+    assert_bytes(filter, "t/+");
+    assert_int_equal(qos, 2);
+    peer_send(&p, b,
+              pl_mqtt_put_suback(b, sizeof(b), pkt.u.filters.packet_id,
+                                 codes, 2));
+
+    /* its QoS 2 publish of binary bytes */
+    peer_expect(&p, PL_MQTT_PUBLISH, &pkt);
+    assert_bytes(pkt.u.publish.topic, "p/q");
+    assert_int_equal(pkt.u.publish.payload.len, 2);
+    assert_memory_equal(pkt.u.publish.payload.p, "\x00\xff", 2);
+    assert_int_equal(pkt.u.publish.qos, 2);
+    id = pkt.u.publish.packet_id;
+    peer_send_ack(&p, PL_MQTT_PUBREC, id);
+    peer_expect_ack(&p, PL_MQTT_PUBREL, id);
+    peer_send_ack(&p, PL_MQTT_PUBCOMP, id);
+
+    /* a QoS 1 delivery to it */
+    peer_send_publish(&p, "s/x", 1, 7, "hello");
+    peer_expect_ack(&p, PL_MQTT_PUBACK, 7);
+
+    peer_expect(&p, PL_MQTT_UNSUBSCRIBE, &pkt);
+    assert_int_equal(pkt.u.filters.count, 1);
+    pl_mqtt_filters_begin(&it, &pkt.u.filters);
+    assert_true(pl_mqtt_filters_next(&it, &filter, NULL));
+    assert_bytes(filter, "t/+");
+    peer_send(&p, b,
+              pl_mqtt_put_unsuback(b, sizeof(b), pkt.u.filters.packet_id));
+
+    /* keepalive 1 s: at least one PINGREQ must come and take our
+     * PINGRESP (paho would drop a connection without it) */
+    while (p.pings == 0) {
+        if (!peer_next_any(&p, &pkt, true))
+            fail_msg("the client closed while waiting for PINGREQ");
+        if (pkt.type != PL_MQTT_PINGREQ)
+            fail_msg("packet type %d while waiting for PINGREQ", pkt.type);
+    }
+    peer_send_publish(&p, "done", 0, 0, "");
+    peer_expect(&p, PL_MQTT_DISCONNECT, &pkt);
+    peer_expect_eof(&p);
+    peer_read_out(&p, out, sizeof(out));
+    st = peer_wait(&p);
+    if (st != 0)
+        fail_msg("paho_client.py exited %d: %s", st, out);
+    assert_string_equal(out, "paho ok\n");
+    peer_close(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mosquitto_pub),
+        cmocka_unit_test(test_mosquitto_pub_mqtt31),
+        cmocka_unit_test(test_mosquitto_sub),
+        cmocka_unit_test(test_paho),
+    };
+
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""paho_client.py PORT: the client side of mqtt_clients.c's paho test.
+
+Run with Debian's /usr/bin/python3 (python3-paho-mqtt 1.6). Connects to
+the test's codec-only broker on 127.0.0.1:PORT with a persistent session,
+credentials, a will and a 1 s keepalive; subscribes to two filters (the
+broker grants 1 and refuses the second with 0x80); publishes two binary
+bytes at QoS 2; takes a QoS 1 delivery; unsubscribes; and leaves when the
+broker publishes to "done". Prints "paho ok" and exits 0 when every step
+saw what the broker is meant to send, else prints the step and exits 1.
+"""
+import sys
+import threading
+
+import paho.mqtt.client as mqtt
+
+WAIT_S = 10
+
+
+def main():
+    port = int(sys.argv[1])
+    steps = ("connack", "suback", "published", "message", "unsuback", "done")
+    ev = {k: threading.Event() for k in steps}
+    got = {}
+
+    def on_connect(client, userdata, flags, rc):
+        got["connack"] = (flags.get("session present"), rc)
+        ev["connack"].set()
+
+    def on_subscribe(client, userdata, mid, granted_qos):
+        got["suback"] = list(granted_qos)
+        ev["suback"].set()
+
+    def on_publish(client, userdata, mid):
+        ev["published"].set()
+
+    def on_message(client, userdata, msg):
+        if msg.topic == "done":
+            ev["done"].set()
+            return
+        got["message"] = (msg.topic, msg.payload, msg.qos)
+        ev["message"].set()
+
+    def on_unsubscribe(client, userdata, mid):
+        ev["unsuback"].set()
+
+    def on_disconnect(client, userdata, rc):
+        got["disconnect"] = rc
+
+    c = mqtt.Client(client_id="paho-1", clean_session=False,
+                    protocol=mqtt.MQTTv311)
+    c.username_pw_set("user", "secret")
+    c.will_set("wills/paho", b"gone", qos=1, retain=True)
+    c.on_connect = on_connect
+    c.on_subscribe = on_subscribe
+    c.on_publish = on_publish
+    c.on_message = on_message
+    c.on_unsubscribe = on_unsubscribe
+    c.on_disconnect = on_disconnect
+    c.connect("127.0.0.1", port, keepalive=1)
+    c.loop_start()
+
+    def step(name, check=None, want=None):
+        if not ev[name].wait(WAIT_S):
+            print("timeout waiting for", name, got)
+            sys.exit(1)
+        if check is not None and got.get(check) != want:
+            print(check, "is", got.get(check), "want", want)
+            sys.exit(1)
+
+    step("connack", "connack", (1, 0))
+    c.subscribe([("s/#", 1), ("t/+", 2)])
+    step("suback", "suback", [1, 128])
+    c.publish("p/q", b"\x00\xff", qos=2)
+    step("published")
+    step("message", "message", ("s/x", b"hello", 1))
+    c.unsubscribe("t/+")
+    step("unsuback")
+    step("done")
+    if "disconnect" in got:
+        print("dropped by the broker:", got["disconnect"])
+        sys.exit(1)
+    c.disconnect()
+    c.loop_stop()
+    print("paho ok")
+
+
+main()
