@@ -10,7 +10,8 @@
  *     remaining length is complete (at most four bytes, 2.2.3). So a
  *     hostile length or type costs a few bytes, never a buffer. A body is
  *     buffered only when it arrives in pieces, and the buffer grows with
- *     what has arrived, not with what the length announces.
+ *     what has arrived, not with what the length announces; past 4 KiB it
+ *     is freed once its packet has been handed over.
  *   - The decoder checks every field of a packet before it reports any,
  *     and its result points into the packet's bytes: no allocation, so a
  *     malformed packet leaves nothing to free. SUBSCRIBE and UNSUBSCRIBE
@@ -40,6 +41,10 @@
 #include "topic.h"
 
 #define MQTT_BUF_MIN 256
+/* A buffer larger than this is freed once its packet is handed over, so a
+ * connection that sent one large packet in pieces does not keep its
+ * memory while idle (thousands of idle sensors are the common case). */
+#define MQTT_BUF_KEEP 4096
 
 static const char *const mqtt_err_text[PL_MQTT_E__COUNT] = {
     [PL_MQTT_OK] = "ok",
@@ -195,6 +200,12 @@ int pl_mqtt_reader_feed(struct pl_mqtt_reader *r, const void *in, size_t n,
     *used = 0;
     if (r->err != 0)
         return r->err;
+    if (r->have == 0 && r->cap > MQTT_BUF_KEEP) {
+        /* The last frame may have pointed here; it is invalid now. */
+        free(r->buf);
+        r->buf = NULL;
+        r->cap = 0;
+    }
 
     while (!r->rlen_done) {
         unsigned char c;

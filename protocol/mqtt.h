@@ -74,25 +74,26 @@ enum pl_mqtt_connack_rc {
 
 /*
  * Why a stream or a packet was refused. Functions return them negated.
- * Each names one rule of MQTT 3.1.1 (the number in the comment).
+ * Each names one rule of MQTT 3.1.1 (the section in the comment; the
+ * fixed-header flags are 2.2.2, the topic name rules also 3.3.2-2).
  */
 enum pl_mqtt_err {
     PL_MQTT_OK = 0,
     PL_MQTT_E_RLEN,           /* remaining length needs a 5th byte (2.2.3) */
     PL_MQTT_E_TOO_LARGE,      /* packet over the reader's max_packet */
     PL_MQTT_E_TYPE,           /* type 0 or 15, or one only a server sends */
-    PL_MQTT_E_FLAGS,          /* fixed-header flags wrong for the type (2.2.2) */
+    PL_MQTT_E_FLAGS,          /* fixed-header flags wrong for the type */
     PL_MQTT_E_SHORT,          /* the packet ends inside a field */
     PL_MQTT_E_LONG,           /* bytes after the packet's last field */
-    PL_MQTT_E_UTF8,           /* a string is not UTF-8 or holds U+0000 (1.5.3) */
-    PL_MQTT_E_PROTOCOL_NAME,  /* CONNECT names neither MQTT nor MQIsdp (3.1.2.1) */
+    PL_MQTT_E_UTF8,           /* a string not UTF-8 or with U+0000 (1.5.3) */
+    PL_MQTT_E_PROTOCOL_NAME,  /* CONNECT names neither MQTT nor MQIsdp */
     PL_MQTT_E_PROTOCOL_LEVEL, /* MQIsdp, or MQTT at a level other than 4 */
     PL_MQTT_E_CONNECT_RESERVED, /* CONNECT flag bit 0 set (3.1.2-3) */
     PL_MQTT_E_WILL_FLAGS,     /* will QoS/retain without will, or QoS 3 */
     PL_MQTT_E_PASSWORD_FLAG,  /* password flag without user name (3.1.2-22) */
-    PL_MQTT_E_CLIENT_ID,      /* empty client id with clean session 0 (3.1.3-8) */
-    PL_MQTT_E_TOPIC,          /* topic name empty or holds a wildcard (3.3.2-2) */
-    PL_MQTT_E_FILTER,         /* topic filter empty or a misplaced wildcard (4.7) */
+    PL_MQTT_E_CLIENT_ID,      /* empty client id, clean session 0 (3.1.3-8) */
+    PL_MQTT_E_TOPIC,          /* topic name empty or with a wildcard (4.7) */
+    PL_MQTT_E_FILTER,         /* filter empty or a misplaced wildcard (4.7) */
     PL_MQTT_E_QOS,            /* QoS 3 in PUBLISH, or asked for in SUBSCRIBE */
     PL_MQTT_E_DUP_QOS0,       /* DUP set on a QoS 0 PUBLISH (3.3.1-2) */
     PL_MQTT_E_PACKET_ID,      /* packet identifier 0 (2.3.1-1) */

@@ -90,6 +90,17 @@ static const struct row rows[] = {
      MQTT4 "c2 003c 0001 61 0001 75 0000", 0, PL_MQTT_CONNECT},
     {"connect user only", 0x10, MQTT4 "82 003c 0001 61 0001 75", 0,
      PL_MQTT_CONNECT},
+    {"connect empty user", 0x10, MQTT4 "82 003c 0001 61 0000", 0,
+     PL_MQTT_CONNECT},
+    {"connect binary will message", 0x10,
+     MQTT4 "06 003c 0001 61" AB "0003 00ff80", 0, PL_MQTT_CONNECT},
+    {"connect will topic not UTF-8", 0x10, MQTT4 "06 003c 0001 61 0001 ff 0000",
+     0, -PL_MQTT_E_UTF8},
+    {"connect 23-character id", 0x10,
+     MQTT4 "02 003c 0017 4142434445464748494a4b4c4d4e4f5051525354555657", 0,
+     PL_MQTT_CONNECT},
+    {"connect will, password flag alone", 0x10,
+     MQTT4 "46 003c 0001 61" AB "0000 0001 70", 0, -PL_MQTT_E_PASSWORD_FLAG},
     {"connect user missing", 0x10, MQTT4 "82 003c 0001 61", 0,
      -PL_MQTT_E_SHORT},
     {"connect password missing", 0x10, MQTT4 "c2 003c 0001 61 0001 75", 0,
@@ -694,6 +705,13 @@ static void test_reader_buffering(void **state)
     assert_int_equal(p.u.publish.packet_id, 9);
     assert_int_equal(p.u.publish.payload.len, payload);
     assert_memory_equal(p.u.publish.payload.p, pkt + len - payload, payload);
+    /* the next feed lets the large buffer go; a small one would stay */
+    assert_true(r.cap > 4096);
+    assert_int_equal(pl_mqtt_reader_feed(&r, "\xc0", 1, &used, &f), 0);
+    assert_null(r.buf);
+    assert_int_equal(r.cap, 0);
+    assert_int_equal(pl_mqtt_reader_feed(&r, "\x00", 1, &used, &f), 1);
+    assert_int_equal(f.first, 0xc0);
     pl_mqtt_reader_cleanup(&r);
 
     /* one byte under the size: refused at the length, nothing buffered */
@@ -785,6 +803,72 @@ static void test_encoders(void **state)
 }
 
 /* A buffer too small is left alone and the size needed is returned. */
+/* Lengths that need a longer remaining length, and a 65535-byte topic
+ * (the most a length prefix can say) through encoder, reader, decoder. */
+static void test_encoders_large(void **state)
+{
+    uint8_t codes[200];
+    unsigned char *b = NULL;
+    char *topic = NULL;
+    struct pl_mqtt_reader r;
+    struct pl_mqtt_frame f;
+    struct pl_mqtt_packet p;
+    size_t n = 0;
+    size_t used = 0;
+
+    (void)state;
+    b = malloc(70000);
+    topic = malloc(65536);
+    assert_non_null(b);
+    assert_non_null(topic);
+    memset(codes, 1, sizeof(codes));
+    n = pl_mqtt_put_suback(b, 70000, 0x0102, codes, 200);
+    assert_int_equal(n, 1 + 2 + 202);
+    assert_hex(b, 5, "90 ca 01 01 02");
+
+    memset(topic, 'x', 65536);
+    assert_int_equal(pl_mqtt_put_publish(b, 70000, topic, 65536, 0, false,
+                                         false, 0, "", 0),
+                     0);
+    n = pl_mqtt_put_publish(b, 70000, topic, 65535, 1, false, false, 3, "p",
+                            1);
+    assert_int_equal(n, 1 + 3 + 2 + 65535 + 2 + 1);
+    pl_mqtt_reader_init(&r, n);
+    assert_int_equal(pl_mqtt_reader_feed(&r, b, n, &used, &f), 1);
+    assert_int_equal(pl_mqtt_decode(&f, &p), 0);
+    assert_int_equal(p.u.publish.topic.len, 65535);
+    assert_int_equal(p.u.publish.packet_id, 3);
+    assert_int_equal(p.u.publish.payload.len, 1);
+    pl_mqtt_reader_cleanup(&r);
+    free(topic);
+    free(b);
+}
+
+/* A packet split across feeds is buffered; a buffer of 4 KiB or less is
+ * kept for the next one. */
+static void test_reader_keeps_small_buffer(void **state)
+{
+    unsigned char b[64];
+    struct pl_mqtt_reader r;
+    struct pl_mqtt_frame f;
+    size_t n = pl_mqtt_put_publish(b, sizeof(b), "a/b", 3, 0, false, false, 0,
+                                   "0123456789", 10);
+    size_t used = 0;
+
+    (void)state;
+    pl_mqtt_reader_init(&r, 0);
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(pl_mqtt_reader_feed(&r, b, 6, &used, &f), 0);
+        assert_int_equal(pl_mqtt_reader_feed(&r, b + 6, n - 6, &used, &f), 1);
+        assert_ptr_equal(f.body, r.buf);
+        assert_int_equal(f.len, n - 2);
+        assert_memory_equal(f.body, b + 2, n - 2);
+    }
+    assert_non_null(r.buf);
+    assert_true(r.cap <= 256);
+    pl_mqtt_reader_cleanup(&r);
+}
+
 static void test_encoders_sizing(void **state)
 {
     unsigned char b[16];
@@ -905,6 +989,8 @@ int main(void)
         cmocka_unit_test(test_reader_buffering),
         cmocka_unit_test(test_encoders),
         cmocka_unit_test(test_encoders_sizing),
+        cmocka_unit_test(test_encoders_large),
+        cmocka_unit_test(test_reader_keeps_small_buffer),
         cmocka_unit_test(test_rlen),
         cmocka_unit_test(test_round_trip),
     };
