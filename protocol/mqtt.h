@@ -270,7 +270,8 @@ size_t pl_mqtt_put_pingresp(unsigned char *out, size_t cap);
 
 /*
  * Everything of a PUBLISH but its payload: fixed header, topic and (QoS
- * 1, 2) the packet id. The payload follows as is, so one payload can be
+ * 1, 2) the packet id. The topic is not checked (the hub's topics are
+ * valid); only its length (1..65535). The payload follows as is, so one payload can be
  * shared by many deliveries that differ only in this header (packet ids
  * are per subscriber). packet_id must be 0 at QoS 0 and not 0 above.
  */

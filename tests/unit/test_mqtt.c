@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "mqtt.h"
+#include "topic.h"
 
 #define RAW -1      /* the row's hex is the whole stream */
 #define MORE 1000   /* the verdict: the stream ends inside a packet */
@@ -603,6 +604,14 @@ static void test_topic_check(void **state)
         {"a/b+", true, -PL_MQTT_E_FILTER},
         {"\xff", true, -PL_MQTT_E_UTF8},
     };
+    static const struct {
+        const char *t;
+        bool w;
+    } parley[] = {
+        {"chat/general", false}, {"$SYS/uptime", false}, {"a b/c", false},
+        {"\xc3\xa9/\xc3\xbc", false}, {"sport/tennis/+", true},
+        {"+/tennis/#", true}, {"#", true}, {"$SYS/#", true},
+    };
     unsigned char *big = NULL;
 
     (void)state;
@@ -618,6 +627,15 @@ static void test_topic_check(void **state)
     assert_int_equal(pl_mqtt_topic_check((const unsigned char *)"a\0b", 3,
                                          true),
                      -PL_MQTT_E_UTF8);
+    /* what Parley accepts, MQTT accepts (the listener relies on it) */
+    for (size_t i = 0; i < sizeof(parley) / sizeof(parley[0]); i++) {
+        const unsigned char *t = (const unsigned char *)parley[i].t;
+        size_t n = strlen(parley[i].t);
+
+        assert_int_equal(pl_topic_validate(parley[i].t, n, parley[i].w),
+                         PL_OK);
+        assert_int_equal(pl_mqtt_topic_check(t, n, parley[i].w), 0);
+    }
     /* 65535 bytes is the most a length prefix can say */
     big = malloc(65536);
     assert_non_null(big);
