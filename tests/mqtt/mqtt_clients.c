@@ -7,7 +7,9 @@
  * the client sends and checks its fields, and answers with our encoders
  * (CONNACK, SUBACK incl. 0x80, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP,
  * UNSUBACK, PINGRESP). The client exiting 0 after the exchange, and
- * printing what we sent it, proves it accepted our packets.
+ * printing what we sent it, proves it accepted our packets. The retry
+ * test drives our side of QoS 1 from server/mqtt_inflight.c across a
+ * dropped connection and paho's own reconnect.
  *
  * Every wait has a deadline; a client that hangs is killed and fails the
  * test. A test is skipped (cmocka's skip) when its client program is
@@ -34,6 +36,7 @@
 
 #include "itest.h"
 #include "mqtt.h"
+#include "mqtt_inflight.h"
 
 #define WAIT_MS 10000
 #define MOSQUITTO_PUB "/usr/bin/mosquitto_pub"
@@ -555,6 +558,37 @@ static void test_mosquitto_sub(void **state)
 /* paho-mqtt                                                           */
 /* ------------------------------------------------------------------ */
 
+static bool have_paho(void)
+{
+    return have(PYTHON) &&
+           system(PYTHON " -c 'import paho.mqtt.client' 2>/dev/null") == 0;
+}
+
+/* Listens and starts paho_client.py in mode (NULL: the main flow). */
+static void paho_start(struct peer *p, const char *mode)
+{
+    char *argv[] = {(char *)PYTHON, (char *)PAHO_SCRIPT, NULL, (char *)mode,
+                    NULL};
+
+    peer_listen(p);
+    argv[2] = p->port_str;
+    peer_spawn(p, argv, true);
+}
+
+/* The script says goodbye, exits 0, and printed out (into buf). */
+static void paho_finish(struct peer *p, char *out, size_t n)
+{
+    struct pl_mqtt_packet pkt;
+    int st = 0;
+
+    peer_expect(p, PL_MQTT_DISCONNECT, &pkt);
+    peer_expect_eof(p);
+    peer_read_out(p, out, n);
+    st = peer_wait(p);
+    if (st != 0)
+        fail_msg("paho_client.py exited %d: %s", st, out);
+}
+
 /* The script's side is in paho_client.py; this is ours, step by step. */
 static void test_paho(void **state)
 {
@@ -568,19 +602,11 @@ static void test_paho(void **state)
     const uint8_t codes[] = {1, PL_MQTT_SUBACK_FAILURE};
     char out[256];
     uint16_t id = 0;
-    int st = 0;
 
     (void)state;
-    if (!have(PYTHON) ||
-        system(PYTHON " -c 'import paho.mqtt.client' 2>/dev/null") != 0)
+    if (!have_paho())
         skip();
-    peer_listen(&p);
-    {
-        char *argv[] = {(char *)PYTHON, (char *)PAHO_SCRIPT, p.port_str,
-                        NULL};
-
-        peer_spawn(&p, argv, true);
-    }
+    paho_start(&p, NULL);
     peer_accept(&p);
 
     peer_expect(&p, PL_MQTT_CONNECT, &pkt);
@@ -641,13 +667,140 @@ static void test_paho(void **state)
             fail_msg("packet type %d while waiting for PINGREQ", pkt.type);
     }
     peer_send_publish(&p, "done", 0, 0, "");
-    peer_expect(&p, PL_MQTT_DISCONNECT, &pkt);
-    peer_expect_eof(&p);
-    peer_read_out(&p, out, sizeof(out));
-    st = peer_wait(&p);
-    if (st != 0)
-        fail_msg("paho_client.py exited %d: %s", st, out);
+    paho_finish(&p, out, sizeof(out));
     assert_string_equal(out, "paho ok\n");
+    peer_close(&p);
+}
+
+/* ------------------------------------------------------------------ */
+/* paho-mqtt: retries across a reconnect, our side from mqtt_inflight   */
+/* ------------------------------------------------------------------ */
+
+static const char *const retry_payloads[] = {"m1", "m2", "m3"};
+
+/* Sends the delivery e (item: 1-based index into retry_payloads) again. */
+static void retry_resend(const struct mqtt_inflight_entry *e, void *arg)
+{
+    struct peer *p = arg;
+    const char *payload = retry_payloads[(uintptr_t)e->item - 1];
+    unsigned char b[64];
+    size_t n = pl_mqtt_put_publish(b, sizeof(b), "s/x", 3, e->qos, true,
+                                   false, e->packet_id, payload,
+                                   strlen(payload));
+
+    assert_int_equal(e->state, MQTT_INFLIGHT_WAIT_ACK);
+    peer_send(p, b, n);
+}
+
+/* Adds delivery k (1-based) to the window and sends it; false when full. */
+static bool retry_send(struct peer *p, struct mqtt_inflight *w, uintptr_t k)
+{
+    int id = mqtt_inflight_add(w, (void *)k, 1, (uint64_t)itest_mono_ms());
+
+    if (id == -EAGAIN)
+        return false;
+    assert_true(id > 0);
+    peer_send_publish(p, "s/x", 1, (uint16_t)id, retry_payloads[k - 1]);
+    return true;
+}
+
+/* Drops the connection without reading the client's last packets (their
+ * acks are lost on purpose), then takes its next connection. */
+static void peer_reconnect(struct peer *p)
+{
+    unsigned char sink[512];
+    struct pollfd pf = {p->cfd, POLLIN, 0};
+
+    shutdown(p->cfd, SHUT_WR);
+    while (poll(&pf, 1, itest_left_ms(p->deadline)) == 1 &&
+           read(p->cfd, sink, sizeof(sink)) > 0)
+        ;
+    close(p->cfd);
+    p->cfd = -1;
+    pl_mqtt_reader_cleanup(&p->r);
+    pl_mqtt_reader_init(&p->r, 1 << 20);
+    p->in_len = p->in_off = 0;
+    peer_accept(p);
+}
+
+static void test_paho_retry(void **state)
+{
+    struct peer p;
+    struct pl_mqtt_packet pkt;
+    struct mqtt_inflight w;
+    unsigned char b[16];
+    const uint8_t granted[] = {1};
+    uint16_t pub_id = 0;
+    bool subscribed = false;
+    bool m3_sent = false;
+    bool r1_acked = false;
+    char out[256];
+
+    (void)state;
+    if (!have_paho())
+        skip();
+    assert_int_equal(mqtt_inflight_init(&w, 2, NULL, NULL), 0);
+    paho_start(&p, "retry");
+
+    /* first connection: take its publish without an ack, send two
+     * deliveries (the window is full then), drop it */
+    peer_accept(&p);
+    peer_expect(&p, PL_MQTT_CONNECT, &pkt);
+    assert_false(pkt.u.connect.clean_session);
+    peer_send_connack(&p, false, PL_MQTT_CONNACK_ACCEPTED);
+    while (!subscribed || pub_id == 0) {
+        if (!peer_next(&p, &pkt))
+            fail_msg("the client closed before subscribing and publishing");
+        if (pkt.type == PL_MQTT_SUBSCRIBE) {
+            subscribed = true;
+            peer_send(&p, b,
+                      pl_mqtt_put_suback(b, sizeof(b),
+                                         pkt.u.filters.packet_id, granted,
+                                         1));
+        } else {
+            assert_int_equal(pkt.type, PL_MQTT_PUBLISH);
+            assert_int_equal(pkt.u.publish.qos, 1);
+            assert_false(pkt.u.publish.dup);
+            pub_id = pkt.u.publish.packet_id;
+        }
+    }
+    assert_true(retry_send(&p, &w, 1));
+    assert_true(retry_send(&p, &w, 2));
+    assert_false(retry_send(&p, &w, 3));
+    peer_reconnect(&p);
+
+    /* second connection: the session resumes; our window goes out again
+     * in order with DUP, its publish comes again with DUP */
+    peer_expect(&p, PL_MQTT_CONNECT, &pkt);
+    assert_false(pkt.u.connect.clean_session);
+    assert_bytes(pkt.u.connect.client_id, "paho-2");
+    peer_send_connack(&p, true, PL_MQTT_CONNACK_ACCEPTED);
+    assert_int_equal(mqtt_inflight_resend(&w, (uint64_t)itest_mono_ms(), 0,
+                                          retry_resend, &p),
+                     2);
+    while (!r1_acked || !m3_sent || mqtt_inflight_count(&w) > 0) {
+        if (!peer_next(&p, &pkt))
+            fail_msg("the client closed during the retries");
+        if (pkt.type == PL_MQTT_PUBLISH) {
+            assert_bytes(pkt.u.publish.topic, "r/1");
+            assert_true(pkt.u.publish.dup);
+            assert_int_equal(pkt.u.publish.packet_id, pub_id);
+            peer_send_ack(&p, PL_MQTT_PUBACK, pub_id);
+            r1_acked = true;
+            continue;
+        }
+        assert_int_equal(pkt.type, PL_MQTT_PUBACK);
+        assert_int_equal(mqtt_inflight_puback(&w, pkt.u.packet_id), 0);
+        if (!m3_sent)
+            m3_sent = retry_send(&p, &w, 3);
+    }
+    paho_finish(&p, out, sizeof(out));
+    /* the redeliveries came with DUP set, the new one without */
+    if (strncmp(out, "paho retry ok ", 14) != 0 ||
+        strstr(out, "m1/1") == NULL || strstr(out, "m2/1") == NULL ||
+        strstr(out, "m3/0") == NULL)
+        fail_msg("paho saw: %s", out);
+    mqtt_inflight_cleanup(&w);
     peer_close(&p);
 }
 
@@ -658,6 +811,7 @@ int main(void)
         cmocka_unit_test(test_mosquitto_pub_mqtt31),
         cmocka_unit_test(test_mosquitto_sub),
         cmocka_unit_test(test_paho),
+        cmocka_unit_test(test_paho_retry),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""paho_client.py PORT: the client side of mqtt_clients.c's paho test.
+"""paho_client.py PORT [retry]: the client side of mqtt_clients.c's paho
+tests.
 
 Run with Debian's /usr/bin/python3 (python3-paho-mqtt 1.6). Connects to
 the test's codec-only broker on 127.0.0.1:PORT with a persistent session,
@@ -8,6 +9,12 @@ broker grants 1 and refuses the second with 0x80); publishes two binary
 bytes at QoS 2; takes a QoS 1 delivery; unsubscribes; and leaves when the
 broker publishes to "done". Prints "paho ok" and exits 0 when every step
 saw what the broker is meant to send, else prints the step and exits 1.
+
+With "retry": a persistent session whose first connection the broker
+drops with its QoS 1 publish unacknowledged and two deliveries of ours
+unacknowledged. paho reconnects by itself; it must resend its publish
+with DUP, and take our two deliveries again (DUP set) and a third one.
+Prints "paho retry ok" and the payloads in the order they came.
 """
 import sys
 import threading
@@ -85,4 +92,41 @@ def main():
     print("paho ok")
 
 
-main()
+def retry():
+    port = int(sys.argv[1])
+    published = threading.Event()
+    three = threading.Event()
+    got = []
+    lock = threading.Lock()
+
+    def on_message(client, userdata, msg):
+        with lock:
+            got.append((msg.payload.decode(), int(msg.dup)))
+            if {p for p, _ in got} == {"m1", "m2", "m3"}:
+                three.set()
+
+    c = mqtt.Client(client_id="paho-2", clean_session=False,
+                    protocol=mqtt.MQTTv311)
+    c.on_message = on_message
+    c.on_publish = lambda client, userdata, mid: published.set()
+    c.reconnect_delay_set(min_delay=1, max_delay=1)
+    c.on_connect = lambda client, userdata, flags, rc: (
+        client.subscribe("s/#", 1) if not flags.get("session present")
+        else None)
+    c.connect("127.0.0.1", port, keepalive=60)
+    c.loop_start()
+    # paho queues it until the connection is up; the broker never acks
+    # it on the first connection
+    c.publish("r/1", b"x", qos=1)
+    if not published.wait(WAIT_S) or not three.wait(WAIT_S):
+        print("timeout: published", published.is_set(), "got", got)
+        sys.exit(1)
+    c.disconnect()
+    c.loop_stop()
+    print("paho retry ok", " ".join("%s/%d" % g for g in got))
+
+
+if len(sys.argv) > 2 and sys.argv[2] == "retry":
+    retry()
+else:
+    main()
