@@ -676,32 +676,37 @@ static void test_paho(void **state)
 /* paho-mqtt: retries across a reconnect, our side from mqtt_inflight   */
 /* ------------------------------------------------------------------ */
 
-static const char *const retry_payloads[] = {"m1", "m2", "m3"};
-
-/* Sends the delivery e (item: 1-based index into retry_payloads) again. */
+/* Sends the delivery e again: its PUBLISH with DUP (the item is its
+ * payload), or its PUBREL once the subscriber sent PUBREC. */
 static void retry_resend(const struct mqtt_inflight_entry *e, void *arg)
 {
     struct peer *p = arg;
-    const char *payload = retry_payloads[(uintptr_t)e->item - 1];
+    const char *payload = e->item;
     unsigned char b[64];
-    size_t n = pl_mqtt_put_publish(b, sizeof(b), "s/x", 3, e->qos, true,
-                                   false, e->packet_id, payload,
-                                   strlen(payload));
+    size_t n;
 
-    assert_int_equal(e->state, MQTT_INFLIGHT_WAIT_ACK);
+    if (e->state == MQTT_INFLIGHT_WAIT_COMP) {
+        peer_send_ack(p, PL_MQTT_PUBREL, e->packet_id);
+        return;
+    }
+    n = pl_mqtt_put_publish(b, sizeof(b), "s/x", 3, e->qos, true, false,
+                            e->packet_id, payload, strlen(payload));
     peer_send(p, b, n);
 }
 
-/* Adds delivery k (1-based) to the window and sends it; false when full. */
-static bool retry_send(struct peer *p, struct mqtt_inflight *w, uintptr_t k)
+/* Adds a delivery of payload to the window and sends it; returns its
+ * packet id, or 0 when the window is full. */
+static uint16_t retry_send(struct peer *p, struct mqtt_inflight *w,
+                           const char *payload, uint8_t qos)
 {
-    int id = mqtt_inflight_add(w, (void *)k, 1, (uint64_t)itest_mono_ms());
+    int id = mqtt_inflight_add(w, (void *)payload, qos,
+                               (uint64_t)itest_mono_ms());
 
     if (id == -EAGAIN)
-        return false;
+        return 0;
     assert_true(id > 0);
-    peer_send_publish(p, "s/x", 1, (uint16_t)id, retry_payloads[k - 1]);
-    return true;
+    peer_send_publish(p, "s/x", qos, (uint16_t)id, payload);
+    return (uint16_t)id;
 }
 
 /* Drops the connection without reading the client's last packets (their
@@ -723,15 +728,48 @@ static void peer_reconnect(struct peer *p)
     peer_accept(p);
 }
 
+/*
+ * The first connection of a persistent paho session: CONNACK without a
+ * session, SUBACK granting `granted`, and its first PUBLISH, which must
+ * be at qos and is left unanswered. Returns that PUBLISH's packet id.
+ */
+static uint16_t paho_first_connection(struct peer *p, uint8_t granted,
+                                      uint8_t qos)
+{
+    struct pl_mqtt_packet pkt;
+    unsigned char b[16];
+    bool subscribed = false;
+    uint16_t pub_id = 0;
+
+    peer_accept(p);
+    peer_expect(p, PL_MQTT_CONNECT, &pkt);
+    assert_false(pkt.u.connect.clean_session);
+    peer_send_connack(p, false, PL_MQTT_CONNACK_ACCEPTED);
+    while (!subscribed || pub_id == 0) {
+        if (!peer_next(p, &pkt))
+            fail_msg("the client closed before subscribing and publishing");
+        if (pkt.type == PL_MQTT_SUBSCRIBE) {
+            subscribed = true;
+            peer_send(p, b,
+                      pl_mqtt_put_suback(b, sizeof(b),
+                                         pkt.u.filters.packet_id, &granted,
+                                         1));
+            continue;
+        }
+        assert_int_equal(pkt.type, PL_MQTT_PUBLISH);
+        assert_int_equal(pkt.u.publish.qos, qos);
+        assert_false(pkt.u.publish.dup);
+        pub_id = pkt.u.publish.packet_id;
+    }
+    return pub_id;
+}
+
 static void test_paho_retry(void **state)
 {
     struct peer p;
     struct pl_mqtt_packet pkt;
     struct mqtt_inflight w;
-    unsigned char b[16];
-    const uint8_t granted[] = {1};
     uint16_t pub_id = 0;
-    bool subscribed = false;
     bool m3_sent = false;
     bool r1_acked = false;
     char out[256];
@@ -744,29 +782,10 @@ static void test_paho_retry(void **state)
 
     /* first connection: take its publish without an ack, send two
      * deliveries (the window is full then), drop it */
-    peer_accept(&p);
-    peer_expect(&p, PL_MQTT_CONNECT, &pkt);
-    assert_false(pkt.u.connect.clean_session);
-    peer_send_connack(&p, false, PL_MQTT_CONNACK_ACCEPTED);
-    while (!subscribed || pub_id == 0) {
-        if (!peer_next(&p, &pkt))
-            fail_msg("the client closed before subscribing and publishing");
-        if (pkt.type == PL_MQTT_SUBSCRIBE) {
-            subscribed = true;
-            peer_send(&p, b,
-                      pl_mqtt_put_suback(b, sizeof(b),
-                                         pkt.u.filters.packet_id, granted,
-                                         1));
-        } else {
-            assert_int_equal(pkt.type, PL_MQTT_PUBLISH);
-            assert_int_equal(pkt.u.publish.qos, 1);
-            assert_false(pkt.u.publish.dup);
-            pub_id = pkt.u.publish.packet_id;
-        }
-    }
-    assert_true(retry_send(&p, &w, 1));
-    assert_true(retry_send(&p, &w, 2));
-    assert_false(retry_send(&p, &w, 3));
+    pub_id = paho_first_connection(&p, 1, 1);
+    assert_int_equal(retry_send(&p, &w, "m1", 1), 1);
+    assert_int_equal(retry_send(&p, &w, "m2", 1), 2);
+    assert_int_equal(retry_send(&p, &w, "m3", 1), 0);
     peer_reconnect(&p);
 
     /* second connection: the session resumes; our window goes out again
@@ -792,7 +811,7 @@ static void test_paho_retry(void **state)
         assert_int_equal(pkt.type, PL_MQTT_PUBACK);
         assert_int_equal(mqtt_inflight_puback(&w, pkt.u.packet_id), 0);
         if (!m3_sent)
-            m3_sent = retry_send(&p, &w, 3);
+            m3_sent = retry_send(&p, &w, "m3", 1) != 0;
     }
     paho_finish(&p, out, sizeof(out));
     /* the redeliveries came with DUP set, the new one without */
@@ -800,6 +819,80 @@ static void test_paho_retry(void **state)
         strstr(out, "m1/1") == NULL || strstr(out, "m2/1") == NULL ||
         strstr(out, "m3/0") == NULL)
         fail_msg("paho saw: %s", out);
+    mqtt_inflight_cleanup(&w);
+    peer_close(&p);
+}
+
+/*
+ * QoS 2 both ways across a dropped connection: paho's publish is stored
+ * once although it comes twice (our PUBREC was never sent the first
+ * time), and our delivery reaches paho once although the connection
+ * dropped between its PUBREC and our PUBREL.
+ */
+static void test_paho_qos2_once(void **state)
+{
+    struct peer p;
+    struct pl_mqtt_packet pkt;
+    struct mqtt_inflight w;
+    struct mqtt_qos2_rx rx;
+    uint16_t pub_id = 0;
+    uint16_t our_id = 0;
+    unsigned stores = 0;
+    bool released = false;
+    char out[256];
+
+    (void)state;
+    if (!have_paho())
+        skip();
+    assert_int_equal(mqtt_inflight_init(&w, 4, NULL, NULL), 0);
+    assert_int_equal(mqtt_qos2_rx_init(&rx, 8), 0);
+    paho_start(&p, "qos2");
+
+    /* first connection: store its publish, but send no PUBREC; deliver
+     * ours and take its PUBREC, but send no PUBREL; drop */
+    pub_id = paho_first_connection(&p, 2, 2);
+    assert_int_equal(mqtt_qos2_rx_publish(&rx, pub_id), MQTT_QOS2_RX_NEW);
+    stores++;
+    assert_int_equal(mqtt_qos2_rx_stored(&rx, pub_id), 0);
+    our_id = retry_send(&p, &w, "exactly", 2);
+    assert_true(our_id != 0);
+    peer_expect_ack(&p, PL_MQTT_PUBREC, our_id);
+    assert_int_equal(mqtt_inflight_pubrec(&w, our_id, 0), 0);
+    peer_reconnect(&p);
+
+    /* second connection: PUBREL goes again; its publish comes again and
+     * is answered, not stored */
+    peer_expect(&p, PL_MQTT_CONNECT, &pkt);
+    assert_bytes(pkt.u.connect.client_id, "paho-3");
+    peer_send_connack(&p, true, PL_MQTT_CONNACK_ACCEPTED);
+    assert_int_equal(mqtt_inflight_resend(&w, 1, 0, retry_resend, &p), 1);
+    while (!released || mqtt_inflight_count(&w) > 0) {
+        if (!peer_next(&p, &pkt))
+            fail_msg("the client closed during the QoS 2 flows");
+        switch (pkt.type) {
+        case PL_MQTT_PUBLISH:
+            assert_true(pkt.u.publish.dup);
+            assert_int_equal(pkt.u.publish.packet_id, pub_id);
+            if (mqtt_qos2_rx_publish(&rx, pub_id) == MQTT_QOS2_RX_NEW)
+                stores++;
+            peer_send_ack(&p, PL_MQTT_PUBREC, pub_id);
+            break;
+        case PL_MQTT_PUBREL:
+            assert_int_equal(mqtt_qos2_rx_release(&rx, pkt.u.packet_id), 0);
+            peer_send_ack(&p, PL_MQTT_PUBCOMP, pkt.u.packet_id);
+            released = true;
+            break;
+        case PL_MQTT_PUBCOMP:
+            assert_int_equal(mqtt_inflight_pubcomp(&w, pkt.u.packet_id), 0);
+            break;
+        default:
+            fail_msg("packet type %d during the QoS 2 flows", pkt.type);
+        }
+    }
+    assert_int_equal(stores, 1);
+    paho_finish(&p, out, sizeof(out));
+    assert_string_equal(out, "paho qos2 ok exactly\n");
+    mqtt_qos2_rx_cleanup(&rx);
     mqtt_inflight_cleanup(&w);
     peer_close(&p);
 }
@@ -812,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_mosquitto_sub),
         cmocka_unit_test(test_paho),
         cmocka_unit_test(test_paho_retry),
+        cmocka_unit_test(test_paho_qos2_once),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""paho_client.py PORT [retry]: the client side of mqtt_clients.c's paho
-tests.
+"""paho_client.py PORT [retry|qos2]: the client side of mqtt_clients.c's
+paho tests.
 
 Run with Debian's /usr/bin/python3 (python3-paho-mqtt 1.6). Connects to
 the test's codec-only broker on 127.0.0.1:PORT with a persistent session,
@@ -15,6 +15,11 @@ drops with its QoS 1 publish unacknowledged and two deliveries of ours
 unacknowledged. paho reconnects by itself; it must resend its publish
 with DUP, and take our two deliveries again (DUP set) and a third one.
 Prints "paho retry ok" and the payloads in the order they came.
+
+With "qos2": the broker drops the first connection before its PUBREC for
+our QoS 2 publish and before its PUBREL for its QoS 2 delivery; after
+paho's reconnect, each must complete once. Prints "paho qos2 ok" and the
+payloads received (exactly one).
 """
 import sys
 import threading
@@ -92,6 +97,34 @@ def main():
     print("paho ok")
 
 
+def persistent(client_id, port, qos, on_message, published):
+    """A clean-session-0 client that subscribes to s/# at qos when no
+    session was present, reconnects by itself after 1 s, is connected and
+    running its loop."""
+    c = mqtt.Client(client_id=client_id, clean_session=False,
+                    protocol=mqtt.MQTTv311)
+    c.on_message = on_message
+    c.on_publish = lambda client, userdata, mid: published.set()
+    c.reconnect_delay_set(min_delay=1, max_delay=1)
+    c.on_connect = lambda client, userdata, flags, rc: (
+        client.subscribe("s/#", qos) if not flags.get("session present")
+        else None)
+    c.connect("127.0.0.1", port, keepalive=60)
+    c.loop_start()
+    return c
+
+
+def publish_and_wait(c, topic, payload, qos, published, received, got):
+    """Publishes, waits until the publish completed and what was awaited
+    was received, then leaves (exit 1 at the time limit)."""
+    c.publish(topic, payload, qos=qos)
+    if not published.wait(WAIT_S) or not received.wait(WAIT_S):
+        print("timeout: published", published.is_set(), "got", got)
+        sys.exit(1)
+    c.disconnect()
+    c.loop_stop()
+
+
 def retry():
     port = int(sys.argv[1])
     published = threading.Event()
@@ -105,28 +138,31 @@ def retry():
             if {p for p, _ in got} == {"m1", "m2", "m3"}:
                 three.set()
 
-    c = mqtt.Client(client_id="paho-2", clean_session=False,
-                    protocol=mqtt.MQTTv311)
-    c.on_message = on_message
-    c.on_publish = lambda client, userdata, mid: published.set()
-    c.reconnect_delay_set(min_delay=1, max_delay=1)
-    c.on_connect = lambda client, userdata, flags, rc: (
-        client.subscribe("s/#", 1) if not flags.get("session present")
-        else None)
-    c.connect("127.0.0.1", port, keepalive=60)
-    c.loop_start()
+    c = persistent("paho-2", port, 1, on_message, published)
     # paho queues it until the connection is up; the broker never acks
     # it on the first connection
-    c.publish("r/1", b"x", qos=1)
-    if not published.wait(WAIT_S) or not three.wait(WAIT_S):
-        print("timeout: published", published.is_set(), "got", got)
-        sys.exit(1)
-    c.disconnect()
-    c.loop_stop()
+    publish_and_wait(c, "r/1", b"x", 1, published, three, got)
     print("paho retry ok", " ".join("%s/%d" % g for g in got))
+
+
+def qos2():
+    port = int(sys.argv[1])
+    published = threading.Event()
+    delivered = threading.Event()
+    got = []
+
+    def on_message(client, userdata, msg):
+        got.append(msg.payload.decode())
+        delivered.set()
+
+    c = persistent("paho-3", port, 2, on_message, published)
+    publish_and_wait(c, "q/2", b"once", 2, published, delivered, got)
+    print("paho qos2 ok", " ".join(got))
 
 
 if len(sys.argv) > 2 and sys.argv[2] == "retry":
     retry()
+elif len(sys.argv) > 2 and sys.argv[2] == "qos2":
+    qos2()
 else:
     main()
