@@ -35,7 +35,7 @@ test-asan: deps
 bench: build
 	@tests/bench/run.sh $(BUILD)
 
-# Fuzz the command parser, topic matcher and MQTT codec (clang's libFuzzer).
+# Fuzz the command parser and topic matcher (clang's libFuzzer).
 fuzz: deps
 	@tests/fuzz/run.sh
 
