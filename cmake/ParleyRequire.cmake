@@ -73,6 +73,25 @@ endif()
 if(PARLEY_REQUIRE_TESTS)
     parley_require_program(PARLEY_TMUX tmux tmux "the CLI chat test" ON)
     parley_require_program(PARLEY_OPENSSL openssl openssl "the TLS tests" ON)
+    parley_require_program(PARLEY_MOSQUITTO_PUB mosquitto_pub
+                           mosquitto-clients "the MQTT tests" ON)
+    # The cluster suite: the hiredis engine, a real Redis and haproxy.
+    find_package(PkgConfig REQUIRED)
+    pkg_check_modules(_REQ_HIREDIS QUIET hiredis)
+    if(NOT _REQ_HIREDIS_FOUND)
+        parley_require_note("hiredis not found by pkg-config" libhiredis-dev
+                            "the cluster tests")
+    endif()
+    parley_require_program(PARLEY_REDIS_SERVER redis-server redis-server
+                           "the cluster tests" ON)
+    parley_require_program(PARLEY_HAPROXY haproxy haproxy
+                           "the cluster tests" ON)
+    execute_process(COMMAND /usr/bin/python3 -c "import paho.mqtt.client"
+                    RESULT_VARIABLE _no_paho OUTPUT_QUIET ERROR_QUIET)
+    if(_no_paho)
+        parley_require_note("paho-mqtt not importable by /usr/bin/python3"
+                            python3-paho-mqtt "the MQTT tests")
+    endif()
     if(NOT EXISTS /usr/bin/chromium)
         parley_require_note("/usr/bin/chromium not found" chromium
                             "the browser tests")

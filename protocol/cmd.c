@@ -1073,7 +1073,6 @@ static enum pl_err cmd_get_data(struct cmd_scan *sc, struct pl_cmd *cmd)
     size_t n = m->raw_len;
     char *w = cmd_block_room(sc, n + 1);
     size_t k = 0;
-    bool in_str = false;
 
     if (w == NULL)
         return PL_ERR_INTERNAL;
@@ -1081,23 +1080,7 @@ static enum pl_err cmd_get_data(struct cmd_scan *sc, struct pl_cmd *cmd)
         memcpy(w, raw, n);
         k = n;
     } else {
-        for (size_t i = 0; i < n; i++) {
-            char c = raw[i];
-
-            if (in_str) {
-                w[k++] = c;
-                if (c == '\\')
-                    w[k++] = raw[++i];
-                else if (c == '"')
-                    in_str = false;
-                continue;
-            }
-            if (json_is_ws((unsigned char)c))
-                continue;
-            if (c == '"')
-                in_str = true;
-            w[k++] = c;
-        }
+        k = pl_json_compact(raw, n, w);
     }
     w[k] = '\0';
     cmd->data = w;
@@ -1326,6 +1309,19 @@ unknown:
     return PL_ERR_UNKNOWN_OP;
 }
 
+/* The nesting limit for a requested one: <= 0 is the default, and it is
+ * kept within CMD_DEPTH_MIN..CMD_DEPTH_MAX. */
+static size_t cmd_depth_limit(int max_depth)
+{
+    if (max_depth <= 0)
+        max_depth = PL_DEPTH_DEFAULT;
+    if (max_depth < CMD_DEPTH_MIN)
+        max_depth = CMD_DEPTH_MIN;
+    if (max_depth > CMD_DEPTH_MAX)
+        max_depth = CMD_DEPTH_MAX;
+    return (size_t)max_depth;
+}
+
 /*
  * The shared body of pl_cmd_parse() and pl_cmd_parse_pub_body(): with
  * pub_body, `id` and `op` are not read and the fields are those of pub.
@@ -1337,7 +1333,6 @@ static enum pl_err cmd_parse(const char *text, size_t len,
     struct cmd_scan sc;
     const char *dummy = NULL;
     enum pl_err err = PL_OK;
-    int limit = PL_DEPTH_DEFAULT;
 
     if (why == NULL)
         why = &dummy;
@@ -1352,16 +1347,11 @@ static enum pl_err cmd_parse(const char *text, size_t len,
     sc.block = NULL;
     sc.used = 0;
     sc.cap = 0;
-    if (opts != NULL && opts->max_depth > 0)
-        limit = opts->max_depth;
-    if (limit < CMD_DEPTH_MIN)
-        limit = CMD_DEPTH_MIN;
-    if (limit > CMD_DEPTH_MAX)
-        limit = CMD_DEPTH_MAX;
     if (text == NULL)
         len = 0;
 
-    switch (cmd_scan(&sc, text, len, (size_t)limit)) {
+    switch (cmd_scan(&sc, text, len,
+                     cmd_depth_limit(opts != NULL ? opts->max_depth : 0))) {
     case JSON_OK:
         break;
     case JSON_DEEP:
@@ -1420,6 +1410,67 @@ enum pl_err pl_cmd_parse_pub_body(const char *text, size_t len,
                                   struct pl_cmd *cmd, const char **why)
 {
     return cmd_parse(text, len, opts, true, cmd, why);
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON helpers for other front doors (MQTT payloads)                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * True when text[0..len) is exactly one JSON value of any kind, by the
+ * same strict scan as commands (RFC 8259, UTF-8, nothing after it),
+ * nested at most max_depth deep (<= 0: the default; kept within
+ * 32..1000). Allocates nothing.
+ */
+bool pl_json_valid(const char *text, size_t len, int max_depth)
+{
+    struct cmd_scan sc;
+
+    for (int f = 0; f < F__COUNT; f++)
+        sc.m[f].kind = JK_NONE;
+    sc.top = JK_NONE;
+    if (text == NULL)
+        len = 0;
+    return cmd_scan(&sc, text, len, cmd_depth_limit(max_depth)) == JSON_OK;
+}
+
+/*
+ * Copies the valid JSON text in[0..n) to out (room for n bytes) without
+ * the whitespace outside strings; returns the bytes written (no NUL).
+ */
+size_t pl_json_compact(const char *in, size_t n, char *out)
+{
+    size_t k = 0;
+    bool in_str = false;
+
+    for (size_t i = 0; i < n; i++) {
+        char c = in[i];
+
+        if (in_str) {
+            out[k++] = c;
+            if (c == '\\' && i + 1 < n)
+                out[k++] = in[++i];
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (json_is_ws((unsigned char)c))
+            continue;
+        if (c == '"')
+            in_str = true;
+        out[k++] = c;
+    }
+    return k;
+}
+
+/*
+ * Decodes the body in[0..n) (no quotes) of a valid JSON string into out
+ * (room for n bytes); returns the decoded length and sets *nul when it
+ * held a \u0000 escape.
+ */
+size_t pl_json_unescape(const char *in, size_t n, char *out, bool *nul)
+{
+    return json_unescape(in, n, out, nul);
 }
 
 /*

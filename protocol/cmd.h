@@ -96,4 +96,19 @@ const char *pl_op_name(enum pl_op op);
  * they have not parsed yet. */
 int pl_json_depth(const char *text, size_t len, int limit);
 
+/* True when text[0..len) is exactly one JSON value of any kind, by the
+ * strict rules commands are parsed with, nested at most max_depth deep
+ * (<= 0: PL_DEPTH_DEFAULT; kept within 32..1000). */
+bool pl_json_valid(const char *text, size_t len, int max_depth);
+
+/* Copies valid JSON text in[0..n) into out (room for n bytes) without
+ * insignificant whitespace, as `data` is kept; returns the length (no
+ * NUL is written). */
+size_t pl_json_compact(const char *in, size_t n, char *out);
+
+/* Decodes the body in[0..n) (quotes excluded) of a valid JSON string into
+ * out (room for n bytes: decoding never grows it); returns the decoded
+ * length and sets *nul when it holds U+0000. */
+size_t pl_json_unescape(const char *in, size_t n, char *out, bool *nul);
+
 #endif

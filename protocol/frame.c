@@ -127,6 +127,79 @@ void pl_buf_cstr(struct pl_buf *b, const char *s)
     pl_buf_raw(b, s, strlen(s));
 }
 
+/*
+ * Room for n more payload bytes at the end of b: the caller writes at most
+ * n bytes there, then counts the ones it wrote with pl_buf_commit(). NULL
+ * when the buffer has failed (or fails now).
+ */
+void *pl_buf_room(struct pl_buf *b, size_t n)
+{
+    if (!buf_reserve(b, n))
+        return NULL;
+    return buf_tail(b);
+}
+
+void pl_buf_commit(struct pl_buf *b, size_t n)
+{
+    if (b->failed || n > b->cap - b->len)
+        return;
+    b->len += n;
+}
+
+/*
+ * Appends the base64 text of p[0..n) (RFC 4648): section 4's alphabet
+ * with '=' padding, or with url section 5's alphabet and no padding (as
+ * JWTs want). The output is sized first and written in one pass.
+ */
+void pl_buf_base64(struct pl_buf *b, const void *p, size_t n, bool url)
+{
+    static const char std[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char web[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *abc = url ? web : std;
+    const unsigned char *s = p;
+    size_t rest = n % 3;
+    size_t out_len;
+    unsigned char *w = NULL;
+    size_t i = 0;
+
+    if (n / 3 >= SIZE_MAX / 4 - 1) {
+        b->failed = true;
+        return;
+    }
+    out_len = n / 3 * 4;
+    if (rest != 0)
+        out_len += url ? rest + 1 : 4;
+    if (out_len == 0 || !buf_reserve(b, out_len))
+        return;
+    w = buf_tail(b);
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+
+        *w++ = (unsigned char)abc[v >> 18];
+        *w++ = (unsigned char)abc[(v >> 12) & 63];
+        *w++ = (unsigned char)abc[(v >> 6) & 63];
+        *w++ = (unsigned char)abc[v & 63];
+    }
+    if (rest != 0) {
+        uint32_t v = (uint32_t)s[i] << 16;
+
+        if (rest == 2)
+            v |= (uint32_t)s[i + 1] << 8;
+        *w++ = (unsigned char)abc[v >> 18];
+        *w++ = (unsigned char)abc[(v >> 12) & 63];
+        if (rest == 2)
+            *w++ = (unsigned char)abc[(v >> 6) & 63];
+        if (!url) {
+            if (rest == 1)
+                *w++ = '=';
+            *w++ = '=';
+        }
+    }
+    b->len += out_len;
+}
+
 static void buf_byte(struct pl_buf *b, unsigned char c)
 {
     if (!buf_reserve(b, 1))

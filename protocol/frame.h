@@ -48,6 +48,14 @@ void pl_buf_raw(struct pl_buf *b, const void *p, size_t n);
 void pl_buf_cstr(struct pl_buf *b, const char *s);        /* raw, no quoting */
 void pl_buf_json_str(struct pl_buf *b, const char *s, size_t n); /* quoted, escaped */
 void pl_buf_int(struct pl_buf *b, int64_t v);
+/* base64 of p[0..n): RFC 4648 section 4 with '=' padding, or with url
+ * section 5 (base64url) without padding. */
+void pl_buf_base64(struct pl_buf *b, const void *p, size_t n, bool url);
+
+/* Room for n more bytes at the end (NULL once the buffer failed); write up
+ * to n bytes there, then count them with pl_buf_commit(). */
+void *pl_buf_room(struct pl_buf *b, size_t n);
+void pl_buf_commit(struct pl_buf *b, size_t n);
 
 /* {"op":"<op>" */
 void pl_frame_begin(struct pl_buf *b, const char *op);

@@ -29,9 +29,6 @@
 #define JWT_DEPTH_MAX 16  /* claims are flat; arrays of strings at most */
 #define JWT_SIG_LEN 32    /* SHA-256 */
 
-static const char jwt_b64url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 static int jwt_b64_val(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -77,38 +74,6 @@ static long jwt_b64_decode(const char *s, size_t n, unsigned char *out)
     if (acc != 0)
         return -1; /* non-canonical trailing bits */
     return (long)w;
-}
-
-/* Appends unpadded base64url of p[0..n) to b. */
-static void jwt_b64_encode(struct pl_buf *b, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    char quad[4];
-    size_t i = 0;
-
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-
-        quad[0] = jwt_b64url[v >> 18];
-        quad[1] = jwt_b64url[(v >> 12) & 63];
-        quad[2] = jwt_b64url[(v >> 6) & 63];
-        quad[3] = jwt_b64url[v & 63];
-        pl_buf_raw(b, quad, 4);
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)s[i] << 16;
-
-        quad[0] = jwt_b64url[v >> 18];
-        quad[1] = jwt_b64url[(v >> 12) & 63];
-        pl_buf_raw(b, quad, 2);
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
-
-        quad[0] = jwt_b64url[v >> 18];
-        quad[1] = jwt_b64url[(v >> 12) & 63];
-        quad[2] = jwt_b64url[(v >> 6) & 63];
-        pl_buf_raw(b, quad, 3);
-    }
 }
 
 /* HMAC-SHA256 of msg under secret into mac[32]. Returns true on success. */
@@ -373,15 +338,15 @@ char *pl_jwt_sign(const void *secret, size_t secret_len, const char *sub,
         jwt_put_list(&claims, "allow_sub", allow_sub, n_sub);
     pl_buf_cstr(&claims, "}");
 
-    jwt_b64_encode(&tok, header, sizeof(header) - 1);
+    pl_buf_base64(&tok, header, sizeof(header) - 1, true);
     pl_buf_cstr(&tok, ".");
-    jwt_b64_encode(&tok, pl_buf_data(&claims), claims.len);
+    pl_buf_base64(&tok, pl_buf_data(&claims), claims.len, true);
     if (pl_buf_failed(&claims) || pl_buf_failed(&tok))
         goto out;
     if (!jwt_hmac(secret, secret_len, pl_buf_data(&tok), tok.len, mac))
         goto out;
     pl_buf_cstr(&tok, ".");
-    jwt_b64_encode(&tok, mac, sizeof(mac));
+    pl_buf_base64(&tok, mac, sizeof(mac), true);
     if (pl_buf_failed(&tok))
         goto out;
     out = malloc(tok.len + 1);

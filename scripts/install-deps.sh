@@ -26,6 +26,8 @@ case "$mode" in
     # chat, ctest runs a short fuzz pass, and Debian's Chromium (driven by
     # playwright-core from npm) runs the browser tests.
     packages+=(openssl tmux chromium "${fuzz_packages[@]}")
+    # Real MQTT clients for the MQTT tests (paho for /usr/bin/python3).
+    packages+=(mosquitto-clients python3-paho-mqtt)
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)
     ;;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh [SECONDS] [WORKDIR]: build Parley's libFuzzer targets with clang
 # and run each for SECONDS (default 60; `make fuzz`). ctest runs it with a
-# few seconds per target (label fuzz).
+# few seconds per target (label fuzz); FUZZ_MQTT_SECS, when set, is the
+# MQTT codec target's time instead (ctest keeps its share short).
 #
 # The targets are compiled here with clang directly, apart from the CMake
 # (gcc) build: protocol/*.c plus one fuzz_*.c each, with libFuzzer,
@@ -37,14 +38,18 @@ flags="-std=c11 -D_GNU_SOURCE -DPARLEY_VERSION=\"fuzz\" -g -O1
        -Wall -Wextra -Werror -I$root/protocol"
 
 status=0
-for target in cmd topic; do
+for target in cmd topic mqtt; do
     bin=$work/fuzz_$target
     corpus=$work/corpus-$target
+    t_secs=$secs
+    if [ "$target" = mqtt ]; then
+        t_secs=${FUZZ_MQTT_SECS:-$secs}
+    fi
     # shellcheck disable=SC2086 # flags and deps are word lists
     "$cc" $flags -o "$bin" "$here/fuzz_$target.c" "$root"/protocol/*.c $deps
     mkdir -p "$corpus"
-    echo "fuzz_$target: ${secs}s, corpus $corpus"
-    if ! "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    echo "fuzz_$target: ${t_secs}s, corpus $corpus"
+    if ! "$bin" -max_total_time="$t_secs" -timeout=10 -rss_limit_mb=2048 \
             -max_len=70000 -print_final_stats=1 \
             -artifact_prefix="$work/fuzz_$target-" \
             "$corpus" "$here/corpus/$target" >"$work/fuzz_$target.log" 2>&1

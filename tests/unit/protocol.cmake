@@ -1,5 +1,7 @@
-# Unit tests of parley_protocol (protocol/): topics, commands, frames, JWT.
-foreach(t test_topic test_cmd test_frame test_jwt)
+# Unit tests of parley_protocol (protocol/): topics, commands, frames, JWT,
+# the MQTT codec and payload mapping.
+foreach(t test_topic test_cmd test_frame test_jwt test_mqtt
+        test_mqtt_payload)
     parley_add_unit_test(${t}
         SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/${t}.c
         LIBS parley_protocol)

@@ -17,3 +17,6 @@ parley_add_unit_test(test_http_query
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_http_query.c LIBS parley_http)
 parley_add_unit_test(test_http_reply
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_http_reply.c LIBS parley_http)
+# The MQTT session's QoS 1/2 window and inbound QoS 2 ids (no lws).
+parley_add_unit_test(test_mqtt_inflight
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_mqtt_inflight.c LIBS parley_core)

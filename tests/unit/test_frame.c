@@ -420,6 +420,43 @@ static void test_errors_table(void **state)
     assert_int_equal(pl_err_http_status(PL_ERR__COUNT), 500);
 }
 
+/* RFC 4648 section 10's vectors in both alphabets, and bytes that differ
+ * between them. */
+static void test_base64(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *std;
+        const char *url;
+    } v[] = {
+        {"", 0, "", ""},
+        {"f", 1, "Zg==", "Zg"},
+        {"fo", 2, "Zm8=", "Zm8"},
+        {"foo", 3, "Zm9v", "Zm9v"},
+        {"foob", 4, "Zm9vYg==", "Zm9vYg"},
+        {"fooba", 5, "Zm9vYmE=", "Zm9vYmE"},
+        {"foobar", 6, "Zm9vYmFy", "Zm9vYmFy"},
+        {"\xfb\xff\xbf", 3, "+/+/", "-_-_"},
+        {"\0\0", 2, "AAA=", "AAA"},
+    };
+    struct pl_buf b;
+
+    (void)state;
+    assert_int_equal(pl_buf_init(&b, 0), 0);
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        pl_buf_reset(&b);
+        pl_buf_base64(&b, v[i].in, v[i].n, false);
+        assert_payload(&b, v[i].std);
+        pl_buf_reset(&b);
+        pl_buf_cstr(&b, "x");
+        pl_buf_base64(&b, v[i].in, v[i].n, true);
+        assert_int_equal(b.len, 1 + strlen(v[i].url));
+        assert_memory_equal(pl_buf_data(&b) + 1, v[i].url, b.len - 1);
+    }
+    pl_buf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_ws_header),
         cmocka_unit_test(test_frames_are_json),
         cmocka_unit_test(test_errors_table),
+        cmocka_unit_test(test_base64),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
