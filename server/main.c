@@ -20,12 +20,6 @@
 
 static struct server *the_server; /* for the signal handler only */
 
-static struct lws_protocols protocols[] = {
-    { "parley.v1", ws_callback, sizeof(struct pss), 512, 0, NULL,
-      WS_COALESCE_BYTES },
-    { NULL, NULL, 0, 0, 0, NULL, 0 },
-};
-
 /*
  * Fault injection for the tests (SQLite-style): with PARLEY_TEST_HOOKS=1 in
  * the environment, SIGUSR1 makes the store's next commit fail as if the
@@ -313,11 +307,10 @@ int main(int argc, char **argv)
         goto out;
     }
     fit_fd_limit(cfg.max_conns);
-    protocols[0].rx_buffer_size = (size_t)cfg.rx_buffer;
     memset(&info, 0, sizeof(info));
     info.port = cfg.port;
     info.iface = cfg.bind;
-    info.protocols = protocols;
+    info.protocols = proto_protocols(cfg.rx_buffer);
     info.user = &srv;
     info.pt_serv_buf_size = 64 * 1024;
     /* The whole request head (slowloris) and, later, each body chunk. */

@@ -90,6 +90,9 @@ struct pss {
     bool hot;                     /* listed for ws_read_more this round */
 };
 
+/* proto.c: lws's protocol table (rx_buffer: --rx-buffer), and its
+ * callback. */
+const struct lws_protocols *proto_protocols(int rx_buffer);
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                 void *in, size_t len);
 /* Before the context exists: the per-address table and its exemptions.
@@ -109,8 +112,6 @@ void ws_wake(struct server *srv, struct conn *c);
 void ws_flush(struct server *srv);
 /* Fan out (a budget of) the store's completions waiting now. */
 void ws_drain_store(struct server *srv);
-/* The transport's limit counters, appended to GET /metrics. */
-void ws_metrics_render(struct server *srv, struct pl_buf *b);
 
 /* http.c: the HTTP half of ws_callback. */
 int http_callback(struct server *srv, struct lws *wsi,
@@ -123,6 +124,8 @@ void http_pss_cleanup(struct pss *pss);
 
 /* metrics.c */
 void metrics_render(struct server *srv, struct pl_buf *b);
+/* The transport's limit counters, appended to GET /metrics. */
+void ws_metrics_render(struct server *srv, struct pl_buf *b);
 /* One metric in Prometheus text: HELP, TYPE and the value. */
 void metrics_line(struct pl_buf *b, const char *name, const char *type,
                   const char *help, uint64_t value);
