@@ -356,7 +356,6 @@ static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
     } else if (strcmp(path, "/metrics") == 0) {
         pl_buf_init(&b, 8192);
         metrics_render(srv, &b);
-        ws_metrics_render(srv, &b);
         respond(wsi, pss, 200, "text/plain; version=0.0.4", pl_buf_data(&b),
                 b.len);
         pl_buf_cleanup(&b);

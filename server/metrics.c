@@ -1,20 +1,56 @@
 /*
  * metrics.c: the Prometheus text exposition for GET /metrics, read from
- * the hub's counters, the store's and the transport's.
+ * the hub's counters, the store's and the transport's. The only file that
+ * knows every metric's name: http.c serves what metrics_render writes.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "server.h"
 
-void metrics_line(struct pl_buf *b, const char *name, const char *type,
-                  const char *help, uint64_t value)
+/* One metric in Prometheus text: HELP, TYPE and the value. */
+static void metrics_line(struct pl_buf *b, const char *name, const char *type,
+                         const char *help, uint64_t value)
 {
     char line[320];
 
     snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name,
              help, name, type, name, (unsigned long long)value);
     pl_buf_cstr(b, line);
+}
+
+/* The WebSocket transport's limit counters (server.ws, ws_admit.c and
+ * ws_rx.c count them). */
+static void metrics_render_transport(const struct server *srv,
+                                     struct pl_buf *b)
+{
+    const struct ws_stats *w = &srv->ws;
+
+    metrics_line(b, "parley_tcp_connections", "gauge",
+                 "Open TCP connections (HTTP, WebSocket, handshakes).",
+                 w->tcp_conns);
+    metrics_line(b, "parley_peer_addresses", "gauge",
+                 "Client addresses counted for --max-conns-per-ip.",
+                 srv->peers.count);
+    metrics_line(b, "parley_conns_refused_per_ip_total", "counter",
+                 "TCP connections refused by --max-conns-per-ip.",
+                 w->refused_per_ip);
+    metrics_line(b, "parley_conns_refused_max_total", "counter",
+                 "WebSockets closed with 1013 by --max-conns.",
+                 w->refused_max_conns);
+    metrics_line(b, "parley_handshake_timeouts_total", "counter",
+                 "Connections closed without a request within "
+                 "--handshake-timeout.",
+                 w->handshake_timeouts);
+    metrics_line(b, "parley_idle_hangups_total", "counter",
+                 "WebSockets ended without a close frame after --idle-timeout "
+                 "without data (no pong to the keepalive ping, or gone).",
+                 w->idle_hangups);
+    metrics_line(b, "parley_too_large_closes_total", "counter",
+                 "WebSockets closed with 1009 (--max-message).", w->too_large);
+    metrics_line(b, "parley_protocol_error_closes_total", "counter",
+                 "WebSockets closed with 1002 by the server.",
+                 w->protocol_errors);
 }
 
 void metrics_render(struct server *srv, struct pl_buf *b)
@@ -85,35 +121,5 @@ void metrics_render(struct server *srv, struct pl_buf *b)
                  s.checkpointed_pages);
     metrics_line(b, "parley_store_pending", "gauge", "Store jobs in flight.",
                  srv->store ? store_pending(srv->store) : 0);
-}
-
-void ws_metrics_render(struct server *srv, struct pl_buf *b)
-{
-    const struct ws_stats *w = &srv->ws;
-
-    metrics_line(b, "parley_tcp_connections", "gauge",
-                 "Open TCP connections (HTTP, WebSocket, handshakes).",
-                 w->tcp_conns);
-    metrics_line(b, "parley_peer_addresses", "gauge",
-                 "Client addresses counted for --max-conns-per-ip.",
-                 srv->peers.count);
-    metrics_line(b, "parley_conns_refused_per_ip_total", "counter",
-                 "TCP connections refused by --max-conns-per-ip.",
-                 w->refused_per_ip);
-    metrics_line(b, "parley_conns_refused_max_total", "counter",
-                 "WebSockets closed with 1013 by --max-conns.",
-                 w->refused_max_conns);
-    metrics_line(b, "parley_handshake_timeouts_total", "counter",
-                 "Connections closed without a request within "
-                 "--handshake-timeout.",
-                 w->handshake_timeouts);
-    metrics_line(b, "parley_idle_hangups_total", "counter",
-                 "WebSockets ended without a close frame after --idle-timeout "
-                 "without data (no pong to the keepalive ping, or gone).",
-                 w->idle_hangups);
-    metrics_line(b, "parley_too_large_closes_total", "counter",
-                 "WebSockets closed with 1009 (--max-message).", w->too_large);
-    metrics_line(b, "parley_protocol_error_closes_total", "counter",
-                 "WebSockets closed with 1002 by the server.",
-                 w->protocol_errors);
+    metrics_render_transport(srv, b);
 }

@@ -24,7 +24,7 @@
 
 /* Bytes written per writeable callback, at most: many frames, one send. */
 #define WS_COALESCE_BYTES (256 * 1024)
-/* Counters of the transport's limits, rendered by ws_metrics_render. */
+/* Counters of the transport's limits, rendered by metrics.c. */
 struct ws_stats {
     uint64_t tcp_conns;           /* gauge: open TCP connections */
     uint64_t refused_per_ip;      /* --max-conns-per-ip */
@@ -122,12 +122,7 @@ void http_done(struct server *srv, struct conn *c, int status,
                const char *body, size_t len);
 void http_pss_cleanup(struct pss *pss);
 
-/* metrics.c */
+/* metrics.c: every metric of GET /metrics, appended to b. */
 void metrics_render(struct server *srv, struct pl_buf *b);
-/* The transport's limit counters, appended to GET /metrics. */
-void ws_metrics_render(struct server *srv, struct pl_buf *b);
-/* One metric in Prometheus text: HELP, TYPE and the value. */
-void metrics_line(struct pl_buf *b, const char *name, const char *type,
-                  const char *help, uint64_t value);
 
 #endif
