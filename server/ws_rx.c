@@ -27,7 +27,7 @@
  */
 void ws_rx_pause_if_backed_up(struct lws *wsi, struct pss *pss)
 {
-    if (!pss->rx_paused && pss->conn->q.count >= WS_RX_PAUSE) {
+    if (!pss->rx_paused && hub_conn_queued(pss->conn) >= WS_RX_PAUSE) {
         pss->rx_paused = true;
         lws_rx_flow_control(wsi, 0);
     }

@@ -44,50 +44,30 @@ int ws_close_with(struct lws *wsi, int code)
     return -1;
 }
 
-/* Write what the connection has queued, coalesced, in one lws_write.
- * Asks for a writeable callback if more is left. Returns -1 when the
- * write failed (the connection is unusable). */
+/* Write what the connection has ready, coalesced, in one lws_write (the
+ * hub chooses the frames: hub_conn_take). Asks for a writeable callback
+ * if more is left. Returns -1 when the write failed (the connection is
+ * unusable). */
 static int ws_write_queued(struct server *srv, struct lws *wsi,
                            struct pss *pss)
 {
     struct conn *c = pss->conn;
-    unsigned char *out = srv->wbuf + LWS_PRE;
-    struct msg *m = NULL;
-    size_t n = 0;
-    int rc = 0;
+    struct hub_out out;
 
-    m = outq_peek(&c->q);
-    if (m != NULL && !m->placeholder && m->len > WS_COALESCE_BYTES) {
-        /* A big frame goes out from its own buffer (MSG_HEADROOM >=
-         * LWS_PRE), without a copy. */
-        rc = lws_write(wsi, m->frame, m->len, LWS_WRITE_RAW);
-        if (rc < 0)
+    if (hub_conn_take(srv->hub, c, srv->wbuf + LWS_PRE, WS_COALESCE_BYTES,
+                      &out) > 0) {
+        /* LWS_PRE headroom: srv->wbuf's, or the msg's own (MSG_HEADROOM
+         * >= LWS_PRE) for a frame too big to copy. */
+        if (lws_write(wsi, (unsigned char *)(uintptr_t)out.data, out.len,
+                      LWS_WRITE_RAW) < 0)
             return -1;
-        srv->bytes_out += m->len;
-        outq_pop(&c->q);
-    } else {
-        while ((m = outq_peek(&c->q)) != NULL && !m->placeholder &&
-               n + m->len <= WS_COALESCE_BYTES) {
-            memcpy(out + n, m->frame, m->len);
-            n += m->len;
-            outq_pop(&c->q);
-        }
-        if (n > 0) {
-            rc = lws_write(wsi, out, n, LWS_WRITE_RAW);
-            if (rc < 0)
-                return -1;
-            srv->bytes_out += n;
-        }
+        srv->bytes_out += out.len;
     }
-    hub_conn_drained(srv->hub, c);
-    if (pss->rx_paused && c->q.count <= WS_RX_PAUSE / 2) {
+    if (hub_conn_wrote(srv->hub, c, &out))
+        lws_callback_on_writable(wsi);
+    if (pss->rx_paused && hub_conn_queued(c) <= WS_RX_PAUSE / 2) {
         pss->rx_paused = false;
         lws_rx_flow_control(wsi, 1);
-    }
-    m = outq_peek(&c->q);
-    if (m != NULL && !m->placeholder && !c->wake_pending) {
-        c->wake_pending = true;
-        lws_callback_on_writable(wsi);
     }
     return 0;
 }
@@ -97,7 +77,6 @@ int ws_writeable(struct server *srv, struct lws *wsi, struct pss *pss)
 {
     struct conn *c = pss->conn;
 
-    c->wake_pending = false;
     if (c->close_code > 0)
         return ws_close_with(wsi, c->close_code);
     return ws_write_queued(srv, wsi, pss);
@@ -157,7 +136,6 @@ void ws_flush(struct server *srv)
             lws_callback_on_writable(wsi);
             continue;
         }
-        c->wake_pending = false;
         srv->direct_writes++;
         if (ws_write_queued(srv, wsi, pss) < 0)
             lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);

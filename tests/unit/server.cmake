@@ -13,3 +13,8 @@ parley_add_unit_test(test_delivered
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_delivered.c LIBS parley_core)
 parley_add_unit_test(test_peers
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_peers.c LIBS parley_core)
+parley_add_unit_test(test_hub_out
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_hub_out.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/hub_fake.c
+    LIBS parley_core)
+target_link_libraries(test_hub_out PRIVATE PkgConfig::CJSON)
