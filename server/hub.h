@@ -95,6 +95,11 @@ void hub_conn_text(struct hub *hub, struct conn *c, const char *text,
 void hub_conn_binary(struct hub *hub, struct conn *c);
 /* Token from `?token=` on the upgrade: PL_OK counts as hello. */
 enum pl_err hub_conn_token(struct hub *hub, struct conn *c, const char *token);
+/* Claims the transport already verified (the upgrade's ?token=): the
+ * same as a valid token, without verifying it again. Takes ownership of
+ * claims (heap-allocated, released with pl_claims_cleanup and free). */
+void hub_conn_adopt_claims(struct hub *hub, struct conn *c,
+                           struct pl_claims *claims);
 
 /* The transport wrote frames; when the queue is short, the hub refills it
  * with paced replay pages. (hub_conn_wrote calls it.) */

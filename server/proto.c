@@ -10,12 +10,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "log.h"
 #include "server.h"
 #include "ws_internal.h"
 
+static int proto_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                          void *user, void *in, size_t len);
+
 static struct lws_protocols protocols[] = {
-    { "parley.v1", ws_callback, sizeof(struct pss), 512, 0, NULL,
+    { "parley.v1", proto_callback, sizeof(struct pss), 512, 0, NULL,
       WS_COALESCE_BYTES },
     { NULL, NULL, 0, 0, 0, NULL, 0 },
 };
@@ -31,8 +33,10 @@ static struct server *srv_of(struct lws *wsi)
     return lws_context_user(lws_get_context(wsi));
 }
 
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                void *in, size_t len)
+/* lws's callback for every connection on our port, HTTP and WebSocket:
+ * each reason goes to the file whose job it is. */
+static int proto_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                          void *user, void *in, size_t len)
 {
     struct server *srv = srv_of(wsi);
     struct pss *pss = user;
@@ -44,8 +48,11 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_WSI_DESTROY:
         /* pss is still there; a WebSocket lws failed before CLOSED must
          * not stay on the sweep list. */
-        if (pss != NULL && !lws_dll2_is_detached(&pss->link))
-            lws_dll2_remove(&pss->link);
+        if (pss != NULL) {
+            if (!lws_dll2_is_detached(&pss->link))
+                lws_dll2_remove(&pss->link);
+            ws_pss_claims_free(pss);
+        }
         ws_tcp_close(srv, wsi);
         return 0;
 
@@ -68,21 +75,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return ws_filter(srv, wsi, pss);
 
     case LWS_CALLBACK_ESTABLISHED:
-        ws_track(srv, pss);
-        pss->conn = hub_conn_open(srv->hub, CONN_WS, wsi);
-        if (pss->conn == NULL)
-            return ws_close_with(wsi, 1011);
-        if (hub_get_stats(srv->hub)->connections > srv->cfg->max_conns) {
-            srv->ws.refused_max_conns++;
-            return ws_close_with(wsi, 1013);
-        }
-        if (pss->token != NULL) {
-            hub_conn_token(srv->hub, pss->conn, pss->token);
-            free(pss->token);
-            pss->token = NULL;
-        }
-        log_debug("conn %llu open", (unsigned long long)pss->conn->id);
-        return 0;
+        return ws_open(srv, wsi, pss);
 
     case LWS_CALLBACK_RECEIVE:
         if (pss->conn == NULL)
@@ -96,15 +89,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return 0;
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        /* A close payload is empty, or a 2-byte code and a reason: one
-         * byte is a protocol error (lws would echo it). lws has already
-         * turned invalid codes into 1002 in what it echoes. */
-        pss->peer_closed = true;
-        if (len == 1 || (len >= 2 && ws_close_code_invalid(in))) {
-            srv->ws.protocol_errors++;
-            return ws_close_with(wsi, 1002);
-        }
-        return 0;
+        return ws_peer_close(srv, wsi, pss, in, len);
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (pss->conn == NULL)
@@ -112,15 +97,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return ws_writeable(srv, wsi, pss);
 
     case LWS_CALLBACK_CLOSED:
-        ws_untrack(srv, pss);
-        if (pss->conn != NULL)
-            log_debug("conn %llu closed", (unsigned long long)pss->conn->id);
-        hub_conn_close(srv->hub, &pss->conn);
-        free(pss->rx);
-        pss->rx = NULL;
-        pss->rx_cap = pss->rx_len = 0;
-        free(pss->token);
-        pss->token = NULL;
+        ws_closed(srv, pss);
         return 0;
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:

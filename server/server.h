@@ -78,7 +78,7 @@ struct pss {
     unsigned char *rx;
     uint32_t rx_len;              /* <= --max-message (at most 1 GiB) */
     uint32_t rx_cap;
-    char *token;                  /* valid ?token= seen at the handshake */
+    struct pl_claims *claims;     /* ?token=, verified at the handshake */
     lws_dll2_t link;              /* in server.ws_conns while open */
     lws_usec_t rx_at;             /* opened, or the last data or pong */
     struct http_req *req;         /* HTTP request state (http.c), or NULL */
@@ -90,11 +90,9 @@ struct pss {
     bool hot;                     /* listed for ws_read_more this round */
 };
 
-/* proto.c: lws's protocol table (rx_buffer: --rx-buffer), and its
- * callback. */
+/* proto.c: lws's protocol table, whose callback serves HTTP and
+ * WebSocket on our port (rx_buffer: --rx-buffer). */
 const struct lws_protocols *proto_protocols(int rx_buffer);
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                void *in, size_t len);
 /* Before the context exists: the per-address table and its exemptions.
  * Returns 0 or -1 (out of memory). */
 int ws_init(struct server *srv);

@@ -519,6 +519,14 @@ enum pl_err hub_conn_token(struct hub *hub, struct conn *c, const char *token)
         free(claims);
         return err;
     }
+    hub_conn_adopt_claims(hub, c, claims);
+    return PL_OK;
+}
+
+void hub_conn_adopt_claims(struct hub *hub, struct conn *c,
+                           struct pl_claims *claims)
+{
+    (void)hub;
     if (c->claims != NULL) {
         pl_claims_cleanup(c->claims);
         free(c->claims);
@@ -527,7 +535,6 @@ enum pl_err hub_conn_token(struct hub *hub, struct conn *c, const char *token)
     session_set_user(c, claims->sub);
     if (c->origin == CONN_WS)
         c->said_hello = true;
-    return PL_OK;
 }
 
 /* ------------------------------------------------------------------ */

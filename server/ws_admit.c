@@ -104,6 +104,30 @@ static bool ws_key_valid(struct lws *wsi)
     return n == 24 && lws_b64_decode_string(key, raw, sizeof(raw)) == 16;
 }
 
+/* ?token= on the upgrade: verified here, once, and the claims kept on
+ * pss until the WebSocket opens (proto.c hands them to the hub). Returns
+ * non-zero to refuse the handshake (answered here). */
+static int ws_verify_token(struct server *srv, struct lws *wsi,
+                           struct pss *pss, const char *tok)
+{
+    struct pl_claims *claims = calloc(1, sizeof(*claims));
+
+    if (claims == NULL)
+        return ws_refuse(srv, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
+                         "out of memory");
+    if (srv->cfg->secret == NULL ||
+        pl_jwt_verify(tok, strlen(tok), srv->cfg->secret,
+                      srv->cfg->secret_len, (int64_t)time(NULL),
+                      claims) != PL_OK) {
+        free(claims);
+        return ws_refuse(srv, wsi, HTTP_STATUS_UNAUTHORIZED,
+                         "invalid or expired token");
+    }
+    ws_pss_claims_free(pss);
+    pss->claims = claims;
+    return 0;
+}
+
 /* Checks at the upgrade request: path, Host, key, version, origin,
  * ?token=. Returns non-zero to refuse the handshake (answered here). */
 int ws_filter(struct server *srv, struct lws *wsi, struct pss *pss)
@@ -131,24 +155,20 @@ int ws_filter(struct server *srv, struct lws *wsi, struct pss *pss)
         return ws_refuse(srv, wsi, HTTP_STATUS_FORBIDDEN,
                          "this origin may not connect (see --allow-origin)");
     tok = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
-    if (tok != NULL) {
-        struct pl_claims claims;
-
-        memset(&claims, 0, sizeof(claims));
-        if (srv->cfg->secret == NULL ||
-            pl_jwt_verify(tok, strlen(tok), srv->cfg->secret,
-                          srv->cfg->secret_len, (int64_t)time(NULL),
-                          &claims) != PL_OK)
-            return ws_refuse(srv, wsi, HTTP_STATUS_UNAUTHORIZED,
-                             "invalid or expired token");
-        pl_claims_cleanup(&claims);
-        free(pss->token);
-        pss->token = strdup(tok);
-        if (pss->token == NULL)
-            return ws_refuse(srv, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
-                             "out of memory");
-    }
+    if (tok != NULL)
+        return ws_verify_token(srv, wsi, pss, tok);
     return 0;
+}
+
+/* Drop claims verified at the handshake and never handed to the hub (the
+ * WebSocket failed before it opened). */
+void ws_pss_claims_free(struct pss *pss)
+{
+    if (pss->claims != NULL) {
+        pl_claims_cleanup(pss->claims);
+        free(pss->claims);
+        pss->claims = NULL;
+    }
 }
 
 /* ---- connections per client address (--max-conns-per-ip) ---- */

@@ -15,8 +15,12 @@
  * ws_tx.c resumes it at half that. */
 #define WS_RX_PAUSE 1024
 
-/* ws.c */
-bool ws_close_code_invalid(const unsigned char *payload);
+/* ws.c: LWS_CALLBACK_ESTABLISHED, _WS_PEER_INITIATED_CLOSE and _CLOSED.
+ * The first two return what the lws callback returns. */
+int ws_open(struct server *srv, struct lws *wsi, struct pss *pss);
+int ws_peer_close(struct server *srv, struct lws *wsi, struct pss *pss,
+                  const void *payload, size_t len);
+void ws_closed(struct server *srv, struct pss *pss);
 
 /* ws_admit.c */
 int ws_tcp_open(struct server *srv, struct lws *wsi);
@@ -25,6 +29,7 @@ void ws_tcp_close(struct server *srv, struct lws *wsi);
 int ws_refuse(struct server *srv, struct lws *wsi, unsigned int status,
               const char *why);
 int ws_filter(struct server *srv, struct lws *wsi, struct pss *pss);
+void ws_pss_claims_free(struct pss *pss);
 
 /* ws_rx.c */
 void ws_rx_pause_if_backed_up(struct lws *wsi, struct pss *pss);
