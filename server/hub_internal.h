@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "conn.h"
 #include "hub.h"
+#include "topic_tree.h"
 
 #define REPLAY_LOW_BYTES (256 * 1024) /* refill replays below this */
 #define REPLAY_PAGE_ROWS 256
