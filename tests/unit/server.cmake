@@ -18,3 +18,5 @@ parley_add_unit_test(test_hub_out
             ${CMAKE_CURRENT_SOURCE_DIR}/hub_fake.c
     LIBS parley_core)
 target_link_libraries(test_hub_out PRIVATE PkgConfig::CJSON)
+parley_add_unit_test(test_config
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_config.c LIBS parley_core)
