@@ -2,7 +2,10 @@
  * drain.c: the store's completions into the hub, a budget at a time.
  * Service thread only.
  */
+#include <assert.h>
+
 #include "server.h"
+#include "service_thread.h"
 
 /*
  * Completions arrive in batches as large as a group commit (thousands of
@@ -18,6 +21,7 @@ void ws_drain_store(struct server *srv)
     struct store_job *done = NULL;
     struct store_job **tail = &srv->backlog;
 
+    assert(pl_on_service_thread());
     if (srv->store == NULL || srv->hub == NULL)
         return;
     done = store_take_completions(srv->store);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "hub_internal.h"
+#include "service_thread.h"
 
 int hub_conn_take(struct hub *hub, struct conn *c, unsigned char *buf,
                   size_t cap, struct hub_out *out)
@@ -19,6 +20,7 @@ int hub_conn_take(struct hub *hub, struct conn *c, unsigned char *buf,
     uint32_t i = 0;
 
     (void)hub;
+    assert(pl_on_service_thread());
     assert(c->close_code >= 0);
     memset(out, 0, sizeof(*out));
     c->wake_pending = false; /* queueing from now on wakes us again */
@@ -49,6 +51,7 @@ bool hub_conn_wrote(struct hub *hub, struct conn *c, const struct hub_out *out)
     const struct msg *m = NULL;
     uint32_t i = 0;
 
+    assert(pl_on_service_thread());
     assert(out->frames <= c->q.count);
     for (i = 0; i < out->frames; i++)
         outq_pop(&c->q);

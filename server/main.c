@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "service_thread.h"
 
 static struct server *the_server; /* for the signal handler only */
 
@@ -453,6 +454,7 @@ int main(int argc, char **argv)
     srv.cfg = &cfg;
     the_server = &srv;
     install_signals();
+    pl_service_thread_claim(); /* this thread turns the loop */
     log_settings(&cfg);
 
     if (init_transport_buffers(&srv) < 0 || open_store(&srv) < 0 ||

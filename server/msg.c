@@ -5,6 +5,7 @@
  */
 #include "msg.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static struct msg *msg_alloc(size_t frame_len)
     struct msg *m = NULL;
     size_t hdr = (sizeof(*m) + 15) & ~(size_t)15;
 
+    assert(pl_on_service_thread());
     m = malloc(hdr + MSG_HEADROOM + frame_len);
     if (m == NULL)
         return NULL;
@@ -74,6 +76,7 @@ int msg_fill(struct msg *m, struct pl_buf *b)
     unsigned char *copy = NULL;
     size_t len = 0;
 
+    assert(m->placeholder); /* only a placeholder is ever filled */
     if (pl_buf_failed(b))
         return -ENOMEM;
     pl_buf_ws_finish(b, &frame, &len);
@@ -95,11 +98,14 @@ void msg_unref(struct msg **mp)
     if (m == NULL)
         return;
     *mp = NULL;
+    assert(pl_on_service_thread());
+    assert(m->refs > 0);
     if (--m->refs > 0)
         return;
     /* A filled placeholder points outside its own allocation. */
     if (m->frame != NULL && m->frame != (unsigned char *)m + hdr + MSG_HEADROOM)
         free(m->frame - MSG_HEADROOM);
+    assert(msg_live > 0);
     msg_live--;
     free(m);
 }

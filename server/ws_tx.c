@@ -11,10 +11,12 @@
  * whole frames, so its own control frames (pong, close) never land inside
  * one of ours. permessage-deflate is not offered. Service thread only.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server.h"
+#include "service_thread.h"
 #include "ws_internal.h"
 
 static const char *close_reason(int code)
@@ -93,6 +95,9 @@ int ws_writeable(struct server *srv, struct lws *wsi, struct pss *pss)
  */
 void ws_wake(struct server *srv, struct conn *c)
 {
+    assert(pl_on_service_thread());
+    /* the hub set it: one call per episode, so no duplicates below */
+    assert(c->wake_pending);
     if (c->origin != CONN_WS || c->transport == NULL)
         return;
     if (srv->n_flush == srv->cap_flush) {
@@ -119,6 +124,7 @@ void ws_flush(struct server *srv)
 {
     size_t i = 0;
 
+    assert(pl_on_service_thread());
     /* A write can list its connection again (a paced replay refills
      * the queue as it drains); n_flush is read each round, and every
      * round writes, so the socket fills or the replay ends. */
