@@ -16,7 +16,7 @@
  * between. Called when the store wakes the loop, and at the end of every
  * turn (service_turn), for commits that finished during it.
  */
-void ws_drain_store(struct server *srv)
+void drain_store(struct server *srv)
 {
     struct store_job *done = NULL;
     struct store_job **tail = &srv->backlog;

@@ -168,7 +168,7 @@ static void service_turn(struct server *srv)
     ev_run(srv->loop, EVRUN_ONCE);
     ws_read_more(srv);
     store_flush(srv->store);
-    ws_drain_store(srv);
+    drain_store(srv);
     ws_flush(srv);
 }
 
@@ -237,7 +237,7 @@ static void log_settings(const struct pl_config *cfg)
                cfg->idle_timeout);
 }
 
-/* The write buffer and the fan-out budget (see ws_drain_store). */
+/* The write buffer and the fan-out budget (see drain_store). */
 static int init_transport_buffers(struct server *srv)
 {
     srv->fanout_budget = srv->cfg->queue_bytes / 4;

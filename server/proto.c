@@ -102,9 +102,9 @@ static int proto_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         /* Broadcast to every protocol: only ours exists. Usually the
-         * store's wake-up when the loop was idle (see ws_drain_store). */
+         * store's wake-up when the loop was idle (see drain_store). */
         if (srv != NULL)
-            ws_drain_store(srv);
+            drain_store(srv);
         return 0;
 
     default:

@@ -1,5 +1,6 @@
 /*
- * server.h: the state parleyd's lws glue shares (ws.c, http.c, main.c).
+ * server.h: the state parleyd's lws glue shares (main.c, proto.c, the
+ * ws*.c files, drain.c, http.c, metrics.c); the core never includes it.
  * Service thread only, except `stop`, set from a signal handler.
  */
 #ifndef PL_SERVER_H
@@ -49,7 +50,7 @@ struct server {
     struct store_job *backlog;    /* completions not fanned out yet */
     size_t fanout_budget;         /* message bytes per loop iteration */
     volatile sig_atomic_t stop;
-    /* ws.c: transport limits */
+    /* ws_admit.c, ws_rx.c, ws_timers.c: transport limits */
     struct ws_stats ws;
     lws_retry_bo_t keepalive;     /* ping / hang-up policy (lws reads it) */
     struct peers peers;           /* connections per client address */
@@ -108,10 +109,10 @@ void ws_read_more(struct server *srv);
 void ws_wake(struct server *srv, struct conn *c);
 /* At the end of each loop turn: write what listed connections queued. */
 void ws_flush(struct server *srv);
-/* Fan out (a budget of) the store's completions waiting now. */
-void ws_drain_store(struct server *srv);
+/* drain.c: fan out (a budget of) the store's completions waiting now. */
+void drain_store(struct server *srv);
 
-/* http.c: the HTTP half of ws_callback. */
+/* http.c: every HTTP reason of proto.c's callback. */
 int http_callback(struct server *srv, struct lws *wsi,
                   enum lws_callback_reasons reason, struct pss *pss, void *in,
                   size_t len);
