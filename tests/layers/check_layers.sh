@@ -10,7 +10,9 @@
 #   3. a library uses a symbol defined by a layer above it (protocol <- db
 #      <- core <- glue: parleyd's own objects, http.c among them) or any
 #      lws_* symbol;
-#   4. the libraries' link interface names libwebsockets.
+#   4. the libraries' link interface names libwebsockets;
+#   5. parley_core defines or uses a symbol named for HTTP, unless it is
+#      listed in allowed_core_http beside this script.
 #
 # Usage: check_layers.sh SRC_DIR BUILD_DIR PROTOCOL_LIB DB_LIB CORE_LIB
 #                        LINK_LIBS GLUE_OBJECT...
@@ -102,6 +104,22 @@ check_uses() {
 check_uses "$lib_protocol" protocol db core glue
 check_uses "$lib_db" db core glue
 check_uses "$lib_core" core glue
+
+# 5. HTTP is the glue's: the core neither defines nor uses a symbol named
+#    for it, except those listed in allowed_core_http.
+allowed_http="$(dirname "$0")/allowed_core_http"
+sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$allowed_http" | sort -u \
+    >"$tmp/allowed_http"
+sort -u "$tmp/def_core" "$tmp/use_core" | grep -i http >"$tmp/core_http"
+comm -23 "$tmp/core_http" "$tmp/allowed_http" >"$tmp/x"
+if [ -s "$tmp/x" ]; then
+    bad "parley_core has HTTP code:"
+    sed 's/^/    /' "$tmp/x" >&2
+fi
+comm -13 "$tmp/core_http" "$tmp/allowed_http" | while read -r sym; do
+    echo "check_layers: note: '$sym' is gone from parley_core; delete it" \
+         "from $allowed_http" >&2
+done
 
 # 4. The link interface.
 case "$link_libs" in
