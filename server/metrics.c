@@ -21,8 +21,7 @@ static void metrics_line(struct pl_buf *b, const char *name, const char *type,
 
 /* The WebSocket transport's limit counters (server.ws, ws_admit.c and
  * ws_rx.c count them). */
-static void metrics_render_transport(const struct server *srv,
-                                     struct pl_buf *b)
+static void metrics_render_transport(const struct server *srv, struct pl_buf *b)
 {
     const struct ws_stats *w = &srv->ws;
 
@@ -80,7 +79,8 @@ void metrics_render(struct server *srv, struct pl_buf *b)
                  "WebSocket bytes written.", srv->bytes_out);
     metrics_line(b, "parley_direct_writes_total", "counter",
                  "WebSocket writes made at the end of a loop turn, without "
-                 "waiting for a writeable callback.", srv->direct_writes);
+                 "waiting for a writeable callback.",
+                 srv->direct_writes);
     metrics_line(b, "parley_queue_drops_total", "counter",
                  "Queued messages dropped with a slow consumer.",
                  h->queue_drops);
@@ -114,8 +114,7 @@ void metrics_render(struct server *srv, struct pl_buf *b)
     metrics_line(b, "parley_store_pruned_total", "counter",
                  "Messages removed by retention.", s.pruned);
     metrics_line(b, "parley_store_checkpoints_total", "counter",
-                 "WAL checkpoints run beside the store thread.",
-                 s.checkpoints);
+                 "WAL checkpoints run beside the store thread.", s.checkpoints);
     metrics_line(b, "parley_store_checkpointed_pages_total", "counter",
                  "WAL pages copied into the database file by them.",
                  s.checkpointed_pages);

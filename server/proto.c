@@ -17,9 +17,9 @@ static int proto_callback(struct lws *wsi, enum lws_callback_reasons reason,
                           void *user, void *in, size_t len);
 
 static struct lws_protocols protocols[] = {
-    { "parley.v1", proto_callback, sizeof(struct pss), 512, 0, NULL,
-      WS_COALESCE_BYTES },
-    { NULL, NULL, 0, 0, 0, NULL, 0 },
+    {"parley.v1", proto_callback, sizeof(struct pss), 512, 0, NULL,
+     WS_COALESCE_BYTES},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 const struct lws_protocols *proto_protocols(int rx_buffer)

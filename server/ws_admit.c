@@ -107,8 +107,8 @@ static bool ws_key_valid(struct lws *wsi)
 /* ?token= on the upgrade: verified here, once, and the claims kept on
  * pss until the WebSocket opens (proto.c hands them to the hub). Returns
  * non-zero to refuse the handshake (answered here). */
-static int ws_verify_token(struct server *srv, struct lws *wsi,
-                           struct pss *pss, const char *tok)
+static int ws_verify_token(struct server *srv, struct lws *wsi, struct pss *pss,
+                           const char *tok)
 {
     struct pl_claims *claims = calloc(1, sizeof(*claims));
 
@@ -116,9 +116,8 @@ static int ws_verify_token(struct server *srv, struct lws *wsi,
         return ws_refuse(srv, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
                          "out of memory");
     if (srv->cfg->secret == NULL ||
-        pl_jwt_verify(tok, strlen(tok), srv->cfg->secret,
-                      srv->cfg->secret_len, (int64_t)time(NULL),
-                      claims) != PL_OK) {
+        pl_jwt_verify(tok, strlen(tok), srv->cfg->secret, srv->cfg->secret_len,
+                      (int64_t)time(NULL), claims) != PL_OK) {
         free(claims);
         return ws_refuse(srv, wsi, HTTP_STATUS_UNAUTHORIZED,
                          "invalid or expired token");

@@ -50,8 +50,7 @@ int ws_close_with(struct lws *wsi, int code)
  * hub chooses the frames: hub_conn_take). Asks for a writeable callback
  * if more is left. Returns -1 when the write failed (the connection is
  * unusable). */
-static int ws_write_queued(struct server *srv, struct lws *wsi,
-                           struct pss *pss)
+static int ws_write_queued(struct server *srv, struct lws *wsi, struct pss *pss)
 {
     struct conn *c = pss->conn;
     struct hub_out out;
