@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define CONFIG_LIST_MAX 32
 
@@ -57,6 +58,47 @@ enum config_result {
     CONFIG_EXIT_OK,      /* --help or --version was printed */
     CONFIG_EXIT_USAGE,   /* an error was printed */
 };
+
+/* How a row of the option table reads its argument. */
+enum config_type {
+    CONFIG_SECTION,      /* not an option: a heading in --help */
+    CONFIG_INT,          /* int, decimal within [min, max] */
+    CONFIG_U32,          /* uint32_t, decimal within [min, max] */
+    CONFIG_I64,          /* int64_t, decimal within [min, max] */
+    CONFIG_SIZE,         /* size_t, config_parse_size within [min, max] */
+    CONFIG_DURATION_MS,  /* int64_t ms, config_parse_duration, [min, max] */
+    CONFIG_SECONDS,      /* int, a duration in whole seconds, [min, max] */
+    CONFIG_DOUBLE,       /* double, at least 0 */
+    CONFIG_STRING,       /* const char *, pointing into argv */
+    CONFIG_LIST,         /* const char *[CONFIG_LIST_MAX] and its count */
+    CONFIG_CUSTOM,       /* set() reads it */
+    CONFIG_HELP,         /* --help: print the usage, exit 0 */
+    CONFIG_VERSION,      /* --version: print it, exit 0 */
+};
+
+/* One row of the option table (config.c): one command-line flag. */
+struct config_option {
+    enum config_type type;
+    const char *name;        /* the flag without "--"; a section's title */
+    const char *arg;         /* its argument in --help; NULL: none */
+    size_t field;            /* offsetof(struct pl_config, ...) */
+    long long min, max;      /* bounds of numbers, inclusive */
+    const char *help;        /* may hold '\n' for more lines */
+    /* CONFIG_LIST: the count's offset; a non-zero is_default names the
+     * bool that says the list still holds its built-in default, which
+     * the first use replaces (and then 'none' empties it); valid(),
+     * when set, accepts an element. */
+    size_t count;
+    size_t is_default;
+    bool (*valid)(const char *arg);
+    /* CONFIG_CUSTOM: returns 0, or -1 after printing why. */
+    int (*set)(struct pl_config *cfg, const char *arg);
+};
+
+/* The option table, in --help order (for tests). */
+const struct config_option *config_options(size_t *n);
+/* Print --help, made from the table. */
+void config_usage(FILE *out);
 
 void config_defaults(struct pl_config *cfg);
 enum config_result config_parse(struct pl_config *cfg, int argc, char **argv);

@@ -4,9 +4,12 @@
  */
 #include "conn.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "service_thread.h"
 
 static uint32_t id_slot(const struct conn_table *t, uint64_t id)
 {
@@ -58,9 +61,11 @@ static void conn_table_grow(struct conn_table *t)
 struct conn *conn_new(struct conn_table *t, enum conn_origin origin,
                       void *transport)
 {
-    struct conn *c = calloc(1, sizeof(*c));
+    struct conn *c = NULL;
     uint32_t s;
 
+    assert(pl_on_service_thread());
+    c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     if (t->count >= t->cap)
@@ -78,8 +83,10 @@ struct conn *conn_new(struct conn_table *t, enum conn_origin origin,
 
 struct conn *conn_find(const struct conn_table *t, uint64_t id)
 {
-    struct conn *c = t->slots[id_slot(t, id)];
+    struct conn *c = NULL;
 
+    assert(pl_on_service_thread());
+    c = t->slots[id_slot(t, id)];
     while (c != NULL && c->id != id)
         c = c->hash_next;
     return c;
@@ -93,6 +100,10 @@ void conn_free(struct conn_table *t, struct conn **cp)
     if (c == NULL)
         return;
     *cp = NULL;
+    assert(pl_on_service_thread());
+    /* the hub detached these first (hub_conn_close) */
+    assert(c->subs == NULL && c->n_subs == 0 && c->replays == NULL);
+    assert(t->count > 0);
     for (pp = &t->slots[id_slot(t, c->id)]; *pp != NULL;
          pp = &(*pp)->hash_next) {
         if (*pp == c) {

@@ -146,10 +146,10 @@ void http_wake(struct server *srv, struct conn *c)
  * response and take it off the connection's queue. Nothing yet (the
  * reply waits for the store as a placeholder): wait for the next wake.
  */
-static void take_reply(struct lws *wsi, struct pss *pss)
+static void take_reply(struct server *srv, struct lws *wsi, struct pss *pss)
 {
     struct conn *c = pss->conn;
-    struct msg *m = NULL;
+    struct hub_out out;
     const char *json = NULL;
     size_t len = 0;
     struct pl_buf b;
@@ -158,16 +158,18 @@ static void take_reply(struct lws *wsi, struct pss *pss)
     if (c == NULL)
         return;
     assert(c->origin == CONN_REQUEST);
-    c->wake_pending = false;
-    if (c->q.count == 0) {
+    if (hub_conn_queued(c) == 0) {
         /* The hub dropped the reply (out of memory): say so. */
         if (c->close_code != 0)
             respond_json_error(wsi, pss, 500, PL_ERR_INTERNAL,
                                "out of memory");
         return;
     }
-    m = outq_peek(&c->q);
-    json = msg_payload(m, &len);
+    /* A cap of 0: the one reply frame, in place. Nothing while the reply
+     * still waits for the store. */
+    if (hub_conn_take(srv->hub, c, NULL, 0, &out) == 0)
+        return;
+    json = msg_frame_payload(out.data, out.len, &len);
     if (json == NULL)
         return;
     pl_buf_init(&b, len + 16);
@@ -178,7 +180,7 @@ static void take_reply(struct lws *wsi, struct pss *pss)
     else
         respond(wsi, pss, status, "application/json", pl_buf_data(&b), b.len);
     pl_buf_cleanup(&b);
-    outq_pop(&c->q);
+    (void)hub_conn_wrote(srv->hub, c, &out);
 }
 
 static int write_response(struct server *srv, struct lws *wsi,
@@ -498,7 +500,6 @@ static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
     } else if (strcmp(path, "/metrics") == 0) {
         pl_buf_init(&b, 8192);
         metrics_render(srv, &b);
-        ws_metrics_render(srv, &b);
         respond(wsi, pss, 200, "text/plain; version=0.0.4", pl_buf_data(&b),
                 b.len);
         pl_buf_cleanup(&b);
@@ -585,7 +586,7 @@ int http_callback(struct server *srv, struct lws *wsi,
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (pss->req == NULL || !pss->req->resp_ready)
-            take_reply(wsi, pss);
+            take_reply(srv, wsi, pss);
         if (pss->req == NULL || !pss->req->resp_ready)
             return 0;
         return write_response(srv, wsi, pss);

@@ -50,7 +50,6 @@
 
 #include "hub_internal.h"
 #include "log.h"
-#include "once.h"
 #include "topic.h"
 
 /* ------------------------------------------------------------------ */

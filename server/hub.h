@@ -42,8 +42,9 @@ struct hub_config {
 };
 
 struct hub_ops {
-    /* c has frames queued (or a close code set): make the transport call
-     * hub_conn_writable-based writing soon. */
+    /* c has frames queued (or a close code set): the transport should
+     * write soon, through hub_conn_take and hub_conn_wrote. Called once
+     * until the transport takes the queue again. */
     void (*wake)(void *ctx, struct conn *c);
     /* Milliseconds since the epoch. */
     int64_t (*now_ms)(void *ctx);
@@ -99,10 +100,38 @@ void hub_conn_cmd(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
 void hub_conn_binary(struct hub *hub, struct conn *c);
 /* Token from `?token=` on the upgrade: PL_OK counts as hello. */
 enum pl_err hub_conn_token(struct hub *hub, struct conn *c, const char *token);
+/* Claims the transport already verified (the upgrade's ?token=): the
+ * same as a valid token, without verifying it again. Takes ownership of
+ * claims (heap-allocated, released with pl_claims_cleanup and free). */
+void hub_conn_adopt_claims(struct hub *hub, struct conn *c,
+                           struct pl_claims *claims);
 
 /* The transport wrote frames; when the queue is short, the hub refills it
- * with paced replay pages. */
+ * with paced replay pages. (hub_conn_wrote calls it.) */
 void hub_conn_drained(struct hub *hub, struct conn *c);
+
+/* What a transport may write for a connection now (hub_out.c). */
+struct hub_out {
+    const unsigned char *data;  /* borrowed until hub_conn_wrote */
+    size_t len;
+    uint32_t frames;            /* whole queued frames in data */
+};
+
+/* Take what c has ready to write, oldest first, without dequeuing it: as
+ * many whole frames as fit in cap bytes, copied into buf; or, when the
+ * first is larger than cap, that frame alone in place. Stops at a reply
+ * still waiting for the store. Also ends c's wake-up episode: queueing
+ * after this calls ops->wake again. Returns 1 when out holds something,
+ * 0 when nothing is ready. */
+int hub_conn_take(struct hub *hub, struct conn *c, unsigned char *buf,
+                  size_t cap, struct hub_out *out);
+/* The transport wrote out (from hub_conn_take; len 0 is fine): drop those
+ * frames and refill paced replays. Returns true when more is ready and
+ * the transport must ask for a writeable callback itself (no ops->wake
+ * will come for it). */
+bool hub_conn_wrote(struct hub *hub, struct conn *c, const struct hub_out *out);
+/* Entries on c's out-queue (for the transport's input backpressure). */
+uint32_t hub_conn_queued(const struct conn *c);
 
 /* Close c with a WebSocket close code (e.g. 1009): its queue is dropped,
  * nothing more is read or sent, and the transport sends the close frame

@@ -13,9 +13,18 @@
 #include "jwt.h"
 #include "msg.h"
 #include "outq.h"
-#include "topic_tree.h"
 
 #define PL_TOPIC_LEVELS_MAX 128
+
+struct sub;
+
+/* Intrusive list of subscriptions attached to a topic or a trie node
+ * (topic_tree.c keeps the latter). Defined here, not in topic_tree.h, so
+ * that the index depends on these records and not the other way round. */
+struct sub_list {
+    struct sub *head;
+    uint32_t count;
+};
 
 /* A user present in a topic: counted once however many connections. */
 struct member {

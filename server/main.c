@@ -17,14 +17,9 @@
 
 #include "log.h"
 #include "server.h"
+#include "service_thread.h"
 
 static struct server *the_server; /* for the signal handler only */
-
-static struct lws_protocols protocols[] = {
-    { "parley.v1", ws_callback, sizeof(struct pss), 512, 0, NULL,
-      WS_COALESCE_BYTES },
-    { NULL, NULL, 0, 0, 0, NULL, 0 },
-};
 
 /*
  * Fault injection for the tests (SQLite-style): with PARLEY_TEST_HOOKS=1 in
@@ -152,7 +147,7 @@ static void service_turn(struct server *srv)
     ev_run(srv->loop, EVRUN_ONCE);
     ws_read_more(srv);
     storage_flush(&srv->storage);
-    ws_drain_store(srv);
+    drain_store(srv);
     ws_flush(srv);
 }
 
@@ -176,17 +171,252 @@ static bool conns_open(struct server *srv)
     return hub_get_stats(srv->hub)->connections > 0;
 }
 
+/* SIGINT and SIGTERM stop the loop; SIGPIPE is ignored (a write to a
+ * closed socket is an error return, not a death); SIGUSR1 fails the next
+ * commit when the test hooks are on. */
+static void install_signals(void)
+{
+    struct sigaction sa;
+    const char *hooks = getenv("PARLEY_TEST_HOOKS");
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (hooks != NULL && strcmp(hooks, "1") == 0) {
+        sa.sa_handler = on_test_signal;
+        sigaction(SIGUSR1, &sa, NULL);
+        log_warn("test hooks on: SIGUSR1 fails the next store commit");
+    }
+}
+
+static void set_log_levels(const struct pl_config *cfg)
+{
+    log_set_level((enum log_level)cfg->log_level);
+    lws_set_log_level(cfg->log_level >= LOG_DEBUG ? LLL_ERR | LLL_WARN |
+                      LLL_NOTICE | LLL_INFO : LLL_ERR | LLL_WARN,
+                      lws_log_emit);
+}
+
+static void log_settings(const struct pl_config *cfg)
+{
+    log_notice("parleyd %s starting: db=%s durability=%s auth=%s "
+               "max-message=%zu queue-bytes=%zu", PARLEY_VERSION,
+               cfg->db_path, cfg->durability_power ? "power" : "process",
+               cfg->secret ? "on" : "off", cfg->max_message,
+               cfg->queue_bytes);
+    log_notice("limits: max-conns=%u max-conns-per-ip=%u (exempt: %s%s) "
+               "rate=%g/s burst=%g max-subs=%u handshake-timeout=%ds "
+               "ping-interval=%ds idle-timeout=%ds", cfg->max_conns,
+               cfg->max_conns_per_ip,
+               cfg->n_per_ip_exempt > 0 ? cfg->per_ip_exempt[0] : "none",
+               cfg->n_per_ip_exempt > 1 ? ", ..." : "", cfg->rate, cfg->burst,
+               cfg->max_subs, cfg->handshake_timeout, cfg->ping_interval,
+               cfg->idle_timeout);
+}
+
+/* The write buffer and the fan-out budget (see drain_store). */
+static int init_transport_buffers(struct server *srv)
+{
+    srv->fanout_budget = srv->cfg->queue_bytes / 4;
+    if (srv->fanout_budget > WS_COALESCE_BYTES)
+        srv->fanout_budget = WS_COALESCE_BYTES;
+    srv->wbuf = malloc(LWS_PRE + WS_COALESCE_BYTES);
+    return srv->wbuf != NULL ? 0 : -1;
+}
+
+/* Open the database (creating its directory); the thread starts later,
+ * once the loop can take its wake-ups. */
+static int open_store(struct server *srv)
+{
+    const struct pl_config *cfg = srv->cfg;
+    struct store_config scfg;
+    char *err = NULL;
+
+    if (make_parent_dir(cfg->db_path) < 0)
+        return -1;
+    memset(&scfg, 0, sizeof(scfg));
+    scfg.path = cfg->db_path;
+    scfg.durability = cfg->durability_power ? STORE_DURABLE_POWER
+                                            : STORE_DURABLE_PROCESS;
+    scfg.dedupe_window_ms = cfg->dedupe_window_ms;
+    scfg.retain_messages = cfg->retain_messages;
+    scfg.retain_age_ms = cfg->retain_age_ms;
+    scfg.wake = store_wake;
+    scfg.wake_arg = srv;
+    srv->store = store_open(&scfg, &err);
+    if (srv->store == NULL) {
+        log_error("cannot open database %s: %s", cfg->db_path,
+                  err ? err : "unknown error");
+        free(err);
+        return -1;
+    }
+    store_as_storage(srv->store, &srv->storage);
+    return 0;
+}
+
+/* Create the hub and give it every stored topic's state. */
+static int open_hub(struct server *srv)
+{
+    const struct pl_config *cfg = srv->cfg;
+    struct hub_config hcfg;
+
+    memset(&hcfg, 0, sizeof(hcfg));
+    hcfg.secret = cfg->secret;
+    hcfg.secret_len = cfg->secret_len;
+    hcfg.queue_bytes = cfg->queue_bytes;
+    hcfg.queue_msgs = cfg->queue_msgs;
+    hcfg.max_subs = cfg->max_subs;
+    hcfg.recent_msgs = cfg->recent_msgs;
+    hcfg.recent_bytes = cfg->recent_bytes;
+    hcfg.recent_memory = cfg->recent_memory;
+    hcfg.ephemeral = cfg->ephemeral;
+    hcfg.n_ephemeral = cfg->n_ephemeral;
+    hcfg.rate = cfg->rate;
+    hcfg.burst = cfg->burst;
+    hcfg.store_pending_max = cfg->store_pending_max;
+    hcfg.max_depth = cfg->max_depth;
+    hcfg.persist = true;
+    hcfg.retain_messages = cfg->retain_messages;
+    hcfg.retain_age_ms = cfg->retain_age_ms;
+    srv->hub = hub_new(&hcfg, &server_hub_ops, srv, &srv->storage);
+    if (srv->hub == NULL) {
+        log_error("out of memory");
+        return -1;
+    }
+    if (hub_load(srv->hub) != 0) {
+        log_error("cannot load topics from %s", cfg->db_path);
+        return -1;
+    }
+    return 0;
+}
+
+/* The lws context: our protocol, limits, keepalive and TLS, on our libev
+ * loop. */
+static int create_context(struct server *srv)
+{
+    const struct pl_config *cfg = srv->cfg;
+    struct lws_context_creation_info info;
+    void *foreign_loops[1];
+
+    memset(&info, 0, sizeof(info));
+    info.port = cfg->port;
+    info.iface = cfg->bind;
+    info.protocols = proto_protocols(cfg->rx_buffer);
+    info.user = srv;
+    info.pt_serv_buf_size = 64 * 1024;
+    /* The whole request head (slowloris) and, later, each body chunk. */
+    info.timeout_secs = (unsigned int)cfg->handshake_timeout;
+    info.timeout_secs_ah_idle = cfg->handshake_timeout;
+    /* Keepalive: lws pings a WebSocket that sent no pong for
+     * ping_interval seconds and hangs up at idle_timeout. lws reads the
+     * policy for the context's lifetime. */
+    if (cfg->ping_interval > 0) {
+        srv->keepalive.secs_since_valid_ping = (uint16_t)cfg->ping_interval;
+        srv->keepalive.secs_since_valid_hangup = (uint16_t)cfg->idle_timeout;
+    }
+    info.retry_and_idle_policy = &srv->keepalive;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    if (strchr(cfg->bind, ':') == NULL)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (cfg->cert != NULL) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cfg->cert;
+        info.ssl_private_key_filepath = cfg->key;
+        /* No HTTP/2: ws_tx.c writes whole WebSocket frames to the stream,
+         * which WebSocket over h2 (RFC 8441) would break. */
+        info.alpn = "http/1.1";
+    }
+    /*
+     * The event loop is libev's, on epoll, and ours: lws's own poll()
+     * loop walks every descriptor on every turn, which with thousands of
+     * connections cost more than the messages (docs/benchmarks.md). lws
+     * runs on it as on a "foreign" loop; we turn it (service_turn).
+     */
+    srv->loop = ev_loop_new(EVBACKEND_EPOLL);
+    if (srv->loop == NULL) {
+        log_error("cannot create the event loop (epoll)");
+        return -1;
+    }
+    foreign_loops[0] = srv->loop;
+    info.options |= LWS_SERVER_OPTION_LIBEV;
+    info.foreign_loops = foreign_loops;
+    srv->ctx = lws_create_context(&info);
+    if (srv->ctx == NULL) {
+        log_error("cannot listen on %s:%d", cfg->bind, cfg->port);
+        return -1;
+    }
+    srv->vhost = lws_get_vhost_by_name(srv->ctx, "default");
+    return 0;
+}
+
+/* Timers, the store thread, the ready line; then turn the loop until a
+ * signal asks to stop. */
+static int run(struct server *srv)
+{
+    const struct pl_config *cfg = srv->cfg;
+    int port = 0;
+
+    ws_start(srv);
+    port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+    if (storage_start(&srv->storage) < 0) {
+        log_error("cannot start the store thread");
+        return -1;
+    }
+    log_notice("listening on %s://%s:%d (WebSocket path /ws)",
+               cfg->cert ? "https" : "http", cfg->bind, port);
+    while (!srv->stop) {
+        service_turn(srv);
+        if (fail_commit_requested) {
+            fail_commit_requested = 0;
+            store_fail_commits(srv->store, 1);
+            log_notice("test hook: the next store commit fails");
+        }
+    }
+    return 0;
+}
+
+/* Let stored writes finish, then close every client with 1001, each
+ * step bounded. */
+static void drain_and_close_clients(struct server *srv)
+{
+    log_notice("shutting down: finishing stored writes, closing clients");
+    service_while(srv, store_busy, 5000);
+    hub_close_all(srv->hub, 1001);
+    service_while(srv, conns_open, 2000);
+}
+
+/* Free in reverse order whatever was set up: timers, the store thread
+ * (its last completions go to the hub), the context, the loop, the rest. */
+static void teardown(struct server *srv)
+{
+    if (srv->ctx != NULL)
+        ws_stop(srv);
+    if (srv->store != NULL) {
+        storage_stop(&srv->storage);
+        if (srv->hub != NULL) {
+            hub_store_done(srv->hub, srv->backlog);
+            srv->backlog = NULL;
+            hub_store_done(srv->hub, storage_take_completions(&srv->storage));
+        }
+    }
+    if (srv->ctx != NULL)
+        lws_context_destroy(srv->ctx);
+    if (srv->loop != NULL)
+        ev_loop_destroy(srv->loop);
+    ws_cleanup(srv);
+    store_free(&srv->store);
+    hub_free(&srv->hub);
+    free(srv->wbuf);
+    srv->wbuf = NULL;
+}
+
 int main(int argc, char **argv)
 {
     struct pl_config cfg;
     struct server srv;
-    struct store_config scfg;
-    struct hub_config hcfg;
-    struct lws_context_creation_info info;
-    struct sigaction sa;
-    void *foreign_loops[1];
-    char *err = NULL;
-    int port = 0;
     int rc = 1;
 
     config_defaults(&cfg);
@@ -200,191 +430,28 @@ int main(int argc, char **argv)
     case CONFIG_RUN:
         break;
     }
-    log_set_level((enum log_level)cfg.log_level);
-    lws_set_log_level(cfg.log_level >= LOG_DEBUG ? LLL_ERR | LLL_WARN |
-                      LLL_NOTICE | LLL_INFO : LLL_ERR | LLL_WARN,
-                      lws_log_emit);
-
+    set_log_levels(&cfg);
     memset(&srv, 0, sizeof(srv));
     srv.cfg = &cfg;
     the_server = &srv;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    if (getenv("PARLEY_TEST_HOOKS") != NULL &&
-        strcmp(getenv("PARLEY_TEST_HOOKS"), "1") == 0) {
-        sa.sa_handler = on_test_signal;
-        sigaction(SIGUSR1, &sa, NULL);
-        log_warn("test hooks on: SIGUSR1 fails the next store commit");
-    }
+    install_signals();
+    pl_service_thread_claim(); /* this thread turns the loop */
+    log_settings(&cfg);
 
-    log_notice("parleyd %s starting: db=%s durability=%s auth=%s "
-               "max-message=%zu queue-bytes=%zu", PARLEY_VERSION,
-               cfg.db_path, cfg.durability_power ? "power" : "process",
-               cfg.secret ? "on" : "off", cfg.max_message, cfg.queue_bytes);
-
-    log_notice("limits: max-conns=%u max-conns-per-ip=%u (exempt: %s%s) "
-               "rate=%g/s burst=%g max-subs=%u handshake-timeout=%ds "
-               "ping-interval=%ds idle-timeout=%ds", cfg.max_conns,
-               cfg.max_conns_per_ip,
-               cfg.n_per_ip_exempt > 0 ? cfg.per_ip_exempt[0] : "none",
-               cfg.n_per_ip_exempt > 1 ? ", ..." : "", cfg.rate, cfg.burst,
-               cfg.max_subs, cfg.handshake_timeout, cfg.ping_interval,
-               cfg.idle_timeout);
-
-    srv.fanout_budget = cfg.queue_bytes / 4;
-    if (srv.fanout_budget > WS_COALESCE_BYTES)
-        srv.fanout_budget = WS_COALESCE_BYTES;
-    srv.wbuf = malloc(LWS_PRE + WS_COALESCE_BYTES);
-    if (srv.wbuf == NULL)
+    if (init_transport_buffers(&srv) < 0 || open_store(&srv) < 0 ||
+        open_hub(&srv) < 0)
         goto out;
-    if (make_parent_dir(cfg.db_path) < 0)
-        goto out;
-    memset(&scfg, 0, sizeof(scfg));
-    scfg.path = cfg.db_path;
-    scfg.durability = cfg.durability_power ? STORE_DURABLE_POWER
-                                           : STORE_DURABLE_PROCESS;
-    scfg.dedupe_window_ms = cfg.dedupe_window_ms;
-    scfg.retain_messages = cfg.retain_messages;
-    scfg.retain_age_ms = cfg.retain_age_ms;
-    scfg.wake = store_wake;
-    scfg.wake_arg = &srv;
-    srv.store = store_open(&scfg, &err);
-    if (srv.store == NULL) {
-        log_error("cannot open database %s: %s", cfg.db_path,
-                  err ? err : "unknown error");
-        free(err);
-        goto out;
-    }
-    store_as_storage(srv.store, &srv.storage);
-
-    memset(&hcfg, 0, sizeof(hcfg));
-    hcfg.secret = cfg.secret;
-    hcfg.secret_len = cfg.secret_len;
-    hcfg.queue_bytes = cfg.queue_bytes;
-    hcfg.queue_msgs = cfg.queue_msgs;
-    hcfg.max_subs = cfg.max_subs;
-    hcfg.recent_msgs = cfg.recent_msgs;
-    hcfg.recent_bytes = cfg.recent_bytes;
-    hcfg.recent_memory = cfg.recent_memory;
-    hcfg.ephemeral = cfg.ephemeral;
-    hcfg.n_ephemeral = cfg.n_ephemeral;
-    hcfg.rate = cfg.rate;
-    hcfg.burst = cfg.burst;
-    hcfg.store_pending_max = cfg.store_pending_max;
-    hcfg.max_depth = cfg.max_depth;
-    hcfg.persist = true;
-    hcfg.retain_messages = cfg.retain_messages;
-    hcfg.retain_age_ms = cfg.retain_age_ms;
-    srv.hub = hub_new(&hcfg, &server_hub_ops, &srv, &srv.storage);
-    if (srv.hub == NULL) {
-        log_error("out of memory");
-        goto out;
-    }
-    if (hub_load(srv.hub) != 0) {
-        log_error("cannot load topics from %s", cfg.db_path);
-        goto out;
-    }
-
     if (ws_init(&srv) < 0) {
         log_error("out of memory");
         goto out;
     }
     fit_fd_limit(cfg.max_conns);
-    protocols[0].rx_buffer_size = (size_t)cfg.rx_buffer;
-    memset(&info, 0, sizeof(info));
-    info.port = cfg.port;
-    info.iface = cfg.bind;
-    info.protocols = protocols;
-    info.user = &srv;
-    info.pt_serv_buf_size = 64 * 1024;
-    /* The whole request head (slowloris) and, later, each body chunk. */
-    info.timeout_secs = (unsigned int)cfg.handshake_timeout;
-    info.timeout_secs_ah_idle = cfg.handshake_timeout;
-    /* Keepalive: lws pings a WebSocket that sent no pong for
-     * ping_interval seconds and hangs up at idle_timeout. lws reads the
-     * policy for the context's lifetime. */
-    if (cfg.ping_interval > 0) {
-        srv.keepalive.secs_since_valid_ping = (uint16_t)cfg.ping_interval;
-        srv.keepalive.secs_since_valid_hangup = (uint16_t)cfg.idle_timeout;
-    }
-    info.retry_and_idle_policy = &srv.keepalive;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 |
-                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
-    if (strchr(cfg.bind, ':') == NULL)
-        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    if (cfg.cert != NULL) {
-        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-        info.ssl_cert_filepath = cfg.cert;
-        info.ssl_private_key_filepath = cfg.key;
-        /* No HTTP/2: ws.c writes whole WebSocket frames to the stream,
-         * which WebSocket over h2 (RFC 8441) would break. */
-        info.alpn = "http/1.1";
-    }
-    /*
-     * The event loop is libev's, on epoll, and ours: lws's own poll()
-     * loop walks every descriptor on every turn, which with thousands of
-     * connections cost more than the messages (docs/benchmarks.md). lws
-     * runs on it as on a "foreign" loop; we turn it (service_turn).
-     */
-    srv.loop = ev_loop_new(EVBACKEND_EPOLL);
-    if (srv.loop == NULL) {
-        log_error("cannot create the event loop (epoll)");
+    if (create_context(&srv) < 0 || run(&srv) < 0)
         goto out;
-    }
-    foreign_loops[0] = srv.loop;
-    info.options |= LWS_SERVER_OPTION_LIBEV;
-    info.foreign_loops = foreign_loops;
-    srv.ctx = lws_create_context(&info);
-    if (srv.ctx == NULL) {
-        log_error("cannot listen on %s:%d", cfg.bind, cfg.port);
-        goto out;
-    }
-    srv.vhost = lws_get_vhost_by_name(srv.ctx, "default");
-    ws_start(&srv);
-    port = srv.vhost ? lws_get_vhost_listen_port(srv.vhost) : cfg.port;
-    if (storage_start(&srv.storage) < 0) {
-        log_error("cannot start the store thread");
-        goto out;
-    }
-    log_notice("listening on %s://%s:%d (WebSocket path /ws)",
-               cfg.cert ? "https" : "http", cfg.bind, port);
-
-    while (!srv.stop) {
-        service_turn(&srv);
-        if (fail_commit_requested) {
-            fail_commit_requested = 0;
-            store_fail_commits(srv.store, 1);
-            log_notice("test hook: the next store commit fails");
-        }
-    }
-
-    log_notice("shutting down: finishing stored writes, closing clients");
-    service_while(&srv, store_busy, 5000);
-    hub_close_all(srv.hub, 1001);
-    service_while(&srv, conns_open, 2000);
+    drain_and_close_clients(&srv);
     rc = 0;
 out:
-    if (srv.ctx != NULL)
-        ws_stop(&srv);
-    if (srv.store != NULL) {
-        storage_stop(&srv.storage);
-        if (srv.hub != NULL) {
-            hub_store_done(srv.hub, srv.backlog);
-            srv.backlog = NULL;
-            hub_store_done(srv.hub, storage_take_completions(&srv.storage));
-        }
-    }
-    if (srv.ctx != NULL)
-        lws_context_destroy(srv.ctx);
-    if (srv.loop != NULL)
-        ev_loop_destroy(srv.loop);
-    ws_cleanup(&srv);
-    store_free(&srv.store);
-    hub_free(&srv.hub);
-    free(srv.wbuf);
+    teardown(&srv);
     config_cleanup(&cfg);
     if (rc == 0)
         log_notice("bye");

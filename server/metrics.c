@@ -1,88 +1,183 @@
 /*
  * metrics.c: the Prometheus text exposition for GET /metrics, read from
- * the hub's counters, the store's and the transport's.
+ * the hub's counters, the store's and the transport's. The only file that
+ * knows every metric's name: http.c serves what metrics_render writes.
+ *
+ * The values are first copied into one flat snapshot (metrics_take); a
+ * table then names each one, in output order. A new metric is one field,
+ * one assignment and one row.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "server.h"
 
-void metrics_line(struct pl_buf *b, const char *name, const char *type,
-                  const char *help, uint64_t value)
-{
-    char line[320];
+/* Every value /metrics shows, read at one moment. */
+struct metrics_snapshot {
+    /* the hub */
+    uint64_t connections, connections_total, subscriptions, topics;
+    uint64_t recent_bytes, messages_in, messages_out, queue_drops;
+    uint64_t slow_consumers, errors_sent, publish_failures, rate_limited;
+    uint64_t subs_refused, overloaded, messages_live;
+    /* the glue */
+    uint64_t bytes_out, direct_writes, http_requests, refused_handshakes;
+    /* the store */
+    uint64_t store_batches, store_rows, store_commit_errors, store_pruned;
+    uint64_t store_checkpoints, store_checkpointed_pages, store_pending;
+    /* the WebSocket transport's limits (ws_admit.c, ws_rx.c, ...) */
+    uint64_t tcp_conns, peer_addresses, refused_per_ip, refused_max_conns;
+    uint64_t handshake_timeouts, idle_hangups, too_large, protocol_errors;
+};
 
-    snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name,
-             help, name, type, name, (unsigned long long)value);
-    pl_buf_cstr(b, line);
-}
+struct metric {
+    const char *name;
+    const char *type;   /* "counter" or "gauge" */
+    const char *help;
+    size_t value;       /* offsetof(struct metrics_snapshot, ...) */
+};
 
-void metrics_render(struct server *srv, struct pl_buf *b)
+#define V(field) offsetof(struct metrics_snapshot, field)
+
+static const struct metric metrics[] = {
+    {"parley_connections", "gauge", "Open WebSocket connections.",
+     V(connections)},
+    {"parley_connections_total", "counter", "WebSocket connections accepted.",
+     V(connections_total)},
+    {"parley_subscriptions", "gauge", "Active subscriptions.",
+     V(subscriptions)},
+    {"parley_topics", "gauge", "Topics known.", V(topics)},
+    {"parley_recent_bytes", "gauge",
+     "Bytes of messages in the topics' recent rings "
+     "(--recent-memory bounds them).",
+     V(recent_bytes)},
+    {"parley_messages_in_total", "counter", "Publishes received.",
+     V(messages_in)},
+    {"parley_messages_out_total", "counter",
+     "Messages queued to subscribers.", V(messages_out)},
+    {"parley_bytes_out_total", "counter", "WebSocket bytes written.",
+     V(bytes_out)},
+    {"parley_direct_writes_total", "counter",
+     "WebSocket writes made at the end of a loop turn, without "
+     "waiting for a writeable callback.",
+     V(direct_writes)},
+    {"parley_queue_drops_total", "counter",
+     "Queued messages dropped with a slow consumer.", V(queue_drops)},
+    {"parley_slow_consumer_disconnects_total", "counter",
+     "Connections closed with 4008.", V(slow_consumers)},
+    {"parley_errors_sent_total", "counter", "Error replies sent.",
+     V(errors_sent)},
+    {"parley_publish_failures_total", "counter",
+     "Publishes the store could not commit.", V(publish_failures)},
+    {"parley_rate_limited_total", "counter",
+     "Commands refused by the per-connection rate limit.", V(rate_limited)},
+    {"parley_subscriptions_refused_total", "counter",
+     "Subscriptions refused past --max-subs.", V(subs_refused)},
+    {"parley_overloaded_total", "counter",
+     "Requests refused as overloaded (store backlog, reads in flight).",
+     V(overloaded)},
+    {"parley_http_requests_total", "counter", "HTTP requests served.",
+     V(http_requests)},
+    {"parley_handshakes_refused_total", "counter",
+     "WebSocket handshakes refused.", V(refused_handshakes)},
+    {"parley_messages_live", "gauge", "Encoded messages held in memory.",
+     V(messages_live)},
+    {"parley_store_batches_total", "counter", "Store transactions committed.",
+     V(store_batches)},
+    {"parley_store_rows_total", "counter", "Messages stored.",
+     V(store_rows)},
+    {"parley_store_commit_errors_total", "counter",
+     "Store commits that failed.", V(store_commit_errors)},
+    {"parley_store_pruned_total", "counter",
+     "Messages removed by retention.", V(store_pruned)},
+    {"parley_store_checkpoints_total", "counter",
+     "WAL checkpoints run beside the store thread.", V(store_checkpoints)},
+    {"parley_store_checkpointed_pages_total", "counter",
+     "WAL pages copied into the database file by them.",
+     V(store_checkpointed_pages)},
+    {"parley_store_pending", "gauge", "Store jobs in flight.",
+     V(store_pending)},
+    {"parley_tcp_connections", "gauge",
+     "Open TCP connections (HTTP, WebSocket, handshakes).", V(tcp_conns)},
+    {"parley_peer_addresses", "gauge",
+     "Client addresses counted for --max-conns-per-ip.", V(peer_addresses)},
+    {"parley_conns_refused_per_ip_total", "counter",
+     "TCP connections refused by --max-conns-per-ip.", V(refused_per_ip)},
+    {"parley_conns_refused_max_total", "counter",
+     "WebSockets closed with 1013 by --max-conns.", V(refused_max_conns)},
+    {"parley_handshake_timeouts_total", "counter",
+     "Connections closed without a request within --handshake-timeout.",
+     V(handshake_timeouts)},
+    {"parley_idle_hangups_total", "counter",
+     "WebSockets ended without a close frame after --idle-timeout "
+     "without data (no pong to the keepalive ping, or gone).",
+     V(idle_hangups)},
+    {"parley_too_large_closes_total", "counter",
+     "WebSockets closed with 1009 (--max-message).", V(too_large)},
+    {"parley_protocol_error_closes_total", "counter",
+     "WebSockets closed with 1002 by the server.", V(protocol_errors)},
+};
+
+static void metrics_take(struct server *srv, struct metrics_snapshot *v)
 {
     const struct hub_stats *h = hub_get_stats(srv->hub);
+    const struct ws_stats *w = &srv->ws;
     struct store_stats s;
 
     memset(&s, 0, sizeof(s));
     if (srv->store != NULL)
         store_get_stats(srv->store, &s);
-    metrics_line(b, "parley_connections", "gauge",
-                 "Open WebSocket connections.", h->connections);
-    metrics_line(b, "parley_connections_total", "counter",
-                 "WebSocket connections accepted.", h->connections_total);
-    metrics_line(b, "parley_subscriptions", "gauge", "Active subscriptions.",
-                 h->subscriptions);
-    metrics_line(b, "parley_topics", "gauge", "Topics known.", h->topics);
-    metrics_line(b, "parley_recent_bytes", "gauge",
-                 "Bytes of messages in the topics' recent rings "
-                 "(--recent-memory bounds them).",
-                 h->recent_bytes);
-    metrics_line(b, "parley_messages_in_total", "counter",
-                 "Publishes received.", h->messages_in);
-    metrics_line(b, "parley_messages_out_total", "counter",
-                 "Messages queued to subscribers.", h->messages_out);
-    metrics_line(b, "parley_bytes_out_total", "counter",
-                 "WebSocket bytes written.", srv->bytes_out);
-    metrics_line(b, "parley_direct_writes_total", "counter",
-                 "WebSocket writes made at the end of a loop turn, without "
-                 "waiting for a writeable callback.", srv->direct_writes);
-    metrics_line(b, "parley_queue_drops_total", "counter",
-                 "Queued messages dropped with a slow consumer.",
-                 h->queue_drops);
-    metrics_line(b, "parley_slow_consumer_disconnects_total", "counter",
-                 "Connections closed with 4008.", h->slow_consumers);
-    metrics_line(b, "parley_errors_sent_total", "counter",
-                 "Error replies sent.", h->errors_sent);
-    metrics_line(b, "parley_publish_failures_total", "counter",
-                 "Publishes the store could not commit.", h->publish_failures);
-    metrics_line(b, "parley_rate_limited_total", "counter",
-                 "Commands refused by the per-connection rate limit.",
-                 h->rate_limited);
-    metrics_line(b, "parley_subscriptions_refused_total", "counter",
-                 "Subscriptions refused past --max-subs.", h->subs_refused);
-    metrics_line(
-        b, "parley_overloaded_total", "counter",
-        "Requests refused as overloaded (store backlog, reads in flight).",
-        h->overloaded);
-    metrics_line(b, "parley_http_requests_total", "counter",
-                 "HTTP requests served.", srv->http_requests);
-    metrics_line(b, "parley_handshakes_refused_total", "counter",
-                 "WebSocket handshakes refused.", srv->refused_handshakes);
-    metrics_line(b, "parley_messages_live", "gauge",
-                 "Encoded messages held in memory.", msg_live_count());
-    metrics_line(b, "parley_store_batches_total", "counter",
-                 "Store transactions committed.", s.batches);
-    metrics_line(b, "parley_store_rows_total", "counter", "Messages stored.",
-                 s.rows);
-    metrics_line(b, "parley_store_commit_errors_total", "counter",
-                 "Store commits that failed.", s.commit_errors);
-    metrics_line(b, "parley_store_pruned_total", "counter",
-                 "Messages removed by retention.", s.pruned);
-    metrics_line(b, "parley_store_checkpoints_total", "counter",
-                 "WAL checkpoints run beside the store thread.",
-                 s.checkpoints);
-    metrics_line(b, "parley_store_checkpointed_pages_total", "counter",
-                 "WAL pages copied into the database file by them.",
-                 s.checkpointed_pages);
-    metrics_line(b, "parley_store_pending", "gauge", "Store jobs in flight.",
-                 srv->store ? store_pending(srv->store) : 0);
+    v->connections = h->connections;
+    v->connections_total = h->connections_total;
+    v->subscriptions = h->subscriptions;
+    v->topics = h->topics;
+    v->recent_bytes = h->recent_bytes;
+    v->messages_in = h->messages_in;
+    v->messages_out = h->messages_out;
+    v->queue_drops = h->queue_drops;
+    v->slow_consumers = h->slow_consumers;
+    v->errors_sent = h->errors_sent;
+    v->publish_failures = h->publish_failures;
+    v->rate_limited = h->rate_limited;
+    v->subs_refused = h->subs_refused;
+    v->overloaded = h->overloaded;
+    v->messages_live = msg_live_count();
+    v->bytes_out = srv->bytes_out;
+    v->direct_writes = srv->direct_writes;
+    v->http_requests = srv->http_requests;
+    v->refused_handshakes = srv->refused_handshakes;
+    v->store_batches = s.batches;
+    v->store_rows = s.rows;
+    v->store_commit_errors = s.commit_errors;
+    v->store_pruned = s.pruned;
+    v->store_checkpoints = s.checkpoints;
+    v->store_checkpointed_pages = s.checkpointed_pages;
+    v->store_pending = srv->store ? store_pending(srv->store) : 0;
+    v->tcp_conns = w->tcp_conns;
+    v->peer_addresses = srv->peers.count;
+    v->refused_per_ip = w->refused_per_ip;
+    v->refused_max_conns = w->refused_max_conns;
+    v->handshake_timeouts = w->handshake_timeouts;
+    v->idle_hangups = w->idle_hangups;
+    v->too_large = w->too_large;
+    v->protocol_errors = w->protocol_errors;
+}
+
+void metrics_render(struct server *srv, struct pl_buf *b)
+{
+    struct metrics_snapshot v;
+    char line[320];
+    size_t i = 0;
+
+    metrics_take(srv, &v);
+    for (i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
+        const struct metric *m = &metrics[i];
+        uint64_t value = 0;
+
+        memcpy(&value, (const char *)&v + m->value, sizeof(value));
+        snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %llu\n",
+                 m->name, m->help, m->name, m->type, m->name,
+                 (unsigned long long)value);
+        pl_buf_cstr(b, line);
+    }
 }

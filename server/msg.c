@@ -5,6 +5,7 @@
  */
 #include "msg.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static struct msg *msg_alloc(size_t frame_len)
     struct msg *m = NULL;
     size_t hdr = (sizeof(*m) + 15) & ~(size_t)15;
 
+    assert(pl_on_service_thread());
     m = malloc(hdr + MSG_HEADROOM + frame_len);
     if (m == NULL)
         return NULL;
@@ -74,6 +76,7 @@ int msg_fill(struct msg *m, struct pl_buf *b)
     unsigned char *copy = NULL;
     size_t len = 0;
 
+    assert(m->placeholder); /* only a placeholder is ever filled */
     if (pl_buf_failed(b))
         return -ENOMEM;
     pl_buf_ws_finish(b, &frame, &len);
@@ -95,29 +98,42 @@ void msg_unref(struct msg **mp)
     if (m == NULL)
         return;
     *mp = NULL;
+    assert(pl_on_service_thread());
+    assert(m->refs > 0);
     if (--m->refs > 0)
         return;
     /* A filled placeholder points outside its own allocation. */
     if (m->frame != NULL && m->frame != (unsigned char *)m + hdr + MSG_HEADROOM)
         free(m->frame - MSG_HEADROOM);
+    assert(msg_live > 0);
     msg_live--;
     free(m);
 }
 
-const char *msg_payload(const struct msg *m, size_t *len)
+const char *msg_frame_payload(const unsigned char *frame, size_t flen,
+                              size_t *len)
 {
     size_t hdr = 2;
     unsigned char n7 = 0;
 
-    if (m->placeholder || m->frame == NULL || m->len < 2)
+    if (frame == NULL || flen < 2)
         return NULL;
     /* Our frames are unmasked, so the header is 2, 4 or 10 bytes, by the
      * 7-bit length field (RFC 6455 5.2). */
-    n7 = m->frame[1] & 0x7f;
+    n7 = frame[1] & 0x7f;
     if (n7 == 126)
         hdr = 4;
     else if (n7 == 127)
         hdr = 10;
-    *len = m->len - hdr;
-    return (const char *)m->frame + hdr;
+    if (flen < hdr)
+        return NULL;
+    *len = flen - hdr;
+    return (const char *)frame + hdr;
+}
+
+const char *msg_payload(const struct msg *m, size_t *len)
+{
+    if (m->placeholder)
+        return NULL;
+    return msg_frame_payload(m->frame, m->len, len);
 }

@@ -13,11 +13,13 @@
 #ifndef PL_MSG_H
 #define PL_MSG_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "frame.h"
+#include "service_thread.h"
 
 /* Headroom kept before every frame so lws_write() may be called on it
  * directly (lws wants LWS_PRE bytes it may scribble on). */
@@ -46,6 +48,8 @@ int msg_fill(struct msg *m, struct pl_buf *b);
 
 static inline struct msg *msg_ref(struct msg *m)
 {
+    assert(pl_on_service_thread());
+    assert(m->refs > 0 && m->refs < UINT32_MAX);
     m->refs++;
     return m;
 }
@@ -57,6 +61,9 @@ void msg_unref(struct msg **m);
  * a transport that writes something other than WebSocket frames (the HTTP
  * API's replies). *len gets its length. NULL for a placeholder. */
 const char *msg_payload(const struct msg *m, size_t *len);
+/* The same for one whole frame's bytes (as hub_conn_take hands them out). */
+const char *msg_frame_payload(const unsigned char *frame, size_t flen,
+                              size_t *len);
 
 /* Messages alive right now (for metrics and leak checks). */
 uint64_t msg_live_count(void);

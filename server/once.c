@@ -1,9 +1,8 @@
 /*
  * once.c: owns the rule that a connection receives each message at most
- * once while it stays subscribed (see once.h), on top of its table of
+ * once while it stays subscribed (see hub_internal.h), on top of its table of
  * what it was sent (delivered.c). Hub-internal; service thread only.
  */
-#include "once.h"
 
 #include "hub_internal.h"
 #include "topic.h"

@@ -4,6 +4,7 @@
  */
 #include "outq.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,11 +50,14 @@ static int outq_append(struct outq *q, struct msg *m, uintptr_t tag)
 {
     int rc = 0;
 
+    /* the lowest bit is ours (OUTQ_PACED): msgs are malloc-aligned */
+    assert(((uintptr_t)m & OUTQ_PACED) == 0);
     if (q->count == q->cap) {
         rc = outq_grow(q);
         if (rc < 0)
             return rc;
     }
+    assert(q->count < q->cap && (q->cap & (q->cap - 1)) == 0);
     q->ring[(q->head + q->count) & (q->cap - 1)] = (uintptr_t)msg_ref(m) | tag;
     q->count++;
     q->bytes += m->len;
@@ -74,12 +78,19 @@ int outq_push_paced(struct outq *q, struct msg *m)
 
 void outq_pop(struct outq *q)
 {
-    uintptr_t e = q->ring[q->head];
-    struct msg *m = outq_entry_msg(e);
+    uintptr_t e = 0;
+    struct msg *m = NULL;
 
+    assert(q->count > 0);
+    e = q->ring[q->head];
+    m = outq_entry_msg(e);
+    assert(q->bytes >= m->len);
     q->bytes -= m->len;
-    if (e & OUTQ_PACED)
+    if (e & OUTQ_PACED) {
+        assert(q->paced_bytes >= m->len);
         q->paced_bytes -= m->len;
+    }
+    assert(q->paced_bytes <= q->bytes);
     q->head = (q->head + 1) & (q->cap - 1);
     q->count--;
     msg_unref(&m);

@@ -14,7 +14,6 @@
 
 #include "hub_internal.h"
 #include "log.h"
-#include "once.h"
 #include "topic.h"
 
 struct replay_ref {

@@ -1,5 +1,6 @@
 /*
- * server.h: the state parleyd's lws glue shares (ws.c, http.c, main.c).
+ * server.h: the state parleyd's lws glue shares (main.c, proto.c, the
+ * ws*.c files, drain.c, http.c, metrics.c); the core never includes it.
  * Service thread only, except `stop`, set from a signal handler.
  */
 #ifndef PL_SERVER_H
@@ -24,7 +25,7 @@
 
 /* Bytes written per writeable callback, at most: many frames, one send. */
 #define WS_COALESCE_BYTES (256 * 1024)
-/* Counters of the transport's limits, rendered by ws_metrics_render. */
+/* Counters of the transport's limits, rendered by metrics.c. */
 struct ws_stats {
     uint64_t tcp_conns;           /* gauge: open TCP connections */
     uint64_t refused_per_ip;      /* --max-conns-per-ip */
@@ -50,7 +51,7 @@ struct server {
     struct store_job *backlog;    /* completions not fanned out yet */
     size_t fanout_budget;         /* message bytes per loop iteration */
     volatile sig_atomic_t stop;
-    /* ws.c: transport limits */
+    /* ws_admit.c, ws_rx.c, ws_timers.c: transport limits */
     struct ws_stats ws;
     lws_retry_bo_t keepalive;     /* ping / hang-up policy (lws reads it) */
     struct peers peers;           /* connections per client address */
@@ -79,7 +80,7 @@ struct pss {
     unsigned char *rx;
     uint32_t rx_len;              /* <= --max-message (at most 1 GiB) */
     uint32_t rx_cap;
-    char *token;                  /* valid ?token= seen at the handshake */
+    struct pl_claims *claims;     /* ?token=, verified at the handshake */
     lws_dll2_t link;              /* in server.ws_conns while open */
     lws_usec_t rx_at;             /* opened, or the last data or pong */
     struct http_req *req;         /* HTTP request state (http.c), or NULL */
@@ -91,8 +92,9 @@ struct pss {
     bool hot;                     /* listed for ws_read_more this round */
 };
 
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                void *in, size_t len);
+/* proto.c: lws's protocol table, whose callback serves HTTP and
+ * WebSocket on our port (rx_buffer: --rx-buffer). */
+const struct lws_protocols *proto_protocols(int rx_buffer);
 /* Before the context exists: the per-address table and its exemptions.
  * Returns 0 or -1 (out of memory). */
 int ws_init(struct server *srv);
@@ -108,12 +110,10 @@ void ws_read_more(struct server *srv);
 void ws_wake(struct server *srv, struct conn *c);
 /* At the end of each loop turn: write what listed connections queued. */
 void ws_flush(struct server *srv);
-/* Fan out (a budget of) the store's completions waiting now. */
-void ws_drain_store(struct server *srv);
-/* The transport's limit counters, appended to GET /metrics. */
-void ws_metrics_render(struct server *srv, struct pl_buf *b);
+/* drain.c: fan out (a budget of) the store's completions waiting now. */
+void drain_store(struct server *srv);
 
-/* http.c: the HTTP half of ws_callback. */
+/* http.c: every HTTP reason of proto.c's callback. */
 int http_callback(struct server *srv, struct lws *wsi,
                   enum lws_callback_reasons reason, struct pss *pss, void *in,
                   size_t len);
@@ -122,10 +122,7 @@ int http_callback(struct server *srv, struct lws *wsi,
 void http_wake(struct server *srv, struct conn *c);
 void http_pss_cleanup(struct pss *pss);
 
-/* metrics.c */
+/* metrics.c: every metric of GET /metrics, appended to b. */
 void metrics_render(struct server *srv, struct pl_buf *b);
-/* One metric in Prometheus text: HELP, TYPE and the value. */
-void metrics_line(struct pl_buf *b, const char *name, const char *type,
-                  const char *help, uint64_t value);
 
 #endif

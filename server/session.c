@@ -16,7 +16,6 @@
 
 #include "hub_internal.h"
 #include "log.h"
-#include "once.h"
 #include "topic.h"
 
 /* ------------------------------------------------------------------ */
@@ -523,14 +522,21 @@ enum pl_err hub_conn_token(struct hub *hub, struct conn *c, const char *token)
         free(claims);
         return err;
     }
+    hub_conn_adopt_claims(hub, c, claims);
+    return PL_OK;
+}
+
+void hub_conn_adopt_claims(struct hub *hub, struct conn *c,
+                           struct pl_claims *claims)
+{
+    (void)hub;
     if (c->claims != NULL) {
         pl_claims_cleanup(c->claims);
         free(c->claims);
     }
     c->claims = claims;
     session_set_user(c, claims->sub);
-    c->said_hello = true;
-    return PL_OK;
+    c->said_hello = true; /* a valid token counts as hello, for any origin */
 }
 
 /* ------------------------------------------------------------------ */

@@ -14,15 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct sub;
-struct topic;
-struct tnode;
+#include "hub_types.h"
 
-/* Intrusive list of subscriptions attached to a topic or a trie node. */
-struct sub_list {
-    struct sub *head;
-    uint32_t count;
-};
+struct tnode;
 
 struct topic_tree {
     struct topic **topics;    /* open hash, chained by topic->hash_next */

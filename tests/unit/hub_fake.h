@@ -6,8 +6,9 @@
  * completes them itself, in order, with fake_complete(): PUB jobs get the
  * topic's next seq and become rows of an in-memory "store"; AFTER and
  * BEFORE jobs are answered from those rows, exactly as store.h describes.
- * Frames a connection would receive are read by popping its out-queue; a
- * placeholder at the head means "a reply is pending, stop here".
+ * Frames a connection would receive are read one at a time through the
+ * transport's API (hub_conn_take, hub_conn_wrote); a placeholder at the
+ * head means "a reply is pending, stop here".
  *
  * Everything here asserts with cmocka, so a helper that finds the wrong
  * frame fails the calling test. Single thread.
@@ -117,8 +118,8 @@ cJSON *fake_parse(const struct msg *m);
 bool fake_empty(const struct conn *c);
 /* True when the head of c's queue is a placeholder. */
 bool fake_pending(const struct conn *c);
-/* Pop and parse the head frame (asserted present and not a placeholder),
- * then tell the hub the queue drained, as ws.c does after writing. */
+/* Take and parse the head frame (asserted present and not a placeholder),
+ * then tell the hub it was written, as ws_tx.c does. */
 cJSON *fake_pop(struct fake *f, struct conn *c);
 /* Pop and drop every ready frame; returns how many. */
 size_t fake_drain(struct fake *f, struct conn *c);

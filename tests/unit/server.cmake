@@ -20,3 +20,10 @@ parley_add_unit_test(test_http_reply
 # The MQTT session's QoS 1/2 window and inbound QoS 2 ids (no lws).
 parley_add_unit_test(test_mqtt_inflight
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_mqtt_inflight.c LIBS parley_core)
+parley_add_unit_test(test_hub_out
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_hub_out.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/hub_fake.c
+    LIBS parley_core)
+target_link_libraries(test_hub_out PRIVATE PkgConfig::CJSON parley_http)
+parley_add_unit_test(test_config
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_config.c LIBS parley_core)
