@@ -294,7 +294,7 @@ static inline size_t json_ws(const unsigned char *s, size_t len, size_t i,
     return i;
 }
 
-static int json_hex(unsigned char c)
+int pl_hex_digit(unsigned char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -313,7 +313,7 @@ static long json_hex4(const unsigned char *s, size_t len, size_t i)
     if (i > len || len - i < 4)
         return -1;
     for (size_t k = 0; k < 4; k++) {
-        int h = json_hex(s[i + k]);
+        int h = pl_hex_digit(s[i + k]);
 
         if (h < 0)
             return -1;

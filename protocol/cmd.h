@@ -105,6 +105,9 @@ bool pl_json_valid(const char *text, size_t len, int max_depth);
  * insignificant whitespace, as `data` is kept; returns the length (no
  * NUL is written). */
 size_t pl_json_compact(const char *in, size_t n, char *out);
+/* The value of one hex digit (either case), or -1 (JSON \u escapes, URL
+ * percent-escapes). */
+int pl_hex_digit(unsigned char c);
 
 /* Decodes the body in[0..n) (quotes excluded) of a valid JSON string into
  * out (room for n bytes: decoding never grows it); returns the decoded

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd.h"
+
 void http_query_init(struct http_query *q)
 {
     q->args = NULL;
@@ -90,17 +92,6 @@ int http_query_add(struct http_query *q, const char *arg, size_t len)
                           len - (size_t)(eq - arg) - 1);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decode s[0..len) into out (room for len bytes): %XX and '+'. Returns
  * the decoded length, or -EINVAL. */
 static long decode(const char *s, size_t len, char *out)
@@ -110,8 +101,8 @@ static long decode(const char *s, size_t len, char *out)
 
     while (i < len) {
         if (s[i] == '%') {
-            int hi = len - i >= 3 ? hex_value(s[i + 1]) : -1;
-            int lo = len - i >= 3 ? hex_value(s[i + 2]) : -1;
+            int hi = len - i >= 3 ? pl_hex_digit((unsigned char)s[i + 1]) : -1;
+            int lo = len - i >= 3 ? pl_hex_digit((unsigned char)s[i + 2]) : -1;
 
             /* A NUL would cut the C string the routes read. */
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
