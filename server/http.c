@@ -469,7 +469,7 @@ static void api_topics(struct server *srv, struct lws *wsi, struct pss *pss)
     if (api_bad_arg(wsi, pss, rc, "prefix", NULL))
         goto out;
     pl_buf_init(&b, 4096);
-    hub_topics_json(srv->hub, rc == 0 ? prefix : NULL, &b);
+    hub_topics_json(srv->hub, pss->conn, rc == 0 ? prefix : NULL, &b);
     if (pl_buf_failed(&b))
         respond_json_error(wsi, pss, 500, PL_ERR_INTERNAL, "out of memory");
     else

@@ -150,8 +150,11 @@ void hub_store_done(struct hub *hub, struct store_job *list);
 struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,
                                       size_t budget);
 
-/* {"topics":[...]} for GET /api/topics into b. */
-void hub_topics_json(struct hub *hub, const char *prefix, struct pl_buf *b);
+/* {"topics":[...]} for GET /api/topics into b: the topics c's token may
+ * subscribe to, as the topics command lists them (c: the request's
+ * connection, after its auth). */
+void hub_topics_json(struct hub *hub, struct conn *c, const char *prefix,
+                     struct pl_buf *b);
 
 const struct hub_stats *hub_get_stats(struct hub *hub);
 struct hub_stats *hub_stats_mut(struct hub *hub);

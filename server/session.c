@@ -434,10 +434,11 @@ static void cmd_topics(struct hub *hub, struct conn *c,
     hub_send_buf(hub, c, b);
 }
 
-void hub_topics_json(struct hub *hub, const char *prefix, struct pl_buf *b)
+void hub_topics_json(struct hub *hub, struct conn *c, const char *prefix,
+                     struct pl_buf *b)
 {
     pl_buf_cstr(b, "{");
-    topics_list(hub, NULL, prefix, b);
+    topics_list(hub, c, prefix, b);
     pl_buf_cstr(b, "}");
 }
 

@@ -559,6 +559,39 @@ static void test_http_bearer(void **state)
     free(expired);
 }
 
+/* GET /api/topics lists only what the bearer's allow_sub covers, as the
+ * topics command does; without a token it is refused. */
+static void test_http_topics_acl(void **state)
+{
+    static const char *const seen[] = { "tl/seen/#" };
+    static const char *const both[] = { "tl/#" };
+    int port = itest_port(state);
+    char *tok = mint("gina", 0, NULL, 0, seen, 1);
+    struct rawws *w = authed(port, "tlwriter", both, 1, NULL, 0);
+    struct httpc_resp r;
+    char hdr[1024];
+
+    assert_true(itest_pub(w, 2, "tl/seen/a", "1") >= 1);
+    assert_true(itest_pub(w, 3, "tl/hidden/b", "2") >= 1);
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(httpc_request(port, "GET", "/api/topics?prefix=tl/",
+                                   NULL, NULL, 0, &r, W), 0);
+    assert_int_equal(r.status, 401);
+    httpc_resp_cleanup(&r);
+
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", tok);
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(httpc_request(port, "GET", "/api/topics?prefix=tl/",
+                                   hdr, NULL, 0, &r, W), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"tl/seen/a\""));
+    assert_null(strstr(r.body, "tl/hidden"));
+    httpc_resp_cleanup(&r);
+    rawws_close(w);
+    free(tok);
+}
+
 static void test_open_endpoints(void **state)
 {
     static const char *const paths[] = { "/", "/healthz", "/metrics" };
@@ -913,6 +946,7 @@ int main(void)
         cmocka_unit_test(test_allow_sub),
         cmocka_unit_test(test_query_token),
         cmocka_unit_test(test_http_bearer),
+        cmocka_unit_test(test_http_topics_acl),
         cmocka_unit_test(test_open_endpoints),
         cmocka_unit_test(test_origin_default),
     };
