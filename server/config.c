@@ -23,6 +23,7 @@ void config_defaults(struct pl_config *cfg)
     cfg->bind = "127.0.0.1";
     cfg->db_path = "data/parley.db";
     cfg->log_level = LOG_NOTICE;
+    cfg->log_format = LOG_FORMAT_TEXT;
     cfg->max_message = 65536;
     cfg->queue_bytes = 8u << 20;
     cfg->queue_msgs = 100000;
@@ -147,6 +148,7 @@ static int read_secret_file(struct pl_config *cfg, const char *path)
     .max = (hi), .help = (h)
 
 static int set_log_level(struct pl_config *cfg, const char *arg);
+static int set_log_format(struct pl_config *cfg, const char *arg);
 static int set_durability(struct pl_config *cfg, const char *arg);
 static int set_secret(struct pl_config *cfg, const char *arg);
 static int set_secret_file(struct pl_config *cfg, const char *arg);
@@ -236,6 +238,9 @@ static const struct config_option option_table[] = {
     { ROW(CONFIG_SECTION, "Other", NULL, NO_FIELD, 0, 0, NULL) },
     { ROW(CONFIG_CUSTOM, "log-level", "LEVEL", NO_FIELD, 0, 0,
       "error, warn, notice (default), info, debug"), .set = set_log_level },
+    { ROW(CONFIG_CUSTOM, "log-format", "FORMAT", NO_FIELD, 0, 0,
+      "text (default), or json: one object per line"),
+      .set = set_log_format },
     { ROW(CONFIG_HELP, "help", NULL, NO_FIELD, 0, 0, "print this and exit") },
     { ROW(CONFIG_VERSION, "version", NULL, NO_FIELD, 0, 0,
       "print the version and exit") },
@@ -428,6 +433,12 @@ static int set_log_level(struct pl_config *cfg, const char *arg)
 {
     cfg->log_level = log_level_parse(arg);
     return cfg->log_level < 0 ? bad_value("log-level", arg) : 0;
+}
+
+static int set_log_format(struct pl_config *cfg, const char *arg)
+{
+    cfg->log_format = log_format_parse(arg);
+    return cfg->log_format < 0 ? bad_value("log-format", arg) : 0;
 }
 
 static int set_durability(struct pl_config *cfg, const char *arg)

@@ -16,6 +16,7 @@ struct pl_config {
     const char *bind;
     const char *db_path;
     int log_level;
+    int log_format;           /* enum log_format */
     size_t max_message;
     size_t queue_bytes;
     uint32_t queue_msgs;

@@ -107,10 +107,12 @@ void hub_cull(struct hub *hub, struct conn *c, int code)
         return;
     c->close_code = code;
     if (code == 4008) {
+        struct log_ctx lc = { "slow_consumer", c->id, c->user, NULL };
+
         hub->stats.slow_consumers++;
         hub->stats.queue_drops += c->q.count;
-        log_info("conn %" PRIu64 " (%s): slow consumer, closing with 4008",
-                 c->id, c->user ? c->user : "?");
+        log_at(LOG_INFO, &lc, "conn %" PRIu64 " (%s): slow consumer, "
+               "closing with 4008", c->id, c->user ? c->user : "?");
     }
     outq_cleanup(&c->q);
     while (c->replays != NULL) {
@@ -137,7 +139,10 @@ void hub_push(struct hub *hub, struct conn *c, struct msg *m, bool paced)
         return;
     }
     if ((paced ? outq_push_paced(&c->q, m) : outq_push(&c->q, m)) < 0) {
-        log_error("conn %" PRIu64 ": out of memory queueing a frame", c->id);
+        struct log_ctx lc = { "out_of_memory", c->id, c->user, NULL };
+
+        log_at(LOG_ERROR, &lc, "conn %" PRIu64 ": out of memory queueing a "
+               "frame", c->id);
         hub_cull(hub, c, 1011);
         return;
     }
@@ -586,9 +591,12 @@ void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
     struct msg *m =
         hub_encode_msg(hub, t->name, seq, ts, from, data, data_len, false);
 
-    if (seq != t->seq + 1)
-        log_warn("topic %s: seq %" PRId64 " after %" PRId64, t->name, seq,
-                 t->seq);
+    if (seq != t->seq + 1) {
+        struct log_ctx lc = { "seq_gap", 0, NULL, t->name };
+
+        log_at(LOG_WARN, &lc, "topic %s: seq %" PRId64 " after %" PRId64,
+               t->name, seq, t->seq);
+    }
     t->seq = seq;
     if (t->first_seq == 0)
         t->first_seq = seq;

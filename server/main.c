@@ -194,6 +194,7 @@ static void install_signals(void)
 static void set_log_levels(const struct pl_config *cfg)
 {
     log_set_level((enum log_level)cfg->log_level);
+    log_set_format((enum log_format)cfg->log_format);
     lws_set_log_level(cfg->log_level >= LOG_DEBUG ? LLL_ERR | LLL_WARN |
                       LLL_NOTICE | LLL_INFO : LLL_ERR | LLL_WARN,
                       lws_log_emit);

@@ -62,6 +62,10 @@ int server_watch(struct server *s, const char *text);
  * -ETIMEDOUT (said on stderr). */
 int server_wait_watched(struct server *s, int timeout_ms);
 
+/* Copy the first line the current watch counted into buf (n bytes).
+ * Returns 0, or -ENOENT when none has been seen yet. */
+int server_watched_line(struct server *s, char *buf, size_t n);
+
 /* Kill the server if it still runs, remove its directory, free s, and set
  * *sp to NULL. NULL is allowed. */
 void server_free(struct server **sp);

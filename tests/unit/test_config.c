@@ -154,6 +154,9 @@ static void test_doubles_strings_custom(void **state)
     assert_true(cfg.durability_power);
     assert_false(accepts("--durability", "maybe"));
     assert_false(accepts("--log-level", "loud"));
+    assert_true(accepts("--log-format", "json"));
+    assert_true(accepts("--log-format", "text"));
+    assert_false(accepts("--log-format", "xml"));
     assert_false(accepts("--secret", ""));
     assert_false(accepts("--secret-file", "/nonexistent/parley-secret"));
     assert_int_equal(parse(&cfg, "--secret", "s3cret", NULL), CONFIG_RUN);
