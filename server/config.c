@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,41 @@ void config_cleanup(struct pl_config *cfg)
 {
     free(cfg->secret);
     cfg->secret = NULL;
+    config_texts_free(&cfg->texts);
+}
+
+/* Where errors come from and where they go: parsing runs on one thread
+ * (start-up, then the service thread's reloads), so plain statics do. */
+static const char *err_file;
+static int err_line;
+static bool err_to_log;
+
+void config_error_at(const char *file, int line)
+{
+    err_file = file;
+    err_line = line;
+}
+
+void config_errors_to_log(bool on)
+{
+    err_to_log = on;
+}
+
+void config_error(const char *fmt, ...)
+{
+    char msg[1024];
+    char where[512] = "";
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (err_file != NULL)
+        snprintf(where, sizeof(where), "%s:%d: ", err_file, err_line);
+    if (err_to_log)
+        log_error("config: %s%s", where, msg);
+    else
+        fprintf(stderr, "parleyd: %s%s\n", where, msg);
 }
 
 int64_t config_parse_duration(const char *s)
@@ -114,8 +150,7 @@ static int read_secret_file(struct pl_config *cfg, const char *path)
     size_t n = 0;
 
     if (f == NULL) {
-        fprintf(stderr, "parleyd: cannot read --secret-file %s: %s\n", path,
-                strerror(errno));
+        config_error("cannot read secret-file %s: %s", path, strerror(errno));
         return -1;
     }
     n = fread(buf, 1, sizeof(buf), f);
@@ -123,7 +158,7 @@ static int read_secret_file(struct pl_config *cfg, const char *path)
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     if (n == 0) {
-        fprintf(stderr, "parleyd: --secret-file %s is empty\n", path);
+        config_error("secret-file %s is empty", path);
         return -1;
     }
     free(cfg->secret);
@@ -149,6 +184,7 @@ static int read_secret_file(struct pl_config *cfg, const char *path)
 
 static int set_log_level(struct pl_config *cfg, const char *arg);
 static int set_log_format(struct pl_config *cfg, const char *arg);
+static int set_print_config(struct pl_config *cfg, const char *arg);
 static int set_durability(struct pl_config *cfg, const char *arg);
 static int set_secret(struct pl_config *cfg, const char *arg);
 static int set_secret_file(struct pl_config *cfg, const char *arg);
@@ -168,7 +204,8 @@ static const struct config_option option_table[] = {
     { ROW(CONFIG_LIST, "allow-origin", "ORIGIN", F(allow_origin), 0, 0,
       "browsers from ORIGIN may connect (repeatable);\n"
       "default: same origin as the server only"),
-      .count = F(n_allow_origin) },
+      .count = F(n_allow_origin),
+      .live = true },
     { ROW(CONFIG_STRING, "web-root", "DIR", F(web_root), 0, 0,
       "serve the web client from DIR instead of the\n"
       "copy built into the binary (development)") },
@@ -189,24 +226,31 @@ static const struct config_option option_table[] = {
       "never store topics matching PATTERN (repeatable;\n"
       "default typing/#; 'none' for no ephemeral topics)"),
       .count = F(n_ephemeral), .is_default = F(ephemeral_default),
-      .valid = valid_pattern },
+      .valid = valid_pattern,
+      .live = true },
     { ROW(CONFIG_U32, "recent", "N", F(recent_msgs), 0, 1 << 20,
       "recent messages kept in memory per topic (64)") },
     { ROW(CONFIG_SIZE, "recent-memory", "BYTES", F(recent_memory), 1024,
       INT64_MAX, "all topics' recent messages together (64MiB)") },
     { ROW(CONFIG_SECTION, "Limits", NULL, NO_FIELD, 0, 0, NULL) },
     { ROW(CONFIG_SIZE, "max-message", "BYTES", F(max_message), 256, 1LL << 30,
-      "largest client message (default 64KiB)") },
+      "largest client message (default 64KiB)"),
+      .live = true },
     { ROW(CONFIG_SIZE, "queue-bytes", "BYTES", F(queue_bytes), 1024, INT64_MAX,
-      "out-queue bound per connection (default 8MiB)") },
+      "out-queue bound per connection (default 8MiB)"),
+      .live = true },
     { ROW(CONFIG_U32, "queue-msgs", "N", F(queue_msgs), 1, 1 << 30,
-      "out-queue bound in messages (default 100000)") },
+      "out-queue bound in messages (default 100000)"),
+      .live = true },
     { ROW(CONFIG_U32, "max-subs", "N", F(max_subs), 1, 1 << 30,
-      "subscriptions per connection (default 10000)") },
+      "subscriptions per connection (default 10000)"),
+      .live = true },
     { ROW(CONFIG_U32, "max-conns", "N", F(max_conns), 1, 1 << 30,
-      "connections in total (default 100000)") },
+      "connections in total (default 100000)"),
+      .live = true },
     { ROW(CONFIG_U32, "max-conns-per-ip", "N", F(max_conns_per_ip), 0, 1 << 30,
-      "TCP connections per client address (default\n1000; 0: off)") },
+      "TCP connections per client address (default\n1000; 0: off)"),
+      .live = true },
     { ROW(CONFIG_LIST, "per-ip-exempt", "ADDR", F(per_ip_exempt), 0, 0,
       "an address (or 'loopback') --max-conns-per-ip\n"
       "does not apply to (repeatable; default loopback;\n"
@@ -221,9 +265,11 @@ static const struct config_option option_table[] = {
       "hang up after DUR without a pong (60s)") },
     { ROW(CONFIG_DOUBLE, "rate", "N", F(rate), 0, 0,
       "publishes per second per connection (default\n"
-      "10000; 0: off)") },
+      "10000; 0: off)"),
+      .live = true },
     { ROW(CONFIG_DOUBLE, "burst", "N", F(burst), 0, 0,
-      "the burst --rate allows (default twice the rate)") },
+      "the burst --rate allows (default twice the rate)"),
+      .live = true },
     { ROW(CONFIG_INT, "rx-buffer", "BYTES", F(rx_buffer), 128, 1 << 20,
       "receive buffer per connection (default 256):\n"
       "small keeps idle connections cheap; larger\n"
@@ -232,18 +278,31 @@ static const struct config_option option_table[] = {
       "JSON nesting limit, at least 32 (default 64)") },
     { ROW(CONFIG_SECTION, "Auth", NULL, NO_FIELD, 0, 0, NULL) },
     { ROW(CONFIG_CUSTOM, "secret", "S", NO_FIELD, 0, 0,
-      "require HS256 JWTs signed with S"), .set = set_secret },
+      "require HS256 JWTs signed with S"), .set = set_secret,
+      .live = true },
     { ROW(CONFIG_CUSTOM, "secret-file", "FILE", NO_FIELD, 0, 0,
-      "the same, secret read from FILE"), .set = set_secret_file },
+      "the same, secret read from FILE"), .set = set_secret_file,
+      .live = true },
     { ROW(CONFIG_SECTION, "Other", NULL, NO_FIELD, 0, 0, NULL) },
     { ROW(CONFIG_CUSTOM, "log-level", "LEVEL", NO_FIELD, 0, 0,
-      "error, warn, notice (default), info, debug"), .set = set_log_level },
+      "error, warn, notice (default), info, debug"), .set = set_log_level,
+      .live = true },
     { ROW(CONFIG_CUSTOM, "log-format", "FORMAT", NO_FIELD, 0, 0,
       "text (default), or json: one object per line"),
-      .set = set_log_format },
-    { ROW(CONFIG_HELP, "help", NULL, NO_FIELD, 0, 0, "print this and exit") },
+      .set = set_log_format,
+      .live = true },
+    { ROW(CONFIG_STRING, "config", "FILE", F(config_path), 0, 0,
+      "read settings from FILE (keys are these flags'\n"
+      "names; flags override it); SIGHUP re-reads it"),
+      .flag_only = true },
+    { ROW(CONFIG_CUSTOM, "print-config", NULL, NO_FIELD, 0, 0,
+      "print the settings as a config file and exit"),
+      .set = set_print_config, .flag_only = true },
+    { ROW(CONFIG_HELP, "help", NULL, NO_FIELD, 0, 0, "print this and exit"),
+      .flag_only = true },
     { ROW(CONFIG_VERSION, "version", NULL, NO_FIELD, 0, 0,
-      "print the version and exit") },
+      "print the version and exit"),
+      .flag_only = true },
 };
 
 #define N_OPTIONS (sizeof(option_table) / sizeof(option_table[0]))
@@ -364,8 +423,10 @@ static int add_to_list(struct pl_config *cfg, const struct config_option *o,
 
 static int bad_value(const char *flag, const char *val)
 {
-    fprintf(stderr, "parleyd: invalid value for --%s: '%s' (see --help)\n",
-            flag, val);
+    if (err_file != NULL)
+        config_error("invalid value for %s: '%s'", flag, val);
+    else
+        config_error("invalid value for --%s: '%s' (see --help)", flag, val);
     return -1;
 }
 
@@ -441,6 +502,13 @@ static int set_log_format(struct pl_config *cfg, const char *arg)
     return cfg->log_format < 0 ? bad_value("log-format", arg) : 0;
 }
 
+static int set_print_config(struct pl_config *cfg, const char *arg)
+{
+    (void)arg;
+    cfg->print_config = true;
+    return 0;
+}
+
 static int set_durability(struct pl_config *cfg, const char *arg)
 {
     if (strcmp(arg, "process") == 0)
@@ -485,27 +553,46 @@ static bool valid_exempt(const char *arg)
 static enum config_result check_together(struct pl_config *cfg)
 {
     if ((cfg->cert == NULL) != (cfg->key == NULL)) {
-        fprintf(stderr, "parleyd: --cert and --key go together\n");
+        config_error("--cert and --key go together");
         return CONFIG_EXIT_USAGE;
     }
     if (cfg->ping_interval > 0 && cfg->idle_timeout <= cfg->ping_interval) {
-        fprintf(stderr, "parleyd: --idle-timeout must be longer than "
-                "--ping-interval\n");
+        config_error("--idle-timeout must be longer than --ping-interval");
         return CONFIG_EXIT_USAGE;
     }
-    if (cfg->rate > 0 && cfg->burst < 1)
-        cfg->burst = cfg->rate > 0.5 ? 2 * cfg->rate : 1;
+    config_derive(cfg);
     return CONFIG_RUN;
 }
 
-enum config_result config_parse(struct pl_config *cfg, int argc, char **argv)
+void config_derive(struct pl_config *cfg)
 {
-    struct option longopts[N_OPTIONS + 1];
+    if (cfg->rate > 0 && cfg->burst < 1)
+        cfg->burst = cfg->rate > 0.5 ? 2 * cfg->rate : 1;
+}
+
+const struct config_option *config_find(const char *name)
+{
+    size_t i = 0;
+
+    for (i = 0; i < N_OPTIONS; i++)
+        if (option_table[i].type != CONFIG_SECTION &&
+            strcmp(option_table[i].name, name) == 0)
+            return &option_table[i];
+    return NULL;
+}
+
+int config_set(struct pl_config *cfg, const struct config_option *o,
+               const char *value)
+{
+    return apply(cfg, o, value);
+}
+
+/* getopt_long's table from ours: val is the row's index. */
+static void make_longopts(struct option *longopts)
+{
     size_t i = 0;
     size_t n = 0;
-    int opt = 0;
 
-    /* getopt_long's table from ours: val is the row's index. */
     for (i = 0; i < N_OPTIONS; i++) {
         if (option_table[i].type == CONFIG_SECTION)
             continue;
@@ -517,14 +604,24 @@ enum config_result config_parse(struct pl_config *cfg, int argc, char **argv)
         n++;
     }
     memset(&longopts[n], 0, sizeof(longopts[n]));
+}
+
+/* First pass over the flags: unknown ones, --help, --version, and the
+ * --config file, whose keys the second pass then overrides. */
+static enum config_result first_pass(struct pl_config *cfg, int argc,
+                                     char **argv,
+                                     const struct option *longopts)
+{
+    int opt = 0;
+
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         const struct config_option *o = NULL;
 
         if (opt == '?' || opt == ':') {
-            fprintf(stderr, "parleyd: unknown or incomplete option '%s' "
-                    "(see --help)\n", argv[optind - 1]);
+            config_error("unknown or incomplete option '%s' (see --help)",
+                         argv[optind - 1]);
             return CONFIG_EXIT_USAGE;
         }
         o = &option_table[opt];
@@ -536,13 +633,48 @@ enum config_result config_parse(struct pl_config *cfg, int argc, char **argv)
             printf("parleyd %s (protocol parley.v1)\n", PARLEY_VERSION);
             return CONFIG_EXIT_OK;
         }
+        if (o->field == F(config_path))
+            cfg->config_path = optarg;
+    }
+    if (optind < argc) {
+        config_error("unexpected argument '%s' (see --help)", argv[optind]);
+        return CONFIG_EXIT_USAGE;
+    }
+    return CONFIG_RUN;
+}
+
+enum config_result config_parse(struct pl_config *cfg, int argc, char **argv)
+{
+    struct option longopts[N_OPTIONS + 1];
+    bool from_file[N_OPTIONS];
+    enum config_result r = CONFIG_RUN;
+    int opt = 0;
+
+    make_longopts(longopts);
+    memset(from_file, 0, sizeof(from_file));
+    r = first_pass(cfg, argc, argv, longopts);
+    if (r != CONFIG_RUN)
+        return r;
+    if (cfg->config_path != NULL &&
+        config_load_file(cfg, cfg->config_path, from_file) < 0)
+        return CONFIG_EXIT_USAGE;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        const struct config_option *o = &option_table[opt];
+        char *base = (char *)cfg;
+
+        /* a list flag replaces the file's list rather than adding to it */
+        if (o->type == CONFIG_LIST && from_file[opt]) {
+            from_file[opt] = false;
+            *(size_t *)(void *)(base + o->count) = 0;
+        }
         if (apply(cfg, o, optarg) < 0)
             return CONFIG_EXIT_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "parleyd: unexpected argument '%s' (see --help)\n",
-                argv[optind]);
-        return CONFIG_EXIT_USAGE;
+    r = check_together(cfg);
+    if (r == CONFIG_RUN && cfg->print_config) {
+        config_write_file(stdout, cfg);
+        return CONFIG_EXIT_OK;
     }
-    return check_together(cfg);
+    return r;
 }

@@ -37,33 +37,18 @@ static void on_test_signal(int sig)
         lws_cancel_service(the_server->ctx);
 }
 
+/* SIGHUP asks for a reload, the others for a stop; the loop acts on the
+ * flag once woken. */
 static void on_signal(int sig)
 {
-    (void)sig;
     if (the_server != NULL) {
-        the_server->stop = 1;
+        if (sig == SIGHUP)
+            the_server->reload = 1;
+        else
+            the_server->stop = 1;
         if (the_server->ctx != NULL)
             lws_cancel_service(the_server->ctx);
     }
-}
-
-static void lws_log_emit(int level, const char *line)
-{
-    size_t n = strlen(line);
-    char buf[512];
-
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        n--;
-    if (n >= sizeof(buf))
-        n = sizeof(buf) - 1;
-    memcpy(buf, line, n);
-    buf[n] = '\0';
-    if (level & LLL_ERR)
-        log_warn("lws: %s", buf);
-    else if (level & LLL_WARN)
-        log_info("lws: %s", buf);
-    else
-        log_debug("lws: %s", buf);
 }
 
 static int64_t now_ms(void *ctx)
@@ -171,7 +156,8 @@ static bool conns_open(struct server *srv)
     return hub_get_stats(srv->hub)->connections > 0;
 }
 
-/* SIGINT and SIGTERM stop the loop; SIGPIPE is ignored (a write to a
+/* SIGINT and SIGTERM stop the loop; SIGHUP reloads the config file;
+ * SIGPIPE is ignored (a write to a
  * closed socket is an error return, not a death); SIGUSR1 fails the next
  * commit when the test hooks are on. */
 static void install_signals(void)
@@ -183,21 +169,13 @@ static void install_signals(void)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (hooks != NULL && strcmp(hooks, "1") == 0) {
         sa.sa_handler = on_test_signal;
         sigaction(SIGUSR1, &sa, NULL);
         log_warn("test hooks on: SIGUSR1 fails the next store commit");
     }
-}
-
-static void set_log_levels(const struct pl_config *cfg)
-{
-    log_set_level((enum log_level)cfg->log_level);
-    log_set_format((enum log_format)cfg->log_format);
-    lws_set_log_level(cfg->log_level >= LOG_DEBUG ? LLL_ERR | LLL_WARN |
-                      LLL_NOTICE | LLL_INFO : LLL_ERR | LLL_WARN,
-                      lws_log_emit);
 }
 
 static void log_settings(const struct pl_config *cfg)
@@ -263,24 +241,7 @@ static int open_hub(struct server *srv)
     const struct pl_config *cfg = srv->cfg;
     struct hub_config hcfg;
 
-    memset(&hcfg, 0, sizeof(hcfg));
-    hcfg.secret = cfg->secret;
-    hcfg.secret_len = cfg->secret_len;
-    hcfg.queue_bytes = cfg->queue_bytes;
-    hcfg.queue_msgs = cfg->queue_msgs;
-    hcfg.max_subs = cfg->max_subs;
-    hcfg.recent_msgs = cfg->recent_msgs;
-    hcfg.recent_bytes = cfg->recent_bytes;
-    hcfg.recent_memory = cfg->recent_memory;
-    hcfg.ephemeral = cfg->ephemeral;
-    hcfg.n_ephemeral = cfg->n_ephemeral;
-    hcfg.rate = cfg->rate;
-    hcfg.burst = cfg->burst;
-    hcfg.store_pending_max = cfg->store_pending_max;
-    hcfg.max_depth = cfg->max_depth;
-    hcfg.persist = true;
-    hcfg.retain_messages = cfg->retain_messages;
-    hcfg.retain_age_ms = cfg->retain_age_ms;
+    server_hub_config(cfg, &hcfg);
     srv->hub = hub_new(&hcfg, &server_hub_ops, srv, &srv->storage);
     if (srv->hub == NULL) {
         log_error("out of memory");
@@ -370,6 +331,10 @@ static int run(struct server *srv)
                cfg->cert ? "https" : "http", cfg->bind, port);
     while (!srv->stop) {
         service_turn(srv);
+        if (srv->reload) {
+            srv->reload = 0;
+            server_reload(srv);
+        }
         if (fail_commit_requested) {
             fail_commit_requested = 0;
             store_fail_commits(srv->store, 1);
@@ -431,9 +396,11 @@ int main(int argc, char **argv)
     case CONFIG_RUN:
         break;
     }
-    set_log_levels(&cfg);
+    server_set_logging(&cfg);
     memset(&srv, 0, sizeof(srv));
     srv.cfg = &cfg;
+    srv.argc = argc;
+    srv.argv = argv;
     the_server = &srv;
     install_signals();
     pl_service_thread_claim(); /* this thread turns the loop */

@@ -51,6 +51,9 @@ struct server {
     struct store_job *backlog;    /* completions not fanned out yet */
     size_t fanout_budget;         /* message bytes per loop iteration */
     volatile sig_atomic_t stop;
+    volatile sig_atomic_t reload; /* SIGHUP: re-read the config file */
+    int argc;                     /* the command line, read again on */
+    char **argv;                  /* a reload (flags override the file) */
     /* ws_admit.c, ws_rx.c, ws_timers.c: transport limits */
     struct ws_stats ws;
     lws_retry_bo_t keepalive;     /* ping / hang-up policy (lws reads it) */
@@ -121,6 +124,13 @@ int http_callback(struct server *srv, struct lws *wsi,
  * it is taken from the HTTP writeable callback. */
 void http_wake(struct server *srv, struct conn *c);
 void http_pss_cleanup(struct pss *pss);
+
+/* settings.c: the configuration into the running parts. */
+void server_set_logging(const struct pl_config *cfg);
+void server_hub_config(const struct pl_config *cfg, struct hub_config *hcfg);
+/* SIGHUP: read the config file and the flags again and apply what may
+ * change live (config_take_live); a bad file changes nothing. */
+void server_reload(struct server *srv);
 
 /* metrics.c: every metric of GET /metrics, appended to b. */
 void metrics_render(struct server *srv, struct pl_buf *b);

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <cmocka.h>
 
 #include "itest.h"
@@ -81,13 +84,147 @@ static void test_json_lines(void **state)
     cJSON_Delete(close);
 }
 
+/* The reload group's config file. */
+static char conf_path[64];
+
+static void write_conf(const char *text)
+{
+    FILE *f = fopen(conf_path, "w");
+
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+static int reload_setup(void **state)
+{
+    const char *const extra[] = { "--config", conf_path, NULL };
+    FILE *f = NULL;
+    int fd = 0;
+
+    snprintf(conf_path, sizeof(conf_path), "/tmp/parley-it13-XXXXXX");
+    fd = mkstemp(conf_path);
+    if (fd < 0)
+        return -1;
+    f = fdopen(fd, "w");
+    if (f == NULL)
+        return -1;
+    fputs("# the reload test's settings\n"
+          "log-level = notice\n"
+          "max-subs = 2\n", f);
+    fclose(f);
+    return itest_setup(state, extra);
+}
+
+static int reload_teardown(void **state)
+{
+    unlink(conf_path);
+    return itest_teardown(state);
+}
+
+/* Subscribe c to n fresh topics (ids from *id on); all must be accepted. */
+static void sub_n(struct rawws *c, int64_t *id, int n)
+{
+    char topic[128];
+    int i = 0;
+
+    for (i = 0; i < n; i++) {
+        itest_topic(topic, sizeof(topic), "reload");
+        cJSON_Delete(itest_sub(c, (*id)++, topic));
+    }
+}
+
+/* One more subscription must be refused: the connection is at the limit. */
+static void sub_refused(struct rawws *c, int64_t *id)
+{
+    char topic[128];
+    int64_t my = (*id)++;
+
+    itest_topic(topic, sizeof(topic), "reload");
+    assert_int_equal(rawws_send_textf(c, "{\"op\":\"sub\",\"id\":%lld,"
+                                      "\"topic\":\"%s\"}", (long long)my,
+                                      topic), 0);
+    cJSON_Delete(rawws_expect_error(c, my, "overloaded", ITEST_WAIT_MS));
+}
+
+/* A WebSocket upgrade from a foreign origin, refused with a line at info
+ * level: true when that line is logged within wait_ms. */
+static bool refusal_logged(void **state, int wait_ms)
+{
+    struct server *s = srv_of(state);
+    struct rawws_opts o = { 0 };
+    struct rawws *c = NULL;
+
+    o.port = itest_port(state);
+    o.protocols = "parley.v1";
+    o.extra_headers = "Origin: http://elsewhere.example\r\n";
+    assert_int_equal(server_watch(s, "refusing a WebSocket upgrade"), 0);
+    assert_int_equal(rawws_open(&c, &o), 0);
+    assert_int_equal(c->status, 403);
+    rawws_close(c);
+    return server_wait_watched(s, wait_ms) == 0;
+}
+
+static void send_hup(void **state, const char *watch)
+{
+    struct server *s = srv_of(state);
+
+    assert_int_equal(server_watch(s, watch), 0);
+    assert_int_equal(kill(server_pid(s), SIGHUP), 0);
+    assert_int_equal(server_wait_watched(s, ITEST_WAIT_MS), 0);
+}
+
+/* SIGHUP applies a new log level and a new limit to the running server;
+ * a broken file is refused, naming its line, and changes nothing. */
+static void test_sighup_reload(void **state)
+{
+    struct rawws *c = itest_hello(itest_port(state), "op");
+    char line[4096];
+    int64_t id = 10;
+
+    assert_non_null(c);
+    sub_n(c, &id, 2);
+    sub_refused(c, &id);
+    /* at notice level, the info line stays out */
+    assert_false(refusal_logged(state, ITEST_QUIET_MS));
+
+    write_conf("log-level = info\nmax-subs = 3\n");
+    send_hup(state, "config: reload done, 2 settings applied");
+    sub_n(c, &id, 1);
+    sub_refused(c, &id);
+    assert_true(refusal_logged(state, ITEST_WAIT_MS));
+
+    write_conf("log-level = debug\nmax-subs = lots\n");
+    send_hup(state, "invalid value for max-subs");
+    assert_int_equal(server_watched_line(srv_of(state), line, sizeof(line)),
+                     0);
+    assert_non_null(strstr(line, conf_path));
+    assert_non_null(strstr(line, ":2: "));
+    /* still as it was: three subscriptions, info level, same connection */
+    sub_refused(c, &id);
+    assert_true(refusal_logged(state, ITEST_WAIT_MS));
+    assert_true(itest_nothing_more(c, 99, ITEST_QUIET_MS));
+    rawws_close_gracefully(c, 1000, ITEST_WAIT_MS);
+
+    /* and a good file is taken again after the bad one */
+    write_conf("log-level = notice\nmax-subs = 3\n");
+    send_hup(state, "config: reload done, 1 setting applied");
+    assert_false(refusal_logged(state, ITEST_QUIET_MS));
+}
+
 int main(void)
 {
     const struct CMUnitTest json_tests[] = {
         cmocka_unit_test(test_json_lines),
     };
+    const struct CMUnitTest reload_tests[] = {
+        cmocka_unit_test(test_sighup_reload),
+    };
     int rc = cmocka_run_group_tests_name("json-logs", json_tests, json_setup,
                                          itest_teardown);
+
+    rc |= cmocka_run_group_tests_name("reload", reload_tests, reload_setup,
+                                      reload_teardown);
 
     return itest_exit_code(rc);
 }

@@ -252,8 +252,8 @@ static int server_spawn(struct server *s)
     argv[n++] = "127.0.0.1";
     argv[n++] = "--db";
     argv[n++] = s->db;
-    argv[n++] = "--log-level";
-    argv[n++] = "notice";
+    /* The log level is parleyd's default (notice), left unset so that a
+     * test's --config file can choose it. */
     for (i = 0; s->extra[i]; i++)
         argv[n++] = s->extra[i];
     argv[n] = NULL;

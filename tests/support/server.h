@@ -4,7 +4,7 @@
  * The binary comes from the PARLEYD environment variable (set by CMake's
  * parley_add_itest). Each server gets its own mkdtemp() directory holding
  * its database, is started with
- *     --port 0 --bind 127.0.0.1 --db <dir>/p.db --log-level notice <extra>
+ *     --port 0 --bind 127.0.0.1 --db <dir>/p.db <extra>
  * and is ready when its output shows "listening on http://HOST:PORT". Its
  * later output is forwarded, line by line, to the test's stderr.
  *

@@ -31,3 +31,6 @@ parley_add_unit_test(test_config
 parley_add_unit_test(test_log
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_log.c LIBS parley_core)
 target_link_libraries(test_log PRIVATE PkgConfig::CJSON)
+# test_config compares packaging/parley.conf with the option table.
+target_compile_definitions(test_config PRIVATE
+    PARLEY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
