@@ -270,6 +270,11 @@ static const struct config_option option_table[] = {
     { ROW(CONFIG_DOUBLE, "burst", "N", F(burst), 0, 0,
       "the burst --rate allows (default twice the rate)"),
       .live = true },
+    { ROW(CONFIG_SIZE, "store-pending-max", "N", F(store_pending_max), 1,
+      INT64_MAX, "writes waiting for the store past which a pub\n"
+      "is refused (overloaded) and /readyz answers\n"
+      "503 (default 200000)"),
+      .live = true },
     { ROW(CONFIG_INT, "rx-buffer", "BYTES", F(rx_buffer), 128, 1 << 20,
       "receive buffer per connection (default 256):\n"
       "small keeps idle connections cheap; larger\n"

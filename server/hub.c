@@ -854,6 +854,7 @@ int hub_reconfigure(struct hub *hub, const struct hub_config *cfg)
     hub->cfg.max_subs = cfg->max_subs;
     hub->cfg.rate = cfg->rate;
     hub->cfg.burst = cfg->burst;
+    hub->cfg.store_pending_max = cfg->store_pending_max;
     return 0;
 }
 

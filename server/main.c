@@ -25,14 +25,20 @@ static struct server *the_server; /* for the signal handler only */
  * Fault injection for the tests (SQLite-style): with PARLEY_TEST_HOOKS=1 in
  * the environment, SIGUSR1 makes the store's next commit fail as if the
  * disk had, so a test can check that a failed write is never acknowledged
- * nor delivered and that seq stays gapless.
+ * nor delivered and that seq stays gapless; SIGUSR2 holds the store's
+ * completions (and releases them at the next), so the store looks as far
+ * behind as a stalled disk would make it (/readyz).
  */
 static volatile sig_atomic_t fail_commit_requested;
+static volatile sig_atomic_t hold_toggle_requested;
 
 static void on_test_signal(int sig)
 {
-    (void)sig;
-    fail_commit_requested = 1;
+    if (sig == SIGUSR2) {
+        hold_toggle_requested = 1;
+    } else {
+        fail_commit_requested = 1;
+    }
     if (the_server != NULL && the_server->ctx != NULL)
         lws_cancel_service(the_server->ctx);
 }
@@ -174,7 +180,9 @@ static void install_signals(void)
     if (hooks != NULL && strcmp(hooks, "1") == 0) {
         sa.sa_handler = on_test_signal;
         sigaction(SIGUSR1, &sa, NULL);
-        log_warn("test hooks on: SIGUSR1 fails the next store commit");
+        sigaction(SIGUSR2, &sa, NULL);
+        log_warn("test hooks on: SIGUSR1 fails the next store commit, "
+                 "SIGUSR2 holds (or releases) the store's completions");
     }
 }
 
@@ -340,6 +348,12 @@ static int run(struct server *srv)
             store_fail_commits(srv->store, 1);
             log_notice("test hook: the next store commit fails");
         }
+        if (hold_toggle_requested) {
+            hold_toggle_requested = 0;
+            srv->hold_store = !srv->hold_store;
+            log_notice("test hook: store completions %s",
+                       srv->hold_store ? "held" : "released");
+        }
     }
     return 0;
 }
@@ -349,6 +363,8 @@ static int run(struct server *srv)
 static void drain_and_close_clients(struct server *srv)
 {
     log_notice("shutting down: finishing stored writes, closing clients");
+    srv->hold_store = 0;
+    ready_set_draining(&srv->ready, true);
     service_while(srv, store_busy, 5000);
     hub_close_all(srv->hub, 1001);
     service_while(srv, conns_open, 2000);
@@ -401,6 +417,7 @@ int main(int argc, char **argv)
     srv.cfg = &cfg;
     srv.argc = argc;
     srv.argv = argv;
+    ready_init(&srv.ready);
     the_server = &srv;
     install_signals();
     pl_service_thread_claim(); /* this thread turns the loop */

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "hub.h"
 #include "peers.h"
+#include "ready.h"
 #include "store.h"
 
 /* Connections read again per loop turn, at most (ws_read_more). */
@@ -52,6 +53,10 @@ struct server {
     size_t fanout_budget;         /* message bytes per loop iteration */
     volatile sig_atomic_t stop;
     volatile sig_atomic_t reload; /* SIGHUP: re-read the config file */
+    struct ready ready;           /* GET /readyz (ready.h) */
+    /* Test hook (PARLEY_TEST_HOOKS=1, SIGUSR2): leave the store's
+     * completions untaken, so it looks behind as on a stalled disk. */
+    bool hold_store;
     int argc;                     /* the command line, read again on */
     char **argv;                  /* a reload (flags override the file) */
     /* ws_admit.c, ws_rx.c, ws_timers.c: transport limits */

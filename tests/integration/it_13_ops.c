@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <signal.h>
 #include <unistd.h>
@@ -165,13 +166,19 @@ static bool refusal_logged(void **state, int wait_ms)
     return server_wait_watched(s, wait_ms) == 0;
 }
 
-static void send_hup(void **state, const char *watch)
+/* Send sig to the server and wait for its line containing watch. */
+static void signal_and_wait(void **state, int sig, const char *watch)
 {
     struct server *s = srv_of(state);
 
     assert_int_equal(server_watch(s, watch), 0);
-    assert_int_equal(kill(server_pid(s), SIGHUP), 0);
+    assert_int_equal(kill(server_pid(s), sig), 0);
     assert_int_equal(server_wait_watched(s, ITEST_WAIT_MS), 0);
+}
+
+static void send_hup(void **state, const char *watch)
+{
+    signal_and_wait(state, SIGHUP, watch);
 }
 
 /* SIGHUP applies a new log level and a new limit to the running server;
@@ -212,6 +219,92 @@ static void test_sighup_reload(void **state)
     assert_false(refusal_logged(state, ITEST_QUIET_MS));
 }
 
+static int ready_setup(void **state)
+{
+    const char *const extra[] = { "--store-pending-max", "4", NULL };
+    int rc = 0;
+
+    setenv("PARLEY_TEST_HOOKS", "1", 1);
+    rc = itest_setup(state, extra);
+    unsetenv("PARLEY_TEST_HOOKS");
+    return rc;
+}
+
+/* Poll GET path until it answers status (a bounded wait); returns the
+ * last response's body (caller frees) or NULL. */
+static char *wait_status(int port, const char *path, int status)
+{
+    int64_t deadline = itest_mono_ms() + ITEST_WAIT_MS;
+    struct httpc_resp r;
+    char *body = NULL;
+
+    while (body == NULL && itest_left_ms(deadline) > 0) {
+        struct timespec nap = { 0, 10 * 1000 * 1000 };
+
+        if (httpc_get(port, path, &r, ITEST_WAIT_MS) == 0) {
+            if (r.status == status) {
+                body = r.body;
+                r.body = NULL;
+            }
+            httpc_resp_cleanup(&r);
+        }
+        if (body == NULL)
+            nanosleep(&nap, NULL);
+    }
+    if (body == NULL)
+        fprintf(stderr, "%s never answered %d\n", path, status);
+    return body;
+}
+
+static void toggle_hold(void **state, const char *watch)
+{
+    signal_and_wait(state, SIGUSR2, watch);
+}
+
+/* /readyz is 503 while the store's pending writes reach the bound, and
+ * 200 again once they complete; /healthz stays 200 throughout. */
+static void test_readyz_follows_store(void **state)
+{
+    int port = itest_port(state);
+    struct rawws *c = itest_hello(port, "pub");
+    cJSON *got[4] = { NULL };
+    char topic[128];
+    char *body = NULL;
+    int i = 0;
+
+    assert_non_null(c);
+    itest_topic(topic, sizeof(topic), "ready");
+    body = wait_status(port, "/readyz", 200);
+    assert_non_null(body);
+    assert_string_equal(body, "ready\n");
+    free(body);
+
+    toggle_hold(state, "store completions held");
+    for (i = 0; i < 4; i++)
+        assert_int_equal(rawws_send_textf(c, "{\"op\":\"pub\",\"id\":%d,"
+                                          "\"topic\":\"%s\",\"data\":%d}",
+                                          i + 1, topic, i), 0);
+    body = wait_status(port, "/readyz", 503);
+    assert_non_null(body);
+    assert_non_null(strstr(body, "store behind"));
+    free(body);
+    body = wait_status(port, "/healthz", 200);
+    assert_non_null(body);
+    free(body);
+    /* no ack came while held */
+    assert_true(rawws_is_quiet(c, ITEST_QUIET_MS));
+
+    toggle_hold(state, "store completions released");
+    assert_int_equal(itest_collect(c, got, 4, ITEST_WAIT_MS), 4);
+    for (i = 0; i < 4; i++)
+        assert_non_null(itest_find_ok(got, 4, i + 1));
+    itest_free_all(got, 4);
+    body = wait_status(port, "/readyz", 200);
+    assert_non_null(body);
+    free(body);
+    rawws_close_gracefully(c, 1000, ITEST_WAIT_MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest json_tests[] = {
@@ -220,11 +313,16 @@ int main(void)
     const struct CMUnitTest reload_tests[] = {
         cmocka_unit_test(test_sighup_reload),
     };
+    const struct CMUnitTest ready_tests[] = {
+        cmocka_unit_test(test_readyz_follows_store),
+    };
     int rc = cmocka_run_group_tests_name("json-logs", json_tests, json_setup,
                                          itest_teardown);
 
     rc |= cmocka_run_group_tests_name("reload", reload_tests, reload_setup,
                                       reload_teardown);
+    rc |= cmocka_run_group_tests_name("readyz", ready_tests, ready_setup,
+                                      itest_teardown);
 
     return itest_exit_code(rc);
 }

@@ -34,3 +34,5 @@ target_link_libraries(test_log PRIVATE PkgConfig::CJSON)
 # test_config compares packaging/parley.conf with the option table.
 target_compile_definitions(test_config PRIVATE
     PARLEY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+parley_add_unit_test(test_ready
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ready.c LIBS parley_core)
