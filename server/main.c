@@ -123,6 +123,22 @@ static void fit_fd_limit(uint32_t max_conns)
     }
 }
 
+/* What the test hooks' signals asked for (see on_test_signal). */
+static void run_test_hooks(struct server *srv)
+{
+    if (fail_commit_requested) {
+        fail_commit_requested = 0;
+        store_fail_commits(srv->store, 1);
+        log_notice("test hook: the next store commit fails");
+    }
+    if (hold_toggle_requested) {
+        hold_toggle_requested = 0;
+        srv->hold_store = !srv->hold_store;
+        log_notice("test hook: store completions %s",
+                   srv->hold_store ? "held" : "released");
+    }
+}
+
 /*
  * One loop turn: wait for events (epoll, through libev) and run lws's
  * callbacks for the descriptors that have some, then the work a turn
@@ -136,6 +152,7 @@ static void fit_fd_limit(uint32_t max_conns)
 static void service_turn(struct server *srv)
 {
     ev_run(srv->loop, EVRUN_ONCE);
+    run_test_hooks(srv);
     ws_read_more(srv);
     storage_flush(&srv->storage);
     drain_store(srv);
@@ -331,6 +348,7 @@ static int run(struct server *srv)
 
     ws_start(srv);
     port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+    srv->port = port;
     if (storage_start(&srv->storage) < 0) {
         log_error("cannot start the store thread");
         return -1;
@@ -343,28 +361,20 @@ static int run(struct server *srv)
             srv->reload = 0;
             server_reload(srv);
         }
-        if (fail_commit_requested) {
-            fail_commit_requested = 0;
-            store_fail_commits(srv->store, 1);
-            log_notice("test hook: the next store commit fails");
-        }
-        if (hold_toggle_requested) {
-            hold_toggle_requested = 0;
-            srv->hold_store = !srv->hold_store;
-            log_notice("test hook: store completions %s",
-                       srv->hold_store ? "held" : "released");
-        }
     }
     return 0;
 }
 
-/* Let stored writes finish, then close every client with 1001, each
- * step bounded. */
+/* SIGTERM's drain: stop accepting (with --reuse-port, the other nodes on
+ * the port take the new connections), let the publishes already received
+ * reach the store and their acks go out, then close every client with
+ * 1001, each step bounded. */
 static void drain_and_close_clients(struct server *srv)
 {
     log_notice("shutting down: finishing stored writes, closing clients");
-    srv->hold_store = 0;
     ready_set_draining(&srv->ready, true);
+    if (listen_stop(srv) < 0)
+        log_warn("could not stop accepting: closing clients anyway");
     service_while(srv, store_busy, 5000);
     hub_close_all(srv->hub, 1001);
     service_while(srv, conns_open, 2000);

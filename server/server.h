@@ -54,6 +54,7 @@ struct server {
     volatile sig_atomic_t stop;
     volatile sig_atomic_t reload; /* SIGHUP: re-read the config file */
     struct ready ready;           /* GET /readyz (ready.h) */
+    int port;                     /* the port we listen on */
     /* Test hook (PARLEY_TEST_HOOKS=1, SIGUSR2): leave the store's
      * completions untaken, so it looks behind as on a stalled disk. */
     bool hold_store;
@@ -129,6 +130,10 @@ int http_callback(struct server *srv, struct lws *wsi,
  * it is taken from the HTTP writeable callback. */
 void http_wake(struct server *srv, struct conn *c);
 void http_pss_cleanup(struct pss *pss);
+
+/* listen.c: stop accepting new connections (shutdown); the open ones
+ * stay. Returns 0, or -errno (-ENOENT: no listening socket found). */
+int listen_stop(struct server *srv);
 
 /* settings.c: the configuration into the running parts. */
 void server_set_logging(const struct pl_config *cfg);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -219,9 +220,9 @@ static void test_sighup_reload(void **state)
     assert_false(refusal_logged(state, ITEST_QUIET_MS));
 }
 
-static int ready_setup(void **state)
+/* A server with the test hooks on (PARLEY_TEST_HOOKS=1) and extra. */
+static int hooks_setup_with(void **state, const char *const *extra)
 {
-    const char *const extra[] = { "--store-pending-max", "4", NULL };
     int rc = 0;
 
     setenv("PARLEY_TEST_HOOKS", "1", 1);
@@ -230,9 +231,22 @@ static int ready_setup(void **state)
     return rc;
 }
 
-/* Poll GET path until it answers status (a bounded wait); returns the
- * last response's body (caller frees) or NULL. */
-static char *wait_status(int port, const char *path, int status)
+static int ready_setup(void **state)
+{
+    const char *const extra[] = { "--store-pending-max", "4", NULL };
+
+    return hooks_setup_with(state, extra);
+}
+
+static int hooks_setup(void **state)
+{
+    return hooks_setup_with(state, NULL);
+}
+
+/* Poll GET path until it answers status with a body containing needle
+ * (NULL: any), a bounded wait; returns that body (caller frees) or NULL. */
+static char *wait_body(int port, const char *path, int status,
+                       const char *needle)
 {
     int64_t deadline = itest_mono_ms() + ITEST_WAIT_MS;
     struct httpc_resp r;
@@ -242,7 +256,8 @@ static char *wait_status(int port, const char *path, int status)
         struct timespec nap = { 0, 10 * 1000 * 1000 };
 
         if (httpc_get(port, path, &r, ITEST_WAIT_MS) == 0) {
-            if (r.status == status) {
+            if (r.status == status &&
+                (needle == NULL || strstr(r.body, needle) != NULL)) {
                 body = r.body;
                 r.body = NULL;
             }
@@ -252,8 +267,14 @@ static char *wait_status(int port, const char *path, int status)
             nanosleep(&nap, NULL);
     }
     if (body == NULL)
-        fprintf(stderr, "%s never answered %d\n", path, status);
+        fprintf(stderr, "%s never answered %d with '%s'\n", path, status,
+                needle ? needle : "");
     return body;
+}
+
+static char *wait_status(int port, const char *path, int status)
+{
+    return wait_body(port, path, status, NULL);
 }
 
 static void toggle_hold(void **state, const char *watch)
@@ -305,6 +326,121 @@ static void test_readyz_follows_store(void **state)
     rawws_close_gracefully(c, 1000, ITEST_WAIT_MS);
 }
 
+#define DRAIN_PUBS 60
+
+/* The acks of the publishes with ids 1..DRAIN_PUBS as they come, then the
+ * close frame's code. seqs[id] is the acked seq (0: no ack). */
+static int read_acks_until_close(struct rawws *c, int64_t *seqs)
+{
+    int64_t deadline = itest_mono_ms() + 3 * ITEST_WAIT_MS;
+
+    while (itest_left_ms(deadline) > 0) {
+        struct rawws_frame f;
+        cJSON *j = NULL;
+        const cJSON *id = NULL;
+        const cJSON *seq = NULL;
+
+        if (rawws_recv(c, &f, itest_left_ms(deadline)) < 0)
+            return -1;
+        if (f.opcode == RAWWS_OP_CLOSE) {
+            int code = f.close_code;
+
+            rawws_frame_cleanup(&f);
+            return code;
+        }
+        j = cJSON_Parse((const char *)f.payload);
+        rawws_frame_cleanup(&f);
+        id = cJSON_GetObjectItemCaseSensitive(j, "id");
+        seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
+        if (cJSON_IsNumber(id) && cJSON_IsNumber(seq) &&
+            id->valuedouble >= 1 && id->valuedouble <= DRAIN_PUBS)
+            seqs[(int)id->valuedouble] = (int64_t)seq->valuedouble;
+        cJSON_Delete(j);
+    }
+    return -1;
+}
+
+/* A publisher mid-stream when SIGTERM comes (its publishes held unacked
+ * by the store hook): the server stops accepting at once, finishes those
+ * publishes, acks them, closes with 1001 and exits 0; after a restart,
+ * every acknowledged message is there with its seq and data. */
+static void test_sigterm_drain(void **state)
+{
+    struct itest *t = *state;
+    struct server *s = t->srv;
+    int64_t seqs[DRAIN_PUBS + 1] = { 0 };
+    struct rawws_opts o = { 0 };
+    struct rawws *late = NULL;
+    struct rawws *c = itest_hello(t->port, "pub");
+    struct rawws *r = NULL;
+    char *body = NULL;
+    cJSON *ok = NULL;
+    const cJSON *m = NULL;
+    char topic[128];
+    int wst = 0;
+    int acked = 0;
+    int i = 0;
+
+    assert_non_null(c);
+    itest_topic(topic, sizeof(topic), "drain");
+    toggle_hold(state, "store completions held");
+    for (i = 1; i <= DRAIN_PUBS / 2; i++)
+        assert_int_equal(rawws_send_textf(c, "{\"op\":\"pub\",\"id\":%d,"
+                                          "\"topic\":\"%s\",\"data\":%d}",
+                                          i, topic, i), 0);
+    /* the server has them all (unacked) before SIGTERM */
+    body = wait_body(t->port, "/metrics", 200, "\nparley_store_pending 30\n");
+    assert_non_null(body);
+    free(body);
+    signal_and_wait(state, SIGTERM, "stopped accepting connections");
+    /* still publishing: these reach the server during the drain */
+    for (; i <= DRAIN_PUBS; i++)
+        assert_int_equal(rawws_send_textf(c, "{\"op\":\"pub\",\"id\":%d,"
+                                          "\"topic\":\"%s\",\"data\":%d}",
+                                          i, topic, i), 0);
+    o.port = t->port;
+    o.protocols = "parley.v1";
+    o.timeout_ms = 1000;
+    assert_int_equal(rawws_open(&late, &o), -ECONNREFUSED);
+    toggle_hold(state, "store completions released");
+
+    assert_int_equal(read_acks_until_close(c, seqs), 1001);
+    rawws_close(c);
+    assert_int_equal(server_stop(s, 10000, &wst), 0);
+    assert_true(server_exited_cleanly(wst));
+
+    assert_int_equal(server_restart(s), 0);
+    t->port = server_port(s);
+    r = itest_hello(t->port, "check");
+    assert_non_null(r);
+    assert_int_equal(rawws_send_textf(r, "{\"op\":\"history\",\"id\":7,"
+                                      "\"topic\":\"%s\",\"limit\":100}",
+                                      topic), 0);
+    ok = rawws_expect_ok(r, 7, ITEST_WAIT_MS);
+    assert_non_null(ok);
+    for (i = 1; i <= DRAIN_PUBS; i++) {
+        bool found = false;
+
+        if (seqs[i] == 0)
+            continue;
+        acked++;
+        cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(ok, "messages"))
+            if ((int64_t)cJSON_GetObjectItem(m, "seq")->valuedouble ==
+                    seqs[i] &&
+                (int)cJSON_GetObjectItem(m, "data")->valuedouble == i)
+                found = true;
+        if (!found)
+            fail_msg("acked publish %d (seq %lld) was not stored", i,
+                     (long long)seqs[i]);
+    }
+    /* the ones received before SIGTERM were all finished and acked */
+    for (i = 1; i <= DRAIN_PUBS / 2; i++)
+        assert_true(seqs[i] > 0);
+    assert_true(acked >= DRAIN_PUBS / 2);
+    cJSON_Delete(ok);
+    rawws_close_gracefully(r, 1000, ITEST_WAIT_MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest json_tests[] = {
@@ -316,12 +452,17 @@ int main(void)
     const struct CMUnitTest ready_tests[] = {
         cmocka_unit_test(test_readyz_follows_store),
     };
+    const struct CMUnitTest drain_tests[] = {
+        cmocka_unit_test(test_sigterm_drain),
+    };
     int rc = cmocka_run_group_tests_name("json-logs", json_tests, json_setup,
                                          itest_teardown);
 
     rc |= cmocka_run_group_tests_name("reload", reload_tests, reload_setup,
                                       reload_teardown);
     rc |= cmocka_run_group_tests_name("readyz", ready_tests, ready_setup,
+                                      itest_teardown);
+    rc |= cmocka_run_group_tests_name("drain", drain_tests, hooks_setup,
                                       itest_teardown);
 
     return itest_exit_code(rc);
