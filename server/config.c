@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cidr.h"
 #include "log.h"
 #include "topic.h"
 
@@ -190,6 +191,7 @@ static int set_secret(struct pl_config *cfg, const char *arg);
 static int set_secret_file(struct pl_config *cfg, const char *arg);
 static bool valid_pattern(const char *arg);
 static bool valid_exempt(const char *arg);
+static bool valid_cidr(const char *arg);
 
 static const struct config_option option_table[] = {
     { ROW(CONFIG_SECTION, "Network", NULL, NO_FIELD, 0, 0, NULL) },
@@ -197,6 +199,11 @@ static const struct config_option option_table[] = {
       "listen port, 0 picks a free one (default 8080)") },
     { ROW(CONFIG_STRING, "bind", "ADDR", F(bind), 0, 0,
       "listen address (default 127.0.0.1; 0.0.0.0 for all)") },
+    { ROW(CONFIG_LIST, "trusted-proxy", "CIDR", F(trusted_proxy), 0, 0,
+      "a reverse proxy's address range (repeatable):\n"
+      "from it, a WebSocket's client address is read\n"
+      "from X-Forwarded-For (for --max-conns-per-ip)"),
+      .count = F(n_trusted_proxy), .valid = valid_cidr },
     { ROW(CONFIG_STRING, "cert", "FILE", F(cert), 0, 0,
       "with --key: serve wss:// and https:// on the same port") },
     { ROW(CONFIG_STRING, "key", "FILE", F(key), 0, 0,
@@ -426,6 +433,26 @@ static int add_to_list(struct pl_config *cfg, const struct config_option *o,
     return 0;
 }
 
+/* A bool row's value: none (the flag alone) is true. */
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = { "true", "yes", "on", "1" };
+    static const char *const no[] = { "false", "no", "off", "0" };
+    size_t i = 0;
+
+    if (s == NULL) {
+        *out = true;
+        return 0;
+    }
+    for (i = 0; i < 4; i++) {
+        if (strcmp(s, yes[i]) == 0 || strcmp(s, no[i]) == 0) {
+            *out = strcmp(s, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static int bad_value(const char *flag, const char *val)
 {
     if (err_file != NULL)
@@ -474,6 +501,10 @@ static int apply(struct pl_config *cfg, const struct config_option *o,
         return add_to_list(cfg, o, arg) < 0 ? bad_value(o->name, arg) : 0;
     case CONFIG_CUSTOM:
         return o->set(cfg, arg);
+    case CONFIG_BOOL:
+        if (parse_bool(arg, (bool *)field) < 0)
+            return bad_value(o->name, arg);
+        return 0;
     default:
         return -1;
     }
@@ -543,6 +574,13 @@ static int set_secret_file(struct pl_config *cfg, const char *arg)
 static bool valid_pattern(const char *arg)
 {
     return pl_topic_validate(arg, strlen(arg), true) == PL_OK;
+}
+
+static bool valid_cidr(const char *arg)
+{
+    struct cidr c;
+
+    return cidr_parse(arg, &c) == 0;
 }
 
 static bool valid_exempt(const char *arg)

@@ -51,6 +51,8 @@ struct pl_config {
     size_t store_pending_max;
     int max_depth;
     int rx_buffer;
+    const char *trusted_proxy[CONFIG_LIST_MAX]; /* CIDRs */
+    size_t n_trusted_proxy;
     const char *config_path;  /* --config FILE, or NULL */
     bool print_config;        /* --print-config */
     struct config_text *texts; /* owned: the file(s) values point into */
@@ -78,6 +80,8 @@ enum config_type {
     CONFIG_CUSTOM,       /* set() reads it */
     CONFIG_HELP,         /* --help: print the usage, exit 0 */
     CONFIG_VERSION,      /* --version: print it, exit 0 */
+    CONFIG_BOOL,         /* bool: the flag alone sets it; a file's key
+                          * takes true/false, yes/no, on/off, 1/0 */
 };
 
 /* One row of the option table (config.c): one command-line flag. */

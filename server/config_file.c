@@ -109,7 +109,7 @@ static int load_line(struct pl_config *cfg, char *line, bool *from_file)
                      "without '--')", key);
         return -1;
     }
-    if (o->flag_only || o->arg == NULL) {
+    if (o->flag_only || (o->arg == NULL && o->type != CONFIG_BOOL)) {
         config_error("'%s' is a command-line flag, not a config key", key);
         return -1;
     }

@@ -103,6 +103,9 @@ int config_value_text(const struct config_option *o,
             return -1;
         snprintf(buf, n, "%s", ((const char *const *)f)[i]);
         return 0;
+    case CONFIG_BOOL:
+        snprintf(buf, n, "%s", *(const bool *)f ? "true" : "false");
+        return 0;
     case CONFIG_CUSTOM:
         return custom_text(o, cfg, buf, n);
     default:
@@ -148,7 +151,8 @@ static bool row_same(const struct config_option *o, const struct pl_config *a,
 /* Rows a file can hold and two configurations can differ in. */
 static bool is_setting(const struct config_option *o)
 {
-    return o->type != CONFIG_SECTION && !o->flag_only && o->arg != NULL &&
+    return o->type != CONFIG_SECTION && !o->flag_only &&
+           (o->arg != NULL || o->type == CONFIG_BOOL) &&
            strcmp(o->name, "secret-file") != 0; /* shows as "secret" */
 }
 
@@ -240,6 +244,9 @@ static void move_row(const struct config_option *o, struct pl_config *dst,
         break;
     case CONFIG_DOUBLE:
         memcpy(d, s, sizeof(double));
+        break;
+    case CONFIG_BOOL:
+        memcpy(d, s, sizeof(bool));
         break;
     case CONFIG_STRING:
         memcpy(d, s, sizeof(const char *));

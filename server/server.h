@@ -13,6 +13,7 @@
 
 #include <libwebsockets.h>
 
+#include "cidr.h"
 #include "config.h"
 #include "hub.h"
 #include "peers.h"
@@ -64,6 +65,8 @@ struct server {
     struct ws_stats ws;
     lws_retry_bo_t keepalive;     /* ping / hang-up policy (lws reads it) */
     struct peers peers;           /* connections per client address */
+    struct cidr trusted[CONFIG_LIST_MAX]; /* --trusted-proxy */
+    size_t n_trusted;
     lws_dll2_owner_t ws_conns;    /* open WebSockets, for the frame sweep */
     /* Connections that received data this loop turn: read again before
      * the next poll (see ws_read_more). */

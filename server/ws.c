@@ -37,7 +37,12 @@ static void ws_log_conn(const struct conn *c, const char *event,
 int ws_init(struct server *srv)
 {
     const struct pl_config *cfg = srv->cfg;
+    size_t i = 0;
 
+    /* config.c accepted each one already */
+    for (i = 0; i < cfg->n_trusted_proxy; i++)
+        if (cidr_parse(cfg->trusted_proxy[i], &srv->trusted[i]) == 0)
+            srv->n_trusted++;
     return peers_init(&srv->peers, cfg->max_conns_per_ip, cfg->per_ip_exempt,
                       cfg->n_per_ip_exempt);
 }

@@ -12,8 +12,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -441,6 +444,77 @@ static void test_sigterm_drain(void **state)
     rawws_close_gracefully(r, 1000, ITEST_WAIT_MS);
 }
 
+/* A WebSocket upgrade from source with X-Forwarded-For xff (NULL: none).
+ * Returns the HTTP status, or 0 when the TCP connection was refused or
+ * hung up before an answer; *out keeps an upgraded connection open. */
+static int connect_from(int port, const char *source, const char *xff,
+                        struct rawws **out)
+{
+    char headers[128] = "";
+    struct rawws_opts o = { 0 };
+    struct rawws *c = NULL;
+    int status = 0;
+
+    if (xff != NULL)
+        snprintf(headers, sizeof(headers), "X-Forwarded-For: %s\r\n", xff);
+    o.port = port;
+    o.source = source;
+    o.protocols = "parley.v1";
+    o.extra_headers = headers;
+    if (rawws_open(&c, &o) < 0) {
+        rawws_close(c);
+        return 0;
+    }
+    status = c->status;
+    if (status == 101)
+        *out = c;
+    else
+        rawws_close(c);
+    return status;
+}
+
+static int proxy_setup(void **state)
+{
+    const char *const extra[] = { "--max-conns-per-ip", "2",
+                                  "--per-ip-exempt", "none",
+                                  "--trusted-proxy", "127.0.0.2/32", NULL };
+
+    return itest_setup(state, extra);
+}
+
+/* Behind the trusted proxy (127.0.0.2), each client address named in
+ * X-Forwarded-For has its own limit of 2 and the proxy none; a direct
+ * client (127.0.0.1) cannot choose its address with the header. */
+static void test_trusted_proxy(void **state)
+{
+    int port = itest_port(state);
+    struct rawws *open[8] = { NULL };
+    size_t n = 0;
+    size_t i = 0;
+
+    /* two from 203.0.113.7 through the proxy; a third is refused */
+    assert_int_equal(connect_from(port, "127.0.0.2", "203.0.113.7",
+                                  &open[n++]), 101);
+    assert_int_equal(connect_from(port, "127.0.0.2",
+                                  "198.51.100.1, 203.0.113.7", &open[n++]),
+                     101);
+    assert_int_equal(connect_from(port, "127.0.0.2", "203.0.113.7", &open[n]),
+                     503);
+    /* another client through the same proxy is not affected, and the
+     * proxy's own hop in the list is skipped */
+    assert_int_equal(connect_from(port, "127.0.0.2",
+                                  "203.0.113.8, 127.0.0.2", &open[n++]), 101);
+    /* direct from 127.0.0.1: the header is ignored, the peer counts */
+    assert_int_equal(connect_from(port, "127.0.0.1", "203.0.113.20",
+                                  &open[n++]), 101);
+    assert_int_equal(connect_from(port, "127.0.0.1", "203.0.113.21",
+                                  &open[n++]), 101);
+    assert_int_equal(connect_from(port, "127.0.0.1", "203.0.113.22",
+                                  &open[n]), 0);
+    for (i = 0; i < n; i++)
+        rawws_close_gracefully(open[i], 1000, ITEST_WAIT_MS);
+}
+
 int main(void)
 {
     const struct CMUnitTest json_tests[] = {
@@ -455,6 +529,9 @@ int main(void)
     const struct CMUnitTest drain_tests[] = {
         cmocka_unit_test(test_sigterm_drain),
     };
+    const struct CMUnitTest proxy_tests[] = {
+        cmocka_unit_test(test_trusted_proxy),
+    };
     int rc = cmocka_run_group_tests_name("json-logs", json_tests, json_setup,
                                          itest_teardown);
 
@@ -464,6 +541,8 @@ int main(void)
                                       itest_teardown);
     rc |= cmocka_run_group_tests_name("drain", drain_tests, hooks_setup,
                                       itest_teardown);
+    rc |= cmocka_run_group_tests_name("trusted-proxy", proxy_tests,
+                                      proxy_setup, itest_teardown);
 
     return itest_exit_code(rc);
 }

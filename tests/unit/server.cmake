@@ -36,3 +36,5 @@ target_compile_definitions(test_config PRIVATE
     PARLEY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 parley_add_unit_test(test_ready
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ready.c LIBS parley_core)
+parley_add_unit_test(test_cidr
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cidr.c LIBS parley_core)
