@@ -199,6 +199,9 @@ static const struct config_option option_table[] = {
       "listen port, 0 picks a free one (default 8080)") },
     { ROW(CONFIG_STRING, "bind", "ADDR", F(bind), 0, 0,
       "listen address (default 127.0.0.1; 0.0.0.0 for all)") },
+    { ROW(CONFIG_BOOL, "reuse-port", NULL, F(reuse_port), 0, 0,
+      "let several parleyd share the port (SO_REUSEPORT):\n"
+      "the kernel spreads new connections among them") },
     { ROW(CONFIG_LIST, "trusted-proxy", "CIDR", F(trusted_proxy), 0, 0,
       "a reverse proxy's address range (repeatable):\n"
       "from it, a WebSocket's client address is read\n"

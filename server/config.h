@@ -51,6 +51,7 @@ struct pl_config {
     size_t store_pending_max;
     int max_depth;
     int rx_buffer;
+    bool reuse_port;          /* SO_REUSEPORT: nodes share one port */
     const char *trusted_proxy[CONFIG_LIST_MAX]; /* CIDRs */
     size_t n_trusted_proxy;
     const char *config_path;  /* --config FILE, or NULL */

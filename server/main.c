@@ -288,7 +288,8 @@ static int create_context(struct server *srv)
     void *foreign_loops[1];
 
     memset(&info, 0, sizeof(info));
-    info.port = cfg->port;
+    /* With --reuse-port, listen.c listens and hands connections over. */
+    info.port = cfg->reuse_port ? CONTEXT_PORT_NO_LISTEN_SERVER : cfg->port;
     info.iface = cfg->bind;
     info.protocols = proto_protocols(cfg->rx_buffer);
     info.user = srv;
@@ -336,6 +337,8 @@ static int create_context(struct server *srv)
         return -1;
     }
     srv->vhost = lws_get_vhost_by_name(srv->ctx, "default");
+    if (cfg->reuse_port && (srv->vhost == NULL || listen_open(srv) < 0))
+        return -1;
     return 0;
 }
 
@@ -347,8 +350,11 @@ static int run(struct server *srv)
     int port = 0;
 
     ws_start(srv);
-    port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
-    srv->port = port;
+    if (!srv->own_listener) {
+        port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+        srv->port = port;
+    }
+    port = srv->port;
     if (storage_start(&srv->storage) < 0) {
         log_error("cannot start the store thread");
         return -1;
@@ -394,8 +400,10 @@ static void teardown(struct server *srv)
             hub_store_done(srv->hub, storage_take_completions(&srv->storage));
         }
     }
-    if (srv->ctx != NULL)
+    if (srv->ctx != NULL) {
+        listen_close(srv);
         lws_context_destroy(srv->ctx);
+    }
     if (srv->loop != NULL)
         ev_loop_destroy(srv->loop);
     ws_cleanup(srv);

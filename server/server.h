@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ev.h>
 #include <libwebsockets.h>
 
 #include "cidr.h"
@@ -56,6 +57,8 @@ struct server {
     volatile sig_atomic_t reload; /* SIGHUP: re-read the config file */
     struct ready ready;           /* GET /readyz (ready.h) */
     int port;                     /* the port we listen on */
+    ev_io listener;               /* --reuse-port: ours (listen.c) */
+    bool own_listener;
     /* Test hook (PARLEY_TEST_HOOKS=1, SIGUSR2): leave the store's
      * completions untaken, so it looks behind as on a stalled disk. */
     bool hold_store;
@@ -134,9 +137,15 @@ int http_callback(struct server *srv, struct lws *wsi,
 void http_wake(struct server *srv, struct conn *c);
 void http_pss_cleanup(struct pss *pss);
 
-/* listen.c: stop accepting new connections (shutdown); the open ones
- * stay. Returns 0, or -errno (-ENOENT: no listening socket found). */
+/* listen.c: with --reuse-port, open our own listening socket (SO_REUSEPORT)
+ * on cfg->bind and cfg->port, after the context; sets srv->port. Returns
+ * 0 or -errno (logged). */
+int listen_open(struct server *srv);
+/* Stop accepting new connections; the open ones stay. Returns 0, or
+ * -errno (-ENOENT: no listening socket found). */
 int listen_stop(struct server *srv);
+/* Before lws_context_destroy: close our listener if still open. */
+void listen_close(struct server *srv);
 
 /* settings.c: the configuration into the running parts. */
 void server_set_logging(const struct pl_config *cfg);

@@ -515,6 +515,78 @@ static void test_trusted_proxy(void **state)
         rawws_close_gracefully(open[i], 1000, ITEST_WAIT_MS);
 }
 
+/* A port nothing listens on now (the kernel's pick, released). */
+static int free_port(void)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port = -1;
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+        port = ntohs(sin.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Two parleyd with --reuse-port on one port both start, and new
+ * connections reach both; without the flag a third cannot bind. */
+static void test_reuse_port(void **state)
+{
+    char port_text[16];
+    const char *extra[] = { "--reuse-port", "--port", port_text,
+                            "--log-level", "debug", NULL };
+    const char *plain[] = { "--port", port_text, NULL };
+    struct server *a = NULL;
+    struct server *b = NULL;
+    struct server *c = NULL;
+    struct rawws *conns[200] = { NULL };
+    int port = free_port();
+    int n = 0;
+    bool a_saw = false;
+    bool b_saw = false;
+    int wst = 0;
+
+    (void)state;
+    assert_true(port > 0);
+    snprintf(port_text, sizeof(port_text), "%d", port);
+    assert_int_equal(server_start(&a, extra), 0);
+    assert_int_equal(server_start(&b, extra), 0);
+    assert_int_equal(server_port(a), port);
+    assert_int_equal(server_port(b), port);
+    assert_true(server_start(&c, plain) < 0);
+    assert_int_equal(server_watch(a, "debug conn "), 0);
+    assert_int_equal(server_watch(b, "debug conn "), 0);
+    /* the kernel hashes each new connection to one of them: within 200,
+     * both get some unless something is wrong (odds 2^-199) */
+    while (n < 200 && !(a_saw && b_saw)) {
+        conns[n] = itest_hello(port, "spread");
+        assert_non_null(conns[n]);
+        n++;
+        a_saw = a_saw || server_wait_watched(a, 0) == 0;
+        b_saw = b_saw || server_wait_watched(b, 0) == 0;
+    }
+    /* the last one's line may still be on its way */
+    a_saw = a_saw || server_wait_watched(a, ITEST_WAIT_MS) == 0;
+    b_saw = b_saw || server_wait_watched(b, ITEST_WAIT_MS) == 0;
+    assert_true(a_saw && b_saw);
+    while (n > 0)
+        rawws_close(conns[--n]);
+    /* and each drains and exits cleanly, closing its own listener */
+    assert_int_equal(server_stop(a, 10000, &wst), 0);
+    assert_true(server_exited_cleanly(wst));
+    assert_int_equal(server_stop(b, 10000, &wst), 0);
+    assert_true(server_exited_cleanly(wst));
+    server_free(&a);
+    server_free(&b);
+    server_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest json_tests[] = {
@@ -532,6 +604,9 @@ int main(void)
     const struct CMUnitTest proxy_tests[] = {
         cmocka_unit_test(test_trusted_proxy),
     };
+    const struct CMUnitTest port_tests[] = {
+        cmocka_unit_test(test_reuse_port),
+    };
     int rc = cmocka_run_group_tests_name("json-logs", json_tests, json_setup,
                                          itest_teardown);
 
@@ -543,6 +618,7 @@ int main(void)
                                       itest_teardown);
     rc |= cmocka_run_group_tests_name("trusted-proxy", proxy_tests,
                                       proxy_setup, itest_teardown);
+    rc |= cmocka_run_group_tests_name("reuse-port", port_tests, NULL, NULL);
 
     return itest_exit_code(rc);
 }
