@@ -13,7 +13,7 @@ CONFIGURE = cmake -S . -B $(1) -DCMAKE_BUILD_TYPE=$(2) \
 	-DPARLEY_REQUIRE_TESTS=$(3) -DPARLEY_REQUIRE_BENCH=$(4) \
 	-DPARLEY_REQUIRE_FUZZ=$(5)
 
-.PHONY: all deps build run test test-asan bench fuzz clean
+.PHONY: all deps build run test test-asan bench fuzz package clean
 
 all: build
 
@@ -59,6 +59,12 @@ fuzz:
 	@scripts/install-deps.sh --fuzz
 	@$(call CONFIGURE,$(BUILD),RelWithDebInfo,OFF,OFF,ON) >/dev/null
 	@tests/fuzz/run.sh
+
+# The Debian package (CPack): $(BUILD)/parley_VERSION_ARCH.deb, with
+# parleyd, parley, their man pages, the systemd unit and
+# /etc/parley/parley.conf (see README, "Running as a service").
+package: build
+	@cd $(BUILD) && cpack -G DEB
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan

@@ -8,11 +8,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cidr.h"
 #include "log.h"
 #include "topic.h"
 
@@ -23,6 +25,7 @@ void config_defaults(struct pl_config *cfg)
     cfg->bind = "127.0.0.1";
     cfg->db_path = "data/parley.db";
     cfg->log_level = LOG_NOTICE;
+    cfg->log_format = LOG_FORMAT_TEXT;
     cfg->max_message = 65536;
     cfg->queue_bytes = 8u << 20;
     cfg->queue_msgs = 100000;
@@ -61,6 +64,41 @@ void config_cleanup(struct pl_config *cfg)
 {
     free(cfg->secret);
     cfg->secret = NULL;
+    config_texts_free(&cfg->texts);
+}
+
+/* Where errors come from and where they go: parsing runs on one thread
+ * (start-up, then the service thread's reloads), so plain statics do. */
+static const char *err_file;
+static int err_line;
+static bool err_to_log;
+
+void config_error_at(const char *file, int line)
+{
+    err_file = file;
+    err_line = line;
+}
+
+void config_errors_to_log(bool on)
+{
+    err_to_log = on;
+}
+
+void config_error(const char *fmt, ...)
+{
+    char msg[1024];
+    char where[512] = "";
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (err_file != NULL)
+        snprintf(where, sizeof(where), "%s:%d: ", err_file, err_line);
+    if (err_to_log)
+        log_error("config: %s%s", where, msg);
+    else
+        fprintf(stderr, "parleyd: %s%s\n", where, msg);
 }
 
 int64_t config_parse_duration(const char *s)
@@ -113,8 +151,7 @@ static int read_secret_file(struct pl_config *cfg, const char *path)
     size_t n = 0;
 
     if (f == NULL) {
-        fprintf(stderr, "parleyd: cannot read --secret-file %s: %s\n", path,
-                strerror(errno));
+        config_error("cannot read secret-file %s: %s", path, strerror(errno));
         return -1;
     }
     n = fread(buf, 1, sizeof(buf), f);
@@ -122,7 +159,7 @@ static int read_secret_file(struct pl_config *cfg, const char *path)
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     if (n == 0) {
-        fprintf(stderr, "parleyd: --secret-file %s is empty\n", path);
+        config_error("secret-file %s is empty", path);
         return -1;
     }
     free(cfg->secret);
@@ -147,11 +184,14 @@ static int read_secret_file(struct pl_config *cfg, const char *path)
     .max = (hi), .help = (h)
 
 static int set_log_level(struct pl_config *cfg, const char *arg);
+static int set_log_format(struct pl_config *cfg, const char *arg);
+static int set_print_config(struct pl_config *cfg, const char *arg);
 static int set_durability(struct pl_config *cfg, const char *arg);
 static int set_secret(struct pl_config *cfg, const char *arg);
 static int set_secret_file(struct pl_config *cfg, const char *arg);
 static bool valid_pattern(const char *arg);
 static bool valid_exempt(const char *arg);
+static bool valid_cidr(const char *arg);
 
 static const struct config_option option_table[] = {
     { ROW(CONFIG_SECTION, "Network", NULL, NO_FIELD, 0, 0, NULL) },
@@ -159,6 +199,14 @@ static const struct config_option option_table[] = {
       "listen port, 0 picks a free one (default 8080)") },
     { ROW(CONFIG_STRING, "bind", "ADDR", F(bind), 0, 0,
       "listen address (default 127.0.0.1; 0.0.0.0 for all)") },
+    { ROW(CONFIG_BOOL, "reuse-port", NULL, F(reuse_port), 0, 0,
+      "let several parleyd share the port (SO_REUSEPORT):\n"
+      "the kernel spreads new connections among them") },
+    { ROW(CONFIG_LIST, "trusted-proxy", "CIDR", F(trusted_proxy), 0, 0,
+      "a reverse proxy's address range (repeatable):\n"
+      "from it, a WebSocket's client address is read\n"
+      "from X-Forwarded-For (for --max-conns-per-ip)"),
+      .count = F(n_trusted_proxy), .valid = valid_cidr },
     { ROW(CONFIG_STRING, "cert", "FILE", F(cert), 0, 0,
       "with --key: serve wss:// and https:// on the same port") },
     { ROW(CONFIG_STRING, "key", "FILE", F(key), 0, 0,
@@ -166,7 +214,8 @@ static const struct config_option option_table[] = {
     { ROW(CONFIG_LIST, "allow-origin", "ORIGIN", F(allow_origin), 0, 0,
       "browsers from ORIGIN may connect (repeatable);\n"
       "default: same origin as the server only"),
-      .count = F(n_allow_origin) },
+      .count = F(n_allow_origin),
+      .live = true },
     { ROW(CONFIG_STRING, "web-root", "DIR", F(web_root), 0, 0,
       "serve the web client from DIR instead of the\n"
       "copy built into the binary (development)") },
@@ -187,24 +236,31 @@ static const struct config_option option_table[] = {
       "never store topics matching PATTERN (repeatable;\n"
       "default typing/#; 'none' for no ephemeral topics)"),
       .count = F(n_ephemeral), .is_default = F(ephemeral_default),
-      .valid = valid_pattern },
+      .valid = valid_pattern,
+      .live = true },
     { ROW(CONFIG_U32, "recent", "N", F(recent_msgs), 0, 1 << 20,
       "recent messages kept in memory per topic (64)") },
     { ROW(CONFIG_SIZE, "recent-memory", "BYTES", F(recent_memory), 1024,
       INT64_MAX, "all topics' recent messages together (64MiB)") },
     { ROW(CONFIG_SECTION, "Limits", NULL, NO_FIELD, 0, 0, NULL) },
     { ROW(CONFIG_SIZE, "max-message", "BYTES", F(max_message), 256, 1LL << 30,
-      "largest client message (default 64KiB)") },
+      "largest client message (default 64KiB)"),
+      .live = true },
     { ROW(CONFIG_SIZE, "queue-bytes", "BYTES", F(queue_bytes), 1024, INT64_MAX,
-      "out-queue bound per connection (default 8MiB)") },
+      "out-queue bound per connection (default 8MiB)"),
+      .live = true },
     { ROW(CONFIG_U32, "queue-msgs", "N", F(queue_msgs), 1, 1 << 30,
-      "out-queue bound in messages (default 100000)") },
+      "out-queue bound in messages (default 100000)"),
+      .live = true },
     { ROW(CONFIG_U32, "max-subs", "N", F(max_subs), 1, 1 << 30,
-      "subscriptions per connection (default 10000)") },
+      "subscriptions per connection (default 10000)"),
+      .live = true },
     { ROW(CONFIG_U32, "max-conns", "N", F(max_conns), 1, 1 << 30,
-      "connections in total (default 100000)") },
+      "connections in total (default 100000)"),
+      .live = true },
     { ROW(CONFIG_U32, "max-conns-per-ip", "N", F(max_conns_per_ip), 0, 1 << 30,
-      "TCP connections per client address (default\n1000; 0: off)") },
+      "TCP connections per client address (default\n1000; 0: off)"),
+      .live = true },
     { ROW(CONFIG_LIST, "per-ip-exempt", "ADDR", F(per_ip_exempt), 0, 0,
       "an address (or 'loopback') --max-conns-per-ip\n"
       "does not apply to (repeatable; default loopback;\n"
@@ -219,9 +275,16 @@ static const struct config_option option_table[] = {
       "hang up after DUR without a pong (60s)") },
     { ROW(CONFIG_DOUBLE, "rate", "N", F(rate), 0, 0,
       "publishes per second per connection (default\n"
-      "10000; 0: off)") },
+      "10000; 0: off)"),
+      .live = true },
     { ROW(CONFIG_DOUBLE, "burst", "N", F(burst), 0, 0,
-      "the burst --rate allows (default twice the rate)") },
+      "the burst --rate allows (default twice the rate)"),
+      .live = true },
+    { ROW(CONFIG_SIZE, "store-pending-max", "N", F(store_pending_max), 1,
+      INT64_MAX, "writes waiting for the store past which a pub\n"
+      "is refused (overloaded) and /readyz answers\n"
+      "503 (default 200000)"),
+      .live = true },
     { ROW(CONFIG_INT, "rx-buffer", "BYTES", F(rx_buffer), 128, 1 << 20,
       "receive buffer per connection (default 256):\n"
       "small keeps idle connections cheap; larger\n"
@@ -230,15 +293,31 @@ static const struct config_option option_table[] = {
       "JSON nesting limit, at least 32 (default 64)") },
     { ROW(CONFIG_SECTION, "Auth", NULL, NO_FIELD, 0, 0, NULL) },
     { ROW(CONFIG_CUSTOM, "secret", "S", NO_FIELD, 0, 0,
-      "require HS256 JWTs signed with S"), .set = set_secret },
+      "require HS256 JWTs signed with S"), .set = set_secret,
+      .live = true },
     { ROW(CONFIG_CUSTOM, "secret-file", "FILE", NO_FIELD, 0, 0,
-      "the same, secret read from FILE"), .set = set_secret_file },
+      "the same, secret read from FILE"), .set = set_secret_file,
+      .live = true },
     { ROW(CONFIG_SECTION, "Other", NULL, NO_FIELD, 0, 0, NULL) },
     { ROW(CONFIG_CUSTOM, "log-level", "LEVEL", NO_FIELD, 0, 0,
-      "error, warn, notice (default), info, debug"), .set = set_log_level },
-    { ROW(CONFIG_HELP, "help", NULL, NO_FIELD, 0, 0, "print this and exit") },
+      "error, warn, notice (default), info, debug"), .set = set_log_level,
+      .live = true },
+    { ROW(CONFIG_CUSTOM, "log-format", "FORMAT", NO_FIELD, 0, 0,
+      "text (default), or json: one object per line"),
+      .set = set_log_format,
+      .live = true },
+    { ROW(CONFIG_STRING, "config", "FILE", F(config_path), 0, 0,
+      "read settings from FILE (keys are these flags'\n"
+      "names; flags override it); SIGHUP re-reads it"),
+      .flag_only = true },
+    { ROW(CONFIG_CUSTOM, "print-config", NULL, NO_FIELD, 0, 0,
+      "print the settings as a config file and exit"),
+      .set = set_print_config, .flag_only = true },
+    { ROW(CONFIG_HELP, "help", NULL, NO_FIELD, 0, 0, "print this and exit"),
+      .flag_only = true },
     { ROW(CONFIG_VERSION, "version", NULL, NO_FIELD, 0, 0,
-      "print the version and exit") },
+      "print the version and exit"),
+      .flag_only = true },
 };
 
 #define N_OPTIONS (sizeof(option_table) / sizeof(option_table[0]))
@@ -357,10 +436,32 @@ static int add_to_list(struct pl_config *cfg, const struct config_option *o,
     return 0;
 }
 
+/* A bool row's value: none (the flag alone) is true. */
+static int parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = { "true", "yes", "on", "1" };
+    static const char *const no[] = { "false", "no", "off", "0" };
+    size_t i = 0;
+
+    if (s == NULL) {
+        *out = true;
+        return 0;
+    }
+    for (i = 0; i < 4; i++) {
+        if (strcmp(s, yes[i]) == 0 || strcmp(s, no[i]) == 0) {
+            *out = strcmp(s, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static int bad_value(const char *flag, const char *val)
 {
-    fprintf(stderr, "parleyd: invalid value for --%s: '%s' (see --help)\n",
-            flag, val);
+    if (err_file != NULL)
+        config_error("invalid value for %s: '%s'", flag, val);
+    else
+        config_error("invalid value for --%s: '%s' (see --help)", flag, val);
     return -1;
 }
 
@@ -403,6 +504,10 @@ static int apply(struct pl_config *cfg, const struct config_option *o,
         return add_to_list(cfg, o, arg) < 0 ? bad_value(o->name, arg) : 0;
     case CONFIG_CUSTOM:
         return o->set(cfg, arg);
+    case CONFIG_BOOL:
+        if (parse_bool(arg, (bool *)field) < 0)
+            return bad_value(o->name, arg);
+        return 0;
     default:
         return -1;
     }
@@ -428,6 +533,19 @@ static int set_log_level(struct pl_config *cfg, const char *arg)
 {
     cfg->log_level = log_level_parse(arg);
     return cfg->log_level < 0 ? bad_value("log-level", arg) : 0;
+}
+
+static int set_log_format(struct pl_config *cfg, const char *arg)
+{
+    cfg->log_format = log_format_parse(arg);
+    return cfg->log_format < 0 ? bad_value("log-format", arg) : 0;
+}
+
+static int set_print_config(struct pl_config *cfg, const char *arg)
+{
+    (void)arg;
+    cfg->print_config = true;
+    return 0;
 }
 
 static int set_durability(struct pl_config *cfg, const char *arg)
@@ -461,6 +579,13 @@ static bool valid_pattern(const char *arg)
     return pl_topic_validate(arg, strlen(arg), true) == PL_OK;
 }
 
+static bool valid_cidr(const char *arg)
+{
+    struct cidr c;
+
+    return cidr_parse(arg, &c) == 0;
+}
+
 static bool valid_exempt(const char *arg)
 {
     unsigned char addr[16];
@@ -474,27 +599,46 @@ static bool valid_exempt(const char *arg)
 static enum config_result check_together(struct pl_config *cfg)
 {
     if ((cfg->cert == NULL) != (cfg->key == NULL)) {
-        fprintf(stderr, "parleyd: --cert and --key go together\n");
+        config_error("--cert and --key go together");
         return CONFIG_EXIT_USAGE;
     }
     if (cfg->ping_interval > 0 && cfg->idle_timeout <= cfg->ping_interval) {
-        fprintf(stderr, "parleyd: --idle-timeout must be longer than "
-                "--ping-interval\n");
+        config_error("--idle-timeout must be longer than --ping-interval");
         return CONFIG_EXIT_USAGE;
     }
-    if (cfg->rate > 0 && cfg->burst < 1)
-        cfg->burst = cfg->rate > 0.5 ? 2 * cfg->rate : 1;
+    config_derive(cfg);
     return CONFIG_RUN;
 }
 
-enum config_result config_parse(struct pl_config *cfg, int argc, char **argv)
+void config_derive(struct pl_config *cfg)
 {
-    struct option longopts[N_OPTIONS + 1];
+    if (cfg->rate > 0 && cfg->burst < 1)
+        cfg->burst = cfg->rate > 0.5 ? 2 * cfg->rate : 1;
+}
+
+const struct config_option *config_find(const char *name)
+{
+    size_t i = 0;
+
+    for (i = 0; i < N_OPTIONS; i++)
+        if (option_table[i].type != CONFIG_SECTION &&
+            strcmp(option_table[i].name, name) == 0)
+            return &option_table[i];
+    return NULL;
+}
+
+int config_set(struct pl_config *cfg, const struct config_option *o,
+               const char *value)
+{
+    return apply(cfg, o, value);
+}
+
+/* getopt_long's table from ours: val is the row's index. */
+static void make_longopts(struct option *longopts)
+{
     size_t i = 0;
     size_t n = 0;
-    int opt = 0;
 
-    /* getopt_long's table from ours: val is the row's index. */
     for (i = 0; i < N_OPTIONS; i++) {
         if (option_table[i].type == CONFIG_SECTION)
             continue;
@@ -506,14 +650,24 @@ enum config_result config_parse(struct pl_config *cfg, int argc, char **argv)
         n++;
     }
     memset(&longopts[n], 0, sizeof(longopts[n]));
+}
+
+/* First pass over the flags: unknown ones, --help, --version, and the
+ * --config file, whose keys the second pass then overrides. */
+static enum config_result first_pass(struct pl_config *cfg, int argc,
+                                     char **argv,
+                                     const struct option *longopts)
+{
+    int opt = 0;
+
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         const struct config_option *o = NULL;
 
         if (opt == '?' || opt == ':') {
-            fprintf(stderr, "parleyd: unknown or incomplete option '%s' "
-                    "(see --help)\n", argv[optind - 1]);
+            config_error("unknown or incomplete option '%s' (see --help)",
+                         argv[optind - 1]);
             return CONFIG_EXIT_USAGE;
         }
         o = &option_table[opt];
@@ -525,13 +679,48 @@ enum config_result config_parse(struct pl_config *cfg, int argc, char **argv)
             printf("parleyd %s (protocol parley.v1)\n", PARLEY_VERSION);
             return CONFIG_EXIT_OK;
         }
+        if (o->field == F(config_path))
+            cfg->config_path = optarg;
+    }
+    if (optind < argc) {
+        config_error("unexpected argument '%s' (see --help)", argv[optind]);
+        return CONFIG_EXIT_USAGE;
+    }
+    return CONFIG_RUN;
+}
+
+enum config_result config_parse(struct pl_config *cfg, int argc, char **argv)
+{
+    struct option longopts[N_OPTIONS + 1];
+    bool from_file[N_OPTIONS];
+    enum config_result r = CONFIG_RUN;
+    int opt = 0;
+
+    make_longopts(longopts);
+    memset(from_file, 0, sizeof(from_file));
+    r = first_pass(cfg, argc, argv, longopts);
+    if (r != CONFIG_RUN)
+        return r;
+    if (cfg->config_path != NULL &&
+        config_load_file(cfg, cfg->config_path, from_file) < 0)
+        return CONFIG_EXIT_USAGE;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        const struct config_option *o = &option_table[opt];
+        char *base = (char *)cfg;
+
+        /* a list flag replaces the file's list rather than adding to it */
+        if (o->type == CONFIG_LIST && from_file[opt]) {
+            from_file[opt] = false;
+            *(size_t *)(void *)(base + o->count) = 0;
+        }
         if (apply(cfg, o, optarg) < 0)
             return CONFIG_EXIT_USAGE;
     }
-    if (optind < argc) {
-        fprintf(stderr, "parleyd: unexpected argument '%s' (see --help)\n",
-                argv[optind]);
-        return CONFIG_EXIT_USAGE;
+    r = check_together(cfg);
+    if (r == CONFIG_RUN && cfg->print_config) {
+        config_write_file(stdout, cfg);
+        return CONFIG_EXIT_OK;
     }
-    return check_together(cfg);
+    return r;
 }

@@ -16,6 +16,7 @@ struct pl_config {
     const char *bind;
     const char *db_path;
     int log_level;
+    int log_format;           /* enum log_format */
     size_t max_message;
     size_t queue_bytes;
     uint32_t queue_msgs;
@@ -50,6 +51,12 @@ struct pl_config {
     size_t store_pending_max;
     int max_depth;
     int rx_buffer;
+    bool reuse_port;          /* SO_REUSEPORT: nodes share one port */
+    const char *trusted_proxy[CONFIG_LIST_MAX]; /* CIDRs */
+    size_t n_trusted_proxy;
+    const char *config_path;  /* --config FILE, or NULL */
+    bool print_config;        /* --print-config */
+    struct config_text *texts; /* owned: the file(s) values point into */
 };
 
 /* What config_parse wants the caller to do. */
@@ -74,6 +81,8 @@ enum config_type {
     CONFIG_CUSTOM,       /* set() reads it */
     CONFIG_HELP,         /* --help: print the usage, exit 0 */
     CONFIG_VERSION,      /* --version: print it, exit 0 */
+    CONFIG_BOOL,         /* bool: the flag alone sets it; a file's key
+                          * takes true/false, yes/no, on/off, 1/0 */
 };
 
 /* One row of the option table (config.c): one command-line flag. */
@@ -93,6 +102,11 @@ struct config_option {
     bool (*valid)(const char *arg);
     /* CONFIG_CUSTOM: returns 0, or -1 after printing why. */
     int (*set)(struct pl_config *cfg, const char *arg);
+    /* A SIGHUP reload applies a change of it to the running server;
+     * otherwise the change waits for a restart (config_show.c). */
+    bool live;
+    /* Only a command-line flag, never a key of a config file. */
+    bool flag_only;
 };
 
 /* The option table, in --help order (for tests). */
@@ -101,8 +115,58 @@ const struct config_option *config_options(size_t *n);
 void config_usage(FILE *out);
 
 void config_defaults(struct pl_config *cfg);
+/* Defaults must be set. Reads --config FILE first (when given), then the
+ * flags, which override the file's keys (a list flag replaces the file's
+ * list). Errors are printed on stderr, or logged after
+ * config_errors_to_log(true) (a reload). */
 enum config_result config_parse(struct pl_config *cfg, int argc, char **argv);
 void config_cleanup(struct pl_config *cfg);
+/* Fill in what other settings imply (--burst: twice --rate unless set);
+ * config_parse does it. */
+void config_derive(struct pl_config *cfg);
+
+/* The row named name (a flag without "--", or a file's key); NULL if
+ * none. */
+const struct config_option *config_find(const char *name);
+/* Set a row from its text as a flag would. Returns 0, or -1 after saying
+ * why (naming the place set by config_error_at, if any). */
+int config_set(struct pl_config *cfg, const struct config_option *o,
+               const char *value);
+/* Where the values being set come from ("parley.conf", 12), named by every
+ * error until config_error_at(NULL, 0). */
+void config_error_at(const char *file, int line);
+void config_errors_to_log(bool on);
+/* Say what is wrong with the configuration, prefixed "parleyd: " and
+ * the place (see above). */
+void config_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The list of texts a config's strings point into (config_file.c). */
+struct config_text {
+    struct config_text *next;
+    char text[];
+};
+
+/* config_file.c: set cfg from the "key = value" lines of the file at path.
+ * from_file[i] becomes true for each list row i the file set (a flag then
+ * replaces the list). Returns 0, or -1 after naming file, line and key. */
+int config_load_file(struct pl_config *cfg, const char *path,
+                     bool *from_file);
+void config_texts_free(struct config_text **texts);
+
+/* config_show.c: a row's value as a file or a flag would spell it (lists:
+ * element i; secret: never shown). Returns 0, or -1 when there is none
+ * (an empty list's element, an unset string). */
+int config_value_text(const struct config_option *o,
+                      const struct pl_config *cfg, size_t i, char *buf,
+                      size_t n);
+/* cfg as a commented config file (every key, its help, its value; values
+ * equal to the defaults commented out): --print-config, and with the
+ * defaults, the example packaging/parley.conf. */
+void config_write_file(FILE *out, const struct pl_config *cfg);
+/* A SIGHUP reload: move every live row that changed from fresh into
+ * running, logging each; log each other change as needing a restart.
+ * fresh gives up what running now uses. Returns how many were applied. */
+int config_take_live(struct pl_config *running, struct pl_config *fresh);
 
 /* "24h", "30m", "10s", "250ms", "7d", or plain seconds -> ms; -1 if bad. */
 int64_t config_parse_duration(const char *s);

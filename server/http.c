@@ -479,6 +479,22 @@ out:
     http_query_cleanup(&q);
 }
 
+/* GET /readyz: 200 "ready", or 503 and the reason (ready.h). */
+static void readyz(struct server *srv, struct lws *wsi, struct pss *pss)
+{
+    char why[160];
+    char body[192];
+    int n = 0;
+
+    if (ready_check(&srv->ready, storage_pending(&srv->storage),
+                    srv->cfg->store_pending_max, why, sizeof(why))) {
+        respond(wsi, pss, 200, "text/plain", "ready\n", 6);
+        return;
+    }
+    n = snprintf(body, sizeof(body), "not ready: %s\n", why);
+    respond(wsi, pss, 503, "text/plain", body, (size_t)n);
+}
+
 static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
                          const char *path)
 {
@@ -497,6 +513,8 @@ static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
     }
     if (strcmp(path, "/healthz") == 0) {
         respond(wsi, pss, 200, "text/plain", "ok\n", 3);
+    } else if (strcmp(path, "/readyz") == 0) {
+        readyz(srv, wsi, pss);
     } else if (strcmp(path, "/metrics") == 0) {
         pl_buf_init(&b, 8192);
         metrics_render(srv, &b);

@@ -107,10 +107,12 @@ void hub_cull(struct hub *hub, struct conn *c, int code)
         return;
     c->close_code = code;
     if (code == 4008) {
+        struct log_ctx lc = { "slow_consumer", c->id, c->user, NULL };
+
         hub->stats.slow_consumers++;
         hub->stats.queue_drops += c->q.count;
-        log_info("conn %" PRIu64 " (%s): slow consumer, closing with 4008",
-                 c->id, c->user ? c->user : "?");
+        log_at(LOG_INFO, &lc, "conn %" PRIu64 " (%s): slow consumer, "
+               "closing with 4008", c->id, c->user ? c->user : "?");
     }
     outq_cleanup(&c->q);
     while (c->replays != NULL) {
@@ -137,7 +139,10 @@ void hub_push(struct hub *hub, struct conn *c, struct msg *m, bool paced)
         return;
     }
     if ((paced ? outq_push_paced(&c->q, m) : outq_push(&c->q, m)) < 0) {
-        log_error("conn %" PRIu64 ": out of memory queueing a frame", c->id);
+        struct log_ctx lc = { "out_of_memory", c->id, c->user, NULL };
+
+        log_at(LOG_ERROR, &lc, "conn %" PRIu64 ": out of memory queueing a "
+               "frame", c->id);
         hub_cull(hub, c, 1011);
         return;
     }
@@ -586,9 +591,12 @@ void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
     struct msg *m =
         hub_encode_msg(hub, t->name, seq, ts, from, data, data_len, false);
 
-    if (seq != t->seq + 1)
-        log_warn("topic %s: seq %" PRId64 " after %" PRId64, t->name, seq,
-                 t->seq);
+    if (seq != t->seq + 1) {
+        struct log_ctx lc = { "seq_gap", 0, NULL, t->name };
+
+        log_at(LOG_WARN, &lc, "topic %s: seq %" PRId64 " after %" PRId64,
+               t->name, seq, t->seq);
+    }
     t->seq = seq;
     if (t->first_seq == 0)
         t->first_seq = seq;
@@ -739,11 +747,43 @@ int hub_load(struct hub *hub)
     return storage_load(&hub->storage, load_cb, hub);
 }
 
+static void free_patterns(char ***patterns, size_t n)
+{
+    size_t i = 0;
+
+    for (i = 0; *patterns != NULL && i < n; i++)
+        free((*patterns)[i]);
+    free(*patterns);
+    *patterns = NULL;
+}
+
+/* Own copies of n patterns into *out (NULL when n is 0). Returns 0, or
+ * -ENOMEM with *out untouched. */
+static int copy_patterns(const char *const *src, size_t n, char ***out)
+{
+    char **p = NULL;
+    size_t i = 0;
+
+    if (n > 0) {
+        p = calloc(n, sizeof(char *));
+        if (p == NULL)
+            return -ENOMEM;
+    }
+    for (i = 0; i < n; i++) {
+        p[i] = hub_strdup(src[i]);
+        if (p[i] == NULL) {
+            free_patterns(&p, i);
+            return -ENOMEM;
+        }
+    }
+    *out = p;
+    return 0;
+}
+
 struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
                     void *ctx, const struct storage *storage)
 {
     struct hub *hub = NULL;
-    size_t i;
 
     assert(storage != NULL || !cfg->persist);
     hub = calloc(1, sizeof(*hub));
@@ -754,16 +794,10 @@ struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
     hub->ctx = ctx;
     if (storage != NULL)
         hub->storage = *storage;
-    if (cfg->n_ephemeral > 0) {
-        hub->ephemeral = calloc(cfg->n_ephemeral, sizeof(char *));
-        if (hub->ephemeral == NULL)
-            goto fail;
-        for (i = 0; i < cfg->n_ephemeral; i++) {
-            hub->ephemeral[i] = hub_strdup(cfg->ephemeral[i]);
-            if (hub->ephemeral[i] == NULL)
-                goto fail;
-        }
-    }
+    hub->cfg.n_ephemeral = 0;
+    if (copy_patterns(cfg->ephemeral, cfg->n_ephemeral, &hub->ephemeral) < 0)
+        goto fail;
+    hub->cfg.n_ephemeral = cfg->n_ephemeral;
     hub->cfg.ephemeral = (const char *const *)hub->ephemeral;
     hub->subs_cap = 1024;
     hub->subs = calloc(hub->subs_cap, sizeof(*hub->subs));
@@ -788,7 +822,6 @@ static void free_conn_cb(void *arg, struct conn *c)
 void hub_free(struct hub **hp)
 {
     struct hub *hub = *hp;
-    size_t i;
 
     if (hub == NULL)
         return;
@@ -798,11 +831,31 @@ void hub_free(struct hub **hp)
     conn_table_cleanup(&hub->conns);
     free(hub->subs);
     topic_tree_cleanup(&hub->tree, topic_free);
-    for (i = 0; hub->ephemeral != NULL && i < hub->cfg.n_ephemeral; i++)
-        free(hub->ephemeral[i]);
-    free(hub->ephemeral);
+    free_patterns(&hub->ephemeral, hub->cfg.n_ephemeral);
     pl_buf_cleanup(&hub->buf);
     free(hub);
+}
+
+int hub_reconfigure(struct hub *hub, const struct hub_config *cfg)
+{
+    char **ephemeral = NULL;
+
+    assert(pl_on_service_thread());
+    if (copy_patterns(cfg->ephemeral, cfg->n_ephemeral, &ephemeral) < 0)
+        return -ENOMEM;
+    free_patterns(&hub->ephemeral, hub->cfg.n_ephemeral);
+    hub->ephemeral = ephemeral;
+    hub->cfg.ephemeral = (const char *const *)ephemeral;
+    hub->cfg.n_ephemeral = cfg->n_ephemeral;
+    hub->cfg.secret = cfg->secret;
+    hub->cfg.secret_len = cfg->secret_len;
+    hub->cfg.queue_bytes = cfg->queue_bytes;
+    hub->cfg.queue_msgs = cfg->queue_msgs;
+    hub->cfg.max_subs = cfg->max_subs;
+    hub->cfg.rate = cfg->rate;
+    hub->cfg.burst = cfg->burst;
+    hub->cfg.store_pending_max = cfg->store_pending_max;
+    return 0;
 }
 
 const struct hub_stats *hub_get_stats(struct hub *hub)

@@ -74,6 +74,15 @@ struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
                     void *ctx, const struct storage *storage);
 void hub_free(struct hub **hub);
 
+/* A configuration reload: take cfg's limits (queue bounds, max_subs,
+ * store_pending_max),
+ * rate and burst, secret (borrowed like hub_new's: the caller keeps it
+ * alive) and ephemeral patterns (copied). The rest of cfg is ignored: it
+ * needs a restart. Connections already authenticated stay so; ephemeral
+ * patterns apply to topics the hub meets from now on. Returns 0, or
+ * -ENOMEM with nothing changed. Service thread only. */
+int hub_reconfigure(struct hub *hub, const struct hub_config *cfg);
+
 /* Start-up: make every stored topic known with its last seq and retained
  * message (before traffic). Returns 0 or what the storage's load did. */
 int hub_load(struct hub *hub);

@@ -25,45 +25,36 @@ static struct server *the_server; /* for the signal handler only */
  * Fault injection for the tests (SQLite-style): with PARLEY_TEST_HOOKS=1 in
  * the environment, SIGUSR1 makes the store's next commit fail as if the
  * disk had, so a test can check that a failed write is never acknowledged
- * nor delivered and that seq stays gapless.
+ * nor delivered and that seq stays gapless; SIGUSR2 holds the store's
+ * completions (and releases them at the next), so the store looks as far
+ * behind as a stalled disk would make it (/readyz).
  */
 static volatile sig_atomic_t fail_commit_requested;
+static volatile sig_atomic_t hold_toggle_requested;
 
 static void on_test_signal(int sig)
 {
-    (void)sig;
-    fail_commit_requested = 1;
+    if (sig == SIGUSR2) {
+        hold_toggle_requested = 1;
+    } else {
+        fail_commit_requested = 1;
+    }
     if (the_server != NULL && the_server->ctx != NULL)
         lws_cancel_service(the_server->ctx);
 }
 
+/* SIGHUP asks for a reload, the others for a stop; the loop acts on the
+ * flag once woken. */
 static void on_signal(int sig)
 {
-    (void)sig;
     if (the_server != NULL) {
-        the_server->stop = 1;
+        if (sig == SIGHUP)
+            the_server->reload = 1;
+        else
+            the_server->stop = 1;
         if (the_server->ctx != NULL)
             lws_cancel_service(the_server->ctx);
     }
-}
-
-static void lws_log_emit(int level, const char *line)
-{
-    size_t n = strlen(line);
-    char buf[512];
-
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        n--;
-    if (n >= sizeof(buf))
-        n = sizeof(buf) - 1;
-    memcpy(buf, line, n);
-    buf[n] = '\0';
-    if (level & LLL_ERR)
-        log_warn("lws: %s", buf);
-    else if (level & LLL_WARN)
-        log_info("lws: %s", buf);
-    else
-        log_debug("lws: %s", buf);
 }
 
 static int64_t now_ms(void *ctx)
@@ -132,6 +123,22 @@ static void fit_fd_limit(uint32_t max_conns)
     }
 }
 
+/* What the test hooks' signals asked for (see on_test_signal). */
+static void run_test_hooks(struct server *srv)
+{
+    if (fail_commit_requested) {
+        fail_commit_requested = 0;
+        store_fail_commits(srv->store, 1);
+        log_notice("test hook: the next store commit fails");
+    }
+    if (hold_toggle_requested) {
+        hold_toggle_requested = 0;
+        srv->hold_store = !srv->hold_store;
+        log_notice("test hook: store completions %s",
+                   srv->hold_store ? "held" : "released");
+    }
+}
+
 /*
  * One loop turn: wait for events (epoll, through libev) and run lws's
  * callbacks for the descriptors that have some, then the work a turn
@@ -145,6 +152,7 @@ static void fit_fd_limit(uint32_t max_conns)
 static void service_turn(struct server *srv)
 {
     ev_run(srv->loop, EVRUN_ONCE);
+    run_test_hooks(srv);
     ws_read_more(srv);
     storage_flush(&srv->storage);
     drain_store(srv);
@@ -171,7 +179,8 @@ static bool conns_open(struct server *srv)
     return hub_get_stats(srv->hub)->connections > 0;
 }
 
-/* SIGINT and SIGTERM stop the loop; SIGPIPE is ignored (a write to a
+/* SIGINT and SIGTERM stop the loop; SIGHUP reloads the config file;
+ * SIGPIPE is ignored (a write to a
  * closed socket is an error return, not a death); SIGUSR1 fails the next
  * commit when the test hooks are on. */
 static void install_signals(void)
@@ -183,20 +192,15 @@ static void install_signals(void)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (hooks != NULL && strcmp(hooks, "1") == 0) {
         sa.sa_handler = on_test_signal;
         sigaction(SIGUSR1, &sa, NULL);
-        log_warn("test hooks on: SIGUSR1 fails the next store commit");
+        sigaction(SIGUSR2, &sa, NULL);
+        log_warn("test hooks on: SIGUSR1 fails the next store commit, "
+                 "SIGUSR2 holds (or releases) the store's completions");
     }
-}
-
-static void set_log_levels(const struct pl_config *cfg)
-{
-    log_set_level((enum log_level)cfg->log_level);
-    lws_set_log_level(cfg->log_level >= LOG_DEBUG ? LLL_ERR | LLL_WARN |
-                      LLL_NOTICE | LLL_INFO : LLL_ERR | LLL_WARN,
-                      lws_log_emit);
 }
 
 static void log_settings(const struct pl_config *cfg)
@@ -262,24 +266,7 @@ static int open_hub(struct server *srv)
     const struct pl_config *cfg = srv->cfg;
     struct hub_config hcfg;
 
-    memset(&hcfg, 0, sizeof(hcfg));
-    hcfg.secret = cfg->secret;
-    hcfg.secret_len = cfg->secret_len;
-    hcfg.queue_bytes = cfg->queue_bytes;
-    hcfg.queue_msgs = cfg->queue_msgs;
-    hcfg.max_subs = cfg->max_subs;
-    hcfg.recent_msgs = cfg->recent_msgs;
-    hcfg.recent_bytes = cfg->recent_bytes;
-    hcfg.recent_memory = cfg->recent_memory;
-    hcfg.ephemeral = cfg->ephemeral;
-    hcfg.n_ephemeral = cfg->n_ephemeral;
-    hcfg.rate = cfg->rate;
-    hcfg.burst = cfg->burst;
-    hcfg.store_pending_max = cfg->store_pending_max;
-    hcfg.max_depth = cfg->max_depth;
-    hcfg.persist = true;
-    hcfg.retain_messages = cfg->retain_messages;
-    hcfg.retain_age_ms = cfg->retain_age_ms;
+    server_hub_config(cfg, &hcfg);
     srv->hub = hub_new(&hcfg, &server_hub_ops, srv, &srv->storage);
     if (srv->hub == NULL) {
         log_error("out of memory");
@@ -301,7 +288,8 @@ static int create_context(struct server *srv)
     void *foreign_loops[1];
 
     memset(&info, 0, sizeof(info));
-    info.port = cfg->port;
+    /* With --reuse-port, listen.c listens and hands connections over. */
+    info.port = cfg->reuse_port ? CONTEXT_PORT_NO_LISTEN_SERVER : cfg->port;
     info.iface = cfg->bind;
     info.protocols = proto_protocols(cfg->rx_buffer);
     info.user = srv;
@@ -349,6 +337,8 @@ static int create_context(struct server *srv)
         return -1;
     }
     srv->vhost = lws_get_vhost_by_name(srv->ctx, "default");
+    if (cfg->reuse_port && (srv->vhost == NULL || listen_open(srv) < 0))
+        return -1;
     return 0;
 }
 
@@ -360,7 +350,11 @@ static int run(struct server *srv)
     int port = 0;
 
     ws_start(srv);
-    port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+    if (!srv->own_listener) {
+        port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+        srv->port = port;
+    }
+    port = srv->port;
     if (storage_start(&srv->storage) < 0) {
         log_error("cannot start the store thread");
         return -1;
@@ -369,20 +363,24 @@ static int run(struct server *srv)
                cfg->cert ? "https" : "http", cfg->bind, port);
     while (!srv->stop) {
         service_turn(srv);
-        if (fail_commit_requested) {
-            fail_commit_requested = 0;
-            store_fail_commits(srv->store, 1);
-            log_notice("test hook: the next store commit fails");
+        if (srv->reload) {
+            srv->reload = 0;
+            server_reload(srv);
         }
     }
     return 0;
 }
 
-/* Let stored writes finish, then close every client with 1001, each
- * step bounded. */
+/* SIGTERM's drain: stop accepting (with --reuse-port, the other nodes on
+ * the port take the new connections), let the publishes already received
+ * reach the store and their acks go out, then close every client with
+ * 1001, each step bounded. */
 static void drain_and_close_clients(struct server *srv)
 {
     log_notice("shutting down: finishing stored writes, closing clients");
+    ready_set_draining(&srv->ready, true);
+    if (listen_stop(srv) < 0)
+        log_warn("could not stop accepting: closing clients anyway");
     service_while(srv, store_busy, 5000);
     hub_close_all(srv->hub, 1001);
     service_while(srv, conns_open, 2000);
@@ -402,8 +400,10 @@ static void teardown(struct server *srv)
             hub_store_done(srv->hub, storage_take_completions(&srv->storage));
         }
     }
-    if (srv->ctx != NULL)
+    if (srv->ctx != NULL) {
+        listen_close(srv);
         lws_context_destroy(srv->ctx);
+    }
     if (srv->loop != NULL)
         ev_loop_destroy(srv->loop);
     ws_cleanup(srv);
@@ -430,9 +430,12 @@ int main(int argc, char **argv)
     case CONFIG_RUN:
         break;
     }
-    set_log_levels(&cfg);
+    server_set_logging(&cfg);
     memset(&srv, 0, sizeof(srv));
     srv.cfg = &cfg;
+    srv.argc = argc;
+    srv.argv = argv;
+    ready_init(&srv.ready);
     the_server = &srv;
     install_signals();
     pl_service_thread_claim(); /* this thread turns the loop */

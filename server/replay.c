@@ -373,7 +373,10 @@ static void replay_page_done(void *arg, struct store_job *job)
         return;
     r->inflight = false;
     if (job->err != 0) {
-        log_warn("conn %" PRIu64 ": replay of %s failed", c->id, job->topic);
+        struct log_ctx lc = { "replay_failed", c->id, c->user, job->topic };
+
+        log_at(LOG_WARN, &lc, "conn %" PRIu64 ": replay of %s failed", c->id,
+               job->topic);
         hub_cull(hub, c, 1011);
         return;
     }

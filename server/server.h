@@ -11,11 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <ev.h>
 #include <libwebsockets.h>
 
+#include "cidr.h"
 #include "config.h"
 #include "hub.h"
 #include "peers.h"
+#include "ready.h"
 #include "store.h"
 
 /* Connections read again per loop turn, at most (ws_read_more). */
@@ -51,10 +54,22 @@ struct server {
     struct store_job *backlog;    /* completions not fanned out yet */
     size_t fanout_budget;         /* message bytes per loop iteration */
     volatile sig_atomic_t stop;
+    volatile sig_atomic_t reload; /* SIGHUP: re-read the config file */
+    struct ready ready;           /* GET /readyz (ready.h) */
+    int port;                     /* the port we listen on */
+    ev_io listener;               /* --reuse-port: ours (listen.c) */
+    bool own_listener;
+    /* Test hook (PARLEY_TEST_HOOKS=1, SIGUSR2): leave the store's
+     * completions untaken, so it looks behind as on a stalled disk. */
+    bool hold_store;
+    int argc;                     /* the command line, read again on */
+    char **argv;                  /* a reload (flags override the file) */
     /* ws_admit.c, ws_rx.c, ws_timers.c: transport limits */
     struct ws_stats ws;
     lws_retry_bo_t keepalive;     /* ping / hang-up policy (lws reads it) */
     struct peers peers;           /* connections per client address */
+    struct cidr trusted[CONFIG_LIST_MAX]; /* --trusted-proxy */
+    size_t n_trusted;
     lws_dll2_owner_t ws_conns;    /* open WebSockets, for the frame sweep */
     /* Connections that received data this loop turn: read again before
      * the next poll (see ws_read_more). */
@@ -121,6 +136,23 @@ int http_callback(struct server *srv, struct lws *wsi,
  * it is taken from the HTTP writeable callback. */
 void http_wake(struct server *srv, struct conn *c);
 void http_pss_cleanup(struct pss *pss);
+
+/* listen.c: with --reuse-port, open our own listening socket (SO_REUSEPORT)
+ * on cfg->bind and cfg->port, after the context; sets srv->port. Returns
+ * 0 or -errno (logged). */
+int listen_open(struct server *srv);
+/* Stop accepting new connections; the open ones stay. Returns 0, or
+ * -errno (-ENOENT: no listening socket found). */
+int listen_stop(struct server *srv);
+/* Before lws_context_destroy: close our listener if still open. */
+void listen_close(struct server *srv);
+
+/* settings.c: the configuration into the running parts. */
+void server_set_logging(const struct pl_config *cfg);
+void server_hub_config(const struct pl_config *cfg, struct hub_config *hcfg);
+/* SIGHUP: read the config file and the flags again and apply what may
+ * change live (config_take_live); a bad file changes nothing. */
+void server_reload(struct server *srv);
 
 /* metrics.c: every metric of GET /metrics, appended to b. */
 void metrics_render(struct server *srv, struct pl_buf *b);

@@ -24,10 +24,25 @@ static bool ws_close_code_invalid(const unsigned char *payload)
     return code >= 5000;
 }
 
+/* A connection's opening or closing, at debug level, with its id and
+ * user as fields of a JSON log line. */
+static void ws_log_conn(const struct conn *c, const char *event,
+                        const char *what)
+{
+    struct log_ctx lc = { event, c->id, c->user, NULL };
+
+    log_at(LOG_DEBUG, &lc, "conn %llu %s", (unsigned long long)c->id, what);
+}
+
 int ws_init(struct server *srv)
 {
     const struct pl_config *cfg = srv->cfg;
+    size_t i = 0;
 
+    /* config.c accepted each one already */
+    for (i = 0; i < cfg->n_trusted_proxy; i++)
+        if (cidr_parse(cfg->trusted_proxy[i], &srv->trusted[i]) == 0)
+            srv->n_trusted++;
     return peers_init(&srv->peers, cfg->max_conns_per_ip, cfg->per_ip_exempt,
                       cfg->n_per_ip_exempt);
 }
@@ -55,7 +70,7 @@ int ws_open(struct server *srv, struct lws *wsi, struct pss *pss)
         hub_conn_adopt_claims(srv->hub, pss->conn, pss->claims);
         pss->claims = NULL;
     }
-    log_debug("conn %llu open", (unsigned long long)pss->conn->id);
+    ws_log_conn(pss->conn, "conn_open", "open");
     return 0;
 }
 
@@ -77,7 +92,7 @@ void ws_closed(struct server *srv, struct pss *pss)
 {
     ws_untrack(srv, pss);
     if (pss->conn != NULL)
-        log_debug("conn %llu closed", (unsigned long long)pss->conn->id);
+        ws_log_conn(pss->conn, "conn_close", "closed");
     hub_conn_close(srv->hub, &pss->conn);
     free(pss->rx);
     pss->rx = NULL;

@@ -4,7 +4,9 @@
  * LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED to LWS_CALLBACK_WSI_DESTROY,
  * with a struct ws_tcp as the wsi's opaque user data. The upgrade request
  * is checked here (ws_filter: path, Host, key, version, origin, ?token=)
- * and refused with an HTTP status; lws checks the framing, but would
+ * and refused with an HTTP status. A connection from a --trusted-proxy is
+ * counted at its upgrade instead, by the client address the proxy names
+ * in X-Forwarded-For, so that the limit works behind haproxy or nginx; lws checks the framing, but would
  * answer any Sec-WebSocket-Version (and none) as 13. Service thread only.
  */
 #include <stdlib.h>
@@ -12,6 +14,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+
+#include "cidr.h"
 
 #include "log.h"
 #include "server.h"
@@ -25,6 +29,7 @@ struct ws_tcp {
     struct peer *peer; /* NULL: not counted (exempt, or off) */
     lws_usec_t accepted;
     bool requested; /* a request head arrived */
+    bool via_proxy; /* from a --trusted-proxy: counted at the upgrade */
 };
 
 /*
@@ -127,6 +132,64 @@ static int ws_verify_token(struct server *srv, struct lws *wsi, struct pss *pss,
     return 0;
 }
 
+static bool is_trusted_proxy(struct server *srv,
+                             const struct sockaddr_storage *ss)
+{
+    size_t i = 0;
+
+    for (i = 0; i < srv->n_trusted; i++)
+        if (cidr_contains(&srv->trusted[i], ss))
+            return true;
+    return false;
+}
+
+/*
+ * The client behind a trusted proxy: in X-Forwarded-For ("client, proxy1,
+ * proxy2"), each proxy appends the address it got the request from, so
+ * the rightmost address that is not one of our trusted proxies is the
+ * first one nobody we trust vouches for beyond: the client. Returns 0 and
+ * *ss, or -1 when the header names none (the connection then stays
+ * uncounted, like an exempt address).
+ */
+static int forwarded_client(struct server *srv, struct lws *wsi,
+                            struct sockaddr_storage *ss)
+{
+    char xff[1024];
+    int n = lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR);
+
+    while (n > 0) {
+        char *comma = strrchr(xff, ',');
+        char *item = comma != NULL ? comma + 1 : xff;
+
+        if (cidr_parse_addr(item, ss) < 0)
+            return -1;
+        if (!is_trusted_proxy(srv, ss))
+            return 0;
+        if (comma == NULL)
+            return -1;
+        *comma = '\0';
+    }
+    return -1;
+}
+
+/* At the upgrade of a connection from a trusted proxy: count it against
+ * its client's address. Returns non-zero when that address is over
+ * --max-conns-per-ip. */
+static int ws_count_forwarded(struct server *srv, struct lws *wsi)
+{
+    struct ws_tcp *tcp = lws_get_opaque_user_data(wsi);
+    struct sockaddr_storage ss;
+
+    if (tcp == NULL || !tcp->via_proxy || tcp->peer != NULL ||
+        srv->peers.limit == 0 || forwarded_client(srv, wsi, &ss) < 0)
+        return 0;
+    if (peers_acquire(&srv->peers, &ss, &tcp->peer) < 0) {
+        srv->ws.refused_per_ip++;
+        return -1;
+    }
+    return 0;
+}
+
 /* Checks at the upgrade request: path, Host, key, version, origin,
  * ?token=. Returns non-zero to refuse the handshake (answered here). */
 int ws_filter(struct server *srv, struct lws *wsi, struct pss *pss)
@@ -153,6 +216,9 @@ int ws_filter(struct server *srv, struct lws *wsi, struct pss *pss)
     if (!ws_origin_allowed(srv, wsi))
         return ws_refuse(srv, wsi, HTTP_STATUS_FORBIDDEN,
                          "this origin may not connect (see --allow-origin)");
+    if (ws_count_forwarded(srv, wsi) != 0)
+        return ws_refuse(srv, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
+                         "too many connections from this address");
     tok = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
     if (tok != NULL)
         return ws_verify_token(srv, wsi, pss, tok);
@@ -184,12 +250,16 @@ int ws_tcp_open(struct server *srv, struct lws *wsi)
         return -1;
     tcp->accepted = lws_now_usecs();
     memset(&ss, 0, sizeof(ss));
-    if (srv->peers.limit > 0 &&
-        getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &sl) == 0 &&
-        peers_acquire(&srv->peers, &ss, &tcp->peer) < 0) {
-        free(tcp);
-        srv->ws.refused_per_ip++;
-        return -1;
+    if ((srv->peers.limit > 0 || srv->n_trusted > 0) &&
+        getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &sl) == 0) {
+        if (is_trusted_proxy(srv, &ss)) {
+            tcp->via_proxy = true;
+        } else if (srv->peers.limit > 0 &&
+                   peers_acquire(&srv->peers, &ss, &tcp->peer) < 0) {
+            free(tcp);
+            srv->ws.refused_per_ip++;
+            return -1;
+        }
     }
     srv->ws.tcp_conns++;
     lws_set_opaque_user_data(wsi, tcp);

@@ -209,6 +209,15 @@ static int rawws_connect_tcp(struct rawws *c, const struct rawws_opts *o,
     if (o->rcvbuf > 0)
         setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf,
                    sizeof(o->rcvbuf));
+    if (o->source != NULL && ss.ss_family == AF_INET) {
+        struct sockaddr_in src;
+
+        memset(&src, 0, sizeof(src));
+        src.sin_family = AF_INET;
+        if (inet_pton(AF_INET, o->source, &src.sin_addr) != 1 ||
+            bind(c->fd, (struct sockaddr *)&src, sizeof(src)) < 0)
+            return -EADDRNOTAVAIL;
+    }
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     fl = fcntl(c->fd, F_GETFL);

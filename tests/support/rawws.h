@@ -37,6 +37,7 @@ struct rawws_opts {
     const char *extra_headers; /* "Name: value\r\n"... appended; or NULL */
     int rcvbuf;                /* SO_RCVBUF before connect; 0: default */
     int timeout_ms;            /* connect + handshake; 0: RAWWS_TIMEOUT_MS */
+    const char *source;        /* IPv4 source address to bind; NULL: any */
 };
 
 struct rawws {

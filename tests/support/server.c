@@ -47,6 +47,7 @@ struct server {
     pthread_cond_t watch_cond;
     char watch[256];            /* {watch_lock} text to look for, "" none */
     unsigned watch_hits;        /* {watch_lock} lines that contained it */
+    char watch_line[SERVER_LINE_MAX + 1]; /* {watch_lock} the first one */
 };
 
 static int64_t server_now_ms(void)
@@ -76,6 +77,8 @@ static void server_emit_line(struct server *s, const char *line, size_t n)
     copy[n] = '\0';
     pthread_mutex_lock(&s->watch_lock);
     if (s->watch[0] != '\0' && strstr(copy, s->watch) != NULL) {
+        if (s->watch_hits == 0)
+            memcpy(s->watch_line, copy, n + 1);
         s->watch_hits++;
         pthread_cond_broadcast(&s->watch_cond);
     }
@@ -249,8 +252,8 @@ static int server_spawn(struct server *s)
     argv[n++] = "127.0.0.1";
     argv[n++] = "--db";
     argv[n++] = s->db;
-    argv[n++] = "--log-level";
-    argv[n++] = "notice";
+    /* The log level is parleyd's default (notice), left unset so that a
+     * test's --config file can choose it. */
     for (i = 0; s->extra[i]; i++)
         argv[n++] = s->extra[i];
     argv[n] = NULL;
@@ -478,6 +481,19 @@ int server_watch(struct server *s, const char *text)
     s->watch_hits = 0;
     pthread_mutex_unlock(&s->watch_lock);
     return 0;
+}
+
+int server_watched_line(struct server *s, char *buf, size_t n)
+{
+    int rc = -ENOENT;
+
+    pthread_mutex_lock(&s->watch_lock);
+    if (s->watch_hits > 0) {
+        snprintf(buf, n, "%s", s->watch_line);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&s->watch_lock);
+    return rc;
 }
 
 int server_wait_watched(struct server *s, int timeout_ms)

@@ -4,7 +4,7 @@
  * The binary comes from the PARLEYD environment variable (set by CMake's
  * parley_add_itest). Each server gets its own mkdtemp() directory holding
  * its database, is started with
- *     --port 0 --bind 127.0.0.1 --db <dir>/p.db --log-level notice <extra>
+ *     --port 0 --bind 127.0.0.1 --db <dir>/p.db <extra>
  * and is ready when its output shows "listening on http://HOST:PORT". Its
  * later output is forwarded, line by line, to the test's stderr.
  *
@@ -61,6 +61,10 @@ int server_watch(struct server *s, const char *text);
 /* Wait up to timeout_ms until a watched line has been seen. Returns 0, or
  * -ETIMEDOUT (said on stderr). */
 int server_wait_watched(struct server *s, int timeout_ms);
+
+/* Copy the first line the current watch counted into buf (n bytes).
+ * Returns 0, or -ENOENT when none has been seen yet. */
+int server_watched_line(struct server *s, char *buf, size_t n);
 
 /* Kill the server if it still runs, remove its directory, free s, and set
  * *sp to NULL. NULL is allowed. */

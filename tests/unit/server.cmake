@@ -27,3 +27,14 @@ parley_add_unit_test(test_hub_out
 target_link_libraries(test_hub_out PRIVATE PkgConfig::CJSON parley_http)
 parley_add_unit_test(test_config
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_config.c LIBS parley_core)
+# The log line formats, text and JSON (checked by parsing with cJSON).
+parley_add_unit_test(test_log
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_log.c LIBS parley_core)
+target_link_libraries(test_log PRIVATE PkgConfig::CJSON)
+# test_config compares packaging/parley.conf with the option table.
+target_compile_definitions(test_config PRIVATE
+    PARLEY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+parley_add_unit_test(test_ready
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ready.c LIBS parley_core)
+parley_add_unit_test(test_cidr
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cidr.c LIBS parley_core)

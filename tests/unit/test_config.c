@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -154,6 +155,9 @@ static void test_doubles_strings_custom(void **state)
     assert_true(cfg.durability_power);
     assert_false(accepts("--durability", "maybe"));
     assert_false(accepts("--log-level", "loud"));
+    assert_true(accepts("--log-format", "json"));
+    assert_true(accepts("--log-format", "text"));
+    assert_false(accepts("--log-format", "xml"));
     assert_false(accepts("--secret", ""));
     assert_false(accepts("--secret-file", "/nonexistent/parley-secret"));
     assert_int_equal(parse(&cfg, "--secret", "s3cret", NULL), CONFIG_RUN);
@@ -277,6 +281,205 @@ static void test_table_and_help(void **state)
     config_cleanup(&cfg);
 }
 
+/* A config file with text at a fresh path (path: 64 bytes); the caller
+ * unlinks it. */
+static void conf_file(char *path, const char *text)
+{
+    FILE *f = NULL;
+    int fd = 0;
+
+    snprintf(path, 64, "/tmp/parley-conf-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Parse "--config <file with text>" and the flags after it. */
+static enum config_result parse_conf(struct pl_config *cfg, const char *text,
+                                     const char *flag, const char *value)
+{
+    char path[64];
+    enum config_result r = CONFIG_RUN;
+
+    conf_file(path, text);
+    r = parse(cfg, "--config", path, flag, value, NULL);
+    unlink(path);
+    return r;
+}
+
+static void test_file_keys(void **state)
+{
+    struct pl_config cfg;
+
+    (void)state;
+    assert_int_equal(parse_conf(&cfg, "# a comment\n\n  port = 9001  \n"
+                                "bind=0.0.0.0\r\nmax-message = 1MiB\n"
+                                "retain-age = 7d\nrate = 5\n"
+                                "log-level = debug\nephemeral = a/#\n"
+                                "ephemeral = b/+\nsecret = s3cret\n"
+                                "allow-origin = https://a.example\n",
+                                NULL, NULL), CONFIG_RUN);
+    assert_int_equal(cfg.port, 9001);
+    assert_string_equal(cfg.bind, "0.0.0.0");
+    assert_int_equal(cfg.max_message, 1 << 20);
+    assert_int_equal(cfg.retain_age_ms, 7LL * 86400 * 1000);
+    assert_true(cfg.rate == 5 && cfg.burst == 10);
+    assert_int_equal(cfg.log_level, 4);
+    assert_int_equal(cfg.n_ephemeral, 2);
+    assert_string_equal(cfg.ephemeral[1], "b/+");
+    assert_int_equal(cfg.secret_len, 6);
+    assert_int_equal(cfg.n_allow_origin, 1);
+    config_cleanup(&cfg);
+    /* an empty value unsets a string and empties a list */
+    assert_int_equal(parse_conf(&cfg, "bind =\nephemeral =\n", NULL, NULL),
+                     CONFIG_RUN);
+    assert_null(cfg.bind);
+    assert_int_equal(cfg.n_ephemeral, 0);
+    config_cleanup(&cfg);
+}
+
+/* Flags override the file; a list flag replaces the file's list. */
+static void test_flags_override_file(void **state)
+{
+    struct pl_config cfg;
+
+    (void)state;
+    assert_int_equal(parse_conf(&cfg, "port = 9001\nmax-subs = 5\n",
+                                "--port", "9002"), CONFIG_RUN);
+    assert_int_equal(cfg.port, 9002);
+    assert_int_equal(cfg.max_subs, 5);
+    config_cleanup(&cfg);
+    assert_int_equal(parse_conf(&cfg, "ephemeral = a/#\nephemeral = b/#\n",
+                                "--ephemeral", "c/#"), CONFIG_RUN);
+    assert_int_equal(cfg.n_ephemeral, 1);
+    assert_string_equal(cfg.ephemeral[0], "c/#");
+    config_cleanup(&cfg);
+}
+
+static void test_file_errors(void **state)
+{
+    struct pl_config cfg;
+    const char *const bad[] = {
+        "port = 9001\nmax-subs = lots\n", /* a bad value */
+        "no-such-key = 1\n",               /* an unknown key */
+        "just words\n",                    /* no '=' */
+        "config = other.conf\n",           /* flags only */
+        "help = 1\n",
+        "port =\n",                        /* a number left empty */
+    };
+    size_t i = 0;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (parse_conf(&cfg, bad[i], NULL, NULL) != CONFIG_EXIT_USAGE)
+            fail_msg("accepted: %s", bad[i]);
+        config_cleanup(&cfg);
+    }
+    assert_int_equal(parse(&cfg, "--config", "/nonexistent/parley.conf",
+                           NULL), CONFIG_EXIT_USAGE);
+    config_cleanup(&cfg);
+    assert_int_equal(parse(&cfg, "--config", "/tmp", NULL),
+                     CONFIG_EXIT_USAGE);
+    config_cleanup(&cfg);
+}
+
+/* The configuration as a file (--print-config) of the defaults. */
+static char *defaults_file(void)
+{
+    struct pl_config cfg;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+
+    assert_non_null(out);
+    assert_int_equal(parse(&cfg, NULL), CONFIG_RUN);
+    config_write_file(out, &cfg);
+    fclose(out);
+    config_cleanup(&cfg);
+    return text;
+}
+
+/* packaging/parley.conf is exactly what the table makes: regenerate it
+ * with `parleyd --print-config > packaging/parley.conf`. */
+static void test_example_matches_table(void **state)
+{
+    char *want = defaults_file();
+    FILE *f = fopen(PARLEY_SOURCE_DIR "/packaging/parley.conf", "r");
+    char *have = NULL;
+    size_t n = 0;
+
+    (void)state;
+    assert_non_null(f);
+    have = calloc(1, strlen(want) + 2);
+    assert_non_null(have);
+    n = fread(have, 1, strlen(want) + 1, f);
+    fclose(f);
+    have[n] = '\0';
+    if (strcmp(want, have) != 0)
+        fail_msg("packaging/parley.conf drifted from the option table: "
+                 "regenerate it with parleyd --print-config");
+    free(have);
+    free(want);
+}
+
+/* Every commented "#key = value" of the example, uncommented, parses to
+ * the defaults again; and every setting has a line. */
+static void test_example_round_trip(void **state)
+{
+    char *example = defaults_file();
+    char *uncommented = calloc(1, strlen(example) + 1);
+    char *again = NULL;
+    char path[64];
+    char *p = example;
+    char *q = uncommented;
+    struct pl_config cfg;
+    size_t n = 0;
+    size_t i = 0;
+    const struct config_option *t = config_options(&n);
+
+    (void)state;
+    assert_non_null(uncommented);
+    for (i = 0; i < n; i++) {
+        char key[64];
+
+        if (t[i].type == CONFIG_SECTION || t[i].flag_only)
+            continue;
+        snprintf(key, sizeof(key), "\n#%s =", t[i].name);
+        if (strstr(example, key) == NULL)
+            fail_msg("the example has no line for %s", t[i].name);
+    }
+    while (*p != '\0') {
+        char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p + 1) : strlen(p);
+
+        /* "#key = value" lines, not prose ("# ...") or secrets */
+        if (p[0] == '#' && p[1] != ' ' && p[1] != '\n' &&
+            strncmp(p, "#secret", 7) != 0) {
+            memcpy(q, p + 1, len - 1);
+            q += len - 1;
+        }
+        p += len;
+    }
+    conf_file(path, uncommented);
+    assert_int_equal(parse(&cfg, "--config", path, NULL), CONFIG_RUN);
+    unlink(path);
+    cfg.config_path = NULL;
+    {
+        FILE *out = open_memstream(&again, &n);
+
+        config_write_file(out, &cfg);
+        fclose(out);
+    }
+    assert_string_equal(again, example);
+    config_cleanup(&cfg);
+    free(again);
+    free(uncommented);
+    free(example);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +490,11 @@ int main(void)
         cmocka_unit_test(test_lists),
         cmocka_unit_test(test_together),
         cmocka_unit_test(test_table_and_help),
+        cmocka_unit_test(test_file_keys),
+        cmocka_unit_test(test_flags_override_file),
+        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_example_matches_table),
+        cmocka_unit_test(test_example_round_trip),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
