@@ -219,6 +219,13 @@ function table() {
     `${ms(field(p, 'p50_ms'))} / ${ms(field(p, 'p99_ms'))} / ${ms(field(p, 'max_ms'))}`,
     '–', '');
   row('', 'lost / duplicates', p ? `${lossNote(p)} / ${int(p.dup)}` : '–', '–', '');
+
+  for (const k of [1000, 100000]) {
+    p = P(`patsub-${k}`);
+    row(k === 1000 ? '**pattern sub** `sensors/kitchen/+` with history 1 (10 topics match)' : '',
+      `among ${int(k)} other topics: sub to all 10 back, p50 / p99 (ms)`,
+      p ? `${ms(p.p50_ms)} / ${ms(p.p99_ms)}` : '–', 'no history', '');
+  }
 }
 
 // ---------------------------------------------------------------------
