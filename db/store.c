@@ -391,6 +391,7 @@ void store_get_stats(struct store *st, struct store_stats *out)
     out->commit_errors = atomic_load(&st->commit_errors);
     out->pruned = atomic_load(&st->pruned);
     out->checkpoints = st->ckpt != NULL ? wal_ckpt_runs(st->ckpt) : 0;
+    out->wal_frames = st->ckpt != NULL ? wal_ckpt_frames(st->ckpt) : 0;
     out->checkpointed_pages = st->ckpt != NULL ? wal_ckpt_pages(st->ckpt)
                                                : 0;
 }
