@@ -59,6 +59,8 @@ struct store {
     bool started;                  /* service thread only */
     bool stopped;                  /* service thread only */
     int64_t next_prune_ms;         /* store thread only */
+    int64_t linger_us;             /* PARLEY_STORE_LINGER_US, 0: none */
+    int64_t last_take_us;          /* store thread only */
     struct store_job **pubs;       /* store thread only: scratch array */
     size_t cap_pubs;
     atomic_uint_fast64_t submitted;
@@ -228,6 +230,45 @@ static int store_maybe_prune(struct store *st)
     return (int)(st->next_prune_ms - now);
 }
 
+static int64_t store_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * Benchmark knob, not an option (docs/benchmarks.md, "Bytes per message"):
+ * with PARLEY_STORE_LINGER_US set, a take that comes sooner than that
+ * after the previous one waits out the rest and takes what arrived
+ * meanwhile too. Fewer, larger commits write fewer WAL pages per message
+ * (each commit rewrites the log's last page, and most also page 1 and the
+ * log's root), at the price of up to that much latency.
+ */
+static struct store_job *store_linger(struct store *st,
+                                      struct store_job *list, size_t *n,
+                                      bool *closed)
+{
+    int64_t wait = st->last_take_us + st->linger_us - store_mono_us();
+    struct store_job *tail = list;
+    struct store_job *more = NULL;
+    size_t m = 0;
+
+    if (wait > 0 && !*closed) {
+        struct timespec ts = {0, (long)wait * 1000};
+
+        nanosleep(&ts, NULL);
+        more = jobq_wait_all(&st->jobs, 0, &m, closed);
+        while (tail->next != NULL)
+            tail = tail->next;
+        tail->next = more;
+        *n += m;
+    }
+    st->last_take_us = store_mono_us();
+    return list;
+}
+
 static void *store_thread(void *arg)
 {
     struct store *st = arg;
@@ -239,6 +280,8 @@ static void *store_thread(void *arg)
         struct store_job *list = jobq_wait_all(&st->jobs, timeout, &n,
                                                &closed);
 
+        if (list != NULL && st->linger_us > 0)
+            list = store_linger(st, list, &n, &closed);
         if (list != NULL)
             store_process(st, list, n, true);
         if (closed)
@@ -276,6 +319,10 @@ int store_start(struct store *st)
         free(err);
     }
     st->next_prune_ms = store_mono_ms();
+    if (getenv("PARLEY_STORE_LINGER_US") != NULL)
+        st->linger_us = atoll(getenv("PARLEY_STORE_LINGER_US"));
+    if (st->linger_us > 999999)
+        st->linger_us = 999999;
     rc = pthread_create(&st->thread, NULL, store_thread, st);
     if (rc != 0) {
         store_sql_set_wal_hook(st->sql, NULL, NULL);
@@ -391,6 +438,7 @@ void store_get_stats(struct store *st, struct store_stats *out)
     out->commit_errors = atomic_load(&st->commit_errors);
     out->pruned = atomic_load(&st->pruned);
     out->checkpoints = st->ckpt != NULL ? wal_ckpt_runs(st->ckpt) : 0;
+    out->wal_frames = st->ckpt != NULL ? wal_ckpt_frames(st->ckpt) : 0;
     out->checkpointed_pages = st->ckpt != NULL ? wal_ckpt_pages(st->ckpt)
                                                : 0;
 }

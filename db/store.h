@@ -97,6 +97,7 @@ struct store_stats {
     uint64_t pruned;         /* messages removed by retention */
     uint64_t checkpoints;    /* WAL checkpoints run by the checkpointer */
     uint64_t checkpointed_pages; /* WAL pages they copied */
+    uint64_t wal_frames;     /* pages the commits appended to the WAL */
 };
 void store_get_stats(struct store *st, struct store_stats *out);
 

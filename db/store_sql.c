@@ -62,6 +62,13 @@ struct sql_topic {
     size_t saved_tail_len;   /* tail_len before transaction txn */
     size_t flush_n;          /* tail ids written to msg_index in the open
                                 transaction */
+    /* Its newest chunk as this process wrote it (n 0: unknown, e.g.
+     * after an open), which the next index write may append to; the
+     * pending pair is what the open transaction makes of it. */
+    int64_t chunk_seq;
+    size_t chunk_n;
+    int64_t pend_chunk_seq;
+    size_t pend_chunk_n;
     bool dirty;              /* on the dirty list (tail may be non-empty) */
 };
 
@@ -86,6 +93,7 @@ enum sql_stmt {
     ST_TOPIC_UPDATE,
     ST_MSG_INSERT,
     ST_INDEX_PUT,
+    ST_CHUNK_APPEND,
     ST_STATE_PUT,
     ST_DEDUPE_FIND,
     ST_DEDUPE_PUT,
@@ -116,6 +124,8 @@ static const char *const sql_text[ST__COUNT] = {
      * log_state.indexed_upto, which the next open would never read back. */
     [ST_MSG_INSERT] = "INSERT INTO messages(id, topic_id, seq, ts, sender,"
                       " data) VALUES(?6, ?1, ?2, ?3, ?4, ?5)",
+    [ST_CHUNK_APPEND] = "UPDATE msg_index SET ids = ids || ',' || ?3"
+                        " WHERE topic_id = ?1 AND first_seq = ?2",
     [ST_INDEX_PUT] = "INSERT INTO msg_index(topic_id, first_seq, first_id,"
                      " ids) VALUES(?1, ?2, ?3, ?4)",
     [ST_STATE_PUT] = "UPDATE log_state SET indexed_upto = ?1",
@@ -1000,6 +1010,71 @@ static int sql_chunk_put(struct store_sql *s, int64_t topic_id,
     return SQLITE_OK;
 }
 
+/* Append ids[0..n) to the chunk (topic_id, first_seq); *hit tells whether
+ * that chunk still exists (pruning may have deleted or moved it). */
+static int sql_chunk_append(struct store_sql *s, int64_t topic_id,
+                            int64_t first_seq, const int64_t *ids, size_t n,
+                            bool *hit)
+{
+    sqlite3_stmt *st = s->st[ST_CHUNK_APPEND];
+    size_t len = 0;
+    int rc = SQLITE_OK;
+
+    *hit = false;
+    if (sql_chunk_encode(s, ids, n, &len) != 0)
+        return SQLITE_NOMEM;
+    sqlite3_bind_int64(st, 1, topic_id);
+    sqlite3_bind_int64(st, 2, first_seq);
+    sqlite3_bind_text(st, 3, s->text, (int)len, SQLITE_STATIC);
+    rc = sql_run(st);
+    if (rc == SQLITE_OK)
+        *hit = sqlite3_changes(s->db) == 1;
+    return rc;
+}
+
+/* Write t's first k tail ids (seqs idx_seq + 1 ..) to msg_index: onto the
+ * end of its newest chunk while that is small (STORE_SQL_CHUNK_SMALL),
+ * the rest as new chunks. t->pend_chunk_* get the newest chunk after it,
+ * for sql_index_done. Returns an SQLite code. */
+static int sql_chunk_write(struct store_sql *s, struct sql_topic *t, size_t k)
+{
+    int64_t first = t->idx_seq + 1;
+    size_t merged = 0;
+    size_t rest = 0;
+    size_t last_n = 0;
+    bool hit = false;
+    int rc = SQLITE_OK;
+
+    t->pend_chunk_seq = t->chunk_seq;
+    t->pend_chunk_n = t->chunk_n;
+    if (t->chunk_n > 0 && t->chunk_n < STORE_SQL_CHUNK_SMALL &&
+        t->chunk_seq + (int64_t)t->chunk_n == first) {
+        merged = STORE_SQL_CHUNK_SMALL - t->chunk_n;
+        if (merged > k)
+            merged = k;
+        rc = sql_chunk_append(s, t->id, t->chunk_seq, t->tail, merged, &hit);
+        if (rc != SQLITE_OK)
+            return rc;
+        if (hit)
+            t->pend_chunk_n += merged;
+        else
+            merged = 0;
+    }
+    if (merged == k)
+        return SQLITE_OK;
+    rest = k - merged;
+    rc = sql_chunk_put(s, t->id, first + (int64_t)merged, t->tail + merged,
+                       rest);
+    if (rc != SQLITE_OK)
+        return rc;
+    /* sql_chunk_put cut rest into chunks of STORE_SQL_CHUNK_MAX ids */
+    last_n = rest % STORE_SQL_CHUNK_MAX ? rest % STORE_SQL_CHUNK_MAX
+                                        : STORE_SQL_CHUNK_MAX;
+    t->pend_chunk_seq = first + (int64_t)(k - last_n);
+    t->pend_chunk_n = last_n;
+    return SQLITE_OK;
+}
+
 /* Drop the first k of chunk c's ids (their rows are gone or going): the
  * chunk goes, and what is left of it comes back under its new first seq. */
 static int sql_chunk_trim(struct store_sql *s, const struct sql_chunk *c,
@@ -1095,7 +1170,7 @@ static int sql_index_write(struct store_sql *s, int64_t upto, size_t budget,
         if (k > 0) {
             sqlite3_stmt *st = s->st[ST_TOPIC_UPDATE];
 
-            rc = sql_chunk_put(s, t->id, t->idx_seq + 1, t->tail, k);
+            rc = sql_chunk_write(s, t, k);
             if (rc != SQLITE_OK)
                 return rc;
 
@@ -1137,6 +1212,8 @@ static void sql_index_done(struct store_sql *s)
             memmove(t->tail, t->tail + t->flush_n,
                     t->tail_len * sizeof(*t->tail));
             t->idx_seq += (int64_t)t->flush_n;
+            t->chunk_seq = t->pend_chunk_seq;
+            t->chunk_n = t->pend_chunk_n;
             s->n_unindexed -= t->flush_n;
             t->flush_n = 0;
             sql_prune_mark(s, t);

@@ -40,6 +40,11 @@ extern const size_t store_n_migrations;
 #define STORE_SQL_PAGE_SIZE 0
 /* Most ids in one msg_index row (a read decodes whole rows). */
 #define STORE_SQL_CHUNK_MAX 512
+/* An index write appends to a topic's last chunk while that holds fewer
+ * than this many ids, rather than adding a chunk: a topic that gets a few
+ * messages per cycle would otherwise leave a chunk per cycle, and a since
+ * replay of 1000 step through hundreds of them. */
+#define STORE_SQL_CHUNK_SMALL 128
 /* Most chunks one count-pruning step reads. */
 #define STORE_SQL_PRUNE_CHUNKS 64
 /* Unindexed rows at which a publish batch indexes them all itself (a cycle

@@ -47,6 +47,7 @@ struct wal_ckpt {
                                     a test's */
     atomic_uint_fast64_t runs;
     atomic_uint_fast64_t copied;
+    atomic_uint_fast64_t frames; /* appended to the WAL by the writer */
 };
 
 static char *ckpt_error(const char *path, const char *what, sqlite3 *db,
@@ -237,6 +238,10 @@ bool wal_ckpt_notify(struct wal_ckpt *c, int pages)
 
     pthread_mutex_lock(&c->lock);
     before = ckpt_pending(c);
+    /* A WAL smaller than before was started over by this commit. */
+    atomic_fetch_add(&c->frames, (uint64_t)(pages >= c->wal_pages
+                                                ? pages - c->wal_pages
+                                                : pages));
     c->wal_pages = pages;
     /* Wake it when enough is waiting, or when it sleeps without a
      * timeout (nothing was waiting) so that its idle timer starts. */
@@ -260,6 +265,11 @@ uint64_t wal_ckpt_runs(struct wal_ckpt *c)
 uint64_t wal_ckpt_pages(struct wal_ckpt *c)
 {
     return atomic_load(&c->copied);
+}
+
+uint64_t wal_ckpt_frames(struct wal_ckpt *c)
+{
+    return atomic_load(&c->frames);
 }
 
 void wal_ckpt_stop(struct wal_ckpt **cp)

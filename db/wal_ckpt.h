@@ -52,6 +52,9 @@ bool wal_ckpt_notify(struct wal_ckpt *c, int pages);
 /* Checkpoints run so far, and the WAL pages they copied (a snapshot). */
 uint64_t wal_ckpt_runs(struct wal_ckpt *c);
 uint64_t wal_ckpt_pages(struct wal_ckpt *c);
+/* Frames (one page each) the writer's commits appended to the WAL, as
+ * its reports of the WAL's size tell: what the commits cost in bytes. */
+uint64_t wal_ckpt_frames(struct wal_ckpt *c);
 
 /* Stop the thread (a checkpoint under way finishes first), close its
  * connection, free, NULL *c. */

@@ -223,7 +223,11 @@ struct topic *hub_topic(struct hub *hub, const char *name, bool create)
     t->name_len = len;
     t->hash = topic_hash(name, len);
     t->ephemeral = hub_is_ephemeral(hub, name);
-    topic_tree_insert(&hub->tree, t);
+    if (topic_tree_insert(&hub->tree, t) != 0) {
+        free(t->name);
+        free(t);
+        return NULL;
+    }
     hub->stats.topics = hub->tree.topics_count;
     return t;
 }

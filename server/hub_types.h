@@ -17,6 +17,7 @@
 #define PL_TOPIC_LEVELS_MAX 128
 
 struct sub;
+struct tnode;
 
 /* Intrusive list of subscriptions attached to a topic or a trie node
  * (topic_tree.c keeps the latter). Defined here, not in topic_tree.h, so
@@ -35,6 +36,7 @@ struct member {
 
 struct topic {
     struct topic *hash_next;
+    struct tnode *name_node; /* its node in topic_tree's name trie */
     uint32_t hash;
     size_t name_len;
     char *name;

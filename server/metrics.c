@@ -25,6 +25,7 @@ struct metrics_snapshot {
     /* the store */
     uint64_t store_batches, store_rows, store_commit_errors, store_pruned;
     uint64_t store_checkpoints, store_checkpointed_pages, store_pending;
+    uint64_t store_wal_frames;
     /* the WebSocket transport's limits (ws_admit.c, ws_rx.c, ...) */
     uint64_t tcp_conns, peer_addresses, refused_per_ip, refused_max_conns;
     uint64_t handshake_timeouts, idle_hangups, too_large, protocol_errors;
@@ -95,6 +96,8 @@ static const struct metric metrics[] = {
     {"parley_store_checkpointed_pages_total", "counter",
      "WAL pages copied into the database file by them.",
      V(store_checkpointed_pages)},
+    {"parley_store_wal_frames_total", "counter",
+     "Pages the store's commits appended to the WAL.", V(store_wal_frames)},
     {"parley_store_pending", "gauge", "Store jobs in flight.",
      V(store_pending)},
     {"parley_tcp_connections", "gauge",
@@ -152,6 +155,7 @@ static void metrics_take(struct server *srv, struct metrics_snapshot *v)
     v->store_pruned = s.pruned;
     v->store_checkpoints = s.checkpoints;
     v->store_checkpointed_pages = s.checkpointed_pages;
+    v->store_wal_frames = s.wal_frames;
     v->store_pending = srv->store ? store_pending(srv->store) : 0;
     v->tcp_conns = w->tcp_conns;
     v->peer_addresses = srv->peers.count;

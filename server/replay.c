@@ -321,10 +321,7 @@ static void since_one(struct since_walk *w, struct topic *t)
 
 static int since_cb(void *arg, struct topic *t)
 {
-    struct since_walk *w = arg;
-
-    if (pl_topic_match(w->pattern, t->name))
-        since_one(w, t);
+    since_one(arg, t);
     return 0;
 }
 /* The replay a completed job was for, or NULL when its connection or
@@ -446,7 +443,7 @@ int replay_sub(struct hub *hub, struct conn *c, const struct pl_cmd *cmd,
     if (t != NULL)
         since_one(&w, t);
     else
-        topic_tree_foreach(&hub->tree, since_cb, &w);
+        topic_tree_foreach_match(&hub->tree, w.pattern, since_cb, &w);
     return w.rc;
 }
 

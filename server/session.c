@@ -92,7 +92,7 @@ static int retained_cb(void *arg, struct topic *t)
 {
     struct retained_walk *w = arg;
 
-    if (t->retained != NULL && pl_topic_match(w->pattern, t->name))
+    if (t->retained != NULL)
         once_push(w->hub, w->c, t, t->retained, false);
     return 0;
 }
@@ -161,7 +161,8 @@ static void cmd_sub(struct hub *hub, struct conn *c,
         struct retained_walk rw = {hub, c, cmd->topic};
 
         if (is_pattern)
-            topic_tree_foreach(&hub->tree, retained_cb, &rw);
+            topic_tree_foreach_match(&hub->tree, rw.pattern, retained_cb,
+                                     &rw);
         else if (s->topic->retained != NULL)
             once_push(hub, c, s->topic, s->topic->retained, false);
     } else {

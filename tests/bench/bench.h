@@ -17,6 +17,7 @@ enum bench_scenario {
     SCEN_CONNS,
     SCEN_DURABLE,
     SCEN_RECOVER,
+    SCEN_PATSUB,
 };
 
 struct bench_opts {
@@ -41,6 +42,8 @@ struct bench_opts {
     double hold;                /* conns: seconds idle before reading RSS */
     uint32_t window;            /* durable: outstanding pubs per publisher */
     uint32_t missed;            /* recover: messages published while away */
+    uint32_t topics;            /* patsub: unrelated topics the server knows */
+    uint32_t match;             /* patsub: topics the pattern matches */
     uint32_t extra_subs;        /* subscriptions on unrelated topics */
     uint32_t concurrency;       /* handshakes in flight */
     bool ack;                   /* pubs carry ids (and get replies) */
@@ -93,5 +96,18 @@ struct bench_result {
 int scenario_run(const struct bench_opts *o,
                  void (*report)(const struct bench_opts *o,
                                 const struct bench_result *r));
+
+/* The patsub scenario (patsub.c): same contract as scenario_run(). */
+int patsub_run(const struct bench_opts *o,
+               void (*report)(const struct bench_opts *o,
+                              const struct bench_result *r));
+
+/* Helpers of scenario.c that patsub.c shares: a server frame's op ('m'
+ * msg, 'o' ok, 'e' error, 0 other), a reply's id (0: none), and an error
+ * frame's code copied into out (left alone when there is none). */
+int scenario_op(const char *text, size_t len);
+uint64_t scenario_reply_id(const char *text, size_t len);
+void scenario_error_code(const char *text, size_t len, char *out,
+                         size_t cap);
 
 #endif

@@ -21,7 +21,7 @@ enum {
     OPT_ACK, OPT_DURATION, OPT_COUNT, OPT_DRAIN, OPT_TIMEOUT, OPT_HOLD,
     OPT_FIND_MAX, OPT_MAX_P99, OPT_START_RATE, OPT_MAX_RATE, OPT_TRIAL,
     OPT_BISECT, OPT_JSON, OPT_JSON_OUT, OPT_KILL_SUBS, OPT_CONCURRENCY,
-    OPT_TAG, OPT_HELP,
+    OPT_TAG, OPT_TOPICS, OPT_MATCH, OPT_HELP,
 };
 
 static const struct option main_options[] = {
@@ -38,6 +38,8 @@ static const struct option main_options[] = {
     { "conns", required_argument, NULL, OPT_CONNS },
     { "window", required_argument, NULL, OPT_WINDOW },
     { "missed", required_argument, NULL, OPT_MISSED },
+    { "topics", required_argument, NULL, OPT_TOPICS },
+    { "match", required_argument, NULL, OPT_MATCH },
     { "extra-subs", required_argument, NULL, OPT_EXTRA_SUBS },
     { "ack", no_argument, NULL, OPT_ACK },
     { "duration", required_argument, NULL, OPT_DURATION },
@@ -77,6 +79,10 @@ static const char main_usage[] =
 "           R publishes/s in all whatever the replies (open loop)\n"
 "  recover  --clients N subscribers leave, --missed M messages are\n"
 "           published, all N reconnect at once with since\n"
+"  patsub   the server learns --topics N topics sensors/room<r>/<i> and\n"
+"           --match K sensors/kitchen/<i> (--pubs P connections, --window W\n"
+"           each), then --count R times: sub sensors/kitchen/+ with\n"
+"           history 1, all K back, unsub (latency per sub)\n"
 "\n"
 "Target:\n"
 "  --url URL          ws://127.0.0.1:8080/ws (default)\n"
@@ -207,6 +213,8 @@ static void main_defaults(struct bench_opts *o)
     o->conns = 1000;
     o->hold = 1;
     o->missed = 1000;
+    o->topics = 100000;
+    o->match = 10;
     o->max_p99_ms = 50;
     o->start_rate = 1000;
     o->max_rate = 1e7;
@@ -253,6 +261,17 @@ static void main_scenario_defaults(struct bench_opts *o, bool subs_set,
             o->window = 64;
         if (o->topic == NULL)
             o->topic = "bench/recover";
+        break;
+    case SCEN_PATSUB:
+        o->subs = 0;
+        if (!pubs_set)
+            o->pubs = 16;
+        if (!window_set)
+            o->window = 64;
+        if (o->count == 0)
+            o->count = 200;
+        if (o->topic == NULL)
+            o->topic = "sensors";
         break;
     case SCEN_CONNS:
         o->subs = o->pubs = 0;
@@ -308,6 +327,8 @@ static void main_json(FILE *f, const struct bench_opts *o,
         fprintf(f, ",\"window\":%u", o->window);
     if (o->scenario == SCEN_RECOVER)
         fprintf(f, ",\"missed\":%u", o->missed);
+    if (o->scenario == SCEN_PATSUB)
+        fprintf(f, ",\"topics\":%u,\"match\":%u", o->topics, o->match);
     if (r->still_arriving)
         fprintf(f, ",\"still_arriving\":true");
     if (r->limit != NULL)
@@ -453,6 +474,16 @@ int main(int argc, char **argv)
                 return 2;
             o.missed = (uint32_t)v;
             break;
+        case OPT_TOPICS:
+            if (main_num(name, optarg, 0, 1e8, &v) < 0)
+                return 2;
+            o.topics = (uint32_t)v;
+            break;
+        case OPT_MATCH:
+            if (main_num(name, optarg, 1, 1e6, &v) < 0)
+                return 2;
+            o.match = (uint32_t)v;
+            break;
         case OPT_EXTRA_SUBS:
             if (main_num(name, optarg, 0, 1e8, &v) < 0)
                 return 2;
@@ -549,6 +580,8 @@ int main(int argc, char **argv)
         o.scenario = SCEN_DURABLE;
     else if (strcmp(o.scenario_name, "recover") == 0)
         o.scenario = SCEN_RECOVER;
+    else if (strcmp(o.scenario_name, "patsub") == 0)
+        o.scenario = SCEN_PATSUB;
     if (o.scenario == 0) {
         fprintf(stderr, "parley-bench: unknown scenario '%s'\n",
                 o.scenario_name);

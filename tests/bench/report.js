@@ -219,6 +219,13 @@ function table() {
     `${ms(field(p, 'p50_ms'))} / ${ms(field(p, 'p99_ms'))} / ${ms(field(p, 'max_ms'))}`,
     '–', '');
   row('', 'lost / duplicates', p ? `${lossNote(p)} / ${int(p.dup)}` : '–', '–', '');
+
+  for (const k of [1000, 100000]) {
+    p = P(`patsub-${k}`);
+    row(k === 1000 ? '**pattern sub** `sensors/kitchen/+` with history 1 (10 topics match)' : '',
+      `among ${int(k)} other topics: sub to all 10 back, p50 / p99 (ms)`,
+      p ? `${ms(p.p50_ms)} / ${ms(p.p99_ms)}` : '–', 'no history', '');
+  }
 }
 
 // ---------------------------------------------------------------------
@@ -346,6 +353,16 @@ function targets() {
     ok = bpm[0] <= 450 && bpm[1] <= 450;
   } else { got = 'not measured'; ok = undefined; }
   out.push(`| #17 bytes written per stored message ≤ 3× its row (≈150 B) | ${got} | ${mark(ok)} |`);
+
+  // A pattern sub among 100k topics costs what it costs among 1k: what
+  // the 10 matched topics cost (2× leaves room for this machine's noise).
+  const ps = [get('patsub-100000', 'parley'), get('patsub-1000', 'parley')];
+  if (ps[0] && ps[1] && ps[1].p50_ms > 0) {
+    const x = ps[0].p50_ms / ps[1].p50_ms;
+    got = `p50 ${ms(ps[0].p50_ms)} ms at 100k topics, ${ms(ps[1].p50_ms)} ms at 1k (${x.toFixed(2)}×)`;
+    ok = x <= 2 && ps[0].lost === 0 && ps[0].errors === 0;
+  } else { got = 'not measured'; ok = undefined; }
+  out.push(`| #17 pattern sub with history at 100k topics ≤ 2× its cost at 1k | ${got} | ${mark(ok)} |`);
 
   if (co) {
     got = `${int(co.delivered)} open, ${int(co.bytes_per_conn)} bytes each`;

@@ -251,6 +251,12 @@ for server in $SERVERS; do
     if [ "$server" = parley ]; then
         bench "$server" recover recover --clients 1000 --missed 1000 \
             --duration 10 --timeout 90
+        # A pattern sub with history among 1k and 100k known topics
+        # (#17): the cost should follow the 10 matched topics only.
+        for n in 1000 100000; do
+            bench "$server" "patsub-$n" patsub --topics "$n" --match 10 \
+                --count 200 --timeout 120
+        done
     fi
 done
 

@@ -325,18 +325,35 @@ static void sc_on_close(void *arg, struct net_conn *c)
     }
 }
 
-static void sc_note_error(struct sc *s, const char *text, size_t len)
+void scenario_error_code(const char *text, size_t len, char *out,
+                         size_t cap)
 {
     const char *p = sc_after(text, len, "\"code\":\"");
     const char *q = NULL;
 
-    if (s->first_error[0] != '\0' || p == NULL)
+    if (p == NULL)
         return;
     q = memchr(p, '"', (size_t)(text + len - p));
     if (q == NULL)
         return;
-    snprintf(s->first_error, sizeof(s->first_error), "%.*s",
-             (int)(q - p), p);
+    snprintf(out, cap, "%.*s", (int)(q - p), p);
+}
+
+static void sc_note_error(struct sc *s, const char *text, size_t len)
+{
+    if (s->first_error[0] == '\0')
+        scenario_error_code(text, len, s->first_error,
+                            sizeof(s->first_error));
+}
+
+int scenario_op(const char *text, size_t len)
+{
+    return sc_op(text, len);
+}
+
+uint64_t scenario_reply_id(const char *text, size_t len)
+{
+    return sc_reply_id(text, len);
 }
 
 /* A msg frame for a subscriber: account for one delivery. */
@@ -1210,6 +1227,9 @@ int scenario_run(const struct bench_opts *o,
     case SCEN_RECOVER:
         snprintf(s.sub_topic, sizeof(s.sub_topic), "%s", o->topic);
         rc = sc_recover(&s);
+        break;
+    case SCEN_PATSUB:
+        rc = patsub_run(o, report); /* its own loop and connections */
         break;
     }
 out:

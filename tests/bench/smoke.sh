@@ -62,6 +62,19 @@ clean)
             --window 4 --count 300 --duration 5 --timeout 30
         rc=$?
     fi
+    # patsub: every one of 20 subs must get its 5 matched topics back
+    if [ $rc -eq 0 ]; then
+        "$BENCH" patsub --url "ws://127.0.0.1:$PORT/ws" --topics 500 \
+            --match 5 --count 20 --pubs 4 --json --timeout 30 \
+            >"$TMP/patsub.json"
+        rc=$?
+        if [ $rc -eq 0 ] && ! grep -q '"expected":100,"delivered":100,' \
+                "$TMP/patsub.json"; then
+            echo "smoke: unexpected patsub line" >&2
+            cat "$TMP/patsub.json" >&2
+            rc=1
+        fi
+    fi
     exit $rc
     ;;
 loss)

@@ -43,6 +43,16 @@ static double sb_now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* This thread's CPU time: unlike the wall clock, not stretched when other
+ * processes take the CPU (the machine is shared). */
+static double sb_cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int sb_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a;
@@ -142,10 +152,12 @@ fail:
     return -1;
 }
 
-/* Time `reads` reads of one kind on random topics into ms[] (sorted).
- * Returns 0, or -1 when a read failed or came back short. */
+/* Time `reads` reads of one kind on random topics into ms[] (wall) and
+ * cpu[] (this thread's CPU), both sorted. Returns 0, or -1 when a read
+ * failed or came back short. */
 static int sb_reads(struct store_sql *s, const struct sb_opts *o,
-                    enum store_job_kind kind, int limit, double *ms)
+                    enum store_job_kind kind, int limit, double *ms,
+                    double *cpu)
 {
     char topic[64];
     int i = 0;
@@ -154,6 +166,7 @@ static int sb_reads(struct store_sql *s, const struct sb_opts *o,
         int64_t t = (int64_t)(rand() % (int)o->topics);
         struct store_job *job = NULL;
         double t0 = 0;
+        double c0 = 0;
         int64_t last = 0;
 
         snprintf(topic, sizeof(topic), "sensors/%" PRId64, t);
@@ -165,8 +178,10 @@ static int sb_reads(struct store_sql *s, const struct sb_opts *o,
         job->after = last > limit ? last - limit : 0;
         job->upto = last;
         t0 = sb_now_s();
+        c0 = sb_cpu_s();
         store_sql_run_read(s, job);
         ms[i] = (sb_now_s() - t0) * 1000;
+        cpu[i] = (sb_cpu_s() - c0) * 1000;
         if (job->err != 0 ||
             job->n_rows != (size_t)(last < limit ? last : limit)) {
             fprintf(stderr, "parley-store-bench: %s: %zu rows, err %d\n",
@@ -177,6 +192,7 @@ static int sb_reads(struct store_sql *s, const struct sb_opts *o,
         store_job_free(&job);
     }
     qsort(ms, (size_t)o->reads, sizeof(*ms), sb_cmp_double);
+    qsort(cpu, (size_t)o->reads, sizeof(*cpu), sb_cmp_double);
     return 0;
 }
 
@@ -205,6 +221,7 @@ int main(int argc, char **argv)
     struct sb_opts o = { NULL, "parley", "store-read", 1000000, 10000, 1000 };
     struct store_sql *s = NULL;
     double *hist = NULL, *since = NULL;
+    double *hist_cpu = NULL, *since_cpu = NULL;
     double build_s = 0;
     struct stat sb;
     int i = 0;
@@ -248,11 +265,14 @@ int main(int argc, char **argv)
     s = sb_open(o.db);
     hist = calloc((size_t)o.reads, sizeof(*hist));
     since = calloc((size_t)o.reads, sizeof(*since));
-    if (s == NULL || hist == NULL || since == NULL)
+    hist_cpu = calloc((size_t)o.reads, sizeof(*hist_cpu));
+    since_cpu = calloc((size_t)o.reads, sizeof(*since_cpu));
+    if (s == NULL || hist == NULL || since == NULL || hist_cpu == NULL ||
+        since_cpu == NULL)
         goto out;
     srand(17);
-    if (sb_reads(s, &o, STORE_JOB_BEFORE, 50, hist) != 0 ||
-        sb_reads(s, &o, STORE_JOB_AFTER, 1000, since) != 0)
+    if (sb_reads(s, &o, STORE_JOB_BEFORE, 50, hist, hist_cpu) != 0 ||
+        sb_reads(s, &o, STORE_JOB_AFTER, 1000, since, since_cpu) != 0)
         goto out;
     if (stat(o.db, &sb) != 0)
         sb.st_size = 0;
@@ -261,17 +281,25 @@ int main(int argc, char **argv)
            "\"build_s\":%.1f,\"build_rows_per_s\":%.0f,\"file_mb\":%.1f,"
            "\"history_p50_ms\":%.3f,\"history_p99_ms\":%.3f,"
            "\"history_max_ms\":%.3f,\"since_p50_ms\":%.3f,"
-           "\"since_p99_ms\":%.3f,\"since_max_ms\":%.3f}\n",
+           "\"since_p99_ms\":%.3f,\"since_max_ms\":%.3f,"
+           "\"history_cpu_p50_ms\":%.3f,\"history_cpu_p99_ms\":%.3f,"
+           "\"since_cpu_p50_ms\":%.3f,\"since_cpu_p99_ms\":%.3f}\n",
            o.tag, o.label, o.messages, o.topics, o.reads, build_s,
            build_s > 0 ? (double)o.messages / build_s : 0,
            (double)sb.st_size / 1048576.0,
            sb_quantile(hist, o.reads, 0.5), sb_quantile(hist, o.reads, 0.99),
            hist[o.reads - 1], sb_quantile(since, o.reads, 0.5),
-           sb_quantile(since, o.reads, 0.99), since[o.reads - 1]);
+           sb_quantile(since, o.reads, 0.99), since[o.reads - 1],
+           sb_quantile(hist_cpu, o.reads, 0.5),
+           sb_quantile(hist_cpu, o.reads, 0.99),
+           sb_quantile(since_cpu, o.reads, 0.5),
+           sb_quantile(since_cpu, o.reads, 0.99));
     ret = 0;
 out:
     free(hist);
     free(since);
+    free(hist_cpu);
+    free(since_cpu);
     store_sql_close(&s);
     return ret;
 }

@@ -389,6 +389,39 @@ static void test_one_take_one_batch(void **state)
     store_free(&st);
 }
 
+/* PARLEY_STORE_LINGER_US: a take sooner than that after the previous one
+ * waits, and what arrives meanwhile joins its transaction; seqs stay
+ * gapless, and the WAL frame counter counts the commits' pages. */
+static void test_linger(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = NULL;
+    struct store_job *jobs[3];
+    struct store_stats stats;
+    int64_t t0 = 0;
+
+    assert_int_equal(setenv("PARLEY_STORE_LINGER_US", "200000", 1), 0);
+    st = open_store(f);
+    assert_int_equal(store_start(st), 0);
+    assert_int_equal(unsetenv("PARLEY_STORE_LINGER_US"), 0);
+    assert_int_equal(pub_seq(f, st, "l", NULL, now_ms(), NULL), 1);
+    /* the take of the first waits out the linger (a lower bound: load
+     * only makes it longer), the second joins it */
+    t0 = mono_ms();
+    submit_pub(st, "l", "2", NULL, false, now_ms(), 2);
+    submit_pub(st, "l", "3", NULL, false, now_ms(), 3);
+    take_n(f, st, jobs, 2);
+    assert_true(mono_ms() - t0 >= 150);
+    assert_int_equal(jobs[0]->seq, 2);
+    assert_int_equal(jobs[1]->seq, 3);
+    free_all(jobs, 2);
+    store_get_stats(st, &stats);
+    assert_int_equal(stats.rows, 3);
+    assert_int_equal(stats.batches, 2);
+    assert_true(stats.wal_frames >= 2);
+    store_free(&st);
+}
+
 /* store_stage holds jobs on the caller's side: the running store thread
  * sees none of them until store_flush, then all of them in one batch. */
 static void test_stage_then_flush(void **state)
@@ -1209,6 +1242,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seq_across_reopen, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_linger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_take_one_batch, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_as_storage, setup, teardown),

@@ -728,6 +728,64 @@ static void test_reads_span_index_and_tail(void **state)
     store_sql_close(&s);
 }
 
+/* Chunks of topic `name` in msg_index. */
+static int64_t chunks_of(struct store_sql *s, const char *name)
+{
+    char sql[160];
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM msg_index i, topics t"
+             " WHERE i.topic_id = t.id AND t.name = '%s'", name);
+    return query_int(s, sql);
+}
+
+/* Index cycles that each find a few new messages per topic append them to
+ * the topic's newest chunk until it holds STORE_SQL_CHUNK_SMALL ids, so a
+ * long replay reads a few chunks, not one per cycle; reads stay exact,
+ * also after count pruning trimmed the chunks and after a reopen. */
+static void test_small_chunks_merge(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    int64_t now = NOW;
+    uint64_t pruned = 0;
+    int cycle = 0;
+
+    for (cycle = 0; cycle < 300; cycle++) {
+        pub1(s, "a", NULL, now, NULL);
+        pub1(s, "a", NULL, now, NULL);
+        pub1(s, "a", NULL, now, NULL);
+        pub1(s, "b", NULL, now, NULL);
+        now += 2 * STORE_SQL_INDEX_MS;
+        prune_all(s, now, &pruned);
+        assert_int_equal(store_sql_unindexed(s), 0);
+    }
+    /* 900 ids in chunks of 128 (the last one partial), not 300 chunks */
+    assert_int_equal(chunks_of(s, "a"), (900 + STORE_SQL_CHUNK_SMALL - 1) /
+                                            STORE_SQL_CHUNK_SMALL);
+    assert_int_equal(chunks_of(s, "b"), (300 + STORE_SQL_CHUNK_SMALL - 1) /
+                                            STORE_SQL_CHUNK_SMALL);
+    assert_int_equal(query_int(s, INDEXED_IDS), 1200);
+    expect_seqs(read_job(s, STORE_JOB_AFTER, "a", 0, 1000, 1000), 1, 900);
+    expect_seqs(read_job(s, STORE_JOB_AFTER, "a", 127, 1000, 300), 128, 427);
+    expect_seqs(read_job(s, STORE_JOB_BEFORE, "a", 0, 0, 200), 701, 900);
+    expect_seqs(read_job(s, STORE_JOB_BEFORE, "b", 129, 0, 5), 124, 128);
+    store_sql_close(&s);
+
+    /* Count pruning to 100 trims the newest chunk's front; writes after
+     * it (and after a reopen, which forgets the newest chunk) stay
+     * exact. */
+    s = open_sql(f, NULL, 0, 100, 0);
+    prune_all(s, now, &pruned);
+    for (cycle = 0; cycle < 40; cycle++) {
+        pub1(s, "a", NULL, now, NULL);
+        now += 2 * STORE_SQL_INDEX_MS;
+        prune_all(s, now, &pruned);
+    }
+    expect_seqs(read_job(s, STORE_JOB_AFTER, "a", 0, 1000, 1000), 841, 940);
+    assert_int_equal(query_int(s, INDEXED_IDS), 200);
+    store_sql_close(&s);
+}
+
 /* Closing without an index write is what a crash leaves: the next open
  * reads the unindexed rows back from the log, seq continues. Also after an
  * index cycle cut short after its first slice (more topics than one slice
@@ -921,6 +979,7 @@ int main(void)
         TMPDB_TEST(test_prune_by_count),
         TMPDB_TEST(test_prune_by_age_and_dedupe),
         TMPDB_TEST(test_reads_span_index_and_tail),
+        TMPDB_TEST(test_small_chunks_merge),
         TMPDB_TEST(test_tails_survive_reopen),
         TMPDB_TEST(test_tails_bounded_when_index_fails),
         TMPDB_TEST(test_crash_mid_migration),

@@ -2,8 +2,10 @@
  * test_topic_tree.c: the subscription index on its own. Pattern matching
  * through topic_tree_match() against MQTT's rules (table-driven, then
  * cross-checked with pl_topic_match() on generated patterns), pruning of
- * trie nodes on release, and the hash map of concrete topics at 10k
- * entries. The tests play the hub's part: they link struct sub entries
+ * trie nodes on release, the hash map of concrete topics at 10k
+ * entries, and the name trie a pattern sub walks: the same answers as
+ * pl_topic_match() over every topic, at the cost of the matched branches
+ * only (100k topics). The tests play the hub's part: they link struct sub entries
  * into the lists and keep tree->patterns, as hub.c does.
  */
 #include <setjmp.h>
@@ -562,6 +564,160 @@ static void test_many_topics(void **state)
     assert_int_equal(topics_freed, N_TOPICS / 2);
 }
 
+/* ---- the name trie: pattern -> known topics ---------------------------- */
+
+#define MAX_NAMES 256
+
+struct name_set {
+    struct topic *ts[MAX_NAMES];
+    unsigned seen[MAX_NAMES];
+    size_t n;
+};
+
+static int note_seen(void *arg, struct topic *t)
+{
+    struct name_set *ns = arg;
+    size_t i;
+
+    for (i = 0; i < ns->n; i++) {
+        if (ns->ts[i] == t) {
+            ns->seen[i]++;
+            return 0;
+        }
+    }
+    fail_msg("visited a topic that is not indexed: %s", t->name);
+    return 0;
+}
+
+/* Every pattern finds exactly the topics pl_topic_match() accepts, each
+ * once, however they share prefixes ("a", "a/b", "$SYS/a", ...). */
+static void test_names_match_generated(void **state)
+{
+    struct topic_tree tree;
+    struct name_set ns;
+    char buf[64];
+    size_t i;
+    size_t k;
+    unsigned matched = 0;
+
+    (void)state;
+    memset(&ns, 0, sizeof(ns));
+    assert_int_equal(topic_tree_init(&tree), 0);
+    for (i = 0; i < 2000 && ns.n < MAX_NAMES; i++) {
+        gen(buf, sizeof(buf), false);
+        if (topic_tree_find(&tree, buf, strlen(buf)) != NULL)
+            continue;
+        ns.ts[ns.n] = topic_for(buf);
+        assert_int_equal(topic_tree_insert(&tree, ns.ts[ns.n]), 0);
+        ns.n++;
+    }
+    assert_true(ns.n > 100);
+    for (i = 0; i < 500; i++) {
+        gen(buf, sizeof(buf), true);
+        assert_int_equal(pl_topic_validate(buf, strlen(buf), true), PL_OK);
+        memset(ns.seen, 0, sizeof(ns.seen));
+        assert_int_equal(topic_tree_foreach_match(&tree, buf, note_seen, &ns),
+                         0);
+        for (k = 0; k < ns.n; k++) {
+            unsigned want = pl_topic_match(buf, ns.ts[k]->name) ? 1 : 0;
+
+            if (ns.seen[k] != want)
+                fail_msg("pattern %s topic %s: visited %u times, want %u",
+                         buf, ns.ts[k]->name, ns.seen[k], want);
+            matched += want;
+        }
+    }
+    assert_true(matched > 1000);
+    /* Removing every topic leaves no name node behind. */
+    for (k = 0; k < ns.n; k++) {
+        topic_tree_remove(&tree, ns.ts[k]);
+        free_topic(ns.ts[k]);
+    }
+    assert_int_equal(tree.topics_count, 0);
+    assert_int_equal(tree.nodes_count, 0);
+    topic_tree_cleanup(&tree, NULL);
+}
+
+#define N_ROOMS 1000
+#define N_PER_ROOM 100
+#define N_KITCHEN 10
+
+static int count_kitchen(void *arg, struct topic *t)
+{
+    unsigned *n = arg;
+
+    assert_true(pl_topic_match("sensors/kitchen/+", t->name));
+    (*n)++;
+    return 0;
+}
+
+/* With 100,000 other topics, `sensors/kitchen/+` looks at the kitchen's
+ * branch only: the node count is what the matched topics cost. */
+static void test_names_walk_cost(void **state)
+{
+    struct topic_tree tree;
+    static struct topic *ts[N_ROOMS * N_PER_ROOM + N_KITCHEN];
+    char name[64];
+    unsigned n = 0;
+    size_t nt = 0;
+    size_t r;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(topic_tree_init(&tree), 0);
+    for (r = 0; r < N_ROOMS; r++) {
+        for (i = 0; i < N_PER_ROOM; i++) {
+            snprintf(name, sizeof(name), "sensors/room%zu/%zu", r, i);
+            ts[nt] = topic_for(name);
+            assert_int_equal(topic_tree_insert(&tree, ts[nt]), 0);
+            nt++;
+        }
+    }
+    for (i = 0; i < N_KITCHEN; i++) {
+        snprintf(name, sizeof(name), "sensors/kitchen/%zu", i);
+        ts[nt] = topic_for(name);
+        assert_int_equal(topic_tree_insert(&tree, ts[nt]), 0);
+        nt++;
+    }
+    assert_int_equal(topic_tree_foreach_match(&tree, "sensors/kitchen/+",
+                                              count_kitchen, &n), 0);
+    assert_int_equal(n, N_KITCHEN);
+    /* "sensors", "kitchen" and its ten children */
+    assert_int_equal(tree.walk_nodes, 2 + N_KITCHEN);
+
+    n = 0;
+    assert_int_equal(topic_tree_foreach_match(&tree, "sensors/kitchen/#",
+                                              count_kitchen, &n), 0);
+    assert_int_equal(n, N_KITCHEN);
+    assert_int_equal(tree.walk_nodes, 2 + N_KITCHEN);
+
+    /* An unknown branch costs the lookups down to where it ends. */
+    assert_int_equal(topic_tree_foreach_match(&tree, "sensors/attic/+",
+                                              count_kitchen, &n), 0);
+    assert_int_equal(tree.walk_nodes, 1);
+
+    /* A wildcard in the middle pays for the level it enumerates, and one
+     * lookup per branch below it. */
+    n = 0;
+    assert_int_equal(topic_tree_foreach_match(&tree, "sensors/+/3",
+                                              count_topic, &n), 0);
+    assert_int_equal(n, N_ROOMS + 1);
+    assert_int_equal(tree.walk_nodes, 1 + (N_ROOMS + 1) + (N_ROOMS + 1));
+
+    /* A non-zero return stops the walk. */
+    n = 0;
+    assert_int_equal(topic_tree_foreach_match(&tree, "#", stop_at_three, &n),
+                     42);
+    assert_int_equal(n, 3);
+
+    for (i = 0; i < nt; i++) {
+        topic_tree_remove(&tree, ts[i]);
+        free_topic(ts[i]);
+    }
+    assert_int_equal(tree.nodes_count, 0);
+    topic_tree_cleanup(&tree, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +729,8 @@ int main(void)
         cmocka_unit_test(test_prune_on_release),
         cmocka_unit_test(test_prune_many),
         cmocka_unit_test(test_many_topics),
+        cmocka_unit_test(test_names_match_generated),
+        cmocka_unit_test(test_names_walk_cost),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
