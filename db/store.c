@@ -68,6 +68,7 @@ struct store {
     atomic_uint_fast64_t rows;
     atomic_uint_fast64_t commit_errors;
     atomic_uint_fast64_t pruned;
+    atomic_uint_fast64_t commit_us;
 };
 
 /* ---- open, walk --------------------------------------------------------- */
@@ -193,8 +194,16 @@ static void store_process(struct store *st, struct store_job *list, size_t n,
         }
     }
     if (n_pubs > 0) {
+        struct timespec t0, t1;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         store_sql_run_pubs(st->sql, st->pubs, n_pubs, store_inject, st,
                            &batches, &rows, &errors);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        /* $SYS's commit latency: this time over the batches */
+        atomic_fetch_add(&st->commit_us,
+                         (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+                                    (t1.tv_nsec - t0.tv_nsec) / 1000));
         atomic_fetch_add(&st->batches, batches);
         atomic_fetch_add(&st->rows, rows);
         atomic_fetch_add(&st->commit_errors, errors);
@@ -390,6 +399,7 @@ void store_get_stats(struct store *st, struct store_stats *out)
     out->rows = atomic_load(&st->rows);
     out->commit_errors = atomic_load(&st->commit_errors);
     out->pruned = atomic_load(&st->pruned);
+    out->commit_us = atomic_load(&st->commit_us);
     out->checkpoints = st->ckpt != NULL ? wal_ckpt_runs(st->ckpt) : 0;
     out->checkpointed_pages = st->ckpt != NULL ? wal_ckpt_pages(st->ckpt)
                                                : 0;

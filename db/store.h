@@ -97,6 +97,7 @@ struct store_stats {
     uint64_t pruned;         /* messages removed by retention */
     uint64_t checkpoints;    /* WAL checkpoints run by the checkpointer */
     uint64_t checkpointed_pages; /* WAL pages they copied */
+    uint64_t commit_us;      /* time spent running publish batches */
 };
 void store_get_stats(struct store *st, struct store_stats *out);
 

@@ -50,6 +50,7 @@ struct pl_config {
     size_t store_pending_max;
     int max_depth;
     int rx_buffer;
+    int64_t sys_interval_ms;  /* $SYS values every so often; 0: off */
 };
 
 /* What config_parse wants the caller to do. */

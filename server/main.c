@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "sys.h"
 #include "service_thread.h"
 
 static struct server *the_server; /* for the signal handler only */
@@ -148,6 +149,7 @@ static void service_turn(struct server *srv)
     ws_read_more(srv);
     storage_flush(&srv->storage);
     drain_store(srv);
+    hub_sys_flush(srv->hub); /* $SYS events raised during the turn */
     ws_flush(srv);
 }
 
@@ -280,6 +282,7 @@ static int open_hub(struct server *srv)
     hcfg.persist = true;
     hcfg.retain_messages = cfg->retain_messages;
     hcfg.retain_age_ms = cfg->retain_age_ms;
+    hcfg.sys_interval_ms = (uint32_t)cfg->sys_interval_ms;
     srv->hub = hub_new(&hcfg, &server_hub_ops, srv, &srv->storage);
     if (srv->hub == NULL) {
         log_error("out of memory");
@@ -360,6 +363,7 @@ static int run(struct server *srv)
     int port = 0;
 
     ws_start(srv);
+    sys_glue_start(srv);
     port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
     if (storage_start(&srv->storage) < 0) {
         log_error("cannot start the store thread");
@@ -392,8 +396,10 @@ static void drain_and_close_clients(struct server *srv)
  * (its last completions go to the hub), the context, the loop, the rest. */
 static void teardown(struct server *srv)
 {
-    if (srv->ctx != NULL)
+    if (srv->ctx != NULL) {
         ws_stop(srv);
+        sys_glue_stop(srv);
+    }
     if (srv->store != NULL) {
         storage_stop(&srv->storage);
         if (srv->hub != NULL) {

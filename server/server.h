@@ -69,6 +69,7 @@ struct server {
     size_t n_flush;
     size_t cap_flush;
     uint64_t direct_writes;       /* writes made by ws_flush */
+    lws_sorted_usec_list_t sys_timer; /* --sys-interval (sys_glue.c) */
 };
 
 /* Per-connection data lws allocates for our one protocol, used by both
@@ -121,6 +122,13 @@ int http_callback(struct server *srv, struct lws *wsi,
  * it is taken from the HTTP writeable callback. */
 void http_wake(struct server *srv, struct conn *c);
 void http_pss_cleanup(struct pss *pss);
+
+/* sys_glue.c: the $SYS timer (after the context exists; stop before it
+ * is destroyed), and a refused connection reported as a $SYS event. */
+void sys_glue_start(struct server *srv);
+void sys_glue_stop(struct server *srv);
+void sys_glue_refused(struct server *srv, struct lws *wsi, const char *why,
+                      int code);
 
 /* metrics.c: every metric of GET /metrics, appended to b. */
 void metrics_render(struct server *srv, struct pl_buf *b);

@@ -27,3 +27,9 @@ parley_add_unit_test(test_hub_out
 target_link_libraries(test_hub_out PRIVATE PkgConfig::CJSON parley_http)
 parley_add_unit_test(test_config
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_config.c LIBS parley_core)
+# The $SYS topics (server/sys.c) on the fake hub.
+parley_add_unit_test(test_sys
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_sys.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/hub_fake.c
+    LIBS parley_core)
+target_link_libraries(test_sys PRIVATE PkgConfig::CJSON parley_http)
