@@ -510,6 +510,8 @@ static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
     } else if (strcmp(path, "/api/publish") == 0) {
         respond_json_error(wsi, pss, 405, PL_ERR_BAD_REQUEST,
                            "use POST for /api/publish");
+    } else if (strcmp(path, "/admin") == 0 || strcmp(path, "/admin/") == 0) {
+        serve_asset(srv, wsi, pss, "/admin.html"); /* the $SYS view */
     } else {
         serve_asset(srv, wsi, pss, path);
     }

@@ -16,7 +16,6 @@
 
 struct hub;
 
-
 /* Every --sys-interval: take s (copied), compute the rates and, when
  * someone subscribes to `$SYS`, publish every value, retained. */
 void hub_sys_tick(struct hub *hub, const struct hub_sys_sample *s);
