@@ -1,7 +1,7 @@
 /*
  * main.c: the `parley` executable's entry point: global help and version,
- * and dispatch to the subcommands (chat, sub, pub, token, top), each of
- * which owns its own options. No logic of its own.
+ * and dispatch to the subcommands (chat, sub, pub, token, top, backup),
+ * each of which owns its own options. No logic of its own.
  */
 #include <stdio.h>
 #include <string.h>
@@ -26,6 +26,7 @@ static const char main_usage[] =
 "  token --secret S --user U [--ttl D] [--allow-pub P] [--allow-sub P]\n"
 "                                         mint an HS256 token\n"
 "  top  [URL] [--count N]                 the server's $SYS values, live\n"
+"  backup [URL] FILE                      online copy of the server's database\n"
 "  help [COMMAND]                         this text, or a command's help\n"
 "\n"
 "URL defaults to $PARLEY_URL, else " CLI_URL_DEFAULT "; wss:// works\n"
@@ -45,6 +46,7 @@ static const struct command commands[] = {
     { "pub", pub_main },
     { "token", token_main },
     { "top", top_main },
+    { "backup", backup_main },
 };
 
 static const struct command *find_command(const char *name)

@@ -150,6 +150,7 @@ static void service_turn(struct server *srv)
     storage_flush(&srv->storage);
     drain_store(srv);
     hub_sys_flush(srv->hub); /* $SYS events raised during the turn */
+    backup_http_poll(srv);
     ws_flush(srv);
 }
 
