@@ -454,8 +454,51 @@ case_top_tmux() {
     pass
 }
 
+# parley backup: an online copy into a relative FILE (made absolute), a
+# refusal for an existing FILE, and a restore: a fresh parleyd on the copy
+# serves the messages with their seqs and continues them.
+case_backup() {
+    start_server b
+    local i
+    for i in 1 2 3 4 5; do
+        "$CLI" pub "$URL" keep/t "$i" >/dev/null 2>>"$TMP/pub.err" ||
+            fail "pub $i"
+    done
+    (cd "$TMP" && timeout 30 "$CLI" backup "$URL" copy.db) >"$TMP/bk.out" \
+        2>"$TMP/bk.err" || fail "backup failed: $(cat "$TMP/bk.err")"
+    grep -Eq "^backup written to $TMP/copy\.db: [0-9]+ bytes" "$TMP/bk.out" ||
+        fail "backup said: $(cat "$TMP/bk.out")"
+    [ -f "$TMP/copy.db" ] || fail "no copy.db"
+    [ ! -e "$TMP/copy.db.part" ] || fail "copy.db.part left behind"
+    timeout 30 "$CLI" backup "$URL" "$TMP/copy.db" >/dev/null 2>"$TMP/bk2.err"
+    [ $? -eq 1 ] || fail "a second backup over copy.db did not fail"
+    grep -q 'HTTP 409' "$TMP/bk2.err" || fail "no 409: $(cat "$TMP/bk2.err")"
+    # restore: a fresh server on the copy
+    kill -TERM "$SERVER_PID"
+    wait_exit "$SERVER_PID" 10
+    PORT=""
+    "$SRV" --port 0 --db "$TMP/copy.db" 2>"$TMP/restored.err" &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_file_grep "$TMP/restored.err" 'listening on http://127\.0\.0\.1:[0-9]+' 10 ||
+        fail "parleyd on the copy did not start"
+    PORT=$(grep -Eo 'listening on http://127\.0\.0\.1:[0-9]+' "$TMP/restored.err" |
+           grep -Eo '[0-9]+$')
+    URL="ws://127.0.0.1:$PORT/ws"
+    timeout 10 "$CLI" sub "$URL" keep/t --since 0 --count 5 >"$TMP/got.out" \
+        2>"$TMP/got.err" || fail "sub on the restored server"
+    [ "$(field seq <"$TMP/got.out" | tr '\n' ' ')" = "1 2 3 4 5 " ] ||
+        fail "restored seqs: $(cat "$TMP/got.out")"
+    timeout 10 "$CLI" pub "$URL" keep/t 6 || fail "pub on the restored server"
+    timeout 10 "$CLI" sub "$URL" keep/t --since 5 --count 1 >"$TMP/six.out" \
+        2>>"$TMP/got.err" || fail "sub since 5"
+    [ "$(field seq <"$TMP/six.out")" = 6 ] ||
+        fail "the restored server did not continue at seq 6: $(cat "$TMP/six.out")"
+    pass
+}
+
 case "$CASE" in
-help|pubsub|since_restart|stdin_bulk|refused|token|wss|chat_tmux|top_tmux)
+help|pubsub|since_restart|stdin_bulk|refused|token|wss|chat_tmux|top_tmux|backup)
     "case_$CASE" ;;
 *)
     echo "unknown case $CASE" >&2
