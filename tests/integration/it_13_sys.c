@@ -134,6 +134,19 @@ static void test_sys_values_match(void **state)
     assert_true(wait_values(admin, &seen, 4, 4, 20, 40));
     /* '#' saw the topic's messages and no $SYS value. */
     assert_true(itest_nothing_more(all, 3, ITEST_QUIET_MS));
+    /* /metrics totals the commit time behind commit_latency_ms. */
+    {
+        struct httpc_resp r;
+        const char *line = NULL;
+        unsigned long long us = 0;
+
+        assert_int_equal(httpc_get(port, "/metrics", &r, W), 0);
+        line = strstr(r.body, "\nparley_store_commit_microseconds_total ");
+        assert_non_null(line);
+        assert_int_equal(sscanf(line + 1, "%*s %llu", &us), 1);
+        assert_true(us > 0);
+        httpc_resp_cleanup(&r);
+    }
 
     /* One more connection, then one fewer: the count follows. */
     rawws_close(s);
