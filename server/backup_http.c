@@ -6,7 +6,9 @@
  * the server's own file system, so:
  * - the request must come from the server's own machine (a loopback
  *   peer), whatever the auth setting: an operator runs `parley backup`
- *   there, over SSH if need be;
+ *   there, over SSH if need be. A request that names a forwarder
+ *   (X-Forwarded-For, X-Real-IP, Forwarded) came through a proxy, which
+ *   makes any client look local: it is refused;
  * - with auth on it must also carry a Bearer token that may read
  *   everything: its allow_sub covers both `#` and `$SYS/#` (no allow_sub
  *   claim at all does).
@@ -30,6 +32,10 @@ static bool peer_is_loopback(struct lws *wsi)
 {
     char addr[64] = "";
 
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR) > 0 ||
+        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_X_REAL_IP) > 0 ||
+        lws_hdr_custom_length(wsi, "forwarded:", 10) > 0)
+        return false;
     lws_get_peer_simple(wsi, addr, sizeof(addr));
     return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
            strncmp(addr, "::ffff:127.", 11) == 0;

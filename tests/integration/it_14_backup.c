@@ -317,6 +317,20 @@ static void test_backup_needs_a_full_token(void **state)
     assert_int_equal(backup_with(port, path, narrow), 403);
     assert_int_equal(access(path, F_OK), -1);
     assert_int_equal(backup_with(port, "relative.db", full), 400);
+    /* through a proxy on this machine: not local, whatever the token */
+    {
+        struct httpc_resp r;
+        char req[300];
+        char hdr[1200];
+
+        snprintf(req, sizeof(req), "/api/backup?file=%s", path);
+        snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n"
+                 "X-Forwarded-For: 203.0.113.9\r\n", full);
+        assert_int_equal(httpc_request(port, "POST", req, hdr, NULL, 0, &r,
+                                       2 * W), 0);
+        assert_int_equal(r.status, 403);
+        httpc_resp_cleanup(&r);
+    }
     assert_int_equal(backup_with(port, path, full), 200);
     assert_int_equal(access(path, F_OK), 0);
     unlink(path);
