@@ -422,7 +422,14 @@ case_top_tmux() {
     wait_pane top '^Connections +1 +since start 2 ' 10 ||
         fail "top did not show its own connection"
     # in place: one header on the screen, however many views were drawn
-    wait_pane top 'up 0d 00h 00m 0[1-9]s' 10 || fail "top did not refresh"
+    local up0 up1 until=$((SECONDS + 10))
+    up0=$(tm capture-pane -p -t top | grep -Eo ' up [0-9dhms ]+$')
+    up1=$up0
+    while [ "$up1" = "$up0" ] && [ "$SECONDS" -le "$until" ]; do
+        sleep 0.1
+        up1=$(tm capture-pane -p -t top | grep -Eo ' up [0-9dhms ]+$')
+    done
+    [ "$up1" != "$up0" ] || fail "top did not refresh (still$up0)"
     [ "$(tm capture-pane -p -t top | grep -c '^parley top ')" -eq 1 ] ||
         fail "top scrolled instead of redrawing in place"
 
