@@ -5,9 +5,10 @@
  * have arrived (`$SYS/broker/topics/busiest` ends each burst) or an event
  * came. The retained copies that answer the sub come in no useful order,
  * so the first view waits for the reply to a ping sent after the sub:
- * replies keep their order, so every retained copy is in by then. On a terminal it draws from the top-left corner over the last
- * view and 'q' quits; otherwise (a pipe) each view is printed after the
- * last one, separated by a blank line. --count N exits after N views.
+ * replies keep their order, so every retained copy is in by then. On a
+ * terminal it draws from the top-left corner over the last view and 'q'
+ * quits; otherwise (a pipe) each view is printed after the last one,
+ * separated by a blank line. --count N exits after N views.
  */
 #include <errno.h>
 #include <getopt.h>
