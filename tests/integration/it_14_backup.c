@@ -47,6 +47,17 @@ struct load {
     int failed;
 };
 
+/* name, in the directory of the group's server (removed with it). */
+static void path_in_server_dir(void **state, const char *name, char *buf,
+                               size_t n)
+{
+    const struct itest *t = *state;
+    const char *db = server_db(t->srv);
+    const char *slash = strrchr(db, '/');
+
+    snprintf(buf, n, "%.*s/%s", (int)(slash - db), db, name);
+}
+
 static int64_t mono_us(void)
 {
     struct timespec ts;
@@ -182,8 +193,7 @@ static void test_backup_under_load(void **state)
     assert_int_equal(l->failed, 0);
     assert_true(atomic_load(&l->n_acks) >= BEFORE_BACKUP);
 
-    snprintf(path, sizeof(path), "/tmp/parley-it14-%d.db", (int)getpid());
-    unlink(path);
+    path_in_server_dir(state, "copy.db", path, sizeof(path));
     snprintf(req, sizeof(req), "/api/backup?file=%s", path);
     requested_us = mono_us();
     assert_int_equal(httpc_request(port, "POST", req, NULL, NULL, 0, &r,
@@ -254,7 +264,6 @@ static void test_backup_under_load(void **state)
         assert_true(server_exited_cleanly(ws));
     }
     server_free(&restored);
-    unlink(path);
     free(byseq);
     free(l->acks);
     free(l);
@@ -310,8 +319,7 @@ static void test_backup_needs_a_full_token(void **state)
 
     assert_non_null(narrow);
     assert_non_null(full);
-    snprintf(path, sizeof(path), "/tmp/parley-it14-auth-%d.db", (int)getpid());
-    unlink(path);
+    path_in_server_dir(state, "copy.db", path, sizeof(path));
     assert_int_equal(backup_with(port, path, NULL), 401);
     assert_int_equal(backup_with(port, path, "not.a.token"), 401);
     assert_int_equal(backup_with(port, path, narrow), 403);
@@ -333,7 +341,6 @@ static void test_backup_needs_a_full_token(void **state)
     }
     assert_int_equal(backup_with(port, path, full), 200);
     assert_int_equal(access(path, F_OK), 0);
-    unlink(path);
     free(narrow);
     free(full);
 }
