@@ -15,8 +15,9 @@
 
 #include <sqlite3.h>
 
-/* Pages copied per step: 64 pages of 4 KiB take well under a millisecond
- * (see docs/design.md), so a commit waits at most about that long. */
+/* Pages copied per step; a commit waits at most one step. Measured in
+ * it_14_backup (docs/design.md): 10 pages in 150-270 us, and the longest
+ * 64-page step 5-10 ms with the shared 2-core machine at load 11. */
 #define STORE_BACKUP_STEP_PAGES 64
 
 struct store_backup;
