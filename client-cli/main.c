@@ -1,7 +1,7 @@
 /*
  * main.c: the `parley` executable's entry point: global help and version,
- * and dispatch to the subcommands (chat, sub, pub, token), each of which
- * owns its own options. No logic of its own.
+ * and dispatch to the subcommands (chat, sub, pub, token, top, backup),
+ * each of which owns its own options. No logic of its own.
  */
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +25,8 @@ static const char main_usage[] =
 "                                         publish a value or stdin lines\n"
 "  token --secret S --user U [--ttl D] [--allow-pub P] [--allow-sub P]\n"
 "                                         mint an HS256 token\n"
+"  top  [URL] [--count N]                 the server's $SYS values, live\n"
+"  backup [URL] FILE                      online copy of the server's database\n"
 "  help [COMMAND]                         this text, or a command's help\n"
 "\n"
 "URL defaults to $PARLEY_URL, else " CLI_URL_DEFAULT "; wss:// works\n"
@@ -43,6 +45,8 @@ static const struct command commands[] = {
     { "sub", sub_main },
     { "pub", pub_main },
     { "token", token_main },
+    { "top", top_main },
+    { "backup", backup_main },
 };
 
 static const struct command *find_command(const char *name)

@@ -30,6 +30,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 
 #include "errors.h"
 #include "jobq.h"
+#include "store_backup.h"
 #include "store_sql.h"
 #include "wal_ckpt.h"
 
@@ -70,6 +72,15 @@ struct store {
     atomic_uint_fast64_t rows;
     atomic_uint_fast64_t commit_errors;
     atomic_uint_fast64_t pruned;
+    atomic_uint_fast64_t commit_us;
+    /* The online backup: asked for by the service thread, run a step at
+     * a time by the store thread between batches (store_backup_work). */
+    pthread_mutex_t backup_lock;
+    char *backup_request;          /* {backup_lock} path, not yet begun */
+    bool backup_busy;              /* {backup_lock} asked, not yet polled */
+    bool backup_finished;          /* {backup_lock} res is ready */
+    struct store_backup_result backup_res; /* {backup_lock} */
+    struct store_backup *backup;   /* store thread only: in progress */
 };
 
 /* ---- open, walk --------------------------------------------------------- */
@@ -105,6 +116,7 @@ struct store *store_open(const struct store_config *cfg, char **err)
     if (st->path == NULL)
         goto oom;
     st->cfg.path = st->path;
+    pthread_mutex_init(&st->backup_lock, NULL);
     if (jobq_init(&st->jobs) != 0)
         goto oom;
     jobs_ok = true;
@@ -195,8 +207,16 @@ static void store_process(struct store *st, struct store_job *list, size_t n,
         }
     }
     if (n_pubs > 0) {
+        struct timespec t0, t1;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         store_sql_run_pubs(st->sql, st->pubs, n_pubs, store_inject, st,
                            &batches, &rows, &errors);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        /* $SYS's commit latency: this time over the batches */
+        atomic_fetch_add(&st->commit_us,
+                         (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+                                    (t1.tv_nsec - t0.tv_nsec) / 1000));
         atomic_fetch_add(&st->batches, batches);
         atomic_fetch_add(&st->rows, rows);
         atomic_fetch_add(&st->commit_errors, errors);
@@ -269,6 +289,47 @@ static struct store_job *store_linger(struct store *st,
     return list;
 }
 
+/* Report a finished (or failed) backup to the service thread. */
+static void store_backup_report(struct store *st,
+                                const struct store_backup_result *res)
+{
+    pthread_mutex_lock(&st->backup_lock);
+    st->backup_res = *res;
+    st->backup_finished = true;
+    pthread_mutex_unlock(&st->backup_lock);
+    if (st->cfg.wake != NULL)
+        st->cfg.wake(st->cfg.wake_arg);
+}
+
+/* Between batches: begin an asked-for backup, or copy its next pages.
+ * Returns true while a backup is in progress (the thread then does not
+ * sleep between steps). */
+static bool store_backup_work(struct store *st)
+{
+    struct store_backup_result res;
+    char *path = NULL;
+
+    if (st->backup == NULL) {
+        pthread_mutex_lock(&st->backup_lock);
+        path = st->backup_request;
+        st->backup_request = NULL;
+        pthread_mutex_unlock(&st->backup_lock);
+        if (path == NULL)
+            return false;
+        st->backup = store_backup_begin(store_sql_db(st->sql), path, &res);
+        free(path);
+        if (st->backup == NULL) {
+            store_backup_report(st, &res);
+            return false;
+        }
+    }
+    if (store_backup_step(st->backup, &res) == 1)
+        return true;
+    store_backup_end(&st->backup);
+    store_backup_report(st, &res);
+    return false;
+}
+
 static void *store_thread(void *arg)
 {
     struct store *st = arg;
@@ -287,6 +348,17 @@ static void *store_thread(void *arg)
         if (closed)
             break;
         timeout = store_maybe_prune(st);
+        if (store_backup_work(st))
+            timeout = 0;
+    }
+    if (st->backup != NULL) {
+        struct store_backup_result res;
+
+        memset(&res, 0, sizeof(res));
+        res.rc = -ECANCELED;
+        snprintf(res.err, sizeof(res.err), "the server stopped");
+        store_backup_end(&st->backup);
+        store_backup_report(st, &res);
     }
     return NULL;
 }
@@ -425,6 +497,8 @@ void store_free(struct store **stp)
     store_sql_close(&st->sql);
     jobq_cleanup(&st->jobs);
     jobq_cleanup(&st->done);
+    free(st->backup_request);
+    pthread_mutex_destroy(&st->backup_lock);
     free(st->pubs);
     free(st->path);
     free(st);
@@ -437,10 +511,50 @@ void store_get_stats(struct store *st, struct store_stats *out)
     out->rows = atomic_load(&st->rows);
     out->commit_errors = atomic_load(&st->commit_errors);
     out->pruned = atomic_load(&st->pruned);
+    out->commit_us = atomic_load(&st->commit_us);
     out->checkpoints = st->ckpt != NULL ? wal_ckpt_runs(st->ckpt) : 0;
     out->wal_frames = st->ckpt != NULL ? wal_ckpt_frames(st->ckpt) : 0;
     out->checkpointed_pages = st->ckpt != NULL ? wal_ckpt_pages(st->ckpt)
                                                : 0;
+}
+
+int store_backup_start(struct store *st, const char *path)
+{
+    char *copy = NULL;
+    int rc = 0;
+
+    if (!st->started || st->stopped)
+        return -EINVAL;
+    copy = strdup(path);
+    if (copy == NULL)
+        return -ENOMEM;
+    pthread_mutex_lock(&st->backup_lock);
+    if (st->backup_busy) {
+        rc = -EBUSY;
+    } else {
+        st->backup_busy = true;
+        st->backup_finished = false;
+        st->backup_request = copy;
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&st->backup_lock);
+    free(copy);
+    return rc;
+}
+
+int store_backup_poll(struct store *st, struct store_backup_result *res)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&st->backup_lock);
+    if (st->backup_busy && st->backup_finished) {
+        *res = st->backup_res;
+        st->backup_busy = false;
+        st->backup_finished = false;
+        rc = 1;
+    }
+    pthread_mutex_unlock(&st->backup_lock);
+    return rc;
 }
 
 void store_fail_commits(struct store *st, int n)

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "storage.h"
+#include "store_backup.h"
 #include "store_job.h"
 
 struct store;
@@ -98,8 +99,21 @@ struct store_stats {
     uint64_t checkpoints;    /* WAL checkpoints run by the checkpointer */
     uint64_t checkpointed_pages; /* WAL pages they copied */
     uint64_t wal_frames;     /* pages the commits appended to the WAL */
+    uint64_t commit_us;      /* time spent running publish batches */
 };
 void store_get_stats(struct store *st, struct store_stats *out);
+
+/* Online backup (this engine's own API, not storage.h): copy the live
+ * database to path (absolute, must not exist) on the store thread,
+ * STORE_BACKUP_STEP_PAGES pages between batches, so no commit waits for
+ * more than one step. The copy holds every message committed before it
+ * completes. One at a time: -EBUSY while another has not been polled;
+ * -EINVAL before store_start or after store_stop. Service thread. */
+int store_backup_start(struct store *st, const char *path);
+/* 1 and *res when the backup asked for has finished (or failed: res->rc,
+ * res->err); 0 while it runs or when none was asked for. Service thread;
+ * the store calls cfg->wake when it finishes. */
+int store_backup_poll(struct store *st, struct store_backup_result *res);
 
 /* Test hook: make the next n commits fail as if the disk did. */
 void store_fail_commits(struct store *st, int n);

@@ -51,6 +51,7 @@ void config_defaults(struct pl_config *cfg)
     cfg->ping_interval = 30;
     cfg->idle_timeout = 60;
     cfg->store_pending_max = 200000;
+    cfg->sys_interval_ms = 5000;
     cfg->max_depth = 64;
     cfg->rx_buffer = 256;
     /* Typing indicators are worth nothing a second later: never stored.
@@ -299,6 +300,9 @@ static const struct config_option option_table[] = {
       "the same, secret read from FILE"), .set = set_secret_file,
       .live = true },
     { ROW(CONFIG_SECTION, "Other", NULL, NO_FIELD, 0, 0, NULL) },
+    { ROW(CONFIG_DURATION_MS, "sys-interval", "DUR", F(sys_interval_ms), 0,
+      3600000, "publish $SYS/broker/... values every DUR (5s;\n"
+      "0: no $SYS topics)") },
     { ROW(CONFIG_CUSTOM, "log-level", "LEVEL", NO_FIELD, 0, 0,
       "error, warn, notice (default), info, debug"), .set = set_log_level,
       .live = true },

@@ -57,6 +57,7 @@ struct pl_config {
     const char *config_path;  /* --config FILE, or NULL */
     bool print_config;        /* --print-config */
     struct config_text *texts; /* owned: the file(s) values point into */
+    int64_t sys_interval_ms;  /* $SYS values every so often; 0: off */
 };
 
 /* What config_parse wants the caller to do. */

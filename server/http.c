@@ -27,6 +27,7 @@
 enum route {
     ROUTE_NONE,
     ROUTE_PUBLISH,
+    ROUTE_BACKUP,                 /* backup_http.c */
 };
 
 #define HEADER_ROOM 1024
@@ -132,6 +133,18 @@ static void respond_json_error(struct lws *wsi, struct pss *pss, int status,
     else
         respond(wsi, pss, status, "application/json", pl_buf_data(&b), b.len);
     pl_buf_cleanup(&b);
+}
+
+void http_respond(struct lws *wsi, struct pss *pss, int status,
+                  const char *type, const void *body, size_t len)
+{
+    respond(wsi, pss, status, type, body, len);
+}
+
+void http_respond_error(struct lws *wsi, struct pss *pss, int status,
+                        enum pl_err err, const char *message)
+{
+    respond_json_error(wsi, pss, status, err, message);
 }
 
 void http_wake(struct server *srv, struct conn *c)
@@ -495,6 +508,24 @@ static void readyz(struct server *srv, struct lws *wsi, struct pss *pss)
     respond(wsi, pss, 503, "text/plain", body, (size_t)n);
 }
 
+/* POST /api/backup?file=PATH: the file argument, then backup_http.c. */
+static void api_backup(struct server *srv, struct lws *wsi, struct pss *pss)
+{
+    struct http_query q;
+    const char *file = NULL;
+    int rc = 0;
+
+    http_query_init(&q);
+    if (api_query(wsi, pss, &q) < 0)
+        goto out;
+    rc = http_query_get(&q, "file", &file);
+    if (api_bad_arg(wsi, pss, rc, "file", NULL))
+        goto out;
+    backup_http_start(srv, wsi, pss, rc == 0 ? file : NULL);
+out:
+    http_query_cleanup(&q);
+}
+
 static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
                          const char *path)
 {
@@ -506,6 +537,17 @@ static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
         if (strcmp(path, "/api/publish") == 0) {
             if (http_req_of(pss) != NULL) /* answered at body completion */
                 pss->req->route = ROUTE_PUBLISH;
+            return;
+        }
+        if (strcmp(path, "/api/backup") == 0) {
+            char cl[24] = "";
+
+            /* lws makes no body-completion callback for an empty body */
+            lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+            if (atoll(cl) <= 0)
+                api_backup(srv, wsi, pss);
+            else if (http_req_of(pss) != NULL) /* at body completion */
+                pss->req->route = ROUTE_BACKUP;
             return;
         }
         respond(wsi, pss, 404, "text/plain", "not found\n", 10);
@@ -528,6 +570,8 @@ static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
     } else if (strcmp(path, "/api/publish") == 0) {
         respond_json_error(wsi, pss, 405, PL_ERR_BAD_REQUEST,
                            "use POST for /api/publish");
+    } else if (strcmp(path, "/admin") == 0 || strcmp(path, "/admin/") == 0) {
+        serve_asset(srv, wsi, pss, "/admin.html"); /* the $SYS view */
     } else {
         serve_asset(srv, wsi, pss, path);
     }
@@ -563,6 +607,10 @@ static void http_body_done(struct server *srv, struct lws *wsi,
     const char *why = "bad request";
     enum pl_err err;
 
+    if (pss->req != NULL && pss->req->route == ROUTE_BACKUP) {
+        api_backup(srv, wsi, pss);
+        return;
+    }
     if (pss->req == NULL || pss->req->route != ROUTE_PUBLISH)
         return;
     if (pss->req->body_too_large) {
@@ -609,6 +657,7 @@ int http_callback(struct server *srv, struct lws *wsi,
             return 0;
         return write_response(srv, wsi, pss);
     case LWS_CALLBACK_CLOSED_HTTP:
+        backup_http_closed(srv, pss);
         hub_conn_close(srv->hub, &pss->conn);
         http_pss_cleanup(pss);
         return 0;

@@ -80,6 +80,8 @@ bool hub_is_ephemeral(struct hub *hub, const char *topic)
 {
     size_t i;
 
+    if (topic[0] == '$')
+        return true; /* the server's own ($SYS): never stored */
     for (i = 0; i < hub->cfg.n_ephemeral; i++)
         if (pl_topic_match(hub->ephemeral[i], topic))
             return true;
@@ -111,6 +113,7 @@ void hub_cull(struct hub *hub, struct conn *c, int code)
 
         hub->stats.slow_consumers++;
         hub->stats.queue_drops += c->q.count;
+        sys_slow_consumer(hub, c);
         log_at(LOG_INFO, &lc, "conn %" PRIu64 " (%s): slow consumer, "
                "closing with 4008", c->id, c->user ? c->user : "?");
     }
@@ -229,6 +232,8 @@ struct topic *hub_topic(struct hub *hub, const char *name, bool create)
         return NULL;
     }
     hub->stats.topics = hub->tree.topics_count;
+    if (name[0] == '$')
+        hub->sys.sys_topics++;
     return t;
 }
 
@@ -242,6 +247,8 @@ void hub_topic_maybe_free(struct hub *hub, struct topic *t)
         return;
     topic_tree_remove(&hub->tree, t);
     hub->stats.topics = hub->tree.topics_count;
+    if (t->name[0] == '$')
+        hub->sys.sys_topics--;
     topic_free(t);
 }
 
@@ -504,6 +511,8 @@ struct sub *hub_sub_add(struct hub *hub, struct conn *c, const char *pattern,
     c->n_subs++;
     sub_index_add(hub, s);
     hub->stats.subscriptions++;
+    if (pattern[0] == '$')
+        hub->sys.dollar_subs++;
     return s;
 }
 
@@ -539,6 +548,8 @@ void hub_sub_remove(struct hub *hub, struct sub *s)
     c->n_subs--;
     sub_index_remove(hub, s);
     hub->stats.subscriptions--;
+    if (s->pattern[0] == '$')
+        hub->sys.dollar_subs--;
     if (c->replays != NULL)
         replay_drop_unmatched(hub, c);
     once_forget_uncovered(hub, c, s);
@@ -583,8 +594,10 @@ static void fanout(struct hub *hub, struct topic *t, struct msg *m)
     struct fanout f = {hub, t, m};
 
     hub->gen++;
+    hub->sys.fanning = t; /* names the topic of a slow-consumer event */
     deliver_list(&f, &t->subs);
     topic_tree_match(&hub->tree, t->name, deliver_list, &f);
+    hub->sys.fanning = NULL;
 }
 
 /* A committed (or ephemeral) message: remember it, fan it out. */
@@ -602,6 +615,7 @@ void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
                t->name, seq, t->seq);
     }
     t->seq = seq;
+    t->pubs++;
     if (t->first_seq == 0)
         t->first_seq = seq;
     if (retain)
@@ -796,6 +810,7 @@ struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
     hub->cfg = *cfg;
     hub->ops = ops;
     hub->ctx = ctx;
+    sys_init(hub);
     if (storage != NULL)
         hub->storage = *storage;
     hub->cfg.n_ephemeral = 0;
@@ -834,6 +849,7 @@ void hub_free(struct hub **hp)
         conn_table_foreach(&hub->conns, free_conn_cb, hub);
     conn_table_cleanup(&hub->conns);
     free(hub->subs);
+    sys_cleanup(hub);
     topic_tree_cleanup(&hub->tree, topic_free);
     free_patterns(&hub->ephemeral, hub->cfg.n_ephemeral);
     pl_buf_cleanup(&hub->buf);

@@ -39,6 +39,7 @@ struct hub_config {
     bool persist;              /* false: no store at all (tests) */
     int64_t retain_messages;   /* the store's retention, so the recent */
     int64_t retain_age_ms;     /* ring never serves what it deleted */
+    uint32_t sys_interval_ms;  /* $SYS values every so often; 0: no $SYS */
 };
 
 struct hub_ops {
@@ -57,6 +58,7 @@ struct hub_stats {
     uint64_t topics;
     uint64_t recent_bytes;       /* every topic's recent ring together */
     uint64_t messages_in;
+    uint64_t bytes_in;           /* command text received */
     uint64_t messages_out;       /* deliveries queued to connections */
     uint64_t bytes_out;          /* counted by the transport */
     uint64_t queue_drops;        /* messages dropped with a culled queue */

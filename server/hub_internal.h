@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "conn.h"
 #include "hub.h"
+#include "sys_state.h"
 #include "topic_tree.h"
 
 #define REPLAY_LOW_BYTES (256 * 1024) /* refill replays below this */
@@ -38,6 +39,7 @@ struct hub {
     struct topic *ring_lru;
     struct topic *ring_mru;
     struct pl_buf buf; /* scratch for building frames */
+    struct sys_state sys; /* $SYS topics (sys.c) */
 };
 
 /* hub.c: helpers */
@@ -89,6 +91,15 @@ bool hub_conn_wants(const struct conn *c, const struct topic *t);
 /* presence.c */
 void presence_join(struct hub *hub, struct topic *t, const char *user);
 void presence_leave(struct hub *hub, struct topic *t, const char *user);
+
+/* sys.c */
+void sys_init(struct hub *hub);
+void sys_cleanup(struct hub *hub);
+/* c is being culled as a slow consumer: queue the event. */
+void sys_slow_consumer(struct hub *hub, const struct conn *c);
+/* A sub to pattern is about to be added: a first `$` one gets fresh
+ * values (retained) before its retained walk. */
+void sys_before_sub(struct hub *hub, const char *pattern);
 
 /* replay.c */
 int replay_sub(struct hub *hub, struct conn *c, const struct pl_cmd *cmd,

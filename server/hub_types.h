@@ -52,6 +52,7 @@ struct topic {
     struct msg *retained;    /* the retained copy, framed with retained:true */
     struct member *members;
     uint32_t n_members;
+    uint32_t pubs;           /* messages since the last $SYS walk (sys.c) */
 };
 
 /* One subscription of one connection to a topic or a pattern. */

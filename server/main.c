@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "sys.h"
 #include "service_thread.h"
 
 static struct server *the_server; /* for the signal handler only */
@@ -156,6 +157,8 @@ static void service_turn(struct server *srv)
     ws_read_more(srv);
     storage_flush(&srv->storage);
     drain_store(srv);
+    hub_sys_flush(srv->hub); /* $SYS events raised during the turn */
+    backup_http_poll(srv);
     ws_flush(srv);
 }
 
@@ -350,6 +353,7 @@ static int run(struct server *srv)
     int port = 0;
 
     ws_start(srv);
+    sys_glue_start(srv);
     if (!srv->own_listener) {
         port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
         srv->port = port;
@@ -390,8 +394,10 @@ static void drain_and_close_clients(struct server *srv)
  * (its last completions go to the hub), the context, the loop, the rest. */
 static void teardown(struct server *srv)
 {
-    if (srv->ctx != NULL)
+    if (srv->ctx != NULL) {
         ws_stop(srv);
+        sys_glue_stop(srv);
+    }
     if (srv->store != NULL) {
         storage_stop(&srv->storage);
         if (srv->hub != NULL) {

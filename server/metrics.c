@@ -26,6 +26,7 @@ struct metrics_snapshot {
     uint64_t store_batches, store_rows, store_commit_errors, store_pruned;
     uint64_t store_checkpoints, store_checkpointed_pages, store_pending;
     uint64_t store_wal_frames;
+    uint64_t store_commit_us;
     /* the WebSocket transport's limits (ws_admit.c, ws_rx.c, ...) */
     uint64_t tcp_conns, peer_addresses, refused_per_ip, refused_max_conns;
     uint64_t handshake_timeouts, idle_hangups, too_large, protocol_errors;
@@ -100,6 +101,10 @@ static const struct metric metrics[] = {
      "Pages the store's commits appended to the WAL.", V(store_wal_frames)},
     {"parley_store_pending", "gauge", "Store jobs in flight.",
      V(store_pending)},
+    {"parley_store_commit_microseconds_total", "counter",
+     "Time spent running publish batches (with batches_total: the mean "
+     "commit latency, as $SYS/broker/store/commit_latency_ms).",
+     V(store_commit_us)},
     {"parley_tcp_connections", "gauge",
      "Open TCP connections (HTTP, WebSocket, handshakes).", V(tcp_conns)},
     {"parley_peer_addresses", "gauge",
@@ -157,6 +162,7 @@ static void metrics_take(struct server *srv, struct metrics_snapshot *v)
     v->store_checkpointed_pages = s.checkpointed_pages;
     v->store_wal_frames = s.wal_frames;
     v->store_pending = srv->store ? store_pending(srv->store) : 0;
+    v->store_commit_us = s.commit_us;
     v->tcp_conns = w->tcp_conns;
     v->peer_addresses = srv->peers.count;
     v->refused_per_ip = w->refused_per_ip;

@@ -84,6 +84,12 @@ struct server {
     size_t n_flush;
     size_t cap_flush;
     uint64_t direct_writes;       /* writes made by ws_flush */
+    lws_sorted_usec_list_t sys_timer; /* --sys-interval (sys_glue.c) */
+    /* backup_http.c: the one backup running, and its request (NULL once
+     * the client went away) */
+    bool backup_running;
+    struct pss *backup_pss;
+    struct lws *backup_wsi;
 };
 
 /* Per-connection data lws allocates for our one protocol, used by both
@@ -153,6 +159,27 @@ void server_hub_config(const struct pl_config *cfg, struct hub_config *hcfg);
 /* SIGHUP: read the config file and the flags again and apply what may
  * change live (config_take_live); a bad file changes nothing. */
 void server_reload(struct server *srv);
+/* sys_glue.c: the $SYS timer (after the context exists; stop before it
+ * is destroyed), and a refused connection reported as a $SYS event. */
+void sys_glue_start(struct server *srv);
+void sys_glue_stop(struct server *srv);
+void sys_glue_refused(struct server *srv, struct lws *wsi, const char *why,
+                      int code);
+
+/* http.c: queue a response (written from HTTP_WRITEABLE), or a JSON
+ * error {"error":code,"message":...}, for glue that answers requests. */
+void http_respond(struct lws *wsi, struct pss *pss, int status,
+                  const char *type, const void *body, size_t len);
+void http_respond_error(struct lws *wsi, struct pss *pss, int status,
+                        enum pl_err err, const char *message);
+
+/* backup_http.c: POST /api/backup?file=PATH (http.c routes it here);
+ * each loop turn, the reply once the store finished the copy; and the
+ * request's connection closing. */
+void backup_http_start(struct server *srv, struct lws *wsi, struct pss *pss,
+                       const char *file);
+void backup_http_poll(struct server *srv);
+void backup_http_closed(struct server *srv, struct pss *pss);
 
 /* metrics.c: every metric of GET /metrics, appended to b. */
 void metrics_render(struct server *srv, struct pl_buf *b);

@@ -111,6 +111,7 @@ static void cmd_sub(struct hub *hub, struct conn *c,
         return;
     }
     if (s == NULL) {
+        sys_before_sub(hub, cmd->topic);
         if (c->n_subs >= hub->cfg.max_subs) {
             hub->stats.subs_refused++;
             hub_send_error(hub, c, cmd->id, PL_ERR_OVERLOADED,
@@ -491,6 +492,7 @@ void hub_conn_text(struct hub *hub, struct conn *c, const char *text,
 
     if (c->close_code != 0)
         return;
+    hub->stats.bytes_in += len;
     memset(&cmd, 0, sizeof(cmd));
     err = pl_cmd_parse(text, len, &opts, &cmd, &why);
     if (err != PL_OK) {

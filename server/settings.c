@@ -60,6 +60,7 @@ void server_hub_config(const struct pl_config *cfg, struct hub_config *hcfg)
     hcfg->persist = true;
     hcfg->retain_messages = cfg->retain_messages;
     hcfg->retain_age_ms = cfg->retain_age_ms;
+    hcfg->sys_interval_ms = (uint32_t)cfg->sys_interval_ms;
 }
 
 void server_reload(struct server *srv)

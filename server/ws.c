@@ -63,6 +63,8 @@ int ws_open(struct server *srv, struct lws *wsi, struct pss *pss)
         return ws_close_with(wsi, 1011);
     if (hub_get_stats(srv->hub)->connections > srv->cfg->max_conns) {
         srv->ws.refused_max_conns++;
+        sys_glue_refused(srv, wsi, "too many connections (--max-conns)",
+                         1013);
         return ws_close_with(wsi, 1013);
     }
     if (pss->claims != NULL) {

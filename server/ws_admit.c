@@ -78,6 +78,7 @@ int ws_refuse(struct server *srv, struct lws *wsi, unsigned int status,
 
     srv->refused_handshakes++;
     log_info("refusing a WebSocket upgrade: %u %s", status, why);
+    sys_glue_refused(srv, wsi, why, (int)status);
     if (n > 200)
         n = 200;
     if (lws_add_http_common_headers(wsi, status, "text/plain", n + 1, &p,
@@ -258,6 +259,8 @@ int ws_tcp_open(struct server *srv, struct lws *wsi)
                    peers_acquire(&srv->peers, &ss, &tcp->peer) < 0) {
             free(tcp);
             srv->ws.refused_per_ip++;
+            sys_glue_refused(srv, wsi, "too many connections from this address",
+                             0);
             return -1;
         }
     }

@@ -395,8 +395,117 @@ case_chat_tmux() {
     pass
 }
 
+# parley top in a terminal: the live $SYS view redraws in place with the
+# connections, the messages and the busiest topic the test made, shows a
+# refused upgrade as an event, needs a token covering $SYS/# when auth is
+# on, and quits on 'q'.
+case_top_tmux() {
+    command -v tmux >/dev/null 2>&1 || { echo "SKIP: no tmux"; exit 77; }
+    command -v curl >/dev/null 2>&1 || { echo "SKIP: no curl"; exit 77; }
+    start_server t --secret s3cret --sys-interval 200ms
+    local admin user
+    admin=$("$CLI" token --secret s3cret --user root --allow-sub '$SYS/#') ||
+        fail "token"
+    user=$("$CLI" token --secret s3cret --user ann --allow-sub 'chat/#') ||
+        fail "token"
+    # a token that may not read $SYS is refused, with a reason
+    timeout 10 "$CLI" top "$URL" --token "$user" --count 1 >"$TMP/deny.out" \
+        2>"$TMP/deny.err"
+    [ $? -eq 1 ] || fail "top with a chat-only token did not exit 1"
+    grep -q 'cannot read \$SYS/#: forbidden' "$TMP/deny.err" ||
+        fail "no forbidden reason: $(cat "$TMP/deny.err")"
+
+    tm new-session -d -s top -x 100 -y 40 \
+        "$CLI top $URL --token $admin; echo EXIT=\$?; sleep infinity" ||
+        fail "tmux top"
+    # (since start: the refused top's connection, then this one)
+    wait_pane top '^Connections +1 +since start 2 ' 10 ||
+        fail "top did not show its own connection"
+    # in place: one header on the screen, however many views were drawn
+    local up0 up1 until=$((SECONDS + 10))
+    up0=$(tm capture-pane -p -t top | grep -Eo ' up [0-9dhms ]+$')
+    up1=$up0
+    while [ "$up1" = "$up0" ] && [ "$SECONDS" -le "$until" ]; do
+        sleep 0.1
+        up1=$(tm capture-pane -p -t top | grep -Eo ' up [0-9dhms ]+$')
+    done
+    [ "$up1" != "$up0" ] || fail "top did not refresh (still$up0)"
+    [ "$(tm capture-pane -p -t top | grep -c '^parley top ')" -eq 1 ] ||
+        fail "top scrolled instead of redrawing in place"
+
+    "$CLI" sub "$URL" 'chat/#' --token "$user" >"$TMP/sub.out" \
+        2>"$TMP/sub.err" &
+    PIDS+=($!)
+    wait_pane top '^Connections +2 ' 10 || fail "top did not count the sub"
+    local i
+    for i in 1 2 3; do
+        "$CLI" pub "$URL" chat/busy "$i" --token "$user" >/dev/null \
+            2>>"$TMP/pub.err" || fail "pub $i"
+    done
+    wait_pane top 'total in 3, out 3\)' 10 ||
+        fail "top did not count 3 messages in and out"
+    # busy enough to be seen: keep publishing until the view lists it
+    local deadline=$((SECONDS + 10))
+    until tm capture-pane -p -t top | grep -Eq '^  chat/busy +[0-9.]+$'; do
+        [ "$SECONDS" -le "$deadline" ] || fail "chat/busy not among the busiest"
+        "$CLI" pub "$URL" chat/busy 0 --token "$user" >/dev/null 2>&1
+    done
+    curl -s -o /dev/null --max-time 5 -H 'Connection: Upgrade' \
+        -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+        -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \
+        "http://127.0.0.1:$PORT/ws?token=bad"
+    wait_pane top 'refused 127\.0\.0\.1: invalid or expired token \(401\)' 10 ||
+        fail "top did not show the refused upgrade"
+    tm send-keys -t top q
+    wait_pane top 'EXIT=0' 10 || fail "q did not quit with 0"
+    pass
+}
+
+# parley backup: an online copy into a relative FILE (made absolute), a
+# refusal for an existing FILE, and a restore: a fresh parleyd on the copy
+# serves the messages with their seqs and continues them.
+case_backup() {
+    start_server b
+    local i
+    for i in 1 2 3 4 5; do
+        "$CLI" pub "$URL" keep/t "$i" >/dev/null 2>>"$TMP/pub.err" ||
+            fail "pub $i"
+    done
+    (cd "$TMP" && timeout 30 "$CLI" backup "$URL" copy.db) >"$TMP/bk.out" \
+        2>"$TMP/bk.err" || fail "backup failed: $(cat "$TMP/bk.err")"
+    grep -Eq "^backup written to $TMP/copy\.db: [0-9]+ bytes" "$TMP/bk.out" ||
+        fail "backup said: $(cat "$TMP/bk.out")"
+    [ -f "$TMP/copy.db" ] || fail "no copy.db"
+    [ ! -e "$TMP/copy.db.part" ] || fail "copy.db.part left behind"
+    timeout 30 "$CLI" backup "$URL" "$TMP/copy.db" >/dev/null 2>"$TMP/bk2.err"
+    [ $? -eq 1 ] || fail "a second backup over copy.db did not fail"
+    grep -q 'HTTP 409' "$TMP/bk2.err" || fail "no 409: $(cat "$TMP/bk2.err")"
+    # restore: a fresh server on the copy
+    kill -TERM "$SERVER_PID"
+    wait_exit "$SERVER_PID" 10
+    PORT=""
+    "$SRV" --port 0 --db "$TMP/copy.db" 2>"$TMP/restored.err" &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    wait_file_grep "$TMP/restored.err" 'listening on http://127\.0\.0\.1:[0-9]+' 10 ||
+        fail "parleyd on the copy did not start"
+    PORT=$(grep -Eo 'listening on http://127\.0\.0\.1:[0-9]+' "$TMP/restored.err" |
+           grep -Eo '[0-9]+$')
+    URL="ws://127.0.0.1:$PORT/ws"
+    timeout 10 "$CLI" sub "$URL" keep/t --since 0 --count 5 >"$TMP/got.out" \
+        2>"$TMP/got.err" || fail "sub on the restored server"
+    [ "$(field seq <"$TMP/got.out" | tr '\n' ' ')" = "1 2 3 4 5 " ] ||
+        fail "restored seqs: $(cat "$TMP/got.out")"
+    timeout 10 "$CLI" pub "$URL" keep/t 6 || fail "pub on the restored server"
+    timeout 10 "$CLI" sub "$URL" keep/t --since 5 --count 1 >"$TMP/six.out" \
+        2>>"$TMP/got.err" || fail "sub since 5"
+    [ "$(field seq <"$TMP/six.out")" = 6 ] ||
+        fail "the restored server did not continue at seq 6: $(cat "$TMP/six.out")"
+    pass
+}
+
 case "$CASE" in
-help|pubsub|since_restart|stdin_bulk|refused|token|wss|chat_tmux)
+help|pubsub|since_restart|stdin_bulk|refused|token|wss|chat_tmux|top_tmux|backup)
     "case_$CASE" ;;
 *)
     echo "unknown case $CASE" >&2

@@ -38,3 +38,9 @@ parley_add_unit_test(test_ready
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ready.c LIBS parley_core)
 parley_add_unit_test(test_cidr
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cidr.c LIBS parley_core)
+# The $SYS topics (server/sys.c) on the fake hub.
+parley_add_unit_test(test_sys
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_sys.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/hub_fake.c
+    LIBS parley_core)
+target_link_libraries(test_sys PRIVATE PkgConfig::CJSON parley_http)
