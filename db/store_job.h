@@ -24,6 +24,9 @@ struct store_row {
     char *from;        /* NUL-terminated */
     char *data;        /* JSON text, NUL-terminated */
     size_t data_len;
+    /* Chat relations (#16), 0/false when none: see struct store_job. */
+    int64_t edit_of, redacts, reply_to;
+    bool redacted;     /* a later message deleted this one: data is null */
 };
 
 /*
@@ -55,6 +58,16 @@ struct store_job {
     char *from;                  /* PUB */
     char *key;                   /* PUB: idempotency key or NULL */
     int64_t ts;                  /* PUB: ms since the epoch, set by the caller */
+    /* PUB, chat (#16), 0 when unused. edit_of/redacts make the store check
+     * that the target exists, is neither an edit nor a deletion (nor
+     * already deleted), and was written by `from`; else err is
+     * PL_ERR_BAD_REQUEST or PL_ERR_FORBIDDEN and nothing is stored. A
+     * stored redacts erases the target's and its edits' data. */
+    int64_t edit_of;
+    int64_t redacts;
+    int64_t reply_to;
+    bool redacted_retained;      /* PUB output: redacts cleared the
+                                    topic's retained message */
     int64_t after, upto;         /* AFTER */
     int64_t before;              /* BEFORE */
     int limit;                   /* AFTER/BEFORE */

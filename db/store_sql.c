@@ -102,6 +102,10 @@ enum sql_stmt {
     ST_AGE_CHUNKS,
     ST_PRUNE_AGE,
     ST_PRUNE_DEDUPE,
+    ST_TARGET,
+    ST_REDACT_ID,
+    ST_REDACT_EDITS,
+    ST_RETAINED_CLEAR_SEQ,
     ST__COUNT
 };
 
@@ -115,7 +119,8 @@ static const char *const sql_text[ST__COUNT] = {
      * pruning empties the table that would hand out ids at or below
      * log_state.indexed_upto, which the next open would never read back. */
     [ST_MSG_INSERT] = "INSERT INTO messages(id, topic_id, seq, ts, sender,"
-                      " data) VALUES(?6, ?1, ?2, ?3, ?4, ?5)",
+                      " data, edit_of, redacts, reply_to)"
+                      " VALUES(?6, ?1, ?2, ?3, ?4, ?5, ?7, ?8, ?9)",
     [ST_INDEX_PUT] = "INSERT INTO msg_index(topic_id, first_seq, first_id,"
                      " ids) VALUES(?1, ?2, ?3, ?4)",
     [ST_STATE_PUT] = "UPDATE log_state SET indexed_upto = ?1",
@@ -139,8 +144,8 @@ static const char *const sql_text[ST__COUNT] = {
                   " ORDER BY first_seq DESC",
     [ST_FIRST_SEQ] = "SELECT first_seq FROM msg_index WHERE topic_id = ?1"
                      " ORDER BY first_seq LIMIT 1",
-    [ST_ROW_BY_ID] = "SELECT seq, ts, sender, data FROM messages"
-                     " WHERE id = ?1",
+    [ST_ROW_BY_ID] = "SELECT seq, ts, sender, data, edit_of, redacts,"
+                     " reply_to, redacted FROM messages WHERE id = ?1",
     [ST_CHUNK_DELETE] = "DELETE FROM msg_index"
                         " WHERE topic_id = ?1 AND first_seq = ?2",
     /* Count pruning: the topic's oldest chunks, up to the cut. */
@@ -159,6 +164,16 @@ static const char *const sql_text[ST__COUNT] = {
     [ST_PRUNE_DEDUPE] = "DELETE FROM dedupe WHERE (topic_id, key) IN"
                         " (SELECT topic_id, key FROM dedupe WHERE ts < ?1"
                         " ORDER BY ts LIMIT ?2)",
+    /* Chat (#16): what an edit or a deletion checks about its target,
+     * and the erasing a deletion does. */
+    [ST_TARGET] = "SELECT sender, edit_of IS NOT NULL OR redacts IS NOT NULL"
+                  " OR redacted IS NOT NULL FROM messages WHERE id = ?1",
+    [ST_REDACT_ID] = "UPDATE messages SET data = 'null', redacted = 1"
+                     " WHERE id = ?1",
+    [ST_REDACT_EDITS] = "UPDATE messages SET data = 'null', redacted = 1"
+                        " WHERE topic_id = ?1 AND edit_of = ?2",
+    [ST_RETAINED_CLEAR_SEQ] = "DELETE FROM retained"
+                              " WHERE topic_id = ?1 AND seq = ?2",
 };
 
 struct store_sql {
@@ -483,40 +498,48 @@ static int sql_user_version(struct store_sql *s, int *version)
 }
 
 /* Bring the schema from its user_version to the newest of migs, one
- * transaction per migration. Returns 0 or sets *err. */
+ * transaction per migration. Versions must grow but may skip numbers:
+ * branches reserve numbers ahead of merging (003 and 004 were taken by
+ * two at once), so a build may hold 004 without 003. Every migration
+ * above the file's version runs, in order. Returns 0 or sets *err. */
 static int sql_migrate(struct store_sql *s, const struct store_migration *migs,
                        size_t n, char **err)
 {
     int version = 0;
     int rc = sql_user_version(s, &version);
+    int newest = n > 0 ? migs[n - 1].version : 0;
     size_t i = 0;
 
     if (rc != SQLITE_OK) {
         *err = sql_open_error(s, "reading the schema version", rc);
         return -1;
     }
-    if (version < 0 || (size_t)version > n) {
+    if (version < 0 || version > newest) {
         *err = sql_strf("store: %s: schema version %d is newer than this "
-                        "build knows (%zu); refusing to open it (use a "
-                        "newer parleyd)", s->path, version, n);
+                        "build knows (%d); refusing to open it (use a "
+                        "newer parleyd)", s->path, version, newest);
         return -1;
     }
-    for (i = (size_t)version; i < n; i++) {
+    for (i = 0; i < n; i++) {
         char *sql = NULL;
+        int prev = i > 0 ? migs[i - 1].version : 0;
 
+        if (migs[i].version <= prev) {
+            *err = sql_strf("store: migration %s has version %d, expected "
+                            "more than %d", migs[i].name, migs[i].version,
+                            prev);
+            return -1;
+        }
+        if (migs[i].version <= version)
+            continue;
         /* A new file gets every step quietly; an old one says so, since
          * a step may take a while on a large log. */
         if (version > 0)
             fprintf(stderr, "store: %s: upgrading the schema from version "
-                    "%zu to %d (%s); an interrupted upgrade is redone at the "
-                    "next start\n", s->path, i, migs[i].version,
-                    migs[i].name);
+                    "%d to %d (%s); an interrupted upgrade is redone at the "
+                    "next start\n", s->path, prev > version ? prev : version,
+                    migs[i].version, migs[i].name);
 
-        if (migs[i].version != (int)i + 1) {
-            *err = sql_strf("store: migration %s has version %d, expected "
-                            "%zu", migs[i].name, migs[i].version, i + 1);
-            return -1;
-        }
         sql = sql_strf("BEGIN;\n%s\n;PRAGMA user_version = %d;\nCOMMIT;",
                        migs[i].sql, migs[i].version);
         if (sql == NULL) {
@@ -1164,8 +1187,124 @@ static void sql_index_undo(struct store_sql *s)
         s->dirty[i]->flush_n = 0;
 }
 
+/* ---- chat: edits and deletions (#16) ------------------------------------ */
+
+static int64_t sql_tail_id(const struct sql_topic *t, int64_t seq);
+
+/* The messages.id of t's seq into *id (0: not stored, e.g. never written
+ * or pruned from the index). Uses the chunk scratch (s->ids). Returns an
+ * SQLite code. */
+static int sql_seq_id(struct store_sql *s, const struct sql_topic *t,
+                      int64_t seq, int64_t *id)
+{
+    sqlite3_stmt *st = s->st[ST_AFTER];
+    int rc = SQLITE_OK;
+
+    *id = 0;
+    if (t->id == 0 || seq < 1 || seq > t->last_seq)
+        return SQLITE_OK;
+    if (seq > t->idx_seq) {
+        *id = sql_tail_id(t, seq);
+        return SQLITE_OK;
+    }
+    /* The chunk holding seq: ST_AFTER from seq up to seq. */
+    sqlite3_bind_int64(st, 1, t->id);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_int64(st, 3, seq);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t first = sqlite3_column_int64(st, 0);
+
+        rc = sql_chunk_load(s, st, 1);
+        if (rc == SQLITE_OK && seq >= first &&
+            (uint64_t)(seq - first) < s->n_ids)
+            *id = s->ids[seq - first];
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/*
+ * An edit or deletion of seq by `from`: may it be stored? Returns an
+ * SQLite code; on SQLITE_OK, *err is 0 (go ahead, *target_id names the
+ * row) or the protocol error the job gets: bad_request when the target
+ * is not stored or is itself an edit, a deletion or deleted; forbidden
+ * when someone else wrote it.
+ */
+static int sql_chat_check(struct store_sql *s, const struct sql_topic *t,
+                          int64_t seq, const char *from, int *err,
+                          int64_t *target_id)
+{
+    sqlite3_stmt *st = s->st[ST_TARGET];
+    int64_t id = 0;
+    int rc = sql_seq_id(s, t, seq, &id);
+
+    *err = PL_ERR_BAD_REQUEST;
+    if (rc != SQLITE_OK || id == 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *sender = (const char *)sqlite3_column_text(st, 0);
+
+        if (sqlite3_column_int(st, 1) != 0)
+            *err = PL_ERR_BAD_REQUEST;
+        else if (sender == NULL || strcmp(sender, from) != 0)
+            *err = PL_ERR_FORBIDDEN;
+        else
+            *err = 0;
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK; /* pruned by age: as good as never stored */
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    *target_id = id;
+    return rc;
+}
+
+/* A deletion of the row target_id (seq of t) is being stored: erase its
+ * data and its edits' data, and drop it from retained if it is there. */
+static int sql_chat_redact(struct store_sql *s, const struct sql_topic *t,
+                           int64_t seq, int64_t target_id,
+                           struct store_job *job)
+{
+    sqlite3_stmt *st = s->st[ST_REDACT_ID];
+    int rc = SQLITE_OK;
+
+    sqlite3_bind_int64(st, 1, target_id);
+    rc = sql_run(st);
+    if (rc != SQLITE_OK)
+        return rc;
+    st = s->st[ST_REDACT_EDITS];
+    sqlite3_bind_int64(st, 1, t->id);
+    sqlite3_bind_int64(st, 2, seq);
+    rc = sql_run(st);
+    if (rc != SQLITE_OK)
+        return rc;
+    st = s->st[ST_RETAINED_CLEAR_SEQ];
+    sqlite3_bind_int64(st, 1, t->id);
+    sqlite3_bind_int64(st, 2, seq);
+    rc = sql_run(st);
+    job->redacted_retained = rc == SQLITE_OK && sqlite3_changes(s->db) > 0;
+    return rc;
+}
+
+/* Bind a chat relation: NULL when 0 (none). */
+static void sql_bind_ref(sqlite3_stmt *st, int col, int64_t v)
+{
+    if (v > 0)
+        sqlite3_bind_int64(st, col, v);
+    else
+        sqlite3_bind_null(st, col);
+}
+
 /* Store one PUB inside the open transaction. Returns an SQLite code; on
- * success *stored tells whether a message row was added. */
+ * success *stored tells whether a message row was added (an edit or a
+ * deletion that may not be stored sets job->err instead). */
 static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
 {
     struct sql_topic *t = map_get(&s->map, job->topic);
@@ -1174,6 +1313,8 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
     size_t data_len = job->data != NULL ? job->data_len : 4;
     sqlite3_stmt *st = NULL;
     int64_t seq = 0;
+    int64_t target = job->edit_of > 0 ? job->edit_of : job->redacts;
+    int64_t target_id = 0;
     int rc = SQLITE_OK;
 
     *stored = false;
@@ -1183,6 +1324,18 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
             return SQLITE_NOMEM;
     }
     sql_touch(s, t);
+
+    if (target > 0) {
+        int err = 0;
+
+        rc = sql_chat_check(s, t, target, from, &err, &target_id);
+        if (rc != SQLITE_OK)
+            return rc;
+        if (err != 0) {
+            job->err = err;
+            return SQLITE_OK;
+        }
+    }
 
     if (job->key != NULL && t->id != 0) {
         st = s->st[ST_DEDUPE_FIND];
@@ -1220,9 +1373,17 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
     sqlite3_bind_int64(st, 3, job->ts);
     sqlite3_bind_text(st, 4, from, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 5, data, (int)data_len, SQLITE_STATIC);
+    sql_bind_ref(st, 7, job->edit_of);
+    sql_bind_ref(st, 8, job->redacts);
+    sql_bind_ref(st, 9, job->reply_to);
     rc = sql_run(st);
     if (rc != SQLITE_OK)
         return rc;
+    if (job->redacts > 0) {
+        rc = sql_chat_redact(s, t, job->redacts, target_id, job);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
     /* Rolled back with the transaction (saved_tail_len, saved_last_id). */
     if (sql_tail_push(s, t, s->last_id + 1) != 0)
         return SQLITE_NOMEM;
@@ -1418,6 +1579,10 @@ static int sql_add_row(struct store_job *job, sqlite3_stmt *st, size_t *cap)
         memcpy(row->data, data, data_len);
     row->data[data_len] = '\0';
     row->data_len = data_len;
+    row->edit_of = sqlite3_column_int64(st, 4);   /* NULL reads as 0 */
+    row->redacts = sqlite3_column_int64(st, 5);
+    row->reply_to = sqlite3_column_int64(st, 6);
+    row->redacted = sqlite3_column_int(st, 7) != 0;
     job->n_rows++;
     return 0;
 }

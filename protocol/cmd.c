@@ -54,6 +54,8 @@ static const char *const cmd_op_names[] = {
     [PL_OP_PRESENCE] = "presence",
     [PL_OP_PING] = "ping",
     [PL_OP_TOPICS] = "topics",
+    [PL_OP_EDIT] = "edit",
+    [PL_OP_DELETE] = "delete",
 };
 
 #define CMD_N_OPS (sizeof(cmd_op_names) / sizeof(cmd_op_names[0]))
@@ -134,6 +136,8 @@ enum cmd_field {
     F_BEFORE,
     F_LIMIT,
     F_PREFIX,
+    F_SEQ,
+    F_REPLY_TO,
     F__COUNT
 };
 
@@ -152,6 +156,8 @@ static const char *const cmd_msg_missing[F__COUNT] = {
     [F_BEFORE] = "field 'before' is required",
     [F_LIMIT] = "field 'limit' is required",
     [F_PREFIX] = "field 'prefix' is required",
+    [F_SEQ] = "field 'seq' is required",
+    [F_REPLY_TO] = "field 'reply_to' is required",
 };
 
 static const char *const cmd_msg_type[F__COUNT] = {
@@ -169,6 +175,8 @@ static const char *const cmd_msg_type[F__COUNT] = {
     [F_BEFORE] = "field 'before' must be an integer",
     [F_LIMIT] = "field 'limit' must be an integer >= 1",
     [F_PREFIX] = "field 'prefix' must be a string",
+    [F_SEQ] = "field 'seq' must be an integer from 1 to 2^53-1",
+    [F_REPLY_TO] = "field 'reply_to' must be an integer from 1 to 2^53-1",
 };
 
 /* The kind of a JSON value, told by its first byte. */
@@ -216,6 +224,8 @@ static int cmd_field_find(const char *k, size_t n)
             return F_ID;
         return -1;
     case 3:
+        if (memcmp(k, "seq", 3) == 0)
+            return F_SEQ;
         return memcmp(k, "key", 3) == 0 ? F_KEY : -1;
     case 4:
         if (memcmp(k, "data", 4) == 0)
@@ -244,6 +254,8 @@ static int cmd_field_find(const char *k, size_t n)
     case 7:
         return memcmp(k, "history", 7) == 0 ? F_HISTORY : -1;
     case 8:
+        if (memcmp(k, "reply_to", 8) == 0)
+            return F_REPLY_TO;
         return memcmp(k, "presence", 8) == 0 ? F_PRESENCE : -1;
     default:
         return -1;
@@ -922,6 +934,8 @@ static const unsigned cmd_op_fields_kept[CMD_N_OPS] = {
     [PL_OP_PRESENCE] = CMD_BIT(F_TOPIC),
     [PL_OP_PING] = 0,
     [PL_OP_TOPICS] = CMD_BIT(F_PREFIX),
+    [PL_OP_EDIT] = CMD_BIT(F_TOPIC) | CMD_BIT(F_DATA),
+    [PL_OP_DELETE] = CMD_BIT(F_TOPIC),
 };
 
 /* Index of the lowest set bit of bits (not 0). */
@@ -1140,6 +1154,46 @@ static enum pl_err cmd_sub(struct cmd_scan *sc, struct pl_cmd *cmd,
     return err;
 }
 
+/* Optional "reply_to" (pub, edit): a seq, 1..2^53-1; 0 when absent. */
+static enum pl_err cmd_get_reply_to(struct cmd_scan *sc, struct pl_cmd *cmd,
+                                    const char **why)
+{
+    bool present = false;
+
+    return cmd_get_int(sc, F_REPLY_TO, 1, PL_ID_MAX, false, false, &present,
+                       &cmd->reply_to, why);
+}
+
+/* Required "seq" (edit, delete): the message acted on. */
+static enum pl_err cmd_get_seq(struct cmd_scan *sc, struct pl_cmd *cmd,
+                               const char **why)
+{
+    bool present = false;
+    enum pl_err err = cmd_get_int(sc, F_SEQ, 1, PL_ID_MAX, false, false,
+                                  &present, &cmd->seq, why);
+
+    if (err == PL_OK && !present) {
+        *why = cmd_msg_missing[F_SEQ];
+        err = PL_ERR_BAD_REQUEST;
+    }
+    return err;
+}
+
+/* Required "data" (pub, edit), copied into the command's block. */
+static enum pl_err cmd_require_data(struct cmd_scan *sc, struct pl_cmd *cmd,
+                                    const char **why)
+{
+    if (sc->m[F_DATA].kind == JK_NONE) {
+        *why = cmd_msg_missing[F_DATA];
+        return PL_ERR_BAD_REQUEST;
+    }
+    if (cmd_get_data(sc, cmd) != PL_OK) {
+        *why = "out of memory";
+        return PL_ERR_INTERNAL;
+    }
+    return PL_OK;
+}
+
 static enum pl_err cmd_pub(struct cmd_scan *sc, struct pl_cmd *cmd,
                            const char **why)
 {
@@ -1165,11 +1219,41 @@ static enum pl_err cmd_pub(struct cmd_scan *sc, struct pl_cmd *cmd,
         *why = "field 'key' must be 1-128 bytes";
         return PL_ERR_BAD_REQUEST;
     }
-    if (cmd_get_data(sc, cmd) != PL_OK) {
-        *why = "out of memory";
-        return PL_ERR_INTERNAL;
-    }
-    return PL_OK;
+    err = cmd_get_reply_to(sc, cmd, why);
+    if (err != PL_OK)
+        return err;
+    return cmd_require_data(sc, cmd, why);
+}
+
+/* edit: a concrete topic, the seq edited, the new data, maybe reply_to.
+ * Who may edit what is the store's to judge (it knows the original). */
+static enum pl_err cmd_edit(struct cmd_scan *sc, struct pl_cmd *cmd,
+                            const char **why)
+{
+    enum pl_err err;
+
+    err = cmd_get_topic(sc, false, cmd, why);
+    if (err == PL_OK)
+        err = cmd_get_seq(sc, cmd, why);
+    if (err == PL_OK)
+        err = cmd_get_reply_to(sc, cmd, why);
+    if (err == PL_OK)
+        err = cmd_require_data(sc, cmd, why);
+    return err;
+}
+
+/* delete: a concrete topic and the seq erased; stored with data null. */
+static enum pl_err cmd_delete(struct cmd_scan *sc, struct pl_cmd *cmd,
+                              const char **why)
+{
+    enum pl_err err;
+
+    err = cmd_get_topic(sc, false, cmd, why);
+    if (err == PL_OK)
+        err = cmd_get_seq(sc, cmd, why);
+    if (err == PL_OK)
+        cmd->data_is_null = true;
+    return err;
 }
 
 static enum pl_err cmd_history(struct cmd_scan *sc, struct pl_cmd *cmd,
@@ -1227,6 +1311,10 @@ static enum pl_err cmd_op_fields(struct cmd_scan *sc, struct pl_cmd *cmd,
         return PL_OK;
     case PL_OP_TOPICS:
         return cmd_topics(sc, cmd, why);
+    case PL_OP_EDIT:
+        return cmd_edit(sc, cmd, why);
+    case PL_OP_DELETE:
+        return cmd_delete(sc, cmd, why);
     }
     *why = "unknown op";
     return PL_ERR_UNKNOWN_OP;
@@ -1243,6 +1331,8 @@ static int cmd_op_find(const char *o, size_t n)
             return PL_OP_SUB;
         return -1;
     case 4:
+        if (memcmp(o, "edit", 4) == 0)
+            return PL_OP_EDIT;
         return memcmp(o, "ping", 4) == 0 ? PL_OP_PING : -1;
     case 5:
         if (memcmp(o, "hello", 5) == 0)
@@ -1251,6 +1341,8 @@ static int cmd_op_find(const char *o, size_t n)
             return PL_OP_UNSUB;
         return -1;
     case 6:
+        if (memcmp(o, "delete", 6) == 0)
+            return PL_OP_DELETE;
         return memcmp(o, "topics", 6) == 0 ? PL_OP_TOPICS : -1;
     case 7:
         return memcmp(o, "history", 7) == 0 ? PL_OP_HISTORY : -1;

@@ -27,6 +27,8 @@ enum pl_op {
     PL_OP_PRESENCE,
     PL_OP_PING,
     PL_OP_TOPICS,   /* addition: list known topics under a prefix */
+    PL_OP_EDIT,     /* addition (#16): a new message replacing seq's data */
+    PL_OP_DELETE,   /* addition (#16): a new message erasing seq's data */
 };
 
 /*
@@ -59,6 +61,9 @@ struct pl_cmd {
     bool has_before;     /* history */
     int64_t before;
     int limit;           /* history: 1..1000 (default 50, >1000 clamped) */
+
+    int64_t seq;         /* edit, delete: the message acted on (>= 1) */
+    int64_t reply_to;    /* pub, edit: the seq answered, 0 when none */
 };
 
 struct pl_parse_opts {

@@ -68,6 +68,18 @@ struct msg *hub_recent_get(struct hub *hub, const struct topic *t, int64_t seq);
 struct msg *hub_encode_msg(struct hub *hub, const char *topic, int64_t seq,
                            int64_t ts, const char *from, const char *data,
                            size_t data_len, bool retained);
+/* hub_encode_msg with chat relations (refs may be NULL: none). */
+struct msg *hub_encode_msg_refs(struct hub *hub, const char *topic,
+                                int64_t seq, int64_t ts, const char *from,
+                                const char *data, size_t data_len,
+                                bool retained, const struct pl_msg_refs *refs);
+/* The chat relations of a stored row, as frames carry them. */
+void hub_row_refs(const struct store_row *row, struct pl_msg_refs *refs);
+/* A deletion of t's seq committed (#16): forget what memory holds of the
+ * erased data (the recent ring; the retained copy when it is seq's or the
+ * store cleared it). */
+void hub_topic_redacted(struct hub *hub, struct topic *t, int64_t seq,
+                        bool retained_cleared);
 void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq, int64_t ts,
                       const char *from, const char *data, size_t data_len,
                       bool data_is_null);
@@ -75,6 +87,11 @@ void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq, int64_t ts,
 void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
                         int64_t ts, const char *from, const char *data,
                         size_t data_len, bool data_is_null, bool retain);
+/* The same with chat relations (refs may be NULL: none). */
+void hub_publish_commit_refs(struct hub *hub, struct topic *t, int64_t seq,
+                             int64_t ts, const char *from, const char *data,
+                             size_t data_len, bool data_is_null, bool retain,
+                             const struct pl_msg_refs *refs);
 
 /* hub.c: subscriptions */
 /* c's subscription to exactly this pattern, or NULL: O(1), so a client

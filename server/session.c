@@ -225,11 +225,20 @@ static void ack_pub(struct hub *hub, struct conn *c, int64_t id,
 static void session_done_pub(void *arg, struct store_job *job);
 static void session_done_history(void *arg, struct store_job *job);
 
+/*
+ * pub, and the chat ops that store a message like it (#16): edit (new
+ * data for cmd->seq) and delete (data null, erasing cmd->seq). Whether
+ * the target may be edited or deleted is the store's to judge, inside the
+ * batch that stores the new message, since only it knows every stored
+ * message's author.
+ */
 static void do_publish(struct hub *hub, struct conn *c,
                        const struct pl_cmd *cmd)
 {
     struct store_job *job = NULL;
     struct topic *t = NULL;
+    struct pl_msg_refs refs = {0, 0, cmd->reply_to, false};
+    bool chat_op = cmd->op == PL_OP_EDIT || cmd->op == PL_OP_DELETE;
 
     hub->stats.messages_in++;
     if (cmd->topic[0] == '$') {
@@ -249,14 +258,21 @@ static void do_publish(struct hub *hub, struct conn *c,
                        "publishing too fast");
         return;
     }
+    if (chat_op && (hub_is_ephemeral(hub, cmd->topic) || !hub->cfg.persist)) {
+        hub_send_error(hub, c, cmd->id, PL_ERR_BAD_REQUEST,
+                       "messages of a topic that is not stored cannot be "
+                       "edited or deleted");
+        return;
+    }
     if (hub_is_ephemeral(hub, cmd->topic) || !hub->cfg.persist) {
         t = hub_topic(hub, cmd->topic, true);
         if (t == NULL) {
             hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
             return;
         }
-        hub_publish_commit(hub, t, t->seq + 1, hub_now(hub), c->user, cmd->data,
-                           cmd->data_len, cmd->data_is_null, cmd->retain);
+        hub_publish_commit_refs(hub, t, t->seq + 1, hub_now(hub), c->user,
+                                cmd->data, cmd->data_len, cmd->data_is_null,
+                                cmd->retain, &refs);
         ack_pub(hub, c, cmd->id, t->name, t->seq, false);
         return;
     }
@@ -274,6 +290,9 @@ static void do_publish(struct hub *hub, struct conn *c,
         hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
         return;
     }
+    job->edit_of = cmd->op == PL_OP_EDIT ? cmd->seq : 0;
+    job->redacts = cmd->op == PL_OP_DELETE ? cmd->seq : 0;
+    job->reply_to = cmd->reply_to;
     job->conn_id = c->id;
     job->req_id = cmd->id;
     job->done = session_done_pub;
@@ -461,6 +480,8 @@ void hub_conn_cmd(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
         cmd_unsub(hub, c, cmd);
         break;
     case PL_OP_PUB:
+    case PL_OP_EDIT:
+    case PL_OP_DELETE:
         do_publish(hub, c, cmd);
         break;
     case PL_OP_HISTORY:
@@ -551,6 +572,19 @@ static void session_done_pub(void *arg, struct store_job *job)
 
     if (c != NULL && c->pending_pubs > 0)
         c->pending_pubs--;
+    if (job->err == PL_ERR_FORBIDDEN) {
+        if (c != NULL)
+            hub_send_error(hub, c, job->req_id, PL_ERR_FORBIDDEN,
+                           "only the author may edit or delete a message");
+        return;
+    }
+    if (job->err == PL_ERR_BAD_REQUEST) {
+        if (c != NULL)
+            hub_send_error(hub, c, job->req_id, PL_ERR_BAD_REQUEST,
+                           "no such message to edit or delete (or it is an "
+                           "edit, a deletion, or deleted)");
+        return;
+    }
     if (job->err != 0) {
         hub->stats.publish_failures++;
         if (c != NULL)
@@ -559,12 +593,19 @@ static void session_done_pub(void *arg, struct store_job *job)
         return;
     }
     if (!job->duplicate) {
+        struct pl_msg_refs refs = {job->edit_of, job->redacts, job->reply_to,
+                                   false};
+
         t = hub_topic(hub, job->topic, true);
         if (t == NULL) {
             log_error("out of memory creating topic %s", job->topic);
         } else {
-            hub_publish_commit(hub, t, job->seq, job->ts, job->from, job->data,
-                               job->data_len, job->data_is_null, job->retain);
+            if (job->redacts > 0)
+                hub_topic_redacted(hub, t, job->redacts,
+                                   job->redacted_retained);
+            hub_publish_commit_refs(hub, t, job->seq, job->ts, job->from,
+                                    job->data, job->data_len,
+                                    job->data_is_null, job->retain, &refs);
         }
     }
     if (c != NULL)
@@ -599,10 +640,13 @@ static void session_done_history(void *arg, struct store_job *job)
         for (i = 0; i < job->n_rows; i++) {
             struct store_row *r = &job->rows[i];
 
+            struct pl_msg_refs refs;
+
             if (i > 0)
                 pl_buf_cstr(b, ",");
-            pl_frame_history_item(b, r->seq, r->ts, r->from, r->data,
-                                  r->data_len);
+            hub_row_refs(r, &refs);
+            pl_frame_history_item_refs(b, r->seq, r->ts, r->from, r->data,
+                                       r->data_len, &refs);
         }
         pl_buf_cstr(b, "]}");
     }

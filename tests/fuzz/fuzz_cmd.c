@@ -71,6 +71,14 @@ static void fuzz_check(const struct pl_cmd *cmd)
     case PL_OP_PRESENCE:
         fuzz_check_topic(cmd, 0);
         break;
+    case PL_OP_EDIT:
+        fuzz_check_topic(cmd, 0);
+        fuzz_require(cmd->seq >= 1 && cmd->data != NULL, "edit seq, data");
+        break;
+    case PL_OP_DELETE:
+        fuzz_check_topic(cmd, 0);
+        fuzz_require(cmd->seq >= 1 && cmd->data_is_null, "delete seq");
+        break;
     case PL_OP_PING:
     case PL_OP_TOPICS:
         break;

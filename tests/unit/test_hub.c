@@ -816,6 +816,88 @@ static void test_presence(void **state)
 
 /* ---- since / history on sub ------------------------------------------- */
 
+/* Chat ops (#16): edit and delete are publishes the store judges; their
+ * frames carry edit_of / redacts / reply_to; a committed deletion empties
+ * the recent ring, so replays read the erased rows from the store. */
+static void test_chat_edit_delete(void **state)
+{
+    struct fake *f = *state;
+    struct conn *a = NULL;
+    struct conn *b = NULL;
+    struct conn *c = NULL;
+    struct store_job *job = NULL;
+    cJSON *o = NULL;
+
+    default_hub(f);
+    a = hello(f, "alice");
+    b = hello(f, "bob");
+    sub_ok_only(f, b, 2, "chat/x", 0);
+    pub_commit(f, a, "chat/x", "{\"text\":\"hi\"}");
+    expect_msg_only(f, b, "chat/x", 1);
+
+    fake_send(f, a, "{\"op\":\"edit\",\"id\":5,\"topic\":\"chat/x\","
+                     "\"seq\":1,\"data\":{\"text\":\"hi!\"},\"reply_to\":1}");
+    job = fake_job(f, 0);
+    assert_int_equal(job->kind, STORE_JOB_PUB);
+    assert_int_equal(job->edit_of, 1);
+    assert_int_equal(job->redacts, 0);
+    assert_int_equal(job->reply_to, 1);
+    assert_string_equal(job->from, "alice");
+    fake_complete(f, 1);
+    o = expect_msg(f, b, "chat/x", 2);
+    assert_int_equal(json_int(o, "edit_of"), 1);
+    assert_int_equal(json_int(o, "reply_to"), 1);
+    assert_false(json_has(o, "redacts"));
+    cJSON_Delete(o);
+    o = expect_ok(f, a, 5);
+    assert_int_equal(json_int(o, "seq"), 2);
+    cJSON_Delete(o);
+
+    /* The store refuses bob's edit of alice's message: only bob hears. */
+    fake_send(f, b, "{\"op\":\"edit\",\"id\":6,\"topic\":\"chat/x\","
+                     "\"seq\":1,\"data\":1}");
+    fake_fail(f, PL_ERR_FORBIDDEN);
+    expect_error(f, b, 6, "forbidden");
+    fake_send(f, a, "{\"op\":\"delete\",\"id\":7,\"topic\":\"chat/x\","
+                     "\"seq\":2}");
+    fake_fail(f, PL_ERR_BAD_REQUEST);
+    expect_error(f, a, 7, "bad_request");
+    expect_empty(a);
+    expect_empty(b);
+
+    /* Before the deletion the ring serves since:0 ... */
+    c = hello(f, "carol");
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":2,\"topic\":\"chat/x\","
+                     "\"since\":0}");
+    assert_int_equal(f->n_jobs, 0);
+    assert_int_equal(fake_drain(f, c), 3);
+    fake_send(f, c, "{\"op\":\"unsub\",\"id\":3,\"topic\":\"chat/x\"}");
+    expect_ok_only(f, c, 3);
+
+    fake_send(f, a, "{\"op\":\"delete\",\"id\":8,\"topic\":\"chat/x\","
+                     "\"seq\":1}");
+    job = fake_job(f, 0);
+    assert_int_equal(job->redacts, 1);
+    assert_true(job->data_is_null);
+    fake_complete(f, 1);
+    o = expect_msg(f, b, "chat/x", 3);
+    assert_int_equal(json_int(o, "redacts"), 1);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "data")));
+    cJSON_Delete(o);
+    o = expect_ok(f, a, 8);
+    assert_int_equal(json_int(o, "seq"), 3);
+    cJSON_Delete(o);
+
+    /* ... after it, the erased messages come from the store. */
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":4,\"topic\":\"chat/x\","
+                     "\"since\":0}");
+    assert_int_equal(f->n_jobs, 1);
+    assert_int_equal(fake_job(f, 0)->kind, STORE_JOB_AFTER);
+    fake_complete_all(f);
+    fake_drain(f, c);
+    fake_cleanup(f);
+}
+
 /* `since` inside the recent ring is served without touching the store. */
 static void test_since_from_ring(void **state)
 {
@@ -2107,6 +2189,7 @@ int main(void)
         HUB_TEST(test_retained),
         HUB_TEST(test_dollar_topics),
         HUB_TEST(test_presence),
+        HUB_TEST(test_chat_edit_delete),
         HUB_TEST(test_since_from_ring),
         HUB_TEST(test_since_from_store),
         HUB_TEST(test_since_lost),

@@ -1,0 +1,20 @@
+-- 004_chat: edits, deletions and replies (#16).
+--
+-- A chat relation is a column of the message that carries it, NULL for
+-- a plain message (SQLite stores a NULL in one header byte):
+--   edit_of:  this message replaces the data of seq edit_of (same topic);
+--   redacts:  this message deletes seq redacts (its data is null);
+--   reply_to: this message answers seq reply_to;
+--   redacted: 1 once a later message deleted this one (or the message it
+--             edits); its data was overwritten with null then.
+-- messages_edit_of lists only edits (a partial index), so publishing a
+-- plain message writes no index entry, and a deletion finds the edits of
+-- its target without a scan.
+-- (003 belongs to the MQTT session migration on another branch; the
+-- runner applies every version above the file's, gaps allowed.)
+ALTER TABLE messages ADD COLUMN edit_of INTEGER;
+ALTER TABLE messages ADD COLUMN redacts INTEGER;
+ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+ALTER TABLE messages ADD COLUMN redacted INTEGER;
+CREATE INDEX messages_edit_of ON messages(topic_id, edit_of)
+    WHERE edit_of IS NOT NULL;
