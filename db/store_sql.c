@@ -814,8 +814,12 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
     pragmas = cfg->full_sync ? "PRAGMA synchronous = FULL;"
                              : "PRAGMA synchronous = NORMAL;";
     rc = sqlite3_exec(s->db, pragmas, NULL, NULL, NULL);
+    /* secure_delete = FAST: space freed inside a page is zeroed (no extra
+     * I/O), so a chat deletion's erased text does not linger in the
+     * file's free space (#16). */
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db,
+                          "PRAGMA secure_delete = FAST;"
                           "PRAGMA foreign_keys = OFF;"
                           "PRAGMA cache_size = -16384;"
                           "PRAGMA temp_store = MEMORY;"
