@@ -71,6 +71,17 @@ fail:
     return -ENOMEM;
 }
 
+int store_job_set_marks(struct store_job *job, size_t n)
+{
+    struct store_mark *m = calloc(n > 0 ? n : 1, sizeof(*m));
+
+    if (m == NULL)
+        return -ENOMEM;
+    job->marks = m;
+    job->n_marks = n;
+    return 0;
+}
+
 void store_job_free(struct store_job **jobp)
 {
     struct store_job *job = *jobp;
@@ -83,6 +94,9 @@ void store_job_free(struct store_job **jobp)
         free(job->rows[i].data);
     }
     free(job->rows);
+    for (i = 0; i < job->n_marks; i++)
+        free(job->marks[i].topic);
+    free(job->marks);
     free(job->topic);
     free(job->data);
     free(job->from);

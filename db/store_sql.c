@@ -106,6 +106,9 @@ enum sql_stmt {
     ST_REDACT_ID,
     ST_REDACT_EDITS,
     ST_RETAINED_CLEAR_SEQ,
+    ST_MARK_PUT,
+    ST_MARK_GET,
+    ST_UNREAD_ROW,
     ST__COUNT
 };
 
@@ -174,6 +177,15 @@ static const char *const sql_text[ST__COUNT] = {
                         " WHERE topic_id = ?1 AND edit_of = ?2",
     [ST_RETAINED_CLEAR_SEQ] = "DELETE FROM retained"
                               " WHERE topic_id = ?1 AND seq = ?2",
+    /* Read markers (#16): never moved back. */
+    [ST_MARK_PUT] = "INSERT INTO markers(user, topic_id, seq) VALUES(?1, ?2, ?3)"
+                    " ON CONFLICT(user, topic_id)"
+                    " DO UPDATE SET seq = max(seq, excluded.seq)",
+    [ST_MARK_GET] = "SELECT seq FROM markers WHERE user = ?1 AND topic_id = ?2",
+    /* 1 when the row counts as unread for user ?2. */
+    [ST_UNREAD_ROW] = "SELECT sender <> ?2 AND edit_of IS NULL AND"
+                      " redacts IS NULL AND redacted IS NULL"
+                      " FROM messages WHERE id = ?1",
 };
 
 struct store_sql {
@@ -1427,6 +1439,147 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
     return SQLITE_OK;
 }
 
+/* ---- chat: read markers (#16) ------------------------------------------ */
+
+/* user's marker in t into *seq (0: none). Returns an SQLite code. */
+static int sql_mark_get(struct store_sql *s, const struct sql_topic *t,
+                        const char *user, int64_t *seq)
+{
+    sqlite3_stmt *st = s->st[ST_MARK_GET];
+    int rc = SQLITE_OK;
+
+    *seq = 0;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, t->id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* One MARK inside the open transaction: the marker moves up to
+ * min(mark_seq, last_seq), never back. job->seq gets the marker after it,
+ * job->duplicate whether it stayed. A topic with nothing stored is
+ * bad_request. Returns an SQLite code. */
+static int sql_mark(struct store_sql *s, struct store_job *job)
+{
+    struct sql_topic *t = map_get(&s->map, job->topic);
+    const char *user = job->from != NULL ? job->from : "";
+    int64_t want = job->mark_seq;
+    int64_t old = 0;
+    sqlite3_stmt *st = s->st[ST_MARK_PUT];
+    int rc = SQLITE_OK;
+
+    if (t == NULL || t->id == 0) {
+        job->err = PL_ERR_BAD_REQUEST;
+        return SQLITE_OK;
+    }
+    if (want > t->last_seq)
+        want = t->last_seq;
+    rc = sql_mark_get(s, t, user, &old);
+    if (rc != SQLITE_OK)
+        return rc;
+    job->seq = old > want ? old : want;
+    job->duplicate = job->seq == old;
+    if (job->duplicate)
+        return SQLITE_OK;
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, t->id);
+    sqlite3_bind_int64(st, 3, job->seq);
+    return sql_run(st);
+}
+
+/* Count row id toward m when it is unread for user. Returns an SQLite
+ * code. */
+static int sql_unread_one(struct store_sql *s, int64_t id, const char *user,
+                          struct store_mark *m)
+{
+    sqlite3_stmt *st = s->st[ST_UNREAD_ROW];
+    int rc = SQLITE_OK;
+
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, user, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0)
+        m->unread++;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Fill m for t and user: the marker, and the unread rows after it, the
+ * indexed ones chunk by chunk, then the tail's. Counting stops at
+ * STORE_UNREAD_MAX unread (or 8 times as many rows looked at). */
+static int sql_unread_topic(struct store_sql *s, const struct sql_topic *t,
+                            const char *user, struct store_mark *m)
+{
+    int64_t hi = t->last_seq < t->idx_seq ? t->last_seq : t->idx_seq;
+    int64_t budget = 8 * STORE_UNREAD_MAX;
+    int64_t seq = 0;
+    int rc = sql_mark_get(s, t, user, &m->marked);
+
+    m->seq = t->last_seq;
+    if (rc != SQLITE_OK)
+        return rc;
+    seq = m->marked + 1;
+    if (m->marked < hi) {
+        sqlite3_stmt *st = s->st[ST_AFTER];
+
+        sqlite3_bind_int64(st, 1, t->id);
+        sqlite3_bind_int64(st, 2, m->marked + 1);
+        sqlite3_bind_int64(st, 3, hi);
+        while (budget > 0 && m->unread < STORE_UNREAD_MAX &&
+               (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t first = sqlite3_column_int64(st, 0);
+
+            rc = sql_chunk_load(s, st, 1);
+            for (size_t j = 0; rc == SQLITE_OK && j < s->n_ids; j++) {
+                seq = first + (int64_t)j;
+                if (seq <= m->marked || seq > hi)
+                    continue;
+                if (budget-- <= 0 || m->unread >= STORE_UNREAD_MAX)
+                    break;
+                rc = sql_unread_one(s, s->ids[j], user, m);
+            }
+            if (rc != SQLITE_OK)
+                break;
+        }
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc != SQLITE_OK)
+            return rc;
+        rc = SQLITE_OK;
+        seq = hi + 1;
+    }
+    if (seq <= t->idx_seq)
+        seq = t->idx_seq + 1;
+    for (; rc == SQLITE_OK && seq <= t->last_seq && budget > 0 &&
+           m->unread < STORE_UNREAD_MAX; seq++, budget--)
+        rc = sql_unread_one(s, sql_tail_id(t, seq), user, m);
+    m->more = m->unread >= STORE_UNREAD_MAX || budget <= 0;
+    return rc;
+}
+
+/* UNREAD: every topic of job->marks (one not stored reads all zeros). */
+static void sql_unread(struct store_sql *s, struct store_job *job)
+{
+    const char *user = job->from != NULL ? job->from : "";
+    int rc = SQLITE_OK;
+
+    for (size_t i = 0; rc == SQLITE_OK && i < job->n_marks; i++) {
+        struct sql_topic *t = map_get(&s->map, job->marks[i].topic);
+
+        if (t != NULL && t->id != 0)
+            rc = sql_unread_topic(s, t, user, &job->marks[i]);
+    }
+    if (rc != SQLITE_OK) {
+        sql_log(s, "unread", rc);
+        job->err = PL_ERR_INTERNAL;
+    }
+}
+
 /* Run jobs[0..n) (n <= STORE_SQL_MAX_BATCH) in one transaction. Returns 0
  * when it committed, else -PL_ERR_INTERNAL with every job failed. */
 static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
@@ -1472,7 +1625,10 @@ static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
     for (i = 0; i < n; i++) {
         bool stored = false;
 
-        rc = sql_pub(s, jobs[i], &stored);
+        if (jobs[i]->kind == STORE_JOB_MARK)
+            rc = sql_mark(s, jobs[i]);
+        else
+            rc = sql_pub(s, jobs[i], &stored);
         if (rc != SQLITE_OK)
             goto fail;
         stored_rows += stored ? 1 : 0;
@@ -1713,11 +1869,16 @@ static int sql_read_before(struct store_sql *s, const struct sql_topic *t,
 
 void store_sql_run_read(struct store_sql *s, struct store_job *job)
 {
-    struct sql_topic *t = map_get(&s->map, job->topic);
+    struct sql_topic *t = NULL;
     sqlite3_stmt *st = NULL;
     size_t cap = 0;
     int rc = SQLITE_OK;
 
+    if (job->kind == STORE_JOB_UNREAD) {
+        sql_unread(s, job);
+        return;
+    }
+    t = map_get(&s->map, job->topic);
     job->first_seq = 0;
     job->last_seq = t != NULL ? t->last_seq : 0;
     if (t == NULL || t->id == 0)

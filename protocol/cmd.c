@@ -56,6 +56,8 @@ static const char *const cmd_op_names[] = {
     [PL_OP_TOPICS] = "topics",
     [PL_OP_EDIT] = "edit",
     [PL_OP_DELETE] = "delete",
+    [PL_OP_MARK] = "mark",
+    [PL_OP_UNREAD] = "unread",
 };
 
 #define CMD_N_OPS (sizeof(cmd_op_names) / sizeof(cmd_op_names[0]))
@@ -936,6 +938,8 @@ static const unsigned cmd_op_fields_kept[CMD_N_OPS] = {
     [PL_OP_TOPICS] = CMD_BIT(F_PREFIX),
     [PL_OP_EDIT] = CMD_BIT(F_TOPIC) | CMD_BIT(F_DATA),
     [PL_OP_DELETE] = CMD_BIT(F_TOPIC),
+    [PL_OP_MARK] = CMD_BIT(F_TOPIC),
+    [PL_OP_UNREAD] = CMD_BIT(F_TOPIC),
 };
 
 /* Index of the lowest set bit of bits (not 0). */
@@ -1242,16 +1246,17 @@ static enum pl_err cmd_edit(struct cmd_scan *sc, struct pl_cmd *cmd,
     return err;
 }
 
-/* delete: a concrete topic and the seq erased; stored with data null. */
-static enum pl_err cmd_delete(struct cmd_scan *sc, struct pl_cmd *cmd,
-                              const char **why)
+/* delete, mark: a concrete topic and a seq (delete: stored with data
+ * null). */
+static enum pl_err cmd_topic_seq(struct cmd_scan *sc, struct pl_cmd *cmd,
+                                 const char **why)
 {
     enum pl_err err;
 
     err = cmd_get_topic(sc, false, cmd, why);
     if (err == PL_OK)
         err = cmd_get_seq(sc, cmd, why);
-    if (err == PL_OK)
+    if (err == PL_OK && cmd->op == PL_OP_DELETE)
         cmd->data_is_null = true;
     return err;
 }
@@ -1314,7 +1319,10 @@ static enum pl_err cmd_op_fields(struct cmd_scan *sc, struct pl_cmd *cmd,
     case PL_OP_EDIT:
         return cmd_edit(sc, cmd, why);
     case PL_OP_DELETE:
-        return cmd_delete(sc, cmd, why);
+    case PL_OP_MARK:
+        return cmd_topic_seq(sc, cmd, why);
+    case PL_OP_UNREAD:
+        return cmd_get_topic(sc, true, cmd, why);
     }
     *why = "unknown op";
     return PL_ERR_UNKNOWN_OP;
@@ -1333,6 +1341,8 @@ static int cmd_op_find(const char *o, size_t n)
     case 4:
         if (memcmp(o, "edit", 4) == 0)
             return PL_OP_EDIT;
+        if (memcmp(o, "mark", 4) == 0)
+            return PL_OP_MARK;
         return memcmp(o, "ping", 4) == 0 ? PL_OP_PING : -1;
     case 5:
         if (memcmp(o, "hello", 5) == 0)
@@ -1343,6 +1353,8 @@ static int cmd_op_find(const char *o, size_t n)
     case 6:
         if (memcmp(o, "delete", 6) == 0)
             return PL_OP_DELETE;
+        if (memcmp(o, "unread", 6) == 0)
+            return PL_OP_UNREAD;
         return memcmp(o, "topics", 6) == 0 ? PL_OP_TOPICS : -1;
     case 7:
         return memcmp(o, "history", 7) == 0 ? PL_OP_HISTORY : -1;

@@ -29,6 +29,8 @@ enum pl_op {
     PL_OP_TOPICS,   /* addition: list known topics under a prefix */
     PL_OP_EDIT,     /* addition (#16): a new message replacing seq's data */
     PL_OP_DELETE,   /* addition (#16): a new message erasing seq's data */
+    PL_OP_MARK,     /* addition (#16): the user's read marker in a topic */
+    PL_OP_UNREAD,   /* addition (#16): markers and unread counts, pattern */
 };
 
 /*
@@ -62,7 +64,8 @@ struct pl_cmd {
     int64_t before;
     int limit;           /* history: 1..1000 (default 50, >1000 clamped) */
 
-    int64_t seq;         /* edit, delete: the message acted on (>= 1) */
+    int64_t seq;         /* edit, delete: the message acted on (>= 1);
+                            mark: the newest seq read (>= 1) */
     int64_t reply_to;    /* pub, edit: the seq answered, 0 when none */
 };
 

@@ -103,6 +103,22 @@ void hub_sub_remove(struct hub *hub, struct sub *s);
 /* True when one of c's subscriptions covers topic t. */
 bool hub_conn_wants(const struct conn *c, const struct topic *t);
 
+/* session.c: a reply that waits for a store read. hub_submit_read queues
+ * a placeholder on c (keeping replies in order), lets job carry it, counts
+ * it against c's reads in flight and submits job (its req_id and done set
+ * by the caller); on refusal c gets the error and the job is freed:
+ * returns 0 or -1. In the done callback, hub_read_conn gives the
+ * connection to answer (NULL when it is gone: the placeholder is
+ * dropped), and hub_read_reply fills the placeholder with b. */
+int hub_submit_read(struct hub *hub, struct conn *c, struct store_job *job);
+struct conn *hub_read_conn(struct hub *hub, struct store_job *job);
+void hub_read_reply(struct hub *hub, struct conn *c, struct store_job *job,
+                    struct pl_buf *b);
+
+/* chat.c: read markers and unread counts (#16) */
+void chat_mark(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
+void chat_unread(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
+
 /* presence.c */
 void presence_join(struct hub *hub, struct topic *t, const char *user);
 void presence_leave(struct hub *hub, struct topic *t, const char *user);

@@ -305,7 +305,6 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
                             const char *topic, int64_t before, int limit)
 {
     struct store_job *job = NULL;
-    struct msg *ph = NULL;
     struct topic *t = hub_topic(hub, topic, false);
 
     if (c->claims != NULL && !pl_claims_may_sub(c->claims, topic)) {
@@ -330,33 +329,78 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
     }
     if (id == 0)
         return; /* nothing to answer, nothing to do */
-    if (c->pending_reads >= HISTORY_INFLIGHT_MAX) {
-        hub->stats.overloaded++;
-        hub_send_error(hub, c, id, PL_ERR_OVERLOADED,
-                       "too many history requests in flight");
-        return;
-    }
-    ph = msg_placeholder();
-    if (ph == NULL) {
+    job = store_job_new(STORE_JOB_BEFORE, topic);
+    if (job == NULL) {
         hub_send_error(hub, c, id, PL_ERR_INTERNAL, "out of memory");
         return;
     }
-    hub_push(hub, c, ph, true);
-    job = store_job_new(STORE_JOB_BEFORE, topic);
-    if (job == NULL) {
-        msg_unref(&ph);
-        hub_cull(hub, c, 1011);
-        return;
-    }
-    job->conn_id = c->id;
     job->req_id = id;
     job->done = session_done_history;
-    job->done_ctx = hub;
-    job->udata = ph; /* the job's reference to the placeholder */
     job->before = before;
     job->limit = limit;
+    hub_submit_read(hub, c, job);
+}
+
+int hub_submit_read(struct hub *hub, struct conn *c, struct store_job *job)
+{
+    struct msg *ph = NULL;
+
+    if (c->pending_reads >= HISTORY_INFLIGHT_MAX) {
+        hub->stats.overloaded++;
+        hub_send_error(hub, c, job->req_id, PL_ERR_OVERLOADED,
+                       "too many reads in flight");
+        store_job_free(&job);
+        return -1;
+    }
+    /* A command without an id (a mark) is answered by nobody: no
+     * placeholder then, and hub_read_conn returns NULL. */
+    if (job->req_id != 0) {
+        ph = msg_placeholder();
+        if (ph == NULL) {
+            hub_send_error(hub, c, job->req_id, PL_ERR_INTERNAL,
+                           "out of memory");
+            store_job_free(&job);
+            return -1;
+        }
+        hub_push(hub, c, ph, true);
+    }
+    job->conn_id = c->id;
+    job->done_ctx = hub;
+    job->udata = ph; /* the job's reference to the placeholder */
     c->pending_reads++;
     storage_submit(&hub->storage, job);
+    return 0;
+}
+
+struct conn *hub_read_conn(struct hub *hub, struct store_job *job)
+{
+    struct conn *c = conn_find(&hub->conns, job->conn_id);
+
+    if (c != NULL && c->pending_reads > 0)
+        c->pending_reads--;
+    if (c == NULL || c->close_code != 0 || job->udata == NULL) {
+        struct msg *ph = job->udata;
+
+        job->udata = NULL;
+        msg_unref(&ph);
+        return NULL;
+    }
+    return c;
+}
+
+void hub_read_reply(struct hub *hub, struct conn *c, struct store_job *job,
+                    struct pl_buf *b)
+{
+    struct msg *ph = job->udata;
+
+    job->udata = NULL;
+    if (msg_fill(ph, b) < 0) {
+        hub_cull(hub, c, 1011);
+    } else {
+        outq_add_paced_bytes(&c->q, ph->len);
+        hub_wake(hub, c);
+    }
+    msg_unref(&ph);
 }
 
 static void cmd_presence(struct hub *hub, struct conn *c,
@@ -497,6 +541,12 @@ void hub_conn_cmd(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
     case PL_OP_TOPICS:
         cmd_topics(hub, c, cmd);
         break;
+    case PL_OP_MARK:
+        chat_mark(hub, c, cmd);
+        break;
+    case PL_OP_UNREAD:
+        chat_unread(hub, c, cmd);
+        break;
     }
 }
 
@@ -616,18 +666,12 @@ static void session_done_pub(void *arg, struct store_job *job)
 static void session_done_history(void *arg, struct store_job *job)
 {
     struct hub *hub = arg;
-    struct conn *c = conn_find(&hub->conns, job->conn_id);
-    struct msg *ph = job->udata;
+    struct conn *c = hub_read_conn(hub, job);
     struct pl_buf *b = NULL;
     size_t i;
 
-    job->udata = NULL;
-    if (c != NULL && c->pending_reads > 0)
-        c->pending_reads--;
-    if (c == NULL || c->close_code != 0) {
-        msg_unref(&ph);
+    if (c == NULL)
         return;
-    }
     b = hub_scratch(hub);
     if (job->err != 0) {
         pl_frame_error(b, job->req_id, (enum pl_err)job->err,
@@ -639,7 +683,6 @@ static void session_done_history(void *arg, struct store_job *job)
         pl_buf_cstr(b, ",\"messages\":[");
         for (i = 0; i < job->n_rows; i++) {
             struct store_row *r = &job->rows[i];
-
             struct pl_msg_refs refs;
 
             if (i > 0)
@@ -650,13 +693,5 @@ static void session_done_history(void *arg, struct store_job *job)
         }
         pl_buf_cstr(b, "]}");
     }
-    if (ph == NULL)
-        return;
-    if (msg_fill(ph, b) < 0) {
-        hub_cull(hub, c, 1011);
-    } else {
-        outq_add_paced_bytes(&c->q, ph->len);
-        hub_wake(hub, c);
-    }
-    msg_unref(&ph);
+    hub_read_reply(hub, c, job, b);
 }

@@ -18,3 +18,12 @@ ALTER TABLE messages ADD COLUMN reply_to INTEGER;
 ALTER TABLE messages ADD COLUMN redacted INTEGER;
 CREATE INDEX messages_edit_of ON messages(topic_id, edit_of)
     WHERE edit_of IS NOT NULL;
+
+-- markers: each user's read position per topic (op mark), never moved
+-- back. Keyed by user first: op unread reads one user's markers.
+CREATE TABLE markers (
+    user     TEXT NOT NULL,
+    topic_id INTEGER NOT NULL,
+    seq      INTEGER NOT NULL,
+    PRIMARY KEY (user, topic_id)
+) WITHOUT ROWID;

@@ -75,6 +75,13 @@ static void fuzz_check(const struct pl_cmd *cmd)
         fuzz_check_topic(cmd, 0);
         fuzz_require(cmd->seq >= 1 && cmd->data != NULL, "edit seq, data");
         break;
+    case PL_OP_MARK:
+        fuzz_check_topic(cmd, 0);
+        fuzz_require(cmd->seq >= 1, "mark seq");
+        break;
+    case PL_OP_UNREAD:
+        fuzz_check_topic(cmd, 1);
+        break;
     case PL_OP_DELETE:
         fuzz_check_topic(cmd, 0);
         fuzz_require(cmd->seq >= 1 && cmd->data_is_null, "delete seq");

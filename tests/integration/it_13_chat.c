@@ -5,6 +5,7 @@
  * replies (reply_to stored, delivered, in history), and what a deletion
  * leaves: the original as {"data":null,"redacted":true} in history and in
  * replays, across a SIGKILL restart, and its text gone from the file.
+ * Read markers: mark, marked on the user's other connections, unread.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -220,10 +221,81 @@ static void test_edit_delete_reply(void **state)
     assert_false(file_holds(server_db(it->srv), "secretplan"));
 }
 
+#define MARK "{\"op\":\"mark\",\"id\":%lld,\"topic\":\"%s\",\"seq\":%lld}"
+
+/* unread over "mk/#" must list exactly topic with these numbers. */
+static void expect_unread(struct rawws *c, int64_t id, const char *topic,
+                          int64_t seq, int64_t marked, int64_t unread)
+{
+    cJSON *ok = NULL;
+    cJSON *topics = NULL;
+    cJSON *t = NULL;
+
+    assert_int_equal(rawws_send_textf(c, "{\"op\":\"unread\",\"id\":%lld,"
+                                         "\"topic\":\"mk/#\"}",
+                                      (long long)id), 0);
+    ok = rawws_expect_ok(c, id, W);
+    assert_non_null(ok);
+    topics = cJSON_GetObjectItemCaseSensitive(ok, "topics");
+    assert_int_equal(cJSON_GetArraySize(topics), 1);
+    t = cJSON_GetArrayItem(topics, 0);
+    assert_true(tj_str_is(t, "topic", topic));
+    assert_int_equal(tj_int_or(t, "seq", -1), seq);
+    assert_int_equal(tj_int_or(t, "marked", -1), marked);
+    assert_int_equal(tj_int_or(t, "unread", -1), unread);
+    cJSON_Delete(ok);
+}
+
+/* Markers are per user (two windows of alice stay in step), never move
+ * back, count others' messages only, and survive a SIGKILL. */
+static void test_markers(void **state)
+{
+    struct rawws *a1 = itest_hello(itest_port(state), "alice");
+    struct rawws *a2 = itest_hello(itest_port(state), "alice");
+    struct rawws *bob = itest_hello(itest_port(state), "bob");
+    char topic[128];
+    cJSON *m = NULL;
+
+    assert_non_null(a1);
+    assert_non_null(a2);
+    assert_non_null(bob);
+    itest_topic(topic, sizeof(topic), "mk");
+    assert_int_equal(itest_pub(bob, 2, topic, "1"), 1);
+    assert_int_equal(itest_pub(bob, 3, topic, "2"), 2);
+    assert_int_equal(itest_pub(a1, 4, topic, "3"), 3);
+    assert_int_equal(itest_pub(bob, 5, topic, "4"), 4);
+    expect_unread(a1, 6, topic, 4, 0, 3);
+
+    SEND(a1, MARK, 7, topic, 2);
+    assert_int_equal(ok_seq(a1, 7), 2);
+    m = rawws_expect_op(a2, "marked", W);
+    assert_non_null(m);
+    assert_true(tj_str_is(m, "topic", topic));
+    assert_int_equal(tj_int_or(m, "seq", -1), 2);
+    cJSON_Delete(m);
+    assert_true(itest_nothing_more(bob, 8, ITEST_QUIET_MS));
+
+    SEND(a2, MARK, 9, topic, 1);                 /* never backwards */
+    assert_int_equal(ok_seq(a2, 9), 2);
+    assert_true(itest_nothing_more(a1, 10, ITEST_QUIET_MS));
+    expect_unread(a2, 11, topic, 4, 2, 1);       /* 3 is alice's own */
+    expect_unread(bob, 12, topic, 4, 0, 1);      /* bob: only alice's */
+    rawws_close(a1);
+    rawws_close(a2);
+    rawws_close(bob);
+
+    assert_int_equal(itest_restart(state, true), 0);
+    a1 = itest_hello(itest_port(state), "alice");
+    assert_non_null(a1);
+    expect_unread(a1, 2, topic, 4, 2, 1);
+    rawws_close(a1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edit_delete_reply),
+        cmocka_unit_test(test_markers),
     };
     int rc = cmocka_run_group_tests(tests, group_setup, group_teardown);
 

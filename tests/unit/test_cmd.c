@@ -265,6 +265,12 @@ static const struct row rows[] = {
     {"{\"op\":\"pub\",\"id\":3,\"topic\":\"chat/x\",\"data\":1,\"reply_to\":7}", OK, 3},
     {"{\"op\":\"pub\",\"id\":3,\"topic\":\"chat/x\",\"data\":1,\"reply_to\":0}", BR, 3},
     {"{\"op\":\"pub\",\"id\":3,\"topic\":\"chat/x\",\"data\":1,\"reply_to\":null}", BR, 3},
+    {"{\"op\":\"mark\",\"id\":3,\"topic\":\"chat/x\",\"seq\":57}", OK, 3},
+    {"{\"op\":\"mark\",\"id\":3,\"topic\":\"chat/x\"}", BR, 3},
+    {"{\"op\":\"mark\",\"id\":3,\"topic\":\"chat/+\",\"seq\":5}", IT, 3},
+    {"{\"op\":\"unread\",\"id\":4,\"topic\":\"chat/#\"}", OK, 4},
+    {"{\"op\":\"unread\",\"id\":4}", BR, 4},
+    {"{\"op\":\"unread\",\"id\":4,\"topic\":\"a/#/b\"}", IT, 4},
     /* topics (addition) */
     {"{\"op\":\"topics\",\"id\":1,\"prefix\":\"chat/\"}", OK, 1},
     {"{\"op\":\"topics\",\"id\":1}", OK, 1},
@@ -635,6 +641,17 @@ static void test_edit_delete_reply(void **state)
     pl_cmd_cleanup(&c);
     assert_string_equal(pl_op_name(PL_OP_EDIT), "edit");
     assert_string_equal(pl_op_name(PL_OP_DELETE), "delete");
+
+    parse_ok("{\"op\":\"mark\",\"id\":3,\"topic\":\"chat/x\",\"seq\":57}",
+             &c);
+    assert_int_equal(c.op, PL_OP_MARK);
+    assert_int_equal(c.seq, 57);
+    assert_false(c.data_is_null);
+    pl_cmd_cleanup(&c);
+    parse_ok("{\"op\":\"unread\",\"id\":4,\"topic\":\"chat/#\"}", &c);
+    assert_int_equal(c.op, PL_OP_UNREAD);
+    assert_string_equal(c.topic, "chat/#");
+    pl_cmd_cleanup(&c);
 }
 
 static void test_pub_key_lengths(void **state)

@@ -898,6 +898,92 @@ static void test_chat_edit_delete(void **state)
     fake_cleanup(f);
 }
 
+/* Read markers (#16): mark waits for the store behind a placeholder,
+ * answers with the marker, and tells the user's other connections only;
+ * unread asks the store about the stored topics the pattern covers. */
+static void test_chat_markers(void **state)
+{
+    struct fake *f = *state;
+    struct conn *a1 = NULL;
+    struct conn *a2 = NULL;
+    struct conn *b = NULL;
+    struct store_job *job = NULL;
+    cJSON *o = NULL;
+    cJSON *topics = NULL;
+
+    default_hub(f);
+    a1 = hello(f, "alice");
+    a2 = hello(f, "alice");
+    b = hello(f, "bob");
+    pub_commit(f, b, "chat/x", "1");
+    pub_commit(f, b, "chat/x", "2");
+    pub_commit(f, b, "chat/y", "3");
+    pub_commit(f, b, "other", "4");
+
+    fake_send(f, a1, "{\"op\":\"mark\",\"id\":3,\"topic\":\"chat/x\","
+                      "\"seq\":2}");
+    fake_send(f, a1, "{\"op\":\"ping\",\"id\":4}");
+    assert_true(fake_pending(a1));
+    job = fake_job(f, 0);
+    assert_int_equal(job->kind, STORE_JOB_MARK);
+    assert_string_equal(job->from, "alice");
+    assert_int_equal(job->mark_seq, 2);
+    job->seq = 2;
+    fake_complete(f, 1);
+    o = expect_ok(f, a1, 3);
+    assert_int_equal(json_int(o, "seq"), 2);
+    assert_string_equal(json_str(o, "topic"), "chat/x");
+    cJSON_Delete(o);
+    expect_ok_only(f, a1, 4);
+    o = expect_op(f, a2, "marked");
+    assert_int_equal(json_int(o, "seq"), 2);
+    assert_string_equal(json_str(o, "topic"), "chat/x");
+    cJSON_Delete(o);
+    expect_empty(a2);
+    expect_empty(b);
+
+    /* A marker that did not move tells nobody else. */
+    fake_send(f, a2, "{\"op\":\"mark\",\"id\":5,\"topic\":\"chat/x\","
+                      "\"seq\":1}");
+    job = fake_job(f, 0);
+    job->seq = 2;
+    job->duplicate = true;
+    fake_complete(f, 1);
+    o = expect_ok(f, a2, 5);
+    assert_int_equal(json_int(o, "seq"), 2);
+    cJSON_Delete(o);
+    expect_empty(a1);
+
+    /* Nothing stored there: no marker. */
+    fake_send(f, a1, "{\"op\":\"mark\",\"id\":6,\"topic\":\"chat/none\","
+                      "\"seq\":1}");
+    expect_error(f, a1, 6, "bad_request");
+    assert_int_equal(f->n_jobs, 0);
+
+    fake_send(f, a1, "{\"op\":\"unread\",\"id\":7,\"topic\":\"chat/#\"}");
+    job = fake_job(f, 0);
+    assert_int_equal(job->kind, STORE_JOB_UNREAD);
+    assert_string_equal(job->from, "alice");
+    assert_int_equal(job->n_marks, 2);
+    for (size_t i = 0; i < job->n_marks; i++) {
+        assert_int_equal(strncmp(job->marks[i].topic, "chat/", 5), 0);
+        job->marks[i].seq = 2;
+        job->marks[i].marked = 1;
+        job->marks[i].unread = 1;
+    }
+    job->marks[1].more = true;
+    fake_complete(f, 1);
+    o = expect_ok(f, a1, 7);
+    topics = cJSON_GetObjectItem(o, "topics");
+    assert_int_equal(cJSON_GetArraySize(topics), 2);
+    assert_int_equal(json_int(cJSON_GetArrayItem(topics, 0), "marked"), 1);
+    assert_int_equal(json_int(cJSON_GetArrayItem(topics, 0), "unread"), 1);
+    assert_false(json_has(cJSON_GetArrayItem(topics, 0), "more"));
+    assert_true(json_has(cJSON_GetArrayItem(topics, 1), "more"));
+    cJSON_Delete(o);
+    fake_cleanup(f);
+}
+
 /* `since` inside the recent ring is served without touching the store. */
 static void test_since_from_ring(void **state)
 {
@@ -2190,6 +2276,7 @@ int main(void)
         HUB_TEST(test_dollar_topics),
         HUB_TEST(test_presence),
         HUB_TEST(test_chat_edit_delete),
+        HUB_TEST(test_chat_markers),
         HUB_TEST(test_since_from_ring),
         HUB_TEST(test_since_from_store),
         HUB_TEST(test_since_lost),

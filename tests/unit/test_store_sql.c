@@ -887,6 +887,96 @@ static void test_chat_edit_delete(void **state)
     store_sql_close(&s);
 }
 
+/* Run one MARK by user; returns the marker after it. */
+static int64_t mark1(struct store_sql *s, const char *user, int64_t seq,
+                     bool *moved)
+{
+    struct store_job *job = store_job_new(STORE_JOB_MARK, "chat/x");
+    int64_t got = 0;
+
+    assert_non_null(job);
+    job->from = strdup(user);
+    job->mark_seq = seq;
+    assert_int_equal(run1(s, job), 0);
+    assert_int_equal(job->err, 0);
+    got = job->seq;
+    if (moved != NULL)
+        *moved = !job->duplicate;
+    store_job_free(&job);
+    return got;
+}
+
+/* UNREAD for user over chat/x and a topic never stored. */
+static void unread1(struct store_sql *s, const char *user,
+                    struct store_mark *out)
+{
+    struct store_job *job = store_job_new(STORE_JOB_UNREAD, NULL);
+
+    assert_non_null(job);
+    job->from = strdup(user);
+    assert_int_equal(store_job_set_marks(job, 2), 0);
+    job->marks[0].topic = strdup("chat/x");
+    job->marks[1].topic = strdup("chat/never");
+    store_sql_run_read(s, job);
+    assert_int_equal(job->err, 0);
+    assert_int_equal(job->marks[1].seq, 0);
+    assert_int_equal(job->marks[1].unread, 0);
+    *out = job->marks[0];
+    out->topic = NULL;
+    store_job_free(&job);
+}
+
+static void test_chat_markers(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_mark m;
+    uint64_t pruned = 0;
+    bool moved = false;
+    int i = 0;
+
+    /* 1-3 by bob (indexed), 4 by alice, 5 an edit and 6 a deletion by
+     * bob (of 1, so 1 is deleted), 7 by bob, in the tail. */
+    for (i = 0; i < 3; i++)
+        chat_ok(s, "bob", "{\"t\":1}", 0, 0, 0, false);
+    prune_all(s, NOW, &pruned);
+    chat_ok(s, "alice", "{\"t\":4}", 0, 0, 0, false);
+    chat_ok(s, "bob", "{\"t\":5}", 2, 0, 0, false);
+    chat_ok(s, "bob", "null", 0, 1, 0, false);
+    chat_ok(s, "bob", "{\"t\":7}", 0, 0, 0, false);
+
+    unread1(s, "alice", &m);
+    assert_int_equal(m.seq, 7);
+    assert_int_equal(m.marked, 0);
+    assert_int_equal(m.unread, 3);     /* 2, 3, 7 */
+    assert_false(m.more);
+
+    assert_int_equal(mark1(s, "alice", 2, &moved), 2);
+    assert_true(moved);
+    assert_int_equal(mark1(s, "alice", 1, &moved), 2);  /* never back */
+    assert_false(moved);
+    assert_int_equal(mark1(s, "alice", 99, &moved), 7); /* at most last */
+    assert_int_equal(mark1(s, "carol", 3, NULL), 3);    /* per user */
+    unread1(s, "alice", &m);
+    assert_int_equal(m.marked, 7);
+    assert_int_equal(m.unread, 0);
+    unread1(s, "carol", &m);
+    assert_int_equal(m.marked, 3);
+    assert_int_equal(m.unread, 2);     /* 4, 7 */
+    store_sql_close(&s);
+
+    /* Markers survive; counting stops at STORE_UNREAD_MAX. */
+    s = open_sql(f, NULL, 0, 0, 0);
+    unread1(s, "alice", &m);
+    assert_int_equal(m.marked, 7);
+    for (i = 0; i < STORE_UNREAD_MAX + 5; i++)
+        chat_ok(s, "bob", "{\"t\":1}", 0, 0, 0, false);
+    unread1(s, "alice", &m);
+    assert_int_equal(m.unread, STORE_UNREAD_MAX);
+    assert_true(m.more);
+    store_sql_close(&s);
+}
+
 /* Closing without an index write is what a crash leaves: the next open
  * reads the unindexed rows back from the log, seq continues. Also after an
  * index cycle cut short after its first slice (more topics than one slice
@@ -1082,6 +1172,7 @@ int main(void)
         TMPDB_TEST(test_prune_by_age_and_dedupe),
         TMPDB_TEST(test_reads_span_index_and_tail),
         TMPDB_TEST(test_chat_edit_delete),
+        TMPDB_TEST(test_chat_markers),
         TMPDB_TEST(test_tails_survive_reopen),
         TMPDB_TEST(test_tails_bounded_when_index_fails),
         TMPDB_TEST(test_crash_mid_migration),
