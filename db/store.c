@@ -15,7 +15,7 @@
  *      (at most 10,000 per transaction): the batch grows with the queue,
  *      so under load one fsync/WAL commit covers thousands of messages
  *      (group commit).
- *   3. Run the reads (AFTER/BEFORE/UNREAD) of the same take, after the commit, so
+ *   3. Run the reads (AFTER/BEFORE/UNREAD/SEARCH) of the same take, after the commit, so
  *      they see every write of the take, including writes submitted after
  *      them. AFTER is bounded by `upto`, so this cannot matter to it.
  *   4. Push all those jobs to `done` in submission order, in one splice,
@@ -202,7 +202,7 @@ static void store_process(struct store *st, struct store_job *list, size_t n,
     }
     for (job = list; job != NULL; job = job->next) {
         if (job->kind == STORE_JOB_AFTER || job->kind == STORE_JOB_BEFORE ||
-            job->kind == STORE_JOB_UNREAD)
+            job->kind == STORE_JOB_UNREAD || job->kind == STORE_JOB_SEARCH)
             store_sql_run_read(st->sql, job);
         else if (job->kind != STORE_JOB_PUB && job->kind != STORE_JOB_MARK)
             job->err = PL_ERR_INTERNAL;

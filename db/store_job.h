@@ -20,6 +20,10 @@ enum store_job_kind {
                           marker in topic up to mark_seq (never back) */
     STORE_JOB_UNREAD,  /* chat (#16), a read: for each of marks[], user
                           `from`'s marker and unread count */
+    STORE_JOB_SEARCH,  /* chat (#16), a read: up to limit messages whose
+                          text matches query, newest first, in topics
+                          matching `topic` (a pattern) and allowed, with
+                          ts < before (0: no bound) */
 };
 
 /* A topic's read marker for one user, and what is unread after it. */
@@ -43,6 +47,7 @@ struct store_row {
     char *from;        /* NUL-terminated */
     char *data;        /* JSON text, NUL-terminated */
     size_t data_len;
+    char *topic;       /* SEARCH only (rows of many topics), else NULL */
     /* Chat relations (#16), 0/false when none: see struct store_job. */
     int64_t edit_of, redacts, reply_to;
     bool redacted;     /* a later message deleted this one: data is null */
@@ -88,14 +93,22 @@ struct store_job {
     int64_t mark_seq;            /* MARK */
     struct store_mark *marks;    /* UNREAD: owned, freed with the job */
     size_t n_marks;
+    char *query;                 /* SEARCH: the client's q */
+    char **allow;                /* SEARCH: with has_allow, the topics
+                                    allowed are those some allow[i]
+                                    (a pattern) matches */
+    size_t n_allow;
+    bool has_allow;
     bool redacted_retained;      /* PUB output: redacts cleared the
                                     topic's retained message */
     int64_t after, upto;         /* AFTER */
-    int64_t before;              /* BEFORE */
-    int limit;                   /* AFTER/BEFORE */
+    int64_t before;              /* BEFORE; SEARCH: a ts (ms), 0: none */
+    int limit;                   /* AFTER/BEFORE/SEARCH */
 
     /* output, valid once completed */
-    int err;                     /* 0, or an enum pl_err value (INTERNAL...) */
+    int err;                     /* 0, or an enum pl_err value (INTERNAL...;
+                                    SEARCH: BAD_REQUEST for a q with no
+                                    word in it) */
     int64_t seq;                 /* PUB: the seq (the original one if duplicate);
                                     MARK: the marker now */
     bool duplicate;              /* PUB; MARK: the marker did not move */
@@ -116,6 +129,10 @@ int store_job_set_pub(struct store_job *job, const char *data, size_t data_len,
 /* UNREAD: allocate n zeroed marks (topics set by the caller with
  * strdup). Returns 0 or -ENOMEM. */
 int store_job_set_marks(struct store_job *job, size_t n);
+/* SEARCH: copy the query and the allowed patterns (allow may be NULL:
+ * every topic). Returns 0 or -ENOMEM. */
+int store_job_set_search(struct store_job *job, const char *query,
+                         char *const *allow, size_t n_allow, bool has_allow);
 /* Free a job, its strings and rows, and NULL the caller's pointer. */
 void store_job_free(struct store_job **job);
 /* A completed job reached the service thread: call its done callback (if

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "topic.h"
 
 #define SQL_DEFAULT_WINDOW_MS (24 * 3600 * 1000LL)
 #define SQL_BUSY_TIMEOUT_MS 2000
@@ -109,6 +110,10 @@ enum sql_stmt {
     ST_MARK_PUT,
     ST_MARK_GET,
     ST_UNREAD_ROW,
+    ST_FTS_PUT,
+    ST_FTS_DEL,
+    ST_FTS_LATEST,
+    ST_SEARCH,
     ST__COUNT
 };
 
@@ -186,6 +191,26 @@ static const char *const sql_text[ST__COUNT] = {
     [ST_UNREAD_ROW] = "SELECT sender <> ?2 AND edit_of IS NULL AND"
                       " redacts IS NULL AND redacted IS NULL"
                       " FROM messages WHERE id = ?1",
+    /* Search (#16): a message's indexed text is its data's strings,
+     * joined; one with none gets no entry. A contentless table forgets
+     * an entry only when given the same text again (FTS_DEL). */
+    [ST_FTS_PUT] = "INSERT INTO msg_fts(rowid, body)"
+                   " SELECT ?1, group_concat(value, ' ') FROM json_tree(?2)"
+                   " WHERE type = 'text' HAVING count(*) > 0",
+    [ST_FTS_DEL] = "INSERT INTO msg_fts(msg_fts, rowid, body)"
+                   " SELECT 'delete', ?1, group_concat(value, ' ')"
+                   " FROM json_tree(?2) WHERE type = 'text'"
+                   " HAVING count(*) > 0",
+    /* The newest edit of a message (its indexed version, if any). */
+    [ST_FTS_LATEST] = "SELECT id, data FROM messages"
+                      " WHERE topic_id = ?1 AND edit_of = ?2"
+                      " ORDER BY id DESC LIMIT 1",
+    /* Newest first: FTS5 walks its doclists backwards for rowid DESC. */
+    [ST_SEARCH] = "SELECT m.seq, m.ts, m.sender, m.data, m.edit_of,"
+                  " m.redacts, m.reply_to, m.redacted, t.name FROM msg_fts"
+                  " JOIN messages m ON m.id = msg_fts.rowid"
+                  " JOIN topics t ON t.id = m.topic_id"
+                  " WHERE msg_fts MATCH ?1 ORDER BY msg_fts.rowid DESC",
 };
 
 struct store_sql {
@@ -219,6 +244,7 @@ struct store_sql {
     int64_t next_index_ms;         /* when the next cycle starts */
     int fail_index;                /* test hook: fail this many writes */
     int page_size;                 /* for a new file; 0: SQLite's */
+    bool no_fts;                   /* bench knob: index no text (#16) */
     /* Scratch for chunks: decoded ids, encoded text, collected chunks. */
     int64_t *ids;
     size_t n_ids, cap_ids;
@@ -743,9 +769,12 @@ out:
 
 /*
  * Layout knobs for benchmarks only (docs/benchmarks.md compares layouts
- * with them): PARLEY_STORE_INDEX_MS (index cycle interval) and
- * PARLEY_STORE_PAGE_SIZE (page size of a new file). Not options: the
- * defaults are what the measurements chose.
+ * with them): PARLEY_STORE_INDEX_MS (index cycle interval),
+ * PARLEY_STORE_PAGE_SIZE (page size of a new file) and PARLEY_STORE_NO_FTS=1
+ * (publish without the search index, to measure what it costs; a file
+ * written so must not be searched or edited later: its index would miss
+ * or mistake entries). Not options: the defaults are what the
+ * measurements chose.
  */
 static void sql_bench_knobs(struct store_sql *s)
 {
@@ -756,6 +785,8 @@ static void sql_bench_knobs(struct store_sql *s)
     v = getenv("PARLEY_STORE_PAGE_SIZE");
     if (v != NULL && atoi(v) >= 512 && atoi(v) <= 65536)
         s->page_size = atoi(v);
+    v = getenv("PARLEY_STORE_NO_FTS");
+    s->no_fts = v != NULL && strcmp(v, "1") == 0;
 }
 
 struct store_sql *store_sql_open(const struct store_sql_config *cfg,
@@ -1318,6 +1349,51 @@ static void sql_bind_ref(sqlite3_stmt *st, int col, int64_t v)
         sqlite3_bind_null(st, col);
 }
 
+/* Add (put) or take out (del) row id's text, from its data, in msg_fts. */
+static int sql_fts(struct store_sql *s, enum sql_stmt which, int64_t id,
+                   const char *data, int data_len)
+{
+    sqlite3_stmt *st = s->st[which];
+
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, data, data_len, SQLITE_STATIC);
+    return sql_run(st);
+}
+
+/* An edit or deletion of t's seq (row target_id) is being stored: take
+ * the seq's indexed version (its newest edit, else itself) out of
+ * msg_fts. */
+static int sql_fts_unindex(struct store_sql *s, const struct sql_topic *t,
+                           int64_t seq, int64_t target_id)
+{
+    sqlite3_stmt *st = s->st[ST_FTS_LATEST];
+    int rc = SQLITE_OK;
+
+    sqlite3_bind_int64(st, 1, t->id);
+    sqlite3_bind_int64(st, 2, seq);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        st = s->st[ST_ROW_BY_ID];
+        sqlite3_bind_int64(st, 1, target_id);
+        rc = sqlite3_step(st);
+    }
+    if (rc == SQLITE_ROW) {
+        int col = st == s->st[ST_ROW_BY_ID] ? 3 : 1;
+        int64_t id = st == s->st[ST_ROW_BY_ID] ? target_id
+                                                : sqlite3_column_int64(st, 0);
+
+        rc = sql_fts(s, ST_FTS_DEL, id,
+                     (const char *)sqlite3_column_text(st, col),
+                     sqlite3_column_bytes(st, col));
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
 /* Store one PUB inside the open transaction. Returns an SQLite code; on
  * success *stored tells whether a message row was added (an edit or a
  * deletion that may not be stored sets job->err instead). */
@@ -1350,6 +1426,11 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
         if (err != 0) {
             job->err = err;
             return SQLITE_OK;
+        }
+        if (!s->no_fts) {
+            rc = sql_fts_unindex(s, t, target, target_id);
+            if (rc != SQLITE_OK)
+                return rc;
         }
     }
 
@@ -1397,6 +1478,11 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
         return rc;
     if (job->redacts > 0) {
         rc = sql_chat_redact(s, t, job->redacts, target_id, job);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    if (!s->no_fts && !job->data_is_null) {
+        rc = sql_fts(s, ST_FTS_PUT, s->last_id + 1, data, (int)data_len);
         if (rc != SQLITE_OK)
             return rc;
     }
@@ -1560,6 +1646,136 @@ static int sql_unread_topic(struct store_sql *s, const struct sql_topic *t,
         rc = sql_unread_one(s, sql_tail_id(t, seq), user, m);
     m->more = m->unread >= STORE_UNREAD_MAX || budget <= 0;
     return rc;
+}
+
+/* ---- chat: search (#16) ------------------------------------------------ */
+
+/* Whether a byte may start or be part of a token (unicode61 sees every
+ * non-ASCII byte as part of a possible letter). */
+static bool sql_fts_tokenish(unsigned char c)
+{
+    return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z');
+}
+
+/* Append term q[0..n) as an FTS5 string (no '"' inside: the caller cut
+ * there), with '*' after it for a prefix, unless it holds no token. */
+static size_t sql_fts_term(char *out, size_t k, const char *q, size_t n,
+                           bool prefix)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < n && !any; i++)
+        any = sql_fts_tokenish((unsigned char)q[i]);
+    if (!any)
+        return k;
+    if (k > 0)
+        out[k++] = ' ';
+    out[k++] = '"';
+    memcpy(out + k, q, n);
+    k += n;
+    out[k++] = '"';
+    if (prefix)
+        out[k++] = '*';
+    return k;
+}
+
+/*
+ * The client's q as an FTS5 query: "phrases" stay phrases, word* is a
+ * prefix, every other word a plain term, all of them required. Each term
+ * is quoted, so FTS5's own operators (AND, NEAR, column:, ^) are only
+ * words. out has room for 3 * strlen(q) + 1 bytes. Returns its length;
+ * 0 when q holds no word.
+ */
+static size_t sql_fts_query(const char *q, char *out)
+{
+    size_t k = 0;
+
+    while (*q != '\0') {
+        size_t n = 0;
+
+        if (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r') {
+            q++;
+        } else if (*q == '"') {
+            q++;
+            while (q[n] != '\0' && q[n] != '"')
+                n++;
+            k = sql_fts_term(out, k, q, n, false);
+            q += q[n] == '"' ? n + 1 : n;
+        } else {
+            while (q[n] != '\0' && q[n] != '"' && q[n] != ' ' &&
+                   q[n] != '\t' && q[n] != '\n' && q[n] != '\r')
+                n++;
+            if (n > 1 && q[n - 1] == '*')
+                k = sql_fts_term(out, k, q, n - 1, true);
+            else
+                k = sql_fts_term(out, k, q, n, false);
+            q += n;
+        }
+    }
+    out[k] = '\0';
+    return k;
+}
+
+/* Whether a search may return a message of topic name. */
+static bool sql_search_allows(const struct store_job *job, const char *name)
+{
+    if (!pl_topic_match(job->topic, name))
+        return false;
+    if (!job->has_allow)
+        return true;
+    for (size_t i = 0; i < job->n_allow; i++)
+        if (pl_topic_match(job->allow[i], name))
+            return true;
+    return false;
+}
+
+static int sql_add_row(struct store_job *job, sqlite3_stmt *st, size_t *cap);
+static void sql_drop_rows(struct store_job *job);
+
+/* SEARCH: newest first, looking at most at STORE_SEARCH_SCAN matches
+ * (those of other topics and newer than `before` included). */
+static void sql_search(struct store_sql *s, struct store_job *job)
+{
+    sqlite3_stmt *st = s->st[ST_SEARCH];
+    char *fq = malloc(3 * strlen(job->query) + 1);
+    size_t cap = 0;
+    int scanned = 0;
+    int rc = SQLITE_OK;
+
+    if (fq == NULL) {
+        job->err = PL_ERR_INTERNAL;
+        return;
+    }
+    if (sql_fts_query(job->query, fq) == 0) {
+        free(fq);
+        job->err = PL_ERR_BAD_REQUEST;
+        return;
+    }
+    sqlite3_bind_text(st, 1, fq, -1, SQLITE_STATIC);
+    while (job->n_rows < (size_t)job->limit &&
+           scanned++ < STORE_SEARCH_SCAN &&
+           (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 8);
+
+        if (name == NULL || !sql_search_allows(job, name))
+            continue;
+        if (job->before > 0 && sqlite3_column_int64(st, 1) >= job->before)
+            continue;
+        if (sql_add_row(job, st, &cap) != 0 ||
+            (job->rows[job->n_rows - 1].topic = strdup(name)) == NULL) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(fq);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE && rc != SQLITE_OK) {
+        sql_log(s, "search", rc);
+        sql_drop_rows(job);
+        job->err = PL_ERR_INTERNAL;
+    }
 }
 
 /* UNREAD: every topic of job->marks (one not stored reads all zeros). */
@@ -1755,6 +1971,7 @@ static void sql_drop_rows(struct store_job *job)
     for (i = 0; i < job->n_rows; i++) {
         free(job->rows[i].from);
         free(job->rows[i].data);
+        free(job->rows[i].topic);
     }
     free(job->rows);
     job->rows = NULL;
@@ -1876,6 +2093,10 @@ void store_sql_run_read(struct store_sql *s, struct store_job *job)
 
     if (job->kind == STORE_JOB_UNREAD) {
         sql_unread(s, job);
+        return;
+    }
+    if (job->kind == STORE_JOB_SEARCH) {
+        sql_search(s, job);
         return;
     }
     t = map_get(&s->map, job->topic);

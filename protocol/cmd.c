@@ -58,6 +58,7 @@ static const char *const cmd_op_names[] = {
     [PL_OP_DELETE] = "delete",
     [PL_OP_MARK] = "mark",
     [PL_OP_UNREAD] = "unread",
+    [PL_OP_SEARCH] = "search",
 };
 
 #define CMD_N_OPS (sizeof(cmd_op_names) / sizeof(cmd_op_names[0]))
@@ -140,6 +141,7 @@ enum cmd_field {
     F_PREFIX,
     F_SEQ,
     F_REPLY_TO,
+    F_Q,
     F__COUNT
 };
 
@@ -160,6 +162,7 @@ static const char *const cmd_msg_missing[F__COUNT] = {
     [F_PREFIX] = "field 'prefix' is required",
     [F_SEQ] = "field 'seq' is required",
     [F_REPLY_TO] = "field 'reply_to' is required",
+    [F_Q] = "field 'q' is required",
 };
 
 static const char *const cmd_msg_type[F__COUNT] = {
@@ -179,6 +182,7 @@ static const char *const cmd_msg_type[F__COUNT] = {
     [F_PREFIX] = "field 'prefix' must be a string",
     [F_SEQ] = "field 'seq' must be an integer from 1 to 2^53-1",
     [F_REPLY_TO] = "field 'reply_to' must be an integer from 1 to 2^53-1",
+    [F_Q] = "field 'q' must be a string",
 };
 
 /* The kind of a JSON value, told by its first byte. */
@@ -219,6 +223,8 @@ struct cmd_scan {
 static int cmd_field_find(const char *k, size_t n)
 {
     switch (n) {
+    case 1:
+        return k[0] == 'q' ? F_Q : -1;
     case 2:
         if (k[0] == 'o' && k[1] == 'p')
             return F_OP;
@@ -940,6 +946,7 @@ static const unsigned cmd_op_fields_kept[CMD_N_OPS] = {
     [PL_OP_DELETE] = CMD_BIT(F_TOPIC),
     [PL_OP_MARK] = CMD_BIT(F_TOPIC),
     [PL_OP_UNREAD] = CMD_BIT(F_TOPIC),
+    [PL_OP_SEARCH] = CMD_BIT(F_TOPIC) | CMD_BIT(F_Q),
 };
 
 /* Index of the lowest set bit of bits (not 0). */
@@ -1279,6 +1286,35 @@ static enum pl_err cmd_history(struct cmd_scan *sc, struct pl_cmd *cmd,
     return err;
 }
 
+/* search: a topic or pattern, the query q (its syntax is the store's to
+ * read), limit 1..100 (default 20, more clamped), before (a ts). */
+static enum pl_err cmd_search(struct cmd_scan *sc, struct pl_cmd *cmd,
+                              const char **why)
+{
+    enum pl_err err;
+    bool has_limit = false;
+    int64_t limit = PL_SEARCH_LIMIT_DEFAULT;
+    size_t q_len = 0;
+
+    err = cmd_get_topic(sc, true, cmd, why);
+    if (err == PL_OK)
+        err = cmd_get_str(sc, F_Q, true, PL_ERR_BAD_REQUEST,
+                          "field 'q' must not contain U+0000", &cmd->query,
+                          &q_len, why);
+    if (err == PL_OK && (q_len < 1 || q_len > PL_SEARCH_Q_MAX)) {
+        *why = "field 'q' must be 1-256 bytes";
+        err = PL_ERR_BAD_REQUEST;
+    }
+    if (err == PL_OK)
+        err = cmd_get_int(sc, F_BEFORE, 0, PL_ID_MAX, false, true,
+                          &cmd->has_before, &cmd->before, why);
+    if (err == PL_OK)
+        err = cmd_get_int(sc, F_LIMIT, 1, PL_SEARCH_LIMIT_MAX, false, true,
+                          &has_limit, &limit, why);
+    cmd->limit = (int)limit;
+    return err;
+}
+
 static enum pl_err cmd_topics(struct cmd_scan *sc, struct pl_cmd *cmd,
                               const char **why)
 {
@@ -1323,6 +1359,8 @@ static enum pl_err cmd_op_fields(struct cmd_scan *sc, struct pl_cmd *cmd,
         return cmd_topic_seq(sc, cmd, why);
     case PL_OP_UNREAD:
         return cmd_get_topic(sc, true, cmd, why);
+    case PL_OP_SEARCH:
+        return cmd_search(sc, cmd, why);
     }
     *why = "unknown op";
     return PL_ERR_UNKNOWN_OP;
@@ -1355,6 +1393,8 @@ static int cmd_op_find(const char *o, size_t n)
             return PL_OP_DELETE;
         if (memcmp(o, "unread", 6) == 0)
             return PL_OP_UNREAD;
+        if (memcmp(o, "search", 6) == 0)
+            return PL_OP_SEARCH;
         return memcmp(o, "topics", 6) == 0 ? PL_OP_TOPICS : -1;
     case 7:
         return memcmp(o, "history", 7) == 0 ? PL_OP_HISTORY : -1;
@@ -1580,8 +1620,9 @@ size_t pl_json_unescape(const char *in, size_t n, char *out, bool *nul)
 /*
  * Frees what pl_cmd_parse() allocated and zeroes the struct. Safe on a
  * zeroed or already cleaned-up struct. All strings share one block laid
- * out as topic, token, name, key, data, so the first non-NULL of those
- * is its start (a dropped name is never the first).
+ * out as topic, token, name, key, data (search: topic, query), so the
+ * first non-NULL of those is its start (a dropped name is never the
+ * first).
  */
 void pl_cmd_cleanup(struct pl_cmd *cmd)
 {
@@ -1595,6 +1636,8 @@ void pl_cmd_cleanup(struct pl_cmd *cmd)
         block = cmd->key;
     if (block == NULL)
         block = cmd->data;
+    if (block == NULL)
+        block = cmd->query;
     free(block);
     memset(cmd, 0, sizeof(*cmd));
 }

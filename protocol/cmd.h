@@ -17,6 +17,9 @@
 #define PL_HISTORY_LIMIT_DEFAULT 50
 #define PL_HISTORY_LIMIT_MAX 1000
 #define PL_DEPTH_DEFAULT 64
+#define PL_SEARCH_LIMIT_DEFAULT 20
+#define PL_SEARCH_LIMIT_MAX 100
+#define PL_SEARCH_Q_MAX 256
 
 enum pl_op {
     PL_OP_HELLO,
@@ -31,6 +34,7 @@ enum pl_op {
     PL_OP_DELETE,   /* addition (#16): a new message erasing seq's data */
     PL_OP_MARK,     /* addition (#16): the user's read marker in a topic */
     PL_OP_UNREAD,   /* addition (#16): markers and unread counts, pattern */
+    PL_OP_SEARCH,   /* addition (#16): full-text search over a pattern */
 };
 
 /*
@@ -60,9 +64,11 @@ struct pl_cmd {
     bool retain;
     char *key;           /* pub: idempotency key (1..128 bytes) or NULL */
 
-    bool has_before;     /* history */
+    bool has_before;     /* history; search (a ts, ms) */
     int64_t before;
-    int limit;           /* history: 1..1000 (default 50, >1000 clamped) */
+    int limit;           /* history: 1..1000 (default 50, >1000 clamped);
+                            search: 1..100 (default 20, >100 clamped) */
+    char *query;         /* search: q, 1..256 bytes */
 
     int64_t seq;         /* edit, delete: the message acted on (>= 1);
                             mark: the newest seq read (>= 1) */

@@ -465,6 +465,20 @@ void pl_frame_history_item_refs(struct pl_buf *b, int64_t seq, int64_t ts,
     pl_frame_end(b);
 }
 
+void pl_frame_topic_item(struct pl_buf *b, const char *topic, int64_t seq,
+                         int64_t ts, const char *from, const char *data,
+                         size_t data_len, const struct pl_msg_refs *refs)
+{
+    pl_buf_raw(b, "{\"topic\":", 9);
+    pl_buf_json_str(b, topic, strlen(topic));
+    pl_frame_kv_int(b, "seq", seq);
+    pl_frame_kv_int(b, "ts", ts);
+    pl_frame_kv_str(b, "from", from);
+    pl_frame_kv_raw(b, "data", data, data_len);
+    frame_refs(b, refs);
+    pl_frame_end(b);
+}
+
 void pl_frame_history_item(struct pl_buf *b, int64_t seq, int64_t ts,
                            const char *from, const char *data,
                            size_t data_len)

@@ -101,6 +101,11 @@ void pl_frame_history_item_refs(struct pl_buf *b, int64_t seq, int64_t ts,
                                 const char *from, const char *data,
                                 size_t data_len,
                                 const struct pl_msg_refs *refs);
+/* A message object with its topic, as search results list them:
+ * {"topic":..,"seq":..,"ts":..,"from":..,"data":..[, refs]} */
+void pl_frame_topic_item(struct pl_buf *b, const char *topic, int64_t seq,
+                         int64_t ts, const char *from, const char *data,
+                         size_t data_len, const struct pl_msg_refs *refs);
 
 /* Write an unmasked, final text-frame header into the headroom just before
  * the payload; *frame and *frame_len then cover header + payload. */

@@ -5,7 +5,9 @@
  * it and tells the user's other connections (`marked`), so every device
  * clears its badge; `unread` lists, for the stored topics a pattern
  * matches and the user may read, the newest seq, the marker and how many
- * messages after it others wrote. Both answers wait for the store through
+ * messages after it others wrote. `search` asks the store's full-text
+ * index for the newest messages matching q in the topics a pattern
+ * matches and the token allows. The answers wait for the store through
  * a placeholder, so replies keep their command order. Service thread
  * only.
  */
@@ -77,6 +79,23 @@ static void chat_send_marked(struct hub *hub, const char *user,
     msg_unref(&w.m);
 }
 
+/* The answer to a store read for c: the scratch buffer with the ok frame
+ * begun, or NULL after the error frame (saying why) was sent instead. */
+static struct pl_buf *chat_reply_begin(struct hub *hub, struct conn *c,
+                                       struct store_job *job, const char *why)
+{
+    struct pl_buf *b = hub_scratch(hub);
+
+    if (job->err != 0) {
+        pl_frame_error(b, job->req_id, (enum pl_err)job->err, why);
+        hub_read_reply(hub, c, job, b);
+        return NULL;
+    }
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, job->req_id);
+    return b;
+}
+
 /* A MARK committed (or was refused): answer, then tell the others. */
 static void chat_done_mark(void *arg, struct store_job *job)
 {
@@ -94,17 +113,12 @@ static void chat_done_mark(void *arg, struct store_job *job)
                            "the read marker could not be stored");
         return;
     }
-    b = hub_scratch(hub);
-    if (job->err != 0) {
-        pl_frame_error(b, job->req_id, (enum pl_err)job->err,
-                       "the read marker could not be stored");
-    } else {
-        pl_frame_begin(b, "ok");
-        pl_frame_id(b, job->req_id);
-        pl_frame_kv_str(b, "topic", job->topic);
-        pl_frame_kv_int(b, "seq", job->seq);
-        pl_frame_end(b);
-    }
+    b = chat_reply_begin(hub, c, job, "the read marker could not be stored");
+    if (b == NULL)
+        return;
+    pl_frame_kv_str(b, "topic", job->topic);
+    pl_frame_kv_int(b, "seq", job->seq);
+    pl_frame_end(b);
     hub_read_reply(hub, c, job, b);
 }
 
@@ -160,15 +174,9 @@ static void chat_done_unread(void *arg, struct store_job *job)
 
     if (c == NULL)
         return;
-    b = hub_scratch(hub);
-    if (job->err != 0) {
-        pl_frame_error(b, job->req_id, (enum pl_err)job->err,
-                       "unread counts could not be read");
-        hub_read_reply(hub, c, job, b);
+    b = chat_reply_begin(hub, c, job, "unread counts could not be read");
+    if (b == NULL)
         return;
-    }
-    pl_frame_begin(b, "ok");
-    pl_frame_id(b, job->req_id);
     pl_buf_cstr(b, ",\"topics\":[");
     for (size_t i = 0; i < job->n_marks; i++) {
         const struct store_mark *m = &job->marks[i];
@@ -229,4 +237,67 @@ oom:
     free(w.found);
     store_job_free(&job);
     hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+}
+
+/* Search results arrived: newest first, each with its topic. */
+static void chat_done_search(void *arg, struct store_job *job)
+{
+    struct hub *hub = arg;
+    struct conn *c = hub_read_conn(hub, job);
+    struct pl_buf *b = NULL;
+
+    if (c == NULL)
+        return;
+    b = chat_reply_begin(hub, c, job, job->err == PL_ERR_BAD_REQUEST
+                                          ? "q holds no word to search for"
+                                          : "search failed");
+    if (b == NULL)
+        return;
+    pl_buf_cstr(b, ",\"messages\":[");
+    for (size_t i = 0; i < job->n_rows; i++) {
+        const struct store_row *r = &job->rows[i];
+        struct pl_msg_refs refs;
+
+        if (i > 0)
+            pl_buf_cstr(b, ",");
+        hub_row_refs(r, &refs);
+        pl_frame_topic_item(b, r->topic, r->seq, r->ts, r->from, r->data,
+                            r->data_len, &refs);
+    }
+    pl_buf_cstr(b, "]}");
+    hub_read_reply(hub, c, job, b);
+}
+
+void chat_search(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
+{
+    const struct pl_claims *cl = c->claims;
+    struct store_job *job = NULL;
+
+    if (cmd->id == 0)
+        return; /* a question nobody waits for */
+    if (!hub->cfg.persist) {
+        struct pl_buf *b = hub_scratch(hub);
+
+        pl_frame_begin(b, "ok");
+        pl_frame_id(b, cmd->id);
+        pl_frame_kv_raw(b, "messages", "[]", 2);
+        pl_frame_end(b);
+        hub_send_buf(hub, c, b);
+        return;
+    }
+    job = store_job_new(STORE_JOB_SEARCH, cmd->topic);
+    if (job == NULL ||
+        store_job_set_search(job, cmd->query,
+                             cl != NULL ? cl->allow_sub : NULL,
+                             cl != NULL ? cl->n_allow_sub : 0,
+                             cl != NULL && cl->has_allow_sub) < 0) {
+        store_job_free(&job);
+        hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    job->req_id = cmd->id;
+    job->before = cmd->has_before ? cmd->before : 0;
+    job->limit = cmd->limit;
+    job->done = chat_done_search;
+    hub_submit_read(hub, c, job);
 }

@@ -118,6 +118,7 @@ void hub_read_reply(struct hub *hub, struct conn *c, struct store_job *job,
 /* chat.c: read markers and unread counts (#16) */
 void chat_mark(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
 void chat_unread(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
+void chat_search(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
 
 /* presence.c */
 void presence_join(struct hub *hub, struct topic *t, const char *user);

@@ -547,6 +547,9 @@ void hub_conn_cmd(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
     case PL_OP_UNREAD:
         chat_unread(hub, c, cmd);
         break;
+    case PL_OP_SEARCH:
+        chat_search(hub, c, cmd);
+        break;
     }
 }
 

@@ -27,3 +27,19 @@ CREATE TABLE markers (
     seq      INTEGER NOT NULL,
     PRIMARY KEY (user, topic_id)
 ) WITHOUT ROWID;
+
+-- msg_fts: full-text search over the strings anywhere in a message's data
+-- (op search). Contentless (content=''): the text lives in messages only,
+-- the index holds tokens and rowids (= messages.id). It holds the latest
+-- version of each message: an edit takes its original's (or the previous
+-- edit's) entry out, a deletion takes the latest out, so an edited message
+-- is found by its new text and a deleted one not at all. The store keeps
+-- it in the same transaction as the messages it indexes (store_sql.c).
+CREATE VIRTUAL TABLE msg_fts USING fts5(body, content = '',
+    tokenize = 'unicode61 remove_diacritics 2');
+INSERT INTO msg_fts(rowid, body)
+    SELECT id, body FROM (
+        SELECT id, (SELECT group_concat(value, ' ') FROM json_tree(data)
+                    WHERE type = 'text') AS body
+        FROM messages)
+    WHERE body IS NOT NULL;

@@ -332,6 +332,7 @@ static void job_add_row(struct store_job *job, const struct fake_row *r)
     assert_non_null(out);
     job->rows = out;
     out = &job->rows[job->n_rows++];
+    memset(out, 0, sizeof(*out));
     out->seq = r->seq;
     out->ts = r->ts;
     out->from = fake_strdup(r->from);

@@ -271,6 +271,13 @@ static const struct row rows[] = {
     {"{\"op\":\"unread\",\"id\":4,\"topic\":\"chat/#\"}", OK, 4},
     {"{\"op\":\"unread\",\"id\":4}", BR, 4},
     {"{\"op\":\"unread\",\"id\":4,\"topic\":\"a/#/b\"}", IT, 4},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\",\"q\":\"deploy\"}", OK, 5},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\"}", BR, 5},
+    {"{\"op\":\"search\",\"id\":5,\"q\":\"x\"}", BR, 5},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\",\"q\":\"\"}", BR, 5},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\",\"q\":1}", BR, 5},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\",\"q\":\"x\",\"limit\":0}", BR, 5},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\",\"q\":\"x\",\"before\":-1}", BR, 5},
     /* topics (addition) */
     {"{\"op\":\"topics\",\"id\":1,\"prefix\":\"chat/\"}", OK, 1},
     {"{\"op\":\"topics\",\"id\":1}", OK, 1},
@@ -647,6 +654,21 @@ static void test_edit_delete_reply(void **state)
     assert_int_equal(c.op, PL_OP_MARK);
     assert_int_equal(c.seq, 57);
     assert_false(c.data_is_null);
+    pl_cmd_cleanup(&c);
+    parse_ok("{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\","
+             "\"q\":\"\\\"deploy failed\\\" roll*\",\"limit\":500,"
+             "\"before\":1764130000123}", &c);
+    assert_int_equal(c.op, PL_OP_SEARCH);
+    assert_string_equal(c.topic, "chat/#");
+    assert_string_equal(c.query, "\"deploy failed\" roll*");
+    assert_int_equal(c.limit, PL_SEARCH_LIMIT_MAX);
+    assert_true(c.has_before);
+    assert_int_equal(c.before, 1764130000123LL);
+    pl_cmd_cleanup(&c);
+    parse_ok("{\"op\":\"search\",\"id\":5,\"topic\":\"a\",\"q\":\"x\"}",
+             &c);
+    assert_int_equal(c.limit, PL_SEARCH_LIMIT_DEFAULT);
+    assert_false(c.has_before);
     pl_cmd_cleanup(&c);
     parse_ok("{\"op\":\"unread\",\"id\":4,\"topic\":\"chat/#\"}", &c);
     assert_int_equal(c.op, PL_OP_UNREAD);

@@ -977,6 +977,110 @@ static void test_chat_markers(void **state)
     store_sql_close(&s);
 }
 
+/* Search chat/# (or pattern) for q; returns the job (caller frees). */
+static struct store_job *search1(struct store_sql *s, const char *pattern,
+                                 const char *q, int limit, int64_t before,
+                                 const char *const *allow, size_t n_allow)
+{
+    struct store_job *job = store_job_new(STORE_JOB_SEARCH, pattern);
+
+    assert_non_null(job);
+    assert_int_equal(store_job_set_search(job, q, (char *const *)allow,
+                                          n_allow, allow != NULL), 0);
+    job->limit = limit;
+    job->before = before;
+    store_sql_run_read(s, job);
+    return job;
+}
+
+/* The seqs a search found, newest first, as "7,3,1". */
+static void expect_found(struct store_sql *s, const char *pattern,
+                         const char *q, const char *want)
+{
+    struct store_job *job = search1(s, pattern, q, 100, 0, NULL, 0);
+    char got[256] = "";
+    size_t k = 0;
+
+    assert_int_equal(job->err, 0);
+    for (size_t i = 0; i < job->n_rows; i++)
+        k += (size_t)snprintf(got + k, sizeof(got) - k, "%s%lld",
+                              i > 0 ? "," : "",
+                              (long long)job->rows[i].seq);
+    if (strcmp(got, want) != 0)
+        print_error("search %s for [%s]: got [%s], want [%s]\n", pattern, q,
+                    got, want);
+    assert_string_equal(got, want);
+    store_job_free(&job);
+}
+
+static void test_chat_search(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job *job = NULL;
+    const char *const allow_x[] = {"chat/x"};
+    uint64_t pruned = 0;
+
+    chat_ok(s, "alice", "{\"text\":\"the deploy failed again\"}", 0, 0, 0,
+            false);                                               /* 1 */
+    chat_ok(s, "bob", "{\"a\":[{\"b\":\"Deployment fine\"}],\"n\":3}", 0,
+            0, 0, false);                                         /* 2 */
+    chat_ok(s, "alice", "{\"text\":\"failed deploy, rolling back\"}", 0, 0,
+            0, false);                                            /* 3 */
+    chat_ok(s, "alice", "{\"text\":\"lunch?\",\"deploy\":1}", 0, 0, 0,
+            false);                                               /* 4 */
+    prune_all(s, NOW, &pruned);
+    expect_found(s, "chat/#", "deploy", "3,1");    /* keys are not text */
+    expect_found(s, "chat/#", "DEPLOY Failed", "3,1");
+    expect_found(s, "chat/#", "\"deploy failed\"", "1");
+    expect_found(s, "chat/#", "deploy*", "3,2,1");
+    expect_found(s, "chat/#", "NEAR(deploy) OR lunch", "");
+    expect_found(s, "chat/+", "lunch", "4");
+    expect_found(s, "other/#", "lunch", "");
+
+    /* An edit is found by its new text, the original no more. */
+    chat_ok(s, "alice", "{\"text\":\"deploy worked after all\"}", 3, 0, 0,
+            false);                                               /* 5 */
+    expect_found(s, "chat/#", "rolling", "");
+    expect_found(s, "chat/#", "worked", "5");
+    chat_ok(s, "alice", "{\"text\":\"deploy fixed\"}", 3, 0, 0, false); /* 6 */
+    expect_found(s, "chat/#", "worked", "");
+    expect_found(s, "chat/#", "deploy", "6,1");
+    job = search1(s, "chat/#", "fixed", 10, 0, NULL, 0);
+    assert_int_equal(job->n_rows, 1);
+    assert_int_equal(job->rows[0].edit_of, 3);
+    assert_string_equal(job->rows[0].topic, "chat/x");
+    assert_string_equal(job->rows[0].from, "alice");
+    store_job_free(&job);
+
+    /* Deleted, with its edits: found no more. */
+    chat_ok(s, "alice", "null", 0, 3, 0, false);                  /* 7 */
+    expect_found(s, "chat/#", "deploy", "1");
+    chat_ok(s, "alice", "null", 0, 1, 0, false);                  /* 8 */
+    expect_found(s, "chat/#", "deploy", "");
+    expect_found(s, "chat/#", "deploy*", "2");
+
+    /* limit, before (a ts), allowed topics, a q with no word. */
+    chat_ok(s, "bob", "{\"text\":\"lunch now\"}", 0, 0, 0, false); /* 9 */
+    job = search1(s, "#", "lunch", 1, 0, NULL, 0);
+    assert_int_equal(job->n_rows, 1);
+    assert_int_equal(job->rows[0].seq, 9);
+    store_job_free(&job);
+    job = search1(s, "#", "lunch", 10, NOW, NULL, 0);
+    assert_int_equal(job->n_rows, 0);
+    store_job_free(&job);
+    job = search1(s, "#", "lunch", 10, NOW + 1, allow_x, 1);
+    assert_int_equal(job->n_rows, 2);
+    store_job_free(&job);
+    job = search1(s, "#", "lunch", 10, 0, allow_x + 0, 0);
+    assert_int_equal(job->n_rows, 0);   /* an empty allow list: nothing */
+    store_job_free(&job);
+    job = search1(s, "#", "\" * - ", 10, 0, NULL, 0);
+    assert_int_equal(job->err, PL_ERR_BAD_REQUEST);
+    store_job_free(&job);
+    store_sql_close(&s);
+}
+
 /* Closing without an index write is what a crash leaves: the next open
  * reads the unindexed rows back from the log, seq continues. Also after an
  * index cycle cut short after its first slice (more topics than one slice
@@ -1173,6 +1277,7 @@ int main(void)
         TMPDB_TEST(test_reads_span_index_and_tail),
         TMPDB_TEST(test_chat_edit_delete),
         TMPDB_TEST(test_chat_markers),
+        TMPDB_TEST(test_chat_search),
         TMPDB_TEST(test_tails_survive_reopen),
         TMPDB_TEST(test_tails_bounded_when_index_fails),
         TMPDB_TEST(test_crash_mid_migration),
