@@ -42,6 +42,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "cmd.h"
 #include "errors.h"
 #include "topic.h"
 
@@ -192,15 +193,15 @@ static const char *const sql_text[ST__COUNT] = {
                       " redacts IS NULL AND redacted IS NULL"
                       " FROM messages WHERE id = ?1",
     /* Search (#16): a message's indexed text is its data's strings,
-     * joined; one with none gets no entry. A contentless table forgets
-     * an entry only when given the same text again (FTS_DEL). */
-    [ST_FTS_PUT] = "INSERT INTO msg_fts(rowid, body)"
-                   " SELECT ?1, group_concat(value, ' ') FROM json_tree(?2)"
-                   " WHERE type = 'text' HAVING count(*) > 0",
+     * joined (pl_json_strings); one with none gets no entry. A
+     * contentless table forgets an entry only when given the same text
+     * again (FTS_DEL). One row per statement, VALUES, never INSERT ...
+     * SELECT: a statement that may write several rows opens a statement
+     * savepoint, at which FTS5 flushes its pending terms to a new segment
+     * (measured: 127 us per message instead of 15). */
+    [ST_FTS_PUT] = "INSERT INTO msg_fts(rowid, body) VALUES(?1, ?2)",
     [ST_FTS_DEL] = "INSERT INTO msg_fts(msg_fts, rowid, body)"
-                   " SELECT 'delete', ?1, group_concat(value, ' ')"
-                   " FROM json_tree(?2) WHERE type = 'text'"
-                   " HAVING count(*) > 0",
+                   " VALUES('delete', ?1, ?2)",
     /* The newest edit of a message (its indexed version, if any). */
     [ST_FTS_LATEST] = "SELECT id, data FROM messages"
                       " WHERE topic_id = ?1 AND edit_of = ?2"
@@ -245,6 +246,8 @@ struct store_sql {
     int fail_index;                /* test hook: fail this many writes */
     int page_size;                 /* for a new file; 0: SQLite's */
     bool no_fts;                   /* bench knob: index no text (#16) */
+    char *fts_text;                /* scratch: a message's text to index */
+    size_t cap_fts_text;
     /* Scratch for chunks: decoded ids, encoded text, collected chunks. */
     int64_t *ids;
     size_t n_ids, cap_ids;
@@ -927,6 +930,7 @@ void store_sql_close(struct store_sql **sp)
     free(s->prune);
     free(s->dirty);
     free(s->ids);
+    free(s->fts_text);
     free(s->text);
     free(s->chunks);
     free(s->path);
@@ -1349,14 +1353,24 @@ static void sql_bind_ref(sqlite3_stmt *st, int col, int64_t v)
         sqlite3_bind_null(st, col);
 }
 
-/* Add (put) or take out (del) row id's text, from its data, in msg_fts. */
+/* Add (put) or take out (del) row id's text, from its data, in msg_fts.
+ * Data without strings has no entry. */
 static int sql_fts(struct store_sql *s, enum sql_stmt which, int64_t id,
                    const char *data, int data_len)
 {
     sqlite3_stmt *st = s->st[which];
+    size_t n = 0;
 
+    if (data == NULL || data_len <= 0)
+        return SQLITE_OK;
+    if (sql_reserve((void **)&s->fts_text, &s->cap_fts_text,
+                    (size_t)data_len, 1) != 0)
+        return SQLITE_NOMEM;
+    n = pl_json_strings(data, (size_t)data_len, s->fts_text);
+    if (n == 0)
+        return SQLITE_OK;
     sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, data, data_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, s->fts_text, (int)n, SQLITE_STATIC);
     return sql_run(st);
 }
 

@@ -1608,6 +1608,56 @@ size_t pl_json_compact(const char *in, size_t n, char *out)
 }
 
 /*
+ * The text of the valid JSON value in[0..n): every string that is a
+ * value (object keys are not), decoded, in order, one space between them,
+ * into out (room for n bytes: quotes become separators, escapes only
+ * shrink). A decoded U+0000 becomes a space. Returns the length (no NUL
+ * written); 0 when there is no string. For search indexing (#16).
+ */
+size_t pl_json_strings(const char *in, size_t n, char *out)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t k = 0;
+    size_t i = 0;
+
+    while (i < n) {
+        bool esc = false;
+        bool nul = false;
+        size_t end = 0;
+        size_t ws = 0;
+        size_t j = 0;
+
+        if (s[i] != '"') {
+            i++;
+            continue;
+        }
+        end = json_string(s, n, i, &esc);
+        if (end == 0)
+            break; /* not valid after all: keep what was found */
+        j = json_ws(s, n, end, &ws);
+        if (j < n && s[j] == ':') {
+            i = j + 1; /* a key */
+            continue;
+        }
+        if (k > 0)
+            out[k++] = ' ';
+        if (esc) {
+            size_t m = json_unescape(in + i + 1, end - i - 2, out + k, &nul);
+
+            for (size_t z = 0; nul && z < m; z++)
+                if (out[k + z] == '\0')
+                    out[k + z] = ' ';
+            k += m;
+        } else {
+            memcpy(out + k, in + i + 1, end - i - 2);
+            k += end - i - 2;
+        }
+        i = end;
+    }
+    return k;
+}
+
+/*
  * Decodes the body in[0..n) (no quotes) of a valid JSON string into out
  * (room for n bytes); returns the decoded length and sets *nul when it
  * held a \u0000 escape.

@@ -120,6 +120,11 @@ bool pl_json_valid(const char *text, size_t len, int max_depth);
  * NUL is written). */
 size_t pl_json_compact(const char *in, size_t n, char *out);
 
+/* The strings of the valid JSON value in[0..n) that are values (not
+ * keys), decoded and space-separated, into out (room for n bytes);
+ * returns the length (no NUL is written), 0 when there is none. */
+size_t pl_json_strings(const char *in, size_t n, char *out);
+
 /* Decodes the body in[0..n) (quotes excluded) of a valid JSON string into
  * out (room for n bytes: decoding never grows it); returns the decoded
  * length and sets *nul when it holds U+0000. */

@@ -676,6 +676,32 @@ static void test_edit_delete_reply(void **state)
     pl_cmd_cleanup(&c);
 }
 
+/* The text search indexes: string values, not keys, decoded. */
+static void test_json_strings(void **state)
+{
+    static const struct {
+        const char *json;
+        const char *text;
+    } cases[] = {
+        {"{\"text\":\"hi there\"}", "hi there"},
+        {"{\"a\":[{\"b\":\"x\"},\"y\",3,true],\"c\":{\"d\":null}}", "x y"},
+        {"\"bare\"", "bare"},
+        {"{\"k\" : \"v\", \"n\":1}", "v"},
+        {"{\"t\":\"caf\\u00e9 \\\"q\\\" a\\u0000b\"}", "caf\xc3\xa9 \"q\" a b"},
+        {"{\"n\":1,\"m\":[1,2]}", ""},
+        {"null", ""},
+    };
+    char out[128];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = pl_json_strings(cases[i].json, strlen(cases[i].json), out);
+
+        out[n] = '\0';
+        assert_string_equal(out, cases[i].text);
+    }
+}
+
 static void test_pub_key_lengths(void **state)
 {
     char text[512];
@@ -1515,6 +1541,7 @@ int main(void)
         cmocka_unit_test(test_unsub_presence_ping_topics),
         cmocka_unit_test(test_pub),
         cmocka_unit_test(test_edit_delete_reply),
+        cmocka_unit_test(test_json_strings),
         cmocka_unit_test(test_pub_key_lengths),
         cmocka_unit_test(test_history_limit),
         cmocka_unit_test(test_depth),
