@@ -32,6 +32,7 @@ int token_main(int argc, char **argv);
 int pub_main(int argc, char **argv);
 int sub_main(int argc, char **argv);
 int chat_main(int argc, char **argv);
+int grep_main(int argc, char **argv);
 
 /* Fills the defaults from the environment. */
 void cli_common_init(struct cli_common *co);

@@ -1,6 +1,6 @@
 /*
  * main.c: the `parley` executable's entry point: global help and version,
- * and dispatch to the subcommands (chat, sub, pub, token), each of which
+ * and dispatch to the subcommands (chat, sub, pub, token, grep), each of which
  * owns its own options. No logic of its own.
  */
 #include <stdio.h>
@@ -25,6 +25,8 @@ static const char main_usage[] =
 "                                         publish a value or stdin lines\n"
 "  token --secret S --user U [--ttl D] [--allow-pub P] [--allow-sub P]\n"
 "                                         mint an HS256 token\n"
+"  grep [URL] PATTERN QUERY [--limit N]   search stored messages, print\n"
+"                                         the matches as JSON lines\n"
 "  help [COMMAND]                         this text, or a command's help\n"
 "\n"
 "URL defaults to $PARLEY_URL, else " CLI_URL_DEFAULT "; wss:// works\n"
@@ -43,6 +45,7 @@ static const struct command commands[] = {
     { "sub", sub_main },
     { "pub", pub_main },
     { "token", token_main },
+    { "grep", grep_main },
 };
 
 static const struct command *find_command(const char *name)
