@@ -142,6 +142,19 @@ void chat_mark(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
     hub_submit_read(hub, c, job);
 }
 
+/* {"op":"ok","id":id,"<key>":[]}: the answer when nothing is stored. */
+static void chat_send_empty(struct hub *hub, struct conn *c, int64_t id,
+                            const char *key)
+{
+    struct pl_buf *b = hub_scratch(hub);
+
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, id);
+    pl_frame_kv_raw(b, key, "[]", 2);
+    pl_frame_end(b);
+    hub_send_buf(hub, c, b);
+}
+
 /* The stored topics an unread pattern covers for c. */
 struct unread_walk {
     struct hub *hub;
@@ -207,20 +220,22 @@ void chat_unread(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
                        "token does not allow reading this topic");
         return;
     }
+    if (!hub->cfg.persist) {
+        chat_send_empty(hub, c, cmd->id, "topics"); /* no store, no markers */
+        return;
+    }
     w.found = calloc(TOPICS_LIST_MAX, sizeof(*w.found));
     job = store_job_new(STORE_JOB_UNREAD, NULL);
     if (w.found == NULL || job == NULL ||
         (job->from = hub_strdup(c->user)) == NULL)
         goto oom;
-    if (hub->cfg.persist) {
-        if (pl_topic_is_pattern(cmd->topic, cmd->topic_len)) {
-            topic_tree_foreach(&hub->tree, unread_cb, &w);
-        } else {
-            struct topic *t = hub_topic(hub, cmd->topic, false);
+    if (pl_topic_is_pattern(cmd->topic, cmd->topic_len)) {
+        topic_tree_foreach(&hub->tree, unread_cb, &w);
+    } else {
+        struct topic *t = hub_topic(hub, cmd->topic, false);
 
-            if (t != NULL)
-                unread_cb(&w, t);
-        }
+        if (t != NULL)
+            unread_cb(&w, t);
     }
     if (store_job_set_marks(job, w.n) < 0)
         goto oom;
@@ -276,13 +291,7 @@ void chat_search(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
     if (cmd->id == 0)
         return; /* a question nobody waits for */
     if (!hub->cfg.persist) {
-        struct pl_buf *b = hub_scratch(hub);
-
-        pl_frame_begin(b, "ok");
-        pl_frame_id(b, cmd->id);
-        pl_frame_kv_raw(b, "messages", "[]", 2);
-        pl_frame_end(b);
-        hub_send_buf(hub, c, b);
+        chat_send_empty(hub, c, cmd->id, "messages"); /* nothing stored */
         return;
     }
     job = store_job_new(STORE_JOB_SEARCH, cmd->topic);

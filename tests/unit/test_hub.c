@@ -984,6 +984,46 @@ static void test_chat_markers(void **state)
     fake_cleanup(f);
 }
 
+/* With storage off (or an ephemeral topic) nothing chat-like reaches
+ * the store: edits, deletions and markers are refused, unread and search
+ * answer empty lists. */
+static void test_chat_without_store(void **state)
+{
+    struct fake *f = *state;
+    struct hub_config cfg;
+    struct conn *a = NULL;
+    cJSON *o = NULL;
+
+    fake_config(&cfg);
+    cfg.persist = false;
+    fake_init(f, &cfg);
+    a = hello(f, "alice");
+    fake_send(f, a, "{\"op\":\"pub\",\"id\":2,\"topic\":\"chat/x\","
+                     "\"data\":1,\"reply_to\":1}");
+    expect_ok_only(f, a, 2);
+    fake_send(f, a, "{\"op\":\"edit\",\"id\":3,\"topic\":\"chat/x\","
+                     "\"seq\":1,\"data\":2}");
+    expect_error(f, a, 3, "bad_request");
+    fake_send(f, a, "{\"op\":\"delete\",\"id\":4,\"topic\":\"chat/x\","
+                     "\"seq\":1}");
+    expect_error(f, a, 4, "bad_request");
+    fake_send(f, a, "{\"op\":\"mark\",\"id\":5,\"topic\":\"chat/x\","
+                     "\"seq\":1}");
+    expect_error(f, a, 5, "bad_request");
+    fake_send(f, a, "{\"op\":\"unread\",\"id\":6,\"topic\":\"chat/#\"}");
+    o = expect_ok(f, a, 6);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "topics")), 0);
+    cJSON_Delete(o);
+    fake_send(f, a, "{\"op\":\"search\",\"id\":7,\"topic\":\"chat/#\","
+                     "\"q\":\"x\"}");
+    o = expect_ok(f, a, 7);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "messages")),
+                     0);
+    cJSON_Delete(o);
+    assert_int_equal(f->n_jobs, 0);
+    fake_cleanup(f);
+}
+
 /* `since` inside the recent ring is served without touching the store. */
 static void test_since_from_ring(void **state)
 {
@@ -2277,6 +2317,7 @@ int main(void)
         HUB_TEST(test_presence),
         HUB_TEST(test_chat_edit_delete),
         HUB_TEST(test_chat_markers),
+        HUB_TEST(test_chat_without_store),
         HUB_TEST(test_since_from_ring),
         HUB_TEST(test_since_from_store),
         HUB_TEST(test_since_lost),
