@@ -44,6 +44,8 @@ enum req_kind {
     REQ_TOPICS,
     REQ_PRESENCE,
     REQ_HISTORY,
+    REQ_EDIT,            /* edit or delete: nothing kept for a resend */
+    REQ_SEARCH,
 };
 
 struct room {
@@ -55,6 +57,7 @@ struct room {
     bool announce;       /* list members once the sub is acknowledged */
     int64_t last;        /* last seq shown (or the baseline) */
     int64_t since_sent;
+    int64_t mine;        /* seq of my newest line here (for /edit) */
 };
 
 /* A request waiting for its reply. Pubs also keep their frame parts so
@@ -66,6 +69,7 @@ struct req {
     char *topic;
     char *data;          /* REQ_PUB: JSON text */
     char *key;           /* REQ_PUB */
+    int64_t reply_to;    /* REQ_PUB: answers this seq, 0 when none */
     bool quiet;          /* REQ_PRESENCE: the join announcement */
 };
 
@@ -112,6 +116,10 @@ static const char chat_usage[] =
 "  /join ROOM     join a room (and talk there)   /leave [ROOM]  leave\n"
 "  /rooms         list rooms                     /who           who is here\n"
 "  /history [N]   show the last N messages       /me ACTION     emote\n"
+"  /edit [SEQ] TEXT   replace your message SEQ (default: your last one)\n"
+"  /delete [SEQ]      delete your message SEQ (default: your last one)\n"
+"  /reply SEQ TEXT    answer message SEQ\n"
+"  /search QUERY      search every room: words, \"phrases\", prefix*\n"
 "  /quit          exit                           /help          this list\n"
 "  Lines starting with // send a literal '/'.\n"
 "\n"
@@ -119,7 +127,8 @@ static const char chat_usage[] =
 
 static const char chat_help_text[] =
 "commands: /join ROOM, /leave [ROOM], /rooms, /who [ROOM], /history [N],\n"
-"          /me ACTION, /quit, /help; '//' sends a line starting with '/'";
+"          /me ACTION, /edit [SEQ] TEXT, /delete [SEQ], /reply SEQ TEXT,\n"
+"          /search QUERY, /quit, /help; '//' sends a line starting with '/'";
 
 /* ------------------------------------------------------------------ */
 /* output                                                               */
@@ -233,7 +242,27 @@ static void room_tag(const struct chat_app *a, const char *room, char *buf,
         buf[0] = '\0';
 }
 
-/* Shows one chat message (live, recovered or from /history). */
+/* " (edited #N)", " (reply to #N)" and the message's own " #SEQ", dimmed,
+ * for the end of a shown line (#16). */
+static void message_marks(const struct chat_app *a, const cJSON *m,
+                          char *buf, size_t size)
+{
+    int64_t v = 0;
+    size_t k = 0;
+
+    buf[0] = '\0';
+    if (cli_json_int(m, "edit_of", &v) == 0)
+        k += (size_t)snprintf(buf + k, size - k, " (edited #%lld)",
+                              (long long)v);
+    if (k < size && cli_json_int(m, "reply_to", &v) == 0)
+        k += (size_t)snprintf(buf + k, size - k, " (reply to #%lld)",
+                              (long long)v);
+    if (k < size && cli_json_int(m, "seq", &v) == 0)
+        snprintf(buf + k, size - k, " %s#%lld%s", col(a, C_DIM),
+                 (long long)v, col(a, C_RESET));
+}
+
+/* Shows one chat message (live, recovered, from /history or /search). */
 static void show_message(struct chat_app *a, const char *room,
                          const cJSON *m)
 {
@@ -243,29 +272,44 @@ static void show_message(struct chat_app *a, const char *room,
     char *json = NULL;
     char when[16];
     char tag[96];
+    char marks[96];
     int64_t ts = 0;
+    int64_t target = 0;
 
     cli_json_int(m, "ts", &ts);
     fmt_time(ts, when, sizeof(when));
     room_tag(a, room, tag, sizeof(tag));
+    message_marks(a, m, marks, sizeof(marks));
     if (from == NULL)
         from = "?";
+    if (cli_json_int(m, "redacts", &target) == 0) {
+        chat_out(a, "%s[%s] %s*** %s deleted #%lld%s", col(a, C_DIM), when,
+                 tag, from, (long long)target, col(a, C_RESET));
+        return;
+    }
+    if (cli_json_true(m, "redacted")) {
+        chat_out(a, "%s[%s]%s %s<%s%s%s%s> %s(message deleted)%s%s",
+                 col(a, C_DIM), when, col(a, C_RESET), tag, col(a, C_BOLD),
+                 name_color(a, from), from, col(a, C_RESET), col(a, C_DIM),
+                 col(a, C_RESET), marks);
+        return;
+    }
     if (cJSON_IsObject(data))
         text = cli_json_str(data, "text");
     else if (cJSON_IsString(data))
         text = data->valuestring;
     if (text != NULL && cJSON_IsObject(data) && cli_json_true(data, "me")) {
-        chat_out(a, "%s[%s]%s %s* %s%s%s %s", col(a, C_DIM), when,
+        chat_out(a, "%s[%s]%s %s* %s%s%s %s%s", col(a, C_DIM), when,
                  col(a, C_RESET), tag, name_color(a, from), from,
-                 col(a, C_RESET), text);
+                 col(a, C_RESET), text, marks);
         return;
     }
     if (text == NULL)
         json = cJSON_PrintUnformatted(data);
-    chat_out(a, "%s[%s]%s %s<%s%s%s%s> %s", col(a, C_DIM), when,
+    chat_out(a, "%s[%s]%s %s<%s%s%s%s> %s%s", col(a, C_DIM), when,
              col(a, C_RESET), tag, col(a, C_BOLD), name_color(a, from),
              from, col(a, C_RESET),
-             text != NULL ? text : json != NULL ? json : "null");
+             text != NULL ? text : json != NULL ? json : "null", marks);
     cJSON_free(json);
 }
 
@@ -456,33 +500,28 @@ static void send_pub_req(struct chat_app *a, struct req *q)
     pl_frame_kv_str(&b, "topic", q->topic);
     pl_frame_kv_raw(&b, "data", q->data, strlen(q->data));
     pl_frame_kv_str(&b, "key", q->key);
+    if (q->reply_to > 0)
+        pl_frame_kv_int(&b, "reply_to", q->reply_to);
     pl_frame_end(&b);
     req_send(a, &b);
     pl_buf_cleanup(&b);
 }
 
-/* Publishes {"text":text} (or with "me":true) to the current room. */
-static void say(struct chat_app *a, const char *text, bool me)
+/* {"text":text} (with "me":true for /me) as malloc'd JSON text, or NULL
+ * after telling the user why not. */
+static char *text_data(struct chat_app *a, const char *text, bool me)
 {
-    struct req *q = NULL;
     struct pl_buf d;
-    char key[80];
+    char *json = NULL;
 
-    if (a->current == NULL) {
-        warn(a, "you are in no room: /join ROOM first");
-        return;
-    }
     if (strlen(text) > CHAT_LINE_MAX) {
         warn(a, "line too long");
-        return;
+        return NULL;
     }
     if (!pl_utf8_valid(text, strlen(text))) {
         warn(a, "line is not valid UTF-8, not sent");
-        return;
+        return NULL;
     }
-    q = req_add(a, REQ_PUB, a->current->topic);
-    if (q == NULL)
-        return;
     pl_buf_init(&d, strlen(text) + 32);
     pl_buf_cstr(&d, "{\"text\":");
     pl_buf_json_str(&d, text, strlen(text));
@@ -490,11 +529,31 @@ static void say(struct chat_app *a, const char *text, bool me)
         pl_buf_cstr(&d, ",\"me\":true");
     pl_buf_cstr(&d, "}");
     pl_buf_raw(&d, "", 1);
+    json = pl_buf_failed(&d) ? NULL : strdup(pl_buf_data(&d));
+    pl_buf_cleanup(&d);
+    return json;
+}
+
+/* Publishes {"text":text} (or with "me":true) to the current room,
+ * answering reply_to when > 0. */
+static void say_reply(struct chat_app *a, const char *text, bool me,
+                      int64_t reply_to)
+{
+    struct req *q = NULL;
+    char key[80];
+
+    if (a->current == NULL) {
+        warn(a, "you are in no room: /join ROOM first");
+        return;
+    }
+    q = req_add(a, REQ_PUB, a->current->topic);
+    if (q == NULL)
+        return;
     snprintf(key, sizeof(key), "%s-%lld", a->key_prefix,
              (long long)++a->key_seq);
-    q->data = pl_buf_failed(&d) ? NULL : strdup(pl_buf_data(&d));
+    q->data = text_data(a, text, me);
     q->key = strdup(key);
-    pl_buf_cleanup(&d);
+    q->reply_to = reply_to;
     if (q->data == NULL || q->key == NULL) {
         req_remove(a, q);
         return;
@@ -503,6 +562,59 @@ static void say(struct chat_app *a, const char *text, bool me)
         send_pub_req(a, q);
     else
         notice(a, "not connected: the line will be sent once connected");
+}
+
+static void say(struct chat_app *a, const char *text, bool me)
+{
+    say_reply(a, text, me, 0);
+}
+
+/* /edit and /delete (#16): an edit (text != NULL) or a deletion of seq
+ * in the current room. Not kept for a resend: a lost one is reported. */
+static void send_change(struct chat_app *a, int64_t seq, const char *text)
+{
+    struct req *q = NULL;
+    struct pl_buf b;
+    char *data = NULL;
+
+    if (text != NULL && (data = text_data(a, text, false)) == NULL)
+        return;
+    q = req_add(a, REQ_EDIT, a->current->topic);
+    if (q == NULL) {
+        free(data);
+        return;
+    }
+    q->id = session_next_id(a->s);
+    pl_buf_init(&b, 256 + (data != NULL ? strlen(data) : 0));
+    pl_frame_begin(&b, text != NULL ? "edit" : "delete");
+    pl_frame_id(&b, q->id);
+    pl_frame_kv_str(&b, "topic", a->current->topic);
+    pl_frame_kv_int(&b, "seq", seq);
+    if (data != NULL)
+        pl_frame_kv_raw(&b, "data", data, strlen(data));
+    pl_frame_end(&b);
+    req_send(a, &b);
+    pl_buf_cleanup(&b);
+    free(data);
+}
+
+/* /search QUERY over every room, the 20 newest matches. */
+static void send_search(struct chat_app *a, const char *query)
+{
+    struct req *q = req_add(a, REQ_SEARCH, CHAT_TOPIC_PREFIX "#");
+    struct pl_buf b;
+
+    if (q == NULL)
+        return;
+    q->id = session_next_id(a->s);
+    pl_buf_init(&b, 256 + strlen(query));
+    pl_frame_begin(&b, "search");
+    pl_frame_id(&b, q->id);
+    pl_frame_kv_str(&b, "topic", CHAT_TOPIC_PREFIX "#");
+    pl_frame_kv_str(&b, "q", query);
+    pl_frame_end(&b);
+    req_send(a, &b);
+    pl_buf_cleanup(&b);
 }
 
 /* ------------------------------------------------------------------ */
@@ -615,6 +727,27 @@ static void on_history(struct chat_app *a, struct req *q, const cJSON *root)
     notice(a, "end of history");
 }
 
+/* Search results: newest first, each under its room. */
+static void on_search(struct chat_app *a, const cJSON *root)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    const cJSON *it = NULL;
+    int n = cJSON_GetArraySize(list);
+
+    notice(a, "search: %d match%s, newest first", n, n == 1 ? "" : "es");
+    cJSON_ArrayForEach(it, list) {
+        const char *t = cli_json_str(it, "topic");
+
+        if (t != NULL && strncmp(t, CHAT_TOPIC_PREFIX,
+                                 strlen(CHAT_TOPIC_PREFIX)) == 0)
+            t += strlen(CHAT_TOPIC_PREFIX);
+        chat_out(a, "  %s#%s%s", col(a, C_CYAN), t != NULL ? t : "?",
+                 col(a, C_RESET));
+        show_message(a, NULL, it);
+    }
+    notice(a, "end of search");
+}
+
 static void on_reply(struct chat_app *a, int64_t id, const cJSON *root,
                      bool ok)
 {
@@ -632,6 +765,8 @@ static void on_reply(struct chat_app *a, int64_t id, const cJSON *root,
         cli_error_text(root, text, sizeof(text));
         if (q->kind == REQ_PUB)
             warn(a, "not sent: %s", text);
+        else if (q->kind == REQ_EDIT)
+            warn(a, "not changed: %s", text);
         else
             warn(a, "%s", text);
     } else if (q->kind == REQ_PRESENCE) {
@@ -640,6 +775,13 @@ static void on_reply(struct chat_app *a, int64_t id, const cJSON *root,
         on_topics(a, root);
     } else if (q->kind == REQ_HISTORY) {
         on_history(a, q, root);
+    } else if (q->kind == REQ_SEARCH) {
+        on_search(a, root);
+    } else if (q->kind == REQ_PUB) {
+        struct room *r = room_by_topic(a, q->topic);
+
+        if (r != NULL)
+            cli_json_int(root, "seq", &r->mine);
     }
     req_free(q);
     if (a->quitting && a->reqs == NULL)
@@ -882,6 +1024,53 @@ static bool need_connection(struct chat_app *a)
     return false;
 }
 
+/* A leading seq of arg ("42 rest"): its value in *seq and the rest after
+ * the blanks, or NULL when arg does not start with one. */
+static const char *seq_arg(const char *arg, int64_t *seq)
+{
+    char num[24];
+    size_t n = strspn(arg, "0123456789");
+
+    if (n == 0 || n >= sizeof(num) || (arg[n] != '\0' && arg[n] != ' '))
+        return NULL;
+    memcpy(num, arg, n);
+    num[n] = '\0';
+    if (cli_parse_int(num, 1, PL_ID_MAX, seq) < 0)
+        return NULL;
+    arg += n;
+    while (*arg == ' ' || *arg == '\t')
+        arg++;
+    return arg;
+}
+
+/* /edit [SEQ] TEXT and /delete [SEQ]: without SEQ, my newest line in the
+ * current room. */
+static void cmd_change(struct chat_app *a, bool edit, const char *arg)
+{
+    int64_t seq = 0;
+    const char *rest = seq_arg(arg, &seq);
+
+    if (a->current == NULL) {
+        warn(a, "you are in no room");
+        return;
+    }
+    if (rest == NULL) {
+        rest = arg;
+        seq = a->current->mine;
+    }
+    if (seq <= 0) {
+        warn(a, "no line of yours here yet: say which, /%s SEQ",
+             edit ? "edit" : "delete");
+        return;
+    }
+    if (edit && rest[0] == '\0') {
+        warn(a, "usage: /edit [SEQ] TEXT");
+        return;
+    }
+    if (need_connection(a))
+        send_change(a, seq, edit ? rest : NULL);
+}
+
 static void run_command(struct chat_app *a, const char *line)
 {
     char cmd[32];
@@ -931,10 +1120,26 @@ static void run_command(struct chat_app *a, const char *line)
         else if (need_connection(a))
             send_simple(a, REQ_HISTORY, "history", a->current->topic, limit,
                         false);
+    } else if (strcmp(cmd, "edit") == 0 || strcmp(cmd, "delete") == 0) {
+        cmd_change(a, cmd[0] == 'e', arg);
+    } else if (strcmp(cmd, "reply") == 0) {
+        int64_t seq = 0;
+        const char *text = seq_arg(arg, &seq);
+
+        if (text == NULL || text[0] == '\0')
+            warn(a, "usage: /reply SEQ TEXT");
+        else
+            say_reply(a, text, false, seq);
+    } else if (strcmp(cmd, "search") == 0) {
+        if (arg[0] == '\0')
+            warn(a, "usage: /search QUERY");
+        else if (need_connection(a))
+            send_search(a, arg);
     } else {
         warn(a, "unknown command /%s (/help lists them)", cmd);
     }
 }
+
 
 /* One line typed by the user (NUL-terminated, no newline). */
 static void handle_line(struct chat_app *a, const char *line)

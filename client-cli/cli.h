@@ -34,6 +34,7 @@ int sub_main(int argc, char **argv);
 int chat_main(int argc, char **argv);
 int top_main(int argc, char **argv);
 int backup_main(int argc, char **argv);
+int grep_main(int argc, char **argv);
 
 /* Fills the defaults from the environment. */
 void cli_common_init(struct cli_common *co);

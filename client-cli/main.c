@@ -1,7 +1,7 @@
 /*
  * main.c: the `parley` executable's entry point: global help and version,
- * and dispatch to the subcommands (chat, sub, pub, token, top, backup),
- * each of which owns its own options. No logic of its own.
+ * and dispatch to the subcommands (chat, sub, pub, token, top, backup,
+ * grep), each of which owns its own options. No logic of its own.
  */
 #include <stdio.h>
 #include <string.h>
@@ -27,6 +27,8 @@ static const char main_usage[] =
 "                                         mint an HS256 token\n"
 "  top  [URL] [--count N]                 the server's $SYS values, live\n"
 "  backup [URL] FILE                      online copy of the server's database\n"
+"  grep [URL] PATTERN QUERY [--limit N]   search stored messages, print\n"
+"                                         the matches as JSON lines\n"
 "  help [COMMAND]                         this text, or a command's help\n"
 "\n"
 "URL defaults to $PARLEY_URL, else " CLI_URL_DEFAULT "; wss:// works\n"
@@ -47,6 +49,7 @@ static const struct command commands[] = {
     { "token", token_main },
     { "top", top_main },
     { "backup", backup_main },
+    { "grep", grep_main },
 };
 
 static const struct command *find_command(const char *name)

@@ -5,6 +5,10 @@
 // every (re)connection it subscribes each joined room again with
 // since = the last seq it saw, so a restart of the server loses nothing and
 // shows nothing twice. Message text reaches the page only as textContent.
+// Chat additions (#16): edits and deletions shown in place of the message
+// they concern, replies with a quote that jumps to the original, unread
+// counts and a "New messages" divider from the server's read markers
+// (mark / marked / unread, so every window of a user agrees), and search.
 
 import { el, fmtTime, fmtFull, fmtDay, dayKey, hueFor, initials,
          randomKey, storageGet, storageSet } from './util.js';
@@ -49,6 +53,11 @@ class Room {
         this.members = new Set();
         this.typing = new Map();   // user -> timer
         this.unread = 0;
+        this.marked = 0;           // the user's read marker (server's)
+        this.markSent = 0;         // highest marker sent from here
+        this.dividerAt = null;     // "New messages" after this seq
+        this.edits = new Map();    // original seq -> its newest edit
+        this.deleted = new Set();  // seqs whose message was deleted
         this.pending = [];         // outbox: {key, text, ts, seq, error}
         this.subscribed = false;   // on the current connection
         this.lost = false;         // the server could not recover a gap
@@ -82,8 +91,53 @@ class Room {
             this.lastSeq = m.seq;
         if (m.seq === 1)
             this.exhausted = true;
+        if (m.edit_of) {
+            const prev = this.edits.get(m.edit_of);
+            if (!prev || prev.seq < m.seq)
+                this.edits.set(m.edit_of, m);
+        }
+        if (m.redacts)
+            this.deleted.add(m.redacts);
+        if (m.redacted && !m.edit_of)
+            this.deleted.add(m.seq);
         return true;
     }
+
+    // Unread: messages after the marker by others, not edits or
+    // deletions (as the server counts them), among those held here.
+    countUnread(me) {
+        let n = 0;
+        for (let i = this.order.length - 1; i >= 0; i--) {
+            const m = this.msgs.get(this.order[i]);
+            if (m.seq <= this.marked)
+                break;
+            if (m.from !== me && !isMeta(m) && !this.deleted.has(m.seq))
+                n++;
+        }
+        return n;
+    }
+}
+
+// An edit or a deletion: shown in place of the message it concerns.
+function isMeta(m) {
+    return !!(m.edit_of || m.redacts);
+}
+
+// A message as the view keeps it, from a msg frame or a history item.
+function toMessage(f) {
+    const m = {
+        seq: f.seq,
+        ts: typeof f.ts === 'number' ? f.ts : Date.now(),
+        from: typeof f.from === 'string' ? f.from : '?',
+        data: f.data,
+    };
+    for (const k of ['edit_of', 'redacts', 'reply_to']) {
+        if (Number.isSafeInteger(f[k]) && f[k] > 0)
+            m[k] = f[k];
+    }
+    if (f.redacted === true)
+        m.redacted = true;
+    return m;
 }
 
 function messageText(data) {
@@ -107,6 +161,8 @@ export class ChatView {
         this.topicsTimer = null;
         this.lastTypingSent = 0;
         this.rendered = null;      // {room, seq, from, ts, day, count}
+        this.editing = null;       // {room, seq}: the composer edits seq
+        this.replying = null;      // {room, seq}: the composer answers seq
         this.onTitle = () => {};
 
         const $ = (id) => document.getElementById(id);
@@ -137,6 +193,12 @@ export class ChatView {
             send: $('send'),
             members: $('members'),
             memberCount: $('member-count'),
+            context: $('compose-context'),
+            contextText: $('compose-context-text'),
+            contextCancel: $('compose-cancel'),
+            searchForm: $('search-form'),
+            searchInput: $('search-input'),
+            searchResults: $('search-results'),
         };
         this.bind();
         this.restore();
@@ -165,7 +227,32 @@ export class ChatView {
             if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
                 ev.preventDefault();
                 this.sendCurrent();
+            } else if (ev.key === 'ArrowUp' && ui.input.value === '' &&
+                       !this.editing) {
+                const room = this.currentRoom();
+                const seq = room && this.lastOwn(room);
+                if (seq) {
+                    ev.preventDefault();
+                    this.startEdit(room, seq);
+                }
+            } else if (ev.key === 'Escape' && (this.editing ||
+                                               this.replying)) {
+                ev.preventDefault();
+                this.cancelCompose();
             }
+        });
+        ui.contextCancel.addEventListener('click', () => {
+            this.cancelCompose();
+            ui.input.focus();
+        });
+        ui.searchForm.addEventListener('submit', (ev) => {
+            ev.preventDefault();
+            this.search(ui.searchInput.value.trim());
+        });
+        document.addEventListener('visibilitychange', () => {
+            const room = this.currentRoom();
+            if (room)
+                this.markRead(room);
         });
         ui.input.addEventListener('input', () => this.onTypingInput());
         ui.log.addEventListener('scroll', () => this.onScroll(),
@@ -274,6 +361,10 @@ export class ChatView {
         }
         const changed = this.current !== name;
         this.current = name;
+        if (changed) {
+            room.dividerAt = room.unread > 0 ? room.marked : null;
+            this.cancelCompose();
+        }
         room.unread = 0;
         this.save();
         if (!opts.fromRoute)
@@ -283,6 +374,7 @@ export class ChatView {
         this.renderAll();
         if (changed)
             this.scrollToBottom();
+        this.markRead(room);
     }
 
     leave(name) {
@@ -324,6 +416,7 @@ export class ChatView {
             this.subscribe(room);
         }
         this.refreshTopics();
+        this.refreshUnread();
         clearInterval(this.topicsTimer);
         this.topicsTimer = setInterval(() => this.refreshTopics(),
                                        TOPICS_EVERY_MS);
@@ -406,7 +499,9 @@ export class ChatView {
     onFrame(f) {
         if (typeof f.topic !== 'string')
             return;
-        if (f.op === 'msg') {
+        if (f.op === 'marked') {
+            this.onMarked(f);
+        } else if (f.op === 'msg') {
             if (f.topic.startsWith('chat/'))
                 this.onChatMsg(f);
             else if (f.topic.startsWith('typing/'))
@@ -431,12 +526,7 @@ export class ChatView {
         const room = this.rooms.get(f.topic.slice(5));
         if (!room)
             return;
-        const m = {
-            seq: f.seq,
-            ts: typeof f.ts === 'number' ? f.ts : Date.now(),
-            from: typeof f.from === 'string' ? f.from : '?',
-            data: f.data,
-        };
+        const m = toMessage(f);
         if (!room.add(m))
             return;
         this.stopTyping(room, m.from);
@@ -453,17 +543,86 @@ export class ChatView {
                 room.pending.splice(i, 1);
         }
         if (room.name !== this.current) {
-            if (room.baseline !== null && m.seq > room.baseline &&
-                m.from !== this.me) {
+            if (m.seq > room.marked && m.from !== this.me && !isMeta(m)) {
                 room.unread++;
+                this.renderRoomLists();
+            } else if (m.redacts && room.unread > 0) {
+                room.unread = room.countUnread(this.me);
                 this.renderRoomLists();
             }
             return;
         }
         const own = m.from === this.me;
-        this.renderMessages({ own });
+        if (isMeta(m))
+            this.renderMessages({ full: true, keepBottomOffset: true });
+        else
+            this.renderMessages({ own });
         if (before !== room.pending.length)
             this.renderPending();
+        this.markRead(room);
+    }
+
+    // -- read markers ----------------------------------------------------
+
+    // The user has seen the current room up to its newest message when
+    // this window shows it scrolled to the bottom: move the marker there.
+    markRead(room) {
+        if (room.name !== this.current || !this.conn.online ||
+            document.visibilityState !== 'visible' || !this.atBottom() ||
+            room.lastSeq === null)
+            return;
+        const seq = room.lastSeq;
+        if (seq <= room.marked || seq <= room.markSent)
+            return;
+        room.markSent = seq;
+        this.conn.request({ op: 'mark', topic: room.topic, seq })
+            .then((reply) => this.setMarked(room, reply.seq))
+            .catch(() => { room.markSent = 0; });
+    }
+
+    // Another window of ours (or this one) moved a marker.
+    onMarked(f) {
+        const room = f.topic.startsWith('chat/') &&
+                     this.rooms.get(f.topic.slice(5));
+        if (room && Number.isSafeInteger(f.seq))
+            this.setMarked(room, f.seq);
+    }
+
+    setMarked(room, seq) {
+        if (!Number.isSafeInteger(seq) || seq <= room.marked)
+            return;
+        room.marked = seq;
+        if (room.name !== this.current) {
+            room.unread = room.lastSeq !== null && seq >= room.lastSeq
+                ? 0 : Math.min(room.unread, room.countUnread(this.me));
+            this.renderRoomLists();
+        }
+    }
+
+    // Markers and unread counts of every joined room, from the server.
+    async refreshUnread() {
+        try {
+            const reply = await this.conn.request({ op: 'unread',
+                                                    topic: 'chat/#' });
+            for (const t of reply.topics || []) {
+                const room = typeof t.topic === 'string' &&
+                             t.topic.startsWith('chat/') &&
+                             this.rooms.get(t.topic.slice(5));
+                if (!room)
+                    continue;
+                if (Number.isSafeInteger(t.marked) && t.marked > room.marked)
+                    room.marked = t.marked;
+                if (room.name !== this.current &&
+                    Number.isSafeInteger(t.unread))
+                    room.unread = t.unread;
+            }
+            this.renderRoomLists();
+            const cur = this.currentRoom();
+            if (cur)
+                this.markRead(cur);
+        } catch (e) {
+            // An older server without markers: counts stay local.
+        }
     }
 
     // -- typing --------------------------------------------------------
@@ -518,7 +677,20 @@ export class ChatView {
             this.showNotice('That message is too long.');
             return;
         }
+        if (this.editing && this.editing.room === room) {
+            const seq = this.editing.seq;
+            this.cancelCompose();
+            ui.input.value = '';
+            this.conn.request({ op: 'edit', topic: room.topic, seq,
+                                data: { text } })
+                .catch((e) => this.showNotice('Not edited: ' +
+                                              (e.message || e.code)));
+            return;
+        }
         const item = { key: randomKey(), text, ts: Date.now() };
+        if (this.replying && this.replying.room === room)
+            item.replyTo = this.replying.seq;
+        this.cancelCompose();
         room.pending.push(item);
         ui.input.value = '';
         if (this.lastTypingSent) {
@@ -539,10 +711,11 @@ export class ChatView {
             return;
         item.inflight = true;
         try {
-            const reply = await this.conn.request({
-                op: 'pub', topic: room.topic, data: { text: item.text },
-                key: item.key,
-            });
+            const cmd = { op: 'pub', topic: room.topic,
+                          data: { text: item.text }, key: item.key };
+            if (item.replyTo)
+                cmd.reply_to = item.replyTo;
+            const reply = await this.conn.request(cmd);
             item.seq = reply.seq;
             if (room.msgs.has(reply.seq)) {
                 room.pending = room.pending.filter((p) => p !== item);
@@ -560,6 +733,133 @@ export class ChatView {
         }
     }
 
+    // -- edit, delete, reply -------------------------------------------
+
+    // The newest message of mine in room that can still be edited.
+    lastOwn(room) {
+        for (let i = room.order.length - 1; i >= 0; i--) {
+            const m = room.msgs.get(room.order[i]);
+            if (m.from === this.me && !isMeta(m) && !room.deleted.has(m.seq))
+                return m.seq;
+        }
+        return null;
+    }
+
+    // The text a message shows now: its newest edit's, or its own.
+    currentText(room, m) {
+        const e = room.edits.get(m.seq);
+        return messageText(e ? e.data : m.data);
+    }
+
+    startEdit(room, seq) {
+        const m = room.msgs.get(seq);
+        if (!m)
+            return;
+        this.replying = null;
+        this.editing = { room, seq };
+        this.ui.input.value = this.currentText(room, m);
+        this.renderContext('Editing your message');
+        this.ui.input.focus();
+    }
+
+    startReply(room, seq) {
+        const m = room.msgs.get(seq);
+        if (!m)
+            return;
+        this.editing = null;
+        this.replying = { room, seq };
+        this.renderContext('Replying to ' + m.from + ': ' +
+                           this.currentText(room, m));
+        this.ui.input.focus();
+    }
+
+    cancelCompose() {
+        const wasEditing = !!this.editing;
+        this.editing = null;
+        this.replying = null;
+        if (wasEditing)
+            this.ui.input.value = '';
+        this.renderContext(null);
+    }
+
+    renderContext(text) {
+        this.ui.context.hidden = text === null;
+        this.ui.contextText.textContent = text || '';
+    }
+
+    deleteMessage(room, seq) {
+        this.conn.request({ op: 'delete', topic: room.topic, seq })
+            .catch((e) => this.showNotice('Not deleted: ' +
+                                          (e.message || e.code)));
+    }
+
+    // Show message seq of room (loading it when it is not held), scrolled
+    // into view and highlighted.
+    async jumpTo(room, seq) {
+        if (!room.msgs.has(seq) && this.conn.online) {
+            try {
+                const reply = await this.conn.request({
+                    op: 'history', topic: room.topic, before: seq + 1,
+                    limit: PAGE,
+                });
+                for (const m of reply.messages || [])
+                    room.add(toMessage(m));
+            } catch (e) {
+                // Not loadable: nothing to jump to.
+            }
+            if (room.name === this.current)
+                this.renderMessages({ full: true, keepBottomOffset: true });
+        }
+        const node = this.ui.list.querySelector('.msg[data-seq="' + seq +
+                                                '"]');
+        if (!node)
+            return;
+        node.scrollIntoView({ block: 'center' });
+        node.classList.add('highlight');
+        node.setAttribute('tabindex', '-1');
+        node.focus({ preventScroll: true });
+        setTimeout(() => node.classList.remove('highlight'), 2000);
+    }
+
+    // -- search ----------------------------------------------------------
+
+    async search(q) {
+        const ui = this.ui;
+        if (q === '' || !this.conn.online)
+            return;
+        let reply;
+        try {
+            reply = await this.conn.request({ op: 'search', topic: 'chat/#',
+                                              q, limit: 20 });
+        } catch (e) {
+            this.showNotice('Search failed: ' + (e.message || e.code));
+            return;
+        }
+        const items = [];
+        for (const r of reply.messages || []) {
+            if (typeof r.topic !== 'string' || !r.topic.startsWith('chat/'))
+                continue;
+            const name = r.topic.slice(5);
+            const target = r.edit_of || r.seq;
+            const text = messageText(r.data);
+            const btn = el('button', { type: 'button', class: 'result-btn' },
+                el('span', { class: 'result-room' }, '#' + name),
+                el('span', { class: 'result-from' }, r.from),
+                el('span', { class: 'result-text' }, text));
+            btn.setAttribute('aria-label', 'Go to ' + r.from + ' in ' + name +
+                             ': ' + text);
+            btn.addEventListener('click', () => {
+                this.open(name);
+                this.jumpTo(this.rooms.get(name), target);
+            });
+            items.push(el('li', null, btn));
+        }
+        if (items.length === 0)
+            items.push(el('li', { class: 'hint' }, 'No messages found.'));
+        ui.searchResults.replaceChildren(...items);
+        ui.searchResults.hidden = false;
+    }
+
     // -- history -------------------------------------------------------
 
     onScroll() {
@@ -573,8 +873,12 @@ export class ChatView {
             if (room)
                 this.loadOlder(room);
         }
-        if (this.atBottom())
+        if (this.atBottom()) {
             this.ui.jump.hidden = true;
+            const room = this.currentRoom();
+            if (room)
+                this.markRead(room);
+        }
     }
 
     async loadOlder(room) {
@@ -589,13 +893,8 @@ export class ChatView {
                 limit: PAGE,
             });
             const msgs = reply.messages || [];
-            for (const m of msgs) {
-                room.add({
-                    seq: m.seq, ts: typeof m.ts === 'number' ? m.ts : 0,
-                    from: typeof m.from === 'string' ? m.from : '?',
-                    data: m.data,
-                });
-            }
+            for (const m of msgs)
+                room.add(toMessage(m));
             if (msgs.length < PAGE)
                 room.exhausted = true;
         } catch (e) {
@@ -744,12 +1043,16 @@ export class ChatView {
         this.ui.jump.hidden = true;
     }
 
-    messageNode(m, grouped) {
-        const text = messageText(m.data);
-        const structured = typeof m.data !== 'string' &&
-            !(m.data && typeof m.data === 'object' &&
-              typeof m.data.text === 'string');
-        const body = el('div', { class: 'msg-text' + (structured ? ' raw' : '') });
+    messageNode(room, m, grouped) {
+        const edit = room.edits.get(m.seq);
+        const deleted = room.deleted.has(m.seq) || m.redacted;
+        const data = edit ? edit.data : m.data;
+        const text = deleted ? 'message deleted' : messageText(data);
+        const structured = !deleted && typeof data !== 'string' &&
+            !(data && typeof data === 'object' &&
+              typeof data.text === 'string');
+        const body = el('div', { class: 'msg-text' + (structured ? ' raw' : '') +
+                                        (deleted ? ' deleted' : '') });
         body.textContent = text;
         const time = el('time', {
             datetime: new Date(m.ts).toISOString(), title: fmtFull(m.ts),
@@ -759,8 +1062,27 @@ export class ChatView {
                    (m.from === this.me ? ' mine' : ''),
             'data-seq': m.seq,
         });
+        const extra = [];
+        if (m.reply_to) {
+            const orig = room.msgs.get(m.reply_to);
+            const quoted = orig ? (room.deleted.has(orig.seq)
+                ? 'message deleted' : this.currentText(room, orig)) : '…';
+            const quote = el('button', { type: 'button', class: 'quote' },
+                el('span', { class: 'quote-from' }, orig ? orig.from : ''),
+                el('span', { class: 'quote-text' }, quoted));
+            quote.setAttribute('aria-label', 'Show the message replied to' +
+                               (orig ? ', from ' + orig.from : ''));
+            quote.addEventListener('click', () => this.jumpTo(room,
+                                                              m.reply_to));
+            extra.push(quote);
+        }
+        extra.push(body);
+        if (edit && !deleted)
+            extra.push(el('span', { class: 'edited' }, 'edited'));
+        if (!deleted)
+            extra.push(this.messageActions(room, m));
         if (grouped) {
-            node.append(el('div', { class: 'gutter' }, time), body);
+            node.append(el('div', { class: 'gutter' }, time), ...extra);
         } else {
             const avatar = el('div', {
                 class: 'avatar hue-' + (hueFor(m.from) % 8),
@@ -769,9 +1091,32 @@ export class ChatView {
             node.append(avatar, el('div', { class: 'msg-main' },
                 el('div', { class: 'msg-head' },
                    el('span', { class: 'sender' }, m.from), time),
-                body));
+                ...extra));
         }
         return node;
+    }
+
+    // Reply to any message; edit and delete one's own.
+    messageActions(room, m) {
+        const bar = el('div', { class: 'msg-actions' });
+        const add = (label, fn) => {
+            const b = el('button', { type: 'button', class: 'link' }, label);
+            b.setAttribute('aria-label', label + ' message ' + m.seq);
+            b.addEventListener('click', fn);
+            bar.append(b);
+        };
+        add('Reply', () => this.startReply(room, m.seq));
+        if (m.from === this.me) {
+            add('Edit', () => this.startEdit(room, m.seq));
+            add('Delete', () => this.deleteMessage(room, m.seq));
+        }
+        return bar;
+    }
+
+    newDivider() {
+        return el('div', { class: 'new-divider', role: 'separator',
+                           'aria-label': 'New messages' },
+                  el('span', null, 'New messages'));
     }
 
     dayNode(ts) {
@@ -811,6 +1156,16 @@ export class ChatView {
         const frag = document.createDocumentFragment();
         for (let i = start; i < order.length; i++) {
             const m = room.msgs.get(order[i]);
+            if (isMeta(m)) {
+                r.seq = m.seq;   // shown in place of what it concerns
+                continue;
+            }
+            if (!incremental && room.dividerAt !== null && !r.divided &&
+                m.seq > room.dividerAt && m.from !== this.me) {
+                frag.append(this.newDivider());
+                r.divided = true;
+                r.from = null;
+            }
             const day = dayKey(m.ts);
             let grouped = false;
             if (day !== r.day) {
@@ -819,7 +1174,7 @@ export class ChatView {
             } else if (r.from === m.from && m.ts - r.ts < GROUP_WITHIN_MS) {
                 grouped = true;
             }
-            frag.append(this.messageNode(m, grouped));
+            frag.append(this.messageNode(room, m, grouped));
             r.from = m.from;
             r.ts = m.ts;
             r.seq = m.seq;

@@ -11,10 +11,11 @@
  * the disk. The store thread loops:
  *
  *   1. Take ALL queued jobs in one swap (waiting when there are none).
- *   2. Run every PUB among them in one transaction (at most 10,000 per
- *      transaction): the batch grows with the queue, so under load one
- *      fsync/WAL commit covers thousands of messages (group commit).
- *   3. Run the reads (AFTER/BEFORE) of the same take, after the commit, so
+ *   2. Run every PUB (and read-marker MARK) among them in one transaction
+ *      (at most 10,000 per transaction): the batch grows with the queue,
+ *      so under load one fsync/WAL commit covers thousands of messages
+ *      (group commit).
+ *   3. Run the reads (AFTER/BEFORE/UNREAD/SEARCH) of the same take, after the commit, so
  *      they see every write of the take, including writes submitted after
  *      them. AFTER is bounded by `upto`, so this cannot matter to it.
  *   4. Push all those jobs to `done` in submission order, in one splice,
@@ -197,7 +198,7 @@ static void store_process(struct store *st, struct store_job *list, size_t n,
     }
     for (job = list; job != NULL; job = job->next) {
         tail = job;
-        if (job->kind != STORE_JOB_PUB)
+        if (job->kind != STORE_JOB_PUB && job->kind != STORE_JOB_MARK)
             continue;
         if (n_pubs < st->cap_pubs) {
             st->pubs[n_pubs++] = job;
@@ -222,9 +223,10 @@ static void store_process(struct store *st, struct store_job *list, size_t n,
         atomic_fetch_add(&st->commit_errors, errors);
     }
     for (job = list; job != NULL; job = job->next) {
-        if (job->kind == STORE_JOB_AFTER || job->kind == STORE_JOB_BEFORE)
+        if (job->kind == STORE_JOB_AFTER || job->kind == STORE_JOB_BEFORE ||
+            job->kind == STORE_JOB_UNREAD || job->kind == STORE_JOB_SEARCH)
             store_sql_run_read(st->sql, job);
-        else if (job->kind != STORE_JOB_PUB)
+        else if (job->kind != STORE_JOB_PUB && job->kind != STORE_JOB_MARK)
             job->err = PL_ERR_INTERNAL;
     }
     jobq_push_list(&st->done, list, tail, n);

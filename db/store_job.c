@@ -71,6 +71,38 @@ fail:
     return -ENOMEM;
 }
 
+int store_job_set_marks(struct store_job *job, size_t n)
+{
+    struct store_mark *m = calloc(n > 0 ? n : 1, sizeof(*m));
+
+    if (m == NULL)
+        return -ENOMEM;
+    job->marks = m;
+    job->n_marks = n;
+    return 0;
+}
+
+int store_job_set_search(struct store_job *job, const char *query,
+                         char *const *allow, size_t n_allow, bool has_allow)
+{
+    size_t i = 0;
+
+    if (store_dup(&job->query, query) != 0)
+        return -ENOMEM;
+    job->has_allow = has_allow;
+    if (n_allow == 0)
+        return 0;
+    job->allow = calloc(n_allow, sizeof(*job->allow));
+    if (job->allow == NULL)
+        return -ENOMEM;
+    for (i = 0; i < n_allow; i++) {
+        if (store_dup(&job->allow[i], allow[i]) != 0)
+            return -ENOMEM; /* store_job_free frees what was copied */
+        job->n_allow = i + 1;
+    }
+    return 0;
+}
+
 void store_job_free(struct store_job **jobp)
 {
     struct store_job *job = *jobp;
@@ -81,8 +113,16 @@ void store_job_free(struct store_job **jobp)
     for (i = 0; i < job->n_rows; i++) {
         free(job->rows[i].from);
         free(job->rows[i].data);
+        free(job->rows[i].topic);
     }
     free(job->rows);
+    for (i = 0; i < job->n_allow; i++)
+        free(job->allow[i]);
+    free(job->allow);
+    free(job->query);
+    for (i = 0; i < job->n_marks; i++)
+        free(job->marks[i].topic);
+    free(job->marks);
     free(job->topic);
     free(job->data);
     free(job->from);

@@ -16,7 +16,30 @@ enum store_job_kind {
     STORE_JOB_AFTER,   /* rows with after < seq <= upto, ascending, <= limit */
     STORE_JOB_BEFORE,  /* the newest <= limit rows with seq < before
                           (before == 0: no bound), returned ascending */
+    STORE_JOB_MARK,    /* chat (#16), a write: move user `from`'s read
+                          marker in topic up to mark_seq (never back) */
+    STORE_JOB_UNREAD,  /* chat (#16), a read: for each of marks[], user
+                          `from`'s marker and unread count */
+    STORE_JOB_SEARCH,  /* chat (#16), a read: up to limit messages whose
+                          text matches query, newest first, in topics
+                          matching `topic` (a pattern) and allowed, with
+                          ts < before (0: no bound) */
 };
+
+/* A topic's read marker for one user, and what is unread after it. */
+struct store_mark {
+    char *topic;       /* input, NUL-terminated */
+    int64_t seq;       /* output: the topic's newest stored seq */
+    int64_t marked;    /* output: the marker, 0 when never marked */
+    int64_t unread;    /* output: messages after it by others, neither
+                          edits nor deletions nor deleted; at most
+                          STORE_UNREAD_MAX */
+    bool more;         /* output: counting stopped at STORE_UNREAD_MAX */
+};
+
+/* Unread counts stop here: a client shows "999+", and a topic never
+ * marked costs a bounded read. */
+#define STORE_UNREAD_MAX 1000
 
 struct store_row {
     int64_t seq;
@@ -24,6 +47,10 @@ struct store_row {
     char *from;        /* NUL-terminated */
     char *data;        /* JSON text, NUL-terminated */
     size_t data_len;
+    char *topic;       /* SEARCH only (rows of many topics), else NULL */
+    /* Chat relations (#16), 0/false when none: see struct store_job. */
+    int64_t edit_of, redacts, reply_to;
+    bool redacted;     /* a later message deleted this one: data is null */
 };
 
 /*
@@ -55,14 +82,36 @@ struct store_job {
     char *from;                  /* PUB */
     char *key;                   /* PUB: idempotency key or NULL */
     int64_t ts;                  /* PUB: ms since the epoch, set by the caller */
+    /* PUB, chat (#16), 0 when unused. edit_of/redacts make the store check
+     * that the target exists, is neither an edit nor a deletion (nor
+     * already deleted), and was written by `from`; else err is
+     * PL_ERR_BAD_REQUEST or PL_ERR_FORBIDDEN and nothing is stored. A
+     * stored redacts erases the target's and its edits' data. */
+    int64_t edit_of;
+    int64_t redacts;
+    int64_t reply_to;
+    int64_t mark_seq;            /* MARK */
+    struct store_mark *marks;    /* UNREAD: owned, freed with the job */
+    size_t n_marks;
+    char *query;                 /* SEARCH: the client's q */
+    char **allow;                /* SEARCH: with has_allow, the topics
+                                    allowed are those some allow[i]
+                                    (a pattern) matches */
+    size_t n_allow;
+    bool has_allow;
+    bool redacted_retained;      /* PUB output: redacts cleared the
+                                    topic's retained message */
     int64_t after, upto;         /* AFTER */
-    int64_t before;              /* BEFORE */
-    int limit;                   /* AFTER/BEFORE */
+    int64_t before;              /* BEFORE; SEARCH: a ts (ms), 0: none */
+    int limit;                   /* AFTER/BEFORE/SEARCH */
 
     /* output, valid once completed */
-    int err;                     /* 0, or an enum pl_err value (INTERNAL...) */
-    int64_t seq;                 /* PUB: the seq (the original one if duplicate) */
-    bool duplicate;              /* PUB */
+    int err;                     /* 0, or an enum pl_err value (INTERNAL...;
+                                    SEARCH: BAD_REQUEST for a q with no
+                                    word in it) */
+    int64_t seq;                 /* PUB: the seq (the original one if duplicate);
+                                    MARK: the marker now */
+    bool duplicate;              /* PUB; MARK: the marker did not move */
     int64_t first_seq;           /* AFTER/BEFORE: oldest stored seq of the
                                     topic, 0 when it has none */
     int64_t last_seq;            /* AFTER/BEFORE: newest committed seq */
@@ -77,6 +126,13 @@ struct store_job *store_job_new(enum store_job_kind kind, const char *topic);
 int store_job_set_pub(struct store_job *job, const char *data, size_t data_len,
                       bool data_is_null, bool retain, const char *from,
                       const char *key, int64_t ts);
+/* UNREAD: allocate n zeroed marks (topics set by the caller with
+ * strdup). Returns 0 or -ENOMEM. */
+int store_job_set_marks(struct store_job *job, size_t n);
+/* SEARCH: copy the query and the allowed patterns (allow may be NULL:
+ * every topic). Returns 0 or -ENOMEM. */
+int store_job_set_search(struct store_job *job, const char *query,
+                         char *const *allow, size_t n_allow, bool has_allow);
 /* Free a job, its strings and rows, and NULL the caller's pointer. */
 void store_job_free(struct store_job **job);
 /* A completed job reached the service thread: call its done callback (if

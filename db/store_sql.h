@@ -36,6 +36,9 @@ extern const size_t store_n_migrations;
 #define STORE_SQL_INDEX_MS 2000
 #define STORE_SQL_INDEX_SLICE 16384
 #define STORE_SQL_INDEX_SLICE_TOPICS 128
+/* Most full-text matches one search looks at (#16): matches in topics it
+ * may not return, or newer than its `before`, count too. */
+#define STORE_SEARCH_SCAN 20000
 /* Page size of a new database file (0: SQLite's default, 4096). */
 #define STORE_SQL_PAGE_SIZE 0
 /* Most ids in one msg_index row (a read decodes whole rows). */

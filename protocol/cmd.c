@@ -54,6 +54,11 @@ static const char *const cmd_op_names[] = {
     [PL_OP_PRESENCE] = "presence",
     [PL_OP_PING] = "ping",
     [PL_OP_TOPICS] = "topics",
+    [PL_OP_EDIT] = "edit",
+    [PL_OP_DELETE] = "delete",
+    [PL_OP_MARK] = "mark",
+    [PL_OP_UNREAD] = "unread",
+    [PL_OP_SEARCH] = "search",
 };
 
 #define CMD_N_OPS (sizeof(cmd_op_names) / sizeof(cmd_op_names[0]))
@@ -134,6 +139,9 @@ enum cmd_field {
     F_BEFORE,
     F_LIMIT,
     F_PREFIX,
+    F_SEQ,
+    F_REPLY_TO,
+    F_Q,
     F__COUNT
 };
 
@@ -152,6 +160,9 @@ static const char *const cmd_msg_missing[F__COUNT] = {
     [F_BEFORE] = "field 'before' is required",
     [F_LIMIT] = "field 'limit' is required",
     [F_PREFIX] = "field 'prefix' is required",
+    [F_SEQ] = "field 'seq' is required",
+    [F_REPLY_TO] = "field 'reply_to' is required",
+    [F_Q] = "field 'q' is required",
 };
 
 static const char *const cmd_msg_type[F__COUNT] = {
@@ -169,6 +180,9 @@ static const char *const cmd_msg_type[F__COUNT] = {
     [F_BEFORE] = "field 'before' must be an integer",
     [F_LIMIT] = "field 'limit' must be an integer >= 1",
     [F_PREFIX] = "field 'prefix' must be a string",
+    [F_SEQ] = "field 'seq' must be an integer from 1 to 2^53-1",
+    [F_REPLY_TO] = "field 'reply_to' must be an integer from 1 to 2^53-1",
+    [F_Q] = "field 'q' must be a string",
 };
 
 /* The kind of a JSON value, told by its first byte. */
@@ -209,6 +223,8 @@ struct cmd_scan {
 static int cmd_field_find(const char *k, size_t n)
 {
     switch (n) {
+    case 1:
+        return k[0] == 'q' ? F_Q : -1;
     case 2:
         if (k[0] == 'o' && k[1] == 'p')
             return F_OP;
@@ -216,6 +232,8 @@ static int cmd_field_find(const char *k, size_t n)
             return F_ID;
         return -1;
     case 3:
+        if (memcmp(k, "seq", 3) == 0)
+            return F_SEQ;
         return memcmp(k, "key", 3) == 0 ? F_KEY : -1;
     case 4:
         if (memcmp(k, "data", 4) == 0)
@@ -244,6 +262,8 @@ static int cmd_field_find(const char *k, size_t n)
     case 7:
         return memcmp(k, "history", 7) == 0 ? F_HISTORY : -1;
     case 8:
+        if (memcmp(k, "reply_to", 8) == 0)
+            return F_REPLY_TO;
         return memcmp(k, "presence", 8) == 0 ? F_PRESENCE : -1;
     default:
         return -1;
@@ -922,6 +942,11 @@ static const unsigned cmd_op_fields_kept[CMD_N_OPS] = {
     [PL_OP_PRESENCE] = CMD_BIT(F_TOPIC),
     [PL_OP_PING] = 0,
     [PL_OP_TOPICS] = CMD_BIT(F_PREFIX),
+    [PL_OP_EDIT] = CMD_BIT(F_TOPIC) | CMD_BIT(F_DATA),
+    [PL_OP_DELETE] = CMD_BIT(F_TOPIC),
+    [PL_OP_MARK] = CMD_BIT(F_TOPIC),
+    [PL_OP_UNREAD] = CMD_BIT(F_TOPIC),
+    [PL_OP_SEARCH] = CMD_BIT(F_TOPIC) | CMD_BIT(F_Q),
 };
 
 /* Index of the lowest set bit of bits (not 0). */
@@ -1140,6 +1165,46 @@ static enum pl_err cmd_sub(struct cmd_scan *sc, struct pl_cmd *cmd,
     return err;
 }
 
+/* Optional "reply_to" (pub, edit): a seq, 1..2^53-1; 0 when absent. */
+static enum pl_err cmd_get_reply_to(struct cmd_scan *sc, struct pl_cmd *cmd,
+                                    const char **why)
+{
+    bool present = false;
+
+    return cmd_get_int(sc, F_REPLY_TO, 1, PL_ID_MAX, false, false, &present,
+                       &cmd->reply_to, why);
+}
+
+/* Required "seq" (edit, delete): the message acted on. */
+static enum pl_err cmd_get_seq(struct cmd_scan *sc, struct pl_cmd *cmd,
+                               const char **why)
+{
+    bool present = false;
+    enum pl_err err = cmd_get_int(sc, F_SEQ, 1, PL_ID_MAX, false, false,
+                                  &present, &cmd->seq, why);
+
+    if (err == PL_OK && !present) {
+        *why = cmd_msg_missing[F_SEQ];
+        err = PL_ERR_BAD_REQUEST;
+    }
+    return err;
+}
+
+/* Required "data" (pub, edit), copied into the command's block. */
+static enum pl_err cmd_require_data(struct cmd_scan *sc, struct pl_cmd *cmd,
+                                    const char **why)
+{
+    if (sc->m[F_DATA].kind == JK_NONE) {
+        *why = cmd_msg_missing[F_DATA];
+        return PL_ERR_BAD_REQUEST;
+    }
+    if (cmd_get_data(sc, cmd) != PL_OK) {
+        *why = "out of memory";
+        return PL_ERR_INTERNAL;
+    }
+    return PL_OK;
+}
+
 static enum pl_err cmd_pub(struct cmd_scan *sc, struct pl_cmd *cmd,
                            const char **why)
 {
@@ -1165,11 +1230,42 @@ static enum pl_err cmd_pub(struct cmd_scan *sc, struct pl_cmd *cmd,
         *why = "field 'key' must be 1-128 bytes";
         return PL_ERR_BAD_REQUEST;
     }
-    if (cmd_get_data(sc, cmd) != PL_OK) {
-        *why = "out of memory";
-        return PL_ERR_INTERNAL;
-    }
-    return PL_OK;
+    err = cmd_get_reply_to(sc, cmd, why);
+    if (err != PL_OK)
+        return err;
+    return cmd_require_data(sc, cmd, why);
+}
+
+/* edit: a concrete topic, the seq edited, the new data, maybe reply_to.
+ * Who may edit what is the store's to judge (it knows the original). */
+static enum pl_err cmd_edit(struct cmd_scan *sc, struct pl_cmd *cmd,
+                            const char **why)
+{
+    enum pl_err err;
+
+    err = cmd_get_topic(sc, false, cmd, why);
+    if (err == PL_OK)
+        err = cmd_get_seq(sc, cmd, why);
+    if (err == PL_OK)
+        err = cmd_get_reply_to(sc, cmd, why);
+    if (err == PL_OK)
+        err = cmd_require_data(sc, cmd, why);
+    return err;
+}
+
+/* delete, mark: a concrete topic and a seq (delete: stored with data
+ * null). */
+static enum pl_err cmd_topic_seq(struct cmd_scan *sc, struct pl_cmd *cmd,
+                                 const char **why)
+{
+    enum pl_err err;
+
+    err = cmd_get_topic(sc, false, cmd, why);
+    if (err == PL_OK)
+        err = cmd_get_seq(sc, cmd, why);
+    if (err == PL_OK && cmd->op == PL_OP_DELETE)
+        cmd->data_is_null = true;
+    return err;
 }
 
 static enum pl_err cmd_history(struct cmd_scan *sc, struct pl_cmd *cmd,
@@ -1185,6 +1281,35 @@ static enum pl_err cmd_history(struct cmd_scan *sc, struct pl_cmd *cmd,
                           &cmd->has_before, &cmd->before, why);
     if (err == PL_OK)
         err = cmd_get_int(sc, F_LIMIT, 1, PL_HISTORY_LIMIT_MAX, false, true,
+                          &has_limit, &limit, why);
+    cmd->limit = (int)limit;
+    return err;
+}
+
+/* search: a topic or pattern, the query q (its syntax is the store's to
+ * read), limit 1..100 (default 20, more clamped), before (a ts). */
+static enum pl_err cmd_search(struct cmd_scan *sc, struct pl_cmd *cmd,
+                              const char **why)
+{
+    enum pl_err err;
+    bool has_limit = false;
+    int64_t limit = PL_SEARCH_LIMIT_DEFAULT;
+    size_t q_len = 0;
+
+    err = cmd_get_topic(sc, true, cmd, why);
+    if (err == PL_OK)
+        err = cmd_get_str(sc, F_Q, true, PL_ERR_BAD_REQUEST,
+                          "field 'q' must not contain U+0000", &cmd->query,
+                          &q_len, why);
+    if (err == PL_OK && (q_len < 1 || q_len > PL_SEARCH_Q_MAX)) {
+        *why = "field 'q' must be 1-256 bytes";
+        err = PL_ERR_BAD_REQUEST;
+    }
+    if (err == PL_OK)
+        err = cmd_get_int(sc, F_BEFORE, 0, PL_ID_MAX, false, true,
+                          &cmd->has_before, &cmd->before, why);
+    if (err == PL_OK)
+        err = cmd_get_int(sc, F_LIMIT, 1, PL_SEARCH_LIMIT_MAX, false, true,
                           &has_limit, &limit, why);
     cmd->limit = (int)limit;
     return err;
@@ -1227,6 +1352,15 @@ static enum pl_err cmd_op_fields(struct cmd_scan *sc, struct pl_cmd *cmd,
         return PL_OK;
     case PL_OP_TOPICS:
         return cmd_topics(sc, cmd, why);
+    case PL_OP_EDIT:
+        return cmd_edit(sc, cmd, why);
+    case PL_OP_DELETE:
+    case PL_OP_MARK:
+        return cmd_topic_seq(sc, cmd, why);
+    case PL_OP_UNREAD:
+        return cmd_get_topic(sc, true, cmd, why);
+    case PL_OP_SEARCH:
+        return cmd_search(sc, cmd, why);
     }
     *why = "unknown op";
     return PL_ERR_UNKNOWN_OP;
@@ -1243,6 +1377,10 @@ static int cmd_op_find(const char *o, size_t n)
             return PL_OP_SUB;
         return -1;
     case 4:
+        if (memcmp(o, "edit", 4) == 0)
+            return PL_OP_EDIT;
+        if (memcmp(o, "mark", 4) == 0)
+            return PL_OP_MARK;
         return memcmp(o, "ping", 4) == 0 ? PL_OP_PING : -1;
     case 5:
         if (memcmp(o, "hello", 5) == 0)
@@ -1251,6 +1389,12 @@ static int cmd_op_find(const char *o, size_t n)
             return PL_OP_UNSUB;
         return -1;
     case 6:
+        if (memcmp(o, "delete", 6) == 0)
+            return PL_OP_DELETE;
+        if (memcmp(o, "unread", 6) == 0)
+            return PL_OP_UNREAD;
+        if (memcmp(o, "search", 6) == 0)
+            return PL_OP_SEARCH;
         return memcmp(o, "topics", 6) == 0 ? PL_OP_TOPICS : -1;
     case 7:
         return memcmp(o, "history", 7) == 0 ? PL_OP_HISTORY : -1;
@@ -1464,6 +1608,56 @@ size_t pl_json_compact(const char *in, size_t n, char *out)
 }
 
 /*
+ * The text of the valid JSON value in[0..n): every string that is a
+ * value (object keys are not), decoded, in order, one space between them,
+ * into out (room for n bytes: quotes become separators, escapes only
+ * shrink). A decoded U+0000 becomes a space. Returns the length (no NUL
+ * written); 0 when there is no string. For search indexing (#16).
+ */
+size_t pl_json_strings(const char *in, size_t n, char *out)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t k = 0;
+    size_t i = 0;
+
+    while (i < n) {
+        bool esc = false;
+        bool nul = false;
+        size_t end = 0;
+        size_t ws = 0;
+        size_t j = 0;
+
+        if (s[i] != '"') {
+            i++;
+            continue;
+        }
+        end = json_string(s, n, i, &esc);
+        if (end == 0)
+            break; /* not valid after all: keep what was found */
+        j = json_ws(s, n, end, &ws);
+        if (j < n && s[j] == ':') {
+            i = j + 1; /* a key */
+            continue;
+        }
+        if (k > 0)
+            out[k++] = ' ';
+        if (esc) {
+            size_t m = json_unescape(in + i + 1, end - i - 2, out + k, &nul);
+
+            for (size_t z = 0; nul && z < m; z++)
+                if (out[k + z] == '\0')
+                    out[k + z] = ' ';
+            k += m;
+        } else {
+            memcpy(out + k, in + i + 1, end - i - 2);
+            k += end - i - 2;
+        }
+        i = end;
+    }
+    return k;
+}
+
+/*
  * Decodes the body in[0..n) (no quotes) of a valid JSON string into out
  * (room for n bytes); returns the decoded length and sets *nul when it
  * held a \u0000 escape.
@@ -1476,8 +1670,9 @@ size_t pl_json_unescape(const char *in, size_t n, char *out, bool *nul)
 /*
  * Frees what pl_cmd_parse() allocated and zeroes the struct. Safe on a
  * zeroed or already cleaned-up struct. All strings share one block laid
- * out as topic, token, name, key, data, so the first non-NULL of those
- * is its start (a dropped name is never the first).
+ * out as topic, token, name, key, data (search: topic, query), so the
+ * first non-NULL of those is its start (a dropped name is never the
+ * first).
  */
 void pl_cmd_cleanup(struct pl_cmd *cmd)
 {
@@ -1491,6 +1686,8 @@ void pl_cmd_cleanup(struct pl_cmd *cmd)
         block = cmd->key;
     if (block == NULL)
         block = cmd->data;
+    if (block == NULL)
+        block = cmd->query;
     free(block);
     memset(cmd, 0, sizeof(*cmd));
 }

@@ -17,6 +17,9 @@
 #define PL_HISTORY_LIMIT_DEFAULT 50
 #define PL_HISTORY_LIMIT_MAX 1000
 #define PL_DEPTH_DEFAULT 64
+#define PL_SEARCH_LIMIT_DEFAULT 20
+#define PL_SEARCH_LIMIT_MAX 100
+#define PL_SEARCH_Q_MAX 256
 
 enum pl_op {
     PL_OP_HELLO,
@@ -27,6 +30,11 @@ enum pl_op {
     PL_OP_PRESENCE,
     PL_OP_PING,
     PL_OP_TOPICS,   /* addition: list known topics under a prefix */
+    PL_OP_EDIT,     /* addition (#16): a new message replacing seq's data */
+    PL_OP_DELETE,   /* addition (#16): a new message erasing seq's data */
+    PL_OP_MARK,     /* addition (#16): the user's read marker in a topic */
+    PL_OP_UNREAD,   /* addition (#16): markers and unread counts, pattern */
+    PL_OP_SEARCH,   /* addition (#16): full-text search over a pattern */
 };
 
 /*
@@ -56,9 +64,15 @@ struct pl_cmd {
     bool retain;
     char *key;           /* pub: idempotency key (1..128 bytes) or NULL */
 
-    bool has_before;     /* history */
+    bool has_before;     /* history; search (a ts, ms) */
     int64_t before;
-    int limit;           /* history: 1..1000 (default 50, >1000 clamped) */
+    int limit;           /* history: 1..1000 (default 50, >1000 clamped);
+                            search: 1..100 (default 20, >100 clamped) */
+    char *query;         /* search: q, 1..256 bytes */
+
+    int64_t seq;         /* edit, delete: the message acted on (>= 1);
+                            mark: the newest seq read (>= 1) */
+    int64_t reply_to;    /* pub, edit: the seq answered, 0 when none */
 };
 
 struct pl_parse_opts {
@@ -108,6 +122,11 @@ size_t pl_json_compact(const char *in, size_t n, char *out);
 /* The value of one hex digit (either case), or -1 (JSON \u escapes, URL
  * percent-escapes). */
 int pl_hex_digit(unsigned char c);
+
+/* The strings of the valid JSON value in[0..n) that are values (not
+ * keys), decoded and space-separated, into out (room for n bytes);
+ * returns the length (no NUL is written), 0 when there is none. */
+size_t pl_json_strings(const char *in, size_t n, char *out);
 
 /* Decodes the body in[0..n) (quotes excluded) of a valid JSON string into
  * out (room for n bytes: decoding never grows it); returns the decoded

@@ -411,9 +411,25 @@ void pl_frame_error(struct pl_buf *b, int64_t id, enum pl_err err,
     pl_frame_end(b);
 }
 
-void pl_frame_msg(struct pl_buf *b, const char *topic, int64_t seq,
-                  int64_t ts, const char *from, const char *data,
-                  size_t data_len, bool retained)
+/* The optional members of refs (NULL: none), in one fixed order. */
+static void frame_refs(struct pl_buf *b, const struct pl_msg_refs *refs)
+{
+    if (refs == NULL)
+        return;
+    if (refs->edit_of > 0)
+        pl_frame_kv_int(b, "edit_of", refs->edit_of);
+    if (refs->redacts > 0)
+        pl_frame_kv_int(b, "redacts", refs->redacts);
+    if (refs->reply_to > 0)
+        pl_frame_kv_int(b, "reply_to", refs->reply_to);
+    if (refs->redacted)
+        pl_frame_kv_bool(b, "redacted", true);
+}
+
+void pl_frame_msg_refs(struct pl_buf *b, const char *topic, int64_t seq,
+                       int64_t ts, const char *from, const char *data,
+                       size_t data_len, bool retained,
+                       const struct pl_msg_refs *refs)
 {
     pl_frame_begin(b, "msg");
     pl_frame_kv_str(b, "topic", topic);
@@ -423,6 +439,43 @@ void pl_frame_msg(struct pl_buf *b, const char *topic, int64_t seq,
     pl_frame_kv_raw(b, "data", data, data_len);
     if (retained)
         pl_frame_kv_bool(b, "retained", true);
+    frame_refs(b, refs);
+    pl_frame_end(b);
+}
+
+void pl_frame_msg(struct pl_buf *b, const char *topic, int64_t seq,
+                  int64_t ts, const char *from, const char *data,
+                  size_t data_len, bool retained)
+{
+    pl_frame_msg_refs(b, topic, seq, ts, from, data, data_len, retained,
+                      NULL);
+}
+
+void pl_frame_history_item_refs(struct pl_buf *b, int64_t seq, int64_t ts,
+                                const char *from, const char *data,
+                                size_t data_len,
+                                const struct pl_msg_refs *refs)
+{
+    pl_buf_raw(b, "{\"seq\":", 7);
+    pl_buf_int(b, seq);
+    pl_frame_kv_int(b, "ts", ts);
+    pl_frame_kv_str(b, "from", from);
+    pl_frame_kv_raw(b, "data", data, data_len);
+    frame_refs(b, refs);
+    pl_frame_end(b);
+}
+
+void pl_frame_topic_item(struct pl_buf *b, const char *topic, int64_t seq,
+                         int64_t ts, const char *from, const char *data,
+                         size_t data_len, const struct pl_msg_refs *refs)
+{
+    pl_buf_raw(b, "{\"topic\":", 9);
+    pl_buf_json_str(b, topic, strlen(topic));
+    pl_frame_kv_int(b, "seq", seq);
+    pl_frame_kv_int(b, "ts", ts);
+    pl_frame_kv_str(b, "from", from);
+    pl_frame_kv_raw(b, "data", data, data_len);
+    frame_refs(b, refs);
     pl_frame_end(b);
 }
 
@@ -430,12 +483,7 @@ void pl_frame_history_item(struct pl_buf *b, int64_t seq, int64_t ts,
                            const char *from, const char *data,
                            size_t data_len)
 {
-    pl_buf_raw(b, "{\"seq\":", 7);
-    pl_buf_int(b, seq);
-    pl_frame_kv_int(b, "ts", ts);
-    pl_frame_kv_str(b, "from", from);
-    pl_frame_kv_raw(b, "data", data, data_len);
-    pl_frame_end(b);
+    pl_frame_history_item_refs(b, seq, ts, from, data, data_len, NULL);
 }
 
 size_t pl_ws_header_len(size_t n)

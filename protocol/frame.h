@@ -82,6 +82,31 @@ void pl_frame_msg(struct pl_buf *b, const char *topic, int64_t seq, int64_t ts,
 void pl_frame_history_item(struct pl_buf *b, int64_t seq, int64_t ts,
                            const char *from, const char *data, size_t data_len);
 
+/* How a chat message relates to others (#16); all zero for a plain one.
+ * Each non-zero field adds an optional member to the message object. */
+struct pl_msg_refs {
+    int64_t edit_of;     /* ,"edit_of":N: this message edits seq N */
+    int64_t redacts;     /* ,"redacts":N: this message deletes seq N */
+    int64_t reply_to;    /* ,"reply_to":N: this message answers seq N */
+    bool redacted;       /* ,"redacted":true: a later one deleted this */
+};
+
+/* pl_frame_msg and pl_frame_history_item with refs' members appended
+ * (refs may be NULL: none). */
+void pl_frame_msg_refs(struct pl_buf *b, const char *topic, int64_t seq,
+                       int64_t ts, const char *from, const char *data,
+                       size_t data_len, bool retained,
+                       const struct pl_msg_refs *refs);
+void pl_frame_history_item_refs(struct pl_buf *b, int64_t seq, int64_t ts,
+                                const char *from, const char *data,
+                                size_t data_len,
+                                const struct pl_msg_refs *refs);
+/* A message object with its topic, as search results list them:
+ * {"topic":..,"seq":..,"ts":..,"from":..,"data":..[, refs]} */
+void pl_frame_topic_item(struct pl_buf *b, const char *topic, int64_t seq,
+                         int64_t ts, const char *from, const char *data,
+                         size_t data_len, const struct pl_msg_refs *refs);
+
 /* Write an unmasked, final text-frame header into the headroom just before
  * the payload; *frame and *frame_len then cover header + payload. */
 void pl_buf_ws_finish(struct pl_buf *b, unsigned char **frame, size_t *frame_len);

@@ -1,8 +1,8 @@
 /*
  * http.c: the HTTP half of the parley.v1 protocol callback: the web
  * client's files, /healthz, /metrics and the HTTP API (/api/publish,
- * /api/history, /api/topics). Responses are built whole, then written in
- * one lws_write() from the HTTP writeable callback. An API call is a hub
+ * /api/history, /api/topics, /api/search). Responses are built whole,
+ * then written in one lws_write() from the HTTP writeable callback. An API call is a hub
  * connection (CONN_REQUEST) that sends one command; the hub queues its
  * one ok or error frame like any reply and wakes us (http_wake), and
  * http_reply.c turns that frame into the status and body.
@@ -410,6 +410,26 @@ static bool api_bad_arg(struct lws *wsi, struct pss *pss, int rc,
     return rc == -EEXIST || rc == -EINVAL;
 }
 
+/* Read the paging arguments of history and search: before (>= 0) and
+ * limit (>= 1), each left alone when absent. False after answering 400
+ * for a repeated or malformed one. */
+static bool api_paging(struct lws *wsi, struct pss *pss, struct http_query *q,
+                       int64_t *before, int64_t *limit)
+{
+    int rc = http_query_int(q, "before", before);
+
+    if (rc == 0 && *before < 0)
+        rc = -EINVAL;
+    if (api_bad_arg(wsi, pss, rc, "before",
+                    "before must be a non-negative integer"))
+        return false;
+    rc = http_query_int(q, "limit", limit);
+    if (rc == 0 && *limit < 1)
+        rc = -EINVAL;
+    return !api_bad_arg(wsi, pss, rc, "limit",
+                        "limit must be an integer, at least 1");
+}
+
 static void api_history(struct server *srv, struct lws *wsi, struct pss *pss)
 {
     struct pl_cmd cmd;
@@ -424,14 +444,7 @@ static void api_history(struct server *srv, struct lws *wsi, struct pss *pss)
     http_query_init(&q);
     if (api_query(wsi, pss, &q) < 0)
         goto out;
-    rc = http_query_int(&q, "before", &before);
-    if (rc == 0 && before < 0)
-        rc = -EINVAL;
-    if (api_bad_arg(wsi, pss, rc, "before",
-                    "before must be a non-negative integer"))
-        goto out;
-    rc = http_query_int(&q, "limit", &limit);
-    if (api_bad_arg(wsi, pss, rc, "limit", "limit must be an integer"))
+    if (!api_paging(wsi, pss, &q, &before, &limit))
         goto out;
     rc = http_query_get(&q, "topic", &topic);
     if (api_bad_arg(wsi, pss, rc, "topic", NULL))
@@ -446,11 +459,6 @@ static void api_history(struct server *srv, struct lws *wsi, struct pss *pss)
                            "topic must be a concrete, valid topic");
         goto out;
     }
-    if (limit < 1) {
-        respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
-                           "limit must be at least 1");
-        goto out;
-    }
     /* The history command, as a WebSocket client would send it. */
     memset(&cmd, 0, sizeof(cmd));
     cmd.op = PL_OP_HISTORY;
@@ -461,6 +469,60 @@ static void api_history(struct server *srv, struct lws *wsi, struct pss *pss)
     cmd.before = before; /* 0: no bound */
     cmd.limit = limit > PL_HISTORY_LIMIT_MAX ? PL_HISTORY_LIMIT_MAX
                                              : (int)limit;
+    hub_conn_cmd(srv->hub, pss->conn, &cmd);
+out:
+    http_query_cleanup(&q);
+}
+
+/* GET /api/search?topic=<pattern>&q=..&limit=..&before=<ts> (#16): the
+ * search command, as a WebSocket client would send it. */
+static void api_search(struct server *srv, struct lws *wsi, struct pss *pss)
+{
+    struct pl_cmd cmd;
+    struct http_query q;
+    const char *topic = NULL;
+    const char *text = NULL;
+    int64_t before = 0;
+    int64_t limit = PL_SEARCH_LIMIT_DEFAULT;
+    int rc = 0;
+
+    if (!api_open(srv, wsi, pss))
+        return;
+    http_query_init(&q);
+    if (api_query(wsi, pss, &q) < 0)
+        goto out;
+    if (!api_paging(wsi, pss, &q, &before, &limit))
+        goto out;
+    rc = http_query_get(&q, "q", &text);
+    if (rc == 0 && (strlen(text) < 1 || strlen(text) > PL_SEARCH_Q_MAX))
+        rc = -EINVAL;
+    if (api_bad_arg(wsi, pss, rc, "q", "q must be 1-256 bytes") ||
+        rc != 0) {
+        if (rc == -ENOENT)
+            respond_json_error(wsi, pss, 400, PL_ERR_BAD_REQUEST,
+                               "q is required");
+        goto out;
+    }
+    rc = http_query_get(&q, "topic", &topic);
+    if (rc == -ENOENT)
+        topic = "#";
+    else if (api_bad_arg(wsi, pss, rc, "topic", NULL))
+        goto out;
+    if (pl_topic_validate(topic, strlen(topic), true) != PL_OK) {
+        respond_json_error(wsi, pss, 400, PL_ERR_INVALID_TOPIC,
+                           "topic must be a valid topic or pattern");
+        goto out;
+    }
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = PL_OP_SEARCH;
+    cmd.id = 1;
+    cmd.topic = (char *)(uintptr_t)topic; /* borrowed: the hub only reads */
+    cmd.topic_len = strlen(topic);
+    cmd.query = (char *)(uintptr_t)text;
+    cmd.has_before = before > 0;
+    cmd.before = before;
+    cmd.limit = limit > PL_SEARCH_LIMIT_MAX ? PL_SEARCH_LIMIT_MAX
+                                            : (int)limit;
     hub_conn_cmd(srv->hub, pss->conn, &cmd);
 out:
     http_query_cleanup(&q);
@@ -567,6 +629,8 @@ static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
         api_history(srv, wsi, pss);
     } else if (strcmp(path, "/api/topics") == 0) {
         api_topics(srv, wsi, pss);
+    } else if (strcmp(path, "/api/search") == 0) {
+        api_search(srv, wsi, pss);
     } else if (strcmp(path, "/api/publish") == 0) {
         respond_json_error(wsi, pss, 405, PL_ERR_BAD_REQUEST,
                            "use POST for /api/publish");

@@ -292,6 +292,28 @@ static void ring_clear(struct hub *hub, struct topic *t)
     ring_unlink(hub, t);
 }
 
+void hub_row_refs(const struct store_row *row, struct pl_msg_refs *refs)
+{
+    refs->edit_of = row->edit_of;
+    refs->redacts = row->redacts;
+    refs->reply_to = row->reply_to;
+    refs->redacted = row->redacted;
+}
+
+/*
+ * A deletion committed: the store erased a message's data (and its
+ * edits'), which t's ring may still hold as encoded frames, and maybe
+ * the retained copy. Deletions are rare, so the ring is simply emptied:
+ * replays read the erased rows from the store until it fills again.
+ */
+void hub_topic_redacted(struct hub *hub, struct topic *t, int64_t seq,
+                        bool retained_cleared)
+{
+    ring_clear(hub, t);
+    if (retained_cleared || (t->retained != NULL && t->retained->seq == seq))
+        msg_unref(&t->retained);
+}
+
 /* Drop the oldest message of t's ring. */
 static void ring_pop(struct hub *hub, struct topic *t)
 {
@@ -361,10 +383,20 @@ struct msg *hub_encode_msg(struct hub *hub, const char *topic, int64_t seq,
                            int64_t ts, const char *from, const char *data,
                            size_t data_len, bool retained)
 {
+    return hub_encode_msg_refs(hub, topic, seq, ts, from, data, data_len,
+                               retained, NULL);
+}
+
+struct msg *hub_encode_msg_refs(struct hub *hub, const char *topic,
+                                int64_t seq, int64_t ts, const char *from,
+                                const char *data, size_t data_len,
+                                bool retained, const struct pl_msg_refs *refs)
+{
     struct pl_buf *b = hub_scratch(hub);
     struct msg *m = NULL;
 
-    pl_frame_msg(b, topic, seq, ts, from, data, data_len, retained);
+    pl_frame_msg_refs(b, topic, seq, ts, from, data, data_len, retained,
+                      refs);
     m = msg_from_buf(b, seq);
     if (m != NULL)
         m->ts = ts;
@@ -605,8 +637,17 @@ void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
                         int64_t ts, const char *from, const char *data,
                         size_t data_len, bool data_is_null, bool retain)
 {
-    struct msg *m =
-        hub_encode_msg(hub, t->name, seq, ts, from, data, data_len, false);
+    hub_publish_commit_refs(hub, t, seq, ts, from, data, data_len,
+                            data_is_null, retain, NULL);
+}
+
+void hub_publish_commit_refs(struct hub *hub, struct topic *t, int64_t seq,
+                             int64_t ts, const char *from, const char *data,
+                             size_t data_len, bool data_is_null, bool retain,
+                             const struct pl_msg_refs *refs)
+{
+    struct msg *m = hub_encode_msg_refs(hub, t->name, seq, ts, from, data,
+                                        data_len, false, refs);
 
     if (seq != t->seq + 1) {
         struct log_ctx lc = { "seq_gap", 0, NULL, t->name };

@@ -70,6 +70,18 @@ struct msg *hub_recent_get(struct hub *hub, const struct topic *t, int64_t seq);
 struct msg *hub_encode_msg(struct hub *hub, const char *topic, int64_t seq,
                            int64_t ts, const char *from, const char *data,
                            size_t data_len, bool retained);
+/* hub_encode_msg with chat relations (refs may be NULL: none). */
+struct msg *hub_encode_msg_refs(struct hub *hub, const char *topic,
+                                int64_t seq, int64_t ts, const char *from,
+                                const char *data, size_t data_len,
+                                bool retained, const struct pl_msg_refs *refs);
+/* The chat relations of a stored row, as frames carry them. */
+void hub_row_refs(const struct store_row *row, struct pl_msg_refs *refs);
+/* A deletion of t's seq committed (#16): forget what memory holds of the
+ * erased data (the recent ring; the retained copy when it is seq's or the
+ * store cleared it). */
+void hub_topic_redacted(struct hub *hub, struct topic *t, int64_t seq,
+                        bool retained_cleared);
 void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq, int64_t ts,
                       const char *from, const char *data, size_t data_len,
                       bool data_is_null);
@@ -77,6 +89,11 @@ void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq, int64_t ts,
 void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
                         int64_t ts, const char *from, const char *data,
                         size_t data_len, bool data_is_null, bool retain);
+/* The same with chat relations (refs may be NULL: none). */
+void hub_publish_commit_refs(struct hub *hub, struct topic *t, int64_t seq,
+                             int64_t ts, const char *from, const char *data,
+                             size_t data_len, bool data_is_null, bool retain,
+                             const struct pl_msg_refs *refs);
 
 /* hub.c: subscriptions */
 /* c's subscription to exactly this pattern, or NULL: O(1), so a client
@@ -87,6 +104,23 @@ struct sub *hub_sub_add(struct hub *hub, struct conn *c, const char *pattern,
 void hub_sub_remove(struct hub *hub, struct sub *s);
 /* True when one of c's subscriptions covers topic t. */
 bool hub_conn_wants(const struct conn *c, const struct topic *t);
+
+/* session.c: a reply that waits for a store read. hub_submit_read queues
+ * a placeholder on c (keeping replies in order), lets job carry it, counts
+ * it against c's reads in flight and submits job (its req_id and done set
+ * by the caller); on refusal c gets the error and the job is freed:
+ * returns 0 or -1. In the done callback, hub_read_conn gives the
+ * connection to answer (NULL when it is gone: the placeholder is
+ * dropped), and hub_read_reply fills the placeholder with b. */
+int hub_submit_read(struct hub *hub, struct conn *c, struct store_job *job);
+struct conn *hub_read_conn(struct hub *hub, struct store_job *job);
+void hub_read_reply(struct hub *hub, struct conn *c, struct store_job *job,
+                    struct pl_buf *b);
+
+/* chat.c: read markers and unread counts (#16) */
+void chat_mark(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
+void chat_unread(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
+void chat_search(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
 
 /* presence.c */
 void presence_join(struct hub *hub, struct topic *t, const char *user);

@@ -387,8 +387,12 @@ static void replay_page_done(void *arg, struct store_job *job)
         if (m != NULL) {
             msg_ref(m);
         } else {
-            m = hub_encode_msg(hub, job->topic, row->seq, row->ts, row->from,
-                               row->data, row->data_len, false);
+            struct pl_msg_refs refs;
+
+            hub_row_refs(row, &refs);
+            m = hub_encode_msg_refs(hub, job->topic, row->seq, row->ts,
+                                    row->from, row->data, row->data_len,
+                                    false, &refs);
             if (m == NULL) {
                 hub_cull(hub, c, 1011);
                 return;

@@ -227,11 +227,20 @@ static void ack_pub(struct hub *hub, struct conn *c, int64_t id,
 static void session_done_pub(void *arg, struct store_job *job);
 static void session_done_history(void *arg, struct store_job *job);
 
+/*
+ * pub, and the chat ops that store a message like it (#16): edit (new
+ * data for cmd->seq) and delete (data null, erasing cmd->seq). Whether
+ * the target may be edited or deleted is the store's to judge, inside the
+ * batch that stores the new message, since only it knows every stored
+ * message's author.
+ */
 static void do_publish(struct hub *hub, struct conn *c,
                        const struct pl_cmd *cmd)
 {
     struct store_job *job = NULL;
     struct topic *t = NULL;
+    struct pl_msg_refs refs = {0, 0, cmd->reply_to, false};
+    bool chat_op = cmd->op == PL_OP_EDIT || cmd->op == PL_OP_DELETE;
 
     hub->stats.messages_in++;
     if (cmd->topic[0] == '$') {
@@ -251,14 +260,21 @@ static void do_publish(struct hub *hub, struct conn *c,
                        "publishing too fast");
         return;
     }
+    if (chat_op && (hub_is_ephemeral(hub, cmd->topic) || !hub->cfg.persist)) {
+        hub_send_error(hub, c, cmd->id, PL_ERR_BAD_REQUEST,
+                       "messages of a topic that is not stored cannot be "
+                       "edited or deleted");
+        return;
+    }
     if (hub_is_ephemeral(hub, cmd->topic) || !hub->cfg.persist) {
         t = hub_topic(hub, cmd->topic, true);
         if (t == NULL) {
             hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
             return;
         }
-        hub_publish_commit(hub, t, t->seq + 1, hub_now(hub), c->user, cmd->data,
-                           cmd->data_len, cmd->data_is_null, cmd->retain);
+        hub_publish_commit_refs(hub, t, t->seq + 1, hub_now(hub), c->user,
+                                cmd->data, cmd->data_len, cmd->data_is_null,
+                                cmd->retain, &refs);
         ack_pub(hub, c, cmd->id, t->name, t->seq, false);
         return;
     }
@@ -276,6 +292,9 @@ static void do_publish(struct hub *hub, struct conn *c,
         hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
         return;
     }
+    job->edit_of = cmd->op == PL_OP_EDIT ? cmd->seq : 0;
+    job->redacts = cmd->op == PL_OP_DELETE ? cmd->seq : 0;
+    job->reply_to = cmd->reply_to;
     job->conn_id = c->id;
     job->req_id = cmd->id;
     job->done = session_done_pub;
@@ -288,7 +307,6 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
                             const char *topic, int64_t before, int limit)
 {
     struct store_job *job = NULL;
-    struct msg *ph = NULL;
     struct topic *t = hub_topic(hub, topic, false);
 
     if (c->claims != NULL && !pl_claims_may_sub(c->claims, topic)) {
@@ -313,33 +331,78 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
     }
     if (id == 0)
         return; /* nothing to answer, nothing to do */
-    if (c->pending_reads >= HISTORY_INFLIGHT_MAX) {
-        hub->stats.overloaded++;
-        hub_send_error(hub, c, id, PL_ERR_OVERLOADED,
-                       "too many history requests in flight");
-        return;
-    }
-    ph = msg_placeholder();
-    if (ph == NULL) {
+    job = store_job_new(STORE_JOB_BEFORE, topic);
+    if (job == NULL) {
         hub_send_error(hub, c, id, PL_ERR_INTERNAL, "out of memory");
         return;
     }
-    hub_push(hub, c, ph, true);
-    job = store_job_new(STORE_JOB_BEFORE, topic);
-    if (job == NULL) {
-        msg_unref(&ph);
-        hub_cull(hub, c, 1011);
-        return;
-    }
-    job->conn_id = c->id;
     job->req_id = id;
     job->done = session_done_history;
-    job->done_ctx = hub;
-    job->udata = ph; /* the job's reference to the placeholder */
     job->before = before;
     job->limit = limit;
+    hub_submit_read(hub, c, job);
+}
+
+int hub_submit_read(struct hub *hub, struct conn *c, struct store_job *job)
+{
+    struct msg *ph = NULL;
+
+    if (c->pending_reads >= HISTORY_INFLIGHT_MAX) {
+        hub->stats.overloaded++;
+        hub_send_error(hub, c, job->req_id, PL_ERR_OVERLOADED,
+                       "too many reads in flight");
+        store_job_free(&job);
+        return -1;
+    }
+    /* A command without an id (a mark) is answered by nobody: no
+     * placeholder then, and hub_read_conn returns NULL. */
+    if (job->req_id != 0) {
+        ph = msg_placeholder();
+        if (ph == NULL) {
+            hub_send_error(hub, c, job->req_id, PL_ERR_INTERNAL,
+                           "out of memory");
+            store_job_free(&job);
+            return -1;
+        }
+        hub_push(hub, c, ph, true);
+    }
+    job->conn_id = c->id;
+    job->done_ctx = hub;
+    job->udata = ph; /* the job's reference to the placeholder */
     c->pending_reads++;
     storage_submit(&hub->storage, job);
+    return 0;
+}
+
+struct conn *hub_read_conn(struct hub *hub, struct store_job *job)
+{
+    struct conn *c = conn_find(&hub->conns, job->conn_id);
+
+    if (c != NULL && c->pending_reads > 0)
+        c->pending_reads--;
+    if (c == NULL || c->close_code != 0 || job->udata == NULL) {
+        struct msg *ph = job->udata;
+
+        job->udata = NULL;
+        msg_unref(&ph);
+        return NULL;
+    }
+    return c;
+}
+
+void hub_read_reply(struct hub *hub, struct conn *c, struct store_job *job,
+                    struct pl_buf *b)
+{
+    struct msg *ph = job->udata;
+
+    job->udata = NULL;
+    if (msg_fill(ph, b) < 0) {
+        hub_cull(hub, c, 1011);
+    } else {
+        outq_add_paced_bytes(&c->q, ph->len);
+        hub_wake(hub, c);
+    }
+    msg_unref(&ph);
 }
 
 static void cmd_presence(struct hub *hub, struct conn *c,
@@ -464,6 +527,8 @@ void hub_conn_cmd(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
         cmd_unsub(hub, c, cmd);
         break;
     case PL_OP_PUB:
+    case PL_OP_EDIT:
+    case PL_OP_DELETE:
         do_publish(hub, c, cmd);
         break;
     case PL_OP_HISTORY:
@@ -478,6 +543,15 @@ void hub_conn_cmd(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
         break;
     case PL_OP_TOPICS:
         cmd_topics(hub, c, cmd);
+        break;
+    case PL_OP_MARK:
+        chat_mark(hub, c, cmd);
+        break;
+    case PL_OP_UNREAD:
+        chat_unread(hub, c, cmd);
+        break;
+    case PL_OP_SEARCH:
+        chat_search(hub, c, cmd);
         break;
     }
 }
@@ -555,6 +629,19 @@ static void session_done_pub(void *arg, struct store_job *job)
 
     if (c != NULL && c->pending_pubs > 0)
         c->pending_pubs--;
+    if (job->err == PL_ERR_FORBIDDEN) {
+        if (c != NULL)
+            hub_send_error(hub, c, job->req_id, PL_ERR_FORBIDDEN,
+                           "only the author may edit or delete a message");
+        return;
+    }
+    if (job->err == PL_ERR_BAD_REQUEST) {
+        if (c != NULL)
+            hub_send_error(hub, c, job->req_id, PL_ERR_BAD_REQUEST,
+                           "no such message to edit or delete (or it is an "
+                           "edit, a deletion, or deleted)");
+        return;
+    }
     if (job->err != 0) {
         hub->stats.publish_failures++;
         if (c != NULL)
@@ -563,12 +650,19 @@ static void session_done_pub(void *arg, struct store_job *job)
         return;
     }
     if (!job->duplicate) {
+        struct pl_msg_refs refs = {job->edit_of, job->redacts, job->reply_to,
+                                   false};
+
         t = hub_topic(hub, job->topic, true);
         if (t == NULL) {
             log_error("out of memory creating topic %s", job->topic);
         } else {
-            hub_publish_commit(hub, t, job->seq, job->ts, job->from, job->data,
-                               job->data_len, job->data_is_null, job->retain);
+            if (job->redacts > 0)
+                hub_topic_redacted(hub, t, job->redacts,
+                                   job->redacted_retained);
+            hub_publish_commit_refs(hub, t, job->seq, job->ts, job->from,
+                                    job->data, job->data_len,
+                                    job->data_is_null, job->retain, &refs);
         }
     }
     if (c != NULL)
@@ -579,18 +673,12 @@ static void session_done_pub(void *arg, struct store_job *job)
 static void session_done_history(void *arg, struct store_job *job)
 {
     struct hub *hub = arg;
-    struct conn *c = conn_find(&hub->conns, job->conn_id);
-    struct msg *ph = job->udata;
+    struct conn *c = hub_read_conn(hub, job);
     struct pl_buf *b = NULL;
     size_t i;
 
-    job->udata = NULL;
-    if (c != NULL && c->pending_reads > 0)
-        c->pending_reads--;
-    if (c == NULL || c->close_code != 0) {
-        msg_unref(&ph);
+    if (c == NULL)
         return;
-    }
     b = hub_scratch(hub);
     if (job->err != 0) {
         pl_frame_error(b, job->req_id, (enum pl_err)job->err,
@@ -602,21 +690,15 @@ static void session_done_history(void *arg, struct store_job *job)
         pl_buf_cstr(b, ",\"messages\":[");
         for (i = 0; i < job->n_rows; i++) {
             struct store_row *r = &job->rows[i];
+            struct pl_msg_refs refs;
 
             if (i > 0)
                 pl_buf_cstr(b, ",");
-            pl_frame_history_item(b, r->seq, r->ts, r->from, r->data,
-                                  r->data_len);
+            hub_row_refs(r, &refs);
+            pl_frame_history_item_refs(b, r->seq, r->ts, r->from, r->data,
+                                       r->data_len, &refs);
         }
         pl_buf_cstr(b, "]}");
     }
-    if (ph == NULL)
-        return;
-    if (msg_fill(ph, b) < 0) {
-        hub_cull(hub, c, 1011);
-    } else {
-        outq_add_paced_bytes(&c->q, ph->len);
-        hub_wake(hub, c);
-    }
-    msg_unref(&ph);
+    hub_read_reply(hub, c, job, b);
 }

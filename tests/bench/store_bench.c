@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "store_sql.h"
+#include "store_bench_util.h"
 
 #define SB_BATCH 10000
 #define SB_DATA_BYTES 100
@@ -35,14 +35,6 @@ struct sb_opts {
     int reads;
 };
 
-static double sb_now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* This thread's CPU time: unlike the wall clock, not stretched when other
  * processes take the CPU (the machine is shared). */
 static double sb_cpu_s(void)
@@ -51,38 +43,6 @@ static double sb_cpu_s(void)
 
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int sb_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a;
-    double y = *(const double *)b;
-
-    return x < y ? -1 : x > y ? 1 : 0;
-}
-
-/* The q-quantile (0..1) of sorted v[0..n). */
-static double sb_quantile(const double *v, int n, double q)
-{
-    int i = (int)(q * (n - 1) + 0.5);
-
-    return n > 0 ? v[i] : 0;
-}
-
-static struct store_sql *sb_open(const char *path)
-{
-    struct store_sql_config cfg;
-    struct store_sql *s = NULL;
-    char *err = NULL;
-
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.path = path;
-    s = store_sql_open(&cfg, &err);
-    if (s == NULL) {
-        fprintf(stderr, "parley-store-bench: %s\n", err != NULL ? err : "?");
-        free(err);
-    }
-    return s;
 }
 
 /* Run maintenance (the index cycle) until it has nothing left. */
@@ -194,19 +154,6 @@ static int sb_reads(struct store_sql *s, const struct sb_opts *o,
     qsort(ms, (size_t)o->reads, sizeof(*ms), sb_cmp_double);
     qsort(cpu, (size_t)o->reads, sizeof(*cpu), sb_cmp_double);
     return 0;
-}
-
-static int64_t sb_count(struct store_sql *s)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-
-    if (sqlite3_prepare_v2(store_sql_db(s), "SELECT count(*) FROM messages",
-                           -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
 }
 
 static int sb_usage(void)

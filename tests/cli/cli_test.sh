@@ -504,8 +504,49 @@ case_backup() {
     pass
 }
 
+# #16: /edit, /delete, /reply, /search in the chat; parley grep.
+case_chat_edit_tmux() {
+    command -v tmux >/dev/null 2>&1 || { echo "SKIP: no tmux"; exit 77; }
+    start_server c
+    local cmd="$CLI chat $URL --room lobby"
+    tm new-session -d -s alice -x 120 -y 40 \
+        "$cmd --name alice; echo EXIT=\$?; sleep infinity" || fail "tmux alice"
+    wait_pane alice 'joined #lobby; here: alice' 10 || fail "alice did not join"
+    tm new-session -d -s bob -x 120 -y 40 \
+        "$cmd --name bob; echo EXIT=\$?; sleep infinity" || fail "tmux bob"
+    wait_pane bob 'joined #lobby' 10 || fail "bob did not join"
+    tm send-keys -t alice 'hello wrold' Enter
+    wait_pane bob '<alice> hello wrold #1' 10 || fail "bob did not see line 1"
+    wait_pane alice '<alice> hello wrold #1' 10 || fail "alice did not see line 1"
+    # /edit without a seq edits her own last line
+    tm send-keys -t alice '/edit hello world' Enter
+    wait_pane bob '<alice> hello world \(edited #1\) #2' 10 || fail "bob saw no edit"
+    tm send-keys -t bob '/edit 1 not mine' Enter
+    wait_pane bob 'not changed: .*author' 10 || fail "bob edited alice's line"
+    tm send-keys -t bob '/reply 1 hi alice' Enter
+    wait_pane alice '<bob> hi alice \(reply to #1\) #3' 10 || fail "alice saw no reply"
+    tm send-keys -t bob '/search world' Enter
+    wait_pane bob 'search: 1 match, newest first' 10 || fail "search found no edit"
+    tm send-keys -t alice '/delete 1' Enter
+    wait_pane bob '\*\*\* alice deleted #1' 10 || fail "bob saw no deletion"
+    tm send-keys -t bob '/search world' Enter
+    wait_pane bob 'search: 0 matches' 10 || fail "the deleted line was found"
+    timeout 10 "$CLI" grep "$URL" 'chat/#' 'alice' > "$TMP/grep.out" ||
+        fail "parley grep found nothing (status $?)"
+    [ "$(wc -l < "$TMP/grep.out")" -eq 1 ] || fail "grep: $(cat "$TMP/grep.out")"
+    grep -q '^{"topic":"chat/lobby","seq":3,"ts":[0-9]*,"from":"bob","data":{"text":"hi alice"},"reply_to":1}$' \
+        "$TMP/grep.out" || fail "grep line wrong: $(cat "$TMP/grep.out")"
+    timeout 10 "$CLI" grep "$URL" 'chat/#' 'wrold'
+    [ $? -eq 1 ] || fail "grep without a match did not exit 1"
+    timeout 10 "$CLI" grep "$URL" 'chat/#' '*' 2>/dev/null
+    [ $? -eq 3 ] || fail "grep of no word did not exit 3"
+    tm send-keys -t alice '/quit' Enter
+    wait_pane alice 'EXIT=0' 10 || fail "alice's /quit did not exit 0"
+    pass
+}
+
 case "$CASE" in
-help|pubsub|since_restart|stdin_bulk|refused|token|wss|chat_tmux|top_tmux|backup)
+help|pubsub|since_restart|stdin_bulk|refused|token|wss|chat_tmux|top_tmux|backup|chat_edit_tmux)
     "case_$CASE" ;;
 *)
     echo "unknown case $CASE" >&2

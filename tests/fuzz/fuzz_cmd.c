@@ -71,6 +71,28 @@ static void fuzz_check(const struct pl_cmd *cmd)
     case PL_OP_PRESENCE:
         fuzz_check_topic(cmd, 0);
         break;
+    case PL_OP_EDIT:
+        fuzz_check_topic(cmd, 0);
+        fuzz_require(cmd->seq >= 1 && cmd->data != NULL, "edit seq, data");
+        break;
+    case PL_OP_MARK:
+        fuzz_check_topic(cmd, 0);
+        fuzz_require(cmd->seq >= 1, "mark seq");
+        break;
+    case PL_OP_UNREAD:
+        fuzz_check_topic(cmd, 1);
+        break;
+    case PL_OP_SEARCH:
+        fuzz_check_topic(cmd, 1);
+        fuzz_require(cmd->query != NULL && strlen(cmd->query) >= 1 &&
+                     strlen(cmd->query) <= PL_SEARCH_Q_MAX, "q length");
+        fuzz_require(cmd->limit >= 1 && cmd->limit <= PL_SEARCH_LIMIT_MAX,
+                     "search limit");
+        break;
+    case PL_OP_DELETE:
+        fuzz_check_topic(cmd, 0);
+        fuzz_require(cmd->seq >= 1 && cmd->data_is_null, "delete seq");
+        break;
     case PL_OP_PING:
     case PL_OP_TOPICS:
         break;

@@ -92,7 +92,8 @@ bool fake_take_reply(struct fake *f, struct conn *c);
 /* The i-th pending job (0 = oldest), asserted to exist. */
 struct store_job *fake_job(struct fake *f, size_t i);
 /* Complete the n oldest jobs successfully, as the store would, and hand
- * them back to the hub in one hub_store_done() list. */
+ * them back to the hub in one hub_store_done() list. MARK and UNREAD jobs
+ * go back as they are: the test fills in their results first. */
 void fake_complete(struct fake *f, size_t n);
 /* Complete the n oldest jobs like fake_complete() but return them as a
  * list (the caller hands it to the hub). */

@@ -249,6 +249,35 @@ static const struct row rows[] = {
     /* ping */
     {"{\"op\":\"ping\",\"id\":7}", OK, 7},
     {"{\"op\":\"ping\"}", OK, 0},
+    /* edit, delete, reply_to (#16) */
+    {"{\"op\":\"edit\",\"id\":1,\"topic\":\"chat/x\",\"seq\":42,\"data\":{}}", OK, 1},
+    {"{\"op\":\"edit\",\"id\":1,\"topic\":\"chat/x\",\"data\":{}}", BR, 1},
+    {"{\"op\":\"edit\",\"id\":1,\"topic\":\"chat/x\",\"seq\":42}", BR, 1},
+    {"{\"op\":\"edit\",\"id\":1,\"topic\":\"chat/x\",\"seq\":0,\"data\":1}", BR, 1},
+    {"{\"op\":\"edit\",\"id\":1,\"topic\":\"chat/x\",\"seq\":1.5,\"data\":1}", BR, 1},
+    {"{\"op\":\"edit\",\"id\":1,\"topic\":\"chat/x\",\"seq\":\"4\",\"data\":1}", BR, 1},
+    {"{\"op\":\"edit\",\"id\":1,\"topic\":\"chat/#\",\"seq\":4,\"data\":1}", IT, 1},
+    {"{\"op\":\"edit\",\"id\":1,\"topic\":\"chat/x\",\"seq\":4,\"data\":1,\"reply_to\":-1}", BR, 1},
+    {"{\"op\":\"delete\",\"id\":2,\"topic\":\"chat/x\",\"seq\":42}", OK, 2},
+    {"{\"op\":\"delete\",\"id\":2,\"topic\":\"chat/x\"}", BR, 2},
+    {"{\"op\":\"delete\",\"id\":2,\"seq\":42}", BR, 2},
+    {"{\"op\":\"delete\",\"id\":2,\"topic\":\"chat/x\",\"seq\":9007199254740992}", BR, 2},
+    {"{\"op\":\"pub\",\"id\":3,\"topic\":\"chat/x\",\"data\":1,\"reply_to\":7}", OK, 3},
+    {"{\"op\":\"pub\",\"id\":3,\"topic\":\"chat/x\",\"data\":1,\"reply_to\":0}", BR, 3},
+    {"{\"op\":\"pub\",\"id\":3,\"topic\":\"chat/x\",\"data\":1,\"reply_to\":null}", BR, 3},
+    {"{\"op\":\"mark\",\"id\":3,\"topic\":\"chat/x\",\"seq\":57}", OK, 3},
+    {"{\"op\":\"mark\",\"id\":3,\"topic\":\"chat/x\"}", BR, 3},
+    {"{\"op\":\"mark\",\"id\":3,\"topic\":\"chat/+\",\"seq\":5}", IT, 3},
+    {"{\"op\":\"unread\",\"id\":4,\"topic\":\"chat/#\"}", OK, 4},
+    {"{\"op\":\"unread\",\"id\":4}", BR, 4},
+    {"{\"op\":\"unread\",\"id\":4,\"topic\":\"a/#/b\"}", IT, 4},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\",\"q\":\"deploy\"}", OK, 5},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\"}", BR, 5},
+    {"{\"op\":\"search\",\"id\":5,\"q\":\"x\"}", BR, 5},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\",\"q\":\"\"}", BR, 5},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\",\"q\":1}", BR, 5},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\",\"q\":\"x\",\"limit\":0}", BR, 5},
+    {"{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\",\"q\":\"x\",\"before\":-1}", BR, 5},
     /* topics (addition) */
     {"{\"op\":\"topics\",\"id\":1,\"prefix\":\"chat/\"}", OK, 1},
     {"{\"op\":\"topics\",\"id\":1}", OK, 1},
@@ -586,6 +615,91 @@ static void test_pub(void **state)
     parse_ok("{\"op\":\"pub\",\"topic\":\"a\",\"data\":\"x\\u0000y\"}", &c);
     assert_string_equal(c.data, "\"x\\u0000y\"");
     pl_cmd_cleanup(&c);
+}
+
+static void test_edit_delete_reply(void **state)
+{
+    struct pl_cmd c;
+
+    (void)state;
+    parse_ok("{\"op\":\"edit\",\"id\":1,\"topic\":\"chat/x\",\"seq\":42,"
+             "\"data\": {\"text\" : \"fixed\"},\"reply_to\":7}", &c);
+    assert_int_equal(c.op, PL_OP_EDIT);
+    assert_int_equal(c.seq, 42);
+    assert_int_equal(c.reply_to, 7);
+    assert_string_equal(c.topic, "chat/x");
+    assert_string_equal(c.data, "{\"text\":\"fixed\"}");
+    assert_false(c.data_is_null);
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"delete\",\"id\":2,\"topic\":\"chat/x\","
+             "\"seq\":9007199254740991}", &c);
+    assert_int_equal(c.op, PL_OP_DELETE);
+    assert_int_equal(c.seq, 9007199254740991LL);
+    assert_true(c.data_is_null);
+    assert_null(c.data);
+    assert_int_equal(c.reply_to, 0);
+    pl_cmd_cleanup(&c);
+
+    parse_ok("{\"op\":\"pub\",\"topic\":\"chat/x\",\"data\":\"hi\","
+             "\"reply_to\":3}", &c);
+    assert_int_equal(c.reply_to, 3);
+    assert_int_equal(c.seq, 0);
+    pl_cmd_cleanup(&c);
+    assert_string_equal(pl_op_name(PL_OP_EDIT), "edit");
+    assert_string_equal(pl_op_name(PL_OP_DELETE), "delete");
+
+    parse_ok("{\"op\":\"mark\",\"id\":3,\"topic\":\"chat/x\",\"seq\":57}",
+             &c);
+    assert_int_equal(c.op, PL_OP_MARK);
+    assert_int_equal(c.seq, 57);
+    assert_false(c.data_is_null);
+    pl_cmd_cleanup(&c);
+    parse_ok("{\"op\":\"search\",\"id\":5,\"topic\":\"chat/#\","
+             "\"q\":\"\\\"deploy failed\\\" roll*\",\"limit\":500,"
+             "\"before\":1764130000123}", &c);
+    assert_int_equal(c.op, PL_OP_SEARCH);
+    assert_string_equal(c.topic, "chat/#");
+    assert_string_equal(c.query, "\"deploy failed\" roll*");
+    assert_int_equal(c.limit, PL_SEARCH_LIMIT_MAX);
+    assert_true(c.has_before);
+    assert_int_equal(c.before, 1764130000123LL);
+    pl_cmd_cleanup(&c);
+    parse_ok("{\"op\":\"search\",\"id\":5,\"topic\":\"a\",\"q\":\"x\"}",
+             &c);
+    assert_int_equal(c.limit, PL_SEARCH_LIMIT_DEFAULT);
+    assert_false(c.has_before);
+    pl_cmd_cleanup(&c);
+    parse_ok("{\"op\":\"unread\",\"id\":4,\"topic\":\"chat/#\"}", &c);
+    assert_int_equal(c.op, PL_OP_UNREAD);
+    assert_string_equal(c.topic, "chat/#");
+    pl_cmd_cleanup(&c);
+}
+
+/* The text search indexes: string values, not keys, decoded. */
+static void test_json_strings(void **state)
+{
+    static const struct {
+        const char *json;
+        const char *text;
+    } cases[] = {
+        {"{\"text\":\"hi there\"}", "hi there"},
+        {"{\"a\":[{\"b\":\"x\"},\"y\",3,true],\"c\":{\"d\":null}}", "x y"},
+        {"\"bare\"", "bare"},
+        {"{\"k\" : \"v\", \"n\":1}", "v"},
+        {"{\"t\":\"caf\\u00e9 \\\"q\\\" a\\u0000b\"}", "caf\xc3\xa9 \"q\" a b"},
+        {"{\"n\":1,\"m\":[1,2]}", ""},
+        {"null", ""},
+    };
+    char out[128];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = pl_json_strings(cases[i].json, strlen(cases[i].json), out);
+
+        out[n] = '\0';
+        assert_string_equal(out, cases[i].text);
+    }
 }
 
 static void test_pub_key_lengths(void **state)
@@ -1426,6 +1540,8 @@ int main(void)
         cmocka_unit_test(test_sub),
         cmocka_unit_test(test_unsub_presence_ping_topics),
         cmocka_unit_test(test_pub),
+        cmocka_unit_test(test_edit_delete_reply),
+        cmocka_unit_test(test_json_strings),
         cmocka_unit_test(test_pub_key_lengths),
         cmocka_unit_test(test_history_limit),
         cmocka_unit_test(test_depth),

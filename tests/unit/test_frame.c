@@ -145,6 +145,37 @@ static void check_escape(const char *s, size_t n, const char *want)
     pl_buf_cleanup(&b);
 }
 
+/* Chat relations (#16) are optional members after the v1 ones. */
+static void test_msg_refs(void **state)
+{
+    struct pl_buf b;
+    struct pl_msg_refs edit = {42, 0, 7, false};
+    struct pl_msg_refs del = {0, 42, 0, false};
+    struct pl_msg_refs gone = {0, 0, 0, true};
+    struct pl_msg_refs none = {0, 0, 0, false};
+
+    (void)state;
+    pl_buf_init(&b, 16);
+    pl_frame_msg_refs(&b, "chat/x", 57, 9, "al", "{\"t\":1}", 7, false,
+                      &edit);
+    assert_payload(&b, "{\"op\":\"msg\",\"topic\":\"chat/x\",\"seq\":57,"
+                       "\"ts\":9,\"from\":\"al\",\"data\":{\"t\":1},"
+                       "\"edit_of\":42,\"reply_to\":7}");
+    pl_buf_reset(&b);
+    pl_frame_msg_refs(&b, "chat/x", 58, 9, "al", "null", 4, false, &del);
+    assert_payload(&b, "{\"op\":\"msg\",\"topic\":\"chat/x\",\"seq\":58,"
+                       "\"ts\":9,\"from\":\"al\",\"data\":null,"
+                       "\"redacts\":42}");
+    pl_buf_reset(&b);
+    pl_frame_history_item_refs(&b, 42, 8, "al", "null", 4, &gone);
+    assert_payload(&b, "{\"seq\":42,\"ts\":8,\"from\":\"al\",\"data\":null,"
+                       "\"redacted\":true}");
+    pl_buf_reset(&b);
+    pl_frame_history_item_refs(&b, 1, 2, "x", "3", 1, &none);
+    assert_payload(&b, "{\"seq\":1,\"ts\":2,\"from\":\"x\",\"data\":3}");
+    pl_buf_cleanup(&b);
+}
+
 static void test_json_escape(void **state)
 {
     char all[256];
@@ -463,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_usage_example),
         cmocka_unit_test(test_error_frame),
         cmocka_unit_test(test_msg_frames),
+        cmocka_unit_test(test_msg_refs),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_growth),

@@ -816,6 +816,214 @@ static void test_presence(void **state)
 
 /* ---- since / history on sub ------------------------------------------- */
 
+/* Chat ops (#16): edit and delete are publishes the store judges; their
+ * frames carry edit_of / redacts / reply_to; a committed deletion empties
+ * the recent ring, so replays read the erased rows from the store. */
+static void test_chat_edit_delete(void **state)
+{
+    struct fake *f = *state;
+    struct conn *a = NULL;
+    struct conn *b = NULL;
+    struct conn *c = NULL;
+    struct store_job *job = NULL;
+    cJSON *o = NULL;
+
+    default_hub(f);
+    a = hello(f, "alice");
+    b = hello(f, "bob");
+    sub_ok_only(f, b, 2, "chat/x", 0);
+    pub_commit(f, a, "chat/x", "{\"text\":\"hi\"}");
+    expect_msg_only(f, b, "chat/x", 1);
+
+    fake_send(f, a, "{\"op\":\"edit\",\"id\":5,\"topic\":\"chat/x\","
+                     "\"seq\":1,\"data\":{\"text\":\"hi!\"},\"reply_to\":1}");
+    job = fake_job(f, 0);
+    assert_int_equal(job->kind, STORE_JOB_PUB);
+    assert_int_equal(job->edit_of, 1);
+    assert_int_equal(job->redacts, 0);
+    assert_int_equal(job->reply_to, 1);
+    assert_string_equal(job->from, "alice");
+    fake_complete(f, 1);
+    o = expect_msg(f, b, "chat/x", 2);
+    assert_int_equal(json_int(o, "edit_of"), 1);
+    assert_int_equal(json_int(o, "reply_to"), 1);
+    assert_false(json_has(o, "redacts"));
+    cJSON_Delete(o);
+    o = expect_ok(f, a, 5);
+    assert_int_equal(json_int(o, "seq"), 2);
+    cJSON_Delete(o);
+
+    /* The store refuses bob's edit of alice's message: only bob hears. */
+    fake_send(f, b, "{\"op\":\"edit\",\"id\":6,\"topic\":\"chat/x\","
+                     "\"seq\":1,\"data\":1}");
+    fake_fail(f, PL_ERR_FORBIDDEN);
+    expect_error(f, b, 6, "forbidden");
+    fake_send(f, a, "{\"op\":\"delete\",\"id\":7,\"topic\":\"chat/x\","
+                     "\"seq\":2}");
+    fake_fail(f, PL_ERR_BAD_REQUEST);
+    expect_error(f, a, 7, "bad_request");
+    expect_empty(a);
+    expect_empty(b);
+
+    /* Before the deletion the ring serves since:0 ... */
+    c = hello(f, "carol");
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":2,\"topic\":\"chat/x\","
+                     "\"since\":0}");
+    assert_int_equal(f->n_jobs, 0);
+    assert_int_equal(fake_drain(f, c), 3);
+    fake_send(f, c, "{\"op\":\"unsub\",\"id\":3,\"topic\":\"chat/x\"}");
+    expect_ok_only(f, c, 3);
+
+    fake_send(f, a, "{\"op\":\"delete\",\"id\":8,\"topic\":\"chat/x\","
+                     "\"seq\":1}");
+    job = fake_job(f, 0);
+    assert_int_equal(job->redacts, 1);
+    assert_true(job->data_is_null);
+    fake_complete(f, 1);
+    o = expect_msg(f, b, "chat/x", 3);
+    assert_int_equal(json_int(o, "redacts"), 1);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "data")));
+    cJSON_Delete(o);
+    o = expect_ok(f, a, 8);
+    assert_int_equal(json_int(o, "seq"), 3);
+    cJSON_Delete(o);
+
+    /* ... after it, the erased messages come from the store. */
+    fake_send(f, c, "{\"op\":\"sub\",\"id\":4,\"topic\":\"chat/x\","
+                     "\"since\":0}");
+    assert_int_equal(f->n_jobs, 1);
+    assert_int_equal(fake_job(f, 0)->kind, STORE_JOB_AFTER);
+    fake_complete_all(f);
+    fake_drain(f, c);
+    fake_cleanup(f);
+}
+
+/* Read markers (#16): mark waits for the store behind a placeholder,
+ * answers with the marker, and tells the user's other connections only;
+ * unread asks the store about the stored topics the pattern covers. */
+static void test_chat_markers(void **state)
+{
+    struct fake *f = *state;
+    struct conn *a1 = NULL;
+    struct conn *a2 = NULL;
+    struct conn *b = NULL;
+    struct store_job *job = NULL;
+    cJSON *o = NULL;
+    cJSON *topics = NULL;
+
+    default_hub(f);
+    a1 = hello(f, "alice");
+    a2 = hello(f, "alice");
+    b = hello(f, "bob");
+    pub_commit(f, b, "chat/x", "1");
+    pub_commit(f, b, "chat/x", "2");
+    pub_commit(f, b, "chat/y", "3");
+    pub_commit(f, b, "other", "4");
+
+    fake_send(f, a1, "{\"op\":\"mark\",\"id\":3,\"topic\":\"chat/x\","
+                      "\"seq\":2}");
+    fake_send(f, a1, "{\"op\":\"ping\",\"id\":4}");
+    assert_true(fake_pending(a1));
+    job = fake_job(f, 0);
+    assert_int_equal(job->kind, STORE_JOB_MARK);
+    assert_string_equal(job->from, "alice");
+    assert_int_equal(job->mark_seq, 2);
+    job->seq = 2;
+    fake_complete(f, 1);
+    o = expect_ok(f, a1, 3);
+    assert_int_equal(json_int(o, "seq"), 2);
+    assert_string_equal(json_str(o, "topic"), "chat/x");
+    cJSON_Delete(o);
+    expect_ok_only(f, a1, 4);
+    o = expect_op(f, a2, "marked");
+    assert_int_equal(json_int(o, "seq"), 2);
+    assert_string_equal(json_str(o, "topic"), "chat/x");
+    cJSON_Delete(o);
+    expect_empty(a2);
+    expect_empty(b);
+
+    /* A marker that did not move tells nobody else. */
+    fake_send(f, a2, "{\"op\":\"mark\",\"id\":5,\"topic\":\"chat/x\","
+                      "\"seq\":1}");
+    job = fake_job(f, 0);
+    job->seq = 2;
+    job->duplicate = true;
+    fake_complete(f, 1);
+    o = expect_ok(f, a2, 5);
+    assert_int_equal(json_int(o, "seq"), 2);
+    cJSON_Delete(o);
+    expect_empty(a1);
+
+    /* Nothing stored there: no marker. */
+    fake_send(f, a1, "{\"op\":\"mark\",\"id\":6,\"topic\":\"chat/none\","
+                      "\"seq\":1}");
+    expect_error(f, a1, 6, "bad_request");
+    assert_int_equal(f->n_jobs, 0);
+
+    fake_send(f, a1, "{\"op\":\"unread\",\"id\":7,\"topic\":\"chat/#\"}");
+    job = fake_job(f, 0);
+    assert_int_equal(job->kind, STORE_JOB_UNREAD);
+    assert_string_equal(job->from, "alice");
+    assert_int_equal(job->n_marks, 2);
+    for (size_t i = 0; i < job->n_marks; i++) {
+        assert_int_equal(strncmp(job->marks[i].topic, "chat/", 5), 0);
+        job->marks[i].seq = 2;
+        job->marks[i].marked = 1;
+        job->marks[i].unread = 1;
+    }
+    job->marks[1].more = true;
+    fake_complete(f, 1);
+    o = expect_ok(f, a1, 7);
+    topics = cJSON_GetObjectItem(o, "topics");
+    assert_int_equal(cJSON_GetArraySize(topics), 2);
+    assert_int_equal(json_int(cJSON_GetArrayItem(topics, 0), "marked"), 1);
+    assert_int_equal(json_int(cJSON_GetArrayItem(topics, 0), "unread"), 1);
+    assert_false(json_has(cJSON_GetArrayItem(topics, 0), "more"));
+    assert_true(json_has(cJSON_GetArrayItem(topics, 1), "more"));
+    cJSON_Delete(o);
+    fake_cleanup(f);
+}
+
+/* With storage off (or an ephemeral topic) nothing chat-like reaches
+ * the store: edits, deletions and markers are refused, unread and search
+ * answer empty lists. */
+static void test_chat_without_store(void **state)
+{
+    struct fake *f = *state;
+    struct hub_config cfg;
+    struct conn *a = NULL;
+    cJSON *o = NULL;
+
+    fake_config(&cfg);
+    cfg.persist = false;
+    fake_init(f, &cfg);
+    a = hello(f, "alice");
+    fake_send(f, a, "{\"op\":\"pub\",\"id\":2,\"topic\":\"chat/x\","
+                     "\"data\":1,\"reply_to\":1}");
+    expect_ok_only(f, a, 2);
+    fake_send(f, a, "{\"op\":\"edit\",\"id\":3,\"topic\":\"chat/x\","
+                     "\"seq\":1,\"data\":2}");
+    expect_error(f, a, 3, "bad_request");
+    fake_send(f, a, "{\"op\":\"delete\",\"id\":4,\"topic\":\"chat/x\","
+                     "\"seq\":1}");
+    expect_error(f, a, 4, "bad_request");
+    fake_send(f, a, "{\"op\":\"mark\",\"id\":5,\"topic\":\"chat/x\","
+                     "\"seq\":1}");
+    expect_error(f, a, 5, "bad_request");
+    fake_send(f, a, "{\"op\":\"unread\",\"id\":6,\"topic\":\"chat/#\"}");
+    o = expect_ok(f, a, 6);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "topics")), 0);
+    cJSON_Delete(o);
+    fake_send(f, a, "{\"op\":\"search\",\"id\":7,\"topic\":\"chat/#\","
+                     "\"q\":\"x\"}");
+    o = expect_ok(f, a, 7);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "messages")),
+                     0);
+    cJSON_Delete(o);
+    assert_int_equal(f->n_jobs, 0);
+    fake_cleanup(f);
+}
+
 /* `since` inside the recent ring is served without touching the store. */
 static void test_since_from_ring(void **state)
 {
@@ -2107,6 +2315,9 @@ int main(void)
         HUB_TEST(test_retained),
         HUB_TEST(test_dollar_topics),
         HUB_TEST(test_presence),
+        HUB_TEST(test_chat_edit_delete),
+        HUB_TEST(test_chat_markers),
+        HUB_TEST(test_chat_without_store),
         HUB_TEST(test_since_from_ring),
         HUB_TEST(test_since_from_store),
         HUB_TEST(test_since_lost),

@@ -182,6 +182,13 @@ static void expect_seqs(struct store_job *job, int64_t first, int64_t last)
 
 /* ---- migrations --------------------------------------------------------- */
 
+/* The schema version a file has after this build's migrations: the
+ * newest one's number (numbers may skip, see sql_migrate). */
+static int64_t newest_version(void)
+{
+    return store_migrations[store_n_migrations - 1].version;
+}
+
 static void test_fresh_database(void **state)
 {
     struct tmpdb *f = *state;
@@ -190,7 +197,7 @@ static void test_fresh_database(void **state)
     assert_true(store_n_migrations >= 1);
     assert_int_equal(store_migrations[0].version, 1);
     assert_int_equal(query_int(s, "PRAGMA user_version"),
-                     (int64_t)store_n_migrations);
+                     newest_version());
     assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master WHERE"
                                   " name IN ('topics','messages','retained',"
                                   "'dedupe')"), 4);
@@ -200,7 +207,7 @@ static void test_fresh_database(void **state)
     /* Reopening the current version changes nothing. */
     s = open_sql(f, NULL, 0, 0, 0);
     assert_int_equal(query_int(s, "PRAGMA user_version"),
-                     (int64_t)store_n_migrations);
+                     newest_version());
     store_sql_close(&s);
 }
 
@@ -228,13 +235,13 @@ static void test_upgrade_keeps_data(void **state)
         migs[i] = store_migrations[i];
 
     /* One more migration: applied once, in order, data kept. */
-    migs[n].version = (int)n + 1;
+    migs[n].version = (int)newest_version() + 1;
     migs[n].name = "999_test";
     migs[n].sql = "ALTER TABLE messages ADD COLUMN extra TEXT;"
                   "CREATE TABLE test_marker(x INTEGER);"
                   "INSERT INTO test_marker VALUES (42);";
     s = open_sql(f, migs, n + 1, 0, 0);
-    assert_int_equal(query_int(s, "PRAGMA user_version"), (int64_t)n + 1);
+    assert_int_equal(query_int(s, "PRAGMA user_version"), newest_version() + 1);
     assert_int_equal(query_int(s, "SELECT x FROM test_marker"), 42);
     assert_int_equal(pub1(s, "chat/general", NULL, NOW, NULL), 5);
     job = read_job(s, STORE_JOB_AFTER, "chat/general", 0, 100, 100);
@@ -248,18 +255,51 @@ static void test_upgrade_keeps_data(void **state)
     store_sql_close(&s);
 
     /* A broken migration rolls back whole and is reported. */
-    migs[n + 1].version = (int)n + 2;
+    migs[n + 1].version = (int)newest_version() + 2;
     migs[n + 1].name = "999_broken";
     migs[n + 1].sql = "CREATE TABLE half(x); THIS IS NOT SQL;";
     open_fails(f, migs, n + 2, "999_broken");
     s = open_sql(f, migs, n + 1, 0, 0);
-    assert_int_equal(query_int(s, "PRAGMA user_version"), (int64_t)n + 1);
+    assert_int_equal(query_int(s, "PRAGMA user_version"), newest_version() + 1);
     assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master"
                                   " WHERE name = 'half'"), 0);
     store_sql_close(&s);
 
     /* This build (which knows fewer migrations) now refuses the file. */
     open_fails(f, store_migrations, n, "newer than this build knows");
+}
+
+/* Numbers reserved by branches not merged yet leave gaps: every step
+ * above the file's version runs, in order; a list that does not grow is
+ * refused. */
+static void test_migration_gap(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_migration migs[16];
+    size_t n = store_n_migrations;
+    struct store_sql *s = NULL;
+    size_t i = 0;
+
+    assert_true(n + 2 <= sizeof(migs) / sizeof(migs[0]));
+    for (i = 0; i < n; i++)
+        migs[i] = store_migrations[i];
+    s = open_sql(f, migs, n, 0, 0);
+    store_sql_close(&s);
+
+    migs[n].version = (int)newest_version() + 3;   /* two numbers skipped */
+    migs[n].name = "999_after_gap";
+    migs[n].sql = "CREATE TABLE after_gap(x INTEGER);";
+    s = open_sql(f, migs, n + 1, 0, 0);
+    assert_int_equal(query_int(s, "PRAGMA user_version"),
+                     newest_version() + 3);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master"
+                                  " WHERE name = 'after_gap'"), 1);
+    store_sql_close(&s);
+
+    /* Versions that do not grow are a broken build: refused. */
+    migs[0] = store_migrations[1];
+    migs[1] = store_migrations[0];
+    open_fails(f, migs, n + 1, "expected more than");
 }
 
 static void test_v1_fixture(void **state)
@@ -272,7 +312,7 @@ static void test_v1_fixture(void **state)
     db_from_script(f, "v1.sql");
     s = open_sql(f, NULL, 0, 0, 0);
     assert_int_equal(query_int(s, "PRAGMA user_version"),
-                     (int64_t)store_n_migrations);
+                     newest_version());
     assert_int_equal(store_sql_last_seq(s, "chat/general"), 4);
     job = read_job(s, STORE_JOB_AFTER, "chat/general", 0, 4, 10);
     assert_int_equal(job->n_rows, 2);
@@ -300,7 +340,7 @@ static void test_v2_fixture(void **state)
     db_from_script(f, "v2.sql");
     s = open_sql(f, NULL, 0, 0, 0);
     assert_int_equal(query_int(s, "PRAGMA user_version"),
-                     (int64_t)store_n_migrations);
+                     newest_version());
     /* seq 5 was only in the log: read back into the tail. */
     assert_int_equal(store_sql_last_seq(s, "chat/general"), 5);
     assert_int_equal(store_sql_unindexed(s), 1);
@@ -786,6 +826,319 @@ static void test_small_chunks_merge(void **state)
     store_sql_close(&s);
 }
 
+/* ---- chat: edits, deletions, replies (#16) ------------------------------ */
+
+/* Run one chat PUB by `from` in its own batch; returns the job (err,
+ * seq) for the caller to check and free. */
+static struct store_job *chat1(struct store_sql *s, const char *from,
+                               const char *data, int64_t edit_of,
+                               int64_t redacts, int64_t reply_to, bool retain)
+{
+    struct store_job *job = store_job_new(STORE_JOB_PUB, "chat/x");
+
+    assert_non_null(job);
+    assert_int_equal(store_job_set_pub(job, data, strlen(data),
+                                       strcmp(data, "null") == 0, retain,
+                                       from, NULL, NOW), 0);
+    job->edit_of = edit_of;
+    job->redacts = redacts;
+    job->reply_to = reply_to;
+    assert_int_equal(run1(s, job), 0);
+    return job;
+}
+
+/* A chat PUB that must be refused with err; no seq is used up. */
+static void chat_refused(struct store_sql *s, const char *from,
+                         int64_t edit_of, int64_t redacts, int err)
+{
+    int64_t last = store_sql_last_seq(s, "chat/x");
+    struct store_job *job =
+        chat1(s, from, edit_of ? "{\"t\":\"x\"}" : "null", edit_of,
+              redacts, 0, false);
+
+    assert_int_equal(job->err, err);
+    assert_int_equal(store_sql_last_seq(s, "chat/x"), last);
+    store_job_free(&job);
+}
+
+static int64_t chat_ok(struct store_sql *s, const char *from,
+                       const char *data, int64_t edit_of, int64_t redacts,
+                       int64_t reply_to, bool retain)
+{
+    struct store_job *job =
+        chat1(s, from, data, edit_of, redacts, reply_to, retain);
+    int64_t seq = job->seq;
+
+    assert_int_equal(job->err, 0);
+    assert_true(seq > 0);
+    store_job_free(&job);
+    return seq;
+}
+
+static void test_chat_edit_delete(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job *job = NULL;
+    uint64_t pruned = 0;
+
+    /* 1, 2 indexed; 3 only in the tail: targets are found in both. */
+    assert_int_equal(chat_ok(s, "alice", "{\"t\":\"secret one\"}", 0, 0, 0,
+                             false), 1);
+    assert_int_equal(chat_ok(s, "bob", "{\"t\":\"two\"}", 0, 0, 1, false),
+                     2);
+    prune_all(s, NOW, &pruned);
+    assert_int_equal(store_sql_unindexed(s), 0);
+    assert_int_equal(chat_ok(s, "alice", "{\"t\":\"three\"}", 0, 0, 0,
+                             true), 3);
+
+    chat_refused(s, "bob", 1, 0, PL_ERR_FORBIDDEN);    /* not the author */
+    chat_refused(s, "bob", 0, 3, PL_ERR_FORBIDDEN);
+    chat_refused(s, "alice", 99, 0, PL_ERR_BAD_REQUEST); /* no such seq */
+    chat_refused(s, "alice", 0, 4, PL_ERR_BAD_REQUEST);
+
+    assert_int_equal(chat_ok(s, "alice", "{\"t\":\"secret edited\"}", 1, 0,
+                             2, false), 4);
+    assert_int_equal(chat_ok(s, "alice", "{\"t\":\"3b\"}", 3, 0, 0, false),
+                     5);
+    chat_refused(s, "alice", 4, 0, PL_ERR_BAD_REQUEST); /* an edit */
+    chat_refused(s, "alice", 0, 4, PL_ERR_BAD_REQUEST);
+
+    /* Deleting 1 erases it and its edit 4; deleting 3 drops retained. */
+    assert_int_equal(chat_ok(s, "alice", "null", 0, 1, 0, false), 6);
+    job = chat1(s, "alice", "null", 0, 3, 0, false);
+    assert_int_equal(job->seq, 7);
+    assert_true(job->redacted_retained);
+    store_job_free(&job);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM retained"), 0);
+    chat_refused(s, "alice", 1, 0, PL_ERR_BAD_REQUEST); /* deleted */
+    chat_refused(s, "alice", 0, 1, PL_ERR_BAD_REQUEST);
+    chat_refused(s, "alice", 0, 6, PL_ERR_BAD_REQUEST); /* a deletion */
+    assert_int_equal(query_int(s, "SELECT count(*) FROM messages"
+                                  " WHERE data LIKE '%secret%'"), 0);
+
+    job = read_job(s, STORE_JOB_AFTER, "chat/x", 0, 100, 100);
+    assert_int_equal(job->n_rows, 7);
+    assert_int_equal(job->rows[6].seq, 7);
+    assert_string_equal(job->rows[0].data, "null");
+    assert_true(job->rows[0].redacted);
+    assert_int_equal(job->rows[1].reply_to, 1);
+    assert_false(job->rows[1].redacted);
+    assert_string_equal(job->rows[3].data, "null");
+    assert_true(job->rows[3].redacted);
+    assert_int_equal(job->rows[3].edit_of, 1);
+    assert_int_equal(job->rows[3].reply_to, 2);
+    assert_int_equal(job->rows[5].redacts, 1);
+    assert_false(job->rows[5].redacted);
+    assert_int_equal(job->rows[6].redacts, 3);
+    store_job_free(&job);
+    store_sql_close(&s);
+
+    /* All of it is on disk. */
+    s = open_sql(f, NULL, 0, 0, 0);
+    job = read_job(s, STORE_JOB_BEFORE, "chat/x", 0, 0, 100);
+    assert_int_equal(job->n_rows, 7);
+    assert_int_equal(job->rows[0].seq, 1);
+    assert_true(job->rows[2].redacted);
+    assert_int_equal(job->rows[4].edit_of, 3);
+    store_job_free(&job);
+    store_sql_close(&s);
+}
+
+/* Run one MARK by user; returns the marker after it. */
+static int64_t mark1(struct store_sql *s, const char *user, int64_t seq,
+                     bool *moved)
+{
+    struct store_job *job = store_job_new(STORE_JOB_MARK, "chat/x");
+    int64_t got = 0;
+
+    assert_non_null(job);
+    job->from = strdup(user);
+    job->mark_seq = seq;
+    assert_int_equal(run1(s, job), 0);
+    assert_int_equal(job->err, 0);
+    got = job->seq;
+    if (moved != NULL)
+        *moved = !job->duplicate;
+    store_job_free(&job);
+    return got;
+}
+
+/* UNREAD for user over chat/x and a topic never stored. */
+static void unread1(struct store_sql *s, const char *user,
+                    struct store_mark *out)
+{
+    struct store_job *job = store_job_new(STORE_JOB_UNREAD, NULL);
+
+    assert_non_null(job);
+    job->from = strdup(user);
+    assert_int_equal(store_job_set_marks(job, 2), 0);
+    job->marks[0].topic = strdup("chat/x");
+    job->marks[1].topic = strdup("chat/never");
+    store_sql_run_read(s, job);
+    assert_int_equal(job->err, 0);
+    assert_int_equal(job->marks[1].seq, 0);
+    assert_int_equal(job->marks[1].unread, 0);
+    *out = job->marks[0];
+    out->topic = NULL;
+    store_job_free(&job);
+}
+
+static void test_chat_markers(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_mark m;
+    uint64_t pruned = 0;
+    bool moved = false;
+    int i = 0;
+
+    /* 1-3 by bob (indexed), 4 by alice, 5 an edit and 6 a deletion by
+     * bob (of 1, so 1 is deleted), 7 by bob, in the tail. */
+    for (i = 0; i < 3; i++)
+        chat_ok(s, "bob", "{\"t\":1}", 0, 0, 0, false);
+    prune_all(s, NOW, &pruned);
+    chat_ok(s, "alice", "{\"t\":4}", 0, 0, 0, false);
+    chat_ok(s, "bob", "{\"t\":5}", 2, 0, 0, false);
+    chat_ok(s, "bob", "null", 0, 1, 0, false);
+    chat_ok(s, "bob", "{\"t\":7}", 0, 0, 0, false);
+
+    unread1(s, "alice", &m);
+    assert_int_equal(m.seq, 7);
+    assert_int_equal(m.marked, 0);
+    assert_int_equal(m.unread, 3);     /* 2, 3, 7 */
+    assert_false(m.more);
+
+    assert_int_equal(mark1(s, "alice", 2, &moved), 2);
+    assert_true(moved);
+    assert_int_equal(mark1(s, "alice", 1, &moved), 2);  /* never back */
+    assert_false(moved);
+    assert_int_equal(mark1(s, "alice", 99, &moved), 7); /* at most last */
+    assert_int_equal(mark1(s, "carol", 3, NULL), 3);    /* per user */
+    unread1(s, "alice", &m);
+    assert_int_equal(m.marked, 7);
+    assert_int_equal(m.unread, 0);
+    unread1(s, "carol", &m);
+    assert_int_equal(m.marked, 3);
+    assert_int_equal(m.unread, 2);     /* 4, 7 */
+    store_sql_close(&s);
+
+    /* Markers survive; counting stops at STORE_UNREAD_MAX. */
+    s = open_sql(f, NULL, 0, 0, 0);
+    unread1(s, "alice", &m);
+    assert_int_equal(m.marked, 7);
+    for (i = 0; i < STORE_UNREAD_MAX + 5; i++)
+        chat_ok(s, "bob", "{\"t\":1}", 0, 0, 0, false);
+    unread1(s, "alice", &m);
+    assert_int_equal(m.unread, STORE_UNREAD_MAX);
+    assert_true(m.more);
+    store_sql_close(&s);
+}
+
+/* Search chat/# (or pattern) for q; returns the job (caller frees). */
+static struct store_job *search1(struct store_sql *s, const char *pattern,
+                                 const char *q, int limit, int64_t before,
+                                 const char *const *allow, size_t n_allow)
+{
+    struct store_job *job = store_job_new(STORE_JOB_SEARCH, pattern);
+
+    assert_non_null(job);
+    assert_int_equal(store_job_set_search(job, q, (char *const *)allow,
+                                          n_allow, allow != NULL), 0);
+    job->limit = limit;
+    job->before = before;
+    store_sql_run_read(s, job);
+    return job;
+}
+
+/* The seqs a search found, newest first, as "7,3,1". */
+static void expect_found(struct store_sql *s, const char *pattern,
+                         const char *q, const char *want)
+{
+    struct store_job *job = search1(s, pattern, q, 100, 0, NULL, 0);
+    char got[256] = "";
+    size_t k = 0;
+
+    assert_int_equal(job->err, 0);
+    for (size_t i = 0; i < job->n_rows; i++)
+        k += (size_t)snprintf(got + k, sizeof(got) - k, "%s%lld",
+                              i > 0 ? "," : "",
+                              (long long)job->rows[i].seq);
+    if (strcmp(got, want) != 0)
+        print_error("search %s for [%s]: got [%s], want [%s]\n", pattern, q,
+                    got, want);
+    assert_string_equal(got, want);
+    store_job_free(&job);
+}
+
+static void test_chat_search(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job *job = NULL;
+    const char *const allow_x[] = {"chat/x"};
+    uint64_t pruned = 0;
+
+    chat_ok(s, "alice", "{\"text\":\"the deploy failed again\"}", 0, 0, 0,
+            false);                                               /* 1 */
+    chat_ok(s, "bob", "{\"a\":[{\"b\":\"Deployment fine\"}],\"n\":3}", 0,
+            0, 0, false);                                         /* 2 */
+    chat_ok(s, "alice", "{\"text\":\"failed deploy, rolling back\"}", 0, 0,
+            0, false);                                            /* 3 */
+    chat_ok(s, "alice", "{\"text\":\"lunch?\",\"deploy\":1}", 0, 0, 0,
+            false);                                               /* 4 */
+    prune_all(s, NOW, &pruned);
+    expect_found(s, "chat/#", "deploy", "3,1");    /* keys are not text */
+    expect_found(s, "chat/#", "DEPLOY Failed", "3,1");
+    expect_found(s, "chat/#", "\"deploy failed\"", "1");
+    expect_found(s, "chat/#", "deploy*", "3,2,1");
+    expect_found(s, "chat/#", "NEAR(deploy) OR lunch", "");
+    expect_found(s, "chat/+", "lunch", "4");
+    expect_found(s, "other/#", "lunch", "");
+
+    /* An edit is found by its new text, the original no more. */
+    chat_ok(s, "alice", "{\"text\":\"deploy worked after all\"}", 3, 0, 0,
+            false);                                               /* 5 */
+    expect_found(s, "chat/#", "rolling", "");
+    expect_found(s, "chat/#", "worked", "5");
+    chat_ok(s, "alice", "{\"text\":\"deploy fixed\"}", 3, 0, 0, false); /* 6 */
+    expect_found(s, "chat/#", "worked", "");
+    expect_found(s, "chat/#", "deploy", "6,1");
+    job = search1(s, "chat/#", "fixed", 10, 0, NULL, 0);
+    assert_int_equal(job->n_rows, 1);
+    assert_int_equal(job->rows[0].edit_of, 3);
+    assert_string_equal(job->rows[0].topic, "chat/x");
+    assert_string_equal(job->rows[0].from, "alice");
+    store_job_free(&job);
+
+    /* Deleted, with its edits: found no more. */
+    chat_ok(s, "alice", "null", 0, 3, 0, false);                  /* 7 */
+    expect_found(s, "chat/#", "deploy", "1");
+    chat_ok(s, "alice", "null", 0, 1, 0, false);                  /* 8 */
+    expect_found(s, "chat/#", "deploy", "");
+    expect_found(s, "chat/#", "deploy*", "2");
+
+    /* limit, before (a ts), allowed topics, a q with no word. */
+    chat_ok(s, "bob", "{\"text\":\"lunch now\"}", 0, 0, 0, false); /* 9 */
+    job = search1(s, "#", "lunch", 1, 0, NULL, 0);
+    assert_int_equal(job->n_rows, 1);
+    assert_int_equal(job->rows[0].seq, 9);
+    store_job_free(&job);
+    job = search1(s, "#", "lunch", 10, NOW, NULL, 0);
+    assert_int_equal(job->n_rows, 0);
+    store_job_free(&job);
+    job = search1(s, "#", "lunch", 10, NOW + 1, allow_x, 1);
+    assert_int_equal(job->n_rows, 2);
+    store_job_free(&job);
+    job = search1(s, "#", "lunch", 10, 0, allow_x + 0, 0);
+    assert_int_equal(job->n_rows, 0);   /* an empty allow list: nothing */
+    store_job_free(&job);
+    job = search1(s, "#", "\" * - ", 10, 0, NULL, 0);
+    assert_int_equal(job->err, PL_ERR_BAD_REQUEST);
+    store_job_free(&job);
+    store_sql_close(&s);
+}
+
 /* Closing without an index write is what a crash leaves: the next open
  * reads the unindexed rows back from the log, seq continues. Also after an
  * index cycle cut short after its first slice (more topics than one slice
@@ -951,7 +1304,7 @@ static void test_crash_mid_migration(void **state)
 
     s = open_sql(f, NULL, 0, 0, 0);
     assert_int_equal(query_int(s, "PRAGMA user_version"),
-                     (int64_t)store_n_migrations);
+                     newest_version());
     assert_int_equal(store_sql_last_seq(s, "chat/general"), 4);
     job = read_job(s, STORE_JOB_AFTER, "chat/general", 0, 100, 10);
     assert_int_equal(job->first_seq, 3);
@@ -967,6 +1320,7 @@ int main(void)
         TMPDB_TEST(test_fresh_database),
         TMPDB_TEST(test_newer_schema_refused),
         TMPDB_TEST(test_upgrade_keeps_data),
+        TMPDB_TEST(test_migration_gap),
         TMPDB_TEST(test_v1_fixture),
         TMPDB_TEST(test_v2_fixture),
         TMPDB_TEST(test_corrupt_file_refused),
@@ -980,6 +1334,9 @@ int main(void)
         TMPDB_TEST(test_prune_by_age_and_dedupe),
         TMPDB_TEST(test_reads_span_index_and_tail),
         TMPDB_TEST(test_small_chunks_merge),
+        TMPDB_TEST(test_chat_edit_delete),
+        TMPDB_TEST(test_chat_markers),
+        TMPDB_TEST(test_chat_search),
         TMPDB_TEST(test_tails_survive_reopen),
         TMPDB_TEST(test_tails_bounded_when_index_fails),
         TMPDB_TEST(test_crash_mid_migration),

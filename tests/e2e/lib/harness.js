@@ -287,3 +287,36 @@ export async function waitForTexts(page, texts, ms = 10000, ordered = true) {
         throw e;
     });
 }
+
+// One parleyd and one browser for a whole test file: registers node:test
+// before/after hooks (the after hook stops the server, requires exit 0 on
+// SIGTERM and no console error, page error or dialog in any page opened
+// with env.open()). Returns env: {server, browser, open(opts)}.
+export function serverPerFile(hooks, assert, args = []) {
+    const env = { dir: null, server: null, browser: null, pages: [] };
+    env.open = async (opts) => {
+        const p = await newPage(env.browser, opts);
+        env.pages.push(p);
+        return p;
+    };
+    hooks.before(async () => {
+        env.dir = makeTempDir();
+        env.server = await startServer({ dir: env.dir, args });
+        env.browser = await launchBrowser();
+    });
+    hooks.after(async () => {
+        if (env.browser)
+            await env.browser.close();
+        if (env.server) {
+            const res = await stopServer(env.server, 'SIGTERM');
+            assert.deepEqual(res, { code: 0, signal: null },
+                             'parleyd exits 0 on SIGTERM');
+        }
+        if (env.dir)
+            removeTempDir(env.dir);
+        const problems = env.pages.flatMap((p) => p.problems);
+        assert.deepEqual(problems, [], 'no console errors, page errors or ' +
+                         'dialogs in any page');
+    });
+    return env;
+}
