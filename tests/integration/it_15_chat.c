@@ -1,5 +1,5 @@
 /*
- * it_13_chat: the chat additions of #16 against a real parleyd: edit and
+ * it_15_chat: the chat additions of #16 against a real parleyd: edit and
  * delete (author only, targets that are no plain message refused, the
  * new message's seq in the ok, msg frames with edit_of / redacts),
  * replies (reply_to stored, delivered, in history), and what a deletion
