@@ -50,6 +50,10 @@ struct pl_config {
     size_t store_pending_max;
     int max_depth;
     int rx_buffer;
+    int mqtt_port;            /* MQTT over TCP; -1: off, 0: a free port */
+    bool mqtt_port_default;   /* not given: a busy 1883 only warns */
+    int mqtts_port;           /* MQTT over TLS (with --cert); -1: off */
+    bool mqtts_port_default;
 };
 
 /* What config_parse wants the caller to do. */

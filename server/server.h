@@ -69,6 +69,7 @@ struct server {
     size_t n_flush;
     size_t cap_flush;
     uint64_t direct_writes;       /* writes made by ws_flush */
+    struct mqtt_glue *mqtt;       /* mqtt_tcp.c: the MQTT listeners */
 };
 
 /* Per-connection data lws allocates for our one protocol, used by both

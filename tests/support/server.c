@@ -34,6 +34,7 @@ struct server {
     pid_t pid;
     pid_t tag;                  /* pid shown on forwarded lines */
     int port;
+    int mqtt_port;              /* -1: no MQTT listener */
     char dir[PATH_MAX - 64];
     char db[PATH_MAX];
     char *extra[SERVER_MAX_EXTRA + 1];
@@ -150,6 +151,33 @@ static void *server_forward(void *arg)
     return NULL;
 }
 
+/* The MQTT port the listening line names ("MQTT on mqtt://HOST:PORT"),
+ * or -1. */
+static int server_find_mqtt_port(const struct server *s)
+{
+    const char *line = NULL;
+    const char *p = NULL;
+    const char *end = s->pending + s->pending_len;
+    long port = -1;
+
+    line = memmem(s->pending, s->pending_len, "listening on http", 17);
+    if (line == NULL)
+        return -1;
+    for (p = line; p < end && *p != '\n'; p++) {
+        if (end - p > 7 && memcmp(p, "mqtt://", 7) == 0) {
+            const char *colon = NULL;
+
+            for (p += 7; p < end && *p != ')' && *p != ',' && *p != '\n'; p++)
+                if (*p == ':')
+                    colon = p;
+            if (colon != NULL)
+                port = strtol(colon + 1, NULL, 10);
+            break;
+        }
+    }
+    return port > 0 && port < 65536 ? (int)port : -1;
+}
+
 /* Find the listening line among the complete lines in pending; returns the
  * port or 0. */
 static int server_find_port(const struct server *s)
@@ -251,6 +279,9 @@ static int server_spawn(struct server *s)
     argv[n++] = s->db;
     argv[n++] = "--log-level";
     argv[n++] = "notice";
+    /* Never the shared 1883: tests run in parallel. */
+    argv[n++] = "--mqtt-port";
+    argv[n++] = "0";
     for (i = 0; s->extra[i]; i++)
         argv[n++] = s->extra[i];
     argv[n] = NULL;
@@ -300,6 +331,7 @@ static int server_spawn(struct server *s)
         if (rc < 0 && rc != -ETIMEDOUT)
             goto fail;
         s->port = server_find_port(s);
+        s->mqtt_port = server_find_mqtt_port(s);
         server_emit_lines(s, false);
     }
     if (pthread_create(&s->fwd, NULL, server_forward, s) != 0) {
@@ -361,6 +393,11 @@ fail:
 int server_port(const struct server *s)
 {
     return s->port;
+}
+
+int server_mqtt_port(const struct server *s)
+{
+    return s->mqtt_port;
 }
 
 pid_t server_pid(const struct server *s)
