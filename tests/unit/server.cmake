@@ -27,3 +27,9 @@ parley_add_unit_test(test_hub_out
 target_link_libraries(test_hub_out PRIVATE PkgConfig::CJSON parley_http)
 parley_add_unit_test(test_config
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_config.c LIBS parley_core)
+# One MQTT connection on a real hub, no socket (server/mqtt_session.c).
+parley_add_unit_test(test_mqtt_session
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_mqtt_session.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/hub_fake.c
+    LIBS parley_core)
+target_link_libraries(test_mqtt_session PRIVATE PkgConfig::CJSON parley_http)
