@@ -205,6 +205,8 @@ static struct lws_vhost *mqtt_vhost(struct server *srv, const char *name,
     if (strchr(cfg->bind, ':') == NULL)
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     if (tls) {
+        /* lws turns TLS on for a vhost only with this option. */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         info.ssl_cert_filepath = cfg->cert;
         info.ssl_private_key_filepath = cfg->key;
     }

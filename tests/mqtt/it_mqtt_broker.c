@@ -784,6 +784,72 @@ static void test_jwt_password(void **state)
     free(tok);
 }
 
+/* --mqtts-port with --cert/--key: mosquitto over TLS, checked against
+ * the certificate; a plaintext client on that port gets nowhere. */
+static char tls_dir[64];
+static char tls_cert[128];
+static char tls_key[128];
+
+static void test_mqtts(void **state)
+{
+    struct itest *it = *state;
+    int port = server_mqtt_port(it->srv);
+    char p[16];
+    char t[100];
+    char want[200];
+    struct child sub;
+    const char *tls_sub[] = {MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", p,
+                             "--cafile", tls_cert, "--insecure", "-v", "-C",
+                             "1", "-t", t, NULL};
+    const char *tls_pub[] = {"--cafile", tls_cert, "--insecure", "-t", t,
+                             "-m", "over tls", "-q", "1", "-r", NULL};
+    const char *plain_pub[] = {"-t", t, "-m", "plain", "-q", "1", NULL};
+    int tls_port = -1;
+
+    /* both ports are in the ready line */
+    assert_true(port > 0);
+    tls_port = server_mqtts_port(it->srv);
+    assert_true(tls_port > 0);
+    itest_topic(t, sizeof(t), "tls");
+    snprintf(p, sizeof(p), "%d", tls_port);
+    assert_int_equal(mosq_pub(tls_port, tls_pub), 0);
+    child_start(&sub, tls_sub);
+    snprintf(want, sizeof(want), "%s over tls", t);
+    expect_line(&sub, want);
+    assert_int_equal(child_wait(&sub, WAIT_MS), 0);
+    assert_true(mosq_pub(tls_port, plain_pub) != 0);
+}
+
+static int setup_tls(void **state)
+{
+    const char *const extra[] = {"--cert", tls_cert, "--key", tls_key,
+                                 "--mqtts-port", "0", NULL};
+    char cmd[512];
+
+    snprintf(tls_dir, sizeof(tls_dir), "/tmp/parley-mqtts-XXXXXX");
+    if (mkdtemp(tls_dir) == NULL)
+        return -1;
+    snprintf(tls_cert, sizeof(tls_cert), "%s/cert.pem", tls_dir);
+    snprintf(tls_key, sizeof(tls_key), "%s/key.pem", tls_dir);
+    snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt "
+             "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj "
+             "/CN=127.0.0.1 -keyout %s -out %s >/dev/null 2>&1", tls_key,
+             tls_cert);
+    if (system(cmd) != 0)
+        return -1;
+    return itest_setup(state, extra);
+}
+
+static int teardown_tls(void **state)
+{
+    int rc = itest_teardown(state);
+
+    unlink(tls_cert);
+    unlink(tls_key);
+    rmdir(tls_dir);
+    return rc;
+}
+
 static int setup_plain(void **state)
 {
     const char *const extra[] = {"--handshake-timeout", "1", NULL};
@@ -814,6 +880,9 @@ int main(void)
     const struct CMUnitTest auth[] = {
         cmocka_unit_test(test_jwt_password),
     };
+    const struct CMUnitTest tls[] = {
+        cmocka_unit_test(test_mqtts),
+    };
     int rc = 0;
 
     if (access(MOSQUITTO_PUB, X_OK) != 0 || access(MOSQUITTO_SUB, X_OK) != 0) {
@@ -827,5 +896,6 @@ int main(void)
                                      itest_teardown);
     rc |= cmocka_run_group_tests_name("auth", auth, setup_auth,
                                       itest_teardown);
+    rc |= cmocka_run_group_tests_name("tls", tls, setup_tls, teardown_tls);
     return itest_exit_code(rc);
 }

@@ -35,6 +35,7 @@ struct server {
     pid_t tag;                  /* pid shown on forwarded lines */
     int port;
     int mqtt_port;              /* -1: no MQTT listener */
+    int mqtts_port;             /* -1: no MQTT over TLS */
     char dir[PATH_MAX - 64];
     char db[PATH_MAX];
     char *extra[SERVER_MAX_EXTRA + 1];
@@ -151,10 +152,11 @@ static void *server_forward(void *arg)
     return NULL;
 }
 
-/* The MQTT port the listening line names ("MQTT on mqtt://HOST:PORT"),
- * or -1. */
-static int server_find_mqtt_port(const struct server *s)
+/* The port the listening line names for scheme ("mqtt://" in "MQTT on
+ * mqtt://HOST:PORT", or "mqtts://"), or -1. */
+static int server_find_scheme_port(const struct server *s, const char *scheme)
 {
+    size_t sl = strlen(scheme);
     const char *line = NULL;
     const char *p = NULL;
     const char *end = s->pending + s->pending_len;
@@ -164,10 +166,10 @@ static int server_find_mqtt_port(const struct server *s)
     if (line == NULL)
         return -1;
     for (p = line; p < end && *p != '\n'; p++) {
-        if (end - p > 7 && memcmp(p, "mqtt://", 7) == 0) {
+        if ((size_t)(end - p) > sl && memcmp(p, scheme, sl) == 0) {
             const char *colon = NULL;
 
-            for (p += 7; p < end && *p != ')' && *p != ',' && *p != '\n'; p++)
+            for (p += sl; p < end && *p != ')' && *p != ',' && *p != '\n'; p++)
                 if (*p == ':')
                     colon = p;
             if (colon != NULL)
@@ -331,7 +333,8 @@ static int server_spawn(struct server *s)
         if (rc < 0 && rc != -ETIMEDOUT)
             goto fail;
         s->port = server_find_port(s);
-        s->mqtt_port = server_find_mqtt_port(s);
+        s->mqtt_port = server_find_scheme_port(s, "mqtt://");
+        s->mqtts_port = server_find_scheme_port(s, "mqtts://");
         server_emit_lines(s, false);
     }
     if (pthread_create(&s->fwd, NULL, server_forward, s) != 0) {
@@ -398,6 +401,11 @@ int server_port(const struct server *s)
 int server_mqtt_port(const struct server *s)
 {
     return s->mqtt_port;
+}
+
+int server_mqtts_port(const struct server *s)
+{
+    return s->mqtts_port;
 }
 
 pid_t server_pid(const struct server *s)

@@ -31,6 +31,8 @@ int server_port(const struct server *s);
 /* The MQTT port it listens on (started with --mqtt-port 0 unless the
  * extra arguments say otherwise), or -1 when MQTT is off. */
 int server_mqtt_port(const struct server *s);
+/* The same for MQTT over TLS (--mqtts-port 0 with --cert/--key). */
+int server_mqtts_port(const struct server *s);
 
 /* The server's process id, or -1 when it is not running. */
 pid_t server_pid(const struct server *s);
