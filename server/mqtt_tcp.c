@@ -2,8 +2,10 @@
  * mqtt_tcp.c: the MQTT listeners' lws glue: a vhost whose listener adopts
  * every connection as a raw socket (--mqtt-port; --mqtts-port with the
  * certificate), each one a hub connection of origin CONN_MQTT driven by
- * an mqtt_session (mqtt_session.c, where the protocol lives). This file
- * only moves bytes and keeps the timers: CONNECT within
+ * an mqtt_session (mqtt_session.c, where the protocol lives). The
+ * connection helpers (mqtt_conn_*) also serve MQTT over WebSocket
+ * (mqtt_ws.c). This file only moves bytes and keeps the timers: CONNECT
+ * within
  * --handshake-timeout, then 1.5 times the client's keepalive between
  * packets (lws's per-connection timeout closes it). The same per-address
  * accounting as WebSocket (ws_admit.c). Service thread only.
@@ -29,21 +31,12 @@ struct mqtt_glue {
     unsigned char *scratch;      /* WS_COALESCE_BYTES, for hub_conn_take */
 };
 
-/* Per connection (lws allocates it for our protocol). */
-struct mqtt_pss {
-    struct mqtt_session *session;
-    struct conn *conn;
-    bool close_after_flush;      /* DISCONNECT, or a refused CONNECT */
-    bool rx_paused;
-};
-
 static struct server *srv_of(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));
 }
 
-static int mqtt_adopt(struct server *srv, struct lws *wsi,
-                      struct mqtt_pss *pss)
+int mqtt_conn_open(struct server *srv, struct lws *wsi, struct mqtt_pss *pss)
 {
     struct mqtt_session_config cfg;
 
@@ -71,7 +64,7 @@ static int mqtt_adopt(struct server *srv, struct lws *wsi,
     return 0;
 }
 
-static void mqtt_gone(struct server *srv, struct mqtt_pss *pss)
+void mqtt_conn_gone(struct server *srv, struct mqtt_pss *pss)
 {
     if (srv->stop && pss->session != NULL)
         mqtt_session_forget_will(pss->session);
@@ -94,8 +87,8 @@ static void mqtt_rearm(struct lws *wsi, struct mqtt_pss *pss)
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)((k * 3 + 1) / 2));
 }
 
-static int mqtt_rx(struct server *srv, struct lws *wsi, struct mqtt_pss *pss,
-                   const void *in, size_t len)
+int mqtt_conn_rx(struct server *srv, struct lws *wsi, struct mqtt_pss *pss,
+                 const void *in, size_t len)
 {
     enum mqtt_feed_result r;
 
@@ -118,8 +111,8 @@ static int mqtt_rx(struct server *srv, struct lws *wsi, struct mqtt_pss *pss,
     return 0;
 }
 
-static int mqtt_writeable(struct server *srv, struct lws *wsi,
-                          struct mqtt_pss *pss)
+int mqtt_conn_writeable(struct server *srv, struct lws *wsi,
+                        struct mqtt_pss *pss)
 {
     const unsigned char *out = NULL;
     size_t len = 0;
@@ -135,7 +128,10 @@ static int mqtt_writeable(struct server *srv, struct lws *wsi,
         len = WS_COALESCE_BYTES;
     if (len > 0) {
         memcpy(srv->wbuf + LWS_PRE, out, len);
-        if (lws_write(wsi, srv->wbuf + LWS_PRE, len, LWS_WRITE_RAW) < 0)
+        /* Over WebSocket, one binary message may hold many packets
+         * (MQTT 3.1.1 section 6). */
+        if (lws_write(wsi, srv->wbuf + LWS_PRE, len,
+                      pss->websocket ? LWS_WRITE_BINARY : LWS_WRITE_RAW) < 0)
             return -1;
         srv->bytes_out += len;
         mqtt_session_consume(pss->session, len);
@@ -163,17 +159,17 @@ static int mqtt_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
     switch (reason) {
     case LWS_CALLBACK_RAW_ADOPT:
-        return mqtt_adopt(srv, wsi, pss);
+        return mqtt_conn_open(srv, wsi, pss);
     case LWS_CALLBACK_RAW_RX:
-        return mqtt_rx(srv, wsi, pss, in, len);
+        return mqtt_conn_rx(srv, wsi, pss, in, len);
     case LWS_CALLBACK_RAW_WRITEABLE:
-        return mqtt_writeable(srv, wsi, pss);
+        return mqtt_conn_writeable(srv, wsi, pss);
     case LWS_CALLBACK_RAW_CLOSE:
-        mqtt_gone(srv, pss);
+        mqtt_conn_gone(srv, pss);
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         if (pss != NULL)
-            mqtt_gone(srv, pss); /* adopted, then failed before CLOSE */
+            mqtt_conn_gone(srv, pss); /* adopted, then failed before CLOSE */
         ws_tcp_close(srv, wsi);
         return 0;
     default:

@@ -91,6 +91,7 @@ struct pss {
     bool peer_closed;             /* the client sent a close frame */
     bool rx_paused;               /* input stopped: its queue is long */
     bool hot;                     /* listed for ws_read_more this round */
+    struct mqtt_pss *mqtt;        /* MQTT over WebSocket (mqtt_ws.c) */
 };
 
 /* proto.c: lws's protocol table, whose callback serves HTTP and

@@ -40,6 +40,7 @@
 #define MOSQUITTO_PUB "/usr/bin/mosquitto_pub"
 #define MOSQUITTO_SUB "/usr/bin/mosquitto_sub"
 #define SECRET "it-mqtt-secret"
+#define PYTHON "/usr/bin/python3" /* Debian's, which has paho */
 
 static int mqtt_port_of(void **state)
 {
@@ -784,6 +785,47 @@ static void test_jwt_password(void **state)
     free(tok);
 }
 
+static bool have_paho(void)
+{
+    return access(PYTHON, X_OK) == 0 &&
+           system(PYTHON " -c 'import paho.mqtt.client' 2>/dev/null") == 0;
+}
+
+/* paho_parley.py MODE PORT TOPIC must print "MODE ok". */
+static void paho_run(const char *mode, int port)
+{
+    char p[16];
+    char t[100];
+    char line[512];
+    char want[64];
+    struct child ch;
+    const char *argv[] = {PYTHON, PAHO_SCRIPT, mode, p, t, NULL};
+
+    if (!have_paho())
+        skip();
+    snprintf(p, sizeof(p), "%d", port);
+    itest_topic(t, sizeof(t), "paho");
+    strcat(t, "/x");
+    child_start(&ch, argv);
+    snprintf(want, sizeof(want), "%s ok", mode);
+    assert_true(child_line(&ch, line, sizeof(line), 2 * WAIT_MS));
+    assert_string_equal(line, want);
+    assert_int_equal(child_wait(&ch, WAIT_MS), 0);
+}
+
+/* paho over TCP: overlapping filters granted 1 and 2, a binary payload
+ * delivered once at QoS 2, byte for byte. */
+static void test_paho_tcp(void **state)
+{
+    paho_run("tcp", mqtt_port_of(state));
+}
+
+/* paho over WebSocket on the main port at /mqtt, subprotocol mqtt. */
+static void test_paho_websocket(void **state)
+{
+    paho_run("ws", itest_port(state));
+}
+
 /* --mqtts-port with --cert/--key: mosquitto over TLS, checked against
  * the certificate; a plaintext client on that port gets nowhere. */
 static char tls_dir[64];
@@ -876,6 +918,8 @@ int main(void)
         cmocka_unit_test(test_overlap_and_dollar),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_flood),
+        cmocka_unit_test(test_paho_tcp),
+        cmocka_unit_test(test_paho_websocket),
     };
     const struct CMUnitTest auth[] = {
         cmocka_unit_test(test_jwt_password),
