@@ -684,12 +684,15 @@ static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
     switch (o.kind) {
     case OP_PUB1:
     case OP_PUB2:
-        /* A store failure or an overload: no ack, and the connection
-         * closes so that the client sends it again (MQTT has no negative
-         * ack). A refusal that a retry cannot cure (ACL, rate) is
-         * acknowledged and dropped, as Mosquitto does. */
+        /* A store failure, an overload or the rate limit: no ack, and
+         * the connection closes so that the client sends it again later
+         * (MQTT has no negative ack); an acknowledged message is never
+         * one that was not stored. A refusal that a retry cannot cure
+         * (ACL, a topic Parley refuses) is acknowledged and dropped, as
+         * Mosquitto does, and logged. */
         if (err != NULL && (strcmp(err, "internal") == 0 ||
-                            strcmp(err, "overloaded") == 0)) {
+                            strcmp(err, "overloaded") == 0 ||
+                            strcmp(err, "rate_limited") == 0)) {
             if (o.kind == OP_PUB2)
                 mqtt_qos2_rx_forget(&s->qos2_rx, o.packet_id);
             rc = -1;

@@ -612,6 +612,42 @@ static void test_window(void **state)
     stop(f);
 }
 
+/* Past the rate limit a QoS 1 PUBLISH is not acknowledged: the
+ * connection closes so the client sends it again later; a QoS 0 one is
+ * dropped. A store failure closes it the same way. */
+static void test_refusals_close(void **state)
+{
+    struct fake *f = *state;
+    struct hub_config cfg;
+    struct client a;
+
+    fake_config(&cfg);
+    cfg.rate = 1;
+    cfg.burst = 2;
+    fake_init(f, &cfg);
+    ids = mqtt_ids_new();
+    client_open(f, &a);
+    connect_ok(&a, "fast");
+    assert_int_equal(send_publish(&a, "r/1", "1", 1, 0, false, false, 0), 0);
+    assert_int_equal(send_publish(&a, "r/1", "2", 1, 1, false, false, 1), 0);
+    fake_complete(f, 2);
+    expect_ack(&a, PL_MQTT_PUBACK, 1);
+    assert_int_equal(send_publish(&a, "r/1", "3", 1, 0, false, false, 0), 0);
+    assert_int_equal(send_publish(&a, "r/1", "4", 1, 1, false, false, 2), 0);
+    assert_int_equal(mqtt_session_pull(a.s, a.scratch, SCRATCH), -1);
+    assert_int_equal(f->n_jobs, 0);
+    client_close(&a);
+
+    f->now += 10000; /* a full bucket again */
+    client_open(f, &a);
+    connect_ok(&a, "fast");
+    assert_int_equal(send_publish(&a, "r/1", "5", 1, 1, false, false, 3), 0);
+    fake_fail(f, PL_ERR_INTERNAL);
+    assert_int_equal(mqtt_session_pull(a.s, a.scratch, SCRATCH), -1);
+    client_close(&a);
+    stop(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fake_setup, fake_teardown)
 
 int main(void)
@@ -627,6 +663,7 @@ int main(void)
         T(test_malformed),
         T(test_auth),
         T(test_window),
+        T(test_refusals_close),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
