@@ -103,6 +103,11 @@ struct mqtt_session {
     struct pl_buf scratch;
 };
 
+/* Every session has counters to add to: the caller's, or this sink. */
+static struct mqtt_stats stats_sink;
+
+#define STAT(s) ((s)->cfg.stats != NULL ? (s)->cfg.stats : &stats_sink)
+
 /* ------------------------------------------------------------------ */
 /* output                                                              */
 /* ------------------------------------------------------------------ */
@@ -363,6 +368,7 @@ static int refuse_connect(struct mqtt_session *s, uint8_t rc)
     size_t n = pl_mqtt_put_connack(b, sizeof(b), false, rc);
 
     log_info("mqtt conn %" PRIu64 ": CONNECT refused (%u)", s->c->id, rc);
+    STAT(s)->connects_refused++;
     return out_put(s, b, n) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_CLOSE;
 }
 
@@ -415,6 +421,7 @@ static void connect_take_over(struct mqtt_session *s)
                  s->c->id);
         mqtt_ids_remove(s->ids, old);
         o->in_ids = false;
+        STAT(s)->takeovers++;
         hub_conn_kill(s->hub, o->c, 1000);
     }
     s->id_entry.id = s->client_id;
@@ -455,6 +462,7 @@ static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
     connect_take_over(s);
     s->keepalive = k->keepalive;
     s->connected = true;
+    STAT(s)->connects++;
     /* FIXME(#14): clean session 0 keeps nothing yet, so the session is
      * never present. */
     if (out_put(s, b, pl_mqtt_put_connack(b, sizeof(b), false, 0)) < 0)
@@ -489,6 +497,7 @@ static int on_publish(struct mqtt_session *s, const struct pl_mqtt_publish *p)
     if (p->topic.len > PL_TOPIC_MAX ||
         pl_topic_validate((const char *)p->topic.p, p->topic.len, false) !=
             PL_OK) {
+        STAT(s)->publishes_dropped++;
         log_info("mqtt conn %" PRIu64 ": dropped a PUBLISH to a topic "
                  "Parley refuses (%.*s)", s->c->id,
                  (int)(p->topic.len > 64 ? 64 : p->topic.len), p->topic.p);
@@ -650,6 +659,7 @@ enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s,
         if (rc < 0) {
             log_info("mqtt conn %" PRIu64 ": %s", s->c->id,
                      pl_mqtt_strerror(rc));
+            STAT(s)->protocol_errors++;
             return MQTT_FEED_ERROR;
         }
         if (rc == 0)
@@ -660,9 +670,12 @@ enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s,
                      pl_mqtt_strerror(rc));
             if (pl_mqtt_connack_code(rc) != 0 && !s->connected)
                 return refuse_connect(s, (uint8_t)pl_mqtt_connack_code(rc));
+            STAT(s)->protocol_errors++;
             return MQTT_FEED_ERROR;
         }
         rc = on_packet(s, &pkt);
+        if (rc == MQTT_FEED_ERROR)
+            STAT(s)->protocol_errors++;
         if (rc != MQTT_FEED_OK)
             return rc;
     }
@@ -698,9 +711,11 @@ static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
             rc = -1;
             break;
         }
-        if (err != NULL)
+        if (err != NULL) {
+            STAT(s)->publishes_dropped++;
             log_info("mqtt conn %" PRIu64 ": PUBLISH dropped: %s",
                      s->c->id, err);
+        }
         if (o.kind == OP_PUB2)
             mqtt_qos2_rx_stored(&s->qos2_rx, o.packet_id);
         rc = out_ack(s, o.kind == OP_PUB1 ? PL_MQTT_PUBACK : PL_MQTT_PUBREC,
@@ -962,6 +977,7 @@ static void publish_will(struct mqtt_session *s)
     w->said_hello = true;
     log_info("mqtt %s: connection lost, publishing its will on %s",
              s->client_id, s->will_topic);
+    STAT(s)->wills++;
     publish(s, w, 0, s->will_topic, s->will_payload, s->will_len,
             s->will_retain);
     hub_conn_close(s->hub, &w);
@@ -988,6 +1004,7 @@ struct mqtt_session *mqtt_session_new(struct hub *hub, struct conn *c,
         mqtt_inflight_cleanup(&s->window);
         goto fail;
     }
+    STAT(s)->connections++;
     return s;
 fail:
     pl_buf_cleanup(&s->scratch);
@@ -1004,6 +1021,7 @@ void mqtt_session_free(struct mqtt_session **sp)
     if (s == NULL)
         return;
     publish_will(s);
+    STAT(s)->connections--;
     if (s->in_ids)
         mqtt_ids_remove(s->ids, &s->id_entry);
     while (s->ops_n > 0 && op_take(s, s->ops[s->ops_head].id, &o))

@@ -27,10 +27,22 @@
 
 struct mqtt_session;
 
+/* Counters every session of a listener set adds to (for /metrics). */
+struct mqtt_stats {
+    uint64_t connections;        /* gauge: sessions open */
+    uint64_t connects;           /* CONNECTs accepted */
+    uint64_t connects_refused;   /* CONNACK with a refusal code */
+    uint64_t protocol_errors;    /* connections closed for a bad packet */
+    uint64_t takeovers;          /* connections closed by a newer CONNECT */
+    uint64_t wills;              /* wills published */
+    uint64_t publishes_dropped;  /* acknowledged but refused (ACL, topic) */
+};
+
 struct mqtt_session_config {
     size_t max_packet;   /* the reader's bound, fixed header included */
     unsigned window;     /* QoS 1/2 deliveries unacknowledged, at most */
     int max_depth;       /* JSON nesting of a payload read as JSON */
+    struct mqtt_stats *stats; /* may be NULL; must outlive the session */
 };
 
 /* What mqtt_session_feed wants the transport to do next. */

@@ -29,6 +29,7 @@ struct mqtt_glue {
     struct lws_vhost *tls;       /* --mqtts-port, or NULL */
     struct mqtt_ids *ids;
     unsigned char *scratch;      /* WS_COALESCE_BYTES, for hub_conn_take */
+    struct mqtt_stats stats;     /* every session's counters */
 };
 
 static struct server *srv_of(struct lws *wsi)
@@ -56,6 +57,7 @@ int mqtt_conn_open(struct server *srv, struct lws *wsi, struct mqtt_pss *pss)
     cfg.max_packet = srv->cfg->max_message + 512;
     cfg.window = MQTT_WINDOW;
     cfg.max_depth = srv->cfg->max_depth;
+    cfg.stats = &srv->mqtt->stats;
     pss->session = mqtt_session_new(srv->hub, pss->conn, srv->mqtt->ids, &cfg);
     if (pss->session == NULL)
         return -1;
@@ -259,6 +261,13 @@ int mqtt_port(const struct server *srv, bool tls)
         return -1;
     vh = tls ? srv->mqtt->tls : srv->mqtt->tcp;
     return vh != NULL ? lws_get_vhost_listen_port(vh) : -1;
+}
+
+const struct mqtt_stats *mqtt_get_stats(const struct server *srv)
+{
+    static const struct mqtt_stats none;
+
+    return srv->mqtt != NULL ? &srv->mqtt->stats : &none;
 }
 
 void mqtt_wake(struct server *srv, struct conn *c)

@@ -29,6 +29,9 @@ struct mqtt_pss {
 int mqtt_start(struct server *srv);
 /* The port a listener is bound to, -1 when it is off. */
 int mqtt_port(const struct server *srv, bool tls);
+/* The sessions' counters (zeros before mqtt_start). */
+struct mqtt_stats;
+const struct mqtt_stats *mqtt_get_stats(const struct server *srv);
 /* The hub queued something for an MQTT connection. */
 void mqtt_wake(struct server *srv, struct conn *c);
 /* A connection, raw or WebSocket (mqtt_ws.c), in lws's callbacks:

@@ -626,6 +626,7 @@ static void test_takeover(void **state)
     struct mq a;
     struct mq b;
     struct mq_pkt p;
+    struct httpc_resp r;
     unsigned char ping[2] = {0xc0, 0};
 
     assert_int_equal(mq_connect(&a, port, "same-id", 60, NULL, NULL), 0);
@@ -635,6 +636,11 @@ static void test_takeover(void **state)
     assert_true(mq_send(&b, ping, 2));
     mq_expect(&b, &p, PL_MQTT_PINGRESP);
     mq_close(&b);
+    /* the only takeover of this server, counted */
+    assert_int_equal(httpc_get(itest_port(state), "/metrics", &r, WAIT_MS),
+                     0);
+    assert_non_null(strstr(r.body, "\nparley_mqtt_takeovers_total 1\n"));
+    httpc_resp_cleanup(&r);
 }
 
 /* Overlapping filters: one delivery, at the higher QoS; a publish to a

@@ -42,10 +42,11 @@ struct pkt {
 };
 
 static struct mqtt_ids *ids;
+static struct mqtt_stats stats;
 
 static void client_open(struct fake *f, struct client *k)
 {
-    struct mqtt_session_config cfg = {65536 + 512, 4, 64};
+    struct mqtt_session_config cfg = {65536 + 512, 4, 64, &stats};
 
     memset(k, 0, sizeof(*k));
     k->f = f;
@@ -286,6 +287,7 @@ static void start(struct fake *f)
     fake_init(f, &cfg);
     ids = mqtt_ids_new();
     assert_non_null(ids);
+    memset(&stats, 0, sizeof(stats));
 }
 
 static void stop(struct fake *f)
@@ -504,6 +506,10 @@ static void test_takeover_and_will(void **state)
     client_close(&b);
     assert_int_equal(f->n_jobs, 0);
     client_close(&w);
+    assert_int_equal(stats.takeovers, 1);
+    assert_int_equal(stats.wills, 1);
+    assert_int_equal(stats.connects, 3);
+    assert_int_equal(stats.connections, 0);
     stop(f);
 }
 
