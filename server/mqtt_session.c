@@ -156,8 +156,10 @@ static int out_ack(struct mqtt_session *s, enum pl_mqtt_type type,
 const unsigned char *mqtt_session_output(const struct mqtt_session *s,
                                          size_t *len)
 {
+    static const unsigned char none[1];
+
     *len = s->out_len - s->out_off;
-    return s->out + s->out_off;
+    return s->out != NULL ? s->out + s->out_off : none;
 }
 
 void mqtt_session_consume(struct mqtt_session *s, size_t n)
