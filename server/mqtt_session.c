@@ -33,6 +33,11 @@
 #include "mqtt_session.h"
 #include "topic.h"
 
+/* A client's QoS 2 publishes received and not yet released, at most:
+ * clients keep 20 or so in flight; past this the connection closes. 768
+ * bytes per connection. */
+#define MQTT_QOS2_RX_MAX 256
+
 /* What a pending hub command was, to turn its reply into MQTT. */
 enum op_kind {
     OP_PUB1,     /* QoS 1 publish: PUBACK */
@@ -1002,7 +1007,7 @@ struct mqtt_session *mqtt_session_new(struct hub *hub, struct conn *c,
     if (pl_buf_init(&s->scratch, 256) < 0 ||
         mqtt_inflight_init(&s->window, window, out_pkt_release, NULL) < 0)
         goto fail;
-    if (mqtt_qos2_rx_init(&s->qos2_rx, 1024) < 0) {
+    if (mqtt_qos2_rx_init(&s->qos2_rx, MQTT_QOS2_RX_MAX) < 0) {
         mqtt_inflight_cleanup(&s->window);
         goto fail;
     }

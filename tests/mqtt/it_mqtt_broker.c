@@ -898,6 +898,33 @@ static int teardown_tls(void **state)
     return rc;
 }
 
+/* --max-conns-per-ip counts MQTT connections as it counts WebSockets:
+ * past it a connection is closed before a CONNACK. */
+static void test_per_ip_cap(void **state)
+{
+    int port = mqtt_port_of(state);
+    struct mq a;
+    struct mq b;
+    struct mq c;
+
+    assert_int_equal(mq_connect(&a, port, "ip-a", 60, NULL, NULL), 0);
+    assert_int_equal(mq_connect(&b, port, "ip-b", 60, NULL, NULL), 0);
+    /* closed at once: well before --handshake-timeout (10 s) */
+    mq_open(&c, port);
+    mq_expect_eof(&c, 3000);
+    mq_close(&c);
+    mq_close(&a);
+    mq_close(&b);
+}
+
+static int setup_capped(void **state)
+{
+    const char *const extra[] = {"--max-conns-per-ip", "2",
+                                 "--per-ip-exempt", "none", NULL};
+
+    return itest_setup(state, extra);
+}
+
 static int setup_plain(void **state)
 {
     const char *const extra[] = {"--handshake-timeout", "1", NULL};
@@ -930,6 +957,9 @@ int main(void)
     const struct CMUnitTest auth[] = {
         cmocka_unit_test(test_jwt_password),
     };
+    const struct CMUnitTest capped[] = {
+        cmocka_unit_test(test_per_ip_cap),
+    };
     const struct CMUnitTest tls[] = {
         cmocka_unit_test(test_mqtts),
     };
@@ -947,5 +977,7 @@ int main(void)
     rc |= cmocka_run_group_tests_name("auth", auth, setup_auth,
                                       itest_teardown);
     rc |= cmocka_run_group_tests_name("tls", tls, setup_tls, teardown_tls);
+    rc |= cmocka_run_group_tests_name("capped", capped, setup_capped,
+                                      itest_teardown);
     return itest_exit_code(rc);
 }
