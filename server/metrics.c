@@ -46,10 +46,10 @@ struct metric {
 #define V(field) offsetof(struct metrics_snapshot, field)
 
 static const struct metric metrics[] = {
-    {"parley_connections", "gauge", "Open WebSocket connections.",
-     V(connections)},
-    {"parley_connections_total", "counter", "WebSocket connections accepted.",
-     V(connections_total)},
+    {"parley_connections", "gauge",
+     "Open WebSocket and MQTT connections.", V(connections)},
+    {"parley_connections_total", "counter",
+     "WebSocket and MQTT connections accepted.", V(connections_total)},
     {"parley_subscriptions", "gauge", "Active subscriptions.",
      V(subscriptions)},
     {"parley_topics", "gauge", "Topics known.", V(topics)},
