@@ -597,8 +597,11 @@ static int on_filters(struct mqtt_session *s, const struct pl_mqtt_filters *f)
 
 static int on_pubrec(struct mqtt_session *s, uint16_t id)
 {
-    /* Send times stay 0: deliveries are resent on reconnect only. */
-    if (mqtt_inflight_pubrec(&s->window, id, 0) < 0)
+    /* Send times stay 0: deliveries are resent on reconnect only. A
+     * PUBREC for an id not in flight still gets its PUBREL, which is
+     * harmless and lets the client finish; one for a QoS 1 delivery's id
+     * breaks the flow. */
+    if (mqtt_inflight_pubrec(&s->window, id, 0) == -EPROTO)
         return MQTT_FEED_ERROR;
     return out_ack(s, PL_MQTT_PUBREL, id) < 0 ? MQTT_FEED_ERROR
                                               : MQTT_FEED_OK;

@@ -409,6 +409,9 @@ static void test_overlap_once_highest_qos(void **state)
     assert_int_equal(send_ack(&a, PL_MQTT_PUBREC, id), 0);
     expect_ack(&a, PL_MQTT_PUBREL, id);
     assert_int_equal(send_ack(&a, PL_MQTT_PUBCOMP, id), 0);
+    /* a PUBREC for an id not in flight still gets its PUBREL */
+    assert_int_equal(send_ack(&a, PL_MQTT_PUBREC, 999), 0);
+    expect_ack(&a, PL_MQTT_PUBREL, 999);
     client_close(&a);
     stop(f);
 }
