@@ -947,7 +947,13 @@ int mqtt_session_pull(struct mqtt_session *s, unsigned char *scratch,
             done++;
         }
         out.frames = done;
-        if (!hub_conn_wrote(s->hub, s->c, &out) || stalled)
+        if (stalled) {
+            /* The window is full: wait for an ack, but hear of a cull. */
+            hub_conn_wrote(s->hub, s->c, &out);
+            hub_conn_wait(s->hub, s->c);
+            return 0;
+        }
+        if (!hub_conn_wrote(s->hub, s->c, &out))
             return 0;
     }
     return 0;

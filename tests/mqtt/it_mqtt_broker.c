@@ -917,10 +917,42 @@ static void test_per_ip_cap(void **state)
     mq_close(&b);
 }
 
+/* A QoS 1 subscriber that never acknowledges: 64 deliveries go out, the
+ * rest wait in its queue, and past --queue-msgs it is disconnected (the
+ * counterpart of 4008) while the publisher carries on. */
+static void test_slow_subscriber(void **state)
+{
+    int port = mqtt_port_of(state);
+    char t[100];
+    const char *f[1];
+    uint8_t q = 1, code = 0;
+    struct mq sub;
+    struct mq pub;
+    struct mq_pkt p;
+    int i = 0;
+
+    itest_topic(t, sizeof(t), "slow");
+    f[0] = t;
+    assert_int_equal(mq_connect(&sub, port, "slow-sub", 60, NULL, NULL), 0);
+    mq_subscribe(&sub, f, &q, 1, &code);
+    assert_int_equal(code, 1);
+    assert_int_equal(mq_connect(&pub, port, "slow-pub", 60, NULL, NULL), 0);
+    for (i = 1; i <= 150; i++) {
+        mq_publish(&pub, t, "x", 1, (uint16_t)i);
+        mq_expect(&pub, &p, PL_MQTT_PUBACK);
+    }
+    mq_expect_eof(&sub, WAIT_MS); /* 64 PUBLISHes, unacked, then closed */
+    mq_close(&sub);
+    mq_publish(&pub, t, "y", 1, 151);
+    mq_expect(&pub, &p, PL_MQTT_PUBACK);
+    mq_close(&pub);
+}
+
 static int setup_capped(void **state)
 {
     const char *const extra[] = {"--max-conns-per-ip", "2",
-                                 "--per-ip-exempt", "none", NULL};
+                                 "--per-ip-exempt", "none",
+                                 "--queue-msgs", "50", NULL};
 
     return itest_setup(state, extra);
 }
@@ -959,6 +991,7 @@ int main(void)
     };
     const struct CMUnitTest capped[] = {
         cmocka_unit_test(test_per_ip_cap),
+        cmocka_unit_test(test_slow_subscriber),
     };
     const struct CMUnitTest tls[] = {
         cmocka_unit_test(test_mqtts),
