@@ -919,7 +919,7 @@ int mqtt_session_pull(struct mqtt_session *s, unsigned char *scratch,
         bool stalled = false;
 
         if (s->out_len - s->out_off >= MQTT_OUT_HIGH)
-            return 0;
+            return 1; /* written first; then more is taken */
         if (hub_conn_take(s->hub, s->c, scratch, cap, &out) == 0) {
             hub_conn_wrote(s->hub, s->c, &out);
             return 0;
@@ -956,7 +956,7 @@ int mqtt_session_pull(struct mqtt_session *s, unsigned char *scratch,
         if (!hub_conn_wrote(s->hub, s->c, &out))
             return 0;
     }
-    return 0;
+    return 1; /* more is ready: the transport asks to write again */
 }
 
 /* ------------------------------------------------------------------ */

@@ -76,8 +76,10 @@ enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s,
 
 /* Turn what the hub queued for the connection into MQTT packets, as far
  * as the in-flight window allows. scratch[0..cap) is the caller's
- * buffer for hub_conn_take. Returns 0, or -1 when the connection must
- * close (the hub closed it, or OOM). */
+ * buffer for hub_conn_take. Returns 0 when done, 1 when more is ready
+ * than was taken now (write the output, then pull again: no wake-up will
+ * come for it), or -1 when the connection must close (the hub closed it,
+ * or OOM). */
 int mqtt_session_pull(struct mqtt_session *s, unsigned char *scratch,
                       size_t cap);
 

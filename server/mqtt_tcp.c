@@ -118,13 +118,17 @@ int mqtt_conn_writeable(struct server *srv, struct lws *wsi,
 {
     const unsigned char *out = NULL;
     size_t len = 0;
+    int more = 0;
 
     if (pss->session == NULL)
         return -1;
     /* Killed by the hub (takeover, a slow consumer) or by an error. */
-    if (mqtt_session_pull(pss->session, srv->mqtt->scratch,
-                          WS_COALESCE_BYTES) < 0)
+    more = mqtt_session_pull(pss->session, srv->mqtt->scratch,
+                             WS_COALESCE_BYTES);
+    if (more < 0)
         return -1;
+    if (more > 0)
+        lws_callback_on_writable(wsi);
     out = mqtt_session_output(pss->session, &len);
     if (len > WS_COALESCE_BYTES)
         len = WS_COALESCE_BYTES;

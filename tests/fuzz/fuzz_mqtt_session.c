@@ -87,6 +87,8 @@ static int drain(struct mqtt_session *s, unsigned char *scratch, bool check)
     size_t n = 0;
     int rc = mqtt_session_pull(s, scratch, SCRATCH);
 
+    if (rc > 0)
+        rc = 0; /* more is ready: taken by the next drain */
     out = mqtt_session_output(s, &n);
     if (check)
         check_server_packets(out, n);

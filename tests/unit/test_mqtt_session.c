@@ -79,7 +79,8 @@ static void drain(struct client *k)
     size_t n = 0;
 
     if (k->c->close_code == 0)
-        assert_int_equal(mqtt_session_pull(k->s, k->scratch, SCRATCH), 0);
+        while (mqtt_session_pull(k->s, k->scratch, SCRATCH) == 1)
+            ;
     out = mqtt_session_output(k->s, &n);
     assert_true(k->len + n <= sizeof(k->buf));
     memcpy(k->buf + k->len, out, n);
