@@ -40,29 +40,29 @@
 
 /* What a pending hub command was, to turn its reply into MQTT. */
 enum op_kind {
-    OP_PUB1,     /* QoS 1 publish: PUBACK */
-    OP_PUB2,     /* QoS 2 publish: PUBREC */
-    OP_SUB,      /* one filter of a SUBSCRIBE */
-    OP_UNSUB,    /* one filter of an UNSUBSCRIBE */
+    OP_PUB1,  /* QoS 1 publish: PUBACK */
+    OP_PUB2,  /* QoS 2 publish: PUBREC */
+    OP_SUB,   /* one filter of a SUBSCRIBE */
+    OP_UNSUB, /* one filter of an UNSUBSCRIBE */
 };
 
 /* A SUBSCRIBE or UNSUBSCRIBE waiting for its filters' replies. */
 struct ack_wait {
     uint16_t packet_id;
-    unsigned left;       /* replies still to come */
+    unsigned left; /* replies still to come */
     unsigned n;
     bool unsub;
-    uint8_t codes[];     /* SUBACK: one per filter */
+    uint8_t codes[]; /* SUBACK: one per filter */
 };
 
 struct op {
-    int64_t id;          /* the hub command's id */
+    int64_t id; /* the hub command's id */
     enum op_kind kind;
-    uint16_t packet_id;  /* OP_PUB1, OP_PUB2 */
-    uint8_t qos;         /* OP_SUB: asked for */
-    unsigned index;      /* OP_SUB: the filter's place in the SUBACK */
+    uint16_t packet_id;    /* OP_PUB1, OP_PUB2 */
+    uint8_t qos;           /* OP_SUB: asked for */
+    unsigned index;        /* OP_SUB: the filter's place in the SUBACK */
     struct ack_wait *wait; /* OP_SUB, OP_UNSUB: shared by the filters */
-    char *filter;        /* OP_SUB, OP_UNSUB: owned */
+    char *filter;          /* OP_SUB, OP_UNSUB: owned */
 };
 
 /* A filter this connection was granted, with its QoS. */
@@ -381,15 +381,13 @@ static int refuse_connect(struct mqtt_session *s, uint8_t rc)
 
 /* With --secret, the password is a Parley JWT; its sub is the user. Without
  * it, the user name (if any) names the connection, as hello's name does. */
-static int connect_auth(struct mqtt_session *s,
-                        const struct pl_mqtt_connect *k)
+static int connect_auth(struct mqtt_session *s, const struct pl_mqtt_connect *k)
 {
     char *secret = NULL;
     enum pl_err err = PL_OK;
 
     if (!hub_auth_enabled(s->hub)) {
-        if (k->has_username && k->username.len > 0 &&
-            k->username.len <= 64) {
+        if (k->has_username && k->username.len > 0 && k->username.len <= 64) {
             struct pl_cmd cmd;
 
             memset(&cmd, 0, sizeof(cmd));
@@ -409,8 +407,7 @@ static int connect_auth(struct mqtt_session *s,
         return -1;
     err = hub_conn_token(s->hub, s->c, secret);
     free(secret);
-    return err == PL_OK ? PL_MQTT_CONNACK_ACCEPTED
-                        : PL_MQTT_CONNACK_BAD_AUTH;
+    return err == PL_OK ? PL_MQTT_CONNACK_ACCEPTED : PL_MQTT_CONNACK_BAD_AUTH;
 }
 
 /* The client id's live session, if any, is taken over: its connection is
@@ -424,8 +421,8 @@ static void connect_take_over(struct mqtt_session *s)
         struct mqtt_session *o = old->owner;
 
         log_info("mqtt: client id %s taken over (conn %" PRIu64
-                 " closes for %" PRIu64 ")", s->client_id, o->c->id,
-                 s->c->id);
+                 " closes for %" PRIu64 ")",
+                 s->client_id, o->c->id, s->c->id);
         mqtt_ids_remove(s->ids, old);
         o->in_ids = false;
         STAT(s)->takeovers++;
@@ -490,10 +487,11 @@ static int on_publish(struct mqtt_session *s, const struct pl_mqtt_publish *p)
         if (verdict < 0)
             return MQTT_FEED_ERROR; /* more unreleased than allowed */
         if (verdict == MQTT_QOS2_RX_STORING)
-            return MQTT_FEED_OK;    /* PUBREC follows the first's commit */
+            return MQTT_FEED_OK; /* PUBREC follows the first's commit */
         if (verdict == MQTT_QOS2_RX_STORED)
             return out_ack(s, PL_MQTT_PUBREC, p->packet_id) < 0
-                       ? MQTT_FEED_ERROR : MQTT_FEED_OK;
+                       ? MQTT_FEED_ERROR
+                       : MQTT_FEED_OK;
     }
     /*
      * A topic MQTT allows and Parley does not (an empty level as in "/a",
@@ -506,14 +504,17 @@ static int on_publish(struct mqtt_session *s, const struct pl_mqtt_publish *p)
             PL_OK) {
         STAT(s)->publishes_dropped++;
         log_info("mqtt conn %" PRIu64 ": dropped a PUBLISH to a topic "
-                 "Parley refuses (%.*s)", s->c->id,
-                 (int)(p->topic.len > 64 ? 64 : p->topic.len), p->topic.p);
+                 "Parley refuses (%.*s)",
+                 s->c->id, (int)(p->topic.len > 64 ? 64 : p->topic.len),
+                 p->topic.p);
         if (p->qos == 2)
             mqtt_qos2_rx_stored(&s->qos2_rx, p->packet_id);
         if (p->qos == 0)
             return MQTT_FEED_OK;
         return out_ack(s, p->qos == 1 ? PL_MQTT_PUBACK : PL_MQTT_PUBREC,
-                       p->packet_id) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
+                       p->packet_id) < 0
+                   ? MQTT_FEED_ERROR
+                   : MQTT_FEED_OK;
     }
     memcpy(topic, p->topic.p, p->topic.len);
     topic[p->topic.len] = '\0';
@@ -585,8 +586,8 @@ static int on_filters(struct mqtt_session *s, const struct pl_mqtt_filters *f)
         o->wait = w;
         o->filter = name;
         w->left++;
-        hub_command(s, w->unsub ? PL_OP_UNSUB : PL_OP_SUB, o->id, name, NULL,
-                    0, false, false);
+        hub_command(s, w->unsub ? PL_OP_UNSUB : PL_OP_SUB, o->id, name, NULL, 0,
+                    false, false);
     }
     w->left--;
     if (w->left == 0 && rc == 0)
@@ -603,16 +604,14 @@ static int on_pubrec(struct mqtt_session *s, uint16_t id)
      * breaks the flow. */
     if (mqtt_inflight_pubrec(&s->window, id, 0) == -EPROTO)
         return MQTT_FEED_ERROR;
-    return out_ack(s, PL_MQTT_PUBREL, id) < 0 ? MQTT_FEED_ERROR
-                                              : MQTT_FEED_OK;
+    return out_ack(s, PL_MQTT_PUBREL, id) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
 }
 
 static int on_pubrel(struct mqtt_session *s, uint16_t id)
 {
     if (mqtt_qos2_rx_release(&s->qos2_rx, id) == -EPROTO)
         return MQTT_FEED_ERROR;
-    return out_ack(s, PL_MQTT_PUBCOMP, id) < 0 ? MQTT_FEED_ERROR
-                                               : MQTT_FEED_OK;
+    return out_ack(s, PL_MQTT_PUBCOMP, id) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
 }
 
 static int on_packet(struct mqtt_session *s, const struct pl_mqtt_packet *pkt)
@@ -644,7 +643,8 @@ static int on_packet(struct mqtt_session *s, const struct pl_mqtt_packet *pkt)
         return on_filters(s, &pkt->u.filters);
     case PL_MQTT_PINGREQ:
         return out_put(s, b, pl_mqtt_put_pingresp(b, sizeof(b))) < 0
-                   ? MQTT_FEED_ERROR : MQTT_FEED_OK;
+                   ? MQTT_FEED_ERROR
+                   : MQTT_FEED_OK;
     case PL_MQTT_DISCONNECT:
         s->said_disconnect = true;
         return MQTT_FEED_CLOSE;
@@ -653,8 +653,8 @@ static int on_packet(struct mqtt_session *s, const struct pl_mqtt_packet *pkt)
     }
 }
 
-enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s,
-                                        const void *in, size_t len)
+enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s, const void *in,
+                                        size_t len)
 {
     const unsigned char *p = in;
 
@@ -713,9 +713,9 @@ static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
          * one that was not stored. A refusal that a retry cannot cure
          * (ACL, a topic Parley refuses) is acknowledged and dropped, as
          * Mosquitto does, and logged. */
-        if (err != NULL && (strcmp(err, "internal") == 0 ||
-                            strcmp(err, "overloaded") == 0 ||
-                            strcmp(err, "rate_limited") == 0)) {
+        if (err != NULL &&
+            (strcmp(err, "internal") == 0 || strcmp(err, "overloaded") == 0 ||
+             strcmp(err, "rate_limited") == 0)) {
             if (o.kind == OP_PUB2)
                 mqtt_qos2_rx_forget(&s->qos2_rx, o.packet_id);
             rc = -1;
@@ -723,8 +723,8 @@ static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
         }
         if (err != NULL) {
             STAT(s)->publishes_dropped++;
-            log_info("mqtt conn %" PRIu64 ": PUBLISH dropped: %s",
-                     s->c->id, err);
+            log_info("mqtt conn %" PRIu64 ": PUBLISH dropped: %s", s->c->id,
+                     err);
         }
         if (o.kind == OP_PUB2)
             mqtt_qos2_rx_stored(&s->qos2_rx, o.packet_id);
@@ -814,8 +814,8 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
                   const cJSON *j)
 {
     const cJSON *jt = cJSON_GetObjectItemCaseSensitive(j, "topic");
-    bool retained = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j,
-                                                                  "retained"));
+    bool retained =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "retained"));
     const char *topic = cJSON_GetStringValue(jt);
     const char *data = NULL;
     size_t dlen = 0;
@@ -896,7 +896,8 @@ static int on_frame(struct mqtt_session *s, const char *f, size_t len)
         if (cJSON_IsNumber(id))
             rc = on_reply(s, (int64_t)id->valuedouble,
                           op[0] == 'e' ? (code ? code : "error") : NULL) < 0
-                     ? -1 : 1;
+                     ? -1
+                     : 1;
     }
     cJSON_Delete(j);
     return rc;

@@ -29,29 +29,29 @@ struct mqtt_session;
 
 /* Counters every session of a listener set adds to (for /metrics). */
 struct mqtt_stats {
-    uint64_t connections;        /* gauge: sessions open */
-    uint64_t connects;           /* CONNECTs accepted */
-    uint64_t connects_refused;   /* CONNACK with a refusal code */
-    uint64_t protocol_errors;    /* connections closed for a bad packet */
-    uint64_t takeovers;          /* connections closed by a newer CONNECT */
-    uint64_t wills;              /* wills published */
-    uint64_t publishes_dropped;  /* acknowledged but refused (ACL, topic) */
+    uint64_t connections;       /* gauge: sessions open */
+    uint64_t connects;          /* CONNECTs accepted */
+    uint64_t connects_refused;  /* CONNACK with a refusal code */
+    uint64_t protocol_errors;   /* connections closed for a bad packet */
+    uint64_t takeovers;         /* connections closed by a newer CONNECT */
+    uint64_t wills;             /* wills published */
+    uint64_t publishes_dropped; /* acknowledged but refused (ACL, topic) */
 };
 
 struct mqtt_session_config {
-    size_t max_packet;   /* the reader's bound, fixed header included */
-    unsigned window;     /* QoS 1/2 deliveries unacknowledged, at most */
-    int max_depth;       /* JSON nesting of a payload read as JSON */
+    size_t max_packet;        /* the reader's bound, fixed header included */
+    unsigned window;          /* QoS 1/2 deliveries unacknowledged, at most */
+    int max_depth;            /* JSON nesting of a payload read as JSON */
     struct mqtt_stats *stats; /* may be NULL; must outlive the session */
 };
 
 /* What mqtt_session_feed wants the transport to do next. */
 enum mqtt_feed_result {
-    MQTT_FEED_OK = 0,       /* keep reading */
-    MQTT_FEED_CLOSE = 1,    /* write what is pending, then close: the
-                               client said DISCONNECT (no will), or a
-                               CONNACK refused it */
-    MQTT_FEED_ERROR = -1,   /* a protocol error: close (the will goes) */
+    MQTT_FEED_OK = 0,     /* keep reading */
+    MQTT_FEED_CLOSE = 1,  /* write what is pending, then close: the
+                             client said DISCONNECT (no will), or a
+                             CONNACK refused it */
+    MQTT_FEED_ERROR = -1, /* a protocol error: close (the will goes) */
 };
 
 /* A session for hub connection c (origin CONN_MQTT, opened by the
@@ -71,8 +71,8 @@ void mqtt_session_free(struct mqtt_session **s);
 void mqtt_session_forget_will(struct mqtt_session *s);
 
 /* Bytes from the client. Every complete packet is handled at once. */
-enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s,
-                                        const void *in, size_t len);
+enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s, const void *in,
+                                        size_t len);
 
 /* Turn what the hub queued for the connection into MQTT packets, as far
  * as the in-flight window allows. scratch[0..cap) is the caller's

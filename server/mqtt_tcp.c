@@ -25,11 +25,11 @@
 #define MQTT_WINDOW 64
 
 struct mqtt_glue {
-    struct lws_vhost *tcp;       /* --mqtt-port, or NULL */
-    struct lws_vhost *tls;       /* --mqtts-port, or NULL */
+    struct lws_vhost *tcp; /* --mqtt-port, or NULL */
+    struct lws_vhost *tls; /* --mqtts-port, or NULL */
     struct mqtt_ids *ids;
-    unsigned char *scratch;      /* WS_COALESCE_BYTES, for hub_conn_take */
-    struct mqtt_stats stats;     /* every session's counters */
+    unsigned char *scratch;  /* WS_COALESCE_BYTES, for hub_conn_take */
+    struct mqtt_stats stats; /* every session's counters */
 };
 
 static struct server *srv_of(struct lws *wsi)
@@ -123,8 +123,8 @@ int mqtt_conn_writeable(struct server *srv, struct lws *wsi,
     if (pss->session == NULL)
         return -1;
     /* Killed by the hub (takeover, a slow consumer) or by an error. */
-    more = mqtt_session_pull(pss->session, srv->mqtt->scratch,
-                             WS_COALESCE_BYTES);
+    more =
+        mqtt_session_pull(pss->session, srv->mqtt->scratch, WS_COALESCE_BYTES);
     if (more < 0)
         return -1;
     if (more > 0)
@@ -228,8 +228,8 @@ static int mqtt_listen(struct server *srv, struct lws_vhost **vh,
         return 0;
     if (is_default) {
         log_warn("cannot listen for %s on %s:%d; running without it "
-                 "(--%s-port off silences this)", name, srv->cfg->bind, port,
-                 name);
+                 "(--%s-port off silences this)",
+                 name, srv->cfg->bind, port, name);
         return 0;
     }
     log_error("cannot listen for %s on %s:%d", name, srv->cfg->bind, port);

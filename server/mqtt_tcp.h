@@ -19,8 +19,8 @@ struct mqtt_session;
 struct mqtt_pss {
     struct mqtt_session *session;
     struct conn *conn;
-    bool websocket;              /* writes are binary WebSocket messages */
-    bool close_after_flush;      /* DISCONNECT, or a refused CONNECT */
+    bool websocket;         /* writes are binary WebSocket messages */
+    bool close_after_flush; /* DISCONNECT, or a refused CONNECT */
     bool rx_paused;
 };
 
