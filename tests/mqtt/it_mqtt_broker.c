@@ -826,6 +826,12 @@ static void test_paho_tcp(void **state)
     paho_run("tcp", mqtt_port_of(state));
 }
 
+/* paho: a second client with the same id takes over from the first. */
+static void test_paho_takeover(void **state)
+{
+    paho_run("takeover", mqtt_port_of(state));
+}
+
 /* paho over WebSocket on the main port at /mqtt, subprotocol mqtt. */
 static void test_paho_websocket(void **state)
 {
@@ -985,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_flood),
         cmocka_unit_test(test_paho_tcp),
         cmocka_unit_test(test_paho_websocket),
+        cmocka_unit_test(test_paho_takeover),
     };
     const struct CMUnitTest auth[] = {
         cmocka_unit_test(test_jwt_password),

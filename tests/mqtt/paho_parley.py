@@ -8,6 +8,8 @@ ws:   MQTT over WebSocket on the main port at /mqtt (subprotocol mqtt):
       subscribe at QoS 1, publish at QoS 1, receive it once.
 tcp:  the same over TCP, with two overlapping filters (granted 1 and 2):
       the message arrives once, at QoS 2.
+takeover: a second client with the same client id connects; the first
+      is disconnected by the server, the second keeps working.
 """
 import sys
 import threading
@@ -73,9 +75,45 @@ def run(mode, port, topic):
         c.loop_stop()
 
 
+def takeover(port, topic):
+    first_gone = threading.Event()
+    connected = [threading.Event(), threading.Event()]
+    got = threading.Event()
+    clients = []
+    for i in range(2):
+        c = mqtt.Client(client_id="paho-same-id", clean_session=True)
+        c.on_connect = (lambda ev: lambda *a: ev.set())(connected[i])
+        clients.append(c)
+    clients[0].on_disconnect = lambda client, userdata, rc: first_gone.set()
+    clients[1].on_message = lambda client, userdata, msg: got.set()
+    clients[0].connect("127.0.0.1", port, keepalive=30)
+    clients[0].loop_start()
+    try:
+        if not connected[0].wait(WAIT_S):
+            return "first connack"
+        # paho would reconnect by itself: not this one
+        clients[0].reconnect_delay_set(min_delay=60, max_delay=60)
+        clients[1].connect("127.0.0.1", port, keepalive=30)
+        clients[1].loop_start()
+        if not connected[1].wait(WAIT_S):
+            return "second connack"
+        if not first_gone.wait(WAIT_S):
+            return "the first client was not disconnected"
+        clients[1].subscribe(topic, qos=1)
+        clients[1].publish(topic, b"still here", qos=1)
+        if not got.wait(WAIT_S):
+            return "the second client got nothing"
+        return None
+    finally:
+        for c in clients:
+            c.disconnect()
+            c.loop_stop()
+
+
 def main():
     mode, port, topic = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    err = run(mode, port, topic)
+    err = takeover(port, topic) if mode == "takeover" else run(mode, port,
+                                                              topic)
     if err is not None:
         print("%s failed: %s" % (mode, err))
         sys.exit(1)
