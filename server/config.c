@@ -54,6 +54,10 @@ void config_defaults(struct pl_config *cfg)
     cfg->sys_interval_ms = 5000;
     cfg->max_depth = 64;
     cfg->rx_buffer = 256;
+    cfg->mqtt_port = 1883;
+    cfg->mqtt_port_default = true;
+    cfg->mqtts_port = 8883;
+    cfg->mqtts_port_default = true;
     /* Typing indicators are worth nothing a second later: never stored.
      * The first --ephemeral flag replaces this default. */
     cfg->ephemeral[0] = "typing/#";
@@ -193,6 +197,8 @@ static int set_secret_file(struct pl_config *cfg, const char *arg);
 static bool valid_pattern(const char *arg);
 static bool valid_exempt(const char *arg);
 static bool valid_cidr(const char *arg);
+static int set_mqtt_port(struct pl_config *cfg, const char *arg);
+static int set_mqtts_port(struct pl_config *cfg, const char *arg);
 
 static const struct config_option option_table[] = {
     { ROW(CONFIG_SECTION, "Network", NULL, NO_FIELD, 0, 0, NULL) },
@@ -217,6 +223,12 @@ static const struct config_option option_table[] = {
       "default: same origin as the server only"),
       .count = F(n_allow_origin),
       .live = true },
+    { ROW(CONFIG_CUSTOM, "mqtt-port", "N", NO_FIELD, 0, 0,
+      "MQTT 3.1.1 over TCP on --bind (default 1883;\n"
+      "0 picks a free one; off: none)"), .set = set_mqtt_port },
+    { ROW(CONFIG_CUSTOM, "mqtts-port", "N", NO_FIELD, 0, 0,
+      "MQTT over TLS with --cert/--key (default 8883;\n"
+      "0 picks a free one; off: none)"), .set = set_mqtts_port },
     { ROW(CONFIG_STRING, "web-root", "DIR", F(web_root), 0, 0,
       "serve the web client from DIR instead of the\n"
       "copy built into the binary (development)") },
@@ -561,6 +573,34 @@ static int set_durability(struct pl_config *cfg, const char *arg)
     else
         return bad_value("durability", arg);
     return 0;
+}
+
+/* "off", or a port 0..65535; given explicitly, a port that cannot be
+ * bound stops parleyd (the default only warns). */
+static int parse_port_or_off(const char *flag, const char *arg, int *port)
+{
+    long long v = 0;
+
+    if (strcmp(arg, "off") == 0) {
+        *port = -1;
+        return 0;
+    }
+    if (parse_integer(arg, 0, 65535, &v) < 0)
+        return bad_value(flag, arg);
+    *port = (int)v;
+    return 0;
+}
+
+static int set_mqtt_port(struct pl_config *cfg, const char *arg)
+{
+    cfg->mqtt_port_default = false;
+    return parse_port_or_off("mqtt-port", arg, &cfg->mqtt_port);
+}
+
+static int set_mqtts_port(struct pl_config *cfg, const char *arg)
+{
+    cfg->mqtts_port_default = false;
+    return parse_port_or_off("mqtts-port", arg, &cfg->mqtts_port);
 }
 
 static int set_secret(struct pl_config *cfg, const char *arg)

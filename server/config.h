@@ -58,6 +58,10 @@ struct pl_config {
     bool print_config;        /* --print-config */
     struct config_text *texts; /* owned: the file(s) values point into */
     int64_t sys_interval_ms;  /* $SYS values every so often; 0: off */
+    int mqtt_port;            /* MQTT over TCP; -1: off, 0: a free port */
+    bool mqtt_port_default;   /* not given: a busy 1883 only warns */
+    int mqtts_port;           /* MQTT over TLS (with --cert); -1: off */
+    bool mqtts_port_default;
 };
 
 /* What config_parse wants the caller to do. */

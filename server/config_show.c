@@ -60,6 +60,15 @@ static int custom_text(const struct config_option *o,
         snprintf(buf, n, "%s", log_format_name(cfg->log_format));
     else if (strcmp(o->name, "durability") == 0)
         snprintf(buf, n, "%s", cfg->durability_power ? "power" : "process");
+    else if (strcmp(o->name, "mqtt-port") == 0 ||
+             strcmp(o->name, "mqtts-port") == 0) {
+        int port = o->name[4] == 's' ? cfg->mqtts_port : cfg->mqtt_port;
+
+        if (port < 0)
+            snprintf(buf, n, "off");
+        else
+            snprintf(buf, n, "%d", port);
+    }
     else
         return -1; /* a secret is never shown */
     return 0;

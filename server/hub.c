@@ -713,7 +713,7 @@ struct conn *hub_conn_open(struct hub *hub, enum conn_origin origin,
         conn_free(&hub->conns, &c);
         return NULL;
     }
-    if (origin == CONN_WS) {
+    if (origin != CONN_REQUEST) {
         hub->stats.connections++;
         hub->stats.connections_total++;
     }
@@ -735,7 +735,7 @@ void hub_conn_close(struct hub *hub, struct conn **cp)
         c->replays = r->next;
         replay_free(hub, c, &r);
     }
-    if (c->origin == CONN_WS)
+    if (c->origin != CONN_REQUEST)
         hub->stats.connections--;
     conn_free(&hub->conns, cp);
 }
@@ -765,7 +765,7 @@ static void close_one(void *arg, struct conn *c)
 {
     struct close_all *ca = arg;
 
-    if (c->origin == CONN_WS && c->close_code == 0) {
+    if (c->origin != CONN_REQUEST && c->close_code == 0) {
         c->close_code = ca->code;
         hub_wake(ca->hub, c);
     }

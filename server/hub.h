@@ -141,6 +141,11 @@ int hub_conn_take(struct hub *hub, struct conn *c, unsigned char *buf,
  * the transport must ask for a writeable callback itself (no ops->wake
  * will come for it). */
 bool hub_conn_wrote(struct hub *hub, struct conn *c, const struct hub_out *out);
+/* The transport stopped taking c's queue for a reason of its own (an MQTT
+ * session's in-flight window is full) while frames are ready: from now on
+ * the next frame queued, or a close, calls ops->wake again, so that a
+ * cull is not missed while the transport waits. */
+void hub_conn_wait(struct hub *hub, struct conn *c);
 /* Entries on c's out-queue (for the transport's input backpressure). */
 uint32_t hub_conn_queued(const struct conn *c);
 

@@ -63,6 +63,13 @@ bool hub_conn_wrote(struct hub *hub, struct conn *c, const struct hub_out *out)
     return true;
 }
 
+void hub_conn_wait(struct hub *hub, struct conn *c)
+{
+    (void)hub;
+    assert(pl_on_service_thread());
+    c->wake_pending = false;
+}
+
 uint32_t hub_conn_queued(const struct conn *c)
 {
     return c->q.count;

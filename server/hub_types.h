@@ -101,6 +101,8 @@ enum conn_origin {
                                 call (the HTTP glue turns the reply frame
                                 into its own response). Not counted as a
                                 connection, not rate limited. */
+    CONN_MQTT,               /* an MQTT session: mqtt_session.c turns its
+                                reply and msg frames into MQTT packets */
 };
 
 /* Fields ordered by size, so that 19,000 idle ones pay no padding. */

@@ -16,6 +16,7 @@
 #include <ev.h>
 
 #include "log.h"
+#include "mqtt_tcp.h"
 #include "server.h"
 #include "sys.h"
 #include "service_thread.h"
@@ -72,6 +73,8 @@ static void op_wake(void *ctx, struct conn *c)
 {
     if (c->origin == CONN_REQUEST)
         http_wake(ctx, c);
+    else if (c->origin == CONN_MQTT)
+        mqtt_wake(ctx, c);
     else
         ws_wake(ctx, c);
 }
@@ -350,6 +353,7 @@ static int create_context(struct server *srv)
 static int run(struct server *srv)
 {
     const struct pl_config *cfg = srv->cfg;
+    char mqtt[128] = "";
     int port = 0;
 
     ws_start(srv);
@@ -359,12 +363,20 @@ static int run(struct server *srv)
         srv->port = port;
     }
     port = srv->port;
+    if (mqtt_start(srv) < 0)
+        return -1;
     if (storage_start(&srv->storage) < 0) {
         log_error("cannot start the store thread");
         return -1;
     }
-    log_notice("listening on %s://%s:%d (WebSocket path /ws)",
-               cfg->cert ? "https" : "http", cfg->bind, port);
+    if (mqtt_port(srv, false) >= 0)
+        snprintf(mqtt, sizeof(mqtt), ", MQTT on mqtt://%s:%d", cfg->bind,
+                 mqtt_port(srv, false));
+    if (mqtt_port(srv, true) >= 0)
+        snprintf(mqtt + strlen(mqtt), sizeof(mqtt) - strlen(mqtt),
+                 ", mqtts://%s:%d", cfg->bind, mqtt_port(srv, true));
+    log_notice("listening on %s://%s:%d (WebSocket path /ws%s)",
+               cfg->cert ? "https" : "http", cfg->bind, port, mqtt);
     while (!srv->stop) {
         service_turn(srv);
         if (srv->reload) {
@@ -412,6 +424,7 @@ static void teardown(struct server *srv)
     }
     if (srv->loop != NULL)
         ev_loop_destroy(srv->loop);
+    mqtt_cleanup(srv);
     ws_cleanup(srv);
     store_free(&srv->store);
     hub_free(&srv->hub);

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mqtt_session.h"
+#include "mqtt_tcp.h"
 #include "server.h"
 
 /* Every value /metrics shows, read at one moment. */
@@ -30,6 +32,10 @@ struct metrics_snapshot {
     /* the WebSocket transport's limits (ws_admit.c, ws_rx.c, ...) */
     uint64_t tcp_conns, peer_addresses, refused_per_ip, refused_max_conns;
     uint64_t handshake_timeouts, idle_hangups, too_large, protocol_errors;
+    /* MQTT (mqtt_session.c) */
+    uint64_t mqtt_connections, mqtt_connects, mqtt_connects_refused;
+    uint64_t mqtt_protocol_errors, mqtt_takeovers, mqtt_wills;
+    uint64_t mqtt_publishes_dropped;
 };
 
 struct metric {
@@ -42,10 +48,10 @@ struct metric {
 #define V(field) offsetof(struct metrics_snapshot, field)
 
 static const struct metric metrics[] = {
-    {"parley_connections", "gauge", "Open WebSocket connections.",
-     V(connections)},
-    {"parley_connections_total", "counter", "WebSocket connections accepted.",
-     V(connections_total)},
+    {"parley_connections", "gauge",
+     "Open WebSocket and MQTT connections.", V(connections)},
+    {"parley_connections_total", "counter",
+     "WebSocket and MQTT connections accepted.", V(connections_total)},
     {"parley_subscriptions", "gauge", "Active subscriptions.",
      V(subscriptions)},
     {"parley_topics", "gauge", "Topics known.", V(topics)},
@@ -124,7 +130,40 @@ static const struct metric metrics[] = {
      "WebSockets closed with 1009 (--max-message).", V(too_large)},
     {"parley_protocol_error_closes_total", "counter",
      "WebSockets closed with 1002 by the server.", V(protocol_errors)},
+    {"parley_mqtt_connections", "gauge",
+     "Open MQTT connections (TCP, TLS and WebSocket; also counted in "
+     "parley_connections).", V(mqtt_connections)},
+    {"parley_mqtt_connects_total", "counter", "MQTT CONNECTs accepted.",
+     V(mqtt_connects)},
+    {"parley_mqtt_connects_refused_total", "counter",
+     "MQTT CONNECTs refused with a CONNACK code (auth, protocol level).",
+     V(mqtt_connects_refused)},
+    {"parley_mqtt_protocol_errors_total", "counter",
+     "MQTT connections closed for a malformed or unexpected packet.",
+     V(mqtt_protocol_errors)},
+    {"parley_mqtt_takeovers_total", "counter",
+     "MQTT connections closed by a newer CONNECT with the same client id.",
+     V(mqtt_takeovers)},
+    {"parley_mqtt_wills_total", "counter",
+     "MQTT wills published (connections lost without DISCONNECT).",
+     V(mqtt_wills)},
+    {"parley_mqtt_publishes_dropped_total", "counter",
+     "MQTT PUBLISHes acknowledged but refused (ACL, a topic Parley "
+     "refuses).", V(mqtt_publishes_dropped)},
 };
+
+static void metrics_take_mqtt(struct server *srv, struct metrics_snapshot *v)
+{
+    const struct mqtt_stats *q = mqtt_get_stats(srv);
+
+    v->mqtt_connections = q->connections;
+    v->mqtt_connects = q->connects;
+    v->mqtt_connects_refused = q->connects_refused;
+    v->mqtt_protocol_errors = q->protocol_errors;
+    v->mqtt_takeovers = q->takeovers;
+    v->mqtt_wills = q->wills;
+    v->mqtt_publishes_dropped = q->publishes_dropped;
+}
 
 static void metrics_take(struct server *srv, struct metrics_snapshot *v)
 {
@@ -171,6 +210,7 @@ static void metrics_take(struct server *srv, struct metrics_snapshot *v)
     v->idle_hangups = w->idle_hangups;
     v->too_large = w->too_large;
     v->protocol_errors = w->protocol_errors;
+    metrics_take_mqtt(srv, v);
 }
 
 void metrics_render(struct server *srv, struct pl_buf *b)

@@ -131,6 +131,25 @@ const char *msg_frame_payload(const unsigned char *frame, size_t flen,
     return (const char *)frame + hdr;
 }
 
+size_t msg_frame_len(const unsigned char *frame, size_t avail)
+{
+    size_t plen = 0;
+    const char *p = msg_frame_payload(frame, avail, &plen);
+    size_t hdr = 0;
+    uint64_t n = 0;
+    size_t i = 0;
+
+    if (p == NULL)
+        return 0;
+    /* The header's own length field, big-endian after the 7-bit one. */
+    hdr = (size_t)((const unsigned char *)p - frame);
+    n = frame[1] & 0x7f;
+    if (hdr > 2)
+        for (n = 0, i = 2; i < hdr; i++)
+            n = n << 8 | frame[i];
+    return hdr + n <= avail ? hdr + (size_t)n : 0;
+}
+
 const char *msg_payload(const struct msg *m, size_t *len)
 {
     if (m->placeholder)

@@ -65,6 +65,10 @@ const char *msg_payload(const struct msg *m, size_t *len);
 const char *msg_frame_payload(const unsigned char *frame, size_t flen,
                               size_t *len);
 
+/* The length of the whole frame at frame[0..avail) (as hub_conn_take
+ * hands them out, back to back), or 0 when avail does not hold all of it. */
+size_t msg_frame_len(const unsigned char *frame, size_t avail);
+
 /* Messages alive right now (for metrics and leak checks). */
 uint64_t msg_live_count(void);
 

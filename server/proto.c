@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mqtt_tcp.h"
 #include "server.h"
 #include "ws_internal.h"
 
@@ -18,6 +19,11 @@ static int proto_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 static struct lws_protocols protocols[] = {
     {"parley.v1", proto_callback, sizeof(struct pss), 512, 0, NULL,
+     WS_COALESCE_BYTES},
+    /* MQTT over WebSocket at /mqtt (mqtt_ws.c). The same struct pss:
+     * lws gives some reasons (WSI_DESTROY) to protocols[0] whatever the
+     * connection's protocol. */
+    {"mqtt", mqtt_ws_callback, sizeof(struct pss), 4096, 0, NULL,
      WS_COALESCE_BYTES},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -52,6 +58,7 @@ static int proto_callback(struct lws *wsi, enum lws_callback_reasons reason,
             if (!lws_dll2_is_detached(&pss->link))
                 lws_dll2_remove(&pss->link);
             ws_pss_claims_free(pss);
+            mqtt_ws_destroy(srv, pss);
         }
         ws_tcp_close(srv, wsi);
         return 0;

@@ -90,6 +90,7 @@ struct server {
     bool backup_running;
     struct pss *backup_pss;
     struct lws *backup_wsi;
+    struct mqtt_glue *mqtt;       /* mqtt_tcp.c: the MQTT listeners */
 };
 
 /* Per-connection data lws allocates for our one protocol, used by both
@@ -111,6 +112,7 @@ struct pss {
     bool peer_closed;             /* the client sent a close frame */
     bool rx_paused;               /* input stopped: its queue is long */
     bool hot;                     /* listed for ws_read_more this round */
+    struct mqtt_pss *mqtt;        /* MQTT over WebSocket (mqtt_ws.c) */
 };
 
 /* proto.c: lws's protocol table, whose callback serves HTTP and

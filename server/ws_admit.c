@@ -195,14 +195,22 @@ static int ws_count_forwarded(struct server *srv, struct lws *wsi)
  * ?token=. Returns non-zero to refuse the handshake (answered here). */
 int ws_filter(struct server *srv, struct lws *wsi, struct pss *pss)
 {
+    return ws_filter_at(srv, wsi, pss, "/ws");
+}
+
+int ws_filter_at(struct server *srv, struct lws *wsi, struct pss *pss,
+                 const char *path)
+{
     char buf[4096];
     const char *tok = NULL;
     int n = 0;
 
     n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_GET_URI);
-    if (n <= 0 || strcmp(buf, "/ws") != 0)
+    if (n <= 0 || strcmp(buf, path) != 0)
         return ws_refuse(srv, wsi, HTTP_STATUS_NOT_FOUND,
-                         "WebSocket connections go to /ws");
+                         strcmp(path, "/ws") == 0
+                             ? "WebSocket connections go to /ws"
+                             : "MQTT over WebSocket goes to /mqtt");
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HOST) <= 0)
         return ws_refuse(srv, wsi, HTTP_STATUS_BAD_REQUEST,
                          "the Host header is required");
@@ -221,7 +229,7 @@ int ws_filter(struct server *srv, struct lws *wsi, struct pss *pss)
         return ws_refuse(srv, wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
                          "too many connections from this address");
     tok = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
-    if (tok != NULL)
+    if (tok != NULL && pss != NULL)
         return ws_verify_token(srv, wsi, pss, tok);
     return 0;
 }

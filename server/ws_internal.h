@@ -34,6 +34,10 @@ int ws_refuse(struct server *srv, struct lws *wsi, unsigned int status,
 /* The upgrade checks, ?token= included (its claims kept on pss); non-zero
  * refuses the handshake, already answered. */
 int ws_filter(struct server *srv, struct lws *wsi, struct pss *pss);
+/* The same checks for an upgrade to path; pss NULL: no ?token= (MQTT over
+ * WebSocket carries its token in CONNECT). */
+int ws_filter_at(struct server *srv, struct lws *wsi, struct pss *pss,
+                 const char *path);
 /* Free claims the hub did not take over (NULL-safe, idempotent). */
 void ws_pss_claims_free(struct pss *pss);
 

@@ -37,16 +37,33 @@ flags="-std=c11 -D_GNU_SOURCE -DPARLEY_VERSION=\"fuzz\" -g -O1
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Wall -Wextra -Werror -I$root/protocol"
 
+# The MQTT session target runs a real hub in memory: the core's sources
+# (no lws, no engine), read from parley_core's add_library in
+# server/CMakeLists.txt so the list never drifts, and the store job
+# records the hub links.
+core=$(awk '/add_library\(parley_core /{on=1} on{print} on&&/\)/{exit}' \
+           "$root/server/CMakeLists.txt" | tr ' ()' '\n\n\n' | grep '\.c$')
+[ -n "$core" ] || { echo "run.sh: no parley_core sources found" >&2; exit 1; }
+core_srcs="$root/db/store_job.c"
+for f in $core; do
+    core_srcs="$core_srcs $root/server/$f"
+done
+
 status=0
-for target in cmd topic mqtt; do
+for target in cmd topic mqtt mqtt_session; do
     bin=$work/fuzz_$target
     corpus=$work/corpus-$target
     t_secs=$secs
-    if [ "$target" = mqtt ]; then
+    extra=""
+    if [ "$target" = mqtt ] || [ "$target" = mqtt_session ]; then
         t_secs=${FUZZ_MQTT_SECS:-$secs}
     fi
-    # shellcheck disable=SC2086 # flags and deps are word lists
-    "$cc" $flags -o "$bin" "$here/fuzz_$target.c" "$root"/protocol/*.c $deps
+    if [ "$target" = mqtt_session ]; then
+        extra="-I$root/server -I$root/db $core_srcs -lm"
+    fi
+    # shellcheck disable=SC2086 # flags, extra and deps are word lists
+    "$cc" $flags -o "$bin" "$here/fuzz_$target.c" "$root"/protocol/*.c \
+        $extra $deps
     mkdir -p "$corpus"
     echo "fuzz_$target: ${t_secs}s, corpus $corpus"
     if ! "$bin" -max_total_time="$t_secs" -timeout=10 -rss_limit_mb=2048 \

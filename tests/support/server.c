@@ -34,6 +34,8 @@ struct server {
     pid_t pid;
     pid_t tag;                  /* pid shown on forwarded lines */
     int port;
+    int mqtt_port;              /* -1: no MQTT listener */
+    int mqtts_port;             /* -1: no MQTT over TLS */
     char dir[PATH_MAX - 64];
     char db[PATH_MAX];
     char *extra[SERVER_MAX_EXTRA + 1];
@@ -153,6 +155,34 @@ static void *server_forward(void *arg)
     return NULL;
 }
 
+/* The port the listening line names for scheme ("mqtt://" in "MQTT on
+ * mqtt://HOST:PORT", or "mqtts://"), or -1. */
+static int server_find_scheme_port(const struct server *s, const char *scheme)
+{
+    size_t sl = strlen(scheme);
+    const char *line = NULL;
+    const char *p = NULL;
+    const char *end = s->pending + s->pending_len;
+    long port = -1;
+
+    line = memmem(s->pending, s->pending_len, "listening on http", 17);
+    if (line == NULL)
+        return -1;
+    for (p = line; p < end && *p != '\n'; p++) {
+        if ((size_t)(end - p) > sl && memcmp(p, scheme, sl) == 0) {
+            const char *colon = NULL;
+
+            for (p += sl; p < end && *p != ')' && *p != ',' && *p != '\n'; p++)
+                if (*p == ':')
+                    colon = p;
+            if (colon != NULL)
+                port = strtol(colon + 1, NULL, 10);
+            break;
+        }
+    }
+    return port > 0 && port < 65536 ? (int)port : -1;
+}
+
 /* Find the listening line among the complete lines in pending; returns the
  * port or 0. */
 static int server_find_port(const struct server *s)
@@ -253,7 +283,10 @@ static int server_spawn(struct server *s)
     argv[n++] = "--db";
     argv[n++] = s->db;
     /* The log level is parleyd's default (notice), left unset so that a
-     * test's --config file can choose it. */
+     * test's --config file can choose it. Never the shared 1883: tests
+     * run in parallel. */
+    argv[n++] = "--mqtt-port";
+    argv[n++] = "0";
     for (i = 0; s->extra[i]; i++)
         argv[n++] = s->extra[i];
     argv[n] = NULL;
@@ -303,6 +336,8 @@ static int server_spawn(struct server *s)
         if (rc < 0 && rc != -ETIMEDOUT)
             goto fail;
         s->port = server_find_port(s);
+        s->mqtt_port = server_find_scheme_port(s, "mqtt://");
+        s->mqtts_port = server_find_scheme_port(s, "mqtts://");
         server_emit_lines(s, false);
     }
     if (pthread_create(&s->fwd, NULL, server_forward, s) != 0) {
@@ -364,6 +399,16 @@ fail:
 int server_port(const struct server *s)
 {
     return s->port;
+}
+
+int server_mqtt_port(const struct server *s)
+{
+    return s->mqtt_port;
+}
+
+int server_mqtts_port(const struct server *s)
+{
+    return s->mqtts_port;
 }
 
 pid_t server_pid(const struct server *s)

@@ -4,7 +4,7 @@
  * The binary comes from the PARLEYD environment variable (set by CMake's
  * parley_add_itest). Each server gets its own mkdtemp() directory holding
  * its database, is started with
- *     --port 0 --bind 127.0.0.1 --db <dir>/p.db <extra>
+ *     --port 0 --bind 127.0.0.1 --db <dir>/p.db --mqtt-port 0 <extra>
  * and is ready when its output shows "listening on http://HOST:PORT". Its
  * later output is forwarded, line by line, to the test's stderr.
  *
@@ -26,6 +26,12 @@ int server_start(struct server **out, const char *const *extra);
 
 /* The TCP port the running server listens on. */
 int server_port(const struct server *s);
+
+/* The MQTT port it listens on (started with --mqtt-port 0 unless the
+ * extra arguments say otherwise), or -1 when MQTT is off. */
+int server_mqtt_port(const struct server *s);
+/* The same for MQTT over TLS (--mqtts-port 0 with --cert/--key). */
+int server_mqtts_port(const struct server *s);
 
 /* The server's process id, or -1 when it is not running. */
 pid_t server_pid(const struct server *s);

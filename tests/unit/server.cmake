@@ -44,3 +44,9 @@ parley_add_unit_test(test_sys
             ${CMAKE_CURRENT_SOURCE_DIR}/hub_fake.c
     LIBS parley_core)
 target_link_libraries(test_sys PRIVATE PkgConfig::CJSON parley_http)
+# One MQTT connection on a real hub, no socket (server/mqtt_session.c).
+parley_add_unit_test(test_mqtt_session
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_mqtt_session.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/hub_fake.c
+    LIBS parley_core)
+target_link_libraries(test_mqtt_session PRIVATE PkgConfig::CJSON parley_http)

@@ -160,6 +160,30 @@ static void test_wake_once_per_episode(void **state)
     fake_cleanup(f);
 }
 
+/* A transport that stops taking for a reason of its own (an MQTT
+ * window) while more is ready would not hear of a cull, as the episode
+ * is still open; hub_conn_wait closes it, so the cull wakes it. */
+static void test_wait_hears_cull(void **state)
+{
+    struct fake *f = *state;
+    struct conn *c = open_hello(f);
+    unsigned char buf[4096];
+    struct hub_out out;
+    unsigned wakes = 0;
+
+    ping(f, c, 10);
+    ping(f, c, 11);
+    assert_int_equal(hub_conn_take(f->hub, c, buf, sizeof(buf), &out), 1);
+    out.frames = 1; /* the transport wrote one and stopped */
+    assert_true(hub_conn_wrote(f->hub, c, &out));
+    wakes = f->wakes;
+    hub_conn_wait(f->hub, c);
+    assert_int_equal(f->wakes, wakes);
+    hub_conn_kill(f->hub, c, 4008);
+    assert_int_equal(f->wakes, wakes + 1);
+    fake_cleanup(f);
+}
+
 #define OUT_TEST(fn) cmocka_unit_test_setup_teardown(fn, fake_setup, \
                                                      fake_teardown)
 
@@ -171,6 +195,7 @@ int main(void)
         OUT_TEST(test_take_big_frame_in_place),
         OUT_TEST(test_take_stops_at_placeholder),
         OUT_TEST(test_wake_once_per_episode),
+        OUT_TEST(test_wait_hears_cull),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

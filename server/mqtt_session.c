@@ -1,0 +1,1084 @@
+/*
+ * mqtt_session.c: one MQTT 3.1.1 connection as a hub client (see
+ * mqtt_session.h): CONNECT (auth, client id, takeover, will), PUBLISH in
+ * as a hub pub with PUBACK/PUBREC after the commit, SUBSCRIBE and
+ * UNSUBSCRIBE as hub subs, the hub's msg frames out as PUBLISH at the
+ * highest granted QoS through the in-flight window (mqtt_inflight.c),
+ * PINGREQ and DISCONNECT. Service thread only.
+ *
+ * DESIGN. The hub answers every command with an id exactly once, in
+ * command order (a reply that waits for the store is a placeholder that
+ * holds its place in the queue). So each command this session sends
+ * with an id is remembered in a FIFO of pending operations, and the
+ * reply with that id says how it ended: the ok of a QoS 1 pub is the
+ * PUBACK, a sub's ok or error is one code of a SUBACK sent once every
+ * filter of the SUBSCRIBE has its code. QoS 0 pubs carry no id and get
+ * no reply. Nothing in the hub knows about MQTT beyond the connection's
+ * origin.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+
+#include "cmd.h"
+#include "log.h"
+#include "mqtt.h"
+#include "mqtt_inflight.h"
+#include "mqtt_payload.h"
+#include "mqtt_session.h"
+#include "topic.h"
+
+/* A client's QoS 2 publishes received and not yet released, at most:
+ * clients keep 20 or so in flight; past this the connection closes. 768
+ * bytes per connection. */
+#define MQTT_QOS2_RX_MAX 256
+
+/* What a pending hub command was, to turn its reply into MQTT. */
+enum op_kind {
+    OP_PUB1,  /* QoS 1 publish: PUBACK */
+    OP_PUB2,  /* QoS 2 publish: PUBREC */
+    OP_SUB,   /* one filter of a SUBSCRIBE */
+    OP_UNSUB, /* one filter of an UNSUBSCRIBE */
+};
+
+/* A SUBSCRIBE or UNSUBSCRIBE waiting for its filters' replies. */
+struct ack_wait {
+    uint16_t packet_id;
+    unsigned left; /* replies still to come */
+    unsigned n;
+    bool unsub;
+    uint8_t codes[]; /* SUBACK: one per filter */
+};
+
+struct op {
+    int64_t id; /* the hub command's id */
+    enum op_kind kind;
+    uint16_t packet_id;    /* OP_PUB1, OP_PUB2 */
+    uint8_t qos;           /* OP_SUB: asked for */
+    unsigned index;        /* OP_SUB: the filter's place in the SUBACK */
+    struct ack_wait *wait; /* OP_SUB, OP_UNSUB: shared by the filters */
+    char *filter;          /* OP_SUB, OP_UNSUB: owned */
+};
+
+/* A filter this connection was granted, with its QoS. */
+struct grant {
+    struct grant *next;
+    uint8_t qos;
+    char filter[];
+};
+
+/* A QoS 1 or 2 PUBLISH in the window, kept whole for a resend. */
+struct out_pkt {
+    size_t len;
+    unsigned char bytes[];
+};
+
+struct mqtt_session {
+    struct hub *hub;
+    struct conn *c;
+    struct mqtt_ids *ids;
+    struct mqtt_id_entry id_entry;
+    struct mqtt_session_config cfg;
+    struct pl_mqtt_reader reader;
+    bool connected;
+    bool said_disconnect;
+    bool in_ids;
+    uint16_t keepalive;
+    char *client_id;
+    /* the will, kept from CONNECT until the end */
+    char *will_topic;
+    unsigned char *will_payload;
+    size_t will_len;
+    bool will_retain;
+    /* commands waiting for the hub's reply, oldest first (a ring) */
+    struct op *ops;
+    unsigned ops_head, ops_n, ops_cap;
+    int64_t next_id;
+    struct grant *grants;
+    struct mqtt_inflight window;
+    struct mqtt_qos2_rx qos2_rx;
+    /* packets ready to write: out[out_off..out_len) */
+    unsigned char *out;
+    size_t out_off, out_len, out_cap;
+    struct pl_buf scratch;
+};
+
+/* Every session has counters to add to: the caller's, or this sink. */
+static struct mqtt_stats stats_sink;
+
+#define STAT(s) ((s)->cfg.stats != NULL ? (s)->cfg.stats : &stats_sink)
+
+/* ------------------------------------------------------------------ */
+/* output                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Room for n more output bytes, or NULL (OOM). Written bytes count once
+ * out_len is advanced by the caller. */
+static unsigned char *out_room(struct mqtt_session *s, size_t n)
+{
+    if (s->out_off > 0 && s->out_off == s->out_len)
+        s->out_off = s->out_len = 0;
+    if (s->out_len + n > s->out_cap) {
+        size_t cap = s->out_cap ? s->out_cap : 256;
+        unsigned char *p = NULL;
+
+        while (cap < s->out_len + n)
+            cap *= 2;
+        p = realloc(s->out, cap);
+        if (p == NULL)
+            return NULL;
+        s->out = p;
+        s->out_cap = cap;
+    }
+    return s->out + s->out_len;
+}
+
+static int out_put(struct mqtt_session *s, const void *p, size_t n)
+{
+    unsigned char *w = out_room(s, n);
+
+    if (w == NULL)
+        return -1;
+    memcpy(w, p, n);
+    s->out_len += n;
+    return 0;
+}
+
+static int out_ack(struct mqtt_session *s, enum pl_mqtt_type type,
+                   uint16_t packet_id)
+{
+    unsigned char b[4];
+    size_t n = pl_mqtt_put_ack(b, sizeof(b), type, packet_id);
+
+    return out_put(s, b, n);
+}
+
+const unsigned char *mqtt_session_output(const struct mqtt_session *s,
+                                         size_t *len)
+{
+    static const unsigned char none[1];
+
+    *len = s->out_len - s->out_off;
+    return s->out != NULL ? s->out + s->out_off : none;
+}
+
+void mqtt_session_consume(struct mqtt_session *s, size_t n)
+{
+    s->out_off += n;
+    if (s->out_off >= s->out_len)
+        s->out_off = s->out_len = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* pending operations                                                  */
+/* ------------------------------------------------------------------ */
+
+static struct op *op_push(struct mqtt_session *s)
+{
+    struct op *o = NULL;
+
+    if (s->ops_n == s->ops_cap) {
+        unsigned cap = s->ops_cap ? s->ops_cap * 2 : 16;
+        struct op *ops = calloc(cap, sizeof(*ops));
+        unsigned i = 0;
+
+        if (ops == NULL)
+            return NULL;
+        for (i = 0; i < s->ops_n; i++)
+            ops[i] = s->ops[(s->ops_head + i) % s->ops_cap];
+        free(s->ops);
+        s->ops = ops;
+        s->ops_cap = cap;
+        s->ops_head = 0;
+    }
+    o = &s->ops[(s->ops_head + s->ops_n) % s->ops_cap];
+    memset(o, 0, sizeof(*o));
+    o->id = ++s->next_id;
+    s->ops_n++;
+    return o;
+}
+
+/* Drop the wait when its last filter is done (or never sent). */
+static void wait_unref(struct ack_wait **w)
+{
+    if (*w != NULL && (*w)->left == 0)
+        free(*w);
+    *w = NULL;
+}
+
+static void op_clear(struct op *o)
+{
+    free(o->filter);
+    o->filter = NULL;
+    if (o->wait != NULL) {
+        /* Leaving for good: the last one out frees the wait. */
+        o->wait->left = o->wait->left > 0 ? o->wait->left - 1 : 0;
+        wait_unref(&o->wait);
+    }
+}
+
+/* Take the pending operation with this id (normally the oldest) out of
+ * the FIFO into *out. false when there is none. */
+static bool op_take(struct mqtt_session *s, int64_t id, struct op *out)
+{
+    unsigned i = 0;
+
+    for (i = 0; i < s->ops_n; i++) {
+        struct op *o = &s->ops[(s->ops_head + i) % s->ops_cap];
+
+        if (o->id != id)
+            continue;
+        *out = *o;
+        /* The replies come in order, so this is the head but for
+         * commands whose replies were lost with a culled queue. */
+        for (; i > 0; i--)
+            s->ops[(s->ops_head + i) % s->ops_cap] =
+                s->ops[(s->ops_head + i - 1) % s->ops_cap];
+        s->ops_head = (s->ops_head + 1) % s->ops_cap;
+        s->ops_n--;
+        return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* grants                                                              */
+/* ------------------------------------------------------------------ */
+
+static struct grant **grant_find(struct mqtt_session *s, const char *filter)
+{
+    struct grant **g = &s->grants;
+
+    while (*g != NULL && strcmp((*g)->filter, filter) != 0)
+        g = &(*g)->next;
+    return g;
+}
+
+static int grant_set(struct mqtt_session *s, const char *filter, uint8_t qos)
+{
+    struct grant **g = grant_find(s, filter);
+    size_t n = strlen(filter);
+
+    if (*g != NULL) {
+        (*g)->qos = qos;
+        return 0;
+    }
+    *g = malloc(sizeof(**g) + n + 1);
+    if (*g == NULL)
+        return -1;
+    (*g)->next = NULL;
+    (*g)->qos = qos;
+    memcpy((*g)->filter, filter, n + 1);
+    return 0;
+}
+
+static void grant_drop(struct mqtt_session *s, const char *filter)
+{
+    struct grant **g = grant_find(s, filter);
+    struct grant *dead = *g;
+
+    if (dead != NULL) {
+        *g = dead->next;
+        free(dead);
+    }
+}
+
+/* The QoS a message on topic goes out at: the highest granted among the
+ * filters that match it (MQTT 3.3.5: we deliver once, at that QoS). */
+static uint8_t grant_qos(const struct mqtt_session *s, const char *topic)
+{
+    const struct grant *g = NULL;
+    uint8_t qos = 0;
+
+    for (g = s->grants; g != NULL; g = g->next)
+        if (g->qos > qos && pl_topic_match(g->filter, topic))
+            qos = g->qos;
+    return qos;
+}
+
+/* ------------------------------------------------------------------ */
+/* commands to the hub                                                 */
+/* ------------------------------------------------------------------ */
+
+static void hub_command(struct mqtt_session *s, enum pl_op op, int64_t id,
+                        char *topic, const char *data, size_t data_len,
+                        bool data_is_null, bool retain)
+{
+    struct pl_cmd cmd;
+
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = op;
+    cmd.id = id;
+    cmd.topic = topic;
+    cmd.topic_len = topic != NULL ? strlen(topic) : 0;
+    cmd.data = (char *)data;
+    cmd.data_len = data_len;
+    cmd.data_is_null = data_is_null;
+    cmd.retain = retain;
+    hub_conn_cmd(s->hub, s->c, &cmd);
+}
+
+/* A copy of an MQTT string as a NUL-terminated C string (NULL on OOM). */
+static char *bytes_dup(const struct pl_mqtt_bytes *b)
+{
+    char *p = malloc(b->len + 1);
+
+    if (p != NULL) {
+        if (b->len > 0)
+            memcpy(p, b->p, b->len);
+        p[b->len] = '\0';
+    }
+    return p;
+}
+
+/* Publish payload on topic (a valid Parley topic) from connection c as a
+ * hub pub with id (0: no reply). An empty retained payload clears the
+ * retained value (data null, as a JSON pub with retain and null does). */
+static int publish(struct mqtt_session *s, struct conn *c, int64_t id,
+                   char *topic, const void *payload, size_t len, bool retain)
+{
+    struct pl_buf *b = &s->scratch;
+    struct pl_cmd cmd;
+
+    pl_buf_reset(b);
+    if (retain && len == 0)
+        pl_buf_cstr(b, "null");
+    else
+        pl_mqtt_payload_to_data(b, payload, len, s->cfg.max_depth);
+    if (pl_buf_failed(b))
+        return -1;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.op = PL_OP_PUB;
+    cmd.id = id;
+    cmd.topic = topic;
+    cmd.topic_len = strlen(topic);
+    cmd.data = (char *)pl_buf_data(b);
+    cmd.data_len = b->len;
+    cmd.data_is_null = retain && len == 0;
+    cmd.retain = retain;
+    hub_conn_cmd(s->hub, c, &cmd);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* packets in                                                          */
+/* ------------------------------------------------------------------ */
+
+static int refuse_connect(struct mqtt_session *s, uint8_t rc)
+{
+    unsigned char b[4];
+    size_t n = pl_mqtt_put_connack(b, sizeof(b), false, rc);
+
+    log_info("mqtt conn %" PRIu64 ": CONNECT refused (%u)", s->c->id, rc);
+    STAT(s)->connects_refused++;
+    return out_put(s, b, n) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_CLOSE;
+}
+
+/* With --secret, the password is a Parley JWT; its sub is the user. Without
+ * it, the user name (if any) names the connection, as hello's name does. */
+static int connect_auth(struct mqtt_session *s, const struct pl_mqtt_connect *k)
+{
+    char *secret = NULL;
+    enum pl_err err = PL_OK;
+
+    if (!hub_auth_enabled(s->hub)) {
+        if (k->has_username && k->username.len > 0 && k->username.len <= 64) {
+            struct pl_cmd cmd;
+
+            memset(&cmd, 0, sizeof(cmd));
+            cmd.op = PL_OP_HELLO;
+            cmd.name = bytes_dup(&k->username);
+            if (cmd.name == NULL)
+                return -1;
+            hub_conn_cmd(s->hub, s->c, &cmd);
+            free(cmd.name);
+        }
+        return PL_MQTT_CONNACK_ACCEPTED;
+    }
+    if (!k->has_password)
+        return PL_MQTT_CONNACK_NOT_AUTHORIZED;
+    secret = bytes_dup(&k->password);
+    if (secret == NULL)
+        return -1;
+    err = hub_conn_token(s->hub, s->c, secret);
+    free(secret);
+    return err == PL_OK ? PL_MQTT_CONNACK_ACCEPTED : PL_MQTT_CONNACK_BAD_AUTH;
+}
+
+/* The client id's live session, if any, is taken over: its connection is
+ * closed (its will goes, as it did not say DISCONNECT) and this one takes
+ * the id. */
+static void connect_take_over(struct mqtt_session *s)
+{
+    struct mqtt_id_entry *old = mqtt_ids_find(s->ids, s->client_id);
+
+    if (old != NULL) {
+        struct mqtt_session *o = old->owner;
+
+        log_info("mqtt: client id %s taken over (conn %" PRIu64
+                 " closes for %" PRIu64 ")",
+                 s->client_id, o->c->id, s->c->id);
+        mqtt_ids_remove(s->ids, old);
+        o->in_ids = false;
+        STAT(s)->takeovers++;
+        hub_conn_kill(s->hub, o->c, 1000);
+    }
+    s->id_entry.id = s->client_id;
+    s->id_entry.owner = s;
+    mqtt_ids_add(s->ids, &s->id_entry);
+    s->in_ids = true;
+}
+
+static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
+{
+    unsigned char b[4];
+    char name[40];
+    int rc = 0;
+
+    if (k->client_id.len == 0) {
+        snprintf(name, sizeof(name), "auto-%" PRIu64, s->c->id);
+        s->client_id = strdup(name);
+    } else {
+        s->client_id = bytes_dup(&k->client_id);
+    }
+    if (s->client_id == NULL)
+        return MQTT_FEED_ERROR;
+    rc = connect_auth(s, k);
+    if (rc < 0)
+        return MQTT_FEED_ERROR;
+    if (rc != PL_MQTT_CONNACK_ACCEPTED)
+        return refuse_connect(s, (uint8_t)rc);
+    if (k->will) {
+        s->will_topic = bytes_dup(&k->will_topic);
+        s->will_payload = malloc(k->will_message.len + 1);
+        if (s->will_topic == NULL || s->will_payload == NULL)
+            return MQTT_FEED_ERROR;
+        if (k->will_message.len > 0)
+            memcpy(s->will_payload, k->will_message.p, k->will_message.len);
+        s->will_len = k->will_message.len;
+        s->will_retain = k->will_retain;
+    }
+    connect_take_over(s);
+    s->keepalive = k->keepalive;
+    s->connected = true;
+    STAT(s)->connects++;
+    /* FIXME(#14): clean session 0 keeps nothing yet, so the session is
+     * never present. */
+    if (out_put(s, b, pl_mqtt_put_connack(b, sizeof(b), false, 0)) < 0)
+        return MQTT_FEED_ERROR;
+    log_debug("mqtt conn %" PRIu64 ": connected as %s (user %s)", s->c->id,
+              s->client_id, s->c->user);
+    return MQTT_FEED_OK;
+}
+
+static int on_publish(struct mqtt_session *s, const struct pl_mqtt_publish *p)
+{
+    char topic[PL_TOPIC_MAX + 1];
+    struct op *o = NULL;
+    int verdict = 0;
+
+    if (p->qos == 2) {
+        verdict = mqtt_qos2_rx_publish(&s->qos2_rx, p->packet_id);
+        if (verdict < 0)
+            return MQTT_FEED_ERROR; /* more unreleased than allowed */
+        if (verdict == MQTT_QOS2_RX_STORING)
+            return MQTT_FEED_OK; /* PUBREC follows the first's commit */
+        if (verdict == MQTT_QOS2_RX_STORED)
+            return out_ack(s, PL_MQTT_PUBREC, p->packet_id) < 0
+                       ? MQTT_FEED_ERROR
+                       : MQTT_FEED_OK;
+    }
+    /*
+     * A topic MQTT allows and Parley does not (an empty level as in "/a",
+     * over 255 bytes): MQTT 3.1.1 has no negative ack, so, as Mosquitto
+     * does for a publish its ACL refuses, it is acknowledged and dropped,
+     * and said in the log.
+     */
+    if (p->topic.len > PL_TOPIC_MAX ||
+        pl_topic_validate((const char *)p->topic.p, p->topic.len, false) !=
+            PL_OK) {
+        STAT(s)->publishes_dropped++;
+        log_info("mqtt conn %" PRIu64 ": dropped a PUBLISH to a topic "
+                 "Parley refuses (%.*s)",
+                 s->c->id, (int)(p->topic.len > 64 ? 64 : p->topic.len),
+                 p->topic.p);
+        if (p->qos == 2)
+            mqtt_qos2_rx_stored(&s->qos2_rx, p->packet_id);
+        if (p->qos == 0)
+            return MQTT_FEED_OK;
+        return out_ack(s, p->qos == 1 ? PL_MQTT_PUBACK : PL_MQTT_PUBREC,
+                       p->packet_id) < 0
+                   ? MQTT_FEED_ERROR
+                   : MQTT_FEED_OK;
+    }
+    memcpy(topic, p->topic.p, p->topic.len);
+    topic[p->topic.len] = '\0';
+    if (p->qos > 0) {
+        o = op_push(s);
+        if (o == NULL)
+            return MQTT_FEED_ERROR;
+        o->kind = p->qos == 1 ? OP_PUB1 : OP_PUB2;
+        o->packet_id = p->packet_id;
+    }
+    if (publish(s, s->c, o != NULL ? o->id : 0, topic, p->payload.p,
+                p->payload.len, p->retain) < 0)
+        return MQTT_FEED_ERROR;
+    return MQTT_FEED_OK;
+}
+
+/* A SUBSCRIBE's or UNSUBSCRIBE's answer, once every filter has one. */
+static int wait_done(struct mqtt_session *s, struct ack_wait *w)
+{
+    size_t n = 0;
+    unsigned char *room = NULL;
+
+    if (w->unsub)
+        return out_ack(s, PL_MQTT_UNSUBACK, w->packet_id);
+    n = pl_mqtt_put_suback(NULL, 0, w->packet_id, w->codes, w->n);
+    room = out_room(s, n);
+    if (room == NULL)
+        return -1;
+    pl_mqtt_put_suback(room, n, w->packet_id, w->codes, w->n);
+    s->out_len += n;
+    return 0;
+}
+
+static int on_filters(struct mqtt_session *s, const struct pl_mqtt_filters *f)
+{
+    struct ack_wait *w = calloc(1, sizeof(*w) + f->count);
+    struct pl_mqtt_filter_iter it;
+    struct pl_mqtt_bytes filter;
+    uint8_t qos = 0;
+    unsigned i = 0;
+    int rc = 0;
+
+    if (w == NULL)
+        return MQTT_FEED_ERROR;
+    w->packet_id = f->packet_id;
+    w->n = f->count;
+    w->unsub = !f->with_qos;
+    w->left = 1; /* our own hold while the filters are sent */
+    pl_mqtt_filters_begin(&it, f);
+    for (i = 0; pl_mqtt_filters_next(&it, &filter, &qos); i++) {
+        struct op *o = NULL;
+        char *name = NULL;
+
+        w->codes[i] = PL_MQTT_SUBACK_FAILURE;
+        if (filter.len > PL_TOPIC_MAX ||
+            pl_topic_validate((const char *)filter.p, filter.len, true) !=
+                PL_OK)
+            continue; /* 0x80 for a filter Parley refuses */
+        name = bytes_dup(&filter);
+        o = name != NULL ? op_push(s) : NULL;
+        if (o == NULL) {
+            free(name);
+            rc = -1;
+            break;
+        }
+        o->kind = w->unsub ? OP_UNSUB : OP_SUB;
+        o->qos = qos;
+        o->index = i;
+        o->wait = w;
+        o->filter = name;
+        w->left++;
+        hub_command(s, w->unsub ? PL_OP_UNSUB : PL_OP_SUB, o->id, name, NULL, 0,
+                    false, false);
+    }
+    w->left--;
+    if (w->left == 0 && rc == 0)
+        rc = wait_done(s, w);
+    wait_unref(&w);
+    return rc < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
+}
+
+static int on_pubrec(struct mqtt_session *s, uint16_t id)
+{
+    /* Send times stay 0: deliveries are resent on reconnect only. A
+     * PUBREC for an id not in flight still gets its PUBREL, which is
+     * harmless and lets the client finish; one for a QoS 1 delivery's id
+     * breaks the flow. */
+    if (mqtt_inflight_pubrec(&s->window, id, 0) == -EPROTO)
+        return MQTT_FEED_ERROR;
+    return out_ack(s, PL_MQTT_PUBREL, id) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
+}
+
+static int on_pubrel(struct mqtt_session *s, uint16_t id)
+{
+    if (mqtt_qos2_rx_release(&s->qos2_rx, id) == -EPROTO)
+        return MQTT_FEED_ERROR;
+    return out_ack(s, PL_MQTT_PUBCOMP, id) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
+}
+
+static int on_packet(struct mqtt_session *s, const struct pl_mqtt_packet *pkt)
+{
+    unsigned char b[2];
+
+    if (!s->connected && pkt->type != PL_MQTT_CONNECT)
+        return MQTT_FEED_ERROR; /* 3.1.0-1: CONNECT first */
+    switch (pkt->type) {
+    case PL_MQTT_CONNECT:
+        if (s->connected)
+            return MQTT_FEED_ERROR; /* 3.1.0-2: only once */
+        return on_connect(s, &pkt->u.connect);
+    case PL_MQTT_PUBLISH:
+        return on_publish(s, &pkt->u.publish);
+    case PL_MQTT_PUBACK:
+        /* An unknown id is the client's mistake, and harmless. */
+        mqtt_inflight_puback(&s->window, pkt->u.packet_id);
+        return MQTT_FEED_OK;
+    case PL_MQTT_PUBREC:
+        return on_pubrec(s, pkt->u.packet_id);
+    case PL_MQTT_PUBREL:
+        return on_pubrel(s, pkt->u.packet_id);
+    case PL_MQTT_PUBCOMP:
+        mqtt_inflight_pubcomp(&s->window, pkt->u.packet_id);
+        return MQTT_FEED_OK;
+    case PL_MQTT_SUBSCRIBE:
+    case PL_MQTT_UNSUBSCRIBE:
+        return on_filters(s, &pkt->u.filters);
+    case PL_MQTT_PINGREQ:
+        return out_put(s, b, pl_mqtt_put_pingresp(b, sizeof(b))) < 0
+                   ? MQTT_FEED_ERROR
+                   : MQTT_FEED_OK;
+    case PL_MQTT_DISCONNECT:
+        s->said_disconnect = true;
+        return MQTT_FEED_CLOSE;
+    default:
+        return MQTT_FEED_ERROR;
+    }
+}
+
+enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s, const void *in,
+                                        size_t len)
+{
+    const unsigned char *p = in;
+
+    while (len > 0) {
+        struct pl_mqtt_frame f;
+        struct pl_mqtt_packet pkt;
+        size_t used = 0;
+        int rc = pl_mqtt_reader_feed(&s->reader, p, len, &used, &f);
+
+        p += used;
+        len -= used;
+        if (rc < 0) {
+            log_info("mqtt conn %" PRIu64 ": %s", s->c->id,
+                     pl_mqtt_strerror(rc));
+            STAT(s)->protocol_errors++;
+            return MQTT_FEED_ERROR;
+        }
+        if (rc == 0)
+            break;
+        rc = pl_mqtt_decode(&f, &pkt);
+        if (rc < 0) {
+            log_info("mqtt conn %" PRIu64 ": %s", s->c->id,
+                     pl_mqtt_strerror(rc));
+            if (pl_mqtt_connack_code(rc) != 0 && !s->connected)
+                return refuse_connect(s, (uint8_t)pl_mqtt_connack_code(rc));
+            STAT(s)->protocol_errors++;
+            return MQTT_FEED_ERROR;
+        }
+        rc = on_packet(s, &pkt);
+        if (rc == MQTT_FEED_ERROR)
+            STAT(s)->protocol_errors++;
+        if (rc != MQTT_FEED_OK)
+            return rc;
+    }
+    return MQTT_FEED_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* frames out                                                          */
+/* ------------------------------------------------------------------ */
+
+/* The reply to a pending command. Returns 0 or -1 (close). */
+static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
+{
+    struct op o;
+    int rc = 0;
+
+    if (!op_take(s, id, &o))
+        return 0;
+    switch (o.kind) {
+    case OP_PUB1:
+    case OP_PUB2:
+        /* A store failure, an overload or the rate limit: no ack, and
+         * the connection closes so that the client sends it again later
+         * (MQTT has no negative ack); an acknowledged message is never
+         * one that was not stored. A refusal that a retry cannot cure
+         * (ACL, a topic Parley refuses) is acknowledged and dropped, as
+         * Mosquitto does, and logged. */
+        if (err != NULL &&
+            (strcmp(err, "internal") == 0 || strcmp(err, "overloaded") == 0 ||
+             strcmp(err, "rate_limited") == 0)) {
+            if (o.kind == OP_PUB2)
+                mqtt_qos2_rx_forget(&s->qos2_rx, o.packet_id);
+            rc = -1;
+            break;
+        }
+        if (err != NULL) {
+            STAT(s)->publishes_dropped++;
+            log_info("mqtt conn %" PRIu64 ": PUBLISH dropped: %s", s->c->id,
+                     err);
+        }
+        if (o.kind == OP_PUB2)
+            mqtt_qos2_rx_stored(&s->qos2_rx, o.packet_id);
+        rc = out_ack(s, o.kind == OP_PUB1 ? PL_MQTT_PUBACK : PL_MQTT_PUBREC,
+                     o.packet_id);
+        break;
+    case OP_SUB:
+        if (err == NULL) {
+            o.wait->codes[o.index] = o.qos;
+            rc = grant_set(s, o.filter, o.qos);
+        }
+        break;
+    case OP_UNSUB:
+        grant_drop(s, o.filter);
+        break;
+    }
+    if (o.wait != NULL && o.wait->left == 1 && rc == 0)
+        rc = wait_done(s, o.wait);
+    op_clear(&o);
+    return rc;
+}
+
+/* {"base64":"..."} alone: the bytes it stands for, decoded into out
+ * (room for len bytes). -1 when data is not that. The mapping's binary
+ * case, turned back, so a binary MQTT payload reaches MQTT subscribers
+ * as the very bytes. */
+static long base64_object(const char *data, size_t len, unsigned char *out)
+{
+    static const char head[] = "{\"base64\":\"";
+    size_t hl = sizeof(head) - 1;
+    size_t n = 0;
+    int dec = 0;
+
+    if (len < hl + 2 || memcmp(data, head, hl) != 0 ||
+        memcmp(data + len - 2, "\"}", 2) != 0)
+        return -1;
+    n = len - hl - 2;
+    if (n % 4 != 0 || memchr(data + hl, '"', n) != NULL)
+        return -1;
+    if (n == 0)
+        return 0;
+    dec = EVP_DecodeBlock(out, (const unsigned char *)data + hl, (int)n);
+    if (dec < 0)
+        return -1;
+    /* EVP_DecodeBlock counts the padding as zero bytes. */
+    if (data[hl + n - 1] == '=')
+        dec--;
+    if (data[hl + n - 2] == '=')
+        dec--;
+    return dec;
+}
+
+/* The data of a msg frame {"op":"msg",...,"data":<data>[,"retained":true]}
+ * as its raw JSON text: pl_frame_msg writes data last but for retained,
+ * and "data" cannot occur unescaped inside the strings before it. */
+static bool frame_data(const char *f, size_t len, bool retained,
+                       const char **data, size_t *dlen)
+{
+    static const char key[] = ",\"data\":";
+    static const char tail[] = ",\"retained\":true}";
+    const char *p = NULL;
+    size_t end = len - 1;
+
+    if (retained && len > sizeof(tail) &&
+        memcmp(f + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1) == 0)
+        end = len - (sizeof(tail) - 1);
+    p = memmem(f, len, key, sizeof(key) - 1);
+    if (p == NULL)
+        return false;
+    p += sizeof(key) - 1;
+    if ((size_t)(p - f) > end)
+        return false;
+    *data = p;
+    *dlen = (size_t)(f + end - p);
+    return true;
+}
+
+static void out_pkt_release(void *item, void *ctx)
+{
+    (void)ctx;
+    free(item);
+}
+
+/* A msg frame: a PUBLISH at the granted QoS. Returns 1 when done, 0 when
+ * the window is full (try again after an ack), -1 on OOM. */
+static int on_msg(struct mqtt_session *s, const char *f, size_t len,
+                  const cJSON *j)
+{
+    const cJSON *jt = cJSON_GetObjectItemCaseSensitive(j, "topic");
+    bool retained =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "retained"));
+    const char *topic = cJSON_GetStringValue(jt);
+    const char *data = NULL;
+    size_t dlen = 0;
+    size_t tlen = 0;
+    size_t plen = 0;
+    size_t hlen = 0;
+    unsigned char *payload = NULL;
+    struct out_pkt *pkt = NULL;
+    uint8_t qos = 0;
+    long bin = 0;
+    int id = 0;
+
+    if (topic == NULL || !frame_data(f, len, retained, &data, &dlen))
+        return 1; /* not ours to judge: skip it */
+    qos = grant_qos(s, topic);
+    if (qos > 0 && mqtt_inflight_full(&s->window))
+        return 0;
+    tlen = strlen(topic);
+    payload = malloc(dlen + 1);
+    if (payload == NULL)
+        return -1;
+    if (dlen == 4 && memcmp(data, "null", 4) == 0)
+        plen = 0; /* a cleared retained value, or a JSON null */
+    else if ((bin = base64_object(data, dlen, payload)) >= 0)
+        plen = (size_t)bin;
+    else
+        plen = pl_mqtt_data_to_payload(data, dlen, (char *)payload);
+    hlen = pl_mqtt_put_publish_header(NULL, 0, topic, tlen, qos, false,
+                                      retained, qos ? 1 : 0, plen);
+    pkt = malloc(sizeof(*pkt) + hlen + plen);
+    if (pkt == NULL || hlen == 0) {
+        free(payload);
+        free(pkt);
+        return hlen == 0 ? 1 : -1;
+    }
+    pkt->len = hlen + plen;
+    if (qos > 0) {
+        id = mqtt_inflight_add(&s->window, pkt, qos, 0);
+        if (id < 0) {
+            free(payload);
+            free(pkt);
+            return 0;
+        }
+    }
+    pl_mqtt_put_publish_header(pkt->bytes, hlen, topic, tlen, qos, false,
+                               retained, (uint16_t)id, plen);
+    memcpy(pkt->bytes + hlen, payload, plen);
+    free(payload);
+    if (out_put(s, pkt->bytes, pkt->len) < 0) {
+        if (qos == 0)
+            free(pkt);
+        return -1;
+    }
+    if (qos == 0)
+        free(pkt);
+    return 1;
+}
+
+/* One frame of the out-queue (its JSON text). 1: done, 0: wait, -1. */
+static int on_frame(struct mqtt_session *s, const char *f, size_t len)
+{
+    cJSON *j = NULL;
+    const char *op = NULL;
+    int rc = 1;
+
+    j = cJSON_ParseWithLength(f, len);
+    if (j == NULL)
+        return 1;
+    op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "op"));
+    if (op != NULL && strcmp(op, "msg") == 0) {
+        rc = on_msg(s, f, len, j);
+    } else if (op != NULL &&
+               (strcmp(op, "ok") == 0 || strcmp(op, "error") == 0)) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
+        const char *code =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "code"));
+
+        if (cJSON_IsNumber(id))
+            rc = on_reply(s, (int64_t)id->valuedouble,
+                          op[0] == 'e' ? (code ? code : "error") : NULL) < 0
+                     ? -1
+                     : 1;
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* Output kept below this before more is taken from the hub's queue. */
+#define MQTT_OUT_HIGH (256 * 1024)
+
+int mqtt_session_pull(struct mqtt_session *s, unsigned char *scratch,
+                      size_t cap)
+{
+    unsigned rounds = 0;
+
+    if (s->c->close_code != 0)
+        return -1;
+    for (rounds = 0; rounds < 64; rounds++) {
+        struct hub_out out;
+        size_t off = 0;
+        uint32_t done = 0;
+        bool stalled = false;
+
+        if (s->out_len - s->out_off >= MQTT_OUT_HIGH)
+            return 1; /* written first; then more is taken */
+        if (hub_conn_take(s->hub, s->c, scratch, cap, &out) == 0) {
+            hub_conn_wrote(s->hub, s->c, &out);
+            return 0;
+        }
+        while (done < out.frames) {
+            size_t flen = msg_frame_len(out.data + off, out.len - off);
+            const char *text = NULL;
+            size_t tlen = 0;
+            int rc = 0;
+
+            if (flen == 0)
+                break;
+            text = msg_frame_payload(out.data + off, flen, &tlen);
+            rc = text != NULL ? on_frame(s, text, tlen) : 1;
+            if (rc < 0) {
+                out.frames = done;
+                hub_conn_wrote(s->hub, s->c, &out);
+                return -1;
+            }
+            if (rc == 0) {
+                stalled = true;
+                break;
+            }
+            off += flen;
+            done++;
+        }
+        out.frames = done;
+        if (stalled) {
+            /* The window is full: wait for an ack, but hear of a cull. */
+            hub_conn_wrote(s->hub, s->c, &out);
+            hub_conn_wait(s->hub, s->c);
+            return 0;
+        }
+        if (!hub_conn_wrote(s->hub, s->c, &out))
+            return 0;
+    }
+    return 1; /* more is ready: the transport asks to write again */
+}
+
+/* ------------------------------------------------------------------ */
+/* life cycle                                                          */
+/* ------------------------------------------------------------------ */
+
+/* The will: published as the client's own message, through a one-command
+ * hub connection (this one may already be closing), under the same ACL. */
+static void publish_will(struct mqtt_session *s)
+{
+    struct conn *w = NULL;
+    char *user = NULL;
+
+    if (s->will_topic == NULL || s->said_disconnect || !s->connected)
+        return;
+    if (pl_topic_validate(s->will_topic, strlen(s->will_topic), false) !=
+            PL_OK ||
+        (s->c->claims != NULL &&
+         !pl_claims_may_pub(s->c->claims, s->will_topic))) {
+        log_info("mqtt %s: will on %s not published (topic refused)",
+                 s->client_id, s->will_topic);
+        return;
+    }
+    w = hub_conn_open(s->hub, CONN_REQUEST, NULL);
+    user = strdup(s->c->user);
+    if (w == NULL || user == NULL) {
+        free(user);
+        if (w != NULL)
+            hub_conn_close(s->hub, &w);
+        return;
+    }
+    free(w->user);
+    w->user = user;
+    w->said_hello = true;
+    log_info("mqtt %s: connection lost, publishing its will on %s",
+             s->client_id, s->will_topic);
+    STAT(s)->wills++;
+    publish(s, w, 0, s->will_topic, s->will_payload, s->will_len,
+            s->will_retain);
+    hub_conn_close(s->hub, &w);
+}
+
+struct mqtt_session *mqtt_session_new(struct hub *hub, struct conn *c,
+                                      struct mqtt_ids *ids,
+                                      const struct mqtt_session_config *cfg)
+{
+    struct mqtt_session *s = calloc(1, sizeof(*s));
+    unsigned window = cfg->window ? cfg->window : 64;
+
+    if (s == NULL)
+        return NULL;
+    s->hub = hub;
+    s->c = c;
+    s->ids = ids;
+    s->cfg = *cfg;
+    pl_mqtt_reader_init(&s->reader, cfg->max_packet);
+    if (pl_buf_init(&s->scratch, 256) < 0 ||
+        mqtt_inflight_init(&s->window, window, out_pkt_release, NULL) < 0)
+        goto fail;
+    if (mqtt_qos2_rx_init(&s->qos2_rx, MQTT_QOS2_RX_MAX) < 0) {
+        mqtt_inflight_cleanup(&s->window);
+        goto fail;
+    }
+    STAT(s)->connections++;
+    return s;
+fail:
+    pl_buf_cleanup(&s->scratch);
+    pl_mqtt_reader_cleanup(&s->reader);
+    free(s);
+    return NULL;
+}
+
+void mqtt_session_free(struct mqtt_session **sp)
+{
+    struct mqtt_session *s = *sp;
+    struct op o;
+
+    if (s == NULL)
+        return;
+    publish_will(s);
+    STAT(s)->connections--;
+    if (s->in_ids)
+        mqtt_ids_remove(s->ids, &s->id_entry);
+    while (s->ops_n > 0 && op_take(s, s->ops[s->ops_head].id, &o))
+        op_clear(&o);
+    while (s->grants != NULL) {
+        struct grant *g = s->grants;
+
+        s->grants = g->next;
+        free(g);
+    }
+    mqtt_inflight_cleanup(&s->window);
+    mqtt_qos2_rx_cleanup(&s->qos2_rx);
+    pl_mqtt_reader_cleanup(&s->reader);
+    pl_buf_cleanup(&s->scratch);
+    free(s->ops);
+    free(s->out);
+    free(s->client_id);
+    free(s->will_topic);
+    free(s->will_payload);
+    free(s);
+    *sp = NULL;
+}
+
+void mqtt_session_forget_will(struct mqtt_session *s)
+{
+    free(s->will_topic);
+    s->will_topic = NULL;
+}
+
+bool mqtt_session_connected(const struct mqtt_session *s)
+{
+    return s->connected;
+}
+
+unsigned mqtt_session_keepalive(const struct mqtt_session *s)
+{
+    return s->keepalive;
+}
+
+bool mqtt_session_backed_up(const struct mqtt_session *s, unsigned bound)
+{
+    return s->ops_n > bound;
+}

@@ -1,0 +1,1023 @@
+/*
+ * it_mqtt_broker.c: Parley's MQTT listener against real clients and a
+ * real parleyd (started with --mqtt-port 0 by the test support): Debian's
+ * mosquitto_pub and mosquitto_sub (QoS 0/1/2, retained and its clearing,
+ * the will when a client is killed), MQTT <-> JSON both ways with the
+ * payload mapping, and a raw socket for what no polite client does
+ * (packets before CONNECT, oversized and truncated remaining lengths, a
+ * CONNECT that never comes, the keepalive timeout, takeover, `$` topics,
+ * a flood while a bystander keeps working). A second server with --secret
+ * checks JWT passwords and allow_sub.
+ *
+ * No fixed sleeps: every wait is for a line, a packet or an exit, with a
+ * deadline. A subscriber is known to be subscribed when the retained
+ * "ready" message published before it started reaches it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "itest.h"
+#include "jwt.h"
+#include "mqtt.h"
+
+#define WAIT_MS 10000
+#define MOSQUITTO_PUB "/usr/bin/mosquitto_pub"
+#define MOSQUITTO_SUB "/usr/bin/mosquitto_sub"
+#define SECRET "it-mqtt-secret"
+#define PYTHON "/usr/bin/python3" /* Debian's, which has paho */
+
+static int mqtt_port_of(void **state)
+{
+    struct itest *it = *state;
+
+    return server_mqtt_port(it->srv);
+}
+
+/* ------------------------------------------------------------------ */
+/* child programs                                                      */
+/* ------------------------------------------------------------------ */
+
+struct child {
+    pid_t pid;
+    int out;            /* its stdout, or -1 */
+    char buf[8192];
+    size_t len;
+};
+
+/* Run argv (NULL-terminated) with its stdout on a pipe. */
+static void child_start(struct child *ch, const char *const *argv)
+{
+    int fds[2] = {-1, -1};
+
+    memset(ch, 0, sizeof(*ch));
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    fflush(NULL);
+    ch->pid = fork();
+    assert_true(ch->pid >= 0);
+    if (ch->pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    ch->out = fds[0];
+}
+
+/* The next line of its output (without the newline) into line, waiting
+ * until the deadline. false at EOF or the deadline. */
+static bool child_line(struct child *ch, char *line, size_t cap,
+                       int timeout_ms)
+{
+    int64_t deadline = itest_mono_ms() + timeout_ms;
+
+    for (;;) {
+        char *nl = memchr(ch->buf, '\n', ch->len);
+        struct pollfd pf = {ch->out, POLLIN, 0};
+        ssize_t n = 0;
+
+        if (nl != NULL) {
+            size_t k = (size_t)(nl - ch->buf);
+
+            assert_true(k < cap);
+            memcpy(line, ch->buf, k);
+            line[k] = '\0';
+            memmove(ch->buf, nl + 1, ch->len - k - 1);
+            ch->len -= k + 1;
+            return true;
+        }
+        if (ch->len == sizeof(ch->buf) ||
+            poll(&pf, 1, itest_left_ms(deadline)) != 1)
+            return false;
+        n = read(ch->out, ch->buf + ch->len, sizeof(ch->buf) - ch->len);
+        if (n <= 0)
+            return false;
+        ch->len += (size_t)n;
+    }
+}
+
+/* Wait for its exit; returns the exit code (-1: signal). Killed and
+ * failed at the deadline. */
+static int child_wait(struct child *ch, int timeout_ms)
+{
+    int64_t deadline = itest_mono_ms() + timeout_ms;
+    int st = 0;
+
+    for (;;) {
+        pid_t r = waitpid(ch->pid, &st, WNOHANG);
+
+        if (r == ch->pid)
+            break;
+        if (itest_left_ms(deadline) == 0) {
+            kill(ch->pid, SIGKILL);
+            waitpid(ch->pid, &st, 0);
+            ch->pid = -1;
+            fail_msg("a client did not exit in time");
+        }
+        poll(NULL, 0, 10); /* re-check, bounded by the deadline */
+    }
+    ch->pid = -1;
+    if (ch->out >= 0)
+        close(ch->out);
+    ch->out = -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void child_kill(struct child *ch)
+{
+    if (ch->pid > 0) {
+        kill(ch->pid, SIGKILL);
+        waitpid(ch->pid, NULL, 0);
+        ch->pid = -1;
+    }
+    if (ch->out >= 0)
+        close(ch->out);
+    ch->out = -1;
+}
+
+/* mosquitto_pub with these arguments after -h/-p; returns its exit code. */
+static int mosq_pub(int port, const char *const *args)
+{
+    const char *argv[32];
+    char p[16];
+    struct child ch;
+    size_t n = 0;
+
+    snprintf(p, sizeof(p), "%d", port);
+    argv[n++] = MOSQUITTO_PUB;
+    argv[n++] = "-h";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "-p";
+    argv[n++] = p;
+    while (*args != NULL && n < 31)
+        argv[n++] = *args++;
+    argv[n] = NULL;
+    child_start(&ch, argv);
+    return child_wait(&ch, WAIT_MS);
+}
+
+/* mosquitto_sub -v on filter at qos with extra args, started after a
+ * retained "ready" on ready_topic (which filter must match), and waited
+ * for until that line arrives: it is subscribed from then on. */
+static void mosq_sub_ready(struct child *ch, int port, const char *filter,
+                           const char *qos, const char *ready_topic,
+                           const char *const *extra)
+{
+    const char *argv[40];
+    const char *ready[] = {"-t", ready_topic, "-m", "ready", "-r", "-q", "1",
+                           NULL};
+    char p[16];
+    char line[512];
+    char want[300];
+    size_t n = 0;
+
+    assert_int_equal(mosq_pub(port, ready), 0);
+    snprintf(p, sizeof(p), "%d", port);
+    argv[n++] = MOSQUITTO_SUB;
+    argv[n++] = "-h";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "-p";
+    argv[n++] = p;
+    argv[n++] = "-v";
+    argv[n++] = "-q";
+    argv[n++] = qos;
+    argv[n++] = "-t";
+    argv[n++] = filter;
+    while (extra != NULL && *extra != NULL && n < 39)
+        argv[n++] = *extra++;
+    argv[n] = NULL;
+    child_start(ch, argv);
+    snprintf(want, sizeof(want), "%s ready", ready_topic);
+    assert_true(child_line(ch, line, sizeof(line), WAIT_MS));
+    assert_string_equal(line, want);
+}
+
+static void expect_line(struct child *ch, const char *want)
+{
+    char line[1024];
+
+    assert_true(child_line(ch, line, sizeof(line), WAIT_MS));
+    assert_string_equal(line, want);
+}
+
+/* ------------------------------------------------------------------ */
+/* a raw MQTT client                                                   */
+/* ------------------------------------------------------------------ */
+
+struct mq {
+    int fd;
+    unsigned char buf[70000];
+    size_t len;
+};
+
+struct mq_pkt {
+    uint8_t type, flags;
+    unsigned char body[66000];
+    size_t len;
+};
+
+static void mq_open(struct mq *m, int port)
+{
+    struct sockaddr_in a;
+
+    memset(m, 0, sizeof(*m));
+    m->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(m->fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(m->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+}
+
+static void mq_close(struct mq *m)
+{
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+}
+
+/* Send bytes; false when the server already closed the socket. */
+static bool mq_send(struct mq *m, const void *p, size_t n)
+{
+    return send(m->fd, p, n, MSG_NOSIGNAL) == (ssize_t)n;
+}
+
+/* Read more bytes; 0 at EOF or error, -1 at the deadline. */
+static int mq_fill(struct mq *m, int64_t deadline)
+{
+    struct pollfd pf = {m->fd, POLLIN, 0};
+    ssize_t n = 0;
+
+    if (poll(&pf, 1, itest_left_ms(deadline)) != 1)
+        return -1;
+    n = recv(m->fd, m->buf + m->len, sizeof(m->buf) - m->len, 0);
+    if (n <= 0)
+        return 0;
+    m->len += (size_t)n;
+    return 1;
+}
+
+/* The next packet: 1, 0 at EOF, -1 at the deadline. */
+static int mq_next(struct mq *m, struct mq_pkt *p, int timeout_ms)
+{
+    int64_t deadline = itest_mono_ms() + timeout_ms;
+
+    for (;;) {
+        size_t i = 1;
+        uint32_t rlen = 0;
+        unsigned shift = 0;
+        bool whole = false;
+        int rc = 0;
+
+        while (m->len > i && i < 5) {
+            rlen |= (uint32_t)(m->buf[i] & 0x7f) << shift;
+            shift += 7;
+            if (!(m->buf[i++] & 0x80)) {
+                whole = m->len >= i + rlen;
+                break;
+            }
+        }
+        if (whole) {
+            p->type = m->buf[0] >> 4;
+            p->flags = m->buf[0] & 15;
+            assert_true(rlen <= sizeof(p->body));
+            memcpy(p->body, m->buf + i, rlen);
+            p->len = rlen;
+            memmove(m->buf, m->buf + i + rlen, m->len - i - rlen);
+            m->len -= i + rlen;
+            return 1;
+        }
+        rc = mq_fill(m, deadline);
+        if (rc <= 0)
+            return rc;
+    }
+}
+
+static void mq_expect(struct mq *m, struct mq_pkt *p, uint8_t type)
+{
+    assert_int_equal(mq_next(m, p, WAIT_MS), 1);
+    assert_int_equal(p->type, type);
+}
+
+/* The server closes the connection within timeout_ms (whatever it sent
+ * before is skipped). */
+static void mq_expect_eof(struct mq *m, int timeout_ms)
+{
+    int64_t deadline = itest_mono_ms() + timeout_ms;
+    int rc = 0;
+
+    do {
+        m->len = 0;
+        rc = mq_fill(m, deadline);
+    } while (rc == 1);
+    assert_int_equal(rc, 0);
+}
+
+static size_t put_str(unsigned char *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    b[0] = (unsigned char)(n >> 8);
+    b[1] = (unsigned char)n;
+    memcpy(b + 2, s, n);
+    return 2 + n;
+}
+
+/* CONNECT (clean session) with keepalive, an optional will and password;
+ * returns the CONNACK return code. */
+static int mq_connect(struct mq *m, int port, const char *id,
+                      uint16_t keepalive, const char *will_topic,
+                      const char *password)
+{
+    unsigned char body[2048];
+    unsigned char pkt[2100];
+    struct mq_pkt p;
+    size_t n = 0;
+    size_t h = 0;
+    uint8_t flags = 0x02;
+
+    mq_open(m, port);
+    n += put_str(body, "MQTT");
+    body[n++] = 4;
+    flags |= will_topic != NULL ? 0x04 : 0;
+    flags |= password != NULL ? 0xc0 : 0;
+    body[n++] = flags;
+    body[n++] = (unsigned char)(keepalive >> 8);
+    body[n++] = (unsigned char)keepalive;
+    n += put_str(body + n, id);
+    if (will_topic != NULL) {
+        n += put_str(body + n, will_topic);
+        n += put_str(body + n, "offline");
+    }
+    if (password != NULL) {
+        n += put_str(body + n, "device");
+        n += put_str(body + n, password);
+    }
+    pkt[0] = 0x10;
+    h = 1 + pl_mqtt_put_rlen(pkt + 1, 4, (uint32_t)n);
+    memcpy(pkt + h, body, n);
+    assert_true(mq_send(m, pkt, h + n));
+    mq_expect(m, &p, PL_MQTT_CONNACK);
+    assert_int_equal(p.len, 2);
+    return p.body[1];
+}
+
+/* SUBSCRIBE of n filters; the SUBACK's codes into codes[0..n). */
+static void mq_subscribe(struct mq *m, const char *const *filters,
+                         const uint8_t *qos, size_t n, uint8_t *codes)
+{
+    unsigned char body[1024];
+    unsigned char pkt[1100];
+    struct mq_pkt p;
+    size_t len = 2;
+    size_t h = 0;
+    size_t i = 0;
+
+    body[0] = 0;
+    body[1] = 1;
+    for (i = 0; i < n; i++) {
+        len += put_str(body + len, filters[i]);
+        body[len++] = qos[i];
+    }
+    pkt[0] = 0x82;
+    h = 1 + pl_mqtt_put_rlen(pkt + 1, 4, (uint32_t)len);
+    memcpy(pkt + h, body, len);
+    assert_true(mq_send(m, pkt, h + len));
+    mq_expect(m, &p, PL_MQTT_SUBACK);
+    assert_int_equal(p.len, 2 + n);
+    memcpy(codes, p.body + 2, n);
+}
+
+static void mq_publish(struct mq *m, const char *topic, const char *payload,
+                       uint8_t qos, uint16_t id)
+{
+    unsigned char pkt[70000];
+    size_t n = pl_mqtt_put_publish(pkt, sizeof(pkt), topic, strlen(topic),
+                                   qos, false, false, id, payload,
+                                   strlen(payload));
+
+    assert_true(n > 0);
+    assert_true(mq_send(m, pkt, n));
+}
+
+/* A PUBLISH on topic with payload; returns its QoS. */
+static uint8_t mq_expect_publish(struct mq *m, const char *topic,
+                                 const char *payload)
+{
+    struct mq_pkt p;
+    size_t tl = 0;
+    size_t off = 0;
+    uint8_t qos = 0;
+
+    mq_expect(m, &p, PL_MQTT_PUBLISH);
+    qos = (p.flags >> 1) & 3;
+    tl = (size_t)(p.body[0] << 8 | p.body[1]);
+    off = 2 + tl + (qos > 0 ? 2 : 0);
+    assert_int_equal(tl, strlen(topic));
+    assert_memory_equal(p.body + 2, topic, tl);
+    assert_int_equal(p.len - off, strlen(payload));
+    assert_memory_equal(p.body + off, payload, p.len - off);
+    return qos;
+}
+
+/* ------------------------------------------------------------------ */
+/* tests                                                               */
+/* ------------------------------------------------------------------ */
+
+/* mosquitto_sub at QoS 2 gets what mosquitto_pub sends at 0, 1 and 2, in
+ * order; each is stored with its seq, visible to history. */
+static void test_mosquitto_qos(void **state)
+{
+    int port = mqtt_port_of(state);
+    char filter[100], t[200], ready[200], want[300];
+    struct child sub;
+    const char *q0[] = {"-t", t, "-m", "zero", "-q", "0", NULL};
+    const char *q1[] = {"-t", t, "-m", "one", "-q", "1", NULL};
+    const char *q2[] = {"-t", t, "-m", "two", "-q", "2", NULL};
+    struct httpc_resp r;
+    char path[256];
+
+    itest_topic(filter, sizeof(filter), "mq");
+    snprintf(t, sizeof(t), "%s/kitchen", filter);
+    snprintf(ready, sizeof(ready), "%s/ready", filter);
+    strcat(filter, "/#");
+    mosq_sub_ready(&sub, port, filter, "2", ready, NULL);
+    assert_int_equal(mosq_pub(port, q0), 0);
+    assert_int_equal(mosq_pub(port, q1), 0);
+    assert_int_equal(mosq_pub(port, q2), 0);
+    snprintf(want, sizeof(want), "%s zero", t);
+    expect_line(&sub, want);
+    snprintf(want, sizeof(want), "%s one", t);
+    expect_line(&sub, want);
+    snprintf(want, sizeof(want), "%s two", t);
+    expect_line(&sub, want);
+    child_kill(&sub);
+
+    snprintf(path, sizeof(path), "/api/history?topic=%s", t);
+    assert_int_equal(httpc_get(itest_port(state), path, &r, WAIT_MS), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "\"seq\":3"));
+    assert_non_null(strstr(r.body, "\"data\":\"two\""));
+    httpc_resp_cleanup(&r);
+}
+
+/* A retained message reaches a later subscriber; an empty retained
+ * payload clears it. */
+static void test_mosquitto_retained(void **state)
+{
+    int port = mqtt_port_of(state);
+    char t[100], t2[200], filter[200], want[300];
+    struct child sub;
+    const char *set[] = {"-t", t, "-m", "21.5", "-r", "-q", "1", NULL};
+    const char *clear[] = {"-t", t, "-n", "-r", "-q", "1", NULL};
+    const char *argv_sub[] = {MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", NULL,
+                              "-v", "-C", "1", "-t", t, NULL};
+    char p[16];
+
+    itest_topic(t, sizeof(t), "ret");
+    snprintf(filter, sizeof(filter), "%s/#", t);
+    assert_int_equal(mosq_pub(port, set), 0);
+    snprintf(p, sizeof(p), "%d", port);
+    argv_sub[4] = p;
+    child_start(&sub, argv_sub);
+    snprintf(want, sizeof(want), "%s 21.5", t);
+    expect_line(&sub, want);
+    assert_int_equal(child_wait(&sub, WAIT_MS), 0);
+
+    /* Cleared: a subscriber to the topic and a sibling sees the sibling's
+     * retained "ready" and nothing of the cleared one. */
+    assert_int_equal(mosq_pub(port, clear), 0);
+    snprintf(t2, sizeof(t2), "%s/x", t);
+    mosq_sub_ready(&sub, port, filter, "0", t2, NULL);
+    child_kill(&sub);
+}
+
+/* MQTT -> JSON with the payload mapping, and JSON -> MQTT as raw text. */
+static void test_mqtt_json_both_ways(void **state)
+{
+    int port = mqtt_port_of(state);
+    char base[100], t[200], filter[200], ready[200], want[300];
+    struct rawws *js = itest_hello(itest_port(state), "dash");
+    struct rawws *js2 = NULL;
+    const char *json[] = {"-t", t, "-m", "{\"t\": 21.5}", "-q", "1", NULL};
+    const char *text[] = {"-t", t, "-m", "hello", "-q", "1", NULL};
+    struct child sub;
+    cJSON *m = NULL;
+    cJSON *ok = NULL;
+
+    assert_non_null(js);
+    itest_topic(base, sizeof(base), "sensors");
+    snprintf(t, sizeof(t), "%s/temp", base);
+    snprintf(filter, sizeof(filter), "%s/#", base);
+    ok = itest_sub(js, 2, filter);
+    assert_non_null(ok);
+    cJSON_Delete(ok);
+    assert_int_equal(mosq_pub(port, json), 0);
+    m = itest_expect_msg(js, t, 1, WAIT_MS);
+    assert_non_null(m);
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(m, "data"), "t")));
+    cJSON_Delete(m);
+    assert_int_equal(mosq_pub(port, text), 0);
+    m = itest_expect_msg(js, t, 2, WAIT_MS);
+    assert_non_null(m);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(m, "data")),
+                        "hello");
+    cJSON_Delete(m);
+
+    /* JSON -> MQTT: a string arrives as its text, an object as JSON. */
+    snprintf(ready, sizeof(ready), "%s/ready", base);
+    mosq_sub_ready(&sub, port, filter, "1", ready, NULL);
+    js2 = itest_hello(itest_port(state), "browser");
+    assert_non_null(js2);
+    assert_true(itest_pub(js2, 3, t, "\"hello from json\"") > 0);
+    snprintf(want, sizeof(want), "%s hello from json", t);
+    expect_line(&sub, want);
+    assert_true(itest_pub(js2, 4, t, "{\"on\":true}") > 0);
+    snprintf(want, sizeof(want), "%s {\"on\":true}", t);
+    expect_line(&sub, want);
+    child_kill(&sub);
+    rawws_close(js2);
+    rawws_close(js);
+}
+
+/* A client killed without DISCONNECT: its will is published, as the
+ * client's message, to JSON subscribers too. */
+static void test_will_on_kill(void **state)
+{
+    int port = mqtt_port_of(state);
+    char base[100], t[200], filter[200], ready[200], wt[200];
+    struct rawws *js = itest_hello(itest_port(state), "watch");
+    const char *extra[] = {"--will-topic", wt, "--will-payload", "lost",
+                           NULL};
+    struct child sub;
+    cJSON *ok = NULL;
+    cJSON *m = NULL;
+
+    assert_non_null(js);
+    itest_topic(base, sizeof(base), "will");
+    snprintf(t, sizeof(t), "%s/data", base);
+    snprintf(wt, sizeof(wt), "%s/status", base);
+    snprintf(filter, sizeof(filter), "%s/#", base);
+    snprintf(ready, sizeof(ready), "%s/ready", base);
+    ok = itest_sub(js, 2, wt);
+    assert_non_null(ok);
+    cJSON_Delete(ok);
+    mosq_sub_ready(&sub, port, filter, "1", ready, extra);
+    child_kill(&sub);
+    m = itest_expect_msg(js, wt, 1, WAIT_MS);
+    assert_non_null(m);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(m, "data")),
+                        "lost");
+    cJSON_Delete(m);
+    rawws_close(js);
+}
+
+/* A client silent for 1.5 times its keepalive is closed, and its will
+ * goes; a DISCONNECT leaves no will. */
+static void test_keepalive_timeout(void **state)
+{
+    int port = mqtt_port_of(state);
+    struct mq m;
+    struct mq w;
+    char t[100];
+    uint8_t code = 0;
+    uint8_t q = 0;
+    const char *f[1];
+    int64_t t0 = 0;
+    int64_t took = 0;
+
+    itest_topic(t, sizeof(t), "ka");
+    f[0] = t;
+    assert_int_equal(mq_connect(&w, port, "ka-watch", 0, NULL, NULL), 0);
+    mq_subscribe(&w, f, &q, 1, &code);
+    assert_int_equal(code, 0);
+    assert_int_equal(mq_connect(&m, port, "ka-dev", 1, t, NULL), 0);
+    t0 = itest_mono_ms();
+    mq_expect_eof(&m, 4000);
+    took = itest_mono_ms() - t0;
+    /* 1.5 s, as lws's timeouts tick in whole seconds: up to 1 s later */
+    assert_true(took >= 1000 && took < 3500);
+    mq_close(&m);
+    assert_int_equal(mq_expect_publish(&w, t, "offline"), 0);
+    mq_close(&w);
+}
+
+/* A second CONNECT with the same client id closes the first. */
+static void test_takeover(void **state)
+{
+    int port = mqtt_port_of(state);
+    struct mq a;
+    struct mq b;
+    struct mq_pkt p;
+    struct httpc_resp r;
+    unsigned char ping[2] = {0xc0, 0};
+
+    assert_int_equal(mq_connect(&a, port, "same-id", 60, NULL, NULL), 0);
+    assert_int_equal(mq_connect(&b, port, "same-id", 60, NULL, NULL), 0);
+    mq_expect_eof(&a, WAIT_MS);
+    mq_close(&a);
+    assert_true(mq_send(&b, ping, 2));
+    mq_expect(&b, &p, PL_MQTT_PINGRESP);
+    mq_close(&b);
+    /* the only takeover of this server, counted */
+    assert_int_equal(httpc_get(itest_port(state), "/metrics", &r, WAIT_MS),
+                     0);
+    assert_non_null(strstr(r.body, "\nparley_mqtt_takeovers_total 1\n"));
+    httpc_resp_cleanup(&r);
+}
+
+/* Overlapping filters: one delivery, at the higher QoS; a publish to a
+ * `$` topic (the server's own) is acknowledged and dropped, and `+` would
+ * not match it anyway; a filter Parley refuses gets 0x80. */
+static void test_overlap_and_dollar(void **state)
+{
+    int port = mqtt_port_of(state);
+    char base[100], t[200], f1[200], f2[200];
+    const char *filters[] = {f1, f2, "+/ov", "a//b"};
+    const uint8_t qos[] = {1, 2, 0, 0};
+    uint8_t codes[4];
+    struct mq m;
+    struct mq pub;
+    struct mq_pkt p;
+
+    itest_topic(base, sizeof(base), "ov");
+    snprintf(t, sizeof(t), "%s/x", base);
+    snprintf(f1, sizeof(f1), "%s/+", base);
+    snprintf(f2, sizeof(f2), "%s/#", base);
+    assert_int_equal(mq_connect(&m, port, "ov-sub", 60, NULL, NULL), 0);
+    mq_subscribe(&m, filters, qos, 4, codes);
+    assert_int_equal(codes[0], 1);
+    assert_int_equal(codes[1], 2);
+    assert_int_equal(codes[2], 0);
+    assert_int_equal(codes[3], 0x80);
+    assert_int_equal(mq_connect(&pub, port, "ov-pub", 60, NULL, NULL), 0);
+    mq_publish(&pub, "$SYS/ov", "no", 1, 1);
+    mq_expect(&pub, &p, PL_MQTT_PUBACK);
+    mq_publish(&pub, t, "once", 1, 2);
+    mq_expect(&pub, &p, PL_MQTT_PUBACK);
+    assert_int_equal(mq_expect_publish(&m, t, "once"), 2);
+    /* nothing more: a ping's answer comes next */
+    assert_true(mq_send(&m, (const unsigned char[]){0xc0, 0}, 2));
+    mq_expect(&m, &p, PL_MQTT_PINGRESP);
+    mq_close(&m);
+    mq_close(&pub);
+}
+
+/* Hostile bytes close only their own connection. */
+static void test_hostile(void **state)
+{
+    int port = mqtt_port_of(state);
+    struct itest_bystander by;
+    struct mq m;
+    static const unsigned char before[] = {0x82, 0x06, 0, 1, 0, 1, 'a', 0};
+    static const unsigned char five[] = {0x10, 0xff, 0xff, 0xff, 0xff, 0x01};
+    static const unsigned char huge[] = {0x30, 0xff, 0xff, 0xff, 0x7f};
+    static const unsigned char half[] = {0x10, 0x20, 0, 4, 'M', 'Q'};
+
+    assert_int_equal(itest_bystander_start(itest_port(state), &by), 0);
+    mq_open(&m, port);
+    assert_true(mq_send(&m, before, sizeof(before)));
+    mq_expect_eof(&m, WAIT_MS);
+    mq_close(&m);
+    mq_open(&m, port);
+    assert_true(mq_send(&m, five, sizeof(five)));
+    mq_expect_eof(&m, WAIT_MS);
+    mq_close(&m);
+    assert_int_equal(mq_connect(&m, port, "huge", 60, NULL, NULL), 0);
+    assert_true(mq_send(&m, huge, sizeof(huge)));
+    mq_expect_eof(&m, WAIT_MS);
+    mq_close(&m);
+    /* a CONNECT that never completes: closed at --handshake-timeout (1s) */
+    mq_open(&m, port);
+    assert_true(mq_send(&m, half, sizeof(half)));
+    mq_expect_eof(&m, 4000);
+    mq_close(&m);
+    assert_true(itest_bystander_ok(&by));
+    rawws_close(by.c);
+}
+
+/* One client floods QoS 0 publishes; another keeps its round trips. */
+static void test_flood(void **state)
+{
+    int port = mqtt_port_of(state);
+    struct mq flood;
+    struct mq m;
+    struct mq_pkt p;
+    char t[100], mine[200];
+    const char *f[1];
+    uint8_t q = 1, code = 0;
+    unsigned char pkt[600];
+    unsigned char burst[64 * 600];
+    size_t n = 0;
+    size_t k = 0;
+    int i = 0;
+
+    itest_topic(t, sizeof(t), "flood");
+    snprintf(mine, sizeof(mine), "%s/mine", t);
+    f[0] = mine;
+    assert_int_equal(mq_connect(&flood, port, "flooder", 60, NULL, NULL), 0);
+    assert_int_equal(mq_connect(&m, port, "calm", 60, NULL, NULL), 0);
+    mq_subscribe(&m, f, &q, 1, &code);
+    assert_int_equal(code, 1);
+    memset(pkt, 'x', sizeof(pkt));
+    n = pl_mqtt_put_publish(pkt, sizeof(pkt), t, strlen(t), 0, false, false,
+                            0, "flooding", 8);
+    for (k = 0; k + n <= sizeof(burst); k += n)
+        memcpy(burst + k, pkt, n);
+    for (i = 0; i < 5; i++) {
+        int j = 0;
+        int64_t t0 = 0;
+
+        for (j = 0; j < 20; j++)
+            (void)send(flood.fd, burst, k, MSG_NOSIGNAL | MSG_DONTWAIT);
+        t0 = itest_mono_ms();
+        mq_publish(&m, mine, "still here", 1, (uint16_t)(i + 1));
+        mq_expect(&m, &p, PL_MQTT_PUBLISH);
+        mq_expect(&m, &p, PL_MQTT_PUBACK);
+        assert_true(itest_mono_ms() - t0 < 2000);
+    }
+    mq_close(&flood);
+    mq_close(&m);
+}
+
+/* With --secret: no password is CONNACK 5, a bad one 4, a JWT logs in
+ * and its allow_sub refuses a filter with 0x80; mosquitto_pub with the
+ * token as its password publishes. */
+static void test_jwt_password(void **state)
+{
+    int port = mqtt_port_of(state);
+    const char *const allow[] = {"ok/#"};
+    char *tok = pl_jwt_sign(SECRET, strlen(SECRET), "dev7", 0, allow, 1,
+                            allow, 1);
+    const char *filters[] = {"ok/x", "no/x"};
+    const uint8_t qos[] = {1, 1};
+    uint8_t codes[2];
+    struct mq m;
+    const char *good[] = {"-t", "ok/x", "-m", "1", "-q", "1", "-u", "dev",
+                          "-P", tok, NULL};
+    const char *bad[] = {"-t", "ok/y", "-m", "1", "-q", "1", "-u", "dev",
+                         "-P", "not-a-token", NULL};
+
+    assert_non_null(tok);
+    assert_int_equal(mq_connect(&m, port, "j1", 60, NULL, NULL), 5);
+    mq_close(&m);
+    assert_int_equal(mq_connect(&m, port, "j2", 60, NULL, "bad"), 4);
+    mq_close(&m);
+    assert_int_equal(mq_connect(&m, port, "j3", 60, NULL, tok), 0);
+    mq_subscribe(&m, filters, qos, 2, codes);
+    assert_int_equal(codes[0], 1);
+    assert_int_equal(codes[1], 0x80);
+    assert_int_equal(mosq_pub(port, good), 0);
+    assert_int_equal(mq_expect_publish(&m, "ok/x", "1"), 1);
+    assert_true(mosq_pub(port, bad) != 0);
+    mq_close(&m);
+    free(tok);
+}
+
+static bool have_paho(void)
+{
+    return access(PYTHON, X_OK) == 0 &&
+           system(PYTHON " -c 'import paho.mqtt.client' 2>/dev/null") == 0;
+}
+
+/* paho_parley.py MODE PORT TOPIC must print "MODE ok". */
+static void paho_run(const char *mode, int port)
+{
+    char p[16];
+    char t[100];
+    char line[512];
+    char want[64];
+    struct child ch;
+    const char *argv[] = {PYTHON, PAHO_SCRIPT, mode, p, t, NULL};
+
+    if (!have_paho())
+        skip();
+    snprintf(p, sizeof(p), "%d", port);
+    itest_topic(t, sizeof(t), "paho");
+    strcat(t, "/x");
+    child_start(&ch, argv);
+    snprintf(want, sizeof(want), "%s ok", mode);
+    assert_true(child_line(&ch, line, sizeof(line), 2 * WAIT_MS));
+    assert_string_equal(line, want);
+    assert_int_equal(child_wait(&ch, WAIT_MS), 0);
+}
+
+/* paho over TCP: overlapping filters granted 1 and 2, a binary payload
+ * delivered once at QoS 2, byte for byte. */
+static void test_paho_tcp(void **state)
+{
+    paho_run("tcp", mqtt_port_of(state));
+}
+
+/* paho: a second client with the same id takes over from the first. */
+static void test_paho_takeover(void **state)
+{
+    paho_run("takeover", mqtt_port_of(state));
+}
+
+/* paho over WebSocket on the main port at /mqtt, subprotocol mqtt. */
+static void test_paho_websocket(void **state)
+{
+    paho_run("ws", itest_port(state));
+}
+
+/* --mqtts-port with --cert/--key: mosquitto over TLS, checked against
+ * the certificate; a plaintext client on that port gets nowhere. */
+static char tls_dir[64];
+static char tls_cert[128];
+static char tls_key[128];
+
+static void test_mqtts(void **state)
+{
+    struct itest *it = *state;
+    int port = server_mqtt_port(it->srv);
+    char p[16];
+    char t[100];
+    char want[200];
+    struct child sub;
+    const char *tls_sub[] = {MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", p,
+                             "--cafile", tls_cert, "--insecure", "-v", "-C",
+                             "1", "-t", t, NULL};
+    const char *tls_pub[] = {"--cafile", tls_cert, "--insecure", "-t", t,
+                             "-m", "over tls", "-q", "1", "-r", NULL};
+    const char *plain_pub[] = {"-t", t, "-m", "plain", "-q", "1", NULL};
+    int tls_port = -1;
+
+    /* both ports are in the ready line */
+    assert_true(port > 0);
+    tls_port = server_mqtts_port(it->srv);
+    assert_true(tls_port > 0);
+    itest_topic(t, sizeof(t), "tls");
+    snprintf(p, sizeof(p), "%d", tls_port);
+    assert_int_equal(mosq_pub(tls_port, tls_pub), 0);
+    child_start(&sub, tls_sub);
+    snprintf(want, sizeof(want), "%s over tls", t);
+    expect_line(&sub, want);
+    assert_int_equal(child_wait(&sub, WAIT_MS), 0);
+    assert_true(mosq_pub(tls_port, plain_pub) != 0);
+}
+
+static int setup_tls(void **state)
+{
+    const char *const extra[] = {"--cert", tls_cert, "--key", tls_key,
+                                 "--mqtts-port", "0", NULL};
+    char cmd[512];
+
+    snprintf(tls_dir, sizeof(tls_dir), "/tmp/parley-mqtts-XXXXXX");
+    if (mkdtemp(tls_dir) == NULL)
+        return -1;
+    snprintf(tls_cert, sizeof(tls_cert), "%s/cert.pem", tls_dir);
+    snprintf(tls_key, sizeof(tls_key), "%s/key.pem", tls_dir);
+    snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec -pkeyopt "
+             "ec_paramgen_curve:prime256v1 -nodes -days 1 -subj "
+             "/CN=127.0.0.1 -keyout %s -out %s >/dev/null 2>&1", tls_key,
+             tls_cert);
+    if (system(cmd) != 0)
+        return -1;
+    return itest_setup(state, extra);
+}
+
+static int teardown_tls(void **state)
+{
+    int rc = itest_teardown(state);
+
+    unlink(tls_cert);
+    unlink(tls_key);
+    rmdir(tls_dir);
+    return rc;
+}
+
+/* --max-conns-per-ip counts MQTT connections as it counts WebSockets:
+ * past it a connection is closed before a CONNACK. */
+static void test_per_ip_cap(void **state)
+{
+    int port = mqtt_port_of(state);
+    struct mq a;
+    struct mq b;
+    struct mq c;
+
+    assert_int_equal(mq_connect(&a, port, "ip-a", 60, NULL, NULL), 0);
+    assert_int_equal(mq_connect(&b, port, "ip-b", 60, NULL, NULL), 0);
+    /* closed at once: well before --handshake-timeout (10 s) */
+    mq_open(&c, port);
+    mq_expect_eof(&c, 3000);
+    mq_close(&c);
+    mq_close(&a);
+    mq_close(&b);
+}
+
+/* A QoS 1 subscriber that never acknowledges: 64 deliveries go out, the
+ * rest wait in its queue, and past --queue-msgs it is disconnected (the
+ * counterpart of 4008) while the publisher carries on. */
+static void test_slow_subscriber(void **state)
+{
+    int port = mqtt_port_of(state);
+    char t[100];
+    const char *f[1];
+    uint8_t q = 1, code = 0;
+    struct mq sub;
+    struct mq pub;
+    struct mq_pkt p;
+    int i = 0;
+
+    itest_topic(t, sizeof(t), "slow");
+    f[0] = t;
+    assert_int_equal(mq_connect(&sub, port, "slow-sub", 60, NULL, NULL), 0);
+    mq_subscribe(&sub, f, &q, 1, &code);
+    assert_int_equal(code, 1);
+    assert_int_equal(mq_connect(&pub, port, "slow-pub", 60, NULL, NULL), 0);
+    for (i = 1; i <= 150; i++) {
+        mq_publish(&pub, t, "x", 1, (uint16_t)i);
+        mq_expect(&pub, &p, PL_MQTT_PUBACK);
+    }
+    mq_expect_eof(&sub, WAIT_MS); /* 64 PUBLISHes, unacked, then closed */
+    mq_close(&sub);
+    mq_publish(&pub, t, "y", 1, 151);
+    mq_expect(&pub, &p, PL_MQTT_PUBACK);
+    mq_close(&pub);
+}
+
+static int setup_capped(void **state)
+{
+    const char *const extra[] = {"--max-conns-per-ip", "2",
+                                 "--per-ip-exempt", "none",
+                                 "--queue-msgs", "50", NULL};
+
+    return itest_setup(state, extra);
+}
+
+static int setup_plain(void **state)
+{
+    const char *const extra[] = {"--handshake-timeout", "1", NULL};
+
+    return itest_setup(state, extra);
+}
+
+static int setup_auth(void **state)
+{
+    const char *const extra[] = {"--secret", SECRET, NULL};
+
+    return itest_setup(state, extra);
+}
+
+int main(void)
+{
+    const struct CMUnitTest plain[] = {
+        cmocka_unit_test(test_mosquitto_qos),
+        cmocka_unit_test(test_mosquitto_retained),
+        cmocka_unit_test(test_mqtt_json_both_ways),
+        cmocka_unit_test(test_will_on_kill),
+        cmocka_unit_test(test_keepalive_timeout),
+        cmocka_unit_test(test_takeover),
+        cmocka_unit_test(test_overlap_and_dollar),
+        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_flood),
+        cmocka_unit_test(test_paho_tcp),
+        cmocka_unit_test(test_paho_websocket),
+        cmocka_unit_test(test_paho_takeover),
+    };
+    const struct CMUnitTest auth[] = {
+        cmocka_unit_test(test_jwt_password),
+    };
+    const struct CMUnitTest capped[] = {
+        cmocka_unit_test(test_per_ip_cap),
+        cmocka_unit_test(test_slow_subscriber),
+    };
+    const struct CMUnitTest tls[] = {
+        cmocka_unit_test(test_mqtts),
+    };
+    int rc = 0;
+
+    if (access(MOSQUITTO_PUB, X_OK) != 0 || access(MOSQUITTO_SUB, X_OK) != 0) {
+        fprintf(stderr, "it_mqtt_broker: needs %s and %s "
+                        "(scripts/install-deps.sh --test)\n",
+                MOSQUITTO_PUB, MOSQUITTO_SUB);
+        return 77;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    rc = cmocka_run_group_tests_name("plain", plain, setup_plain,
+                                     itest_teardown);
+    rc |= cmocka_run_group_tests_name("auth", auth, setup_auth,
+                                      itest_teardown);
+    rc |= cmocka_run_group_tests_name("tls", tls, setup_tls, teardown_tls);
+    rc |= cmocka_run_group_tests_name("capped", capped, setup_capped,
+                                      itest_teardown);
+    return itest_exit_code(rc);
+}
