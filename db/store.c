@@ -68,6 +68,10 @@ struct store {
     atomic_uint_fast64_t rows;
     atomic_uint_fast64_t commit_errors;
     atomic_uint_fast64_t pruned;
+    /* store_set_retention, taken by the store thread at its next round */
+    _Atomic int64_t retain_messages;
+    _Atomic int64_t retain_age_ms;
+    atomic_bool retain_changed;
 };
 
 /* ---- open, walk --------------------------------------------------------- */
@@ -218,6 +222,11 @@ static int store_maybe_prune(struct store *st)
     uint64_t pruned = 0;
     int rc = 0;
 
+    if (atomic_exchange(&st->retain_changed, false)) {
+        store_sql_set_retention(st->sql, atomic_load(&st->retain_messages),
+                                atomic_load(&st->retain_age_ms));
+        st->next_prune_ms = now; /* prune by the new rules now */
+    }
     if (now < st->next_prune_ms)
         return (int)(st->next_prune_ms - now);
     rc = store_sql_prune(st->sql, store_now_ms(), STORE_PRUNE_STMTS,
@@ -393,6 +402,13 @@ void store_get_stats(struct store *st, struct store_stats *out)
     out->checkpoints = st->ckpt != NULL ? wal_ckpt_runs(st->ckpt) : 0;
     out->checkpointed_pages = st->ckpt != NULL ? wal_ckpt_pages(st->ckpt)
                                                : 0;
+}
+
+void store_set_retention(struct store *st, int64_t messages, int64_t age_ms)
+{
+    atomic_store(&st->retain_messages, messages);
+    atomic_store(&st->retain_age_ms, age_ms);
+    atomic_store(&st->retain_changed, true);
 }
 
 void store_fail_commits(struct store *st, int n)

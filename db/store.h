@@ -100,6 +100,12 @@ struct store_stats {
 };
 void store_get_stats(struct store *st, struct store_stats *out);
 
+/* New retention rules (a config reload; 0: keep all, keep forever): the
+ * store thread takes them at its next pruning round (within
+ * STORE_PRUNE_INTERVAL_MS); topics are held to a new count as they are
+ * written. Any thread. */
+void store_set_retention(struct store *st, int64_t messages, int64_t age_ms);
+
 /* Test hook: make the next n commits fail as if the disk did. */
 void store_fail_commits(struct store *st, int n);
 

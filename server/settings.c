@@ -89,6 +89,9 @@ void server_reload(struct server *srv)
      * is freed after the hub has let go of it. */
     server_set_logging(srv->cfg);
     srv->peers.limit = srv->cfg->max_conns_per_ip;
+    if (srv->store != NULL)
+        store_set_retention(srv->store, srv->cfg->retain_messages,
+                            srv->cfg->retain_age_ms);
     server_hub_config(srv->cfg, &hcfg);
     if (hub_reconfigure(srv->hub, &hcfg) < 0) {
         /* The hub kept its old settings, the old secret among them: take

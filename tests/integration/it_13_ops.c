@@ -329,6 +329,68 @@ static void test_readyz_follows_store(void **state)
     rawws_close_gracefully(c, 1000, ITEST_WAIT_MS);
 }
 
+/* The value of a counter in /metrics, or -1. */
+static long long metric(int port, const char *name)
+{
+    struct httpc_resp r;
+    char needle[128];
+    const char *at = NULL;
+    long long v = -1;
+
+    if (httpc_get(port, "/metrics", &r, ITEST_WAIT_MS) != 0)
+        return -1;
+    snprintf(needle, sizeof(needle), "\n%s ", name);
+    at = r.body != NULL ? strstr(r.body, needle) : NULL;
+    if (at != NULL)
+        v = strtoll(at + strlen(needle), NULL, 10);
+    httpc_resp_cleanup(&r);
+    return v;
+}
+
+/* Retention changed by a reload reaches the store: with retain-messages
+ * lowered to 2, the older rows of a topic are deleted (pruned counter)
+ * and history serves only the newest two. */
+static void test_reload_retention(void **state)
+{
+    int port = itest_port(state);
+    struct rawws *c = itest_hello(port, "keeper");
+    int64_t deadline = 0;
+    cJSON *ok = NULL;
+    const cJSON *m = NULL;
+    char topic[128];
+    int n = 0;
+    int i = 0;
+
+    assert_non_null(c);
+    itest_topic(topic, sizeof(topic), "retain");
+    for (i = 1; i <= 4; i++)
+        assert_int_equal(itest_pub(c, i, topic, "1"), i);
+    assert_int_equal(metric(port, "parley_store_pruned_total"), 0);
+    write_conf("log-level = notice\nmax-subs = 3\nretain-messages = 2\n");
+    send_hup(state, "config: retain-messages = 2 (applied)");
+    assert_int_equal(itest_pub(c, 5, topic, "1"), 5);
+    deadline = itest_mono_ms() + 4 * ITEST_WAIT_MS;
+    while (metric(port, "parley_store_pruned_total") < 3 &&
+           itest_left_ms(deadline) > 0) {
+        struct timespec nap = { 0, 20 * 1000 * 1000 };
+
+        nanosleep(&nap, NULL);
+    }
+    assert_int_equal(metric(port, "parley_store_pruned_total"), 3);
+    assert_int_equal(rawws_send_textf(c, "{\"op\":\"history\",\"id\":9,"
+                                      "\"topic\":\"%s\",\"limit\":10}",
+                                      topic), 0);
+    ok = rawws_expect_ok(c, 9, ITEST_WAIT_MS);
+    assert_non_null(ok);
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(ok, "messages")) {
+        assert_true(cJSON_GetObjectItem(m, "seq")->valuedouble >= 4);
+        n++;
+    }
+    assert_int_equal(n, 2);
+    cJSON_Delete(ok);
+    rawws_close_gracefully(c, 1000, ITEST_WAIT_MS);
+}
+
 #define DRAIN_PUBS 60
 
 /* The acks of the publishes with ids 1..DRAIN_PUBS as they come, then the
@@ -594,6 +656,7 @@ int main(void)
     };
     const struct CMUnitTest reload_tests[] = {
         cmocka_unit_test(test_sighup_reload),
+        cmocka_unit_test(test_reload_retention),
     };
     const struct CMUnitTest ready_tests[] = {
         cmocka_unit_test(test_readyz_follows_store),
