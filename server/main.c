@@ -179,10 +179,9 @@ static bool conns_open(struct server *srv)
     return hub_get_stats(srv->hub)->connections > 0;
 }
 
-/* SIGINT and SIGTERM stop the loop; SIGHUP reloads the config file;
- * SIGPIPE is ignored (a write to a
- * closed socket is an error return, not a death); SIGUSR1 fails the next
- * commit when the test hooks are on. */
+/* SIGINT and SIGTERM stop the loop (then drain); SIGHUP reloads the
+ * config file; SIGPIPE is ignored (a write to a closed socket is an error
+ * return, not a death); SIGUSR1 and SIGUSR2 are test hooks when on. */
 static void install_signals(void)
 {
     struct sigaction sa;
