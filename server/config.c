@@ -207,6 +207,10 @@ static const struct config_option option_table[] = {
       "from it, a WebSocket's client address is read\n"
       "from X-Forwarded-For (for --max-conns-per-ip)"),
       .count = F(n_trusted_proxy), .valid = valid_cidr },
+    { ROW(CONFIG_BOOL, "proxy-protocol", NULL, F(proxy_protocol), 0, 0,
+      "--trusted-proxy peers start each connection\n"
+      "with a PROXY protocol v1 line naming the client\n"
+      "(haproxy send-proxy); the others must not") },
     { ROW(CONFIG_STRING, "cert", "FILE", F(cert), 0, 0,
       "with --key: serve wss:// and https:// on the same port") },
     { ROW(CONFIG_STRING, "key", "FILE", F(key), 0, 0,

@@ -23,7 +23,11 @@ static void lws_log_emit(int level, const char *line)
         n = sizeof(buf) - 1;
     memcpy(buf, line, n);
     buf[n] = '\0';
-    if (level & LLL_ERR)
+    /* lws 4.1.6 reports every adoption with read-ahead (each connection
+     * after a PROXY header, listen.c) at error level: not an error. */
+    if (strncmp(buf, "adopt_socket_readbuf:", 21) == 0)
+        log_debug("lws: %s", buf);
+    else if (level & LLL_ERR)
         log_warn("lws: %s", buf);
     else if (level & LLL_WARN)
         log_info("lws: %s", buf);

@@ -38,3 +38,5 @@ parley_add_unit_test(test_ready
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_ready.c LIBS parley_core)
 parley_add_unit_test(test_cidr
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_cidr.c LIBS parley_core)
+parley_add_unit_test(test_proxy_v1
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_proxy_v1.c LIBS parley_core)
