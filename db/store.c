@@ -82,6 +82,10 @@ struct store {
     bool backup_finished;          /* {backup_lock} res is ready */
     struct store_backup_result backup_res; /* {backup_lock} */
     struct store_backup *backup;   /* store thread only: in progress */
+    /* store_set_retention, taken by the store thread at its next round */
+    _Atomic int64_t retain_messages;
+    _Atomic int64_t retain_age_ms;
+    atomic_bool retain_changed;
 };
 
 /* ---- open, walk --------------------------------------------------------- */
@@ -242,6 +246,11 @@ static int store_maybe_prune(struct store *st)
     uint64_t pruned = 0;
     int rc = 0;
 
+    if (atomic_exchange(&st->retain_changed, false)) {
+        store_sql_set_retention(st->sql, atomic_load(&st->retain_messages),
+                                atomic_load(&st->retain_age_ms));
+        st->next_prune_ms = now; /* prune by the new rules now */
+    }
     if (now < st->next_prune_ms)
         return (int)(st->next_prune_ms - now);
     rc = store_sql_prune(st->sql, store_now_ms(), STORE_PRUNE_STMTS,
@@ -557,6 +566,13 @@ int store_backup_poll(struct store *st, struct store_backup_result *res)
     }
     pthread_mutex_unlock(&st->backup_lock);
     return rc;
+}
+
+void store_set_retention(struct store *st, int64_t messages, int64_t age_ms)
+{
+    atomic_store(&st->retain_messages, messages);
+    atomic_store(&st->retain_age_ms, age_ms);
+    atomic_store(&st->retain_changed, true);
 }
 
 void store_fail_commits(struct store *st, int n)

@@ -114,6 +114,11 @@ int store_backup_start(struct store *st, const char *path);
  * res->err); 0 while it runs or when none was asked for. Service thread;
  * the store calls cfg->wake when it finishes. */
 int store_backup_poll(struct store *st, struct store_backup_result *res);
+/* New retention rules (a config reload; 0: keep all, keep forever): the
+ * store thread takes them at its next pruning round (within
+ * STORE_PRUNE_INTERVAL_MS); topics are held to a new count as they are
+ * written. Any thread. */
+void store_set_retention(struct store *st, int64_t messages, int64_t age_ms);
 
 /* Test hook: make the next n commits fail as if the disk did. */
 void store_fail_commits(struct store *st, int n);

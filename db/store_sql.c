@@ -412,6 +412,13 @@ static void map_cleanup(struct topic_map *m)
     m->len = 0;
 }
 
+void store_sql_set_retention(struct store_sql *s, int64_t messages,
+                             int64_t age_ms)
+{
+    s->retain_messages = messages > 0 ? messages : 0;
+    s->retain_age_ms = age_ms > 0 ? age_ms : 0;
+}
+
 /* Put t on the prune list unless it is there. Out of memory only delays
  * its pruning until the next open. */
 static void sql_prune_mark(struct store_sql *s, struct sql_topic *t)

@@ -116,6 +116,9 @@ void store_sql_run_read(struct store_sql *s, struct store_job *job);
  * window. Only indexed rows are pruned. Adds to *pruned (messages only).
  * Returns 1 when more is left to do, 0 when done, -PL_ERR_INTERNAL on
  * failure. */
+/* Replace the retention rules given at open (store thread). */
+void store_sql_set_retention(struct store_sql *s, int64_t messages,
+                             int64_t age_ms);
 int store_sql_prune(struct store_sql *s, int64_t now_ms, int max_stmts,
                     uint64_t *pruned);
 

@@ -214,6 +214,10 @@ static const struct config_option option_table[] = {
       "from it, a WebSocket's client address is read\n"
       "from X-Forwarded-For (for --max-conns-per-ip)"),
       .count = F(n_trusted_proxy), .valid = valid_cidr },
+    { ROW(CONFIG_BOOL, "proxy-protocol", NULL, F(proxy_protocol), 0, 0,
+      "--trusted-proxy peers start each connection\n"
+      "with a PROXY protocol v1 line naming the client\n"
+      "(haproxy send-proxy); the others must not") },
     { ROW(CONFIG_STRING, "cert", "FILE", F(cert), 0, 0,
       "with --key: serve wss:// and https:// on the same port") },
     { ROW(CONFIG_STRING, "key", "FILE", F(key), 0, 0,
@@ -240,9 +244,11 @@ static const struct config_option option_table[] = {
       "power: also survives power loss (slower)"),
       .set = set_durability },
     { ROW(CONFIG_I64, "retain-messages", "N", F(retain_messages), 0, 1LL << 62,
-      "keep the newest N messages per topic (0: all)") },
+      "keep the newest N messages per topic (0: all)"),
+      .live = true },
     { ROW(CONFIG_DURATION_MS, "retain-age", "DUR", F(retain_age_ms), 0,
-      INT64_MAX, "drop messages older than DUR (e.g. 7d; 0: never)") },
+      INT64_MAX, "drop messages older than DUR (e.g. 7d; 0: never)"),
+      .live = true },
     { ROW(CONFIG_DURATION_MS, "dedupe-window", "DUR", F(dedupe_window_ms), 0,
       INT64_MAX, "remember publish keys this long (default 24h)") },
     { ROW(CONFIG_LIST, "ephemeral", "PATTERN", F(ephemeral), 0, 0,

@@ -52,6 +52,7 @@ struct pl_config {
     int max_depth;
     int rx_buffer;
     bool reuse_port;          /* SO_REUSEPORT: nodes share one port */
+    bool proxy_protocol;      /* PROXY v1 from --trusted-proxy peers */
     const char *trusted_proxy[CONFIG_LIST_MAX]; /* CIDRs */
     size_t n_trusted_proxy;
     const char *config_path;  /* --config FILE, or NULL */

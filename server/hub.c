@@ -916,6 +916,8 @@ int hub_reconfigure(struct hub *hub, const struct hub_config *cfg)
     hub->cfg.rate = cfg->rate;
     hub->cfg.burst = cfg->burst;
     hub->cfg.store_pending_max = cfg->store_pending_max;
+    hub->cfg.retain_messages = cfg->retain_messages;
+    hub->cfg.retain_age_ms = cfg->retain_age_ms;
     return 0;
 }
 

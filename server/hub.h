@@ -77,7 +77,7 @@ struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
 void hub_free(struct hub **hub);
 
 /* A configuration reload: take cfg's limits (queue bounds, max_subs,
- * store_pending_max),
+ * store_pending_max), retention (the storage engine is told apart),
  * rate and burst, secret (borrowed like hub_new's: the caller keeps it
  * alive) and ephemeral patterns (copied). The rest of cfg is ignored: it
  * needs a restart. Connections already authenticated stay so; ephemeral

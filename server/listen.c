@@ -3,7 +3,11 @@
  * we do (listen_open), because lws 4.1.6 sets SO_REUSEPORT only when it
  * runs several service threads: our socket, on our libev loop, accepts
  * and hands each connection to lws (lws_adopt_socket_vhost), which then
- * serves it as if its own listener had accepted it.
+ * serves it as if its own listener had accepted it. With --proxy-protocol
+ * a connection from a --trusted-proxy peer is first read here until its
+ * PROXY v1 line is complete (within --handshake-timeout); lws then gets it
+ * with the bytes after that line, and the client the line named is what
+ * --max-conns-per-ip counts.
  *
  * At shutdown (listen_stop), lws 4.1.6 has no call that
  * closes its listen socket and keeps the connections (lws_context_deprecate
@@ -26,7 +30,126 @@
 #include <ev.h>
 
 #include "log.h"
+#include "proxy_v1.h"
 #include "server.h"
+
+/* A connection whose PROXY header is still arriving. */
+struct proxied {
+    ev_io io;
+    ev_timer timer;
+    struct server *srv;
+    struct proxied *prev, *next;  /* srv->proxied */
+    size_t len;
+    char buf[PROXY_V1_MAX + 1];
+};
+
+static void proxied_free(struct proxied *p, bool close_fd)
+{
+    struct server *srv = p->srv;
+
+    ev_io_stop(srv->loop, &p->io);
+    ev_timer_stop(srv->loop, &p->timer);
+    if (close_fd)
+        close(p->io.fd);
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        srv->proxied = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    free(p);
+}
+
+/* Give fd to lws with the bytes already read; src names the client (NULL:
+ * the socket's peer). */
+static void adopt(struct server *srv, int fd, const char *rest, size_t n,
+                  const struct sockaddr_storage *src)
+{
+    struct lws *wsi = NULL;
+
+    srv->adopt_src = src;
+    /* on failure lws closes fd itself */
+    wsi = n > 0 ? lws_adopt_socket_vhost_readbuf(srv->vhost, fd, rest, n)
+                : lws_adopt_socket_vhost(srv->vhost, fd);
+    srv->adopt_src = NULL;
+    if (wsi == NULL)
+        log_info("could not hand a connection to lws (refused, or out of "
+                 "memory)");
+}
+
+static void on_proxy_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct proxied *p = w->data;
+
+    (void)loop;
+    (void)revents;
+    log_info("no PROXY header within --handshake-timeout: closing");
+    proxied_free(p, true);
+}
+
+/* More of the header: adopt once it is whole, close if it is not one. */
+static void on_proxy_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct proxied *p = w->data;
+    struct sockaddr_storage src;
+    size_t used = 0;
+    ssize_t n = 0;
+    int rc = 0;
+
+    (void)loop;
+    (void)revents;
+    n = recv(w->fd, p->buf + p->len, sizeof(p->buf) - p->len, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        proxied_free(p, true);
+        return;
+    }
+    p->len += (size_t)n;
+    rc = proxy_v1_parse(p->buf, p->len, &src, &used);
+    if (rc == 0)
+        return;
+    if (rc < 0) {
+        log_info("a --trusted-proxy peer sent no valid PROXY header: "
+                 "closing");
+        proxied_free(p, true);
+        return;
+    }
+    {
+        struct server *srv = p->srv;
+        int fd = w->fd;
+        char rest[sizeof(p->buf)];
+        size_t left = p->len - used;
+
+        memcpy(rest, p->buf + used, left);
+        proxied_free(p, false);
+        adopt(srv, fd, rest, left,
+              src.ss_family == AF_UNSPEC ? NULL : &src);
+    }
+}
+
+/* fd is from a trusted proxy that sends PROXY headers: wait for it. */
+static void await_header(struct server *srv, int fd)
+{
+    struct proxied *p = calloc(1, sizeof(*p));
+
+    if (p == NULL) {
+        close(fd);
+        return;
+    }
+    p->srv = srv;
+    ev_io_init(&p->io, on_proxy_read, fd, EV_READ);
+    p->io.data = p;
+    ev_timer_init(&p->timer, on_proxy_timeout,
+                  (double)srv->cfg->handshake_timeout, 0);
+    p->timer.data = p;
+    p->next = srv->proxied;
+    if (p->next != NULL)
+        p->next->prev = p;
+    srv->proxied = p;
+    ev_io_start(srv->loop, &p->io);
+    ev_timer_start(srv->loop, &p->timer);
+}
 
 /* fd is a listening TCP socket bound to port. */
 static bool is_listener_on(int fd, int port)
@@ -69,6 +192,15 @@ static int close_under_lws(int fd)
     return rc;
 }
 
+static bool from_trusted(struct server *srv, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    return getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+           ws_is_trusted_proxy(srv, &ss);
+}
+
 /* Our listener is readable: accept what is waiting (a bounded batch, so
  * one burst cannot starve the loop) and give each to lws. */
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
@@ -86,9 +218,10 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 log_warn("accept: %s", strerror(errno));
             return;
         }
-        /* on failure lws closes fd itself */
-        if (lws_adopt_socket_vhost(srv->vhost, fd) == NULL)
-            log_warn("could not hand a connection to lws");
+        if (srv->cfg->proxy_protocol && from_trusted(srv, fd))
+            await_header(srv, fd);
+        else
+            adopt(srv, fd, NULL, 0, NULL);
     }
 }
 
@@ -128,7 +261,8 @@ int listen_open(struct server *srv)
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+        (srv->cfg->reuse_port &&
+         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) ||
         bind(fd, (struct sockaddr *)&ss, len) < 0 ||
         listen(fd, SOMAXCONN) < 0 ||
         getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
@@ -193,4 +327,6 @@ void listen_close(struct server *srv)
 {
     if (srv->own_listener)
         close_own(srv);
+    while (srv->proxied != NULL)
+        proxied_free(srv->proxied, true);
 }

@@ -185,10 +185,9 @@ static bool conns_open(struct server *srv)
     return hub_get_stats(srv->hub)->connections > 0;
 }
 
-/* SIGINT and SIGTERM stop the loop; SIGHUP reloads the config file;
- * SIGPIPE is ignored (a write to a
- * closed socket is an error return, not a death); SIGUSR1 fails the next
- * commit when the test hooks are on. */
+/* SIGINT and SIGTERM stop the loop (then drain); SIGHUP reloads the
+ * config file; SIGPIPE is ignored (a write to a closed socket is an error
+ * return, not a death); SIGUSR1 and SIGUSR2 are test hooks when on. */
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -294,8 +293,10 @@ static int create_context(struct server *srv)
     void *foreign_loops[1];
 
     memset(&info, 0, sizeof(info));
-    /* With --reuse-port, listen.c listens and hands connections over. */
-    info.port = cfg->reuse_port ? CONTEXT_PORT_NO_LISTEN_SERVER : cfg->port;
+    /* With --reuse-port or --proxy-protocol, listen.c listens and hands
+     * connections over. */
+    info.port = cfg->reuse_port || cfg->proxy_protocol
+                    ? CONTEXT_PORT_NO_LISTEN_SERVER : cfg->port;
     info.iface = cfg->bind;
     info.protocols = proto_protocols(cfg->rx_buffer);
     info.user = srv;
@@ -343,7 +344,8 @@ static int create_context(struct server *srv)
         return -1;
     }
     srv->vhost = lws_get_vhost_by_name(srv->ctx, "default");
-    if (cfg->reuse_port && (srv->vhost == NULL || listen_open(srv) < 0))
+    if ((cfg->reuse_port || cfg->proxy_protocol) &&
+        (srv->vhost == NULL || listen_open(srv) < 0))
         return -1;
     return 0;
 }

@@ -59,6 +59,10 @@ struct server {
     int port;                     /* the port we listen on */
     ev_io listener;               /* --reuse-port: ours (listen.c) */
     bool own_listener;
+    struct proxied *proxied;      /* awaiting a PROXY header (listen.c) */
+    /* The client a PROXY header named, for ws_tcp_open during the
+     * adoption of that connection only; NULL otherwise. */
+    const struct sockaddr_storage *adopt_src;
     /* Test hook (PARLEY_TEST_HOOKS=1, SIGUSR2): leave the store's
      * completions untaken, so it looks behind as on a stalled disk. */
     bool hold_store;
@@ -145,9 +149,13 @@ int http_callback(struct server *srv, struct lws *wsi,
 void http_wake(struct server *srv, struct conn *c);
 void http_pss_cleanup(struct pss *pss);
 
-/* listen.c: with --reuse-port, open our own listening socket (SO_REUSEPORT)
- * on cfg->bind and cfg->port, after the context; sets srv->port. Returns
- * 0 or -errno (logged). */
+/* ws_admit.c: ss is in a --trusted-proxy range. */
+bool ws_is_trusted_proxy(struct server *srv,
+                         const struct sockaddr_storage *ss);
+
+/* listen.c: with --reuse-port or --proxy-protocol, open our own listening
+ * socket (SO_REUSEPORT with the former) on cfg->bind and cfg->port, after
+ * the context; sets srv->port. Returns 0 or -errno (logged). */
 int listen_open(struct server *srv);
 /* Stop accepting new connections; the open ones stay. Returns 0, or
  * -errno (-ENOENT: no listening socket found). */

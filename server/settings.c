@@ -23,7 +23,11 @@ static void lws_log_emit(int level, const char *line)
         n = sizeof(buf) - 1;
     memcpy(buf, line, n);
     buf[n] = '\0';
-    if (level & LLL_ERR)
+    /* lws 4.1.6 reports every adoption with read-ahead (each connection
+     * after a PROXY header, listen.c) at error level: not an error. */
+    if (strncmp(buf, "adopt_socket_readbuf:", 21) == 0)
+        log_debug("lws: %s", buf);
+    else if (level & LLL_ERR)
         log_warn("lws: %s", buf);
     else if (level & LLL_WARN)
         log_info("lws: %s", buf);
@@ -90,6 +94,9 @@ void server_reload(struct server *srv)
      * is freed after the hub has let go of it. */
     server_set_logging(srv->cfg);
     srv->peers.limit = srv->cfg->max_conns_per_ip;
+    if (srv->store != NULL)
+        store_set_retention(srv->store, srv->cfg->retain_messages,
+                            srv->cfg->retain_age_ms);
     server_hub_config(srv->cfg, &hcfg);
     if (hub_reconfigure(srv->hub, &hcfg) < 0) {
         /* The hub kept its old settings, the old secret among them: take

@@ -133,8 +133,8 @@ static int ws_verify_token(struct server *srv, struct lws *wsi, struct pss *pss,
     return 0;
 }
 
-static bool is_trusted_proxy(struct server *srv,
-                             const struct sockaddr_storage *ss)
+bool ws_is_trusted_proxy(struct server *srv,
+                         const struct sockaddr_storage *ss)
 {
     size_t i = 0;
 
@@ -164,7 +164,7 @@ static int forwarded_client(struct server *srv, struct lws *wsi,
 
         if (cidr_parse_addr(item, ss) < 0)
             return -1;
-        if (!is_trusted_proxy(srv, ss))
+        if (!ws_is_trusted_proxy(srv, ss))
             return 0;
         if (comma == NULL)
             return -1;
@@ -259,9 +259,17 @@ int ws_tcp_open(struct server *srv, struct lws *wsi)
         return -1;
     tcp->accepted = lws_now_usecs();
     memset(&ss, 0, sizeof(ss));
-    if ((srv->peers.limit > 0 || srv->n_trusted > 0) &&
+    if (srv->adopt_src != NULL) {
+        /* named by a PROXY protocol header (listen.c): a client */
+        if (srv->peers.limit > 0 &&
+            peers_acquire(&srv->peers, srv->adopt_src, &tcp->peer) < 0) {
+            free(tcp);
+            srv->ws.refused_per_ip++;
+            return -1;
+        }
+    } else if ((srv->peers.limit > 0 || srv->n_trusted > 0) &&
         getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &sl) == 0) {
-        if (is_trusted_proxy(srv, &ss)) {
+        if (ws_is_trusted_proxy(srv, &ss)) {
             tcp->via_proxy = true;
         } else if (srv->peers.limit > 0 &&
                    peers_acquire(&srv->peers, &ss, &tcp->peer) < 0) {

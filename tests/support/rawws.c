@@ -309,6 +309,7 @@ static int rawws_handshake(struct rawws *c, const struct rawws_opts *o,
         nonce[i] = (unsigned char)rawws_rand(c);
     EVP_EncodeBlock((unsigned char *)key, nonce, 16);
     len = asprintf(&req,
+                   "%s"
                    "GET %s HTTP/1.1\r\n"
                    "Host: %s%s%s:%d\r\n"
                    "Upgrade: websocket\r\n"
@@ -318,6 +319,7 @@ static int rawws_handshake(struct rawws *c, const struct rawws_opts *o,
                    "%s%s%s"
                    "%s"
                    "\r\n",
+                   o->preamble ? o->preamble : "",
                    o->path ? o->path : "/ws", v6 ? "[" : "", host,
                    v6 ? "]" : "", o->port, key,
                    o->protocols ? "Sec-WebSocket-Protocol: " : "",

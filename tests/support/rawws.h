@@ -38,6 +38,8 @@ struct rawws_opts {
     int rcvbuf;                /* SO_RCVBUF before connect; 0: default */
     int timeout_ms;            /* connect + handshake; 0: RAWWS_TIMEOUT_MS */
     const char *source;        /* IPv4 source address to bind; NULL: any */
+    const char *preamble;      /* bytes sent before the request (a PROXY
+                                * protocol header); NULL: none */
 };
 
 struct rawws {

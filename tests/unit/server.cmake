@@ -50,3 +50,5 @@ parley_add_unit_test(test_mqtt_session
             ${CMAKE_CURRENT_SOURCE_DIR}/hub_fake.c
     LIBS parley_core)
 target_link_libraries(test_mqtt_session PRIVATE PkgConfig::CJSON parley_http)
+parley_add_unit_test(test_proxy_v1
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_proxy_v1.c LIBS parley_core)

@@ -480,6 +480,48 @@ static void test_example_round_trip(void **state)
     free(example);
 }
 
+/* A reload's comparison: live rows move into the running configuration
+ * (a list with its strings, the secret swapped so each side frees its
+ * own), other changes stay for a restart, unchanged rows count nothing. */
+static void test_take_live(void **state)
+{
+    struct pl_config running;
+    struct pl_config fresh;
+    char *old_secret = NULL;
+
+    (void)state;
+    assert_int_equal(parse_conf(&running, "port = 9001\nmax-subs = 5\n"
+                                "secret = one\nephemeral = a/#\n",
+                                NULL, NULL), CONFIG_RUN);
+    old_secret = running.secret;
+    assert_int_equal(parse_conf(&fresh, "port = 9002\nmax-subs = 6\n"
+                                "secret = two\nephemeral = b/#\n"
+                                "ephemeral = c/#\nallow-origin = *\n",
+                                NULL, NULL), CONFIG_RUN);
+    /* max-subs, secret, ephemeral, allow-origin; not port */
+    assert_int_equal(config_take_live(&running, &fresh), 4);
+    assert_int_equal(running.port, 9001);
+    assert_int_equal(running.max_subs, 6);
+    assert_string_equal(running.secret, "two");
+    assert_ptr_equal(fresh.secret, old_secret);
+    assert_int_equal(running.n_ephemeral, 2);
+    assert_string_equal(running.ephemeral[1], "c/#");
+    assert_int_equal(running.n_allow_origin, 1);
+    /* fresh's text now belongs to running: the strings outlive fresh */
+    assert_null(fresh.texts);
+    config_cleanup(&fresh);
+    assert_string_equal(running.allow_origin[0], "*");
+    assert_string_equal(running.ephemeral[0], "b/#");
+    /* the same again: nothing to apply */
+    assert_int_equal(parse_conf(&fresh, "port = 9001\nmax-subs = 6\n"
+                                "secret = two\nephemeral = b/#\n"
+                                "ephemeral = c/#\nallow-origin = *\n",
+                                NULL, NULL), CONFIG_RUN);
+    assert_int_equal(config_take_live(&running, &fresh), 0);
+    config_cleanup(&fresh);
+    config_cleanup(&running);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -495,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_example_matches_table),
         cmocka_unit_test(test_example_round_trip),
+        cmocka_unit_test(test_take_live),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
