@@ -16,6 +16,11 @@ enum store_job_kind {
     STORE_JOB_AFTER,   /* rows with after < seq <= upto, ascending, <= limit */
     STORE_JOB_BEFORE,  /* the newest <= limit rows with seq < before
                           (before == 0: no bound), returned ascending */
+    STORE_JOB_STATE,   /* the topic's state now: last_seq, and its retained
+                          message as rows[0] (n_rows 0: none). Only engines
+                          shared by several nodes get it (storage.h). */
+    STORE_JOB_HEARD,   /* not submitted: a message another node stored,
+                          handed by a shared engine to its listener */
 };
 
 struct store_row {
@@ -61,8 +66,15 @@ struct store_job {
 
     /* output, valid once completed */
     int err;                     /* 0, or an enum pl_err value (INTERNAL...) */
-    int64_t seq;                 /* PUB: the seq (the original one if duplicate) */
+    int64_t seq;                 /* PUB: the seq (the original one if
+                                    duplicate); HEARD: the message's */
     bool duplicate;              /* PUB */
+    bool relayed;                /* PUB: the engine hands this node's
+                                    subscribers the message itself (as a
+                                    HEARD job), so the taker only acks */
+    bool epoch_reset;            /* HEARD: the engine lost the topic's
+                                    history (a storage restarted empty);
+                                    seq starts again below what was seen */
     int64_t first_seq;           /* AFTER/BEFORE: oldest stored seq of the
                                     topic, 0 when it has none */
     int64_t last_seq;            /* AFTER/BEFORE: newest committed seq */

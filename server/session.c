@@ -97,8 +97,33 @@ static int retained_cb(void *arg, struct topic *t)
     return 0;
 }
 
-static void cmd_sub(struct hub *hub, struct conn *c,
-                    const struct pl_cmd *cmd)
+/* Answer a sub with an error: on its waiting reply (gate) when it has
+ * one, which takes the caller's reference, else as a new frame. */
+static void sub_error(struct hub *hub, struct conn *c, struct msg *gate,
+                      int64_t id, enum pl_err err, const char *why)
+{
+    struct pl_buf *b = NULL;
+
+    if (gate == NULL) {
+        hub_send_error(hub, c, id, err, why);
+        return;
+    }
+    b = hub_scratch(hub);
+    hub->stats.errors_sent++;
+    pl_frame_error(b, id, err, why);
+    if (msg_fill(gate, b) < 0)
+        hub_cull(hub, c, 1011);
+    else
+        hub_wake(hub, c);
+    msg_unref(&gate);
+}
+
+/* Subscribe, send the retained copies or start the replays, and answer.
+ * gate: NULL, or the reply's placeholder already queued (a sub that had
+ * to wait for the topic's state): the reply fills it, taking the
+ * caller's reference. */
+static void sub_run(struct hub *hub, struct conn *c, const struct pl_cmd *cmd,
+                    struct msg *gate)
 {
     bool is_pattern = pl_topic_is_pattern(cmd->topic, cmd->topic_len);
     struct sub *s = hub_sub_find(hub, c, cmd->topic);
@@ -106,20 +131,20 @@ static void cmd_sub(struct hub *hub, struct conn *c,
     bool replaying = cmd->has_since || cmd->has_history;
 
     if (c->claims != NULL && !pl_claims_may_sub(c->claims, cmd->topic)) {
-        hub_send_error(hub, c, cmd->id, PL_ERR_FORBIDDEN,
-                       "token does not allow subscribing to this topic");
+        sub_error(hub, c, gate, cmd->id, PL_ERR_FORBIDDEN,
+                  "token does not allow subscribing to this topic");
         return;
     }
     if (s == NULL) {
         if (c->n_subs >= hub->cfg.max_subs) {
             hub->stats.subs_refused++;
-            hub_send_error(hub, c, cmd->id, PL_ERR_OVERLOADED,
-                           "too many subscriptions on this connection");
+            sub_error(hub, c, gate, cmd->id, PL_ERR_OVERLOADED,
+                      "too many subscriptions on this connection");
             return;
         }
         s = hub_sub_add(hub, c, cmd->topic, is_pattern);
         if (s == NULL) {
-            hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+            sub_error(hub, c, gate, cmd->id, PL_ERR_INTERNAL, "out of memory");
             return;
         }
     }
@@ -135,19 +160,22 @@ static void cmd_sub(struct hub *hub, struct conn *c,
     if (cmd->id != 0) {
         pr = calloc(1, sizeof(*pr));
         if (pr == NULL || (pr->pattern = hub_strdup(cmd->topic)) == NULL ||
-            (pr->placeholder = msg_placeholder()) == NULL) {
+            (pr->placeholder = gate != NULL ? gate : msg_placeholder()) ==
+                NULL) {
             if (pr != NULL)
                 free(pr->pattern);
             free(pr);
-            hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+            sub_error(hub, c, gate, cmd->id, PL_ERR_INTERNAL, "out of memory");
             return;
         }
         pr->id = cmd->id;
         pr->recovered = true;
         pr->want_recovered = cmd->has_since;
         pr->seq = is_pattern ? -1 : s->topic->seq;
-        /* The reply takes its place in the queue now, filled later. */
-        hub_push(hub, c, pr->placeholder, true);
+        /* The reply takes its place in the queue now, filled later (a
+         * gate has its place already). */
+        if (gate == NULL)
+            hub_push(hub, c, pr->placeholder, true);
         if (c->close_code != 0) {
             msg_unref(&pr->placeholder);
             free(pr->pattern);
@@ -171,6 +199,113 @@ static void cmd_sub(struct hub *hub, struct conn *c,
     if (pr != NULL)
         replay_reply_release(hub, c, pr);
     replay_advance(hub, c);
+}
+
+/* A sub waiting for its topic's state (shared storage). */
+struct sub_wait {
+    struct msg *gate;    /* the reply's place in the queue, or NULL */
+    struct pl_cmd cmd;   /* a copy; only topic is owned */
+};
+
+static void sub_wait_free(struct sub_wait **swp)
+{
+    struct sub_wait *sw = *swp;
+
+    *swp = NULL;
+    if (sw->gate != NULL)
+        msg_unref(&sw->gate);
+    free(sw->cmd.topic);
+    free(sw);
+}
+
+/* The topic's state as the shared storage has it now. Taken when it is
+ * not older than what this node holds: a newer seq heard meanwhile keeps
+ * its own retained value. */
+static void state_apply(struct hub *hub, const struct store_job *job)
+{
+    struct topic *t = hub_topic(hub, job->topic, true);
+    const struct store_row *r = job->rows;
+
+    if (t == NULL || job->last_seq < t->seq)
+        return;
+    t->seq = job->last_seq;
+    if (job->n_rows > 0)
+        hub_set_retained(hub, t, r->seq, r->ts, r->from, r->data, r->data_len,
+                         false);
+    else
+        msg_unref(&t->retained);
+}
+
+static void session_done_state(void *arg, struct store_job *job)
+{
+    struct hub *hub = arg;
+    struct conn *c = conn_find(&hub->conns, job->conn_id);
+    struct sub_wait *sw = job->udata;
+
+    job->udata = NULL;
+    if (c != NULL && c->close_code == 0) {
+        if (job->err != 0) {
+            sub_error(hub, c, sw->gate, sw->cmd.id, (enum pl_err)job->err,
+                      "the topic's state could not be read");
+        } else {
+            state_apply(hub, job);
+            sub_run(hub, c, &sw->cmd, sw->gate);
+        }
+        sw->gate = NULL;
+    }
+    /* sub_run took its own watch when it subscribed */
+    storage_watch(&hub->storage, sw->cmd.topic, false, false);
+    sub_wait_free(&sw);
+}
+
+/*
+ * With shared storage (a cluster) the node's idea of a topic may be old:
+ * other nodes publish. The sub first reads the topic's state; the engine
+ * answers once it handed over every message up to it, so the reply's seq
+ * and a replay's fence are the cluster's. Meanwhile the reply holds its
+ * place in the queue, so replies keep the order of the commands.
+ */
+static void sub_defer(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
+{
+    struct sub_wait *sw = calloc(1, sizeof(*sw));
+    struct store_job *job = store_job_new(STORE_JOB_STATE, cmd->topic);
+
+    if (sw == NULL || job == NULL ||
+        (sw->cmd.topic = hub_strdup(cmd->topic)) == NULL ||
+        (cmd->id != 0 && (sw->gate = msg_placeholder()) == NULL)) {
+        if (sw != NULL)
+            sub_wait_free(&sw);
+        store_job_free(&job);
+        hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    sw->cmd.op = cmd->op;
+    sw->cmd.id = cmd->id;
+    sw->cmd.topic_len = cmd->topic_len;
+    sw->cmd.has_since = cmd->has_since;
+    sw->cmd.since = cmd->since;
+    sw->cmd.has_history = cmd->has_history;
+    sw->cmd.history = cmd->history;
+    sw->cmd.presence = cmd->presence;
+    if (sw->gate != NULL)
+        hub_push(hub, c, sw->gate, true); /* the queue takes its own ref */
+    storage_watch(&hub->storage, cmd->topic, false, true);
+    job->conn_id = c->id;
+    job->req_id = cmd->id;
+    job->udata = sw;
+    job->done = session_done_state;
+    job->done_ctx = hub;
+    storage_submit(&hub->storage, job);
+}
+
+static void cmd_sub(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
+{
+    if (storage_is_shared(&hub->storage) && hub->cfg.persist &&
+        !pl_topic_is_pattern(cmd->topic, cmd->topic_len) &&
+        !hub_is_ephemeral(hub, cmd->topic))
+        sub_defer(hub, c, cmd);
+    else
+        sub_run(hub, c, cmd, NULL);
 }
 
 static void cmd_unsub(struct hub *hub, struct conn *c,
@@ -294,8 +429,10 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
                        "token does not allow reading this topic");
         return;
     }
-    if (!hub->cfg.persist || hub_is_ephemeral(hub, topic) || t == NULL ||
-        t->seq == 0) {
+    /* Known empty: nothing stored. With shared storage only the storage
+     * knows (another node may have published). */
+    if (!hub->cfg.persist || hub_is_ephemeral(hub, topic) ||
+        (!storage_is_shared(&hub->storage) && (t == NULL || t->seq == 0))) {
         struct pl_buf *b = NULL;
 
         if (id == 0)
@@ -558,7 +695,7 @@ static void session_done_pub(void *arg, struct store_job *job)
                            "the message could not be stored");
         return;
     }
-    if (!job->duplicate) {
+    if (!job->duplicate && !job->relayed) {
         t = hub_topic(hub, job->topic, true);
         if (t == NULL) {
             log_error("out of memory creating topic %s", job->topic);
