@@ -496,7 +496,13 @@ static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
         return;
     }
     if (strcmp(path, "/healthz") == 0) {
-        respond(wsi, pss, 200, "text/plain", "ok\n", 3);
+        /* A node that cannot store (Redis out of reach) says so, so a
+         * balancer sends clients elsewhere. */
+        if (storage_healthy(&srv->storage))
+            respond(wsi, pss, 200, "text/plain", "ok\n", 3);
+        else
+            respond(wsi, pss, 503, "text/plain", "storage unreachable\n",
+                    20);
     } else if (strcmp(path, "/metrics") == 0) {
         pl_buf_init(&b, 8192);
         metrics_render(srv, &b);

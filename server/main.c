@@ -15,6 +15,7 @@
 
 #include <ev.h>
 
+#include "cluster.h"
 #include "log.h"
 #include "server.h"
 #include "service_thread.h"
@@ -234,6 +235,13 @@ static int open_store(struct server *srv)
     struct store_config scfg;
     char *err = NULL;
 
+    if (cfg->redis_url != NULL)
+        return cluster_open(srv);
+    if (cfg->cluster_durability != NULL) {
+        log_error("--durability %s is for cluster mode: it needs --redis",
+                  cfg->cluster_durability);
+        return -1;
+    }
     if (make_parent_dir(cfg->db_path) < 0)
         return -1;
     memset(&scfg, 0, sizeof(scfg));
@@ -361,6 +369,7 @@ static int run(struct server *srv)
 
     ws_start(srv);
     port = srv->vhost ? lws_get_vhost_listen_port(srv->vhost) : cfg->port;
+    cluster_attach(srv);
     if (storage_start(&srv->storage) < 0) {
         log_error("cannot start the store thread");
         return -1;
@@ -371,7 +380,8 @@ static int run(struct server *srv)
         service_turn(srv);
         if (fail_commit_requested) {
             fail_commit_requested = 0;
-            store_fail_commits(srv->store, 1);
+            if (srv->store != NULL)
+                store_fail_commits(srv->store, 1);
             log_notice("test hook: the next store commit fails");
         }
     }
@@ -394,7 +404,7 @@ static void teardown(struct server *srv)
 {
     if (srv->ctx != NULL)
         ws_stop(srv);
-    if (srv->store != NULL) {
+    if (srv->storage.ops != NULL) {
         storage_stop(&srv->storage);
         if (srv->hub != NULL) {
             hub_store_done(srv->hub, srv->backlog);
@@ -408,6 +418,7 @@ static void teardown(struct server *srv)
         ev_loop_destroy(srv->loop);
     ws_cleanup(srv);
     store_free(&srv->store);
+    cluster_free(srv);
     hub_free(&srv->hub);
     free(srv->wbuf);
     srv->wbuf = NULL;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "server.h"
 
 /* Every value /metrics shows, read at one moment. */
@@ -180,4 +181,5 @@ void metrics_render(struct server *srv, struct pl_buf *b)
                  (unsigned long long)value);
         pl_buf_cstr(b, line);
     }
+    cluster_metrics(srv, b);
 }
