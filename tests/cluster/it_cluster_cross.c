@@ -1,0 +1,375 @@
+/*
+ * it_cluster_cross.c: three real parleyd nodes with --redis on one real
+ * redis-server (AOF, appendfsync always) act as one server. Each client
+ * sits on the node a test names, so every promise is checked across nodes:
+ * fan-out, wildcards, history and retained values from a node that never
+ * saw the publish, idempotent retries, `since` after moving to another
+ * node, Redis out of reach and back, and Redis restarted empty.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include <poll.h>
+
+#include "cluster_rig.h"
+#include "itest.h"
+
+static struct cluster_rig rig;
+
+static int setup(void **state)
+{
+    static const char *const extra[] = {"--redis", "{redis}", NULL};
+
+    (void)state;
+    return cluster_rig_start(&rig, extra) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return cluster_rig_stop(&rig) == 0 ? 0 : -1;
+}
+
+static int node(int i)
+{
+    return cluster_rig_node_port(&rig, i);
+}
+
+/* A client on node i, hello done. */
+static struct rawws *on_node(int i, const char *name)
+{
+    struct rawws *c = itest_hello(node(i), name);
+
+    assert_non_null(c);
+    return c;
+}
+
+/* sub with extra fields (",\"since\":3" or ""); returns the ok. */
+static cJSON *sub_with(struct rawws *c, int64_t id, const char *topic,
+                       const char *more)
+{
+    cJSON *ok = NULL;
+
+    assert_int_equal(rawws_send_textf(c,
+                                      "{\"op\":\"sub\",\"id\":%lld,"
+                                      "\"topic\":\"%s\"%s}",
+                                      (long long)id, topic, more),
+                     0);
+    ok = rawws_expect_ok(c, id, ITEST_WAIT_MS);
+    assert_non_null(ok);
+    return ok;
+}
+
+static void expect_msgs(struct rawws *c, const char *topic, int64_t from,
+                        int64_t to)
+{
+    int64_t s;
+
+    for (s = from; s <= to; s++) {
+        cJSON *m = itest_expect_msg(c, topic, s, ITEST_WAIT_MS);
+
+        assert_non_null(m);
+        cJSON_Delete(m);
+    }
+}
+
+static void pub_n(struct rawws *c, int64_t *id, const char *topic, int n,
+                  int64_t first_seq)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        assert_int_equal(itest_pub(c, (*id)++, topic, "{\"n\":1}"),
+                         first_seq + i);
+}
+
+/* Publish on A; subscribers on B and C get each message once, in order. */
+static void test_fanout_across_nodes(void **state)
+{
+    char topic[96];
+    struct rawws *a = on_node(0, "alice");
+    struct rawws *b = on_node(1, "bob");
+    struct rawws *c = on_node(2, "carol");
+    int64_t id = 10;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "x/fan");
+    cJSON_Delete(sub_with(b, 2, topic, ""));
+    cJSON_Delete(sub_with(c, 2, topic, ""));
+    pub_n(a, &id, topic, 5, 1);
+    expect_msgs(b, topic, 1, 5);
+    expect_msgs(c, topic, 1, 5);
+    assert_true(itest_nothing_more(b, 90, ITEST_QUIET_MS));
+    assert_true(itest_nothing_more(c, 90, ITEST_QUIET_MS));
+    rawws_close(a);
+    rawws_close(b);
+    rawws_close(c);
+}
+
+/* A wildcard subscriber on B gets what A publishes to matching topics,
+ * and nothing from a topic that only shares the literal prefix. */
+static void test_wildcard_on_another_node(void **state)
+{
+    char base[96];
+    char t1[160], t2[160], other[160];
+    struct rawws *a = on_node(0, "alice");
+    struct rawws *b = on_node(1, "bob");
+    char pattern[200];
+    int64_t id = 10;
+
+    (void)state;
+    itest_topic(base, sizeof(base), "x/wild");
+    snprintf(t1, sizeof(t1), "%s/s1/temp", base);
+    snprintf(t2, sizeof(t2), "%s/s2/temp", base);
+    snprintf(other, sizeof(other), "%s/s1/hum", base);
+    snprintf(pattern, sizeof(pattern), "%s/+/temp", base);
+    cJSON_Delete(sub_with(b, 2, pattern, ""));
+    pub_n(a, &id, t1, 1, 1);
+    pub_n(a, &id, other, 1, 1);
+    pub_n(a, &id, t2, 1, 1);
+    pub_n(a, &id, t1, 1, 2);
+    expect_msgs(b, t1, 1, 1);
+    expect_msgs(b, t2, 1, 1);
+    expect_msgs(b, t1, 2, 2);
+    assert_true(itest_nothing_more(b, 90, ITEST_QUIET_MS));
+    rawws_close(a);
+    rawws_close(b);
+}
+
+/* History and the retained value, read on C, which never saw the topic. */
+static void test_history_and_retained_elsewhere(void **state)
+{
+    char topic[96];
+    struct rawws *a = on_node(0, "alice");
+    struct rawws *c = on_node(2, "carol");
+    cJSON *ok = NULL;
+    cJSON *m = NULL;
+    const cJSON *msgs = NULL;
+    int64_t seq = 0;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "x/hist");
+    pub_n(a, &(int64_t){10}, topic, 3, 1);
+    assert_int_equal(rawws_send_textf(a,
+                                      "{\"op\":\"pub\",\"id\":20,\"topic\":"
+                                      "\"%s\",\"data\":{\"r\":1},"
+                                      "\"retain\":true}",
+                                      topic),
+                     0);
+    cJSON_Delete(rawws_expect_ok(a, 20, ITEST_WAIT_MS));
+
+    assert_int_equal(rawws_send_textf(c,
+                                      "{\"op\":\"history\",\"id\":3,"
+                                      "\"topic\":\"%s\",\"limit\":10}",
+                                      topic),
+                     0);
+    ok = rawws_expect_ok(c, 3, ITEST_WAIT_MS);
+    assert_non_null(ok);
+    msgs = cJSON_GetObjectItemCaseSensitive(ok, "messages");
+    assert_int_equal(cJSON_GetArraySize(msgs), 4);
+    assert_true(tj_int(cJSON_GetArrayItem(msgs, 0), "seq", &seq));
+    assert_int_equal(seq, 1);
+    assert_true(tj_int(cJSON_GetArrayItem(msgs, 3), "seq", &seq));
+    assert_int_equal(seq, 4);
+    cJSON_Delete(ok);
+
+    ok = sub_with(c, 4, topic, "");
+    assert_true(tj_int(ok, "seq", &seq));
+    assert_int_equal(seq, 4);
+    cJSON_Delete(ok);
+    m = itest_expect_msg(c, topic, 4, ITEST_WAIT_MS);
+    assert_non_null(m);
+    assert_true(tj_is_true(m, "retained"));
+    cJSON_Delete(m);
+    assert_true(itest_nothing_more(c, 90, ITEST_QUIET_MS));
+    rawws_close(a);
+    rawws_close(c);
+}
+
+/* A keyed publish retried on another node keeps its seq, once stored. */
+static void test_idempotent_retry_elsewhere(void **state)
+{
+    char topic[96];
+    struct rawws *a = on_node(0, "sensor");
+    struct rawws *b = on_node(1, "sensor");
+    cJSON *ok = NULL;
+    int64_t seq = 0;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "x/idem");
+    pub_n(a, &(int64_t){10}, topic, 1, 1);
+    assert_int_equal(rawws_send_textf(a,
+                                      "{\"op\":\"pub\",\"id\":2,\"topic\":"
+                                      "\"%s\",\"data\":7,\"key\":\"k-1\"}",
+                                      topic),
+                     0);
+    ok = rawws_expect_ok(a, 2, ITEST_WAIT_MS);
+    assert_non_null(ok);
+    assert_true(tj_int(ok, "seq", &seq));
+    assert_int_equal(seq, 2);
+    assert_false(tj_has(ok, "duplicate"));
+    cJSON_Delete(ok);
+
+    assert_int_equal(rawws_send_textf(b,
+                                      "{\"op\":\"pub\",\"id\":3,\"topic\":"
+                                      "\"%s\",\"data\":7,\"key\":\"k-1\"}",
+                                      topic),
+                     0);
+    ok = rawws_expect_ok(b, 3, ITEST_WAIT_MS);
+    assert_non_null(ok);
+    assert_true(tj_int(ok, "seq", &seq));
+    assert_int_equal(seq, 2);
+    assert_true(tj_is_true(ok, "duplicate"));
+    cJSON_Delete(ok);
+    /* No second copy was stored: the next publish takes 3. */
+    pub_n(b, &(int64_t){20}, topic, 1, 3);
+    rawws_close(a);
+    rawws_close(b);
+}
+
+/* A subscriber leaves node A after seq 3, messages 4..6 are published on
+ * B, and it resumes on C with since:3: 4..6, then live 7, no gap, no
+ * duplicate. */
+static void test_since_after_moving(void **state)
+{
+    char topic[96];
+    struct rawws *pubr = on_node(1, "pubr");
+    struct rawws *s = on_node(0, "mover");
+    cJSON *ok = NULL;
+    int64_t id = 10;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "x/move");
+    cJSON_Delete(sub_with(s, 2, topic, ""));
+    pub_n(pubr, &id, topic, 3, 1);
+    expect_msgs(s, topic, 1, 3);
+    rawws_close(s);
+    pub_n(pubr, &id, topic, 3, 4);
+
+    s = on_node(2, "mover");
+    ok = sub_with(s, 2, topic, ",\"since\":3");
+    assert_false(tj_has(ok, "recovered"));
+    cJSON_Delete(ok);
+    expect_msgs(s, topic, 4, 6);
+    pub_n(pubr, &id, topic, 1, 7);
+    expect_msgs(s, topic, 7, 7);
+    assert_true(itest_nothing_more(s, 90, ITEST_QUIET_MS));
+    rawws_close(s);
+    rawws_close(pubr);
+}
+
+static int healthz(int port)
+{
+    struct httpc_resp r;
+    int status = -1;
+
+    if (httpc_get(port, "/healthz", &r, 2000) == 0) {
+        status = r.status;
+        httpc_resp_cleanup(&r);
+    }
+    return status;
+}
+
+/* Wait (bounded) until node i's /healthz answers want. */
+static bool healthz_becomes(int i, int want, int ms)
+{
+    int64_t deadline = itest_mono_ms() + ms;
+
+    while (itest_left_ms(deadline) > 0) {
+        if (healthz(node(i)) == want)
+            return true;
+        (void)poll(NULL, 0, 20); /* a poll interval, not a wait for it */
+    }
+    return healthz(node(i)) == want;
+}
+
+/* Redis out of reach: pub errors (never an ack), /healthz 503; Redis back
+ * on its AOF: everything acked is there and seq goes on, delivered across
+ * nodes again. */
+static void test_redis_unreachable(void **state)
+{
+    char topic[96];
+    struct rawws *a = on_node(0, "alice");
+    struct rawws *b = on_node(1, "bob");
+    cJSON *f = NULL;
+    int64_t id = 10;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "x/down");
+    cJSON_Delete(sub_with(b, 2, topic, ""));
+    pub_n(a, &id, topic, 2, 1);
+    expect_msgs(b, topic, 1, 2);
+
+    assert_int_equal(redis_proc_kill9(rig.redis), 0);
+    assert_true(healthz_becomes(0, 503, 5000));
+    assert_int_equal(rawws_send_textf(a,
+                                      "{\"op\":\"pub\",\"id\":50,\"topic\":"
+                                      "\"%s\",\"data\":1}",
+                                      topic),
+                     0);
+    f = rawws_recv_json(a, ITEST_WAIT_MS);
+    assert_non_null(f);
+    assert_true(tj_str_is(f, "op", "error"));
+    assert_true(tj_str_is(f, "code", "overloaded") ||
+                tj_str_is(f, "code", "internal"));
+    cJSON_Delete(f);
+
+    assert_int_equal(redis_proc_restart(rig.redis, 0), 0);
+    assert_true(healthz_becomes(0, 200, 10000));
+    assert_true(healthz_becomes(1, 200, 10000));
+    pub_n(a, &id, topic, 1, 3);
+    expect_msgs(b, topic, 3, 3);
+    assert_true(itest_nothing_more(b, 90, ITEST_QUIET_MS));
+    rawws_close(a);
+    rawws_close(b);
+}
+
+/* Redis restarted without its data: a since from before gets
+ * recovered:false, and no old seq is delivered as new. */
+static void test_redis_restarted_empty(void **state)
+{
+    char topic[96];
+    struct rawws *a = on_node(0, "alice");
+    struct rawws *c = NULL;
+    cJSON *ok = NULL;
+    int64_t id = 10;
+    int64_t seq = -1;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "x/empty");
+    pub_n(a, &id, topic, 5, 1);
+    rawws_close(a);
+
+    assert_int_equal(redis_proc_kill9(rig.redis), 0);
+    assert_int_equal(redis_proc_restart(rig.redis, 1), 0);
+    assert_true(healthz_becomes(0, 200, 10000));
+    assert_true(healthz_becomes(2, 200, 10000));
+
+    c = on_node(2, "carol");
+    ok = sub_with(c, 2, topic, ",\"since\":5");
+    assert_true(tj_has(ok, "recovered"));
+    assert_false(tj_is_true(ok, "recovered"));
+    assert_true(tj_int(ok, "seq", &seq));
+    assert_int_equal(seq, 0);
+    cJSON_Delete(ok);
+    assert_true(itest_nothing_more(c, 90, ITEST_QUIET_MS));
+    rawws_close(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fanout_across_nodes),
+        cmocka_unit_test(test_wildcard_on_another_node),
+        cmocka_unit_test(test_history_and_retained_elsewhere),
+        cmocka_unit_test(test_idempotent_retry_elsewhere),
+        cmocka_unit_test(test_since_after_moving),
+        cmocka_unit_test(test_redis_unreachable),
+        cmocka_unit_test(test_redis_restarted_empty),
+    };
+
+    return itest_exit_code(cmocka_run_group_tests(tests, setup, teardown));
+}
