@@ -189,41 +189,42 @@ static void test_history_and_retained_elsewhere(void **state)
     rawws_close(c);
 }
 
+/* Publish with key on c; returns the ok's seq, *dup its duplicate flag. */
+static int64_t pub_keyed(struct rawws *c, int64_t id, const char *topic,
+                         const char *key, bool *dup)
+{
+    cJSON *ok = NULL;
+    int64_t seq = -1;
+
+    assert_int_equal(rawws_send_textf(c,
+                                      "{\"op\":\"pub\",\"id\":%lld,"
+                                      "\"topic\":\"%s\",\"data\":7,"
+                                      "\"key\":\"%s\"}",
+                                      (long long)id, topic, key),
+                     0);
+    ok = rawws_expect_ok(c, id, ITEST_WAIT_MS);
+    assert_non_null(ok);
+    assert_true(tj_int(ok, "seq", &seq));
+    *dup = tj_is_true(ok, "duplicate");
+    cJSON_Delete(ok);
+    return seq;
+}
+
 /* A keyed publish retried on another node keeps its seq, once stored. */
 static void test_idempotent_retry_elsewhere(void **state)
 {
     char topic[96];
     struct rawws *a = on_node(0, "sensor");
     struct rawws *b = on_node(1, "sensor");
-    cJSON *ok = NULL;
-    int64_t seq = 0;
+    bool dup = false;
 
     (void)state;
     itest_topic(topic, sizeof(topic), "x/idem");
     pub_n(a, &(int64_t){10}, topic, 1, 1);
-    assert_int_equal(rawws_send_textf(a,
-                                      "{\"op\":\"pub\",\"id\":2,\"topic\":"
-                                      "\"%s\",\"data\":7,\"key\":\"k-1\"}",
-                                      topic),
-                     0);
-    ok = rawws_expect_ok(a, 2, ITEST_WAIT_MS);
-    assert_non_null(ok);
-    assert_true(tj_int(ok, "seq", &seq));
-    assert_int_equal(seq, 2);
-    assert_false(tj_has(ok, "duplicate"));
-    cJSON_Delete(ok);
-
-    assert_int_equal(rawws_send_textf(b,
-                                      "{\"op\":\"pub\",\"id\":3,\"topic\":"
-                                      "\"%s\",\"data\":7,\"key\":\"k-1\"}",
-                                      topic),
-                     0);
-    ok = rawws_expect_ok(b, 3, ITEST_WAIT_MS);
-    assert_non_null(ok);
-    assert_true(tj_int(ok, "seq", &seq));
-    assert_int_equal(seq, 2);
-    assert_true(tj_is_true(ok, "duplicate"));
-    cJSON_Delete(ok);
+    assert_int_equal(pub_keyed(a, 2, topic, "k-1", &dup), 2);
+    assert_false(dup);
+    assert_int_equal(pub_keyed(b, 3, topic, "k-1", &dup), 2);
+    assert_true(dup);
     /* No second copy was stored: the next publish takes 3. */
     pub_n(b, &(int64_t){20}, topic, 1, 3);
     rawws_close(a);
