@@ -242,27 +242,32 @@ static void session_done_state(void *arg, struct store_job *job)
     struct conn *c = conn_find(&hub->conns, job->conn_id);
     struct sub_wait *sw = job->udata;
 
+    bool is_pattern = pl_topic_is_pattern(sw->cmd.topic, sw->cmd.topic_len);
+
     job->udata = NULL;
     if (c != NULL && c->close_code == 0) {
         if (job->err != 0) {
             sub_error(hub, c, sw->gate, sw->cmd.id, (enum pl_err)job->err,
                       "the topic's state could not be read");
         } else {
-            state_apply(hub, job);
+            if (!is_pattern)
+                state_apply(hub, job);
             sub_run(hub, c, &sw->cmd, sw->gate);
         }
         sw->gate = NULL;
     }
     /* sub_run took its own watch when it subscribed */
-    storage_watch(&hub->storage, sw->cmd.topic, false, false);
+    storage_watch(&hub->storage, sw->cmd.topic, is_pattern, false);
     sub_wait_free(&sw);
 }
 
 /*
  * With shared storage (a cluster) the node's idea of a topic may be old:
  * other nodes publish. The sub first reads the topic's state; the engine
- * answers once it handed over every message up to it, so the reply's seq
- * and a replay's fence are the cluster's. Meanwhile the reply holds its
+ * answers once its subscription is active and it handed over every
+ * message up to that state, so the reply's seq and a replay's fence are
+ * the cluster's and nothing published after the reply is missed (for a
+ * pattern, the state is only that its subscription is active). Meanwhile the reply holds its
  * place in the queue, so replies keep the order of the commands.
  */
 static void sub_defer(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
@@ -289,7 +294,8 @@ static void sub_defer(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
     sw->cmd.presence = cmd->presence;
     if (sw->gate != NULL)
         hub_push(hub, c, sw->gate, true); /* the queue takes its own ref */
-    storage_watch(&hub->storage, cmd->topic, false, true);
+    storage_watch(&hub->storage, cmd->topic,
+                  pl_topic_is_pattern(cmd->topic, cmd->topic_len), true);
     job->conn_id = c->id;
     job->req_id = cmd->id;
     job->udata = sw;
@@ -301,7 +307,6 @@ static void sub_defer(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
 static void cmd_sub(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
 {
     if (storage_is_shared(&hub->storage) && hub->cfg.persist &&
-        !pl_topic_is_pattern(cmd->topic, cmd->topic_len) &&
         !hub_is_ephemeral(hub, cmd->topic))
         sub_defer(hub, c, cmd);
     else

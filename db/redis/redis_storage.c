@@ -50,6 +50,7 @@ struct rjob {
     struct redis_storage *rs;
     struct store_job *job;
     bool ready;
+    bool parked;       /* STATE: waits for its subscription to be active */
     uint64_t wait_seq; /* STATE: ready once the topic reached this seq */
 };
 
@@ -58,6 +59,7 @@ struct rtopic {
     char *name;
     unsigned watchers;  /* the hub's watch count for this exact topic */
     bool tracked;       /* gap holds a start point */
+    bool sub_active;    /* Redis confirmed the channel's SUBSCRIBE */
     uint64_t heard_max; /* highest seq heard before it was tracked */
     struct redis_gap gap;
 };
@@ -66,6 +68,7 @@ struct rpattern {
     struct rpattern *next;
     char *prefix;       /* the literal part before the first wildcard */
     unsigned refs;
+    bool active;        /* Redis confirmed its PSUBSCRIBE */
 };
 
 struct redis_storage {
@@ -262,6 +265,7 @@ static int rows_copy(struct store_job *job, const struct redis_rows *res,
 
 static void state_check_waiting(struct redis_storage *rs, struct rtopic *t);
 static void fill_start(struct redis_storage *rs, struct rtopic *t);
+static void state_unpark(struct redis_storage *rs, bool fail);
 
 static void hand_over(struct redis_storage *rs, const char *topic,
                       const struct redis_event *ev, bool epoch_reset)
@@ -417,8 +421,22 @@ static void on_state(void *ud, bool up)
     struct redis_storage *rs = ud;
     size_t i;
 
-    if (!up)
+    if (!up) {
+        /* Subscriptions are restored (and confirmed again) on the new
+         * connection; until then no STATE may read. */
+        struct rpattern *p = NULL;
+
+        for (i = 0; i < RTOPIC_BUCKETS; i++) {
+            struct rtopic *t = NULL;
+
+            for (t = rs->topics[i]; t != NULL; t = t->next)
+                t->sub_active = false;
+        }
+        for (p = rs->patterns; p != NULL; p = p->next)
+            p->active = false;
+        state_unpark(rs, true);
         return;
+    }
     for (i = 0; i < RTOPIC_BUCKETS; i++) {
         struct rtopic *t = NULL;
 
@@ -525,6 +543,106 @@ static void state_done(int err, const struct redis_rows *res, void *ud)
     inflight_advance(rs);
 }
 
+static bool is_pattern(const char *topic)
+{
+    return strpbrk(topic, "+#") != NULL;
+}
+
+static struct rpattern *rpattern_of(struct redis_storage *rs,
+                                    const char *pattern)
+{
+    char prefix[256];
+    struct rpattern *p = NULL;
+
+    pattern_prefix(pattern, prefix, sizeof(prefix));
+    for (p = rs->patterns; p != NULL; p = p->next)
+        if (strcmp(p->prefix, prefix) == 0)
+            return p;
+    return NULL;
+}
+
+/* Whether the subscription a STATE job is about is active in Redis. */
+static bool state_sub_active(struct redis_storage *rs, const char *topic)
+{
+    if (is_pattern(topic)) {
+        const struct rpattern *p = rpattern_of(rs, topic);
+
+        return p != NULL && p->active;
+    }
+    {
+        const struct rtopic *t = rtopic_find(rs, topic);
+
+        return t != NULL && t->sub_active;
+    }
+}
+
+/*
+ * A STATE job reads only once the topic's (or pattern's) subscription is
+ * active: a message published after the read is then sure to be heard,
+ * so nothing falls between the state and the live messages. A pattern
+ * has no state to read; its job completes when its PSUBSCRIBE is active.
+ */
+static int state_send(struct redis_storage *rs, struct rjob *r)
+{
+    if (!redis_link_up(rs->link))
+        return -ENOTCONN;
+    if (!state_sub_active(rs, r->job->topic)) {
+        r->parked = true;
+        return 0;
+    }
+    if (is_pattern(r->job->topic)) {
+        r->ready = true; /* the caller advances the queue */
+        return 0;
+    }
+    return redis_call_retained(rs->link, r->job->topic, state_done, r);
+}
+
+/* Send the STATE jobs parked for a subscription that became active (or
+ * fail them all when fail is set: the link went down). */
+static void state_unpark(struct redis_storage *rs, bool fail)
+{
+    struct rjob *r = NULL;
+
+    for (r = rs->inflight; r != NULL; r = r->next) {
+        int rc = 0;
+
+        if (!r->parked)
+            continue;
+        if (!fail && !state_sub_active(rs, r->job->topic))
+            continue;
+        r->parked = false;
+        rc = fail ? -ENOTCONN : state_send(rs, r);
+        if (rc != 0) {
+            r->job->err = link_err(rc);
+            r->ready = true;
+        }
+    }
+    inflight_advance(rs);
+}
+
+static void on_subscribed(void *ud, const char *channel, bool pattern)
+{
+    struct redis_storage *rs = ud;
+
+    if (pattern) {
+        struct rpattern *p = NULL;
+        char glob[REDIS_NAME_MAX];
+
+        for (p = rs->patterns; p != NULL; p = p->next)
+            if (redis_layout_channel_pattern(glob, sizeof(glob), p->prefix) >
+                    0 &&
+                strcmp(glob, channel) == 0)
+                p->active = true;
+    } else {
+        const char *topic = redis_layout_channel_topic(channel);
+        struct rtopic *t = topic != NULL ? rtopic_find(rs, topic) : NULL;
+
+        if (t != NULL && t->watchers > 0)
+            t->sub_active = true;
+    }
+    state_unpark(rs, false);
+}
+
 /* Send one job; a refusal completes it at once with an error. */
 static void send_job(struct redis_storage *rs, struct store_job *job)
 {
@@ -574,7 +692,7 @@ static void send_job(struct redis_storage *rs, struct store_job *job)
                                 (uint32_t)job->limit, rows_done, r);
         break;
     case STORE_JOB_STATE:
-        rc = redis_call_retained(rs->link, job->topic, state_done, r);
+        rc = state_send(rs, r);
         break;
     case STORE_JOB_HEARD:
         rc = -EINVAL;
@@ -583,8 +701,8 @@ static void send_job(struct redis_storage *rs, struct store_job *job)
     if (rc != 0) {
         job->err = rc == -ENOTCONN ? PL_ERR_OVERLOADED : PL_ERR_INTERNAL;
         r->ready = true;
-        inflight_advance(rs);
     }
+    inflight_advance(rs);
 }
 
 /* ------------------------------------------------------------------ */
@@ -620,6 +738,7 @@ static int op_start(void *engine)
     lc.setup_argvlen = setup_argvlen;
     lc.on_message = on_message;
     lc.on_state = on_state;
+    lc.on_subscribed = on_subscribed;
     lc.ud = rs;
     rc = redis_link_new(&rs->link, rs->loop, &lc);
     if (rc < 0)
@@ -755,6 +874,7 @@ static void op_watch(void *engine, const char *pattern, bool is_pattern,
             return;
         (void)redis_link_unsubscribe(rs->link, chan, false);
         if (--t->watchers == 0) {
+            t->sub_active = false;
             /* A new first subscriber starts again from a STATE read. */
             t->tracked = t->gap.filling || covered_by_pattern(rs, t->name);
             rtopic_maybe_free(rs, t);
