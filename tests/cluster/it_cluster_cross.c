@@ -360,6 +360,85 @@ static void test_redis_restarted_empty(void **state)
     rawws_close(c);
 }
 
+/* Every publish acked by a node that is then SIGKILLed is in Redis: a
+ * subscriber on another node recovers all of them with since:0. */
+static void test_node_killed_loses_nothing(void **state)
+{
+    char topic[96];
+    struct rawws *a = on_node(0, "alice");
+    struct rawws *b = NULL;
+    cJSON *ok = NULL;
+    int i;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "x/kill");
+    /* Pipelined: the last acks are still being written when the kill
+     * comes; every one that arrived counts. */
+    for (i = 0; i < 50; i++)
+        assert_int_equal(rawws_send_textf(a,
+                                          "{\"op\":\"pub\",\"id\":%d,"
+                                          "\"topic\":\"%s\",\"data\":%d}",
+                                          100 + i, topic, i),
+                         0);
+    for (i = 0; i < 50; i++) {
+        ok = rawws_expect_ok(a, 100 + i, ITEST_WAIT_MS);
+        assert_non_null(ok);
+        cJSON_Delete(ok);
+    }
+    assert_int_equal(server_kill9(rig.nodes[0]), 0);
+    rawws_close(a);
+
+    b = on_node(1, "bob");
+    cJSON_Delete(sub_with(b, 2, topic, ",\"since\":0"));
+    expect_msgs(b, topic, 1, 50);
+    assert_true(itest_nothing_more(b, 90, ITEST_QUIET_MS));
+    rawws_close(b);
+    /* back for the teardown, which wants every node to exit cleanly */
+    assert_int_equal(server_restart(rig.nodes[0]), 0);
+}
+
+/* The protocol's basic chat scenario through the balancer: round-robin
+ * puts each connection on the next node, so publisher and subscribers
+ * are on three different nodes. */
+static void test_through_the_balancer(void **state)
+{
+    char topic[96];
+    struct rawws *c[RIG_NODES];
+    cJSON *ok = NULL;
+    const cJSON *msgs = NULL;
+    int64_t id = 10;
+    int i;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "chat/lb");
+    for (i = 0; i < RIG_NODES; i++) {
+        c[i] = itest_hello(rig.lb_port, "lb");
+        assert_non_null(c[i]);
+    }
+    for (i = 1; i < RIG_NODES; i++)
+        cJSON_Delete(sub_with(c[i], 2, topic, ",\"presence\":false"));
+    pub_n(c[0], &id, topic, 4, 1);
+    for (i = 1; i < RIG_NODES; i++) {
+        expect_msgs(c[i], topic, 1, 4);
+        assert_true(itest_nothing_more(c[i], 90, ITEST_QUIET_MS));
+    }
+    assert_int_equal(rawws_send_textf(c[0],
+                                      "{\"op\":\"history\",\"id\":5,"
+                                      "\"topic\":\"%s\",\"before\":4,"
+                                      "\"limit\":2}",
+                                      topic),
+                     0);
+    ok = rawws_expect_ok(c[0], 5, ITEST_WAIT_MS);
+    assert_non_null(ok);
+    msgs = cJSON_GetObjectItemCaseSensitive(ok, "messages");
+    assert_int_equal(cJSON_GetArraySize(msgs), 2);
+    assert_int_equal(tj_int_or(cJSON_GetArrayItem(msgs, 0), "seq", -1), 2);
+    assert_int_equal(tj_int_or(cJSON_GetArrayItem(msgs, 1), "seq", -1), 3);
+    cJSON_Delete(ok);
+    for (i = 0; i < RIG_NODES; i++)
+        rawws_close(c[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +447,8 @@ int main(void)
         cmocka_unit_test(test_history_and_retained_elsewhere),
         cmocka_unit_test(test_idempotent_retry_elsewhere),
         cmocka_unit_test(test_since_after_moving),
+        cmocka_unit_test(test_node_killed_loses_nothing),
+        cmocka_unit_test(test_through_the_balancer),
         cmocka_unit_test(test_redis_unreachable),
         cmocka_unit_test(test_redis_restarted_empty),
     };
