@@ -80,6 +80,12 @@ struct storage_ops {
      * context, set once before start. */
     void (*listen)(void *engine, void (*done)(void *ctx, struct store_job *),
                    void *ctx);
+    /* Optional (shared engines): the first (join) or last (!join) of this
+     * node's presence holders of user in topic came or went. The engine
+     * counts nodes and hands every node's listener one HEARD presence
+     * change when the first node joins or the last leaves (or dies). */
+    void (*presence)(void *engine, const char *topic, const char *user,
+                     bool join);
     /* Optional: false while the engine cannot store (its server is out of
      * reach): /healthz says so. NULL: always true. */
     bool (*healthy)(void *engine);
@@ -139,6 +145,12 @@ static inline void storage_watch(const struct storage *s, const char *pattern,
 {
     if (storage_is_shared(s))
         s->ops->watch(s->engine, pattern, is_pattern, on);
+}
+
+/* True when the engine keeps presence for many nodes (see above). */
+static inline bool storage_shares_presence(const struct storage *s)
+{
+    return s->ops != NULL && s->ops->presence != NULL;
 }
 
 static inline bool storage_healthy(const struct storage *s)

@@ -20,7 +20,10 @@ enum store_job_kind {
                           message as rows[0] (n_rows 0: none). Only engines
                           shared by several nodes get it (storage.h). */
     STORE_JOB_HEARD,   /* not submitted: a message another node stored,
-                          handed by a shared engine to its listener */
+                          or a presence change (presence != 0), handed
+                          by a shared engine to its listener */
+    STORE_JOB_MEMBERS, /* shared engines: the users present in the topic
+                          on any node, as rows[i].from */
 };
 
 struct store_row {
@@ -72,6 +75,9 @@ struct store_job {
     bool relayed;                /* PUB: the engine hands this node's
                                     subscribers the message itself (as a
                                     HEARD job), so the taker only acks */
+    int presence;                /* HEARD: 0 a message; +1 user `from`
+                                    joined the topic, -1 left it (once
+                                    for the whole cluster) */
     bool epoch_reset;            /* HEARD: the engine lost the topic's
                                     history (a storage restarted empty);
                                     seq starts again below what was seen */

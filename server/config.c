@@ -22,6 +22,7 @@ void config_defaults(struct pl_config *cfg)
     cfg->port = 8080;
     cfg->bind = "127.0.0.1";
     cfg->db_path = "data/parley.db";
+    cfg->node_ttl_ms = 30000;
     cfg->log_level = LOG_NOTICE;
     cfg->max_message = 65536;
     cfg->queue_bytes = 8u << 20;
@@ -197,6 +198,9 @@ static const struct config_option option_table[] = {
     { ROW(CONFIG_STRING, "redis", "URL", F(redis_url), 0, 0,
       "cluster mode: store in Redis 7 at\n"
       "redis://[:PASSWORD@]HOST:PORT[/DB] (no --db)") },
+    { ROW(CONFIG_DURATION_MS, "node-ttl", "DUR", F(node_ttl_ms), 300, 3600000,
+      "cluster: a node silent this long is dead and its\n"
+      "users leave (default 30s; it beats every third)") },
     { ROW(CONFIG_SECTION, "Limits", NULL, NO_FIELD, 0, 0, NULL) },
     { ROW(CONFIG_SIZE, "max-message", "BYTES", F(max_message), 256, 1LL << 30,
       "largest client message (default 64KiB)") },

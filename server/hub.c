@@ -643,8 +643,13 @@ static void topic_reset(struct hub *hub, struct topic *t)
 static void hub_heard(void *ctx, struct store_job *job)
 {
     struct hub *hub = ctx;
-    struct topic *t = hub_topic(hub, job->topic, true);
+    struct topic *t = NULL;
 
+    if (job->presence != 0) {
+        presence_heard(hub, job->topic, job->from, job->presence > 0);
+        return;
+    }
+    t = hub_topic(hub, job->topic, true);
     if (t == NULL) {
         log_error("out of memory creating topic %s", job->topic);
         return;

@@ -89,6 +89,10 @@ bool hub_conn_wants(const struct conn *c, const struct topic *t);
 /* presence.c */
 void presence_join(struct hub *hub, struct topic *t, const char *user);
 void presence_leave(struct hub *hub, struct topic *t, const char *user);
+/* A cluster-wide join or leave from shared storage: tell this node's
+ * presence subscribers of topic (not user's own connections). */
+void presence_heard(struct hub *hub, const char *topic, const char *user,
+                    bool join);
 
 /* replay.c */
 int replay_sub(struct hub *hub, struct conn *c, const struct pl_cmd *cmd,

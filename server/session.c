@@ -482,6 +482,73 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
     storage_submit(&hub->storage, job);
 }
 
+/* Open the ok frame of a presence reply, up to the members' '['. */
+static void members_open(struct pl_buf *b, int64_t id, const char *topic)
+{
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, id);
+    pl_frame_kv_str(b, "topic", topic);
+    pl_buf_cstr(b, ",\"members\":[");
+}
+
+/* The cluster's members arrived: fill the reply's placeholder. */
+static void session_done_members(void *arg, struct store_job *job)
+{
+    struct hub *hub = arg;
+    struct conn *c = conn_find(&hub->conns, job->conn_id);
+    struct msg *ph = job->udata;
+    struct pl_buf *b = hub_scratch(hub);
+    size_t i;
+
+    job->udata = NULL;
+    if (job->err != 0) {
+        hub->stats.errors_sent++;
+        pl_frame_error(b, job->req_id, (enum pl_err)job->err,
+                       "the members could not be read");
+    } else {
+        members_open(b, job->req_id, job->topic);
+        for (i = 0; i < job->n_rows; i++) {
+            if (i > 0)
+                pl_buf_cstr(b, ",");
+            pl_buf_json_str(b, job->rows[i].from,
+                            strlen(job->rows[i].from));
+        }
+        pl_buf_cstr(b, "]");
+        pl_frame_end(b);
+    }
+    if (c != NULL && c->close_code == 0) {
+        if (msg_fill(ph, b) < 0)
+            hub_cull(hub, c, 1011);
+        else
+            hub_wake(hub, c);
+    }
+    msg_unref(&ph);
+}
+
+/* With shared storage the members are the cluster's: read them, with the
+ * reply's place held in the queue. */
+static void members_request(struct hub *hub, struct conn *c,
+                            const struct pl_cmd *cmd)
+{
+    struct store_job *job = store_job_new(STORE_JOB_MEMBERS, cmd->topic);
+    struct msg *ph = msg_placeholder();
+
+    if (job == NULL || ph == NULL) {
+        store_job_free(&job);
+        if (ph != NULL)
+            msg_unref(&ph);
+        hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    hub_push(hub, c, ph, true);
+    job->conn_id = c->id;
+    job->req_id = cmd->id;
+    job->udata = ph; /* the job's reference to the placeholder */
+    job->done = session_done_members;
+    job->done_ctx = hub;
+    storage_submit(&hub->storage, job);
+}
+
 static void cmd_presence(struct hub *hub, struct conn *c,
                          const struct pl_cmd *cmd)
 {
@@ -497,11 +564,12 @@ static void cmd_presence(struct hub *hub, struct conn *c,
     }
     if (cmd->id == 0)
         return;
+    if (storage_shares_presence(&hub->storage)) {
+        members_request(hub, c, cmd);
+        return;
+    }
     b = hub_scratch(hub);
-    pl_frame_begin(b, "ok");
-    pl_frame_id(b, cmd->id);
-    pl_frame_kv_str(b, "topic", cmd->topic);
-    pl_buf_cstr(b, ",\"members\":[");
+    members_open(b, cmd->id, cmd->topic);
     for (m = t ? t->members : NULL; m != NULL; m = m->next) {
         if (!first)
             pl_buf_cstr(b, ",");

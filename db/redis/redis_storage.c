@@ -77,6 +77,7 @@ struct redis_storage {
     struct redis_link *link;
     struct redis_node *node;
     bool stopping;
+    bool leaving;     /* pl_node_leave in flight (stop) */
     /* submitted, not yet sent */
     struct store_job *queued, **queued_tail;
     /* sent, in submission order */
@@ -295,6 +296,26 @@ static void hand_over(struct redis_storage *rs, const char *topic,
     done_append(rs, job);
 }
 
+/* A join or leave, published by Redis once for the whole cluster. Only
+ * exact subscriptions take presence, so pattern copies are ignored. */
+static void hand_presence(struct redis_storage *rs, const char *topic,
+                          const struct redis_event *ev)
+{
+    struct store_job *job = NULL;
+
+    if (rs->listener == NULL)
+        return;
+    job = store_job_new(STORE_JOB_HEARD, topic);
+    if (job == NULL || copy_text(&job->from, ev->user, ev->user_len) < 0) {
+        store_job_free(&job);
+        return;
+    }
+    job->presence = ev->kind == REDIS_EVENT_JOIN ? 1 : -1;
+    job->done = rs->listener;
+    job->done_ctx = rs->listener_ctx;
+    done_append(rs, job);
+}
+
 /* Deliver ev on t after the gap said so; an epoch change first tells the
  * hub that the seqs it saw for t mean nothing any more. */
 static void deliver(struct redis_storage *rs, struct rtopic *t,
@@ -380,9 +401,13 @@ static void on_message(void *ud, const char *channel, const char *pattern,
     struct rtopic *t = NULL;
     uint64_t before = 0;
 
-    if (topic == NULL || redis_event_parse(payload, len, &ev) < 0 ||
-        ev.kind != REDIS_EVENT_MSG)
-        return; /* presence events: not handled by this engine yet */
+    if (topic == NULL || redis_event_parse(payload, len, &ev) < 0)
+        return;
+    if (ev.kind != REDIS_EVENT_MSG) {
+        if (pattern == NULL)
+            hand_presence(rs, topic, &ev);
+        return;
+    }
     t = rtopic_find(rs, topic);
     if (t == NULL && pattern != NULL && covered_by_pattern(rs, topic))
         t = rtopic_get(rs, topic);
@@ -643,6 +668,58 @@ static void on_subscribed(void *ud, const char *channel, bool pattern)
     state_unpark(rs, false);
 }
 
+static void members_done(int err, size_t n, const char *const *items,
+                         void *ud)
+{
+    struct rjob *r = ud;
+    struct store_job *job = r->job;
+    size_t i;
+
+    if (err != 0) {
+        job->err = link_err(err);
+    } else if ((job->rows = calloc(n > 0 ? n : 1, sizeof(*job->rows))) ==
+               NULL) {
+        job->err = PL_ERR_INTERNAL;
+    } else {
+        for (i = 0; i < n; i++) {
+            if (copy_text(&job->rows[i].from, items[i], strlen(items[i])) < 0 ||
+                copy_text(&job->rows[i].data, "", 0) < 0) {
+                job->err = PL_ERR_INTERNAL;
+                break;
+            }
+            job->n_rows++;
+        }
+    }
+    r->ready = true;
+    inflight_advance(r->rs);
+}
+
+static void presence_done(int err, long long value, void *ud)
+{
+    (void)value;
+    (void)ud;
+    /* A lost join or leave is repaired only by the node's ttl (a dead
+     * node's members leave); the next change of this user retries. */
+    (void)err;
+}
+
+static void op_presence(void *engine, const char *topic, const char *user,
+                        bool join)
+{
+    struct redis_storage *rs = engine;
+    const char *node = NULL;
+
+    if (rs->link == NULL || rs->node == NULL)
+        return;
+    node = redis_node_id(rs->node);
+    if (join)
+        (void)redis_call_pres_join(rs->link, node, topic, user, presence_done,
+                                   NULL);
+    else
+        (void)redis_call_pres_leave(rs->link, node, topic, user,
+                                    presence_done, NULL);
+}
+
 /* Send one job; a refusal completes it at once with an error. */
 static void send_job(struct redis_storage *rs, struct store_job *job)
 {
@@ -693,6 +770,9 @@ static void send_job(struct redis_storage *rs, struct store_job *job)
         break;
     case STORE_JOB_STATE:
         rc = state_send(rs, r);
+        break;
+    case STORE_JOB_MEMBERS:
+        rc = redis_call_pres_members(rs->link, job->topic, members_done, r);
         break;
     case STORE_JOB_HEARD:
         rc = -EINVAL;
@@ -801,6 +881,15 @@ static size_t op_pending(void *engine)
     return n;
 }
 
+static void node_left(int err, long long value, void *ud)
+{
+    struct redis_storage *rs = ud;
+
+    (void)err;
+    (void)value;
+    rs->leaving = false;
+}
+
 static void op_stop(void *engine)
 {
     struct redis_storage *rs = engine;
@@ -808,9 +897,14 @@ static void op_stop(void *engine)
 
     op_flush(rs);
     rs->stopping = true;
+    /* A node that stops on purpose leaves the cluster now: its users'
+     * leaves go out at once, not after its ttl. */
+    if (rs->node != NULL && redis_link_up(rs->link) &&
+        redis_node_leave(rs->node, node_left, rs) == 0)
+        rs->leaving = true;
     if (rs->loop != NULL) {
         deadline = ev_time() + STOP_WAIT_MS / 1000.0;
-        while (rs->n_inflight > 0 && ev_time() < deadline)
+        while ((rs->n_inflight > 0 || rs->leaving) && ev_time() < deadline)
             ev_run(rs->loop, EVRUN_ONCE);
     }
     redis_node_free(&rs->node);
@@ -908,6 +1002,7 @@ static const struct storage_ops redis_storage_ops = {
     .stop = op_stop,
     .watch = op_watch,
     .listen = op_listen,
+    .presence = op_presence,
     .healthy = op_healthy,
 };
 

@@ -21,7 +21,9 @@ static struct cluster_rig rig;
 
 static int setup(void **state)
 {
-    static const char *const extra[] = {"--redis", "{redis}", NULL};
+    /* A short node ttl so that a SIGKILLed node's users leave quickly. */
+    static const char *const extra[] = {"--redis", "{redis}", "--node-ttl",
+                                        "2s", NULL};
 
     (void)state;
     return cluster_rig_start(&rig, extra) == 0 ? 0 : -1;
@@ -47,20 +49,27 @@ static struct rawws *on_node(int i, const char *name)
     return c;
 }
 
-/* sub with extra fields (",\"since\":3" or ""); returns the ok. */
-static cJSON *sub_with(struct rawws *c, int64_t id, const char *topic,
-                       const char *more)
+/* Send {"op":op,"id":id,"topic":topic<more>} (more: "" or
+ * ",\"since\":3"...) and return its ok. */
+static cJSON *ask(struct rawws *c, int64_t id, const char *op,
+                  const char *topic, const char *more)
 {
     cJSON *ok = NULL;
 
     assert_int_equal(rawws_send_textf(c,
-                                      "{\"op\":\"sub\",\"id\":%lld,"
+                                      "{\"op\":\"%s\",\"id\":%lld,"
                                       "\"topic\":\"%s\"%s}",
-                                      (long long)id, topic, more),
+                                      op, (long long)id, topic, more),
                      0);
     ok = rawws_expect_ok(c, id, ITEST_WAIT_MS);
     assert_non_null(ok);
     return ok;
+}
+
+static cJSON *sub_with(struct rawws *c, int64_t id, const char *topic,
+                       const char *more)
+{
+    return ask(c, id, "sub", topic, more);
 }
 
 static void expect_msgs(struct rawws *c, const char *topic, int64_t from,
@@ -153,21 +162,10 @@ static void test_history_and_retained_elsewhere(void **state)
     (void)state;
     itest_topic(topic, sizeof(topic), "x/hist");
     pub_n(a, &(int64_t){10}, topic, 3, 1);
-    assert_int_equal(rawws_send_textf(a,
-                                      "{\"op\":\"pub\",\"id\":20,\"topic\":"
-                                      "\"%s\",\"data\":{\"r\":1},"
-                                      "\"retain\":true}",
-                                      topic),
-                     0);
-    cJSON_Delete(rawws_expect_ok(a, 20, ITEST_WAIT_MS));
+    cJSON_Delete(
+        ask(a, 20, "pub", topic, ",\"data\":{\"r\":1},\"retain\":true"));
 
-    assert_int_equal(rawws_send_textf(c,
-                                      "{\"op\":\"history\",\"id\":3,"
-                                      "\"topic\":\"%s\",\"limit\":10}",
-                                      topic),
-                     0);
-    ok = rawws_expect_ok(c, 3, ITEST_WAIT_MS);
-    assert_non_null(ok);
+    ok = ask(c, 3, "history", topic, ",\"limit\":10");
     msgs = cJSON_GetObjectItemCaseSensitive(ok, "messages");
     assert_int_equal(cJSON_GetArraySize(msgs), 4);
     assert_true(tj_int(cJSON_GetArrayItem(msgs, 0), "seq", &seq));
@@ -193,17 +191,12 @@ static void test_history_and_retained_elsewhere(void **state)
 static int64_t pub_keyed(struct rawws *c, int64_t id, const char *topic,
                          const char *key, bool *dup)
 {
+    char more[200];
     cJSON *ok = NULL;
     int64_t seq = -1;
 
-    assert_int_equal(rawws_send_textf(c,
-                                      "{\"op\":\"pub\",\"id\":%lld,"
-                                      "\"topic\":\"%s\",\"data\":7,"
-                                      "\"key\":\"%s\"}",
-                                      (long long)id, topic, key),
-                     0);
-    ok = rawws_expect_ok(c, id, ITEST_WAIT_MS);
-    assert_non_null(ok);
+    snprintf(more, sizeof(more), ",\"data\":7,\"key\":\"%s\"", key);
+    ok = ask(c, id, "pub", topic, more);
     assert_true(tj_int(ok, "seq", &seq));
     *dup = tj_is_true(ok, "duplicate");
     cJSON_Delete(ok);
@@ -422,14 +415,7 @@ static void test_through_the_balancer(void **state)
         expect_msgs(c[i], topic, 1, 4);
         assert_true(itest_nothing_more(c[i], 90, ITEST_QUIET_MS));
     }
-    assert_int_equal(rawws_send_textf(c[0],
-                                      "{\"op\":\"history\",\"id\":5,"
-                                      "\"topic\":\"%s\",\"before\":4,"
-                                      "\"limit\":2}",
-                                      topic),
-                     0);
-    ok = rawws_expect_ok(c[0], 5, ITEST_WAIT_MS);
-    assert_non_null(ok);
+    ok = ask(c[0], 5, "history", topic, ",\"before\":4,\"limit\":2");
     msgs = cJSON_GetObjectItemCaseSensitive(ok, "messages");
     assert_int_equal(cJSON_GetArraySize(msgs), 2);
     assert_int_equal(tj_int_or(cJSON_GetArrayItem(msgs, 0), "seq", -1), 2);
@@ -437,6 +423,95 @@ static void test_through_the_balancer(void **state)
     cJSON_Delete(ok);
     for (i = 0; i < RIG_NODES; i++)
         rawws_close(c[i]);
+}
+
+/* The next frame is {"op":op,"topic":topic,"user":user}. */
+static void expect_presence(struct rawws *c, const char *op, const char *topic,
+                            const char *user, int ms)
+{
+    cJSON *f = rawws_expect_op(c, op, ms);
+
+    assert_non_null(f);
+    assert_true(tj_str_is(f, "topic", topic));
+    assert_true(tj_str_is(f, "user", user));
+    cJSON_Delete(f);
+}
+
+/* A user on two nodes is one member: one join, one leave, whichever
+ * node each connection is on; the member list is the cluster's. */
+static void test_presence_across_nodes(void **state)
+{
+    char topic[96];
+    struct rawws *alice = on_node(0, "alice");
+    struct rawws *bob1 = on_node(1, "bob");
+    struct rawws *bob2 = on_node(2, "bob");
+    cJSON *ok = NULL;
+    const cJSON *members = NULL;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "chat/pres");
+    cJSON_Delete(sub_with(alice, 2, topic, ",\"presence\":true"));
+    cJSON_Delete(sub_with(bob1, 2, topic, ",\"presence\":true"));
+    expect_presence(alice, "join", topic, "bob", ITEST_WAIT_MS);
+    cJSON_Delete(sub_with(bob2, 2, topic, ",\"presence\":true"));
+    assert_true(itest_nothing_more(alice, 90, ITEST_QUIET_MS));
+
+    ok = ask(bob2, 3, "presence", topic, "");
+    members = cJSON_GetObjectItemCaseSensitive(ok, "members");
+    assert_int_equal(cJSON_GetArraySize(members), 2);
+    cJSON_Delete(ok);
+
+    rawws_close(bob1);
+    assert_true(itest_nothing_more(alice, 91, ITEST_QUIET_MS));
+    rawws_close(bob2);
+    expect_presence(alice, "leave", topic, "bob", ITEST_WAIT_MS);
+    assert_true(itest_nothing_more(alice, 92, ITEST_QUIET_MS));
+    rawws_close(alice);
+}
+
+/* Wait (bounded) until node i's /metrics holds text. */
+static bool metrics_show(int i, const char *text, int ms)
+{
+    int64_t deadline = itest_mono_ms() + ms;
+    bool found = false;
+
+    do {
+        struct httpc_resp r;
+
+        if (httpc_get(node(i), "/metrics", &r, 2000) == 0) {
+            found = strstr(r.body, text) != NULL;
+            httpc_resp_cleanup(&r);
+        }
+        if (!found)
+            (void)poll(NULL, 0, 50); /* a poll interval */
+    } while (!found && itest_left_ms(deadline) > 0);
+    return found;
+}
+
+/* A SIGKILLed node's users leave once, within its ttl, announced by the
+ * nodes that survive; /metrics counts the live nodes. */
+static void test_presence_node_killed(void **state)
+{
+    char topic[96];
+    struct rawws *alice = on_node(0, "alice");
+    struct rawws *carol = on_node(2, "carol");
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "chat/dead");
+    /* Earlier tests killed nodes (and emptied Redis): the count settles
+     * within a ttl and a beat. */
+    assert_true(metrics_show(0, "\nparley_cluster_nodes 3\n", 6000));
+
+    cJSON_Delete(sub_with(alice, 2, topic, ",\"presence\":true"));
+    cJSON_Delete(sub_with(carol, 2, topic, ",\"presence\":true"));
+    expect_presence(alice, "join", topic, "carol", ITEST_WAIT_MS);
+    assert_int_equal(server_kill9(rig.nodes[2]), 0);
+    /* ttl 2 s, beats every 0.67 s: the leave comes within about 3 s */
+    expect_presence(alice, "leave", topic, "carol", 6000);
+    assert_true(itest_nothing_more(alice, 90, 1000));
+    rawws_close(carol);
+    rawws_close(alice);
+    assert_int_equal(server_restart(rig.nodes[2]), 0);
 }
 
 int main(void)
@@ -449,6 +524,8 @@ int main(void)
         cmocka_unit_test(test_since_after_moving),
         cmocka_unit_test(test_node_killed_loses_nothing),
         cmocka_unit_test(test_through_the_balancer),
+        cmocka_unit_test(test_presence_across_nodes),
+        cmocka_unit_test(test_presence_node_killed),
         cmocka_unit_test(test_redis_unreachable),
         cmocka_unit_test(test_redis_restarted_empty),
     };
