@@ -97,6 +97,19 @@ static int retained_cb(void *arg, struct topic *t)
     return 0;
 }
 
+/* Fill c's queued placeholder ph with the frame in b: its bytes now count
+ * in the queue (as paced), and the writer may pass it. */
+static void reply_fill(struct hub *hub, struct conn *c, struct msg *ph,
+                       struct pl_buf *b)
+{
+    if (msg_fill(ph, b) < 0) {
+        hub_cull(hub, c, 1011);
+    } else {
+        outq_add_paced_bytes(&c->q, ph->len);
+        hub_wake(hub, c);
+    }
+}
+
 /* Answer a sub with an error: on its waiting reply (gate) when it has
  * one, which takes the caller's reference, else as a new frame. */
 static void sub_error(struct hub *hub, struct conn *c, struct msg *gate,
@@ -111,10 +124,7 @@ static void sub_error(struct hub *hub, struct conn *c, struct msg *gate,
     b = hub_scratch(hub);
     hub->stats.errors_sent++;
     pl_frame_error(b, id, err, why);
-    if (msg_fill(gate, b) < 0)
-        hub_cull(hub, c, 1011);
-    else
-        hub_wake(hub, c);
+    reply_fill(hub, c, gate, b);
     msg_unref(&gate);
 }
 
@@ -516,12 +526,8 @@ static void session_done_members(void *arg, struct store_job *job)
         pl_buf_cstr(b, "]");
         pl_frame_end(b);
     }
-    if (c != NULL && c->close_code == 0) {
-        if (msg_fill(ph, b) < 0)
-            hub_cull(hub, c, 1011);
-        else
-            hub_wake(hub, c);
-    }
+    if (c != NULL && c->close_code == 0)
+        reply_fill(hub, c, ph, b);
     msg_unref(&ph);
 }
 
@@ -818,11 +824,6 @@ static void session_done_history(void *arg, struct store_job *job)
     }
     if (ph == NULL)
         return;
-    if (msg_fill(ph, b) < 0) {
-        hub_cull(hub, c, 1011);
-    } else {
-        outq_add_paced_bytes(&c->q, ph->len);
-        hub_wake(hub, c);
-    }
+    reply_fill(hub, c, ph, b);
     msg_unref(&ph);
 }
