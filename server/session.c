@@ -771,7 +771,9 @@ static void session_done_pub(void *arg, struct store_job *job)
         hub->stats.publish_failures++;
         if (c != NULL)
             hub_send_error(hub, c, job->req_id, (enum pl_err)job->err,
-                           "the message could not be stored");
+                           job->err == PL_ERR_OVERLOADED
+                               ? "storage unreachable; not stored, try again"
+                               : "the message could not be stored");
         return;
     }
     if (!job->duplicate && !job->relayed) {
