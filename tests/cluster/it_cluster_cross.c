@@ -322,6 +322,20 @@ static void test_redis_unreachable(void **state)
     assert_true(tj_str_is(f, "code", "overloaded"));
     assert_non_null(strstr(tj_str(f, "message"), "unreachable"));
     cJSON_Delete(f);
+    /* a sub cannot read the topic's state: its error comes, in command
+     * order, before the reply to the ping sent after it */
+    assert_int_equal(rawws_send_textf(a,
+                                      "{\"op\":\"sub\",\"id\":51,"
+                                      "\"topic\":\"%s/other\"}",
+                                      topic),
+                     0);
+    assert_int_equal(rawws_send_text(a, "{\"op\":\"ping\",\"id\":52}"), 0);
+    f = rawws_expect_error(a, 51, "overloaded", ITEST_WAIT_MS);
+    assert_non_null(f);
+    cJSON_Delete(f);
+    f = rawws_expect_ok(a, 52, ITEST_WAIT_MS);
+    assert_non_null(f);
+    cJSON_Delete(f);
 
     assert_int_equal(redis_proc_restart(rig.redis, 0), 0);
     assert_true(healthz_becomes(0, 200, 10000));
