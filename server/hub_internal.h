@@ -38,6 +38,8 @@ struct hub {
     struct topic *ring_lru;
     struct topic *ring_mru;
     struct pl_buf buf; /* scratch for building frames */
+    struct sub_wait *sub_waits; /* subs waiting for their topic's state
+                                   (shared storage), newest first */
 };
 
 /* hub.c: helpers */

@@ -213,15 +213,25 @@ static void sub_run(struct hub *hub, struct conn *c, const struct pl_cmd *cmd,
 
 /* A sub waiting for its topic's state (shared storage). */
 struct sub_wait {
+    struct sub_wait *prev, *next; /* in hub->sub_waits */
+    uint64_t conn_id;
+    bool cancelled;      /* an unsub of the same pattern came meanwhile */
     struct msg *gate;    /* the reply's place in the queue, or NULL */
     struct pl_cmd cmd;   /* a copy; only topic is owned */
 };
 
-static void sub_wait_free(struct sub_wait **swp)
+/* Unlink (when linked) and free. */
+static void sub_wait_free(struct hub *hub, struct sub_wait **swp)
 {
     struct sub_wait *sw = *swp;
 
     *swp = NULL;
+    if (sw->prev != NULL)
+        sw->prev->next = sw->next;
+    else if (hub->sub_waits == sw)
+        hub->sub_waits = sw->next;
+    if (sw->next != NULL)
+        sw->next->prev = sw->prev;
     if (sw->gate != NULL)
         msg_unref(&sw->gate);
     free(sw->cmd.topic);
@@ -246,6 +256,26 @@ static void state_apply(struct hub *hub, const struct store_job *job)
         msg_unref(&t->retained);
 }
 
+/* The ok a sub would get, without subscribing (it was cancelled). */
+static void sub_answer_only(struct hub *hub, struct conn *c,
+                            const struct pl_cmd *cmd, struct msg *gate)
+{
+    struct pl_buf *b = NULL;
+    struct topic *t = hub_topic(hub, cmd->topic, false);
+
+    if (gate == NULL)
+        return;
+    b = hub_scratch(hub);
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, cmd->id);
+    pl_frame_kv_str(b, "topic", cmd->topic);
+    if (!pl_topic_is_pattern(cmd->topic, cmd->topic_len))
+        pl_frame_kv_int(b, "seq", t != NULL ? t->seq : 0);
+    pl_frame_end(b);
+    reply_fill(hub, c, gate, b);
+    msg_unref(&gate);
+}
+
 static void session_done_state(void *arg, struct store_job *job)
 {
     struct hub *hub = arg;
@@ -259,6 +289,11 @@ static void session_done_state(void *arg, struct store_job *job)
         if (job->err != 0) {
             sub_error(hub, c, sw->gate, sw->cmd.id, (enum pl_err)job->err,
                       "the topic's state could not be read");
+        } else if (sw->cancelled) {
+            /* unsubscribed before it was answered: answer, stay out */
+            if (!is_pattern)
+                state_apply(hub, job);
+            sub_answer_only(hub, c, &sw->cmd, sw->gate);
         } else {
             if (!is_pattern)
                 state_apply(hub, job);
@@ -268,7 +303,7 @@ static void session_done_state(void *arg, struct store_job *job)
     }
     /* sub_run took its own watch when it subscribed */
     storage_watch(&hub->storage, sw->cmd.topic, is_pattern, false);
-    sub_wait_free(&sw);
+    sub_wait_free(hub, &sw);
 }
 
 /*
@@ -289,7 +324,7 @@ static void sub_defer(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
         (sw->cmd.topic = hub_strdup(cmd->topic)) == NULL ||
         (cmd->id != 0 && (sw->gate = msg_placeholder()) == NULL)) {
         if (sw != NULL)
-            sub_wait_free(&sw);
+            sub_wait_free(hub, &sw);
         store_job_free(&job);
         hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
         return;
@@ -302,6 +337,11 @@ static void sub_defer(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
     sw->cmd.has_history = cmd->has_history;
     sw->cmd.history = cmd->history;
     sw->cmd.presence = cmd->presence;
+    sw->conn_id = c->id;
+    sw->next = hub->sub_waits;
+    if (sw->next != NULL)
+        sw->next->prev = sw;
+    hub->sub_waits = sw;
     if (sw->gate != NULL)
         hub_push(hub, c, sw->gate, true); /* the queue takes its own ref */
     storage_watch(&hub->storage, cmd->topic,
@@ -327,9 +367,14 @@ static void cmd_unsub(struct hub *hub, struct conn *c,
                       const struct pl_cmd *cmd)
 {
     struct sub *s = hub_sub_find(hub, c, cmd->topic);
+    struct sub_wait *sw = NULL;
 
     if (s != NULL)
         hub_sub_remove(hub, s);
+    /* A sub still waiting for its state must not subscribe after this. */
+    for (sw = hub->sub_waits; sw != NULL; sw = sw->next)
+        if (sw->conn_id == c->id && strcmp(sw->cmd.topic, cmd->topic) == 0)
+            sw->cancelled = true;
     hub_send_ok(hub, c, cmd->id);
 }
 

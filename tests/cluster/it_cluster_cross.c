@@ -51,16 +51,22 @@ static struct rawws *on_node(int i, const char *name)
 
 /* Send {"op":op,"id":id,"topic":topic<more>} (more: "" or
  * ",\"since\":3"...) and return its ok. */
-static cJSON *ask(struct rawws *c, int64_t id, const char *op,
-                  const char *topic, const char *more)
+static void send_cmd(struct rawws *c, int64_t id, const char *op,
+                     const char *topic, const char *more)
 {
-    cJSON *ok = NULL;
-
     assert_int_equal(rawws_send_textf(c,
                                       "{\"op\":\"%s\",\"id\":%lld,"
                                       "\"topic\":\"%s\"%s}",
                                       op, (long long)id, topic, more),
                      0);
+}
+
+static cJSON *ask(struct rawws *c, int64_t id, const char *op,
+                  const char *topic, const char *more)
+{
+    cJSON *ok = NULL;
+
+    send_cmd(c, id, op, topic, more);
     ok = rawws_expect_ok(c, id, ITEST_WAIT_MS);
     assert_non_null(ok);
     return ok;
@@ -116,6 +122,32 @@ static void test_fanout_across_nodes(void **state)
     rawws_close(a);
     rawws_close(b);
     rawws_close(c);
+}
+
+/* sub then unsub at once: the sub's answer waits for the topic's state,
+ * but the unsub still wins; nothing is delivered afterwards. */
+static void test_unsub_before_sub_answered(void **state)
+{
+    char topic[96];
+    struct rawws *a = on_node(0, "alice");
+    struct rawws *b = on_node(1, "bob");
+    cJSON *ok = NULL;
+    int64_t id = 10;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "x/unsub");
+    send_cmd(b, 2, "sub", topic, "");
+    send_cmd(b, 3, "unsub", topic, "");
+    ok = rawws_expect_ok(b, 2, ITEST_WAIT_MS);
+    assert_non_null(ok);
+    cJSON_Delete(ok);
+    ok = rawws_expect_ok(b, 3, ITEST_WAIT_MS);
+    assert_non_null(ok);
+    cJSON_Delete(ok);
+    pub_n(a, &id, topic, 2, 1);
+    assert_true(itest_nothing_more(b, 90, ITEST_QUIET_MS));
+    rawws_close(a);
+    rawws_close(b);
 }
 
 /* A wildcard subscriber on B gets what A publishes to matching topics,
@@ -324,11 +356,7 @@ static void test_redis_unreachable(void **state)
     cJSON_Delete(f);
     /* a sub cannot read the topic's state: its error comes, in command
      * order, before the reply to the ping sent after it */
-    assert_int_equal(rawws_send_textf(a,
-                                      "{\"op\":\"sub\",\"id\":51,"
-                                      "\"topic\":\"%s/other\"}",
-                                      topic),
-                     0);
+    send_cmd(a, 51, "sub", topic, "");
     assert_int_equal(rawws_send_text(a, "{\"op\":\"ping\",\"id\":52}"), 0);
     f = rawws_expect_error(a, 51, "overloaded", ITEST_WAIT_MS);
     assert_non_null(f);
@@ -582,6 +610,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fanout_across_nodes),
+        cmocka_unit_test(test_unsub_before_sub_answered),
         cmocka_unit_test(test_wildcard_on_another_node),
         cmocka_unit_test(test_history_and_retained_elsewhere),
         cmocka_unit_test(test_idempotent_retry_elsewhere),
