@@ -38,6 +38,7 @@
 #include "redis_layout.h"
 #include "redis_link.h"
 #include "redis_node.h"
+#include "redis_presence.h"
 
 #define RTOPIC_BUCKETS 1024
 #define FILL_ROWS 256
@@ -62,16 +63,6 @@ struct rtopic {
     bool sub_active;    /* Redis confirmed the channel's SUBSCRIBE */
     uint64_t heard_max; /* highest seq heard before it was tracked */
     struct redis_gap gap;
-};
-
-/* A (topic, user) this node holds in Redis's presence, or must still
- * take back: kept so that calls lost while the link was down are sent
- * again when it is back (pl_pres_join is idempotent per node). */
-struct rmember {
-    struct rmember *next;
-    bool leaving;       /* the leave must still reach Redis */
-    char *topic;
-    char user[];
 };
 
 struct rpattern {
@@ -100,7 +91,7 @@ struct redis_storage {
     void *listener_ctx;
     struct rtopic *topics[RTOPIC_BUCKETS];
     struct rpattern *patterns;
-    struct rmember *members;
+    struct redis_presence pres; /* this node's members in Redis */
     struct redis_storage_stats stats;
 };
 
@@ -452,8 +443,6 @@ static void on_message(void *ud, const char *channel, const char *pattern,
 }
 
 /* After a lost connection every tracked topic may have missed messages. */
-static void presence_repair(struct redis_storage *rs);
-
 static void on_state(void *ud, bool up)
 {
     struct redis_storage *rs = ud;
@@ -483,7 +472,7 @@ static void on_state(void *ud, bool up)
                 fill_start(rs, t);
     }
     if (rs->node != NULL)
-        presence_repair(rs);
+        redis_presence_repair(&rs->pres, rs->link, redis_node_id(rs->node));
 }
 
 /* ------------------------------------------------------------------ */
@@ -709,105 +698,14 @@ static void members_done(int err, size_t n, const char *const *items,
     inflight_advance(r->rs);
 }
 
-struct pres_call {
-    struct redis_storage *rs;
-    bool join;
-    char *topic;
-    char user[];
-};
-
-static struct rmember **rmember_slot(struct redis_storage *rs,
-                                     const char *topic, const char *user)
-{
-    struct rmember **pp = &rs->members;
-
-    while (*pp != NULL &&
-           (strcmp((*pp)->topic, topic) != 0 || strcmp((*pp)->user, user) != 0))
-        pp = &(*pp)->next;
-    return pp;
-}
-
-static void rmember_unlink(struct rmember **pp)
-{
-    struct rmember *m = *pp;
-
-    *pp = m->next;
-    free(m->topic);
-    free(m);
-}
-
-/* A leave that reached Redis forgets its record; one that did not stays
- * marked, to be sent again on reconnect. */
-static void presence_done(int err, long long value, void *ud)
-{
-    struct pres_call *pc = ud;
-    struct redis_storage *rs = pc->rs;
-    struct rmember **pp = rmember_slot(rs, pc->topic, pc->user);
-
-    (void)value;
-    if (!pc->join && err == 0 && *pp != NULL && (*pp)->leaving)
-        rmember_unlink(pp);
-    free(pc->topic);
-    free(pc);
-}
-
-static void presence_send(struct redis_storage *rs, const char *topic,
-                          const char *user, bool join)
-{
-    size_t n = strlen(user);
-    struct pres_call *pc = calloc(1, sizeof(*pc) + n + 1);
-    const char *node = redis_node_id(rs->node);
-    int rc = 0;
-
-    if (pc == NULL || (pc->topic = strdup(topic)) == NULL) {
-        free(pc);
-        return;
-    }
-    pc->rs = rs;
-    pc->join = join;
-    memcpy(pc->user, user, n + 1);
-    rc = join ? redis_call_pres_join(rs->link, node, topic, user,
-                                     presence_done, pc)
-              : redis_call_pres_leave(rs->link, node, topic, user,
-                                      presence_done, pc);
-    if (rc != 0) {
-        free(pc->topic);
-        free(pc);
-    }
-}
-
 static void op_presence(void *engine, const char *topic, const char *user,
                         bool join)
 {
     struct redis_storage *rs = engine;
-    struct rmember **pp = rmember_slot(rs, topic, user);
-    size_t n = strlen(user);
 
-    if (rs->link == NULL || rs->node == NULL)
-        return;
-    if (join && *pp == NULL) {
-        struct rmember *m = calloc(1, sizeof(*m) + n + 1);
-
-        if (m == NULL || (m->topic = strdup(topic)) == NULL) {
-            free(m);
-            return;
-        }
-        memcpy(m->user, user, n + 1);
-        m->next = rs->members;
-        rs->members = m;
-    } else if (*pp != NULL) {
-        (*pp)->leaving = !join;
-    }
-    presence_send(rs, topic, user, join);
-}
-
-/* The link is back: send again what may have been lost meanwhile. */
-static void presence_repair(struct redis_storage *rs)
-{
-    struct rmember *m = NULL;
-
-    for (m = rs->members; m != NULL; m = m->next)
-        presence_send(rs, m->topic, m->user, !m->leaving);
+    if (rs->link != NULL && rs->node != NULL)
+        redis_presence_change(&rs->pres, rs->link, redis_node_id(rs->node),
+                              topic, user, join);
 }
 
 /* Send one job; a refusal completes it at once with an error. */
@@ -1181,8 +1079,7 @@ void redis_storage_free(struct redis_storage **rsp)
             free(t);
         }
     }
-    while (rs->members != NULL)
-        rmember_unlink(&rs->members);
+    redis_presence_cleanup(&rs->pres);
     while (rs->patterns != NULL) {
         struct rpattern *p = rs->patterns;
 
