@@ -204,7 +204,11 @@ static void log_settings(const struct pl_config *cfg)
 {
     log_notice("parleyd %s starting: db=%s durability=%s auth=%s "
                "max-message=%zu queue-bytes=%zu", PARLEY_VERSION,
-               cfg->db_path, cfg->durability_power ? "power" : "process",
+               cfg->redis_url != NULL ? "(redis)" : cfg->db_path,
+               cfg->redis_url != NULL
+                   ? (cfg->cluster_durability ? cfg->cluster_durability
+                                              : "strict")
+                   : cfg->durability_power ? "power" : "process",
                cfg->secret ? "on" : "off", cfg->max_message,
                cfg->queue_bytes);
     log_notice("limits: max-conns=%u max-conns-per-ip=%u (exempt: %s%s) "
