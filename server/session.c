@@ -871,6 +871,11 @@ static void session_done_history(void *arg, struct store_job *job)
     }
     if (ph == NULL)
         return;
-    reply_fill(hub, c, ph, b);
+    if (msg_fill(ph, b) < 0) {
+        hub_cull(hub, c, 1011);
+    } else {
+        outq_add_paced_bytes(&c->q, ph->len);
+        hub_wake(hub, c);
+    }
     msg_unref(&ph);
 }

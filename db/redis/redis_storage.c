@@ -765,6 +765,10 @@ static void send_job(struct redis_storage *rs, struct store_job *job)
     case STORE_JOB_HEARD:
         rc = -EINVAL;
         break;
+    default:
+        /* A kind this engine does not serve (yet): refused, never lost. */
+        rc = -EINVAL;
+        break;
     }
     if (rc != 0) {
         job->err = rc == -ENOTCONN ? PL_ERR_OVERLOADED : PL_ERR_INTERNAL;
