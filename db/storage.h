@@ -15,6 +15,20 @@
  * - The engine wakes the service thread by its own means (its config)
  *   when completions are waiting; wake-ups may coalesce.
  * All of these run on the service thread.
+ *
+ * Shared engines (several nodes write the same topics: Redis) set the
+ * optional ops below; an engine with one writer (SQLite) leaves them NULL
+ * and the hub then trusts what it loaded and published itself. A shared
+ * engine's node cannot: other nodes advance seqs and retained values, so
+ *  - the hub asks for a topic's state (STORE_JOB_STATE) before a sub on it
+ *    is answered, and the engine completes that job only after it has
+ *    handed the listener every message up to the state's last_seq;
+ *  - the hub says which topics and patterns have local subscribers
+ *    (watch), and the engine hands it those topics' messages, from any
+ *    node, in seq order without gap or duplicate, as HEARD jobs through
+ *    the listener (listen), interleaved with the completions;
+ *  - PUB completions come back `relayed`: the message reaches this node's
+ *    subscribers as a HEARD job like everyone else's.
  */
 #ifndef PL_STORAGE_H
 #define PL_STORAGE_H
@@ -57,6 +71,24 @@ struct storage_ops {
     /* Finish every submitted job and stop; completions can still be
      * taken afterwards. */
     void (*stop)(void *engine);
+
+    /* Optional (shared engines). Say that local subscribers want (on) or
+     * no longer want (!on) topic, or, is_pattern, every topic pattern
+     * matches; counted, so each on has its off. */
+    void (*watch)(void *engine, const char *pattern, bool is_pattern, bool on);
+    /* Optional (shared engines): the HEARD jobs' done callback and its
+     * context, set once before start. */
+    void (*listen)(void *engine, void (*done)(void *ctx, struct store_job *),
+                   void *ctx);
+    /* Optional (shared engines): the first (join) or last (!join) of this
+     * node's presence holders of user in topic came or went. The engine
+     * counts nodes and hands every node's listener one HEARD presence
+     * change when the first node joins or the last leaves (or dies). */
+    void (*presence)(void *engine, const char *topic, const char *user,
+                     bool join);
+    /* Optional: false while the engine cannot store (its server is out of
+     * reach): /healthz says so. NULL: always true. */
+    bool (*healthy)(void *engine);
 };
 
 struct storage {
@@ -100,6 +132,31 @@ static inline size_t storage_pending(const struct storage *s)
 static inline void storage_stop(const struct storage *s)
 {
     s->ops->stop(s->engine);
+}
+
+/* True when other nodes write the same topics (see above). */
+static inline bool storage_is_shared(const struct storage *s)
+{
+    return s->ops != NULL && s->ops->watch != NULL;
+}
+
+static inline void storage_watch(const struct storage *s, const char *pattern,
+                                 bool is_pattern, bool on)
+{
+    if (storage_is_shared(s))
+        s->ops->watch(s->engine, pattern, is_pattern, on);
+}
+
+/* True when the engine keeps presence for many nodes (see above). */
+static inline bool storage_shares_presence(const struct storage *s)
+{
+    return s->ops != NULL && s->ops->presence != NULL;
+}
+
+static inline bool storage_healthy(const struct storage *s)
+{
+    return s->ops == NULL || s->ops->healthy == NULL ||
+           s->ops->healthy(s->engine);
 }
 
 #endif

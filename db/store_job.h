@@ -24,6 +24,14 @@ enum store_job_kind {
                           text matches query, newest first, in topics
                           matching `topic` (a pattern) and allowed, with
                           ts < before (0: no bound) */
+    STORE_JOB_STATE,   /* the topic's state now: last_seq, and its retained
+                          message as rows[0] (n_rows 0: none). Only engines
+                          shared by several nodes get it (storage.h). */
+    STORE_JOB_HEARD,   /* not submitted: a message another node stored,
+                          or a presence change (presence != 0), handed
+                          by a shared engine to its listener */
+    STORE_JOB_MEMBERS, /* shared engines: the users present in the topic
+                          on any node, as rows[i].from */
 };
 
 /* A topic's read marker for one user, and what is unread after it. */
@@ -109,9 +117,19 @@ struct store_job {
     int err;                     /* 0, or an enum pl_err value (INTERNAL...;
                                     SEARCH: BAD_REQUEST for a q with no
                                     word in it) */
-    int64_t seq;                 /* PUB: the seq (the original one if duplicate);
-                                    MARK: the marker now */
+    int64_t seq;                 /* PUB: the seq (the original one if
+                                    duplicate); MARK: the marker now;
+                                    HEARD: the message's */
     bool duplicate;              /* PUB; MARK: the marker did not move */
+    bool relayed;                /* PUB: the engine hands this node's
+                                    subscribers the message itself (as a
+                                    HEARD job), so the taker only acks */
+    int presence;                /* HEARD: 0 a message; +1 user `from`
+                                    joined the topic, -1 left it (once
+                                    for the whole cluster) */
+    bool epoch_reset;            /* HEARD: the engine lost the topic's
+                                    history (a storage restarted empty);
+                                    seq starts again below what was seen */
     int64_t first_seq;           /* AFTER/BEFORE: oldest stored seq of the
                                     topic, 0 when it has none */
     int64_t last_seq;            /* AFTER/BEFORE: newest committed seq */

@@ -24,6 +24,7 @@ void config_defaults(struct pl_config *cfg)
     cfg->port = 8080;
     cfg->bind = "127.0.0.1";
     cfg->db_path = "data/parley.db";
+    cfg->node_ttl_ms = 30000;
     cfg->log_level = LOG_NOTICE;
     cfg->log_format = LOG_FORMAT_TEXT;
     cfg->max_message = 65536;
@@ -241,7 +242,9 @@ static const struct config_option option_table[] = {
       "SQLite database file (default data/parley.db)") },
     { ROW(CONFIG_CUSTOM, "durability", "MODE", NO_FIELD, 0, 0,
       "process: survives a crash of parleyd (default);\n"
-      "power: also survives power loss (slower)"),
+      "power: also survives power loss (slower);\n"
+      "with --redis: strict (default: Redis appendfsync\n"
+      "always), relaxed (everysec) or none"),
       .set = set_durability },
     { ROW(CONFIG_I64, "retain-messages", "N", F(retain_messages), 0, 1LL << 62,
       "keep the newest N messages per topic (0: all)"),
@@ -261,6 +264,12 @@ static const struct config_option option_table[] = {
       "recent messages kept in memory per topic (64)") },
     { ROW(CONFIG_SIZE, "recent-memory", "BYTES", F(recent_memory), 1024,
       INT64_MAX, "all topics' recent messages together (64MiB)") },
+    { ROW(CONFIG_STRING, "redis", "URL", F(redis_url), 0, 0,
+      "cluster mode: store in Redis 7 at\n"
+      "redis://[:PASSWORD@]HOST:PORT[/DB] (no --db)") },
+    { ROW(CONFIG_DURATION_MS, "node-ttl", "DUR", F(node_ttl_ms), 300, 3600000,
+      "cluster: a node silent this long is dead and its\n"
+      "users leave (default 30s; it beats every third)") },
     { ROW(CONFIG_SECTION, "Limits", NULL, NO_FIELD, 0, 0, NULL) },
     { ROW(CONFIG_SIZE, "max-message", "BYTES", F(max_message), 256, 1LL << 30,
       "largest client message (default 64KiB)"),
@@ -576,6 +585,9 @@ static int set_durability(struct pl_config *cfg, const char *arg)
         cfg->durability_power = false;
     else if (strcmp(arg, "power") == 0)
         cfg->durability_power = true;
+    else if (strcmp(arg, "strict") == 0 || strcmp(arg, "relaxed") == 0 ||
+             strcmp(arg, "none") == 0)
+        cfg->cluster_durability = arg; /* checked with --redis (main.c) */
     else
         return bad_value("durability", arg);
     return 0;

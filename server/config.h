@@ -28,6 +28,9 @@ struct pl_config {
     size_t n_ephemeral;
     bool ephemeral_default;   /* still the built-in typing/# */
     bool durability_power;
+    const char *redis_url;    /* --redis: cluster mode; NULL: SQLite */
+    const char *cluster_durability; /* strict|relaxed|none, NULL: strict */
+    int64_t node_ttl_ms;      /* cluster: a silent node is dead after this */
     int64_t dedupe_window_ms;
     int64_t retain_messages;
     int64_t retain_age_ms;

@@ -22,7 +22,7 @@ void drain_store(struct server *srv)
     struct store_job **tail = &srv->backlog;
 
     assert(pl_on_service_thread());
-    if (srv->store == NULL || srv->hub == NULL || srv->hold_store)
+    if (srv->storage.ops == NULL || srv->hub == NULL || srv->hold_store)
         return;
     done = storage_take_completions(&srv->storage);
     while (*tail != NULL)

@@ -561,6 +561,11 @@ static void readyz(struct server *srv, struct lws *wsi, struct pss *pss)
     char body[192];
     int n = 0;
 
+    /* A shared engine (Redis) knows whether its link is up; ask it here,
+     * where the answer is needed, rather than have it call back. */
+    ready_set_link_down(&srv->ready, storage_healthy(&srv->storage)
+                                         ? NULL
+                                         : "storage unreachable");
     if (ready_check(&srv->ready, storage_pending(&srv->storage),
                     srv->cfg->store_pending_max, why, sizeof(why))) {
         respond(wsi, pss, 200, "text/plain", "ready\n", 6);
@@ -616,7 +621,13 @@ static void http_request(struct server *srv, struct lws *wsi, struct pss *pss,
         return;
     }
     if (strcmp(path, "/healthz") == 0) {
-        respond(wsi, pss, 200, "text/plain", "ok\n", 3);
+        /* A node that cannot store (Redis out of reach) says so, so a
+         * balancer sends clients elsewhere. */
+        if (storage_healthy(&srv->storage))
+            respond(wsi, pss, 200, "text/plain", "ok\n", 3);
+        else
+            respond(wsi, pss, 503, "text/plain", "storage unreachable\n",
+                    20);
     } else if (strcmp(path, "/readyz") == 0) {
         readyz(srv, wsi, pss);
     } else if (strcmp(path, "/metrics") == 0) {

@@ -536,6 +536,8 @@ struct sub *hub_sub_add(struct hub *hub, struct conn *c, const char *pattern,
         l = &s->topic->subs;
     }
     list_link(l, s);
+    if (is_pattern || !s->topic->ephemeral)
+        storage_watch(&hub->storage, pattern, is_pattern, true);
     s->c_next = c->subs;
     if (c->subs != NULL)
         c->subs->c_prev = s;
@@ -567,6 +569,8 @@ void hub_sub_remove(struct hub *hub, struct sub *s)
     if (s->presence && s->topic != NULL)
         presence_leave(hub, s->topic, c->user);
     list_unlink(s);
+    if (s->is_pattern || !s->topic->ephemeral)
+        storage_watch(&hub->storage, s->pattern, s->is_pattern, false);
     if (s->is_pattern) {
         topic_tree_pattern_release(&hub->tree, l);
         hub->tree.patterns--;
@@ -670,6 +674,61 @@ void hub_publish_commit_refs(struct hub *hub, struct topic *t, int64_t seq,
         recent_push(hub, t, m);
     fanout(hub, t, m);
     msg_unref(&m);
+}
+
+static void cull_list(void *arg, struct sub_list *l)
+{
+    struct hub *hub = arg;
+    struct sub *s = NULL;
+
+    for (s = l->head; s != NULL; s = s->t_next)
+        hub_cull(hub, s->conn, 1001);
+}
+
+/* The shared storage lost t's history (Redis restarted empty): its seqs
+ * start again at 1, so what this node and its clients saw means nothing
+ * any more. Every connection covering t is closed with 1001: it comes
+ * back, and its `since` (now above the topic's seq) gets recovered:false
+ * rather than new messages under numbers it already holds. */
+static void topic_reset(struct hub *hub, struct topic *t)
+{
+    log_warn("topic %s: the storage lost its history (seq was %" PRId64
+             "); closing its subscribers so they resume afresh",
+             t->name, t->seq);
+    cull_list(hub, &t->subs);
+    topic_tree_match(&hub->tree, t->name, cull_list, hub);
+    ring_clear(hub, t);
+    msg_unref(&t->retained);
+    t->seq = 0;
+    t->first_seq = 0;
+}
+
+/* A shared engine's listener (storage.h): a message stored by any node,
+ * handed over in seq order. It is fanned out like a local commit; what a
+ * state read already counted (seq <= t->seq) is replayed from storage by
+ * the subs that asked, so it is not delivered again here. */
+static void hub_heard(void *ctx, struct store_job *job)
+{
+    struct hub *hub = ctx;
+    struct topic *t = NULL;
+
+    if (job->presence != 0) {
+        presence_heard(hub, job->topic, job->from, job->presence > 0);
+        return;
+    }
+    t = hub_topic(hub, job->topic, true);
+    if (t == NULL) {
+        log_error("out of memory creating topic %s", job->topic);
+        return;
+    }
+    if (job->epoch_reset)
+        topic_reset(hub, t);
+    if (job->seq <= t->seq)
+        return;
+    if (t->seq == 0)
+        t->seq = job->seq - 1; /* first heard: nothing before it is owed */
+    hub_publish_commit(hub, t, job->seq, job->ts, job->from, job->data,
+                       job->data_len, job->data_is_null, job->retain);
 }
 
 struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,
@@ -854,6 +913,8 @@ struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
     sys_init(hub);
     if (storage != NULL)
         hub->storage = *storage;
+    if (storage_is_shared(&hub->storage))
+        hub->storage.ops->listen(hub->storage.engine, hub_heard, hub);
     hub->cfg.n_ephemeral = 0;
     if (copy_patterns(cfg->ephemeral, cfg->n_ephemeral, &hub->ephemeral) < 0)
         goto fail;

@@ -40,6 +40,8 @@ struct hub {
     struct topic *ring_mru;
     struct pl_buf buf; /* scratch for building frames */
     struct sys_state sys; /* $SYS topics (sys.c) */
+    struct sub_wait *sub_waits; /* subs waiting for their topic's state
+                                   (shared storage), newest first */
 };
 
 /* hub.c: helpers */
@@ -125,6 +127,10 @@ void chat_search(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
 /* presence.c */
 void presence_join(struct hub *hub, struct topic *t, const char *user);
 void presence_leave(struct hub *hub, struct topic *t, const char *user);
+/* A cluster-wide join or leave from shared storage: tell this node's
+ * presence subscribers of topic (not user's own connections). */
+void presence_heard(struct hub *hub, const char *topic, const char *user,
+                    bool join);
 
 /* sys.c */
 void sys_init(struct hub *hub);

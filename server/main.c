@@ -15,6 +15,7 @@
 
 #include <ev.h>
 
+#include "cluster.h"
 #include "log.h"
 #include "mqtt_tcp.h"
 #include "server.h"
@@ -132,7 +133,8 @@ static void run_test_hooks(struct server *srv)
 {
     if (fail_commit_requested) {
         fail_commit_requested = 0;
-        store_fail_commits(srv->store, 1);
+        if (srv->store != NULL)
+            store_fail_commits(srv->store, 1);
         log_notice("test hook: the next store commit fails");
     }
     if (hold_toggle_requested) {
@@ -212,7 +214,11 @@ static void log_settings(const struct pl_config *cfg)
 {
     log_notice("parleyd %s starting: db=%s durability=%s auth=%s "
                "max-message=%zu queue-bytes=%zu", PARLEY_VERSION,
-               cfg->db_path, cfg->durability_power ? "power" : "process",
+               cfg->redis_url != NULL ? "(redis)" : cfg->db_path,
+               cfg->redis_url != NULL
+                   ? (cfg->cluster_durability ? cfg->cluster_durability
+                                              : "strict")
+                   : cfg->durability_power ? "power" : "process",
                cfg->secret ? "on" : "off", cfg->max_message,
                cfg->queue_bytes);
     log_notice("limits: max-conns=%u max-conns-per-ip=%u (exempt: %s%s) "
@@ -243,6 +249,13 @@ static int open_store(struct server *srv)
     struct store_config scfg;
     char *err = NULL;
 
+    if (cfg->redis_url != NULL)
+        return cluster_open(srv);
+    if (cfg->cluster_durability != NULL) {
+        log_error("--durability %s is for cluster mode: it needs --redis",
+                  cfg->cluster_durability);
+        return -1;
+    }
     if (make_parent_dir(cfg->db_path) < 0)
         return -1;
     memset(&scfg, 0, sizeof(scfg));
@@ -367,6 +380,7 @@ static int run(struct server *srv)
     port = srv->port;
     if (mqtt_start(srv) < 0)
         return -1;
+    cluster_attach(srv);
     if (storage_start(&srv->storage) < 0) {
         log_error("cannot start the store thread");
         return -1;
@@ -412,7 +426,7 @@ static void teardown(struct server *srv)
         ws_stop(srv);
         sys_glue_stop(srv);
     }
-    if (srv->store != NULL) {
+    if (srv->storage.ops != NULL) {
         storage_stop(&srv->storage);
         if (srv->hub != NULL) {
             hub_store_done(srv->hub, srv->backlog);
@@ -429,6 +443,7 @@ static void teardown(struct server *srv)
     mqtt_cleanup(srv);
     ws_cleanup(srv);
     store_free(&srv->store);
+    cluster_free(srv);
     hub_free(&srv->hub);
     free(srv->wbuf);
     srv->wbuf = NULL;

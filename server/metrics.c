@@ -13,6 +13,7 @@
 
 #include "mqtt_session.h"
 #include "mqtt_tcp.h"
+#include "cluster.h"
 #include "server.h"
 
 /* Every value /metrics shows, read at one moment. */
@@ -230,4 +231,5 @@ void metrics_render(struct server *srv, struct pl_buf *b)
                  (unsigned long long)value);
         pl_buf_cstr(b, line);
     }
+    cluster_metrics(srv, b);
 }

@@ -4,6 +4,11 @@
  * connections it has; `join` goes out when the first arrives and `leave`
  * when the last goes, to the topic's presence subscribers other than the
  * user's own connections. Service thread only.
+ *
+ * With shared storage (a cluster) the members counted here are this
+ * node's; the first and last of them go to the storage instead, which
+ * counts nodes and hands every node one join or leave for the cluster
+ * (presence_heard), and answers the member list (session.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +61,10 @@ void presence_join(struct hub *hub, struct topic *t, const char *user)
     m->next = t->members;
     t->members = m;
     t->n_members++;
-    presence_notify(hub, t, "join", user);
+    if (storage_shares_presence(&hub->storage))
+        hub->storage.ops->presence(hub->storage.engine, t->name, user, true);
+    else
+        presence_notify(hub, t, "join", user);
 }
 
 void presence_leave(struct hub *hub, struct topic *t, const char *user)
@@ -72,8 +80,21 @@ void presence_leave(struct hub *hub, struct topic *t, const char *user)
             return;
         *pp = m->next;
         t->n_members--;
+        if (storage_shares_presence(&hub->storage))
+            hub->storage.ops->presence(hub->storage.engine, t->name, m->user,
+                                       false);
+        else
+            presence_notify(hub, t, "leave", user);
         free(m);
-        presence_notify(hub, t, "leave", user);
         return;
     }
+}
+
+void presence_heard(struct hub *hub, const char *topic, const char *user,
+                    bool join)
+{
+    struct topic *t = hub_topic(hub, topic, false);
+
+    if (t != NULL)
+        presence_notify(hub, t, join ? "join" : "leave", user);
 }

@@ -46,7 +46,8 @@ struct server {
     struct lws_vhost *vhost;
     struct hub *hub;
     struct store *store;          /* the SQLite engine (stats, tests) */
-    struct storage storage;       /* store, as the hub sees it */
+    struct redis_storage *redis;  /* the cluster engine (--redis), or NULL */
+    struct storage storage;       /* store or redis, as the hub sees it */
     unsigned char *wbuf;          /* LWS_PRE + WS_COALESCE_BYTES */
     uint64_t bytes_out;
     uint64_t http_requests;

@@ -97,8 +97,43 @@ static int retained_cb(void *arg, struct topic *t)
     return 0;
 }
 
-static void cmd_sub(struct hub *hub, struct conn *c,
-                    const struct pl_cmd *cmd)
+/* Fill c's queued placeholder ph with the frame in b: its bytes now count
+ * in the queue (as paced), and the writer may pass it. */
+static void reply_fill(struct hub *hub, struct conn *c, struct msg *ph,
+                       struct pl_buf *b)
+{
+    if (msg_fill(ph, b) < 0) {
+        hub_cull(hub, c, 1011);
+    } else {
+        outq_add_paced_bytes(&c->q, ph->len);
+        hub_wake(hub, c);
+    }
+}
+
+/* Answer a sub with an error: on its waiting reply (gate) when it has
+ * one, which takes the caller's reference, else as a new frame. */
+static void sub_error(struct hub *hub, struct conn *c, struct msg *gate,
+                      int64_t id, enum pl_err err, const char *why)
+{
+    struct pl_buf *b = NULL;
+
+    if (gate == NULL) {
+        hub_send_error(hub, c, id, err, why);
+        return;
+    }
+    b = hub_scratch(hub);
+    hub->stats.errors_sent++;
+    pl_frame_error(b, id, err, why);
+    reply_fill(hub, c, gate, b);
+    msg_unref(&gate);
+}
+
+/* Subscribe, send the retained copies or start the replays, and answer.
+ * gate: NULL, or the reply's placeholder already queued (a sub that had
+ * to wait for the topic's state): the reply fills it, taking the
+ * caller's reference. */
+static void sub_run(struct hub *hub, struct conn *c, const struct pl_cmd *cmd,
+                    struct msg *gate)
 {
     bool is_pattern = pl_topic_is_pattern(cmd->topic, cmd->topic_len);
     struct sub *s = hub_sub_find(hub, c, cmd->topic);
@@ -106,21 +141,21 @@ static void cmd_sub(struct hub *hub, struct conn *c,
     bool replaying = cmd->has_since || cmd->has_history;
 
     if (c->claims != NULL && !pl_claims_may_sub(c->claims, cmd->topic)) {
-        hub_send_error(hub, c, cmd->id, PL_ERR_FORBIDDEN,
-                       "token does not allow subscribing to this topic");
+        sub_error(hub, c, gate, cmd->id, PL_ERR_FORBIDDEN,
+                  "token does not allow subscribing to this topic");
         return;
     }
     if (s == NULL) {
         sys_before_sub(hub, cmd->topic);
         if (c->n_subs >= hub->cfg.max_subs) {
             hub->stats.subs_refused++;
-            hub_send_error(hub, c, cmd->id, PL_ERR_OVERLOADED,
-                           "too many subscriptions on this connection");
+            sub_error(hub, c, gate, cmd->id, PL_ERR_OVERLOADED,
+                      "too many subscriptions on this connection");
             return;
         }
         s = hub_sub_add(hub, c, cmd->topic, is_pattern);
         if (s == NULL) {
-            hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+            sub_error(hub, c, gate, cmd->id, PL_ERR_INTERNAL, "out of memory");
             return;
         }
     }
@@ -136,19 +171,22 @@ static void cmd_sub(struct hub *hub, struct conn *c,
     if (cmd->id != 0) {
         pr = calloc(1, sizeof(*pr));
         if (pr == NULL || (pr->pattern = hub_strdup(cmd->topic)) == NULL ||
-            (pr->placeholder = msg_placeholder()) == NULL) {
+            (pr->placeholder = gate != NULL ? gate : msg_placeholder()) ==
+                NULL) {
             if (pr != NULL)
                 free(pr->pattern);
             free(pr);
-            hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+            sub_error(hub, c, gate, cmd->id, PL_ERR_INTERNAL, "out of memory");
             return;
         }
         pr->id = cmd->id;
         pr->recovered = true;
         pr->want_recovered = cmd->has_since;
         pr->seq = is_pattern ? -1 : s->topic->seq;
-        /* The reply takes its place in the queue now, filled later. */
-        hub_push(hub, c, pr->placeholder, true);
+        /* The reply takes its place in the queue now, filled later (a
+         * gate has its place already). */
+        if (gate == NULL)
+            hub_push(hub, c, pr->placeholder, true);
         if (c->close_code != 0) {
             msg_unref(&pr->placeholder);
             free(pr->pattern);
@@ -175,13 +213,170 @@ static void cmd_sub(struct hub *hub, struct conn *c,
     replay_advance(hub, c);
 }
 
+/* A sub waiting for its topic's state (shared storage). */
+struct sub_wait {
+    struct sub_wait *prev, *next; /* in hub->sub_waits */
+    uint64_t conn_id;
+    bool cancelled;      /* an unsub of the same pattern came meanwhile */
+    struct msg *gate;    /* the reply's place in the queue, or NULL */
+    struct pl_cmd cmd;   /* a copy; only topic is owned */
+};
+
+/* Unlink (when linked) and free. */
+static void sub_wait_free(struct hub *hub, struct sub_wait **swp)
+{
+    struct sub_wait *sw = *swp;
+
+    *swp = NULL;
+    if (sw->prev != NULL)
+        sw->prev->next = sw->next;
+    else if (hub->sub_waits == sw)
+        hub->sub_waits = sw->next;
+    if (sw->next != NULL)
+        sw->next->prev = sw->prev;
+    if (sw->gate != NULL)
+        msg_unref(&sw->gate);
+    free(sw->cmd.topic);
+    free(sw);
+}
+
+/* The topic's state as the shared storage has it now. Taken when it is
+ * not older than what this node holds: a newer seq heard meanwhile keeps
+ * its own retained value. */
+static void state_apply(struct hub *hub, const struct store_job *job)
+{
+    struct topic *t = hub_topic(hub, job->topic, true);
+    const struct store_row *r = job->rows;
+
+    if (t == NULL || job->last_seq < t->seq)
+        return;
+    t->seq = job->last_seq;
+    if (job->n_rows > 0)
+        hub_set_retained(hub, t, r->seq, r->ts, r->from, r->data, r->data_len,
+                         false);
+    else
+        msg_unref(&t->retained);
+}
+
+/* The ok a sub would get, without subscribing (it was cancelled). */
+static void sub_answer_only(struct hub *hub, struct conn *c,
+                            const struct pl_cmd *cmd, struct msg *gate)
+{
+    struct pl_buf *b = NULL;
+    struct topic *t = hub_topic(hub, cmd->topic, false);
+
+    if (gate == NULL)
+        return;
+    b = hub_scratch(hub);
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, cmd->id);
+    pl_frame_kv_str(b, "topic", cmd->topic);
+    if (!pl_topic_is_pattern(cmd->topic, cmd->topic_len))
+        pl_frame_kv_int(b, "seq", t != NULL ? t->seq : 0);
+    pl_frame_end(b);
+    reply_fill(hub, c, gate, b);
+    msg_unref(&gate);
+}
+
+static void session_done_state(void *arg, struct store_job *job)
+{
+    struct hub *hub = arg;
+    struct conn *c = conn_find(&hub->conns, job->conn_id);
+    struct sub_wait *sw = job->udata;
+
+    bool is_pattern = pl_topic_is_pattern(sw->cmd.topic, sw->cmd.topic_len);
+
+    job->udata = NULL;
+    if (c != NULL && c->close_code == 0) {
+        if (job->err != 0) {
+            sub_error(hub, c, sw->gate, sw->cmd.id, (enum pl_err)job->err,
+                      "the topic's state could not be read");
+        } else if (sw->cancelled) {
+            /* unsubscribed before it was answered: answer, stay out */
+            if (!is_pattern)
+                state_apply(hub, job);
+            sub_answer_only(hub, c, &sw->cmd, sw->gate);
+        } else {
+            if (!is_pattern)
+                state_apply(hub, job);
+            sub_run(hub, c, &sw->cmd, sw->gate);
+        }
+        sw->gate = NULL;
+    }
+    /* sub_run took its own watch when it subscribed */
+    storage_watch(&hub->storage, sw->cmd.topic, is_pattern, false);
+    sub_wait_free(hub, &sw);
+}
+
+/*
+ * With shared storage (a cluster) the node's idea of a topic may be old:
+ * other nodes publish. The sub first reads the topic's state; the engine
+ * answers once its subscription is active and it handed over every
+ * message up to that state, so the reply's seq and a replay's fence are
+ * the cluster's and nothing published after the reply is missed (for a
+ * pattern, the state is only that its subscription is active). Meanwhile the reply holds its
+ * place in the queue, so replies keep the order of the commands.
+ */
+static void sub_defer(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
+{
+    struct sub_wait *sw = calloc(1, sizeof(*sw));
+    struct store_job *job = store_job_new(STORE_JOB_STATE, cmd->topic);
+
+    if (sw == NULL || job == NULL ||
+        (sw->cmd.topic = hub_strdup(cmd->topic)) == NULL ||
+        (cmd->id != 0 && (sw->gate = msg_placeholder()) == NULL)) {
+        if (sw != NULL)
+            sub_wait_free(hub, &sw);
+        store_job_free(&job);
+        hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    sw->cmd.op = cmd->op;
+    sw->cmd.id = cmd->id;
+    sw->cmd.topic_len = cmd->topic_len;
+    sw->cmd.has_since = cmd->has_since;
+    sw->cmd.since = cmd->since;
+    sw->cmd.has_history = cmd->has_history;
+    sw->cmd.history = cmd->history;
+    sw->cmd.presence = cmd->presence;
+    sw->conn_id = c->id;
+    sw->next = hub->sub_waits;
+    if (sw->next != NULL)
+        sw->next->prev = sw;
+    hub->sub_waits = sw;
+    if (sw->gate != NULL)
+        hub_push(hub, c, sw->gate, true); /* the queue takes its own ref */
+    storage_watch(&hub->storage, cmd->topic,
+                  pl_topic_is_pattern(cmd->topic, cmd->topic_len), true);
+    job->conn_id = c->id;
+    job->req_id = cmd->id;
+    job->udata = sw;
+    job->done = session_done_state;
+    job->done_ctx = hub;
+    storage_submit(&hub->storage, job);
+}
+
+static void cmd_sub(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
+{
+    if (storage_is_shared(&hub->storage) && hub->cfg.persist &&
+        !hub_is_ephemeral(hub, cmd->topic))
+        sub_defer(hub, c, cmd);
+    else
+        sub_run(hub, c, cmd, NULL);
+}
+
 static void cmd_unsub(struct hub *hub, struct conn *c,
                       const struct pl_cmd *cmd)
 {
     struct sub *s = hub_sub_find(hub, c, cmd->topic);
+    struct sub_wait *sw = NULL;
 
     if (s != NULL)
         hub_sub_remove(hub, s);
+    /* A sub still waiting for its state must not subscribe after this. */
+    for (sw = hub->sub_waits; sw != NULL; sw = sw->next)
+        if (sw->conn_id == c->id && strcmp(sw->cmd.topic, cmd->topic) == 0)
+            sw->cancelled = true;
     hub_send_ok(hub, c, cmd->id);
 }
 
@@ -314,8 +509,10 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
                        "token does not allow reading this topic");
         return;
     }
-    if (!hub->cfg.persist || hub_is_ephemeral(hub, topic) || t == NULL ||
-        t->seq == 0) {
+    /* Known empty: nothing stored. With shared storage only the storage
+     * knows (another node may have published). */
+    if (!hub->cfg.persist || hub_is_ephemeral(hub, topic) ||
+        (!storage_is_shared(&hub->storage) && (t == NULL || t->seq == 0))) {
         struct pl_buf *b = NULL;
 
         if (id == 0)
@@ -405,6 +602,69 @@ void hub_read_reply(struct hub *hub, struct conn *c, struct store_job *job,
     msg_unref(&ph);
 }
 
+/* Open the ok frame of a presence reply, up to the members' '['. */
+static void members_open(struct pl_buf *b, int64_t id, const char *topic)
+{
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, id);
+    pl_frame_kv_str(b, "topic", topic);
+    pl_buf_cstr(b, ",\"members\":[");
+}
+
+/* The cluster's members arrived: fill the reply's placeholder. */
+static void session_done_members(void *arg, struct store_job *job)
+{
+    struct hub *hub = arg;
+    struct conn *c = conn_find(&hub->conns, job->conn_id);
+    struct msg *ph = job->udata;
+    struct pl_buf *b = hub_scratch(hub);
+    size_t i;
+
+    job->udata = NULL;
+    if (job->err != 0) {
+        hub->stats.errors_sent++;
+        pl_frame_error(b, job->req_id, (enum pl_err)job->err,
+                       "the members could not be read");
+    } else {
+        members_open(b, job->req_id, job->topic);
+        for (i = 0; i < job->n_rows; i++) {
+            if (i > 0)
+                pl_buf_cstr(b, ",");
+            pl_buf_json_str(b, job->rows[i].from,
+                            strlen(job->rows[i].from));
+        }
+        pl_buf_cstr(b, "]");
+        pl_frame_end(b);
+    }
+    if (c != NULL && c->close_code == 0)
+        reply_fill(hub, c, ph, b);
+    msg_unref(&ph);
+}
+
+/* With shared storage the members are the cluster's: read them, with the
+ * reply's place held in the queue. */
+static void members_request(struct hub *hub, struct conn *c,
+                            const struct pl_cmd *cmd)
+{
+    struct store_job *job = store_job_new(STORE_JOB_MEMBERS, cmd->topic);
+    struct msg *ph = msg_placeholder();
+
+    if (job == NULL || ph == NULL) {
+        store_job_free(&job);
+        if (ph != NULL)
+            msg_unref(&ph);
+        hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    hub_push(hub, c, ph, true);
+    job->conn_id = c->id;
+    job->req_id = cmd->id;
+    job->udata = ph; /* the job's reference to the placeholder */
+    job->done = session_done_members;
+    job->done_ctx = hub;
+    storage_submit(&hub->storage, job);
+}
+
 static void cmd_presence(struct hub *hub, struct conn *c,
                          const struct pl_cmd *cmd)
 {
@@ -420,11 +680,12 @@ static void cmd_presence(struct hub *hub, struct conn *c,
     }
     if (cmd->id == 0)
         return;
+    if (storage_shares_presence(&hub->storage)) {
+        members_request(hub, c, cmd);
+        return;
+    }
     b = hub_scratch(hub);
-    pl_frame_begin(b, "ok");
-    pl_frame_id(b, cmd->id);
-    pl_frame_kv_str(b, "topic", cmd->topic);
-    pl_buf_cstr(b, ",\"members\":[");
+    members_open(b, cmd->id, cmd->topic);
     for (m = t ? t->members : NULL; m != NULL; m = m->next) {
         if (!first)
             pl_buf_cstr(b, ",");
@@ -646,10 +907,12 @@ static void session_done_pub(void *arg, struct store_job *job)
         hub->stats.publish_failures++;
         if (c != NULL)
             hub_send_error(hub, c, job->req_id, (enum pl_err)job->err,
-                           "the message could not be stored");
+                           job->err == PL_ERR_OVERLOADED
+                               ? "storage unreachable; not stored, try again"
+                               : "the message could not be stored");
         return;
     }
-    if (!job->duplicate) {
+    if (!job->duplicate && !job->relayed) {
         struct pl_msg_refs refs = {job->edit_of, job->redacts, job->reply_to,
                                    false};
 

@@ -50,14 +50,27 @@ static bool is(const char *value, const char *want)
     return value != NULL && strcasecmp(value, want) == 0;
 }
 
+/* The one refusal sentence: which mode, what it needs from Redis, what
+ * Redis has, the setting to change and the weaker mode to choose instead. */
+static void refuse(char *why, size_t why_n, const char *mode,
+                   const char *needs, const char *appendonly,
+                   const char *appendfsync, const char *set,
+                   const char *instead)
+{
+    snprintf(why, why_n,
+             "--durability %s needs Redis to %s, but Redis has appendonly"
+             " %s, appendfsync %s: set %s (in redis.conf, or CONFIG SET"
+             " then CONFIG REWRITE), or start with %s",
+             mode, needs, appendonly != NULL ? appendonly : "?",
+             appendfsync != NULL ? appendfsync : "?", set, instead);
+}
+
 int redis_durability_decide(enum redis_durability want, const char *appendonly,
                             const char *appendfsync, char *why, size_t why_n)
 {
     bool aof = is(appendonly, "yes");
     bool always = aof && is(appendfsync, "always");
     bool everysec = aof && is(appendfsync, "everysec");
-    static const char how[] =
-        " (in redis.conf, or CONFIG SET then CONFIG REWRITE)";
 
     switch (want) {
     case REDIS_DURABILITY_STRICT:
@@ -67,16 +80,11 @@ int redis_durability_decide(enum redis_durability want, const char *appendonly,
                      " before it answers (appendfsync always)");
             return 0;
         }
-        snprintf(why, why_n,
-                 "--durability strict needs Redis to sync its"
-                 " AOF before it answers, but Redis has appendonly %s,"
-                 " appendfsync %s: set %s%s, or start with --durability"
-                 " relaxed (everysec) or none",
-                 appendonly != NULL ? appendonly : "?",
-                 appendfsync != NULL ? appendfsync : "?",
-                 aof ? "appendfsync always"
-                     : "appendonly yes and appendfsync always",
-                 how);
+        refuse(why, why_n, "strict", "sync its AOF before it answers",
+               appendonly, appendfsync,
+               aof ? "appendfsync always"
+                   : "appendonly yes and appendfsync always",
+               "--durability relaxed (everysec) or none");
         return -EPERM;
     case REDIS_DURABILITY_RELAXED:
         if (always) {
@@ -92,15 +100,11 @@ int redis_durability_decide(enum redis_durability want, const char *appendonly,
                      " the last second or two of acknowledged messages");
             return 0;
         }
-        snprintf(why, why_n,
-                 "--durability relaxed needs an AOF synced at"
-                 " least every second, but Redis has appendonly %s,"
-                 " appendfsync %s: set %s%s, or start with --durability none",
-                 appendonly != NULL ? appendonly : "?",
-                 appendfsync != NULL ? appendfsync : "?",
-                 aof ? "appendfsync everysec (or always)"
-                     : "appendonly yes and appendfsync everysec (or always)",
-                 how);
+        refuse(why, why_n, "relaxed", "keep an AOF synced at least every"
+               " second", appendonly, appendfsync,
+               aof ? "appendfsync everysec (or always)"
+                   : "appendonly yes and appendfsync everysec (or always)",
+               "--durability none");
         return -EPERM;
     case REDIS_DURABILITY_NONE:
         if (aof)

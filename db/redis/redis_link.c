@@ -312,6 +312,12 @@ static void on_sub_reply(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
     pattern = kind[0] == 'p' || kind[0] == 'P';
+    if (strcasecmp(kind + pattern, "subscribe") == 0) {
+        if (l->cfg.on_subscribed != NULL &&
+            r->element[1]->type == REDIS_REPLY_STRING)
+            l->cfg.on_subscribed(l->cfg.ud, r->element[1]->str, pattern);
+        return;
+    }
     if (strcasecmp(kind + pattern, "unsubscribe") != 0 ||
         r->element[1]->type != REDIS_REPLY_STRING)
         return;

@@ -43,6 +43,12 @@ typedef void (*redis_link_message_fn)(void *ud, const char *channel,
                                       const char *pattern, const char *payload,
                                       size_t len);
 
+/* Redis confirmed a SUBSCRIBE (or PSUBSCRIBE, pattern set) of channel:
+ * from now on every message published to it reaches on_message. Borrowed
+ * for the call. */
+typedef void (*redis_link_subscribed_fn)(void *ud, const char *channel,
+                                         bool pattern);
+
 /* up: both connections are ready (and, after a loss, the subscriptions
  * were sent again); a message may have been missed while it was false. */
 typedef void (*redis_link_state_fn)(void *ud, bool up);
@@ -60,6 +66,7 @@ struct redis_link_config {
     const size_t *setup_argvlen;
     redis_link_message_fn on_message;
     redis_link_state_fn on_state;
+    redis_link_subscribed_fn on_subscribed; /* optional */
     void *ud;
 };
 

@@ -102,6 +102,11 @@ static const struct storage_ops fake_storage_ops = {
     .stop = op_nothing,
 };
 
+void fake_storage_ops_copy(struct storage_ops *out)
+{
+    *out = fake_storage_ops;
+}
+
 /* ---- hub_ops ---------------------------------------------------------- */
 
 static int64_t op_now_ms(void *ctx)

@@ -64,6 +64,10 @@ void fake_config(struct hub_config *cfg);
 int fake_setup(void **state);
 int fake_teardown(void **state);
 
+/* The fake store's storage ops, copied into out: a test may add the
+ * optional ones (shared storage) and make a hub over them itself. */
+void fake_storage_ops_copy(struct storage_ops *out);
+
 /* Create the hub around f (asserts msg_live_count() == 0 first). */
 void fake_init(struct fake *f, const struct hub_config *cfg);
 /* Complete any job still pending (the store drains at shutdown), free the

@@ -9,6 +9,12 @@ parley_add_unit_test(test_topic_tree
 parley_add_unit_test(test_outq
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_outq.c LIBS parley_core)
 target_link_libraries(test_hub PRIVATE PkgConfig::CJSON parley_http)
+# The hub over shared storage (cluster mode's optional storage ops).
+parley_add_unit_test(test_hub_shared
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_hub_shared.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/hub_fake.c
+    LIBS parley_core)
+target_link_libraries(test_hub_shared PRIVATE PkgConfig::CJSON parley_http)
 parley_add_unit_test(test_delivered
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/test_delivered.c LIBS parley_core)
 parley_add_unit_test(test_peers

@@ -1,0 +1,1095 @@
+/*
+ * redis_storage.c: the Redis engine behind storage.h (see the header and
+ * docs/design.md, "Cluster mode"). It owns the link, this node's heartbeat,
+ * the in-order queue of submitted jobs, and one record per topic this node
+ * hears (struct rtopic), which holds the topic's gap state.
+ *
+ * DESIGN
+ *
+ * Order. Submitted jobs wait in `queued` until flush, which sends each as
+ * one FCALL on the command connection (hiredis writes a turn's worth in one
+ * write()). They then sit in `inflight`, oldest first; a reply marks its
+ * job ready, and ready jobs leave from the head only, so completions keep
+ * submission order even when a STATE job must wait (below).
+ *
+ * Hearing. Pub/sub messages (and rows read back to fill a gap) become
+ * HEARD jobs, appended straight to the completion list in seq order per
+ * topic: redis_gap decides what is delivered, dropped or filled first.
+ * A topic is tracked from a STATE reply (its latest seq then) or, heard
+ * through a pattern with no STATE before, from the first message heard.
+ *
+ * STATE. The hub answers a sub only after it knows the topic's latest seq.
+ * A STATE job for a topic already tracked completes only when the gap state
+ * has handed the hub every message up to the latest seq pl_retained saw,
+ * so the hub's seq for the topic then equals it and a replay's fence is
+ * right; the engine fills from the stream if pub/sub has not brought them.
+ */
+#include "redis_storage.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "redis_calls.h"
+#include "redis_gap.h"
+#include "redis_layout.h"
+#include "redis_link.h"
+#include "redis_node.h"
+#include "redis_presence.h"
+
+#define RTOPIC_BUCKETS 1024
+#define FILL_ROWS 256
+/* Bounded wait in stop for replies still in flight. */
+#define STOP_WAIT_MS 5000
+
+/* A submitted job and what the engine needs to finish it in order. */
+struct rjob {
+    struct rjob *next;
+    struct redis_storage *rs;
+    struct store_job *job;
+    bool ready;
+    bool parked;       /* STATE: waits for its subscription to be active */
+    uint64_t wait_seq; /* STATE: ready once the topic reached this seq */
+};
+
+struct rtopic {
+    struct rtopic *next;
+    char *name;
+    unsigned watchers;  /* the hub's watch count for this exact topic */
+    bool tracked;       /* gap holds a start point */
+    bool sub_active;    /* Redis confirmed the channel's SUBSCRIBE */
+    uint64_t heard_max; /* highest seq heard before it was tracked */
+    struct redis_gap gap;
+};
+
+struct rpattern {
+    struct rpattern *next;
+    char *prefix;       /* the literal part before the first wildcard */
+    unsigned refs;
+    bool active;        /* Redis confirmed its PSUBSCRIBE */
+};
+
+struct redis_storage {
+    struct redis_storage_config cfg;
+    struct ev_loop *loop;
+    struct redis_link *link;
+    struct redis_node *node;
+    bool stopping;
+    bool leaving;     /* pl_node_leave in flight (stop) */
+    /* submitted, not yet sent */
+    struct store_job *queued, **queued_tail;
+    /* sent, in submission order */
+    struct rjob *inflight, **inflight_tail;
+    size_t n_inflight;
+    size_t n_waiting; /* STATE jobs waiting for their topic to catch up */
+    /* completed, oldest first */
+    struct store_job *done, **done_tail;
+    void (*listener)(void *ctx, struct store_job *job);
+    void *listener_ctx;
+    struct rtopic *topics[RTOPIC_BUCKETS];
+    struct rpattern *patterns;
+    struct redis_presence pres; /* this node's members in Redis */
+    struct redis_storage_stats stats;
+};
+
+static const char *const setup_argv[] = {"FUNCTION", "LOAD", "REPLACE",
+                                        redis_lua_library};
+static size_t setup_argvlen[4] = {8, 4, 7, 0};
+
+/* ------------------------------------------------------------------ */
+/* topics and patterns                                                 */
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % RTOPIC_BUCKETS;
+}
+
+static struct rtopic *rtopic_find(struct redis_storage *rs, const char *name)
+{
+    struct rtopic *t = rs->topics[name_hash(name)];
+
+    while (t != NULL && strcmp(t->name, name) != 0)
+        t = t->next;
+    return t;
+}
+
+static struct rtopic *rtopic_get(struct redis_storage *rs, const char *name)
+{
+    struct rtopic *t = rtopic_find(rs, name);
+    uint32_t h = 0;
+
+    if (t != NULL)
+        return t;
+    t = calloc(1, sizeof(*t));
+    if (t == NULL || (t->name = strdup(name)) == NULL) {
+        free(t);
+        return NULL;
+    }
+    h = name_hash(name);
+    t->next = rs->topics[h];
+    rs->topics[h] = t;
+    return t;
+}
+
+static bool covered_by_pattern(const struct redis_storage *rs,
+                               const char *name)
+{
+    const struct rpattern *p = NULL;
+
+    for (p = rs->patterns; p != NULL; p = p->next)
+        if (strncmp(name, p->prefix, strlen(p->prefix)) == 0)
+            return true;
+    return false;
+}
+
+/* Forget a topic nobody here listens to any more (no fill may be running:
+ * a fill's reply finds its topic by name and copes with its absence). */
+static void rtopic_maybe_free(struct redis_storage *rs, struct rtopic *t)
+{
+    struct rtopic **pp = &rs->topics[name_hash(t->name)];
+
+    if (t->watchers > 0 || t->gap.filling || covered_by_pattern(rs, t->name))
+        return;
+    while (*pp != t)
+        pp = &(*pp)->next;
+    *pp = t->next;
+    free(t->name);
+    free(t);
+}
+
+/* The literal prefix of an MQTT pattern: everything before the level that
+ * holds the first wildcard ("a/b/+/c" -> "a/b/"; "#" -> ""). */
+static void pattern_prefix(const char *pattern, char *out, size_t n)
+{
+    size_t keep = 0;
+    size_t i = 0;
+
+    for (i = 0; pattern[i] != '\0'; i++) {
+        if (pattern[i] == '+' || pattern[i] == '#')
+            break;
+        if (pattern[i] == '/')
+            keep = i + 1;
+    }
+    if (pattern[i] == '\0')
+        keep = i;
+    if (keep >= n)
+        keep = n - 1;
+    memcpy(out, pattern, keep);
+    out[keep] = '\0';
+}
+
+/* ------------------------------------------------------------------ */
+/* completions                                                         */
+
+static void done_append(struct redis_storage *rs, struct store_job *job)
+{
+    job->next = NULL;
+    *rs->done_tail = job;
+    rs->done_tail = &job->next;
+}
+
+/* Move the ready jobs at the head of inflight to the completion list. */
+static void inflight_advance(struct redis_storage *rs)
+{
+    while (rs->inflight != NULL && rs->inflight->ready) {
+        struct rjob *r = rs->inflight;
+
+        rs->inflight = r->next;
+        if (rs->inflight == NULL)
+            rs->inflight_tail = &rs->inflight;
+        rs->n_inflight--;
+        done_append(rs, r->job);
+        free(r);
+    }
+}
+
+/* A link error as the protocol's code: out of reach is `overloaded` (try
+ * again), anything else `internal`. */
+static int link_err(int err)
+{
+    return err == -ENOTCONN || err == -ETIMEDOUT || err == -ECANCELED
+               ? PL_ERR_OVERLOADED
+               : PL_ERR_INTERNAL;
+}
+
+static int copy_text(char **dst, const char *src, size_t n)
+{
+    *dst = malloc(n + 1);
+    if (*dst == NULL)
+        return -ENOMEM;
+    memcpy(*dst, src, n);
+    (*dst)[n] = '\0';
+    return 0;
+}
+
+/* A stored message as a row. 0 or -ENOMEM. */
+static int row_from_event(struct store_row *row, const struct redis_event *ev)
+{
+    row->seq = (int64_t)ev->seq;
+    row->ts = ev->ts;
+    row->data_len = ev->data_len;
+    if (copy_text(&row->from, ev->from, ev->from_len) < 0)
+        return -ENOMEM;
+    if (copy_text(&row->data, ev->data, ev->data_len) < 0) {
+        free(row->from);
+        row->from = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int rows_copy(struct store_job *job, const struct redis_rows *res,
+                     int64_t upto)
+{
+    size_t i;
+
+    job->rows = calloc(res->n > 0 ? res->n : 1, sizeof(*job->rows));
+    if (job->rows == NULL)
+        return -ENOMEM;
+    for (i = 0; i < res->n; i++) {
+        if (upto > 0 && (int64_t)res->rows[i].seq > upto)
+            break;
+        if (row_from_event(&job->rows[job->n_rows], &res->rows[i]) < 0)
+            return -ENOMEM;
+        job->n_rows++;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* hearing: messages to the listener, in order, gap-filled             */
+
+static void state_check_waiting(struct redis_storage *rs, struct rtopic *t);
+static void fill_start(struct redis_storage *rs, struct rtopic *t);
+static void state_unpark(struct redis_storage *rs, bool fail);
+
+static void hand_over(struct redis_storage *rs, const char *topic,
+                      const struct redis_event *ev, bool epoch_reset)
+{
+    struct store_job *job = NULL;
+
+    if (rs->listener == NULL)
+        return;
+    job = store_job_new(STORE_JOB_HEARD, topic);
+    if (job == NULL ||
+        store_job_set_pub(job, ev->data, ev->data_len,
+                          ev->data_len == 4 && memcmp(ev->data, "null", 4) == 0,
+                          ev->retain, "", NULL, ev->ts) < 0) {
+        store_job_free(&job);
+        return; /* the next message finds a gap the hub can show: logged */
+    }
+    free(job->from);
+    job->from = NULL;
+    if (copy_text(&job->from, ev->from, ev->from_len) < 0) {
+        store_job_free(&job);
+        return;
+    }
+    job->seq = (int64_t)ev->seq;
+    job->epoch_reset = epoch_reset;
+    job->done = rs->listener;
+    job->done_ctx = rs->listener_ctx;
+    done_append(rs, job);
+}
+
+/* A join or leave, published by Redis once for the whole cluster. Only
+ * exact subscriptions take presence, so pattern copies are ignored. */
+static void hand_presence(struct redis_storage *rs, const char *topic,
+                          const struct redis_event *ev)
+{
+    struct store_job *job = NULL;
+
+    if (rs->listener == NULL)
+        return;
+    job = store_job_new(STORE_JOB_HEARD, topic);
+    if (job == NULL || copy_text(&job->from, ev->user, ev->user_len) < 0) {
+        store_job_free(&job);
+        return;
+    }
+    job->presence = ev->kind == REDIS_EVENT_JOIN ? 1 : -1;
+    job->done = rs->listener;
+    job->done_ctx = rs->listener_ctx;
+    done_append(rs, job);
+}
+
+/* Deliver ev on t after the gap said so; an epoch change first tells the
+ * hub that the seqs it saw for t mean nothing any more. */
+static void deliver(struct redis_storage *rs, struct rtopic *t,
+                    const struct redis_event *ev, uint64_t changes_before)
+{
+    bool reset = t->gap.epoch_changes != changes_before;
+
+    if (reset)
+        rs->stats.epoch_resets++;
+    hand_over(rs, t->name, ev, reset);
+}
+
+struct fill_ctx {
+    struct redis_storage *rs;
+    char name[];
+};
+
+static void fill_done(int err, const struct redis_rows *res, void *ud)
+{
+    struct fill_ctx *fc = ud;
+    struct redis_storage *rs = fc->rs;
+    struct rtopic *t = rtopic_find(rs, fc->name);
+    size_t i;
+
+    free(fc);
+    if (t == NULL)
+        return;
+    if (err != 0) {
+        redis_gap_fill_failed(&t->gap);
+        /* A waiting STATE cannot be served now; the link's error fails it
+         * through its own call, or the next reconnect fills again. */
+        state_check_waiting(rs, t);
+        rtopic_maybe_free(rs, t);
+        return;
+    }
+    {
+        uint64_t before = t->gap.epoch_changes;
+        uint64_t lost = t->gap.lost;
+
+        redis_gap_fill_head(&t->gap, res->latest, res->epoch,
+                            strlen(res->epoch));
+        for (i = 0; i < res->n; i++) {
+            if (redis_gap_fill_row(&t->gap, &res->rows[i]) ==
+                REDIS_GAP_DELIVER) {
+                rs->stats.filled++;
+                deliver(rs, t, &res->rows[i], before);
+                before = t->gap.epoch_changes;
+            }
+        }
+        if (redis_gap_fill_end(&t->gap))
+            fill_start(rs, t);
+        rs->stats.lost += t->gap.lost - lost;
+    }
+    state_check_waiting(rs, t);
+    rtopic_maybe_free(rs, t);
+}
+
+/* Read t's stream after what was delivered (the gap state is filling). */
+static void fill_start(struct redis_storage *rs, struct rtopic *t)
+{
+    size_t n = strlen(t->name);
+    struct fill_ctx *fc = malloc(sizeof(*fc) + n + 1);
+
+    if (fc == NULL) {
+        redis_gap_fill_failed(&t->gap);
+        return;
+    }
+    fc->rs = rs;
+    memcpy(fc->name, t->name, n + 1);
+    if (redis_call_since(rs->link, t->name, t->gap.last, FILL_ROWS, fill_done,
+                         fc) != 0) {
+        free(fc);
+        redis_gap_fill_failed(&t->gap);
+    }
+}
+
+static void on_message(void *ud, const char *channel, const char *pattern,
+                       const char *payload, size_t len)
+{
+    struct redis_storage *rs = ud;
+    const char *topic = redis_layout_channel_topic(channel);
+    struct redis_event ev;
+    struct rtopic *t = NULL;
+    uint64_t before = 0;
+
+    if (topic == NULL || redis_event_parse(payload, len, &ev) < 0)
+        return;
+    if (ev.kind != REDIS_EVENT_MSG) {
+        if (pattern == NULL)
+            hand_presence(rs, topic, &ev);
+        return;
+    }
+    t = rtopic_find(rs, topic);
+    if (t == NULL && pattern != NULL && covered_by_pattern(rs, topic))
+        t = rtopic_get(rs, topic);
+    if (t == NULL)
+        return; /* unsubscribed meanwhile */
+    if (!t->tracked) {
+        if (t->watchers > 0) {
+            /* a STATE read is on its way: it settles the start */
+            if (ev.seq > t->heard_max)
+                t->heard_max = ev.seq;
+            return;
+        }
+        /* first heard through a pattern: what came before is not owed */
+        redis_gap_init(&t->gap, ev.seq - 1, ev.epoch, ev.epoch_len);
+        t->tracked = true;
+    }
+    before = t->gap.epoch_changes;
+    switch (redis_gap_live(&t->gap, &ev)) {
+    case REDIS_GAP_DELIVER:
+        rs->stats.heard++;
+        deliver(rs, t, &ev, before);
+        state_check_waiting(rs, t);
+        break;
+    case REDIS_GAP_FILL:
+        fill_start(rs, t);
+        break;
+    case REDIS_GAP_STALE:
+    case REDIS_GAP_WAIT:
+        break;
+    }
+}
+
+/* After a lost connection every tracked topic may have missed messages. */
+static void on_state(void *ud, bool up)
+{
+    struct redis_storage *rs = ud;
+    size_t i;
+
+    if (!up) {
+        /* Subscriptions are restored (and confirmed again) on the new
+         * connection; until then no STATE may read. */
+        struct rpattern *p = NULL;
+
+        for (i = 0; i < RTOPIC_BUCKETS; i++) {
+            struct rtopic *t = NULL;
+
+            for (t = rs->topics[i]; t != NULL; t = t->next)
+                t->sub_active = false;
+        }
+        for (p = rs->patterns; p != NULL; p = p->next)
+            p->active = false;
+        state_unpark(rs, true);
+        return;
+    }
+    for (i = 0; i < RTOPIC_BUCKETS; i++) {
+        struct rtopic *t = NULL;
+
+        for (t = rs->topics[i]; t != NULL; t = t->next)
+            if (t->tracked && redis_gap_fill_begin(&t->gap))
+                fill_start(rs, t);
+    }
+    if (rs->node != NULL)
+        redis_presence_repair(&rs->pres, rs->link, redis_node_id(rs->node));
+}
+
+/* ------------------------------------------------------------------ */
+/* the jobs                                                            */
+
+static void pub_done(int err, const struct redis_pub_result *res, void *ud)
+{
+    struct rjob *r = ud;
+
+    if (err != 0) {
+        r->job->err = link_err(err);
+    } else {
+        r->job->seq = (int64_t)res->seq;
+        r->job->duplicate = res->duplicate;
+        r->job->relayed = true;
+    }
+    r->ready = true;
+    inflight_advance(r->rs);
+}
+
+static void rows_done(int err, const struct redis_rows *res, void *ud)
+{
+    struct rjob *r = ud;
+    struct store_job *job = r->job;
+
+    if (err != 0) {
+        job->err = link_err(err);
+    } else {
+        job->last_seq = (int64_t)res->latest;
+        job->first_seq = (int64_t)res->oldest;
+        if (rows_copy(job, res, job->kind == STORE_JOB_AFTER ? job->upto : 0) <
+            0)
+            job->err = PL_ERR_INTERNAL;
+        if (job->kind == STORE_JOB_BEFORE && job->n_rows > 0)
+            job->first_seq = job->rows[0].seq;
+    }
+    r->ready = true;
+    inflight_advance(r->rs);
+}
+
+/* The topic caught up (or cannot now): release STATE jobs waiting on it. */
+static void state_check_waiting(struct redis_storage *rs, struct rtopic *t)
+{
+    struct rjob *r = NULL;
+
+    if (rs->n_waiting == 0)
+        return;
+    for (r = rs->inflight; r != NULL; r = r->next) {
+        if (r->ready || r->wait_seq == 0 ||
+            strcmp(r->job->topic, t->name) != 0)
+            continue;
+        if (t->gap.last >= r->wait_seq || !t->gap.filling) {
+            if (t->gap.last < r->wait_seq)
+                r->job->err = PL_ERR_OVERLOADED;
+            r->wait_seq = 0;
+            r->ready = true;
+            rs->n_waiting--;
+        }
+    }
+    inflight_advance(rs);
+}
+
+static void state_done(int err, const struct redis_rows *res, void *ud)
+{
+    struct rjob *r = ud;
+    struct redis_storage *rs = r->rs;
+    struct store_job *job = r->job;
+    struct rtopic *t = NULL;
+
+    if (err != 0) {
+        job->err = link_err(err);
+        r->ready = true;
+        inflight_advance(rs);
+        return;
+    }
+    job->last_seq = (int64_t)res->latest;
+    if (rows_copy(job, res, 0) < 0)
+        job->err = PL_ERR_INTERNAL;
+    t = rtopic_find(rs, job->topic);
+    if (t != NULL && !t->tracked) {
+        redis_gap_init(&t->gap, res->latest, res->epoch, strlen(res->epoch));
+        t->tracked = true;
+        if (t->heard_max > res->latest && redis_gap_fill_begin(&t->gap))
+            fill_start(rs, t);
+    } else if (t != NULL && t->gap.last < res->latest) {
+        /* Tracked, and behind what Redis holds: answer once the messages
+         * up to latest were handed over (a fill brings them if pub/sub
+         * does not). */
+        r->wait_seq = res->latest;
+        rs->n_waiting++;
+        if (redis_gap_fill_begin(&t->gap))
+            fill_start(rs, t);
+        state_check_waiting(rs, t);
+        return;
+    }
+    r->ready = true;
+    inflight_advance(rs);
+}
+
+static bool is_pattern(const char *topic)
+{
+    return strpbrk(topic, "+#") != NULL;
+}
+
+static struct rpattern *rpattern_of(struct redis_storage *rs,
+                                    const char *pattern)
+{
+    char prefix[256];
+    struct rpattern *p = NULL;
+
+    pattern_prefix(pattern, prefix, sizeof(prefix));
+    for (p = rs->patterns; p != NULL; p = p->next)
+        if (strcmp(p->prefix, prefix) == 0)
+            return p;
+    return NULL;
+}
+
+/* Whether the subscription a STATE job is about is active in Redis. */
+static bool state_sub_active(struct redis_storage *rs, const char *topic)
+{
+    if (is_pattern(topic)) {
+        const struct rpattern *p = rpattern_of(rs, topic);
+
+        return p != NULL && p->active;
+    }
+    {
+        const struct rtopic *t = rtopic_find(rs, topic);
+
+        return t != NULL && t->sub_active;
+    }
+}
+
+/*
+ * A STATE job reads only once the topic's (or pattern's) subscription is
+ * active: a message published after the read is then sure to be heard,
+ * so nothing falls between the state and the live messages. A pattern
+ * has no state to read; its job completes when its PSUBSCRIBE is active.
+ */
+static int state_send(struct redis_storage *rs, struct rjob *r)
+{
+    if (!redis_link_up(rs->link))
+        return -ENOTCONN;
+    if (!state_sub_active(rs, r->job->topic)) {
+        r->parked = true;
+        return 0;
+    }
+    if (is_pattern(r->job->topic)) {
+        r->ready = true; /* the caller advances the queue */
+        return 0;
+    }
+    return redis_call_retained(rs->link, r->job->topic, state_done, r);
+}
+
+/* Send the STATE jobs parked for a subscription that became active (or
+ * fail them all when fail is set: the link went down). */
+static void state_unpark(struct redis_storage *rs, bool fail)
+{
+    struct rjob *r = NULL;
+
+    for (r = rs->inflight; r != NULL; r = r->next) {
+        int rc = 0;
+
+        if (!r->parked)
+            continue;
+        if (!fail && !state_sub_active(rs, r->job->topic))
+            continue;
+        r->parked = false;
+        rc = fail ? -ENOTCONN : state_send(rs, r);
+        if (rc != 0) {
+            r->job->err = link_err(rc);
+            r->ready = true;
+        }
+    }
+    inflight_advance(rs);
+}
+
+static void on_subscribed(void *ud, const char *channel, bool pattern)
+{
+    struct redis_storage *rs = ud;
+
+    if (pattern) {
+        struct rpattern *p = NULL;
+        char glob[REDIS_NAME_MAX];
+
+        for (p = rs->patterns; p != NULL; p = p->next)
+            if (redis_layout_channel_pattern(glob, sizeof(glob), p->prefix) >
+                    0 &&
+                strcmp(glob, channel) == 0)
+                p->active = true;
+    } else {
+        const char *topic = redis_layout_channel_topic(channel);
+        struct rtopic *t = topic != NULL ? rtopic_find(rs, topic) : NULL;
+
+        if (t != NULL && t->watchers > 0)
+            t->sub_active = true;
+    }
+    state_unpark(rs, false);
+}
+
+static void members_done(int err, size_t n, const char *const *items,
+                         void *ud)
+{
+    struct rjob *r = ud;
+    struct store_job *job = r->job;
+    size_t i;
+
+    if (err != 0) {
+        job->err = link_err(err);
+    } else if ((job->rows = calloc(n > 0 ? n : 1, sizeof(*job->rows))) ==
+               NULL) {
+        job->err = PL_ERR_INTERNAL;
+    } else {
+        for (i = 0; i < n; i++) {
+            if (copy_text(&job->rows[i].from, items[i], strlen(items[i])) < 0 ||
+                copy_text(&job->rows[i].data, "", 0) < 0) {
+                job->err = PL_ERR_INTERNAL;
+                break;
+            }
+            job->n_rows++;
+        }
+    }
+    r->ready = true;
+    inflight_advance(r->rs);
+}
+
+static void op_presence(void *engine, const char *topic, const char *user,
+                        bool join)
+{
+    struct redis_storage *rs = engine;
+
+    if (rs->link != NULL && rs->node != NULL)
+        redis_presence_change(&rs->pres, rs->link, redis_node_id(rs->node),
+                              topic, user, join);
+}
+
+/* Send one job; a refusal completes it at once with an error. */
+static void send_job(struct redis_storage *rs, struct store_job *job)
+{
+    struct rjob *r = calloc(1, sizeof(*r));
+    int rc = -ENOMEM;
+
+    if (r == NULL) {
+        job->err = PL_ERR_INTERNAL;
+        done_append(rs, job);
+        return;
+    }
+    r->rs = rs;
+    r->job = job;
+    *rs->inflight_tail = r;
+    rs->inflight_tail = &r->next;
+    rs->n_inflight++;
+    switch (job->kind) {
+    case STORE_JOB_PUB: {
+        struct redis_pub_req req;
+        char epoch[REDIS_EPOCH_LEN + 1];
+
+        redis_epoch_new(epoch);
+        memset(&req, 0, sizeof(req));
+        req.topic = job->topic;
+        req.key = job->key;
+        req.from = job->from;
+        req.data = job->data;
+        req.data_len = job->data_len;
+        req.retain = !job->retain ? 0 : job->data_is_null ? 2 : 1;
+        req.ts = job->ts;
+        req.maxlen = rs->cfg.retain_messages;
+        req.min_ts =
+            rs->cfg.retain_age_ms > 0 ? job->ts - rs->cfg.retain_age_ms : 0;
+        req.window_s = (uint32_t)(rs->cfg.dedupe_window_ms / 1000);
+        if (req.window_s == 0)
+            req.window_s = 1;
+        req.epoch = epoch;
+        rc = redis_call_publish(rs->link, &req, pub_done, r);
+        break;
+    }
+    case STORE_JOB_AFTER:
+        rc = redis_call_since(rs->link, job->topic, (uint64_t)job->after,
+                              (uint32_t)job->limit, rows_done, r);
+        break;
+    case STORE_JOB_BEFORE:
+        rc = redis_call_history(rs->link, job->topic, (uint64_t)job->before,
+                                (uint32_t)job->limit, rows_done, r);
+        break;
+    case STORE_JOB_STATE:
+        rc = state_send(rs, r);
+        break;
+    case STORE_JOB_MEMBERS:
+        rc = redis_call_pres_members(rs->link, job->topic, members_done, r);
+        break;
+    case STORE_JOB_HEARD:
+        rc = -EINVAL;
+        break;
+    default:
+        /* A kind this engine does not serve (yet): refused, never lost. */
+        rc = -EINVAL;
+        break;
+    }
+    if (rc != 0) {
+        job->err = rc == -ENOTCONN ? PL_ERR_OVERLOADED : PL_ERR_INTERNAL;
+        r->ready = true;
+    }
+    inflight_advance(rs);
+}
+
+/* ------------------------------------------------------------------ */
+/* storage ops                                                         */
+
+static int op_load(void *engine, storage_topic_cb cb, void *arg)
+{
+    /* Nothing to load: a node cannot trust a state read once, as other
+     * nodes move it on. The hub asks per topic (STORE_JOB_STATE). */
+    (void)engine;
+    (void)cb;
+    (void)arg;
+    return 0;
+}
+
+static int op_start(void *engine)
+{
+    struct redis_storage *rs = engine;
+    struct redis_link_config lc;
+    struct redis_node_config nc;
+    int rc = 0;
+
+    if (rs->loop == NULL)
+        return -EINVAL;
+    memset(&lc, 0, sizeof(lc));
+    lc.url = rs->cfg.url;
+    lc.timeout_ms = rs->cfg.timeout_ms > 0 ? rs->cfg.timeout_ms : 2000;
+    lc.backoff_min_ms = 50;
+    lc.backoff_max_ms = 2000;
+    setup_argvlen[3] = redis_lua_library_len;
+    lc.setup_argc = 4;
+    lc.setup_argv = setup_argv;
+    lc.setup_argvlen = setup_argvlen;
+    lc.on_message = on_message;
+    lc.on_state = on_state;
+    lc.on_subscribed = on_subscribed;
+    lc.ud = rs;
+    rc = redis_link_new(&rs->link, rs->loop, &lc);
+    if (rc < 0)
+        return rc;
+    memset(&nc, 0, sizeof(nc));
+    nc.beat_ms = rs->cfg.beat_ms > 0 ? rs->cfg.beat_ms : 10000;
+    nc.ttl_ms = rs->cfg.node_ttl_ms > 0 ? rs->cfg.node_ttl_ms : 30000;
+    nc.reap_limit = 16;
+    return redis_node_new(&rs->node, rs->loop, rs->link, &nc);
+}
+
+static void op_submit(void *engine, struct store_job *job)
+{
+    struct redis_storage *rs = engine;
+
+    job->next = NULL;
+    *rs->queued_tail = job;
+    rs->queued_tail = &job->next;
+}
+
+static void op_flush(void *engine)
+{
+    struct redis_storage *rs = engine;
+    struct store_job *list = rs->queued;
+
+    rs->queued = NULL;
+    rs->queued_tail = &rs->queued;
+    while (list != NULL) {
+        struct store_job *job = list;
+
+        list = job->next;
+        job->next = NULL;
+        if (rs->link == NULL || rs->stopping) {
+            job->err = PL_ERR_OVERLOADED;
+            done_append(rs, job);
+            continue;
+        }
+        send_job(rs, job);
+    }
+}
+
+static struct store_job *op_take(void *engine)
+{
+    struct redis_storage *rs = engine;
+    struct store_job *list = rs->done;
+
+    rs->done = NULL;
+    rs->done_tail = &rs->done;
+    return list;
+}
+
+static size_t op_pending(void *engine)
+{
+    struct redis_storage *rs = engine;
+    size_t n = rs->n_inflight;
+    const struct store_job *j = NULL;
+
+    for (j = rs->queued; j != NULL; j = j->next)
+        n++;
+    return n;
+}
+
+static void node_left(int err, long long value, void *ud)
+{
+    struct redis_storage *rs = ud;
+
+    (void)err;
+    (void)value;
+    rs->leaving = false;
+}
+
+static void op_stop(void *engine)
+{
+    struct redis_storage *rs = engine;
+    ev_tstamp deadline = 0;
+
+    op_flush(rs);
+    rs->stopping = true;
+    /* A node that stops on purpose leaves the cluster now: its users'
+     * leaves go out at once, not after its ttl. */
+    if (rs->node != NULL && redis_link_up(rs->link) &&
+        redis_node_leave(rs->node, node_left, rs) == 0)
+        rs->leaving = true;
+    if (rs->loop != NULL) {
+        deadline = ev_time() + STOP_WAIT_MS / 1000.0;
+        while ((rs->n_inflight > 0 || rs->leaving) && ev_time() < deadline)
+            ev_run(rs->loop, EVRUN_ONCE);
+    }
+    redis_node_free(&rs->node);
+    /* Anything still in flight fails (-ECANCELED) into the list. */
+    redis_link_free(&rs->link);
+}
+
+static void op_watch(void *engine, const char *pattern, bool is_pattern,
+                     bool on)
+{
+    struct redis_storage *rs = engine;
+    char chan[REDIS_NAME_MAX];
+
+    if (is_pattern) {
+        char prefix[256];
+        struct rpattern **pp = &rs->patterns;
+
+        pattern_prefix(pattern, prefix, sizeof(prefix));
+        while (*pp != NULL && strcmp((*pp)->prefix, prefix) != 0)
+            pp = &(*pp)->next;
+        if (redis_layout_channel_pattern(chan, sizeof(chan), prefix) < 0)
+            return;
+        if (on) {
+            if (*pp == NULL) {
+                struct rpattern *p = calloc(1, sizeof(*p));
+
+                if (p == NULL || (p->prefix = strdup(prefix)) == NULL) {
+                    free(p);
+                    return;
+                }
+                *pp = p;
+            }
+            (*pp)->refs++;
+            (void)redis_link_subscribe(rs->link, chan, true);
+        } else if (*pp != NULL) {
+            struct rpattern *p = *pp;
+
+            (void)redis_link_unsubscribe(rs->link, chan, true);
+            if (--p->refs == 0) {
+                *pp = p->next;
+                free(p->prefix);
+                free(p);
+            }
+        }
+        return;
+    }
+    if (redis_layout_channel(chan, sizeof(chan), pattern) < 0)
+        return;
+    if (on) {
+        struct rtopic *t = rtopic_get(rs, pattern);
+
+        if (t == NULL)
+            return;
+        if (t->watchers++ == 0 && !t->tracked)
+            t->heard_max = 0;
+        (void)redis_link_subscribe(rs->link, chan, false);
+    } else {
+        struct rtopic *t = rtopic_find(rs, pattern);
+
+        if (t == NULL || t->watchers == 0)
+            return;
+        (void)redis_link_unsubscribe(rs->link, chan, false);
+        if (--t->watchers == 0) {
+            t->sub_active = false;
+            /* A new first subscriber starts again from a STATE read. */
+            t->tracked = t->gap.filling || covered_by_pattern(rs, t->name);
+            rtopic_maybe_free(rs, t);
+        }
+    }
+}
+
+static void op_listen(void *engine, void (*done)(void *, struct store_job *),
+                      void *ctx)
+{
+    struct redis_storage *rs = engine;
+
+    rs->listener = done;
+    rs->listener_ctx = ctx;
+}
+
+static bool op_healthy(void *engine)
+{
+    struct redis_storage *rs = engine;
+
+    return rs->link != NULL && redis_link_up(rs->link);
+}
+
+static const struct storage_ops redis_storage_ops = {
+    .load = op_load,
+    .start = op_start,
+    .submit = op_submit,
+    .flush = op_flush,
+    .take_completions = op_take,
+    .pending = op_pending,
+    .stop = op_stop,
+    .watch = op_watch,
+    .listen = op_listen,
+    .presence = op_presence,
+    .healthy = op_healthy,
+};
+
+/* ------------------------------------------------------------------ */
+/* life cycle                                                          */
+
+int redis_storage_new(struct redis_storage **out,
+                      const struct redis_storage_config *cfg)
+{
+    struct redis_storage *rs = calloc(1, sizeof(*rs));
+
+    if (rs == NULL)
+        return -ENOMEM;
+    rs->cfg = *cfg;
+    rs->queued_tail = &rs->queued;
+    rs->inflight_tail = &rs->inflight;
+    rs->done_tail = &rs->done;
+    rs->stats.live_nodes = -1;
+    *out = rs;
+    return 0;
+}
+
+void redis_storage_set_loop(struct redis_storage *rs, struct ev_loop *loop)
+{
+    rs->loop = loop;
+}
+
+void redis_storage_as_storage(struct redis_storage *rs, struct storage *out)
+{
+    out->ops = &redis_storage_ops;
+    out->engine = rs;
+}
+
+void redis_storage_get_stats(const struct redis_storage *rs,
+                             struct redis_storage_stats *out)
+{
+    *out = rs->stats;
+    out->up = rs->link != NULL && redis_link_up(rs->link);
+    if (rs->link != NULL) {
+        struct redis_link_stats ls;
+
+        redis_link_get_stats(rs->link, &ls);
+        out->link_drops = ls.drops;
+        out->timeouts = ls.timeouts;
+    }
+    if (rs->node != NULL) {
+        struct redis_node_stats ns;
+
+        redis_node_get_stats(rs->node, &ns);
+        out->live_nodes = ns.live;
+    }
+}
+
+void redis_storage_free(struct redis_storage **rsp)
+{
+    struct redis_storage *rs = *rsp;
+    struct store_job *j = NULL;
+    size_t i;
+
+    if (rs == NULL)
+        return;
+    *rsp = NULL;
+    redis_node_free(&rs->node);
+    redis_link_free(&rs->link);
+    while (rs->inflight != NULL) {
+        struct rjob *r = rs->inflight;
+
+        rs->inflight = r->next;
+        store_job_free(&r->job);
+        free(r);
+    }
+    while ((j = rs->queued) != NULL) {
+        rs->queued = j->next;
+        store_job_free(&j);
+    }
+    while ((j = rs->done) != NULL) {
+        rs->done = j->next;
+        store_job_free(&j);
+    }
+    for (i = 0; i < RTOPIC_BUCKETS; i++) {
+        while (rs->topics[i] != NULL) {
+            struct rtopic *t = rs->topics[i];
+
+            rs->topics[i] = t->next;
+            free(t->name);
+            free(t);
+        }
+    }
+    redis_presence_cleanup(&rs->pres);
+    while (rs->patterns != NULL) {
+        struct rpattern *p = rs->patterns;
+
+        rs->patterns = p->next;
+        free(p->prefix);
+        free(p);
+    }
+    free(rs);
+}
