@@ -105,6 +105,7 @@ enum sql_stmt {
     ST_BEFORE,
     ST_FIRST_SEQ,
     ST_ROW_BY_ID,
+    ST_ROWS_BY_ID_RANGE,
     ST_CHUNK_DELETE,
     ST_CHUNKS_UPTO,
     ST_DELETE_ID,
@@ -165,6 +166,11 @@ static const char *const sql_text[ST__COUNT] = {
                      " ORDER BY first_seq LIMIT 1",
     [ST_ROW_BY_ID] = "SELECT seq, ts, sender, data, edit_of, redacts,"
                      " reply_to, redacted FROM messages WHERE id = ?1",
+    /* A run of consecutive ids (a burst on one topic): one range scan of
+     * the rowid b-tree instead of a lookup per row. */
+    [ST_ROWS_BY_ID_RANGE] = "SELECT seq, ts, sender, data, edit_of,"
+                            " redacts, reply_to, redacted FROM messages"
+                            " WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
     [ST_CHUNK_DELETE] = "DELETE FROM msg_index"
                         " WHERE topic_id = ?1 AND first_seq = ?2",
     /* Count pruning: the topic's oldest chunks, up to the cut. */
@@ -2095,6 +2101,41 @@ static int sql_add_id_row(struct store_sql *s, int64_t id,
     return rc;
 }
 
+/* Append the rows with ids first..first+n-1 (n >= 1), in id order. A
+ * missing id (pruned by age) is skipped as sql_add_id_row does. */
+static int sql_add_id_run(struct store_sql *s, int64_t first, size_t n,
+                          struct store_job *job, size_t *cap)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = SQLITE_OK;
+
+    if (n == 1)
+        return sql_add_id_row(s, first, job, cap);
+    st = s->st[ST_ROWS_BY_ID_RANGE];
+    sqlite3_bind_int64(st, 1, first);
+    sqlite3_bind_int64(st, 2, first + (int64_t)n - 1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sql_add_row(job, st, cap) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* How many of ids[0..n) from the start are consecutive (ids[i] ==
+ * ids[0] + i), at most max. */
+static size_t sql_id_run(const int64_t *ids, size_t n, size_t max)
+{
+    size_t k = 1;
+
+    while (k < n && k < max && ids[k] == ids[0] + (int64_t)k)
+        k++;
+    return k;
+}
+
 /* t's tail id of a seq in idx_seq < seq <= last_seq. */
 static int64_t sql_tail_id(const struct sql_topic *t, int64_t seq)
 {
@@ -2116,9 +2157,24 @@ static int sql_read_chunks(struct store_sql *s, sqlite3_stmt *st, int64_t lo,
         size_t i = 0;
 
         rc = sql_chunk_load(s, st, 1);
-        for (i = 0; rc == SQLITE_OK && i < s->n_ids &&
+        for (i = 0; rc == SQLITE_OK && !down && i < s->n_ids &&
+                    job->n_rows < limit;) {
+            int64_t seq = first + (int64_t)i;
+            size_t run = 1;
+
+            if (seq >= lo && seq <= hi) {
+                size_t room = limit - job->n_rows;
+                size_t upto = (size_t)(hi - seq) + 1;
+
+                run = sql_id_run(&s->ids[i], s->n_ids - i,
+                                 room < upto ? room : upto);
+                rc = sql_add_id_run(s, s->ids[i], run, job, cap);
+            }
+            i += run;
+        }
+        for (i = 0; rc == SQLITE_OK && down && i < s->n_ids &&
                     job->n_rows < limit; i++) {
-            size_t j = down ? s->n_ids - 1 - i : i;
+            size_t j = s->n_ids - 1 - i;
             int64_t seq = first + (int64_t)j;
 
             if (seq >= lo && seq <= hi)
@@ -2153,8 +2209,15 @@ static int sql_read_after(struct store_sql *s, const struct sql_topic *t,
     }
     if (seq <= t->idx_seq)
         seq = t->idx_seq + 1;
-    for (; rc == SQLITE_OK && seq <= upto && job->n_rows < limit; seq++)
-        rc = sql_add_id_row(s, sql_tail_id(t, seq), job, cap);
+    while (rc == SQLITE_OK && seq <= upto && job->n_rows < limit) {
+        size_t room = limit - job->n_rows;
+        size_t left = (size_t)(upto - seq) + 1;
+        size_t run = sql_id_run(&t->tail[seq - t->idx_seq - 1], left,
+                                room);
+
+        rc = sql_add_id_run(s, sql_tail_id(t, seq), run, job, cap);
+        seq += (int64_t)run;
+    }
     return rc;
 }
 

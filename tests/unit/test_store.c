@@ -724,6 +724,68 @@ static void test_reads(void **state)
     store_free(&st);
 }
 
+/* Check that rows[] are topic x's seqs from..from+n-1, each carrying its
+ * own seq as data (the publish order below). */
+static void assert_x_rows(const struct store_job *job, int64_t from, size_t n)
+{
+    size_t i = 0;
+    char want[24];
+
+    assert_int_equal(job->n_rows, n);
+    for (i = 0; i < n; i++) {
+        snprintf(want, sizeof(want), "%lld", (long long)(from + (int64_t)i));
+        assert_int_equal(job->rows[i].seq, from + (int64_t)i);
+        assert_string_equal(job->rows[i].data, want);
+    }
+}
+
+/* A topic's rows are read in runs of consecutive log ids where a burst
+ * made them consecutive, one at a time where another topic's rows sit
+ * between them: interleaved and burst stretches, limits that end inside
+ * a run, before and after the store reopens (which reads from the
+ * index's chunks rather than the in-memory tail). */
+static void test_reads_interleaved(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_store(f);
+    struct store_job *job = NULL;
+    char data[24];
+    int64_t x = 0;
+    int i = 0, n = 0, round = 0;
+
+    assert_int_equal(store_start(st), 0);
+    for (i = 0; i < 40; i++) {
+        bool burst = i >= 10 && i < 30;     /* x alone for 20 publishes */
+
+        snprintf(data, sizeof(data), "%lld", (long long)++x);
+        submit_pub(st, "x", data, NULL, false, 1000 + i, n++);
+        if (!burst)
+            submit_pub(st, "y", "0", NULL, false, 1000 + i, n++);
+    }
+    for (i = 0; i < n; i++) {
+        job = take_one(f, st);
+        store_job_free(&job);
+    }
+    for (round = 0; round < 2; round++) {
+        job = read_wait(f, st, STORE_JOB_AFTER, "x", 0, 100, 100);
+        assert_x_rows(job, 1, 40);
+        store_job_free(&job);
+        job = read_wait(f, st, STORE_JOB_AFTER, "x", 8, 100, 7);
+        assert_x_rows(job, 9, 7);       /* ends inside the burst */
+        store_job_free(&job);
+        job = read_wait(f, st, STORE_JOB_AFTER, "x", 14, 33, 100);
+        assert_x_rows(job, 15, 19);     /* upto ends past the burst */
+        store_job_free(&job);
+        job = read_wait(f, st, STORE_JOB_BEFORE, "x", 25, 0, 6);
+        assert_x_rows(job, 19, 6);
+        store_job_free(&job);
+        store_free(&st);
+        st = open_store(f);
+        assert_int_equal(store_start(st), 0);
+    }
+    store_free(&st);
+}
+
 /* Wait until the store thread has pruned `want` messages. */
 static void wait_pruned(struct store *st, uint64_t want)
 {
@@ -1254,6 +1316,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retained_and_foreach, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_interleaved, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fault_injection, setup,
