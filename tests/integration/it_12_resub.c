@@ -235,6 +235,8 @@ static void test_resub_patterns_and_overlap(void **state)
     char a[128];
     char b[128];
 
+    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_PATTERNS))
+        skip();
     assert_non_null(p);
     assert_non_null(s);
     itest_topic(base, sizeof(base), "pat");
