@@ -566,13 +566,15 @@ static void test_http_topics_acl(void **state)
     static const char *const seen[] = { "tl/seen/#" };
     static const char *const both[] = { "tl/#" };
     int port = itest_port(state);
-    char *tok = mint("gina", 0, NULL, 0, seen, 1);
-    struct rawws *w = authed(port, "tlwriter", both, 1, NULL, 0);
+    char *tok = NULL;
+    struct rawws *w = NULL;
     struct httpc_resp r;
     char hdr[1024];
 
     if (itest_cluster_excluded(ITEST_CLUSTER_GAP_TOPIC_LIST))
         skip();
+    tok = mint("gina", 0, NULL, 0, seen, 1);
+    w = authed(port, "tlwriter", both, 1, NULL, 0);
     assert_true(itest_pub(w, 2, "tl/seen/a", "1") >= 1);
     assert_true(itest_pub(w, 3, "tl/hidden/b", "2") >= 1);
 

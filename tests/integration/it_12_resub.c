@@ -226,8 +226,8 @@ static void test_resub_since_fills_only_the_gap(void **state)
 static void test_resub_patterns_and_overlap(void **state)
 {
     int port = itest_port(state);
-    struct rawws *p = itest_hello(port, "pub");
-    struct rawws *s = itest_hello(port, "s");
+    struct rawws *p = NULL;
+    struct rawws *s = NULL;
     struct stream st = { .n = 0 };
     char base[96];
     char hash[128];
@@ -237,6 +237,8 @@ static void test_resub_patterns_and_overlap(void **state)
 
     if (itest_cluster_excluded(ITEST_CLUSTER_GAP_PATTERNS))
         skip();
+    p = itest_hello(port, "pub");
+    s = itest_hello(port, "s");
     assert_non_null(p);
     assert_non_null(s);
     itest_topic(base, sizeof(base), "pat");
