@@ -47,6 +47,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "hub_internal.h"
 #include "log.h"
@@ -898,6 +900,21 @@ static int copy_patterns(const char *const *src, size_t n, char ***out)
     return 0;
 }
 
+/* The first connection id of a node on shared storage. A connection's id
+ * names it beyond this node (anon-<id>, its session), and the spec wants
+ * anon-<n> unique while the server, here the cluster, runs; every node
+ * counting from 1 gave two clients on two nodes one name (and one presence
+ * member). A random multiple of 2^32 keeps nodes' ranges apart: two nodes
+ * meet only by drawing the same one of 2^31. */
+static uint64_t hub_shared_id_base(void)
+{
+    uint32_t r = 0;
+
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+        r = (uint32_t)time(NULL) ^ (uint32_t)(uintptr_t)&r;
+    return ((uint64_t)(r & 0x7fffffffu) + 1) << 32;
+}
+
 struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
                     void *ctx, const struct storage *storage)
 {
@@ -927,6 +944,8 @@ struct hub *hub_new(const struct hub_config *cfg, const struct hub_ops *ops,
     if (topic_tree_init(&hub->tree) < 0 || conn_table_init(&hub->conns) < 0 ||
         pl_buf_init(&hub->buf, 4096) < 0)
         goto fail;
+    if (storage_is_shared(&hub->storage))
+        hub->conns.next_id = hub_shared_id_base();
     return hub;
 fail:
     hub_free(&hub);

@@ -165,7 +165,9 @@ static void rtopic_maybe_free(struct redis_storage *rs, struct rtopic *t)
 }
 
 /* The literal prefix of an MQTT pattern: everything before the level that
- * holds the first wildcard ("a/b/+/c" -> "a/b/"; "#" -> ""). */
+ * holds the first wildcard ("a/b/+/c" -> "a/b/"; "#" -> ""), less the
+ * '/' before a '#', which also matches its parent level ("a/b/#" -> "a/b",
+ * so topic "a/b" is heard too; the hub's own matching drops "a/bc"). */
 static void pattern_prefix(const char *pattern, char *out, size_t n)
 {
     size_t keep = 0;
@@ -179,6 +181,8 @@ static void pattern_prefix(const char *pattern, char *out, size_t n)
     }
     if (pattern[i] == '\0')
         keep = i;
+    else if (pattern[i] == '#' && keep > 0)
+        keep--;
     if (keep >= n)
         keep = n - 1;
     memcpy(out, pattern, keep);

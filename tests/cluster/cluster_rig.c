@@ -35,7 +35,7 @@ static void nap_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static void stop_lb(struct cluster_rig *rig)
+void cluster_rig_stop_lb(struct cluster_rig *rig)
 {
     int st = 0;
 
@@ -46,9 +46,7 @@ static void stop_lb(struct cluster_rig *rig)
     rig->lb_pid = -1;
 }
 
-/* Start haproxy on a free port and wait for a 200 from /healthz through
- * it. 0 or -errno. */
-static int start_lb(struct cluster_rig *rig)
+int cluster_rig_start_lb(struct cluster_rig *rig)
 {
     char env[RIG_NODES + 1][64];
     int64_t deadline = 0;
@@ -100,7 +98,7 @@ static int start_lb(struct cluster_rig *rig)
         nap_ms(20);
     }
     fprintf(stderr, "cluster_rig: haproxy not ready in %d ms\n", RIG_READY_MS);
-    stop_lb(rig);
+    cluster_rig_stop_lb(rig);
     return -ETIMEDOUT;
 }
 
@@ -127,11 +125,11 @@ int cluster_rig_start(struct cluster_rig *rig, const char *const *node_extra)
     }
     extra[n] = NULL;
     for (i = 0; i < RIG_NODES; i++) {
-        rc = server_start(&rig->nodes[i], extra);
+        rc = server_start_one(&rig->nodes[i], extra);
         if (rc < 0)
             goto fail;
     }
-    rc = start_lb(rig);
+    rc = cluster_rig_start_lb(rig);
     if (rc < 0)
         goto fail;
     return 0;
@@ -151,7 +149,7 @@ int cluster_rig_stop(struct cluster_rig *rig)
     int rc = 0;
     int i;
 
-    stop_lb(rig);
+    cluster_rig_stop_lb(rig);
     for (i = 0; i < RIG_NODES; i++) {
         int st = 0;
 

@@ -32,6 +32,13 @@ int cluster_rig_start(struct cluster_rig *rig, const char *const *node_extra);
 /* The port of node i. */
 int cluster_rig_node_port(const struct cluster_rig *rig, int i);
 
+/* Start haproxy on a free port in front of the nodes' current ports and
+ * wait for a 200 from /healthz through it. 0 or -errno. */
+int cluster_rig_start_lb(struct cluster_rig *rig);
+
+/* SIGKILL haproxy and reap it (nothing when it is not running). */
+void cluster_rig_stop_lb(struct cluster_rig *rig);
+
 /* Stop haproxy, SIGTERM the nodes (each must exit 0 within 10 s), and stop
  * Redis. Returns 0, or -1 when a node did not exit cleanly. */
 int cluster_rig_stop(struct cluster_rig *rig);

@@ -124,6 +124,46 @@ static void test_fanout_across_nodes(void **state)
     rawws_close(c);
 }
 
+/* "anon-<n>, with n unique per connection while the server runs": the
+ * server is the cluster, so anonymous clients on different nodes never
+ * share a name (each node used to count from 1, so they did). */
+static void test_anonymous_names_across_nodes(void **state)
+{
+    enum { PER_NODE = 6, ALL = 3 * PER_NODE };
+    struct rawws *anon[ALL];
+    char names[ALL][64];
+    char topic[96];
+    struct rawws *w = on_node(0, "watcher");
+    int i;
+    int j;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "x/anon");
+    cJSON_Delete(sub_with(w, 2, topic, ""));
+    for (i = 0; i < ALL; i++) {
+        anon[i] = rawws_connect(node(i % 3));
+        assert_non_null(anon[i]);
+        assert_int_equal(itest_pub(anon[i], 1, topic, "1"), i + 1);
+    }
+    for (i = 0; i < ALL; i++) {
+        cJSON *m = itest_expect_msg(w, topic, i + 1, ITEST_WAIT_MS);
+
+        assert_non_null(m);
+        snprintf(names[i], sizeof(names[i]), "%s", tj_str(m, "from"));
+        cJSON_Delete(m);
+        assert_memory_equal(names[i], "anon-", 5);
+        for (j = 0; j < i; j++) {
+            if (strcmp(names[i], names[j]) == 0)
+                fprintf(stderr, "%s on node %d and on node %d\n", names[i],
+                        i % 3, j % 3);
+            assert_string_not_equal(names[i], names[j]);
+        }
+    }
+    for (i = 0; i < ALL; i++)
+        rawws_close(anon[i]);
+    rawws_close(w);
+}
+
 /* sub then unsub at once: the sub's answer waits for the topic's state,
  * but the unsub still wins; nothing is delivered afterwards. */
 static void test_unsub_before_sub_answered(void **state)
@@ -611,6 +651,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fanout_across_nodes),
         cmocka_unit_test(test_unsub_before_sub_answered),
+        cmocka_unit_test(test_anonymous_names_across_nodes),
         cmocka_unit_test(test_wildcard_on_another_node),
         cmocka_unit_test(test_history_and_retained_elsewhere),
         cmocka_unit_test(test_idempotent_retry_elsewhere),

@@ -733,6 +733,8 @@ static void test_retained_pattern(void **state)
     cJSON *ok = NULL;
     int i = 0;
 
+    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_PATTERNS))
+        skip();
     itest_topic(base, sizeof(base), "rpat");
     snprintf(ta, sizeof(ta), "%s/a", base);
     snprintf(tb, sizeof(tb), "%s/b", base);
@@ -1013,6 +1015,8 @@ static void test_ephemeral(void **state)
     int64_t first = 0;
     int i = 0;
 
+    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_EPHEMERAL))
+        skip();
     itest_topic(topic, sizeof(topic), "typing");
     s = itest_hello(itest_port(state), "eph-sub");
     assert_non_null(s);

@@ -837,6 +837,8 @@ static void test_wildcard_since(void **state)
     int k = 0;
     int i = 0;
 
+    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_PATTERNS))
+        skip();
     itest_topic(base, sizeof(base), "wild");
     for (i = 0; i < 3; i++)
         snprintf(tops[i], sizeof(tops[i]), "%s/%c", base, 'a' + i);
@@ -902,6 +904,8 @@ static void run_wildcard_since_lost(int port, int n_a)
     struct rawws *s = NULL;
     cJSON *ok = NULL;
 
+    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_PATTERNS))
+        skip();
     itest_topic(base, sizeof(base), "wlost");
     snprintf(tops[0], sizeof(tops[0]), "%s/a", base);
     snprintf(tops[1], sizeof(tops[1]), "%s/b", base);
@@ -1075,6 +1079,10 @@ static void test_aged_out(void **state)
     struct rawws *s2 = NULL;
     cJSON *ok = NULL;
 
+    if (itest_cluster_excluded("cluster gap, not a test assumption: "
+                               "--retain-age trims a topic's stream only "
+                               "when the topic is published to"))
+        skip();
     itest_topic(topic, sizeof(topic), "aged");
     p = itest_hello(port, "feeder");
     assert_non_null(p);
@@ -1163,7 +1171,7 @@ static void test_replay_paced(void **state)
     struct rawws_opts o = { .port = port, .protocols = "parley.v1",
                             .rcvbuf = 4096 };
     char topic[128];
-    char *pad = malloc(PACED_PAD + 1);
+    char *pad = NULL;
     struct rawws *c[2] = { NULL, NULL };
     struct rawws *live = NULL;
     struct feed f;
@@ -1173,6 +1181,11 @@ static void test_replay_paced(void **state)
     int code = -1;
     int i = 0;
 
+    if (itest_cluster_excluded("test assumption: the slow-consumer cull "
+                               "needs the unread bytes to back up into the "
+                               "node; haproxy's own buffers absorb them"))
+        skip();
+    pad = malloc(PACED_PAD + 1);
     assert_non_null(pad);
     memset(pad, 'p', PACED_PAD);
     pad[PACED_PAD] = '\0';

@@ -402,6 +402,8 @@ static void test_publish_ephemeral(void **state)
     cJSON *j = NULL;
     int k = 0;
 
+    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_EPHEMERAL))
+        skip();
     itest_topic(topic, sizeof(topic), "typing");
     s = itest_hello(port, "watcher");
     assert_non_null(s);
@@ -820,6 +822,8 @@ static void test_topics(void **state)
     bool seen_a = false;
     bool seen_b = false;
 
+    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_TOPIC_LIST))
+        skip();
     itest_topic(base, sizeof(base), "chat");
     snprintf(ta, sizeof(ta), "%s/a", base);
     snprintf(tb, sizeof(tb), "%s/b", base);

@@ -103,6 +103,14 @@ int itest_exit_code(int cmocka_rc)
     return cmocka_rc != 0 || itest_teardown_failures != 0;
 }
 
+bool itest_cluster_excluded(const char *why)
+{
+    if (!server_cluster_mode())
+        return false;
+    fprintf(stderr, "excluded in cluster mode: %s\n", why);
+    return true;
+}
+
 int itest_port(void **state)
 {
     const struct itest *t = *state;

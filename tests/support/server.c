@@ -6,8 +6,13 @@
  * deadline, or SIGKILL) and reaping it. Main-thread API; the forwarder
  * thread only reads the pipe, writes our stderr and counts the lines that
  * contain the watched text (server_watch), under watch_lock.
+ *
+ * Cluster mode (PARLEY_TEST_CLUSTER=N, see server.h): s->cluster stands in
+ * for the one child, and each public function hands over to the cluster's
+ * ops (server_cluster.h); the child fields stay unused.
  */
 #include "server.h"
+#include "server_cluster.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -50,7 +55,11 @@ struct server {
     char watch[256];            /* {watch_lock} text to look for, "" none */
     unsigned watch_hits;        /* {watch_lock} lines that contained it */
     char watch_line[SERVER_LINE_MAX + 1]; /* {watch_lock} the first one */
+    struct server_cluster *cluster; /* cluster mode: NULL for one child */
 };
+
+/* The cluster behind the balancer, in cluster mode (set by server_start). */
+static const struct server_cluster_ops *cluster_ops;
 
 static int64_t server_now_ms(void)
 {
@@ -353,19 +362,31 @@ fail:
     return rc;
 }
 
-int server_start(struct server **out, const char *const *extra)
+/* A zeroed server with its lock and "not running" markers, or NULL. */
+static struct server *server_new(void)
+{
+    struct server *s = calloc(1, sizeof(*s));
+
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->watch_lock, NULL);
+    pthread_cond_init(&s->watch_cond, NULL);
+    s->pid = -1;
+    s->out_fd = -1;
+    s->mqtt_port = -1;
+    s->mqtts_port = -1;
+    return s;
+}
+
+int server_start_one(struct server **out, const char *const *extra)
 {
     struct server *s = NULL;
     int n = 0;
     int rc = 0;
 
-    s = calloc(1, sizeof(*s));
+    s = server_new();
     if (!s)
         return -ENOMEM;
-    pthread_mutex_init(&s->watch_lock, NULL);
-    pthread_cond_init(&s->watch_cond, NULL);
-    s->pid = -1;
-    s->out_fd = -1;
     snprintf(s->dir, sizeof(s->dir), "%s/parley-it-XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(s->dir)) {
@@ -396,6 +417,55 @@ fail:
     return rc;
 }
 
+/* The node count PARLEY_TEST_CLUSTER asks for, 0 for one parleyd. */
+static int server_cluster_nodes(void)
+{
+    const char *v = getenv("PARLEY_TEST_CLUSTER");
+
+    return v != NULL && *v != '\0' ? atoi(v) : 0;
+}
+
+/* Start a cluster in place of one parleyd (cluster mode). */
+static int server_start_cluster(struct server **out, int nodes,
+                                const char *const *extra)
+{
+    struct server *s = NULL;
+    int rc = 0;
+
+    cluster_ops = server_cluster_ops != NULL ? server_cluster_ops() : NULL;
+    if (cluster_ops == NULL) {
+        fprintf(stderr, "server_start: PARLEY_TEST_CLUSTER is set but this "
+                "test binary has no cluster mode (link "
+                "parley_clusterserver; needs hiredis)\n");
+        return -ENOTSUP;
+    }
+    s = server_new();
+    if (!s)
+        return -ENOMEM;
+    rc = cluster_ops->start(&s->cluster, nodes, extra);
+    if (rc < 0) {
+        server_free(&s);
+        return rc;
+    }
+    s->port = cluster_ops->port(s->cluster);
+    *out = s;
+    return 0;
+}
+
+int server_start(struct server **out, const char *const *extra)
+{
+    int nodes = server_cluster_nodes();
+
+    if (nodes > 0)
+        return server_start_cluster(out, nodes, extra);
+    return server_start_one(out, extra);
+}
+
+bool server_cluster_mode(void)
+{
+    return server_cluster_nodes() > 0;
+}
+
 int server_port(const struct server *s)
 {
     return s->port;
@@ -413,6 +483,8 @@ int server_mqtts_port(const struct server *s)
 
 pid_t server_pid(const struct server *s)
 {
+    if (s->cluster)
+        return cluster_ops->pid(s->cluster);
     return s->pid;
 }
 
@@ -426,6 +498,8 @@ int server_stop(struct server *s, int timeout_ms, int *wstatus)
     int rc = 0;
 
     *wstatus = 0;
+    if (s->cluster)
+        return cluster_ops->stop(s->cluster, timeout_ms, wstatus);
     if (s->pid <= 0)
         return -ECHILD;
     kill(s->pid, SIGTERM);
@@ -463,6 +537,8 @@ int server_kill9(struct server *s)
     int wst = 0;
     int rc = 0;
 
+    if (s->cluster)
+        return cluster_ops->kill9(s->cluster);
     if (s->pid <= 0)
         return -ECHILD;
     kill(s->pid, SIGKILL);
@@ -473,6 +549,14 @@ int server_kill9(struct server *s)
 
 int server_restart(struct server *s)
 {
+    int rc = 0;
+
+    if (s->cluster) {
+        rc = cluster_ops->restart(s->cluster);
+        if (rc == 0)
+            s->port = cluster_ops->port(s->cluster);
+        return rc;
+    }
     if (s->pid > 0)
         return -EBUSY;
     return server_spawn(s);
@@ -504,6 +588,8 @@ void server_free(struct server **sp)
 
     if (!s)
         return;
+    if (s->cluster)
+        cluster_ops->free(&s->cluster);
     if (s->pid > 0)
         server_kill9(s);
     server_end_output(s);
@@ -519,6 +605,8 @@ void server_free(struct server **sp)
 
 int server_watch(struct server *s, const char *text)
 {
+    if (s->cluster)
+        return cluster_ops->watch(s->cluster, text);
     if (strlen(text) >= sizeof(s->watch))
         return -ENAMETOOLONG;
     pthread_mutex_lock(&s->watch_lock);
@@ -532,6 +620,8 @@ int server_watched_line(struct server *s, char *buf, size_t n)
 {
     int rc = -ENOENT;
 
+    if (s->cluster)
+        return cluster_ops->watched_line(s->cluster, buf, n);
     pthread_mutex_lock(&s->watch_lock);
     if (s->watch_hits > 0) {
         snprintf(buf, n, "%s", s->watch_line);
@@ -546,6 +636,8 @@ int server_wait_watched(struct server *s, int timeout_ms)
     struct timespec until;
     int rc = 0;
 
+    if (s->cluster)
+        return cluster_ops->wait_watched(s->cluster, timeout_ms);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += timeout_ms / 1000;
     until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;

@@ -9,6 +9,27 @@
  * later output is forwarded, line by line, to the test's stderr.
  *
  * Call from the test's main thread (the child dies with it: PDEATHSIG).
+ *
+ * Cluster mode: with PARLEY_TEST_CLUSTER=3 in the environment, server_start
+ * starts a whole cluster instead (tests/cluster/cluster_server.c: a
+ * redis-server with AOF, three `parleyd --redis` nodes given the same extra
+ * arguments, and haproxy round-robin in front), and the functions below
+ * act on all of it:
+ *   server_port       haproxy's port: each new connection lands on the
+ *                     next node (plain HTTP requests too);
+ *   server_mqtt_port, server_mqtts_port   -1 (MQTT is not balanced);
+ *   server_pid        the first node's;
+ *   server_db         "" (there is no database file: Redis holds it all);
+ *   server_stop       stops haproxy, SIGTERMs every node (the status is the
+ *                     first unclean one's); Redis keeps running;
+ *   server_kill9      stops haproxy, SIGKILLs every node; Redis keeps its
+ *                     data, which is what survives a crash in a cluster;
+ *   server_restart    restarts the nodes on the same Redis, and haproxy in
+ *                     front of their new ports (the port changes);
+ *   server_watch ...  watch every node's output; a line on any one counts;
+ *   server_free       kills everything, Redis included.
+ * Tests that need one process or the SQLite file say so with
+ * itest_cluster_excluded (itest.h) and are skipped, never silently.
  */
 #ifndef PARLEY_TEST_SERVER_H
 #define PARLEY_TEST_SERVER_H
@@ -23,6 +44,14 @@ struct server;
  * the caller (server_free), or a negative -errno with the reason on stderr.
  */
 int server_start(struct server **out, const char *const *extra);
+
+/* As server_start, but always exactly one parleyd, whatever
+ * PARLEY_TEST_CLUSTER says (the cluster's own nodes, and tests that need a
+ * single process by design). */
+int server_start_one(struct server **out, const char *const *extra);
+
+/* True when PARLEY_TEST_CLUSTER asks server_start for a cluster. */
+bool server_cluster_mode(void);
 
 /* The TCP port the running server listens on. */
 int server_port(const struct server *s);
