@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_sql.h"
 
 /* Prepare sql, bind ?1 to client_id; NULL on failure (*rc says why). */
 static sqlite3_stmt *prep(sqlite3 *db, const char *sql, const char *client_id,
@@ -42,7 +41,7 @@ static int exec1(sqlite3 *db, const char *sql, const char *client_id)
     return st != NULL ? run(st) : rc;
 }
 
-int store_mqtt_schema(sqlite3 *db)
+int store_mqtt_schema(sqlite3 *db, const char *migration)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db,
@@ -50,18 +49,14 @@ int store_mqtt_schema(sqlite3 *db)
                                 " name = 'mqtt_cursors'",
                                 -1, &st, NULL);
     bool have = false;
-    size_t i = 0;
 
     if (rc != SQLITE_OK)
         return rc;
     have = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
-    if (have)
+    if (have || migration == NULL)
         return SQLITE_OK;
-    for (i = 0; i < store_n_migrations; i++)
-        if (store_migrations[i].version == 3)
-            return sqlite3_exec(db, store_migrations[i].sql, NULL, NULL, NULL);
-    return SQLITE_OK;
+    return sqlite3_exec(db, migration, NULL, NULL, NULL);
 }
 
 static int write_subs(sqlite3 *db, const struct store_mqtt *m)
@@ -163,8 +158,6 @@ int store_mqtt_load(sqlite3 *db, store_mqtt_cb cb, void *arg)
     size_t i = 0;
     int ret = 0;
 
-    if (store_mqtt_schema(db) != SQLITE_OK)
-        return -1;
     for (i = 0; i < sizeof(q) / sizeof(q[0]) && ret == 0; i++) {
         sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(db, q[i].sql, -1, &st, NULL);

@@ -29,9 +29,10 @@ struct store_mqtt_row {
 /* Non-zero stops the walk (and is returned). */
 typedef int (*store_mqtt_cb)(void *arg, const struct store_mqtt_row *row);
 
-/* Create the tables when a file skipped migration 003 (it was made at
- * version 4 by a build without it). Returns an SQLite code. */
-int store_mqtt_schema(sqlite3 *db);
+/* Create the tables, running migration (003's text), when a file skipped
+ * that migration (it was made at version 4 by a build without it).
+ * Returns an SQLite code. */
+int store_mqtt_schema(sqlite3 *db, const char *migration);
 /* Apply m inside the caller's open transaction. Returns an SQLite code. */
 int store_mqtt_write(sqlite3 *db, const struct store_mqtt *m);
 /* Every session, then every filter, then every cursor (each ordered by

@@ -556,6 +556,17 @@ static int sql_user_version(struct store_sql *s, int *version)
     return rc;
 }
 
+/* The SQL of this build's migration `version`, or NULL. */
+static const char *sql_migration_text(int version)
+{
+    size_t i = 0;
+
+    for (i = 0; i < store_n_migrations; i++)
+        if (store_migrations[i].version == version)
+            return store_migrations[i].sql;
+    return NULL;
+}
+
 /* Bring the schema from its user_version to the newest of migs, one
  * transaction per migration. Versions must grow but may skip numbers:
  * branches reserve numbers ahead of merging (003 and 004 were taken by
@@ -899,7 +910,7 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
     else
         rc = sql_migrate(s, store_migrations, store_n_migrations, err);
     if (rc == 0 && cfg->migrations == NULL &&
-        (rc = store_mqtt_schema(s->db)) != SQLITE_OK) {
+        (rc = store_mqtt_schema(s->db, sql_migration_text(3))) != SQLITE_OK) {
         *err = sql_open_error(s, "creating the MQTT session tables", rc);
         rc = -1;
     }
