@@ -38,6 +38,7 @@ void mqtt_saved_table_cleanup(struct mqtt_saved_table *t)
 {
     size_t i = 0;
 
+    free(t->hash);
     while (t->list != NULL) {
         struct mqtt_saved *s = t->list;
 
@@ -50,14 +51,54 @@ void mqtt_saved_table_cleanup(struct mqtt_saved_table *t)
     memset(t, 0, sizeof(*t));
 }
 
+static size_t id_hash(const char *id)
+{
+    size_t h = 14695981039346656037ULL; /* FNV-1a */
+
+    while (*id != '\0')
+        h = (h ^ (unsigned char)*id++) * 1099511628211ULL;
+    return h;
+}
+
+static struct mqtt_saved **hash_slot(struct mqtt_saved_table *t,
+                                     const char *client_id)
+{
+    struct mqtt_saved **pp = &t->hash[id_hash(client_id) & (t->nbuckets - 1)];
+
+    while (*pp != NULL && strcmp((*pp)->client_id, client_id) != 0)
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
+/* Room for one more session in the hash (doubled past one per bucket).
+ * Returns 0 or -1 (OOM). */
+static int hash_grow(struct mqtt_saved_table *t)
+{
+    size_t n = t->nbuckets ? t->nbuckets * 2 : 64;
+    struct mqtt_saved *s = NULL;
+
+    if (t->count < t->nbuckets)
+        return 0;
+    free(t->hash);
+    t->hash = calloc(n, sizeof(*t->hash));
+    if (t->hash == NULL) {
+        t->nbuckets = 0;
+        return -1;
+    }
+    t->nbuckets = n;
+    for (s = t->list; s != NULL; s = s->next) {
+        struct mqtt_saved **pp = hash_slot(t, s->client_id);
+
+        s->hnext = NULL;
+        *pp = s;
+    }
+    return 0;
+}
+
 struct mqtt_saved *mqtt_saved_find(struct mqtt_saved_table *t,
                                    const char *client_id)
 {
-    struct mqtt_saved *s = t->list;
-
-    while (s != NULL && strcmp(s->client_id, client_id) != 0)
-        s = s->next;
-    return s;
+    return t->nbuckets > 0 ? *hash_slot(t, client_id) : NULL;
 }
 
 static void mark_dirty(struct mqtt_saved_table *t, struct mqtt_saved *s)
@@ -72,9 +113,9 @@ static void mark_dirty(struct mqtt_saved_table *t, struct mqtt_saved *s)
 static struct mqtt_saved *saved_new(struct mqtt_saved_table *t,
                                     const char *client_id, const char *user)
 {
-    struct mqtt_saved *s = calloc(1, sizeof(*s));
+    struct mqtt_saved *s = NULL;
 
-    if (s == NULL)
+    if (hash_grow(t) < 0 || (s = calloc(1, sizeof(*s))) == NULL)
         return NULL;
     s->client_id = strdup(client_id);
     s->user = strdup(user != NULL ? user : "");
@@ -84,13 +125,21 @@ static struct mqtt_saved *saved_new(struct mqtt_saved_table *t,
     }
     s->next = t->list;
     t->list = s;
+    *hash_slot(t, client_id) = s;
+    t->count++;
     return s;
+}
+
+bool mqtt_saved_full(const struct mqtt_saved_table *t)
+{
+    return t->count >= MQTT_SAVED_MAX;
 }
 
 struct mqtt_saved *mqtt_saved_add(struct mqtt_saved_table *t,
                                   const char *client_id, const char *user)
 {
-    struct mqtt_saved *s = saved_new(t, client_id, user);
+    struct mqtt_saved *s =
+        mqtt_saved_full(t) ? NULL : saved_new(t, client_id, user);
 
     if (s != NULL) {
         s->subs_dirty = true; /* writes the session row, with no filter */
@@ -104,6 +153,8 @@ void mqtt_saved_drop(struct mqtt_saved_table *t, const char *client_id)
     struct mqtt_saved **pp = &t->list;
     char *id = NULL;
 
+    if (mqtt_saved_find(t, client_id) == NULL)
+        return; /* the common case (clean session 1), in O(1) */
     while (*pp != NULL && strcmp((*pp)->client_id, client_id) != 0)
         pp = &(*pp)->next;
     if (*pp == NULL)
@@ -126,6 +177,8 @@ void mqtt_saved_drop(struct mqtt_saved_table *t, const char *client_id)
         struct mqtt_saved **dp = &t->dirty;
 
         *pp = dead->next;
+        *hash_slot(t, client_id) = dead->hnext;
+        t->count--;
         while (*dp != NULL && *dp != dead)
             dp = &(*dp)->dirty_next;
         if (*dp != NULL)

@@ -33,6 +33,7 @@ struct mqtt_saved_cursor {
 
 struct mqtt_saved {
     struct mqtt_saved *next;       /* the table's list */
+    struct mqtt_saved *hnext;      /* the table's hash chain */
     struct mqtt_saved *dirty_next; /* the table's dirty list */
     bool is_dirty;
     bool subs_dirty;
@@ -51,8 +52,16 @@ struct mqtt_saved {
     char *gap;
 };
 
+/* Stored sessions at most: a client that invents client ids cannot grow
+ * the table (and the database) without bound; past it a new clean
+ * session 0 is refused with CONNACK 3 (server unavailable). */
+#define MQTT_SAVED_MAX 100000
+
 struct mqtt_saved_table {
     struct mqtt_saved *list;
+    size_t count;
+    struct mqtt_saved **hash; /* by client id; nbuckets a power of two */
+    size_t nbuckets;
     struct mqtt_saved *dirty;
     char **dropped; /* client ids whose stored session goes */
     size_t n_dropped, cap_dropped;
@@ -65,8 +74,10 @@ void mqtt_saved_table_cleanup(struct mqtt_saved_table *t);
 /* The stored session of client_id, or NULL. */
 struct mqtt_saved *mqtt_saved_find(struct mqtt_saved_table *t,
                                    const char *client_id);
+/* True when no new session may be added (MQTT_SAVED_MAX). */
+bool mqtt_saved_full(const struct mqtt_saved_table *t);
 /* A new (empty) session for client_id, written at the next flush; NULL
- * on OOM. */
+ * on OOM or when the table is full. */
 struct mqtt_saved *mqtt_saved_add(struct mqtt_saved_table *t,
                                   const char *client_id, const char *user);
 /* Clean session 1: forget client_id's session, and delete it from the

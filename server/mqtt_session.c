@@ -757,6 +757,14 @@ static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
         return MQTT_FEED_ERROR;
     if (rc != PL_MQTT_CONNACK_ACCEPTED)
         return refuse_connect(s, (uint8_t)rc);
+    if (s->cfg.saved != NULL && !k->clean_session &&
+        mqtt_saved_full(s->cfg.saved) &&
+        mqtt_saved_find(s->cfg.saved, s->client_id) == NULL) {
+        log_warn("mqtt: %u persistent sessions stored, the most kept: "
+                 "client id %s refused (clean session 1 still works)",
+                 (unsigned)MQTT_SAVED_MAX, s->client_id);
+        return refuse_connect(s, PL_MQTT_CONNACK_UNAVAILABLE);
+    }
     if (k->will) {
         s->will_topic = bytes_dup(&k->will_topic);
         s->will_payload = malloc(k->will_message.len + 1);

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -779,6 +780,39 @@ static void test_persistent_session(void **state)
     stop(f);
 }
 
+/* The table of stored sessions is bounded: past MQTT_SAVED_MAX a new
+ * clean session 0 gets CONNACK 3; a stored one resumes, clean session 1
+ * connects. */
+static void test_persistent_bound(void **state)
+{
+    struct fake *f = *state;
+    struct client a;
+    struct pkt p;
+    char id[32];
+    unsigned i = 0;
+
+    start(f);
+    mqtt_saved_table_init(&saved);
+    for (i = 0; i < MQTT_SAVED_MAX; i++) {
+        snprintf(id, sizeof(id), "d%u", i);
+        assert_int_equal(mqtt_saved_load_row(&saved, 0, id, "u", 0), 0);
+    }
+    client_open_saved(f, &a);
+    assert_int_equal(send_connect(&a, "one-too-many", false, NULL, NULL,
+                                  NULL), MQTT_FEED_CLOSE);
+    p = expect(&a, PL_MQTT_CONNACK);
+    assert_int_equal(p.body[1], 3);
+    client_close(&a);
+    client_open_saved(f, &a);
+    assert_true(connect_session(&a, "d7", false));
+    client_close(&a);
+    client_open_saved(f, &a);
+    assert_false(connect_session(&a, "one-too-many", true));
+    client_close(&a);
+    mqtt_saved_table_cleanup(&saved);
+    stop(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fake_setup, fake_teardown)
 
 int main(void)
@@ -796,6 +830,7 @@ int main(void)
         T(test_window),
         T(test_refusals_close),
         T(test_persistent_session),
+        T(test_persistent_bound),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
