@@ -11,7 +11,7 @@
  * the disk. The store thread loops:
  *
  *   1. Take ALL queued jobs in one swap (waiting when there are none).
- *   2. Run every PUB (and read-marker MARK) among them in one transaction
+ *   2. Run every PUB (and read-marker MARK, MQTT session) among them in one transaction
  *      (at most 10,000 per transaction): the batch grows with the queue,
  *      so under load one fsync/WAL commit covers thousands of messages
  *      (group commit).
@@ -166,6 +166,13 @@ int store_foreach_topic(struct store *st,
     return store_sql_foreach_topic(st->sql, cb, arg);
 }
 
+int store_foreach_mqtt(struct store *st, store_mqtt_cb cb, void *arg)
+{
+    if (st->started)
+        return -EBUSY;
+    return store_sql_foreach_mqtt(st->sql, cb, arg);
+}
+
 /* ---- the store thread --------------------------------------------------- */
 
 /* inject_fail hook for store_sql: consume one of the requested failures. */
@@ -202,7 +209,8 @@ static void store_process(struct store *st, struct store_job *list, size_t n,
     }
     for (job = list; job != NULL; job = job->next) {
         tail = job;
-        if (job->kind != STORE_JOB_PUB && job->kind != STORE_JOB_MARK)
+        if (job->kind != STORE_JOB_PUB && job->kind != STORE_JOB_MARK &&
+            job->kind != STORE_JOB_MQTT)
             continue;
         if (n_pubs < st->cap_pubs) {
             st->pubs[n_pubs++] = job;
@@ -230,7 +238,8 @@ static void store_process(struct store *st, struct store_job *list, size_t n,
         if (job->kind == STORE_JOB_AFTER || job->kind == STORE_JOB_BEFORE ||
             job->kind == STORE_JOB_UNREAD || job->kind == STORE_JOB_SEARCH)
             store_sql_run_read(st->sql, job);
-        else if (job->kind != STORE_JOB_PUB && job->kind != STORE_JOB_MARK)
+        else if (job->kind != STORE_JOB_PUB && job->kind != STORE_JOB_MARK &&
+                 job->kind != STORE_JOB_MQTT)
             job->err = PL_ERR_INTERNAL;
     }
     jobq_push_list(&st->done, list, tail, n);

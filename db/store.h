@@ -23,6 +23,7 @@
 #include "storage.h"
 #include "store_backup.h"
 #include "store_job.h"
+#include "store_mqtt.h"
 
 struct store;
 
@@ -57,6 +58,10 @@ struct store *store_open(const struct store_config *cfg, char **err);
 int store_foreach_topic(struct store *st,
                         int (*cb)(void *arg, const struct store_topic_info *t),
                         void *arg);
+
+/* Call cb for every stored MQTT session row (store_mqtt.h; start-up,
+ * before store_start). Returns 0, cb's non-zero value, or -1. */
+int store_foreach_mqtt(struct store *st, store_mqtt_cb cb, void *arg);
 
 /* Start the store thread. Returns 0 or -errno. */
 int store_start(struct store *st);

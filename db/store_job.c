@@ -123,12 +123,32 @@ void store_job_free(struct store_job **jobp)
     for (i = 0; i < job->n_marks; i++)
         free(job->marks[i].topic);
     free(job->marks);
+    store_mqtt_free(&job->mqtt);
     free(job->topic);
     free(job->data);
     free(job->from);
     free(job->key);
     free(job);
     *jobp = NULL;
+}
+
+void store_mqtt_free(struct store_mqtt **mp)
+{
+    struct store_mqtt *m = *mp;
+    size_t i = 0;
+
+    if (m == NULL)
+        return;
+    for (i = 0; i < m->n_subs; i++)
+        free(m->subs[i].filter);
+    for (i = 0; i < m->n_cursors; i++)
+        free(m->cursors[i].topic);
+    free(m->subs);
+    free(m->cursors);
+    free(m->client_id);
+    free(m->user);
+    free(m);
+    *mp = NULL;
 }
 
 void store_job_finish(struct store_job **jobp)

@@ -32,6 +32,30 @@ enum store_job_kind {
                           by a shared engine to its listener */
     STORE_JOB_MEMBERS, /* shared engines: the users present in the topic
                           on any node, as rows[i].from */
+    STORE_JOB_MQTT,    /* MQTT persistent sessions (#14), a write in the
+                          group commit: struct store_mqtt. SQLite only. */
+};
+
+/* One MQTT session's changes since the last flush (STORE_JOB_MQTT). */
+struct store_mqtt_sub {
+    char *filter;
+    int qos;
+};
+struct store_mqtt_cursor {
+    char *topic;
+    int64_t seq;
+};
+struct store_mqtt {
+    char *client_id;
+    char *user;
+    bool drop;                        /* delete the session (clean session
+                                         1); the rest is ignored */
+    bool set_subs;                    /* subs replace the stored ones */
+    struct store_mqtt_sub *subs;
+    size_t n_subs;
+    struct store_mqtt_cursor *cursors; /* moved up, never back */
+    size_t n_cursors;
+    int64_t now_ms;                   /* last_seen */
 };
 
 /* A topic's read marker for one user, and what is unread after it. */
@@ -101,6 +125,7 @@ struct store_job {
     int64_t mark_seq;            /* MARK */
     struct store_mark *marks;    /* UNREAD: owned, freed with the job */
     size_t n_marks;
+    struct store_mqtt *mqtt;     /* MQTT: owned, freed with the job */
     char *query;                 /* SEARCH: the client's q */
     char **allow;                /* SEARCH: with has_allow, the topics
                                     allowed are those some allow[i]
@@ -151,6 +176,8 @@ int store_job_set_marks(struct store_job *job, size_t n);
  * every topic). Returns 0 or -ENOMEM. */
 int store_job_set_search(struct store_job *job, const char *query,
                          char *const *allow, size_t n_allow, bool has_allow);
+/* Free an MQTT session change and its strings; NULLs *m. */
+void store_mqtt_free(struct store_mqtt **m);
 /* Free a job, its strings and rows, and NULL the caller's pointer. */
 void store_job_free(struct store_job **job);
 /* A completed job reached the service thread: call its done callback (if

@@ -29,6 +29,7 @@
  * publish batch writes them all inside its own transaction, and fails if
  * that fails; so a failing index makes publishing fail, never grow.
  */
+#include "store_mqtt.h"
 #include "store_sql.h"
 #include "wal_vfs.h"
 
@@ -561,6 +562,17 @@ static int sql_user_version(struct store_sql *s, int *version)
     return rc;
 }
 
+/* The SQL of this build's migration `version`, or NULL. */
+static const char *sql_migration_text(int version)
+{
+    size_t i = 0;
+
+    for (i = 0; i < store_n_migrations; i++)
+        if (store_migrations[i].version == version)
+            return store_migrations[i].sql;
+    return NULL;
+}
+
 /* Bring the schema from its user_version to the newest of migs, one
  * transaction per migration. Versions must grow but may skip numbers:
  * branches reserve numbers ahead of merging (003 and 004 were taken by
@@ -903,6 +915,11 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
         rc = sql_migrate(s, cfg->migrations, cfg->n_migrations, err);
     else
         rc = sql_migrate(s, store_migrations, store_n_migrations, err);
+    if (rc == 0 && cfg->migrations == NULL &&
+        (rc = store_mqtt_schema(s->db, sql_migration_text(3))) != SQLITE_OK) {
+        *err = sql_open_error(s, "creating the MQTT session tables", rc);
+        rc = -1;
+    }
     if (rc != 0)
         goto fail;
 
@@ -928,6 +945,11 @@ fail:
         *err = sql_strf("store: cannot open the database");
     store_sql_close(&s);
     return NULL;
+}
+
+int store_sql_foreach_mqtt(struct store_sql *s, store_mqtt_cb cb, void *arg)
+{
+    return store_mqtt_load(s->db, cb, arg);
 }
 
 void store_sql_close(struct store_sql **sp)
@@ -1947,6 +1969,9 @@ static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
 
         if (jobs[i]->kind == STORE_JOB_MARK)
             rc = sql_mark(s, jobs[i]);
+        else if (jobs[i]->kind == STORE_JOB_MQTT)
+            rc = jobs[i]->mqtt != NULL ? store_mqtt_write(s->db, jobs[i]->mqtt)
+                                       : SQLITE_OK;
         else
             rc = sql_pub(s, jobs[i], &stored);
         if (rc != SQLITE_OK)

@@ -123,6 +123,9 @@ int store_sql_prune(struct store_sql *s, int64_t now_ms, int max_stmts,
                     uint64_t *pruned);
 
 /* See store_foreach_topic() in store.h. */
+/* Every MQTT session row (store_mqtt.h), before the store thread runs. */
+#include "store_mqtt.h"
+int store_sql_foreach_mqtt(struct store_sql *s, store_mqtt_cb cb, void *arg);
 int store_sql_foreach_topic(struct store_sql *s,
                             int (*cb)(void *arg,
                                       const struct store_topic_info *t),

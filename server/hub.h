@@ -176,4 +176,22 @@ const struct hub_stats *hub_get_stats(struct hub *hub);
 struct hub_stats *hub_stats_mut(struct hub *hub);
 bool hub_auth_enabled(const struct hub *hub);
 
+/* MQTT persistent sessions (resume.c). For each known stored topic a
+ * resumed filter matches: the seq the client already has (it gets every
+ * later one), or -1 for none of the topic's messages. */
+typedef int64_t (*hub_cursor_fn)(void *arg, const char *topic,
+                                 int64_t last_seq);
+/* Subscribe c to pattern with no reply and no retained copies, and
+ * replay each matching topic from its cursor, before its live messages.
+ * PL_OK, or why not (forbidden, overloaded; internal on OOM, which also
+ * closes c, and with shared storage, which this does not serve). */
+enum pl_err hub_conn_resume(struct hub *hub, struct conn *c,
+                            const char *pattern, hub_cursor_fn cursor,
+                            void *arg);
+/* fn(arg, name, last seq) for every known stored topic pattern matches
+ * (a concrete pattern: that topic, when known). */
+void hub_topics_stored(struct hub *hub, const char *pattern,
+                       void (*fn)(void *arg, const char *topic, int64_t seq),
+                       void *arg);
+
 #endif

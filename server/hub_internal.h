@@ -147,6 +147,10 @@ int replay_sub(struct hub *hub, struct conn *c, const struct pl_cmd *cmd,
 void replay_reply_release(struct hub *hub, struct conn *c,
                           struct pending_reply *pr);
 void replay_advance(struct hub *hub, struct conn *c);
+/* resume.c's replay of t to c from since + 1 up to the topic's seq now,
+ * before its live messages (no reply waits on it). 0 or -ENOMEM. */
+int replay_resume(struct hub *hub, struct conn *c, struct topic *t,
+                  int64_t since);
 bool replay_hold(struct hub *hub, struct conn *c, const struct topic *t,
                  struct msg *m);
 size_t replay_held_bytes(const struct conn *c);

@@ -160,6 +160,7 @@ static void service_turn(struct server *srv)
     ev_run(srv->loop, EVRUN_ONCE);
     run_test_hooks(srv);
     ws_read_more(srv);
+    mqtt_flush(srv, now_ms(NULL));
     storage_flush(&srv->storage);
     drain_store(srv);
     hub_sys_flush(srv->hub); /* $SYS events raised during the turn */
@@ -427,6 +428,7 @@ static void teardown(struct server *srv)
         sys_glue_stop(srv);
     }
     if (srv->storage.ops != NULL) {
+        mqtt_flush(srv, now_ms(NULL)); /* the sessions' last changes */
         storage_stop(&srv->storage);
         if (srv->hub != NULL) {
             hub_store_done(srv->hub, srv->backlog);

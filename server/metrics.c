@@ -37,6 +37,7 @@ struct metrics_snapshot {
     uint64_t mqtt_connections, mqtt_connects, mqtt_connects_refused;
     uint64_t mqtt_protocol_errors, mqtt_takeovers, mqtt_wills;
     uint64_t mqtt_publishes_dropped;
+    uint64_t mqtt_sessions_resumed, mqtt_session_gaps;
 };
 
 struct metric {
@@ -151,6 +152,12 @@ static const struct metric metrics[] = {
     {"parley_mqtt_publishes_dropped_total", "counter",
      "MQTT PUBLISHes acknowledged but refused (ACL, a topic Parley "
      "refuses).", V(mqtt_publishes_dropped)},
+    {"parley_mqtt_sessions_resumed_total", "counter",
+     "MQTT persistent sessions resumed (CONNACK session present).",
+     V(mqtt_sessions_resumed)},
+    {"parley_mqtt_session_gaps_total", "counter",
+     "Topics of resumed MQTT sessions whose missed messages were partly "
+     "no longer stored (a gap notice was sent).", V(mqtt_session_gaps)},
 };
 
 static void metrics_take_mqtt(struct server *srv, struct metrics_snapshot *v)
@@ -164,6 +171,8 @@ static void metrics_take_mqtt(struct server *srv, struct metrics_snapshot *v)
     v->mqtt_takeovers = q->takeovers;
     v->mqtt_wills = q->wills;
     v->mqtt_publishes_dropped = q->publishes_dropped;
+    v->mqtt_sessions_resumed = q->sessions_resumed;
+    v->mqtt_session_gaps = q->session_gaps;
 }
 
 static void metrics_take(struct server *srv, struct metrics_snapshot *v)

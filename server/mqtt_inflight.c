@@ -93,6 +93,18 @@ static struct mqtt_inflight_entry *inflight_find(const struct mqtt_inflight *w,
     return NULL;
 }
 
+const struct mqtt_inflight_entry *
+mqtt_inflight_get(const struct mqtt_inflight *w, uint16_t packet_id)
+{
+    return inflight_find(w, packet_id);
+}
+
+const struct mqtt_inflight_entry *
+mqtt_inflight_at(const struct mqtt_inflight *w, unsigned k)
+{
+    return k < w->span ? inflight_slot(w, k) : NULL;
+}
+
 /* Appends a delivery as the newest (the caller checked room and id). */
 static void inflight_push(struct mqtt_inflight *w, void *item, uint8_t qos,
                           enum mqtt_inflight_state state, uint16_t packet_id,

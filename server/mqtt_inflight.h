@@ -92,6 +92,15 @@ int mqtt_inflight_restore(struct mqtt_inflight *w, void *item, uint8_t qos,
                           enum mqtt_inflight_state state, uint16_t packet_id,
                           uint64_t now_ms);
 
+/* The delivery holding packet_id, or NULL (to read its item before the
+ * ack releases it). */
+const struct mqtt_inflight_entry *
+mqtt_inflight_get(const struct mqtt_inflight *w, uint16_t packet_id);
+/* The k-th slot from the oldest, FREE ones included; NULL past the
+ * newest. */
+const struct mqtt_inflight_entry *
+mqtt_inflight_at(const struct mqtt_inflight *w, unsigned k);
+
 /* PUBACK: the QoS 1 delivery is done. -ENOENT for an id not in flight,
  * -EPROTO for a QoS 2 delivery's id. */
 int mqtt_inflight_puback(struct mqtt_inflight *w, uint16_t packet_id);

@@ -72,10 +72,24 @@ struct grant {
     char filter[];
 };
 
-/* A QoS 1 or 2 PUBLISH in the window, kept whole for a resend. */
+/* A QoS 1 or 2 PUBLISH in the window, kept whole for a resend, with
+ * the topic and seq whose cursor its ack moves (topic: after bytes). */
 struct out_pkt {
     size_t len;
+    int64_t seq;
+    const char *topic;
     unsigned char bytes[];
+};
+
+/* A topic being replayed to a resumed session: its first message tells
+ * whether anything it missed is gone (seq past `next`); up to `fence`
+ * it is a replayed message (at most QoS 1). */
+struct resume_expect {
+    struct resume_expect *next;
+    int64_t next_seq;
+    int64_t fence;
+    bool seen;
+    char topic[];
 };
 
 struct mqtt_session {
@@ -100,6 +114,8 @@ struct mqtt_session {
     unsigned ops_head, ops_n, ops_cap;
     int64_t next_id;
     struct grant *grants;
+    struct mqtt_saved *saved; /* clean session 0: what outlives us */
+    struct resume_expect *expects;
     struct mqtt_inflight window;
     struct mqtt_qos2_rx qos2_rx;
     /* packets ready to write: out[out_off..out_len) */
@@ -302,6 +318,292 @@ static uint8_t grant_qos(const struct mqtt_session *s, const char *topic)
 }
 
 /* ------------------------------------------------------------------ */
+/* persistent sessions (clean session 0)                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * DESIGN. No offline queue: every message is in the log before anyone
+ * receives it, so a session keeps, per topic, a cursor (mqtt_saved.c):
+ * the last seq the client acknowledged (PUBACK, PUBREC) or was sent at
+ * QoS 0. A SUBSCRIBE sets the cursor of every stored topic it covers to
+ * that topic's seq then (nothing older is owed); a topic with no cursor
+ * appeared later and is owed from its start. On resume the window the
+ * last connection left unacknowledged is resent first with DUP (in this
+ * process), then every filter is resumed (hub_conn_resume) from the
+ * cursors, or from the window's newest seq of a topic when that is
+ * later. A cursor written late means redelivery, never loss.
+ */
+
+/* The session's gap topic into buf. */
+static void gap_topic(const struct mqtt_session *s, char *buf, size_t cap)
+{
+    snprintf(buf, cap, MQTT_GAP_TOPIC_FMT, s->client_id);
+}
+
+static bool is_gap_filter(const struct mqtt_session *s, const char *filter)
+{
+    char t[PL_TOPIC_MAX + 64];
+
+    gap_topic(s, t, sizeof(t));
+    return s->saved != NULL && strcmp(filter, t) == 0;
+}
+
+/* A gap notice to this connection, at QoS 0, when it subscribed to its
+ * gap topic; retained for the copy a SUBSCRIBE gets. */
+static int send_gap(struct mqtt_session *s, const char *json, bool retained)
+{
+    char t[PL_TOPIC_MAX + 64];
+    size_t len = strlen(json);
+    size_t tlen = 0, hlen = 0;
+    unsigned char *room = NULL;
+    const struct grant *g = NULL;
+
+    gap_topic(s, t, sizeof(t));
+    for (g = s->grants; g != NULL && strcmp(g->filter, t) != 0; g = g->next)
+        ;
+    if (g == NULL)
+        return 0;
+    tlen = strlen(t);
+    hlen = pl_mqtt_put_publish_header(NULL, 0, t, tlen, 0, false, retained, 0,
+                                      len);
+    room = hlen > 0 ? out_room(s, hlen + len) : NULL;
+    if (room == NULL)
+        return hlen > 0 ? -1 : 0;
+    pl_mqtt_put_publish_header(room, hlen, t, tlen, 0, false, retained, 0,
+                               len);
+    memcpy(room + hlen, json, len);
+    s->out_len += hlen + len;
+    return 0;
+}
+
+/* Messages missed on topic, from..to, are no longer stored (retention):
+ * the device is told, not lied to. Logged, counted, kept as the
+ * session's last notice and sent when it subscribes to its gap topic. */
+static int report_gap(struct mqtt_session *s, const char *topic, int64_t from,
+                      int64_t to)
+{
+    struct pl_buf b;
+    int rc = 0;
+
+    STAT(s)->session_gaps++;
+    log_warn("mqtt %s: resumed session missed %s seq %" PRId64 "..%" PRId64
+             ", no longer stored (retention); gap notice sent",
+             s->client_id, topic, from, to);
+    if (pl_buf_init(&b, 128) < 0)
+        return -1;
+    pl_buf_cstr(&b, "{\"topic\":");
+    pl_buf_json_str(&b, topic, strlen(topic));
+    pl_buf_cstr(&b, ",\"from\":");
+    pl_buf_int(&b, from);
+    pl_buf_cstr(&b, ",\"to\":");
+    pl_buf_int(&b, to);
+    pl_buf_cstr(&b, ",\"reason\":\"not stored\"}");
+    if (pl_buf_failed(&b)) {
+        pl_buf_cleanup(&b);
+        return -1;
+    }
+    free(s->saved->gap);
+    s->saved->gap = strndup((const char *)pl_buf_data(&b), b.len);
+    if (s->saved->gap != NULL)
+        rc = send_gap(s, s->saved->gap, false);
+    pl_buf_cleanup(&b);
+    return rc;
+}
+
+static struct resume_expect *expect_find(struct mqtt_session *s,
+                                         const char *topic)
+{
+    struct resume_expect *e = s->expects;
+
+    while (e != NULL && strcmp(e->topic, topic) != 0)
+        e = e->next;
+    return e;
+}
+
+static void expect_drop(struct mqtt_session *s, struct resume_expect *dead)
+{
+    struct resume_expect **pp = &s->expects;
+
+    while (*pp != NULL && *pp != dead)
+        pp = &(*pp)->next;
+    if (*pp != NULL)
+        *pp = dead->next;
+    free(dead);
+}
+
+/* A message on topic with seq is going out: a replay's first one tells
+ * whether messages are gone; a replayed one goes at most at QoS 1 (a
+ * stored message carries no exactly-once state for this subscriber, so
+ * a crash may repeat it). Returns the QoS cap (2: none), -1 on OOM. */
+static int expect_msg(struct mqtt_session *s, const char *topic, int64_t seq)
+{
+    struct resume_expect *e = s->saved != NULL ? expect_find(s, topic) : NULL;
+    int cap = 2;
+
+    if (e == NULL)
+        return 2;
+    if (!e->seen) {
+        e->seen = true;
+        if (seq > e->next_seq && report_gap(s, topic, e->next_seq, seq - 1) < 0)
+            return -1;
+    }
+    if (seq <= e->fence)
+        cap = 1;
+    if (seq >= e->fence)
+        expect_drop(s, e);
+    return cap;
+}
+
+/* hub_conn_resume's question: from which seq does topic resume? */
+static int64_t resume_cursor(void *arg, const char *topic, int64_t last_seq)
+{
+    struct mqtt_session *s = arg;
+    int64_t from = 0;
+    unsigned k = 0;
+    const struct mqtt_inflight_entry *e = NULL;
+    struct resume_expect *x = NULL;
+    size_t n = strlen(topic);
+
+    /* A topic that appeared later: all of it, and from now on it has a
+     * cursor, so that a SUBSCRIBE during the replay does not move it. */
+    if (!mqtt_saved_cursor(s->saved, topic, &from) &&
+        mqtt_saved_cursor_set(s->cfg.saved, s->saved, topic, 0, true) < 0)
+        return -1;
+    /* What the window resends is not replayed again. */
+    for (k = 0; (e = mqtt_inflight_at(&s->window, k)) != NULL; k++) {
+        const struct out_pkt *p = e->item;
+
+        if (p != NULL && p->seq > from && strcmp(p->topic, topic) == 0)
+            from = p->seq;
+    }
+    if (from >= last_seq || expect_find(s, topic) != NULL)
+        return from;
+    x = malloc(sizeof(*x) + n + 1);
+    if (x != NULL) {
+        x->next_seq = from + 1;
+        x->fence = last_seq;
+        x->seen = false;
+        memcpy(x->topic, topic, n + 1);
+        x->next = s->expects;
+        s->expects = x;
+    }
+    return from;
+}
+
+/* The window item acknowledged by packet_id moves its topic's cursor,
+ * unless an older delivery of the same topic is still unacknowledged
+ * (then that one's ack moves it: a crash now repeats, never skips). */
+static void window_acked(struct mqtt_session *s, uint16_t packet_id)
+{
+    const struct mqtt_inflight_entry *e = NULL;
+    const struct out_pkt *p = NULL;
+    unsigned k = 0;
+
+    if (s->saved == NULL)
+        return;
+    e = mqtt_inflight_get(&s->window, packet_id);
+    if (e == NULL || e->state != MQTT_INFLIGHT_WAIT_ACK || e->item == NULL)
+        return;
+    p = e->item;
+    for (k = 0; (e = mqtt_inflight_at(&s->window, k)) != NULL; k++) {
+        const struct out_pkt *o = e->item;
+
+        if (o != NULL && o != p && e->state == MQTT_INFLIGHT_WAIT_ACK &&
+            o->seq < p->seq && strcmp(o->topic, p->topic) == 0)
+            return;
+    }
+    mqtt_saved_cursor_set(s->cfg.saved, s->saved, p->topic, p->seq, false);
+}
+
+/* A SUBSCRIBE's starting point: every stored topic it covers owes
+ * nothing up to its seq now, but for a topic a resume is replaying (a
+ * device that subscribes again at each connect must not skip the rest
+ * of that replay if it goes again). */
+static void sub_cursor(void *arg, const char *topic, int64_t seq)
+{
+    struct mqtt_session *s = arg;
+
+    if (expect_find(s, topic) == NULL)
+        mqtt_saved_cursor_set(s->cfg.saved, s->saved, topic, seq, true);
+}
+
+/* The connection is going (or taken over): its unacknowledged window
+ * stays with the saved session for the next connection. */
+static void session_park(struct mqtt_session *s)
+{
+    struct mqtt_saved *sv = s->saved;
+
+    s->saved = NULL;
+    if (sv == NULL || mqtt_inflight_count(&s->window) == 0)
+        return;
+    if (sv->has_window)
+        mqtt_inflight_cleanup(&sv->window);
+    sv->window = s->window;
+    sv->has_window = true;
+    memset(&s->window, 0, sizeof(s->window));
+}
+
+static void resend_one(const struct mqtt_inflight_entry *e, void *arg)
+{
+    struct mqtt_session *s = arg;
+    const struct out_pkt *p = e->item;
+    unsigned char *room = NULL;
+
+    if (e->state == MQTT_INFLIGHT_WAIT_COMP) {
+        out_ack(s, PL_MQTT_PUBREL, e->packet_id);
+        return;
+    }
+    room = p != NULL ? out_room(s, p->len) : NULL;
+    if (room == NULL)
+        return;
+    memcpy(room, p->bytes, p->len);
+    room[0] |= 0x08; /* DUP: the client may have seen it (3.3.1.1) */
+    s->out_len += p->len;
+}
+
+/* CONNACK with session present went out: resend the window, restore
+ * the grants and resume every filter from its cursors. */
+static int session_resume(struct mqtt_session *s)
+{
+    struct mqtt_saved *sv = s->saved;
+    size_t i = 0;
+
+    if (sv->has_window) {
+        mqtt_inflight_cleanup(&s->window);
+        s->window = sv->window;
+        sv->has_window = false;
+        memset(&sv->window, 0, sizeof(sv->window));
+        mqtt_inflight_resend(&s->window, 0, 0, resend_one, s);
+    }
+    for (i = 0; i < sv->n_subs; i++)
+        if (grant_set(s, sv->subs[i].filter, sv->subs[i].qos) < 0)
+            return -1;
+    for (i = 0; i < sv->n_subs;) {
+        const char *f = sv->subs[i].filter;
+        enum pl_err err = PL_OK;
+
+        if (is_gap_filter(s, f)) {
+            i++;
+            continue;
+        }
+        err = hub_conn_resume(s->hub, s->c, f, resume_cursor, s);
+        if (err == PL_OK) {
+            i++;
+            continue;
+        }
+        if (err == PL_ERR_INTERNAL)
+            return -1;
+        /* Refused now (a token with other rights): no longer granted. */
+        log_info("mqtt %s: stored subscription %s not resumed (%s)",
+                 s->client_id, f, pl_err_code(err));
+        grant_drop(s, f);
+        mqtt_saved_sub_drop(s->cfg.saved, sv, f);
+    }
+    STAT(s)->sessions_resumed++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* commands to the hub                                                 */
 /* ------------------------------------------------------------------ */
 
@@ -425,6 +727,7 @@ static void connect_take_over(struct mqtt_session *s)
                  s->client_id, o->c->id, s->c->id);
         mqtt_ids_remove(s->ids, old);
         o->in_ids = false;
+        session_park(o);
         STAT(s)->takeovers++;
         hub_conn_kill(s->hub, o->c, 1000);
     }
@@ -438,6 +741,7 @@ static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
 {
     unsigned char b[4];
     char name[40];
+    bool present = false;
     int rc = 0;
 
     if (k->client_id.len == 0) {
@@ -453,6 +757,14 @@ static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
         return MQTT_FEED_ERROR;
     if (rc != PL_MQTT_CONNACK_ACCEPTED)
         return refuse_connect(s, (uint8_t)rc);
+    if (s->cfg.saved != NULL && !k->clean_session &&
+        mqtt_saved_full(s->cfg.saved) &&
+        mqtt_saved_find(s->cfg.saved, s->client_id) == NULL) {
+        log_warn("mqtt: %u persistent sessions stored, the most kept: "
+                 "client id %s refused (clean session 1 still works)",
+                 (unsigned)MQTT_SAVED_MAX, s->client_id);
+        return refuse_connect(s, PL_MQTT_CONNACK_UNAVAILABLE);
+    }
     if (k->will) {
         s->will_topic = bytes_dup(&k->will_topic);
         s->will_payload = malloc(k->will_message.len + 1);
@@ -467,12 +779,28 @@ static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
     s->keepalive = k->keepalive;
     s->connected = true;
     STAT(s)->connects++;
-    /* FIXME(#14): clean session 0 keeps nothing yet, so the session is
-     * never present. */
-    if (out_put(s, b, pl_mqtt_put_connack(b, sizeof(b), false, 0)) < 0)
+    /* Clean session 1 ends a stored session (3.1.2.4); 0 resumes it or
+     * starts one. Without a table (cluster mode) 0 is served as 1. */
+    if (s->cfg.saved != NULL && k->clean_session) {
+        mqtt_saved_drop(s->cfg.saved, s->client_id);
+    } else if (s->cfg.saved != NULL) {
+        s->saved = mqtt_saved_find(s->cfg.saved, s->client_id);
+        present = s->saved != NULL;
+        if (present && mqtt_saved_set_user(s->cfg.saved, s->saved,
+                                           s->c->user) < 0)
+            return MQTT_FEED_ERROR;
+        if (!present)
+            s->saved =
+                mqtt_saved_add(s->cfg.saved, s->client_id, s->c->user);
+        if (s->saved == NULL)
+            return MQTT_FEED_ERROR;
+    }
+    if (out_put(s, b, pl_mqtt_put_connack(b, sizeof(b), present, 0)) < 0)
         return MQTT_FEED_ERROR;
-    log_debug("mqtt conn %" PRIu64 ": connected as %s (user %s)", s->c->id,
-              s->client_id, s->c->user);
+    if (present && session_resume(s) < 0)
+        return MQTT_FEED_ERROR;
+    log_debug("mqtt conn %" PRIu64 ": connected as %s (user %s%s)", s->c->id,
+              s->client_id, s->c->user, present ? ", session resumed" : "");
     return MQTT_FEED_OK;
 }
 
@@ -548,6 +876,42 @@ static int wait_done(struct mqtt_session *s, struct ack_wait *w)
     return 0;
 }
 
+/* A SUBSCRIBE naming the gap topic gets the last notice, retained.
+ * (Sent at once: the SUBACK may still wait for the hub's other replies,
+ * and MQTT lets a PUBLISH come before it, 3.8.4.) */
+static int gap_after_suback(struct mqtt_session *s,
+                            const struct pl_mqtt_filters *f)
+{
+    struct pl_mqtt_filter_iter it;
+    struct pl_mqtt_bytes filter;
+    char t[PL_TOPIC_MAX + 64];
+    uint8_t qos = 0;
+
+    gap_topic(s, t, sizeof(t));
+    pl_mqtt_filters_begin(&it, f);
+    while (pl_mqtt_filters_next(&it, &filter, &qos))
+        if (filter.len == strlen(t) && memcmp(filter.p, t, filter.len) == 0)
+            return send_gap(s, s->saved->gap, true);
+    return 0;
+}
+
+/* The session's own gap topic: granted here at QoS 0 (the hub has no
+ * `$parley` topics), with the last notice as a retained copy. */
+static int on_gap_filter(struct mqtt_session *s, const char *f, bool unsub,
+                         uint8_t *code)
+{
+    if (unsub) {
+        grant_drop(s, f);
+        mqtt_saved_sub_drop(s->cfg.saved, s->saved, f);
+        return 0;
+    }
+    if (grant_set(s, f, 0) < 0 ||
+        mqtt_saved_sub_set(s->cfg.saved, s->saved, f, 0) < 0)
+        return -1;
+    *code = 0;
+    return 0;
+}
+
 static int on_filters(struct mqtt_session *s, const struct pl_mqtt_filters *f)
 {
     struct ack_wait *w = calloc(1, sizeof(*w) + f->count);
@@ -569,6 +933,18 @@ static int on_filters(struct mqtt_session *s, const struct pl_mqtt_filters *f)
         char *name = NULL;
 
         w->codes[i] = PL_MQTT_SUBACK_FAILURE;
+        if (filter.len <= PL_TOPIC_MAX + 32 && s->saved != NULL) {
+            char fname[PL_TOPIC_MAX + 64];
+
+            memcpy(fname, filter.p, filter.len);
+            fname[filter.len] = '\0';
+            if (is_gap_filter(s, fname)) {
+                rc = on_gap_filter(s, fname, w->unsub, &w->codes[i]);
+                if (rc < 0)
+                    break;
+                continue;
+            }
+        }
         if (filter.len > PL_TOPIC_MAX ||
             pl_topic_validate((const char *)filter.p, filter.len, true) !=
                 PL_OK)
@@ -588,10 +964,14 @@ static int on_filters(struct mqtt_session *s, const struct pl_mqtt_filters *f)
         w->left++;
         hub_command(s, w->unsub ? PL_OP_UNSUB : PL_OP_SUB, o->id, name, NULL, 0,
                     false, false);
+        if (!w->unsub && s->saved != NULL)
+            hub_topics_stored(s->hub, name, sub_cursor, s);
     }
     w->left--;
     if (w->left == 0 && rc == 0)
         rc = wait_done(s, w);
+    if (rc == 0 && !w->unsub && s->saved != NULL && s->saved->gap != NULL)
+        rc = gap_after_suback(s, f);
     wait_unref(&w);
     return rc < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
 }
@@ -602,6 +982,7 @@ static int on_pubrec(struct mqtt_session *s, uint16_t id)
      * PUBREC for an id not in flight still gets its PUBREL, which is
      * harmless and lets the client finish; one for a QoS 1 delivery's id
      * breaks the flow. */
+    window_acked(s, id);
     if (mqtt_inflight_pubrec(&s->window, id, 0) == -EPROTO)
         return MQTT_FEED_ERROR;
     return out_ack(s, PL_MQTT_PUBREL, id) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
@@ -629,6 +1010,7 @@ static int on_packet(struct mqtt_session *s, const struct pl_mqtt_packet *pkt)
         return on_publish(s, &pkt->u.publish);
     case PL_MQTT_PUBACK:
         /* An unknown id is the client's mistake, and harmless. */
+        window_acked(s, pkt->u.packet_id);
         mqtt_inflight_puback(&s->window, pkt->u.packet_id);
         return MQTT_FEED_OK;
     case PL_MQTT_PUBREC:
@@ -735,10 +1117,15 @@ static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
         if (err == NULL) {
             o.wait->codes[o.index] = o.qos;
             rc = grant_set(s, o.filter, o.qos);
+            if (rc == 0 && s->saved != NULL)
+                rc = mqtt_saved_sub_set(s->cfg.saved, s->saved, o.filter,
+                                        o.qos);
         }
         break;
     case OP_UNSUB:
         grant_drop(s, o.filter);
+        if (s->saved != NULL)
+            mqtt_saved_sub_drop(s->cfg.saved, s->saved, o.filter);
         break;
     }
     if (o.wait != NULL && o.wait->left == 1 && rc == 0)
@@ -802,7 +1189,7 @@ static bool frame_data(const char *f, size_t len, bool retained,
     return true;
 }
 
-static void out_pkt_release(void *item, void *ctx)
+void mqtt_session_window_release(void *item, void *ctx)
 {
     (void)ctx;
     free(item);
@@ -817,6 +1204,9 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
     bool retained =
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "retained"));
     const char *topic = cJSON_GetStringValue(jt);
+    const cJSON *jseq = cJSON_GetObjectItemCaseSensitive(j, "seq");
+    int64_t seq = cJSON_IsNumber(jseq) ? (int64_t)jseq->valuedouble : 0;
+    int cap = 2;
     const char *data = NULL;
     size_t dlen = 0;
     size_t tlen = 0;
@@ -833,6 +1223,10 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
     qos = grant_qos(s, topic);
     if (qos > 0 && mqtt_inflight_full(&s->window))
         return 0;
+    if (!retained && (cap = expect_msg(s, topic, seq)) < 0)
+        return -1;
+    if (qos > cap)
+        qos = (uint8_t)cap;
     tlen = strlen(topic);
     payload = malloc(dlen + 1);
     if (payload == NULL)
@@ -845,13 +1239,16 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
         plen = pl_mqtt_data_to_payload(data, dlen, (char *)payload);
     hlen = pl_mqtt_put_publish_header(NULL, 0, topic, tlen, qos, false,
                                       retained, qos ? 1 : 0, plen);
-    pkt = malloc(sizeof(*pkt) + hlen + plen);
+    pkt = malloc(sizeof(*pkt) + hlen + plen + tlen + 1);
     if (pkt == NULL || hlen == 0) {
         free(payload);
         free(pkt);
         return hlen == 0 ? 1 : -1;
     }
     pkt->len = hlen + plen;
+    pkt->seq = seq;
+    memcpy(pkt->bytes + pkt->len, topic, tlen + 1);
+    pkt->topic = (const char *)pkt->bytes + pkt->len;
     if (qos > 0) {
         id = mqtt_inflight_add(&s->window, pkt, qos, 0);
         if (id < 0) {
@@ -871,6 +1268,10 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
     }
     if (qos == 0)
         free(pkt);
+    /* Sent at QoS 0: done as far as the session's cursor goes. */
+    if (qos == 0 && s->saved != NULL && seq > 0 &&
+        mqtt_saved_cursor_set(s->cfg.saved, s->saved, topic, seq, false) < 0)
+        return -1;
     return 1;
 }
 
@@ -1015,7 +1416,8 @@ struct mqtt_session *mqtt_session_new(struct hub *hub, struct conn *c,
     s->cfg = *cfg;
     pl_mqtt_reader_init(&s->reader, cfg->max_packet);
     if (pl_buf_init(&s->scratch, 256) < 0 ||
-        mqtt_inflight_init(&s->window, window, out_pkt_release, NULL) < 0)
+        mqtt_inflight_init(&s->window, window, mqtt_session_window_release,
+                           NULL) < 0)
         goto fail;
     if (mqtt_qos2_rx_init(&s->qos2_rx, MQTT_QOS2_RX_MAX) < 0) {
         mqtt_inflight_cleanup(&s->window);
@@ -1038,6 +1440,13 @@ void mqtt_session_free(struct mqtt_session **sp)
     if (s == NULL)
         return;
     publish_will(s);
+    session_park(s);
+    while (s->expects != NULL) {
+        struct resume_expect *e = s->expects;
+
+        s->expects = e->next;
+        free(e);
+    }
     STAT(s)->connections--;
     if (s->in_ids)
         mqtt_ids_remove(s->ids, &s->id_entry);

@@ -24,6 +24,7 @@
 
 #include "hub.h"
 #include "mqtt_ids.h"
+#include "mqtt_saved.h"
 
 struct mqtt_session;
 
@@ -36,6 +37,9 @@ struct mqtt_stats {
     uint64_t takeovers;         /* connections closed by a newer CONNECT */
     uint64_t wills;             /* wills published */
     uint64_t publishes_dropped; /* acknowledged but refused (ACL, topic) */
+    uint64_t sessions_resumed;  /* CONNACK with session present */
+    uint64_t session_gaps;      /* resumed topics whose missed messages
+                                   were partly gone (retention) */
 };
 
 struct mqtt_session_config {
@@ -43,6 +47,10 @@ struct mqtt_session_config {
     unsigned window;          /* QoS 1/2 deliveries unacknowledged, at most */
     int max_depth;            /* JSON nesting of a payload read as JSON */
     struct mqtt_stats *stats; /* may be NULL; must outlive the session */
+    /* Persistent sessions (clean session 0), or NULL: then clean session
+     * 0 is served as 1 (cluster mode keeps none yet). Must outlive the
+     * session. */
+    struct mqtt_saved_table *saved;
 };
 
 /* What mqtt_session_feed wants the transport to do next. */
@@ -65,6 +73,14 @@ struct mqtt_session *mqtt_session_new(struct hub *hub, struct conn *c,
  * DISCONNECT, leave the id table, free. The caller then closes the hub
  * connection. NULLs *s. */
 void mqtt_session_free(struct mqtt_session **s);
+
+/* The topic a persistent session's gap notices go to (see
+ * mqtt_session.c); a device subscribes to it by its exact name. */
+#define MQTT_GAP_TOPIC_FMT "$parley/sessions/%s/gap"
+
+/* Free a window item (a queued PUBLISH): the release function of every
+ * window, also of one kept in a saved session. */
+void mqtt_session_window_release(void *item, void *ctx);
 
 /* The server is shutting down: that is not the client's loss, so the
  * will is not published (a device reconnects to the restarted server). */

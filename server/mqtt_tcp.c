@@ -17,6 +17,7 @@
 #include "mqtt_session.h"
 #include "mqtt_tcp.h"
 #include "server.h"
+#include "store.h"
 #include "ws_internal.h"
 
 /* Commands waiting for the hub past which a client's input is paused. */
@@ -30,6 +31,9 @@ struct mqtt_glue {
     struct mqtt_ids *ids;
     unsigned char *scratch;  /* WS_COALESCE_BYTES, for hub_conn_take */
     struct mqtt_stats stats; /* every session's counters */
+    /* persistent sessions (clean session 0), with the SQLite store */
+    struct mqtt_saved_table saved;
+    bool persist;
 };
 
 static struct server *srv_of(struct lws *wsi)
@@ -58,6 +62,7 @@ int mqtt_conn_open(struct server *srv, struct lws *wsi, struct mqtt_pss *pss)
     cfg.window = MQTT_WINDOW;
     cfg.max_depth = srv->cfg->max_depth;
     cfg.stats = &srv->mqtt->stats;
+    cfg.saved = srv->mqtt->persist ? &srv->mqtt->saved : NULL;
     pss->session = mqtt_session_new(srv->hub, pss->conn, srv->mqtt->ids, &cfg);
     if (pss->session == NULL)
         return -1;
@@ -236,12 +241,49 @@ static int mqtt_listen(struct server *srv, struct lws_vhost **vh,
     return -1;
 }
 
+static int load_row(void *arg, const struct store_mqtt_row *row)
+{
+    return mqtt_saved_load_row(arg, (int)row->kind, row->client_id,
+                               row->name, row->value);
+}
+
+/* Persistent sessions live in the SQLite store; with --redis (cluster
+ * mode) there is none yet, and clean session 0 is served as 1. */
+static int mqtt_load_sessions(struct server *srv)
+{
+    struct mqtt_saved_table *t = &srv->mqtt->saved;
+    const struct mqtt_saved *s = NULL;
+    size_t n = 0;
+
+    mqtt_saved_table_init(t);
+    if (srv->store == NULL)
+        return 0;
+    if (store_foreach_mqtt(srv->store, load_row, t) != 0) {
+        log_error("cannot load the MQTT sessions from %s", srv->cfg->db_path);
+        return -1;
+    }
+    srv->mqtt->persist = true;
+    for (s = t->list; s != NULL; s = s->next)
+        n++;
+    if (n > 0)
+        log_info("mqtt: %zu persistent sessions loaded", n);
+    return 0;
+}
+
+void mqtt_flush(struct server *srv, int64_t now_ms)
+{
+    if (srv->mqtt != NULL && srv->mqtt->persist)
+        mqtt_saved_flush(&srv->mqtt->saved, &srv->storage, now_ms);
+}
+
 int mqtt_start(struct server *srv)
 {
     const struct pl_config *cfg = srv->cfg;
 
     srv->mqtt = calloc(1, sizeof(*srv->mqtt));
     if (srv->mqtt == NULL)
+        return -1;
+    if (mqtt_load_sessions(srv) < 0)
         return -1;
     srv->mqtt->ids = mqtt_ids_new();
     srv->mqtt->scratch = malloc(WS_COALESCE_BYTES);
@@ -286,6 +328,7 @@ void mqtt_cleanup(struct server *srv)
     if (srv->mqtt == NULL)
         return;
     mqtt_ids_free(&srv->mqtt->ids);
+    mqtt_saved_table_cleanup(&srv->mqtt->saved);
     free(srv->mqtt->scratch);
     free(srv->mqtt);
     srv->mqtt = NULL;

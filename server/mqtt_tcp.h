@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libwebsockets.h>
 
@@ -32,6 +33,9 @@ int mqtt_port(const struct server *srv, bool tls);
 /* The sessions' counters (zeros before mqtt_start). */
 struct mqtt_stats;
 const struct mqtt_stats *mqtt_get_stats(const struct server *srv);
+/* Once per loop turn, before the storage flush: the persistent
+ * sessions' changes go to the store (one job per changed session). */
+void mqtt_flush(struct server *srv, int64_t now_ms);
 /* The hub queued something for an MQTT connection. */
 void mqtt_wake(struct server *srv, struct conn *c);
 /* A connection, raw or WebSocket (mqtt_ws.c), in lws's callbacks:

@@ -271,6 +271,20 @@ static int replay_start(struct hub *hub, struct conn *c, struct topic *t,
     return 0;
 }
 
+int replay_resume(struct hub *hub, struct conn *c, struct topic *t,
+                  int64_t since)
+{
+    int64_t start = since + 1;
+    int64_t fence = 0;
+
+    if (t->ephemeral || since >= t->seq)
+        return 0;
+    fence = once_replay_bounds(c, t, &start);
+    if (start > fence)
+        return 0;
+    return replay_start(hub, c, t, start, fence, NULL);
+}
+
 struct since_walk {
     struct hub *hub;
     struct conn *c;

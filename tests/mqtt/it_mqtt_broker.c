@@ -339,18 +339,19 @@ static size_t put_str(unsigned char *b, const char *s)
     return 2 + n;
 }
 
-/* CONNECT (clean session) with keepalive, an optional will and password;
- * returns the CONNACK return code. */
-static int mq_connect(struct mq *m, int port, const char *id,
-                      uint16_t keepalive, const char *will_topic,
-                      const char *password)
+/* CONNECT with keepalive, an optional will and password, clean session
+ * or not; returns the CONNACK return code and, when present is not NULL,
+ * its session present flag. */
+static int mq_connect_ex(struct mq *m, int port, const char *id,
+                         uint16_t keepalive, const char *will_topic,
+                         const char *password, bool clean, bool *present)
 {
     unsigned char body[2048];
     unsigned char pkt[2100];
     struct mq_pkt p;
     size_t n = 0;
     size_t h = 0;
-    uint8_t flags = 0x02;
+    uint8_t flags = clean ? 0x02 : 0;
 
     mq_open(m, port);
     n += put_str(body, "MQTT");
@@ -375,7 +376,18 @@ static int mq_connect(struct mq *m, int port, const char *id,
     assert_true(mq_send(m, pkt, h + n));
     mq_expect(m, &p, PL_MQTT_CONNACK);
     assert_int_equal(p.len, 2);
+    if (present != NULL)
+        *present = (p.body[0] & 1) != 0;
     return p.body[1];
+}
+
+/* CONNECT with clean session. */
+static int mq_connect(struct mq *m, int port, const char *id,
+                      uint16_t keepalive, const char *will_topic,
+                      const char *password)
+{
+    return mq_connect_ex(m, port, id, keepalive, will_topic, password, true,
+                         NULL);
 }
 
 /* SUBSCRIBE of n filters; the SUBACK's codes into codes[0..n). */
@@ -954,6 +966,344 @@ static void test_slow_subscriber(void **state)
     mq_close(&pub);
 }
 
+/* ------------------------------------------------------------------ */
+/* persistent sessions (clean session 0)                               */
+/* ------------------------------------------------------------------ */
+
+/* The MQTT port of the "persist" group: fixed, so that a client can
+ * reconnect to a restarted server by itself. */
+static char persist_port[16];
+
+/* A port free now on loopback (the kernel's pick). */
+static int free_port(void)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int port = -1;
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static void mq_ack(struct mq *m, uint8_t type, uint16_t id)
+{
+    unsigned char b[4] = {(unsigned char)(type << 4), 2,
+                          (unsigned char)(id >> 8), (unsigned char)id};
+
+    if (type == PL_MQTT_PUBREL)
+        b[0] |= 2;
+    assert_true(mq_send(m, b, sizeof(b)));
+}
+
+/* A PUBLISH on topic with payload: its packet id, DUP and QoS. */
+static uint16_t mq_expect_delivery(struct mq *m, const char *topic,
+                                   const char *payload, bool *dup,
+                                   uint8_t *qos)
+{
+    struct mq_pkt p;
+    size_t tl = 0;
+    size_t off = 0;
+    uint16_t id = 0;
+
+    mq_expect(m, &p, PL_MQTT_PUBLISH);
+    *qos = (p.flags >> 1) & 3;
+    *dup = (p.flags & 8) != 0;
+    tl = (size_t)(p.body[0] << 8 | p.body[1]);
+    assert_int_equal(tl, strlen(topic));
+    assert_memory_equal(p.body + 2, topic, tl);
+    off = 2 + tl;
+    if (*qos > 0) {
+        id = (uint16_t)(p.body[off] << 8 | p.body[off + 1]);
+        off += 2;
+    }
+    assert_int_equal(p.len - off, strlen(payload));
+    assert_memory_equal(p.body + off, payload, p.len - off);
+    return id;
+}
+
+/* Publish payload on topic at QoS 1 through a short-lived client. */
+static void persist_pub(int port, const char *topic, const char *payload)
+{
+    const char *const args[] = {"-q", "1", "-t", topic, "-m", payload, NULL};
+
+    assert_int_equal(mosq_pub(port, args), 0);
+}
+
+/* Nothing is queued for m: a PINGREQ's answer comes first. */
+static void mq_expect_nothing_queued(struct mq *m)
+{
+    static const unsigned char ping[2] = {0xc0, 0};
+    struct mq_pkt p;
+
+    assert_true(mq_send(m, ping, sizeof(ping)));
+    mq_expect(m, &p, PL_MQTT_PINGRESP);
+}
+
+/*
+ * The issue's case: mosquitto_sub -c keeps its subscription while it is
+ * away (SIGKILLed) and while parleyd is SIGKILLed and restarted, and gets
+ * every message it missed, in order. Then a running mosquitto_sub -c
+ * sees parleyd die, reconnects by itself and gets what was published
+ * meanwhile. QoS 1 is at least once: a repeat may come (a cursor not yet
+ * written at the kill), but only of a message already received, and the
+ * first arrivals are exactly m2..m7 in order.
+ */
+static void test_persist_mosquitto_kill(void **state)
+{
+    int port = mqtt_port_of(state);
+    char base[100], filter[120], data[120], ready[120], id[64];
+    char line[1024], want[200];
+    const char *extra[] = {"-c", "-i", id, NULL};
+    const char *argv[] = {MOSQUITTO_SUB, "-h", "127.0.0.1", "-p",
+                          persist_port, "-v", "-q", "1", "-c", "-i", id,
+                          "-t", filter, NULL};
+    struct child sub;
+    int next = 2; /* the first payload not yet received */
+    int i = 0;
+
+    itest_topic(base, sizeof(base), "ps");
+    snprintf(filter, sizeof(filter), "%s/#", base);
+    snprintf(data, sizeof(data), "%s/d", base);
+    snprintf(ready, sizeof(ready), "%s/ready", base);
+    snprintf(id, sizeof(id), "persist-%d", (int)getpid());
+    mosq_sub_ready(&sub, port, filter, "1", ready, extra);
+    persist_pub(port, data, "m1");
+    snprintf(want, sizeof(want), "%s m1", data);
+    expect_line(&sub, want);
+    child_kill(&sub); /* away, without DISCONNECT */
+
+    persist_pub(port, data, "m2");
+    persist_pub(port, data, "m3");
+    assert_int_equal(itest_restart(state, true), 0);
+    assert_int_equal(mqtt_port_of(state), port);
+    persist_pub(port, data, "m4");
+    persist_pub(port, data, "m5");
+
+    child_start(&sub, argv);
+    for (i = 0; next <= 7 && i < 100; i++) {
+        char *payload = NULL;
+        int k = 0;
+
+        assert_true(child_line(&sub, line, sizeof(line), 3 * WAIT_MS));
+        if (strncmp(line, ready, strlen(ready)) == 0)
+            continue; /* the retained "ready", again at each SUBSCRIBE */
+        payload = strchr(line, ' ');
+        assert_non_null(payload);
+        assert_int_equal((size_t)(payload - line), strlen(data));
+        assert_memory_equal(line, data, strlen(data));
+        assert_int_equal(payload[1], 'm');
+        k = atoi(payload + 2);
+        assert_true(k >= 1 && k <= next); /* never past a missing one */
+        if (k != next)
+            continue; /* a repeat of one already received */
+        next++;
+        if (next == 6) {
+            /* m2..m5 are in: now parleyd dies under the running client,
+             * which reconnects by itself to the same port */
+            assert_int_equal(itest_restart(state, true), 0);
+            assert_int_equal(mqtt_port_of(state), port);
+            persist_pub(port, data, "m6");
+            persist_pub(port, data, "m7");
+        }
+    }
+    assert_int_equal(next, 8);
+    child_kill(&sub);
+}
+
+/*
+ * A raw client with clean session 0: deliveries it did not acknowledge
+ * are resent on resume, first, with DUP and their packet ids, in order;
+ * CONNACK says the session is present. Clean session 1 deletes it: the
+ * next clean session 0 starts empty and gets nothing of the topic.
+ */
+static void test_persist_resend_and_wipe(void **state)
+{
+    int port = mqtt_port_of(state);
+    char t[100];
+    const char *f[1];
+    uint8_t q = 1, code = 0, qos = 0;
+    uint16_t ids[3];
+    bool present = true, dup = true;
+    struct mq sub;
+    char id[64];
+
+    itest_topic(t, sizeof(t), "pw");
+    f[0] = t;
+    snprintf(id, sizeof(id), "raw-%d", (int)getpid());
+    assert_int_equal(mq_connect_ex(&sub, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    assert_false(present);
+    mq_subscribe(&sub, f, &q, 1, &code);
+    assert_int_equal(code, 1);
+    persist_pub(port, t, "a");
+    persist_pub(port, t, "b");
+    persist_pub(port, t, "c");
+    ids[0] = mq_expect_delivery(&sub, t, "a", &dup, &qos);
+    assert_false(dup);
+    assert_int_equal(qos, 1);
+    ids[1] = mq_expect_delivery(&sub, t, "b", &dup, &qos);
+    ids[2] = mq_expect_delivery(&sub, t, "c", &dup, &qos);
+    mq_ack(&sub, PL_MQTT_PUBACK, ids[0]);
+    mq_expect_nothing_queued(&sub); /* the PUBACK was read */
+    mq_close(&sub);
+
+    /* b and c again, DUP, same ids, in order; then new ones, no DUP */
+    assert_int_equal(mq_connect_ex(&sub, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    assert_true(present);
+    assert_int_equal(mq_expect_delivery(&sub, t, "b", &dup, &qos), ids[1]);
+    assert_true(dup);
+    assert_int_equal(mq_expect_delivery(&sub, t, "c", &dup, &qos), ids[2]);
+    assert_true(dup);
+    mq_ack(&sub, PL_MQTT_PUBACK, ids[1]);
+    mq_ack(&sub, PL_MQTT_PUBACK, ids[2]);
+    persist_pub(port, t, "d");
+    ids[0] = mq_expect_delivery(&sub, t, "d", &dup, &qos);
+    assert_false(dup);
+    mq_ack(&sub, PL_MQTT_PUBACK, ids[0]);
+    mq_expect_nothing_queued(&sub);
+    mq_close(&sub);
+
+    /* clean session 1: the stored session goes */
+    assert_int_equal(mq_connect_ex(&sub, port, id, 60, NULL, NULL, true,
+                                   &present), 0);
+    assert_false(present);
+    mq_close(&sub);
+    persist_pub(port, t, "e");
+    assert_int_equal(mq_connect_ex(&sub, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    assert_false(present);
+    mq_expect_nothing_queued(&sub);
+    mq_close(&sub);
+}
+
+/* The oldest stored seq of topic (history), 0 when none. */
+static int64_t oldest_stored(int port, const char *topic)
+{
+    struct rawws *c = itest_hello(port, "probe");
+    cJSON *ok = NULL;
+    const cJSON *msgs = NULL;
+    int64_t seq = 0;
+
+    assert_non_null(c);
+    assert_int_equal(rawws_send_textf(c, "{\"op\":\"history\",\"id\":2,"
+                                         "\"topic\":\"%s\",\"limit\":1000}",
+                                      topic), 0);
+    ok = rawws_expect_op(c, "ok", WAIT_MS);
+    assert_non_null(ok);
+    msgs = cJSON_GetObjectItemCaseSensitive(ok, "messages");
+    if (cJSON_GetArraySize(msgs) > 0)
+        seq = (int64_t)cJSON_GetObjectItemCaseSensitive(
+                  cJSON_GetArrayItem(msgs, 0), "seq")->valuedouble;
+    cJSON_Delete(ok);
+    rawws_close(c);
+    return seq;
+}
+
+/*
+ * What retention pruned while a session was away is not replayed, and
+ * the device is told: its gap topic ($parley/sessions/<id>/gap, which it
+ * subscribed to) gets {"topic","from","to"} before the messages that are
+ * still stored, which all come, in order.
+ */
+static void test_persist_gap(void **state)
+{
+    int port = mqtt_port_of(state);
+    char t[100], gap[160], id[64], want[300], pay[16];
+    const char *f[2] = {t, gap};
+    uint8_t q[2] = {1, 1}, codes[2] = {0, 0}, qos = 0;
+    bool present = false, dup = false;
+    struct mq sub;
+    struct mq_pkt p;
+    struct httpc_resp r;
+    int64_t oldest = 0;
+    int64_t deadline = 0;
+    int i = 0;
+
+    itest_topic(t, sizeof(t), "pg");
+    snprintf(id, sizeof(id), "gap-%d", (int)getpid());
+    snprintf(gap, sizeof(gap), "$parley/sessions/%s/gap", id);
+    assert_int_equal(mq_connect_ex(&sub, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    mq_subscribe(&sub, f, q, 2, codes);
+    assert_int_equal(codes[0], 1);
+    assert_int_equal(codes[1], 0); /* the gap topic: QoS 0 */
+    mq_close(&sub);
+
+    /* 40 while away; --retain-messages 20 keeps 21..40 */
+    for (i = 1; i <= 40; i++) {
+        snprintf(pay, sizeof(pay), "g%d", i);
+        persist_pub(port, t, pay);
+    }
+    deadline = itest_mono_ms() + 3 * WAIT_MS;
+    while ((oldest = oldest_stored(itest_port(state), t)) < 21 &&
+           itest_left_ms(deadline) > 0)
+        poll(NULL, 0, 100); /* pruning runs in rounds; bounded */
+    assert_int_equal(oldest, 21);
+    /* Restarted, so that no message comes from the memory of recent ones:
+     * the replay reads the store, which lost 1..20. */
+    assert_int_equal(itest_restart(state, false), 0);
+
+    assert_int_equal(mq_connect_ex(&sub, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    assert_true(present);
+    snprintf(want, sizeof(want),
+             "{\"topic\":\"%s\",\"from\":1,\"to\":20,\"reason\":\"not stored\"}",
+             t);
+    mq_expect(&sub, &p, PL_MQTT_PUBLISH);
+    assert_int_equal((p.flags >> 1) & 3, 0);
+    assert_int_equal((size_t)(p.body[0] << 8 | p.body[1]), strlen(gap));
+    assert_memory_equal(p.body + 2, gap, strlen(gap));
+    assert_int_equal(p.len - 2 - strlen(gap), strlen(want));
+    assert_memory_equal(p.body + 2 + strlen(gap), want, strlen(want));
+    for (i = 21; i <= 40; i++) {
+        uint16_t pid = 0;
+
+        snprintf(pay, sizeof(pay), "g%d", i);
+        pid = mq_expect_delivery(&sub, t, pay, &dup, &qos);
+        assert_int_equal(qos, 1);
+        mq_ack(&sub, PL_MQTT_PUBACK, pid);
+    }
+    mq_expect_nothing_queued(&sub);
+    mq_close(&sub);
+    assert_int_equal(httpc_get(itest_port(state), "/metrics", &r, WAIT_MS),
+                     0);
+    assert_non_null(strstr(r.body, "\nparley_mqtt_session_gaps_total 1\n"));
+    httpc_resp_cleanup(&r);
+}
+
+/* paho (clean_session=False): session present on resume, the missed
+ * messages without subscribing again; clean_session=True wipes it. */
+static void test_paho_session(void **state)
+{
+    paho_run("session", mqtt_port_of(state));
+}
+
+static int setup_persist(void **state)
+{
+    const char *const extra[] = {"--mqtt-port", persist_port,
+                                 "--retain-messages", "20", NULL};
+    int port = free_port();
+    int rc = 0;
+
+    if (port < 0)
+        return -1;
+    snprintf(persist_port, sizeof(persist_port), "%d", port);
+    /* index written often, so that pruning (of indexed rows) is quick */
+    setenv("PARLEY_STORE_INDEX_MS", "100", 1);
+    rc = itest_setup(state, extra);
+    unsetenv("PARLEY_STORE_INDEX_MS");
+    return rc;
+}
+
 static int setup_capped(void **state)
 {
     const char *const extra[] = {"--max-conns-per-ip", "2",
@@ -1003,6 +1353,12 @@ int main(void)
     const struct CMUnitTest tls[] = {
         cmocka_unit_test(test_mqtts),
     };
+    const struct CMUnitTest persist[] = {
+        cmocka_unit_test(test_persist_resend_and_wipe),
+        cmocka_unit_test(test_persist_gap),
+        cmocka_unit_test(test_paho_session),
+        cmocka_unit_test(test_persist_mosquitto_kill),
+    };
     int rc = 0;
 
     if (access(MOSQUITTO_PUB, X_OK) != 0 || access(MOSQUITTO_SUB, X_OK) != 0) {
@@ -1018,6 +1374,8 @@ int main(void)
                                       itest_teardown);
     rc |= cmocka_run_group_tests_name("tls", tls, setup_tls, teardown_tls);
     rc |= cmocka_run_group_tests_name("capped", capped, setup_capped,
+                                      itest_teardown);
+    rc |= cmocka_run_group_tests_name("persist", persist, setup_persist,
                                       itest_teardown);
     return itest_exit_code(rc);
 }

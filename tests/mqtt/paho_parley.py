@@ -10,6 +10,11 @@ tcp:  the same over TCP, with two overlapping filters (granted 1 and 2):
       the message arrives once, at QoS 2.
 takeover: a second client with the same client id connects; the first
       is disconnected by the server, the second keeps working.
+session: clean_session=False: subscribe, go away, two messages are
+      published; on reconnect the session is present and both arrive
+      without a new SUBSCRIBE, in order, at QoS 1. clean_session=True then
+      deletes the session: the next clean_session=False one is new and
+      gets nothing.
 """
 import sys
 import threading
@@ -110,10 +115,97 @@ def takeover(port, topic):
             c.loop_stop()
 
 
+def connect(port, clean, on_message=None):
+    """A connected client and its CONNACK flags (None: no CONNACK)."""
+    ev = threading.Event()
+    got = {}
+    c = mqtt.Client(client_id="paho-session", clean_session=clean)
+    c.reconnect_delay_set(min_delay=60, max_delay=60)
+
+    def on_connect(client, userdata, flags, rc):
+        got["flags"], got["rc"] = flags, rc
+        ev.set()
+
+    c.on_connect = on_connect
+    if on_message is not None:
+        c.on_message = on_message
+    c.connect("127.0.0.1", port, keepalive=30)
+    c.loop_start()
+    if not ev.wait(WAIT_S) or got["rc"] != 0:
+        return c, None
+    return c, got["flags"]
+
+
+def barrier(c, topic):
+    """A SUBSCRIBE round trip: whatever was queued before came first."""
+    done = threading.Event()
+    c.on_subscribe = lambda *a: done.set()
+    c.subscribe(topic + "/barrier", qos=0)
+    return done.wait(WAIT_S)
+
+
+def bye(c):
+    c.disconnect()
+    c.loop_stop()
+
+
+def session(port, topic):
+    got = []
+    arrived = threading.Event()
+
+    def on_message(client, userdata, msg):
+        got.append((msg.topic, msg.payload, msg.qos))
+        if len(got) >= 2:
+            arrived.set()
+
+    c, flags = connect(port, False)
+    if flags is None or flags.get("session present") != 0:
+        return "first connack %r" % flags
+    done = threading.Event()
+    c.on_subscribe = lambda *a: done.set()
+    c.subscribe(topic, qos=1)
+    if not done.wait(WAIT_S):
+        return "no suback"
+    bye(c)
+    p = mqtt.Client(client_id="paho-session-pub", clean_session=True)
+    p.connect("127.0.0.1", port, keepalive=30)
+    p.loop_start()
+    for text in (b"one", b"two"):
+        p.publish(topic, text, qos=1).wait_for_publish()
+    c, flags = connect(port, False, on_message)
+    if flags is None or flags.get("session present") != 1:
+        return "resume connack %r" % flags
+    if not arrived.wait(WAIT_S):
+        return "missed messages %r" % got
+    if not barrier(c, topic):
+        return "no barrier suback"
+    if got != [(topic, b"one", 1), (topic, b"two", 1)]:
+        return "messages %r" % got
+    bye(c)
+    c, flags = connect(port, True)
+    if flags is None or flags.get("session present") != 0:
+        return "clean connack %r" % flags
+    bye(c)
+    p.publish(topic, b"three", qos=1).wait_for_publish()
+    bye(p)
+    del got[:]
+    c, flags = connect(port, False, on_message)
+    if flags is None or flags.get("session present") != 0:
+        return "after wipe connack %r" % flags
+    if not barrier(c, topic) or got:
+        return "after wipe %r" % got
+    bye(c)
+    return None
+
+
 def main():
     mode, port, topic = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    err = takeover(port, topic) if mode == "takeover" else run(mode, port,
-                                                              topic)
+    if mode == "takeover":
+        err = takeover(port, topic)
+    elif mode == "session":
+        err = session(port, topic)
+    else:
+        err = run(mode, port, topic)
     if err is not None:
         print("%s failed: %s" % (mode, err))
         sys.exit(1)

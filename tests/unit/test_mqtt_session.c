@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,10 +44,13 @@ struct pkt {
 
 static struct mqtt_ids *ids;
 static struct mqtt_stats stats;
+static struct mqtt_saved_table saved; /* test_persistent_session */
 
-static void client_open(struct fake *f, struct client *k)
+/* A client whose window is `window` and, with table, sessions kept. */
+static void client_open_ex(struct fake *f, struct client *k, unsigned window,
+                           struct mqtt_saved_table *table)
 {
-    struct mqtt_session_config cfg = {65536 + 512, 4, 64, &stats};
+    struct mqtt_session_config cfg = {65536 + 512, window, 64, &stats, table};
 
     memset(k, 0, sizeof(*k));
     k->f = f;
@@ -56,6 +60,11 @@ static void client_open(struct fake *f, struct client *k)
     assert_non_null(k->s);
     k->scratch = malloc(SCRATCH);
     assert_non_null(k->scratch);
+}
+
+static void client_open(struct fake *f, struct client *k)
+{
+    client_open_ex(f, k, 4, NULL);
 }
 
 /* The connection ends (the will goes unless DISCONNECT was said). */
@@ -658,6 +667,152 @@ static void test_refusals_close(void **state)
     stop(f);
 }
 
+/* ---- persistent sessions (clean session 0) ---- */
+
+static void client_open_saved(struct fake *f, struct client *k)
+{
+    client_open_ex(f, k, 64, &saved);
+}
+
+static bool connect_session(struct client *k, const char *id, bool clean)
+{
+    struct pkt p;
+
+    assert_int_equal(send_connect(k, id, clean, NULL, NULL, NULL), 0);
+    p = expect(k, PL_MQTT_CONNACK);
+    assert_int_equal(p.len, 2);
+    assert_int_equal(p.body[1], 0);
+    return (p.body[0] & 1) != 0;
+}
+
+/*
+ * Clean session 0 on a real hub: the session's filters outlive the
+ * connection; on resume CONNACK says present, the unacknowledged window
+ * comes first with DUP and its ids, then what was missed, replayed from
+ * the cursors (a topic that appeared meanwhile from its start), at QoS 1
+ * though the filter was granted 2; the changes leave as one store job.
+ * Clean session 1 deletes the session.
+ */
+static void test_persistent_session(void **state)
+{
+    struct fake *f = *state;
+    struct client a;
+    struct conn *js = NULL;
+    uint16_t id[3];
+    uint16_t x = 0;
+    int64_t cur = 0;
+    size_t i = 0, n_mqtt = 0;
+
+    start(f);
+    mqtt_saved_table_init(&saved);
+    client_open_saved(f, &a);
+    assert_false(connect_session(&a, "dev-p", false));
+    subscribe(&a, "p/#", 2);
+    js = fake_open(f);
+    for (i = 1; i <= 3; i++)
+        fake_send(f, js, "{\"op\":\"pub\",\"topic\":\"p/a\",\"data\":%zu}", i);
+    fake_complete(f, 3);
+    id[0] = expect_publish(&a, "p/a", "1", 1, 2, false);
+    id[1] = expect_publish(&a, "p/a", "2", 1, 2, false);
+    id[2] = expect_publish(&a, "p/a", "3", 1, 2, false);
+    /* QoS 2: PUBREC moves the cursor */
+    assert_int_equal(send_ack(&a, PL_MQTT_PUBREC, id[0]), 0);
+    expect_ack(&a, PL_MQTT_PUBREL, id[0]);
+    assert_true(mqtt_saved_cursor(mqtt_saved_find(&saved, "dev-p"), "p/a",
+                                  &cur));
+    assert_int_equal(cur, 1);
+    client_close(&a);
+
+    fake_send(f, js, "{\"op\":\"pub\",\"topic\":\"p/a\",\"data\":4}");
+    fake_send(f, js, "{\"op\":\"pub\",\"topic\":\"p/b\",\"data\":1}");
+    fake_complete(f, 2);
+
+    client_open_saved(f, &a);
+    assert_true(connect_session(&a, "dev-p", false));
+    /* the window first: PUBREL for the first, DUP PUBLISH for the rest */
+    expect_ack(&a, PL_MQTT_PUBREL, id[0]);
+    {
+        struct pkt p = expect(&a, PL_MQTT_PUBLISH);
+
+        assert_int_equal(p.flags, 0x08 | 0x04); /* DUP, QoS 2 */
+        assert_int_equal(u16(p.body + 5), id[1]);
+        p = expect(&a, PL_MQTT_PUBLISH);
+        assert_int_equal(p.flags, 0x08 | 0x04);
+        assert_int_equal(u16(p.body + 5), id[2]);
+    }
+    /* then the replays, at QoS 1, each topic in order */
+    for (i = 0; i < 2; i++) {
+        struct pkt p = expect(&a, PL_MQTT_PUBLISH);
+
+        assert_int_equal((p.flags >> 1) & 3, 1);
+        assert_int_equal(u16(p.body), 3);
+        if (memcmp(p.body + 2, "p/a", 3) == 0)
+            assert_memory_equal(p.body + 7, "4", 1);
+        else
+            assert_memory_equal(p.body + 2, "p/b", 3);
+        x = u16(p.body + 5);
+        assert_int_equal(send_ack(&a, PL_MQTT_PUBACK, x), 0);
+    }
+    expect_nothing(&a);
+    /* live again at the granted QoS */
+    fake_send(f, js, "{\"op\":\"pub\",\"topic\":\"p/b\",\"data\":2}");
+    fake_complete(f, 1);
+    expect_publish(&a, "p/b", "2", 1, 2, false);
+    assert_true(mqtt_saved_cursor(mqtt_saved_find(&saved, "dev-p"), "p/b",
+                                  &cur));
+    assert_int_equal(cur, 1);
+
+    /* the turn's changes: one job for the session */
+    mqtt_saved_flush(&saved, &f->storage, 1);
+    for (i = 0; i < f->n_jobs; i++)
+        n_mqtt += fake_job(f, i)->kind == STORE_JOB_MQTT;
+    assert_int_equal(n_mqtt, 1);
+    client_close(&a);
+
+    /* clean session 1: gone */
+    client_open_saved(f, &a);
+    assert_false(connect_session(&a, "dev-p", true));
+    assert_null(mqtt_saved_find(&saved, "dev-p"));
+    client_close(&a);
+    mqtt_saved_flush(&saved, &f->storage, 2);
+    fake_complete_all(f);
+    mqtt_saved_table_cleanup(&saved);
+    stop(f);
+}
+
+/* The table of stored sessions is bounded: past MQTT_SAVED_MAX a new
+ * clean session 0 gets CONNACK 3; a stored one resumes, clean session 1
+ * connects. */
+static void test_persistent_bound(void **state)
+{
+    struct fake *f = *state;
+    struct client a;
+    struct pkt p;
+    char id[32];
+    unsigned i = 0;
+
+    start(f);
+    mqtt_saved_table_init(&saved);
+    for (i = 0; i < MQTT_SAVED_MAX; i++) {
+        snprintf(id, sizeof(id), "d%u", i);
+        assert_int_equal(mqtt_saved_load_row(&saved, 0, id, "u", 0), 0);
+    }
+    client_open_saved(f, &a);
+    assert_int_equal(send_connect(&a, "one-too-many", false, NULL, NULL,
+                                  NULL), MQTT_FEED_CLOSE);
+    p = expect(&a, PL_MQTT_CONNACK);
+    assert_int_equal(p.body[1], 3);
+    client_close(&a);
+    client_open_saved(f, &a);
+    assert_true(connect_session(&a, "d7", false));
+    client_close(&a);
+    client_open_saved(f, &a);
+    assert_false(connect_session(&a, "one-too-many", true));
+    client_close(&a);
+    mqtt_saved_table_cleanup(&saved);
+    stop(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fake_setup, fake_teardown)
 
 int main(void)
@@ -674,6 +829,8 @@ int main(void)
         T(test_auth),
         T(test_window),
         T(test_refusals_close),
+        T(test_persistent_session),
+        T(test_persistent_bound),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,182 @@
+/*
+ * store_mqtt.c: MQTT persistent sessions in SQLite (see store_mqtt.h).
+ * Statements are prepared per job: a job carries one session's changes of
+ * a whole loop turn (its cursors coalesced), so there are few of them.
+ */
+#include "store_mqtt.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+/* Prepare sql, bind ?1 to client_id; NULL on failure (*rc says why). */
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql, const char *client_id,
+                          int *rc)
+{
+    sqlite3_stmt *st = NULL;
+
+    *rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (*rc != SQLITE_OK)
+        return NULL;
+    if (client_id != NULL)
+        sqlite3_bind_text(st, 1, client_id, -1, SQLITE_STATIC);
+    return st;
+}
+
+/* Step a statement that returns no row, then finalize it. */
+static int run(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static int exec1(sqlite3 *db, const char *sql, const char *client_id)
+{
+    int rc = SQLITE_OK;
+    sqlite3_stmt *st = prep(db, sql, client_id, &rc);
+
+    return st != NULL ? run(st) : rc;
+}
+
+int store_mqtt_schema(sqlite3 *db, const char *migration)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT 1 FROM sqlite_master WHERE"
+                                " name = 'mqtt_cursors'",
+                                -1, &st, NULL);
+    bool have = false;
+
+    if (rc != SQLITE_OK)
+        return rc;
+    have = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (have || migration == NULL)
+        return SQLITE_OK;
+    return sqlite3_exec(db, migration, NULL, NULL, NULL);
+}
+
+static int write_subs(sqlite3 *db, const struct store_mqtt *m)
+{
+    int rc = exec1(db, "DELETE FROM mqtt_subs WHERE client_id = ?1",
+                   m->client_id);
+    size_t i = 0;
+
+    for (i = 0; i < m->n_subs && rc == SQLITE_OK; i++) {
+        sqlite3_stmt *st = prep(db,
+                                "INSERT OR REPLACE INTO mqtt_subs(client_id,"
+                                " filter, qos) VALUES(?1, ?2, ?3)",
+                                m->client_id, &rc);
+
+        if (st == NULL)
+            break;
+        sqlite3_bind_text(st, 2, m->subs[i].filter, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, m->subs[i].qos);
+        rc = run(st);
+    }
+    return rc;
+}
+
+static int write_cursors(sqlite3 *db, const struct store_mqtt *m)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = SQLITE_OK;
+    size_t i = 0;
+
+    if (m->n_cursors == 0)
+        return SQLITE_OK;
+    st = prep(db,
+              "INSERT INTO mqtt_cursors(client_id, topic, seq)"
+              " VALUES(?1, ?2, ?3) ON CONFLICT(client_id, topic)"
+              " DO UPDATE SET seq = max(seq, excluded.seq)",
+              m->client_id, &rc);
+    if (st == NULL)
+        return rc;
+    for (i = 0; i < m->n_cursors && rc == SQLITE_OK; i++) {
+        sqlite3_bind_text(st, 2, m->cursors[i].topic, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, m->cursors[i].seq);
+        rc = sqlite3_step(st);
+        rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_mqtt_write(sqlite3 *db, const struct store_mqtt *m)
+{
+    static const char *const drop[] = {
+        "DELETE FROM mqtt_cursors WHERE client_id = ?1",
+        "DELETE FROM mqtt_subs WHERE client_id = ?1",
+        "DELETE FROM mqtt_sessions WHERE client_id = ?1",
+    };
+    sqlite3_stmt *st = NULL;
+    int rc = SQLITE_OK;
+    size_t i = 0;
+
+    if (m->drop) {
+        for (i = 0; i < sizeof(drop) / sizeof(drop[0]) && rc == SQLITE_OK;
+             i++)
+            rc = exec1(db, drop[i], m->client_id);
+        return rc;
+    }
+    st = prep(db,
+              "INSERT INTO mqtt_sessions(client_id, user, last_seen)"
+              " VALUES(?1, ?2, ?3) ON CONFLICT(client_id)"
+              " DO UPDATE SET user = excluded.user,"
+              " last_seen = excluded.last_seen",
+              m->client_id, &rc);
+    if (st == NULL)
+        return rc;
+    sqlite3_bind_text(st, 2, m->user != NULL ? m->user : "", -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, m->now_ms);
+    rc = run(st);
+    if (rc == SQLITE_OK && m->set_subs)
+        rc = write_subs(db, m);
+    if (rc == SQLITE_OK)
+        rc = write_cursors(db, m);
+    return rc;
+}
+
+int store_mqtt_load(sqlite3 *db, store_mqtt_cb cb, void *arg)
+{
+    static const struct {
+        enum store_mqtt_row_kind kind;
+        const char *sql;
+    } q[] = {
+        {STORE_MQTT_SESSION, "SELECT client_id, user, 0 FROM mqtt_sessions"
+                             " ORDER BY client_id"},
+        {STORE_MQTT_SUB, "SELECT client_id, filter, qos FROM mqtt_subs"
+                         " ORDER BY client_id, filter"},
+        {STORE_MQTT_CURSOR, "SELECT client_id, topic, seq FROM mqtt_cursors"
+                            " ORDER BY client_id, topic"},
+    };
+    size_t i = 0;
+    int ret = 0;
+
+    for (i = 0; i < sizeof(q) / sizeof(q[0]) && ret == 0; i++) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db, q[i].sql, -1, &st, NULL);
+
+        if (rc != SQLITE_OK)
+            return -1;
+        while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            struct store_mqtt_row row;
+
+            row.kind = q[i].kind;
+            row.client_id = (const char *)sqlite3_column_text(st, 0);
+            row.name = (const char *)sqlite3_column_text(st, 1);
+            row.value = sqlite3_column_int64(st, 2);
+            if (row.client_id != NULL && row.name != NULL)
+                ret = cb(arg, &row);
+        }
+        sqlite3_finalize(st);
+        if (ret == 0 && rc != SQLITE_DONE)
+            return -1;
+    }
+    return ret;
+}

@@ -1,0 +1,469 @@
+/*
+ * mqtt_saved.c: MQTT persistent sessions kept across connections and
+ * restarts (see mqtt_saved.h). Small linear tables: a session has a few
+ * filters and one cursor per topic it receives. Service thread only.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mqtt_saved.h"
+#include "store_job.h"
+
+void mqtt_saved_table_init(struct mqtt_saved_table *t)
+{
+    memset(t, 0, sizeof(*t));
+}
+
+static void saved_free(struct mqtt_saved *s)
+{
+    size_t i = 0;
+
+    for (i = 0; i < s->n_subs; i++)
+        free(s->subs[i].filter);
+    for (i = 0; i < s->n_cursors; i++)
+        free(s->cursors[i].topic);
+    if (s->has_window)
+        mqtt_inflight_cleanup(&s->window);
+    free(s->subs);
+    free(s->cursors);
+    free(s->client_id);
+    free(s->user);
+    free(s->gap);
+    free(s);
+}
+
+void mqtt_saved_table_cleanup(struct mqtt_saved_table *t)
+{
+    size_t i = 0;
+
+    free(t->hash);
+    while (t->list != NULL) {
+        struct mqtt_saved *s = t->list;
+
+        t->list = s->next;
+        saved_free(s);
+    }
+    for (i = 0; i < t->n_dropped; i++)
+        free(t->dropped[i]);
+    free(t->dropped);
+    memset(t, 0, sizeof(*t));
+}
+
+static size_t id_hash(const char *id)
+{
+    size_t h = 14695981039346656037ULL; /* FNV-1a */
+
+    while (*id != '\0')
+        h = (h ^ (unsigned char)*id++) * 1099511628211ULL;
+    return h;
+}
+
+static struct mqtt_saved **hash_slot(struct mqtt_saved_table *t,
+                                     const char *client_id)
+{
+    struct mqtt_saved **pp = &t->hash[id_hash(client_id) & (t->nbuckets - 1)];
+
+    while (*pp != NULL && strcmp((*pp)->client_id, client_id) != 0)
+        pp = &(*pp)->hnext;
+    return pp;
+}
+
+/* Room for one more session in the hash (doubled past one per bucket).
+ * Returns 0 or -1 (OOM). */
+static int hash_grow(struct mqtt_saved_table *t)
+{
+    size_t n = t->nbuckets ? t->nbuckets * 2 : 64;
+    struct mqtt_saved *s = NULL;
+
+    if (t->count < t->nbuckets)
+        return 0;
+    free(t->hash);
+    t->hash = calloc(n, sizeof(*t->hash));
+    if (t->hash == NULL) {
+        t->nbuckets = 0;
+        return -1;
+    }
+    t->nbuckets = n;
+    for (s = t->list; s != NULL; s = s->next) {
+        struct mqtt_saved **pp = hash_slot(t, s->client_id);
+
+        s->hnext = NULL;
+        *pp = s;
+    }
+    return 0;
+}
+
+struct mqtt_saved *mqtt_saved_find(struct mqtt_saved_table *t,
+                                   const char *client_id)
+{
+    return t->nbuckets > 0 ? *hash_slot(t, client_id) : NULL;
+}
+
+static void mark_dirty(struct mqtt_saved_table *t, struct mqtt_saved *s)
+{
+    if (s->is_dirty)
+        return;
+    s->is_dirty = true;
+    s->dirty_next = t->dirty;
+    t->dirty = s;
+}
+
+static struct mqtt_saved *saved_new(struct mqtt_saved_table *t,
+                                    const char *client_id, const char *user)
+{
+    struct mqtt_saved *s = NULL;
+
+    if (hash_grow(t) < 0 || (s = calloc(1, sizeof(*s))) == NULL)
+        return NULL;
+    s->client_id = strdup(client_id);
+    s->user = strdup(user != NULL ? user : "");
+    if (s->client_id == NULL || s->user == NULL) {
+        saved_free(s);
+        return NULL;
+    }
+    s->next = t->list;
+    t->list = s;
+    *hash_slot(t, client_id) = s;
+    t->count++;
+    return s;
+}
+
+bool mqtt_saved_full(const struct mqtt_saved_table *t)
+{
+    return t->count >= MQTT_SAVED_MAX;
+}
+
+struct mqtt_saved *mqtt_saved_add(struct mqtt_saved_table *t,
+                                  const char *client_id, const char *user)
+{
+    struct mqtt_saved *s =
+        mqtt_saved_full(t) ? NULL : saved_new(t, client_id, user);
+
+    if (s != NULL) {
+        s->subs_dirty = true; /* writes the session row, with no filter */
+        mark_dirty(t, s);
+    }
+    return s;
+}
+
+void mqtt_saved_drop(struct mqtt_saved_table *t, const char *client_id)
+{
+    struct mqtt_saved **pp = &t->list;
+    char *id = NULL;
+
+    if (mqtt_saved_find(t, client_id) == NULL)
+        return; /* the common case (clean session 1), in O(1) */
+    while (*pp != NULL && strcmp((*pp)->client_id, client_id) != 0)
+        pp = &(*pp)->next;
+    if (*pp == NULL)
+        return;
+    if (t->n_dropped == t->cap_dropped) {
+        size_t cap = t->cap_dropped ? t->cap_dropped * 2 : 8;
+        char **p = realloc(t->dropped, cap * sizeof(*p));
+
+        if (p == NULL)
+            return; /* OOM: kept, so nothing is lost */
+        t->dropped = p;
+        t->cap_dropped = cap;
+    }
+    id = strdup(client_id);
+    if (id == NULL)
+        return;
+    t->dropped[t->n_dropped++] = id;
+    {
+        struct mqtt_saved *dead = *pp;
+        struct mqtt_saved **dp = &t->dirty;
+
+        *pp = dead->next;
+        *hash_slot(t, client_id) = dead->hnext;
+        t->count--;
+        while (*dp != NULL && *dp != dead)
+            dp = &(*dp)->dirty_next;
+        if (*dp != NULL)
+            *dp = dead->dirty_next;
+        saved_free(dead);
+    }
+}
+
+int mqtt_saved_set_user(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                        const char *user)
+{
+    char *u = NULL;
+
+    if (strcmp(s->user, user) == 0)
+        return 0;
+    u = strdup(user);
+    if (u == NULL)
+        return -1;
+    free(s->user);
+    s->user = u;
+    s->subs_dirty = true;
+    mark_dirty(t, s);
+    return 0;
+}
+
+static struct mqtt_saved_sub *sub_find(struct mqtt_saved *s,
+                                       const char *filter)
+{
+    size_t i = 0;
+
+    for (i = 0; i < s->n_subs; i++)
+        if (strcmp(s->subs[i].filter, filter) == 0)
+            return &s->subs[i];
+    return NULL;
+}
+
+static int sub_put(struct mqtt_saved *s, const char *filter, uint8_t qos)
+{
+    struct mqtt_saved_sub *sub = sub_find(s, filter);
+    char *f = NULL;
+
+    if (sub != NULL) {
+        sub->qos = qos;
+        return 0;
+    }
+    if (s->n_subs == s->cap_subs) {
+        size_t cap = s->cap_subs ? s->cap_subs * 2 : 4;
+        struct mqtt_saved_sub *p = realloc(s->subs, cap * sizeof(*p));
+
+        if (p == NULL)
+            return -1;
+        s->subs = p;
+        s->cap_subs = cap;
+    }
+    f = strdup(filter);
+    if (f == NULL)
+        return -1;
+    s->subs[s->n_subs].filter = f;
+    s->subs[s->n_subs].qos = qos;
+    s->n_subs++;
+    return 0;
+}
+
+int mqtt_saved_sub_set(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                       const char *filter, uint8_t qos)
+{
+    struct mqtt_saved_sub *sub = sub_find(s, filter);
+
+    if (sub != NULL && sub->qos == qos)
+        return 0;
+    if (sub_put(s, filter, qos) < 0)
+        return -1;
+    s->subs_dirty = true;
+    mark_dirty(t, s);
+    return 0;
+}
+
+void mqtt_saved_sub_drop(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                         const char *filter)
+{
+    struct mqtt_saved_sub *sub = sub_find(s, filter);
+
+    if (sub == NULL)
+        return;
+    free(sub->filter);
+    *sub = s->subs[--s->n_subs];
+    s->subs_dirty = true;
+    mark_dirty(t, s);
+}
+
+static struct mqtt_saved_cursor *cursor_find(const struct mqtt_saved *s,
+                                             const char *topic)
+{
+    size_t i = 0;
+
+    for (i = 0; i < s->n_cursors; i++)
+        if (strcmp(s->cursors[i].topic, topic) == 0)
+            return &s->cursors[i];
+    return NULL;
+}
+
+bool mqtt_saved_cursor(const struct mqtt_saved *s, const char *topic,
+                       int64_t *seq)
+{
+    const struct mqtt_saved_cursor *c = cursor_find(s, topic);
+
+    if (c == NULL)
+        return false;
+    *seq = c->seq;
+    return true;
+}
+
+static struct mqtt_saved_cursor *cursor_add(struct mqtt_saved *s,
+                                            const char *topic)
+{
+    struct mqtt_saved_cursor *c = NULL;
+
+    if (s->n_cursors == s->cap_cursors) {
+        size_t cap = s->cap_cursors ? s->cap_cursors * 2 : 8;
+        struct mqtt_saved_cursor *p = realloc(s->cursors, cap * sizeof(*p));
+
+        if (p == NULL)
+            return NULL;
+        s->cursors = p;
+        s->cap_cursors = cap;
+    }
+    c = &s->cursors[s->n_cursors];
+    c->topic = strdup(topic);
+    if (c->topic == NULL)
+        return NULL;
+    c->seq = 0;
+    c->dirty = false;
+    s->n_cursors++;
+    return c;
+}
+
+int mqtt_saved_cursor_set(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                          const char *topic, int64_t seq, bool only_new)
+{
+    struct mqtt_saved_cursor *c = cursor_find(s, topic);
+
+    if (c != NULL && (only_new || c->seq >= seq))
+        return 0;
+    if (c == NULL && (c = cursor_add(s, topic)) == NULL)
+        return -1;
+    c->seq = seq;
+    c->dirty = true;
+    mark_dirty(t, s);
+    return 0;
+}
+
+/* A write failed: the cursors are moved again by the next acks, and a
+ * resume after a restart replays from the older stored ones (a duplicate,
+ * never a loss); said in the log and counted. */
+static void write_done(void *ctx, struct store_job *job)
+{
+    struct mqtt_saved_table *t = ctx;
+
+    if (job->err == 0)
+        return;
+    t->write_errors++;
+    log_warn("mqtt: storing the session of %s failed; after a restart it "
+             "may receive some messages again",
+             job->mqtt != NULL ? job->mqtt->client_id : "?");
+}
+
+static struct store_job *job_new(struct mqtt_saved_table *t,
+                                 const char *client_id, int64_t now_ms)
+{
+    struct store_job *job = store_job_new(STORE_JOB_MQTT, NULL);
+
+    if (job == NULL)
+        return NULL;
+    job->mqtt = calloc(1, sizeof(*job->mqtt));
+    if (job->mqtt == NULL ||
+        (job->mqtt->client_id = strdup(client_id)) == NULL) {
+        store_job_free(&job);
+        return NULL;
+    }
+    job->mqtt->now_ms = now_ms;
+    job->done = write_done;
+    job->done_ctx = t;
+    return job;
+}
+
+/* The job carrying s's changes; NULL on OOM (s stays dirty). */
+static struct store_job *saved_job(struct mqtt_saved_table *t,
+                                   struct mqtt_saved *s, int64_t now_ms)
+{
+    struct store_job *job = job_new(t, s->client_id, now_ms);
+    struct store_mqtt *m = NULL;
+    size_t i = 0, n = 0;
+
+    if (job == NULL)
+        return NULL;
+    m = job->mqtt;
+    if ((m->user = strdup(s->user)) == NULL)
+        goto oom;
+    if (s->subs_dirty) {
+        m->set_subs = true;
+        m->subs = calloc(s->n_subs + 1, sizeof(*m->subs));
+        if (m->subs == NULL)
+            goto oom;
+        for (i = 0; i < s->n_subs; i++) {
+            m->subs[i].filter = strdup(s->subs[i].filter);
+            if (m->subs[i].filter == NULL)
+                goto oom;
+            m->subs[i].qos = s->subs[i].qos;
+            m->n_subs++;
+        }
+    }
+    for (i = 0; i < s->n_cursors; i++)
+        n += s->cursors[i].dirty ? 1 : 0;
+    m->cursors = calloc(n + 1, sizeof(*m->cursors));
+    if (m->cursors == NULL)
+        goto oom;
+    for (i = 0; i < s->n_cursors; i++) {
+        if (!s->cursors[i].dirty)
+            continue;
+        m->cursors[m->n_cursors].topic = strdup(s->cursors[i].topic);
+        if (m->cursors[m->n_cursors].topic == NULL)
+            goto oom;
+        m->cursors[m->n_cursors++].seq = s->cursors[i].seq;
+    }
+    return job;
+oom:
+    store_job_free(&job);
+    return NULL;
+}
+
+void mqtt_saved_flush(struct mqtt_saved_table *t,
+                      const struct storage *storage, int64_t now_ms)
+{
+    size_t i = 0;
+
+    /* Deletions first: a session dropped and made again in one turn is
+     * deleted, then written anew. */
+    for (i = 0; i < t->n_dropped; i++) {
+        struct store_job *job = job_new(t, t->dropped[i], now_ms);
+
+        if (job == NULL)
+            break;
+        job->mqtt->drop = true;
+        storage_submit(storage, job);
+        free(t->dropped[i]);
+        t->dropped[i] = NULL;
+    }
+    if (i > 0) {
+        memmove(t->dropped, t->dropped + i,
+                (t->n_dropped - i) * sizeof(*t->dropped));
+        t->n_dropped -= i;
+    }
+    while (t->dirty != NULL) {
+        struct mqtt_saved *s = t->dirty;
+        struct store_job *job = saved_job(t, s, now_ms);
+
+        if (job == NULL)
+            return; /* OOM: try again next turn */
+        t->dirty = s->dirty_next;
+        s->dirty_next = NULL;
+        s->is_dirty = false;
+        s->subs_dirty = false;
+        for (i = 0; i < s->n_cursors; i++)
+            s->cursors[i].dirty = false;
+        storage_submit(storage, job);
+    }
+}
+
+int mqtt_saved_load_row(struct mqtt_saved_table *t, int kind,
+                        const char *client_id, const char *name,
+                        int64_t value)
+{
+    struct mqtt_saved *s = mqtt_saved_find(t, client_id);
+    struct mqtt_saved_cursor *c = NULL;
+
+    if (kind == 0)
+        return s != NULL || saved_new(t, client_id, name) != NULL ? 0 : -1;
+    if (s == NULL)
+        return 0; /* a row whose session is gone: ignored */
+    if (kind == 1)
+        return sub_put(s, name, value >= 0 && value <= 2 ? (uint8_t)value : 0);
+    c = cursor_find(s, name);
+    if (c == NULL && (c = cursor_add(s, name)) == NULL)
+        return -1;
+    if (value > c->seq)
+        c->seq = value;
+    return 0;
+}

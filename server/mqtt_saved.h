@@ -1,0 +1,114 @@
+/*
+ * mqtt_saved.h: MQTT persistent sessions (clean session 0, #14), the
+ * part that outlives a connection: per client id, its filters with their
+ * granted QoS and, per topic, a cursor (the last seq it acknowledged, or
+ * was sent at QoS 0). There is no offline queue: every message is in the
+ * store's log before anyone receives it, so a resumed session is replayed
+ * from its cursors (hub_conn_resume). Core: no lws, no SQLite; changes
+ * leave as one STORE_JOB_MQTT per session per loop turn (mqtt_saved_flush),
+ * so cursor writes ride the store's group commit, never one per ack.
+ *
+ * Service thread only.
+ */
+#ifndef PL_MQTT_SAVED_H
+#define PL_MQTT_SAVED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mqtt_inflight.h"
+#include "storage.h"
+
+struct mqtt_saved_sub {
+    char *filter;
+    uint8_t qos;
+};
+
+struct mqtt_saved_cursor {
+    char *topic;
+    int64_t seq;
+    bool dirty; /* not written yet */
+};
+
+struct mqtt_saved {
+    struct mqtt_saved *next;       /* the table's list */
+    struct mqtt_saved *hnext;      /* the table's hash chain */
+    struct mqtt_saved *dirty_next; /* the table's dirty list */
+    bool is_dirty;
+    bool subs_dirty;
+    char *client_id;
+    char *user;
+    struct mqtt_saved_sub *subs;
+    size_t n_subs, cap_subs;
+    struct mqtt_saved_cursor *cursors;
+    size_t n_cursors, cap_cursors;
+    /* QoS 1/2 deliveries not acknowledged when the last connection went
+     * (in this process): resent with DUP on resume. */
+    bool has_window;
+    struct mqtt_inflight window;
+    /* The last gap notice (JSON), kept for a later SUBSCRIBE to the
+     * session's gap topic as a retained copy; NULL: none. */
+    char *gap;
+};
+
+/* Stored sessions at most: a client that invents client ids cannot grow
+ * the table (and the database) without bound; past it a new clean
+ * session 0 is refused with CONNACK 3 (server unavailable). */
+#define MQTT_SAVED_MAX 100000
+
+struct mqtt_saved_table {
+    struct mqtt_saved *list;
+    size_t count;
+    struct mqtt_saved **hash; /* by client id; nbuckets a power of two */
+    size_t nbuckets;
+    struct mqtt_saved *dirty;
+    char **dropped; /* client ids whose stored session goes */
+    size_t n_dropped, cap_dropped;
+    uint64_t write_errors;
+};
+
+void mqtt_saved_table_init(struct mqtt_saved_table *t);
+void mqtt_saved_table_cleanup(struct mqtt_saved_table *t);
+
+/* The stored session of client_id, or NULL. */
+struct mqtt_saved *mqtt_saved_find(struct mqtt_saved_table *t,
+                                   const char *client_id);
+/* True when no new session may be added (MQTT_SAVED_MAX). */
+bool mqtt_saved_full(const struct mqtt_saved_table *t);
+/* A new (empty) session for client_id, written at the next flush; NULL
+ * on OOM or when the table is full. */
+struct mqtt_saved *mqtt_saved_add(struct mqtt_saved_table *t,
+                                  const char *client_id, const char *user);
+/* Clean session 1: forget client_id's session, and delete it from the
+ * store at the next flush. */
+void mqtt_saved_drop(struct mqtt_saved_table *t, const char *client_id);
+
+/* The user of a resumed session may change with its token. */
+int mqtt_saved_set_user(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                        const char *user);
+/* A filter granted (or its QoS changed), or gone. 0 or -1 (OOM). */
+int mqtt_saved_sub_set(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                       const char *filter, uint8_t qos);
+void mqtt_saved_sub_drop(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                         const char *filter);
+/* The cursor of topic: true and *seq when there is one. */
+bool mqtt_saved_cursor(const struct mqtt_saved *s, const char *topic,
+                       int64_t *seq);
+/* Move topic's cursor up to seq (never back). With only_new, only when
+ * the topic has none yet (a SUBSCRIBE's starting point). 0 or -1. */
+int mqtt_saved_cursor_set(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                          const char *topic, int64_t seq, bool only_new);
+
+/* Submit what changed since the last flush (one job per session) to
+ * storage; call once per loop turn, before the storage flush. */
+void mqtt_saved_flush(struct mqtt_saved_table *t,
+                      const struct storage *storage, int64_t now_ms);
+
+/* Start-up: one stored row (store_mqtt.h's kinds: 0 session, 1 sub,
+ * 2 cursor). Returns 0 or -1 (OOM). Loaded rows are not dirty. */
+int mqtt_saved_load_row(struct mqtt_saved_table *t, int kind,
+                        const char *client_id, const char *name,
+                        int64_t value);
+
+#endif
