@@ -19,7 +19,11 @@ enum store_job_kind {
     STORE_JOB_MARK,    /* chat (#16), a write: move user `from`'s read
                           marker in topic up to mark_seq (never back) */
     STORE_JOB_UNREAD,  /* chat (#16), a read: for each of marks[], user
-                          `from`'s marker and unread count */
+                          `from`'s marker and unread count. Shared
+                          engines take no marks (NULL): `topic` (a
+                          pattern or a topic) and allow[] choose the
+                          stored topics, at most limit, and the engine
+                          fills marks[] itself */
     STORE_JOB_SEARCH,  /* chat (#16), a read: up to limit messages whose
                           text matches query, newest first, in topics
                           matching `topic` (a pattern) and allowed, with
@@ -130,6 +134,13 @@ struct store_job {
     bool epoch_reset;            /* HEARD: the engine lost the topic's
                                     history (a storage restarted empty);
                                     seq starts again below what was seen */
+    bool redacted;               /* HEARD: a deleted message's stub (data
+                                    null), read back to fill a gap */
+    bool marked;                 /* HEARD: user `from`'s read marker in
+                                    topic moved to seq, by a connection
+                                    on another node (chat, #16) */
+    bool unsupported;            /* SEARCH: this engine cannot search
+                                    (err is BAD_REQUEST) */
     int64_t first_seq;           /* AFTER/BEFORE: oldest stored seq of the
                                     topic, 0 when it has none */
     int64_t last_seq;            /* AFTER/BEFORE: newest committed seq */
@@ -151,6 +162,10 @@ int store_job_set_marks(struct store_job *job, size_t n);
  * every topic). Returns 0 or -ENOMEM. */
 int store_job_set_search(struct store_job *job, const char *query,
                          char *const *allow, size_t n_allow, bool has_allow);
+/* SEARCH, and UNREAD for shared engines: whether topic name is one the
+ * job covers: job->topic (a pattern or a topic) matches it and, with
+ * has_allow, some allow[i] does. */
+bool store_job_allows(const struct store_job *job, const char *name);
 /* Free a job, its strings and rows, and NULL the caller's pointer. */
 void store_job_free(struct store_job **job);
 /* A completed job reached the service thread: call its done callback (if
