@@ -123,6 +123,10 @@ void hub_read_reply(struct hub *hub, struct conn *c, struct store_job *job,
 void chat_mark(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
 void chat_unread(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
 void chat_search(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
+/* Shared storage: user's marker in topic moved to seq on another node;
+ * tell every connection of user here. */
+void chat_marked_heard(struct hub *hub, const char *user, const char *topic,
+                       int64_t seq);
 
 /* presence.c */
 void presence_join(struct hub *hub, struct topic *t, const char *user);
