@@ -470,6 +470,20 @@ static void test_search_refused(void **state)
                           "search is not available in cluster mode"));
     cJSON_Delete(err);
     rawws_close(c);
+
+    /* GET /api/search: the same answer, as HTTP 400 */
+    {
+        struct httpc_resp r;
+
+        assert_int_equal(httpc_get(cluster_rig_node_port(&rig, 2),
+                                   "/api/search?q=plan", &r, W),
+                         0);
+        assert_int_equal(r.status, 400);
+        assert_non_null(strstr(r.body, "bad_request"));
+        assert_non_null(
+            strstr(r.body, "search is not available in cluster mode"));
+        httpc_resp_cleanup(&r);
+    }
 }
 
 int main(void)
