@@ -108,8 +108,12 @@ int store_job_set_search(struct store_job *job, const char *query,
 
 bool store_job_allows(const struct store_job *job, const char *name)
 {
-    if (job->topic == NULL || !pl_topic_match(job->topic, name))
-        return false;
+    return job->topic != NULL && pl_topic_match(job->topic, name) &&
+           store_job_allows_name(job, name);
+}
+
+bool store_job_allows_name(const struct store_job *job, const char *name)
+{
     if (!job->has_allow)
         return true;
     for (size_t i = 0; i < job->n_allow; i++)

@@ -36,6 +36,10 @@ enum store_job_kind {
                           by a shared engine to its listener */
     STORE_JOB_MEMBERS, /* shared engines: the users present in the topic
                           on any node, as rows[i].from */
+    STORE_JOB_TOPICS,  /* shared engines: the stored topics whose names
+                          start with `topic` ("": all but $ topics) and
+                          allow[] allows, at most limit, in marks[]
+                          (seq, retained, members) */
 };
 
 /* A topic's read marker for one user, and what is unread after it. */
@@ -47,6 +51,8 @@ struct store_mark {
                           edits nor deletions nor deleted; at most
                           STORE_UNREAD_MAX */
     bool more;         /* output: counting stopped at STORE_UNREAD_MAX */
+    bool retained;     /* TOPICS output: a retained message is held */
+    int64_t members;   /* TOPICS output: presence members, cluster-wide */
 };
 
 /* Unread counts stop here: a client shows "999+", and a topic never
@@ -166,6 +172,8 @@ int store_job_set_search(struct store_job *job, const char *query,
  * job covers: job->topic (a pattern or a topic) matches it and, with
  * has_allow, some allow[i] does. */
 bool store_job_allows(const struct store_job *job, const char *name);
+/* Whether allow[] (with has_allow) lets the job read topic name. */
+bool store_job_allows_name(const struct store_job *job, const char *name);
 /* Free a job, its strings and rows, and NULL the caller's pointer. */
 void store_job_free(struct store_job **job);
 /* A completed job reached the service thread: call its done callback (if

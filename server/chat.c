@@ -220,28 +220,6 @@ static void chat_done_unread(void *arg, struct store_job *job)
     hub_read_reply(hub, c, job, b);
 }
 
-/* Shared storage: the engine lists the stored topics the pattern matches
- * and the token allows (this node knows only the topics it heard). */
-static void chat_unread_shared(struct hub *hub, struct conn *c,
-                               const struct pl_cmd *cmd)
-{
-    const struct pl_claims *cl = c->claims;
-    struct store_job *job = store_job_new(STORE_JOB_UNREAD, cmd->topic);
-
-    if (job == NULL || (job->from = hub_strdup(c->user)) == NULL ||
-        store_job_set_search(job, NULL, cl != NULL ? cl->allow_sub : NULL,
-                             cl != NULL ? cl->n_allow_sub : 0,
-                             cl != NULL && cl->has_allow_sub) < 0) {
-        store_job_free(&job);
-        hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
-        return;
-    }
-    job->limit = TOPICS_LIST_MAX;
-    job->req_id = cmd->id;
-    job->done = chat_done_unread;
-    hub_submit_read(hub, c, job);
-}
-
 void chat_unread(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
 {
     struct unread_walk w = {hub, c, cmd->topic, NULL, 0};
@@ -260,7 +238,10 @@ void chat_unread(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
         return;
     }
     if (storage_is_shared(&hub->storage)) {
-        chat_unread_shared(hub, c, cmd);
+        /* the engine lists the stored topics the pattern matches and the
+         * token allows: this node knows only the topics it heard */
+        (void)hub_submit_listing(hub, c, cmd, STORE_JOB_UNREAD,
+                                 chat_done_unread);
         return;
     }
     w.found = calloc(TOPICS_LIST_MAX, sizeof(*w.found));

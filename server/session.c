@@ -744,6 +744,79 @@ static void topics_list(struct hub *hub, struct conn *c, const char *prefix,
     pl_buf_cstr(b, "]");
 }
 
+/* The cluster's topics arrived (shared storage): the same list as
+ * topics_list, from the registry in storage. */
+static void session_done_topics(void *arg, struct store_job *job)
+{
+    struct hub *hub = arg;
+    struct conn *c = hub_read_conn(hub, job);
+    struct pl_buf *b = NULL;
+
+    if (c == NULL)
+        return;
+    b = hub_scratch(hub);
+    if (job->err != 0) {
+        pl_frame_error(b, job->req_id, (enum pl_err)job->err,
+                       "the topics could not be listed");
+        hub_read_reply(hub, c, job, b);
+        return;
+    }
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, job->req_id);
+    pl_buf_cstr(b, ",\"topics\":[");
+    for (size_t i = 0; i < job->n_marks; i++) {
+        const struct store_mark *m = &job->marks[i];
+
+        pl_buf_cstr(b, i > 0 ? ",{\"topic\":" : "{\"topic\":");
+        pl_buf_json_str(b, m->topic, strlen(m->topic));
+        pl_buf_cstr(b, ",\"seq\":");
+        pl_buf_int(b, m->seq);
+        pl_buf_cstr(b, m->retained ? ",\"retained\":true"
+                                   : ",\"retained\":false");
+        pl_buf_cstr(b, ",\"members\":");
+        pl_buf_int(b, m->members);
+        pl_buf_cstr(b, "}");
+    }
+    pl_buf_cstr(b, "]");
+    pl_frame_end(b);
+    hub_read_reply(hub, c, job, b);
+}
+
+/* With shared storage this node knows only the topics it heard: the
+ * engine lists the cluster's (its topic registry). */
+static void topics_request(struct hub *hub, struct conn *c,
+                           const struct pl_cmd *cmd)
+{
+    hub_submit_listing(hub, c, cmd, STORE_JOB_TOPICS, session_done_topics);
+}
+
+int hub_submit_listing(struct hub *hub, struct conn *c,
+                       const struct pl_cmd *cmd, enum store_job_kind kind,
+                       void (*done)(void *, struct store_job *))
+{
+    const struct pl_claims *cl = c->claims;
+    struct store_job *job =
+        store_job_new(kind, cmd->topic != NULL ? cmd->topic : "");
+
+    if (job == NULL || (job->from = hub_strdup(c->user)) == NULL ||
+        store_job_set_search(job, NULL, cl != NULL ? cl->allow_sub : NULL,
+                             cl != NULL ? cl->n_allow_sub : 0,
+                             cl != NULL && cl->has_allow_sub) < 0) {
+        store_job_free(&job);
+        hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+        return -1;
+    }
+    job->limit = TOPICS_LIST_MAX;
+    job->req_id = cmd->id;
+    job->done = done;
+    return hub_submit_read(hub, c, job);
+}
+
+bool hub_lists_topics_from_storage(const struct hub *hub)
+{
+    return storage_is_shared(&hub->storage) && hub->cfg.persist;
+}
+
 static void cmd_topics(struct hub *hub, struct conn *c,
                        const struct pl_cmd *cmd)
 {
@@ -751,6 +824,10 @@ static void cmd_topics(struct hub *hub, struct conn *c,
 
     if (cmd->id == 0)
         return;
+    if (hub_lists_topics_from_storage(hub)) {
+        topics_request(hub, c, cmd);
+        return;
+    }
     b = hub_scratch(hub);
     pl_frame_begin(b, "ok");
     pl_frame_id(b, cmd->id);

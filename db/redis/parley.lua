@@ -449,6 +449,18 @@ local function unread(keys, args)
     return out
 end
 
+-- pl_topic_info: KEYS seq, ret, pres of each topic in turn. Returns
+-- {latest seq, retained 0|1, members} per topic (the topics op).
+local function topic_info(keys, args)
+    local out = {}
+    for i = 1, #keys - 2, 3 do
+        out[#out + 1] = tonumber(redis.call('GET', keys[i]) or '0')
+        out[#out + 1] = redis.call('EXISTS', keys[i + 1])
+        out[#out + 1] = redis.call('HLEN', keys[i + 2])
+    end
+    return out
+end
+
 --[[
 pl_pres_join: KEYS topic pres, node pres; ARGV field, user, channel.
 The node holds (topic, user) once; the user joins the topic when the first
@@ -550,6 +562,8 @@ redis.register_function{function_name = 'pl_retained', callback = retained,
 redis.register_function('pl_mark', mark)
 redis.register_function{function_name = 'pl_unread', callback = unread,
                         flags = {'no-writes'}}
+redis.register_function{function_name = 'pl_topic_info',
+                        callback = topic_info, flags = {'no-writes'}}
 redis.register_function('pl_pres_join', pres_join)
 redis.register_function('pl_pres_leave', pres_leave)
 redis.register_function{function_name = 'pl_pres_members',

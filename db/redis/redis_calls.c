@@ -546,47 +546,75 @@ int redis_call_mark(struct redis_link *l, const char *topic, const char *user,
     return call_send(l, c, 10, argv, NULL);
 }
 
+/* FCALL fn with kinds[0..nk) of each of topics[0..n) as its keys, then
+ * args[0..na). */
+static int topics_call(struct redis_link *l, struct call *c, const char *fn,
+                       const char *const *topics, size_t n,
+                       const enum redis_topic_key *kinds, size_t nk,
+                       const char *const *args, size_t na)
+{
+    size_t argc = 3 + nk * n + na;
+    const char **argv = calloc(argc, sizeof(*argv));
+    char(*keys)[REDIS_NAME_MAX] = calloc(nk * n + 1, sizeof(*keys));
+    char nks[24];
+    size_t i, a = 0;
+    int rc = -ENOMEM;
+
+    if (c == NULL || argv == NULL || keys == NULL)
+        goto fail;
+    rc = -ENAMETOOLONG;
+    for (i = 0; i < n; i++)
+        if (topic_keys(&keys[nk * i], topics[i], kinds, (int)nk) < 0)
+            goto fail;
+    snprintf(nks, sizeof(nks), "%zu", nk * n);
+    argv[a++] = "FCALL";
+    argv[a++] = fn;
+    argv[a++] = nks;
+    for (i = 0; i < nk * n; i++)
+        argv[a++] = keys[i];
+    for (i = 0; i < na; i++)
+        argv[a++] = args[i];
+    rc = call_send(l, c, (int)a, argv, NULL); /* frees c on refusal */
+    c = NULL;
+fail:
+    free(c);
+    free(keys);
+    free(argv);
+    return rc;
+}
+
+static struct call *ints_call(redis_ints_cb cb, void *ud)
+{
+    struct call *c = call_new(CALL_INTS, ud);
+
+    if (c != NULL)
+        c->cb.ints = cb;
+    return c;
+}
+
 int redis_call_unread(struct redis_link *l, const char *const *topics,
                       size_t n, const char *user, int max, int budget,
                       redis_ints_cb cb, void *ud)
 {
     static const enum redis_topic_key kinds[3] = {
         REDIS_KEY_SEQ, REDIS_KEY_LOG, REDIS_KEY_MARKS};
-    size_t argc = 3 + 3 * n + 3;
-    const char **argv = calloc(argc, sizeof(*argv));
-    char(*keys)[REDIS_NAME_MAX] = calloc(3 * n + 1, sizeof(*keys));
-    char nks[24], smax[16], sbudget[16];
-    struct call *c = NULL;
-    size_t i, a = 0;
-    int rc = -ENOMEM;
+    char smax[16], sbudget[16];
+    const char *args[3] = {user, smax, sbudget};
 
-    if (argv == NULL || keys == NULL)
-        goto out;
-    rc = -ENAMETOOLONG;
-    for (i = 0; i < n; i++)
-        if (topic_keys(&keys[3 * i], topics[i], kinds, 3) < 0)
-            goto out;
-    snprintf(nks, sizeof(nks), "%zu", 3 * n);
     snprintf(smax, sizeof(smax), "%d", max);
     snprintf(sbudget, sizeof(sbudget), "%d", budget);
-    argv[a++] = "FCALL";
-    argv[a++] = "pl_unread";
-    argv[a++] = nks;
-    for (i = 0; i < 3 * n; i++)
-        argv[a++] = keys[i];
-    argv[a++] = user;
-    argv[a++] = smax;
-    argv[a++] = sbudget;
-    rc = -ENOMEM;
-    c = call_new(CALL_INTS, ud);
-    if (c == NULL)
-        goto out;
-    c->cb.ints = cb;
-    rc = call_send(l, c, (int)a, argv, NULL);
-out:
-    free(keys);
-    free(argv);
-    return rc;
+    return topics_call(l, ints_call(cb, ud), "pl_unread", topics, n, kinds, 3,
+                       args, 3);
+}
+
+int redis_call_topic_info(struct redis_link *l, const char *const *topics,
+                          size_t n, redis_ints_cb cb, void *ud)
+{
+    static const enum redis_topic_key kinds[3] = {
+        REDIS_KEY_SEQ, REDIS_KEY_RET, REDIS_KEY_PRES};
+
+    return topics_call(l, ints_call(cb, ud), "pl_topic_info", topics, n,
+                       kinds, 3, NULL, 0);
 }
 
 int redis_call_topics(struct redis_link *l, const char *prefix,

@@ -122,6 +122,11 @@ int redis_call_unread(struct redis_link *l, const char *const *topics,
                       size_t n, const char *user, int max, int budget,
                       redis_ints_cb cb, void *ud);
 
+/* FCALL pl_topic_info over topics[0..n): v = {latest, retained 0|1,
+ * members} per topic. */
+int redis_call_topic_info(struct redis_link *l, const char *const *topics,
+                          size_t n, redis_ints_cb cb, void *ud);
+
 /* A list of strings: presence members, or the node ids reaped. */
 typedef void (*redis_list_cb)(int err, size_t n, const char *const *items,
                               void *ud);

@@ -760,7 +760,8 @@ static void op_presence(void *engine, const char *topic, const char *user,
 }
 
 /* ------------------------------------------------------------------ */
-/* chat (#16): read markers and unread counts                          */
+/* chat (#16): read markers, unread counts; and topic listings, which  */
+/* read the same registry (pl:topics) and count the same way           */
 
 static void job_ready(struct redis_storage *rs, struct rjob *r)
 {
@@ -796,19 +797,28 @@ static int mark_send(struct redis_storage *rs, struct rjob *r)
 }
 
 /* One pl_unread call's share of an UNREAD job's marks. */
-struct unread_chunk {
+struct list_chunk {
     struct rjob *r;
     size_t first, n;
 };
 
+/* Whether a listed topic holds anything: UNREAD wants messages, TOPICS
+ * (as the hub's own list) messages, a retained value or members. */
+static bool list_keeps(const struct store_job *job, const struct store_mark *m)
+{
+    if (job->kind == STORE_JOB_TOPICS)
+        return m->seq > 0 || m->retained || m->members > 0;
+    return m->seq > 0;
+}
+
 /* Every count is in: drop the topics with nothing stored, then done. */
-static void unread_finish(struct redis_storage *rs, struct rjob *r)
+static void list_finish(struct redis_storage *rs, struct rjob *r)
 {
     struct store_job *job = r->job;
     size_t keep = 0;
 
     for (size_t i = 0; i < job->n_marks; i++) {
-        if (job->err == 0 && job->marks[i].seq > 0) {
+        if (job->err == 0 && list_keeps(job, &job->marks[i])) {
             job->marks[keep++] = job->marks[i];
             continue;
         }
@@ -818,40 +828,48 @@ static void unread_finish(struct redis_storage *rs, struct rjob *r)
     job_ready(rs, r);
 }
 
-static void unread_done(int err, size_t n, const long long *v, void *ud)
+static void list_counted(int err, size_t n, const long long *v, void *ud)
 {
-    struct unread_chunk *ch = ud;
+    struct list_chunk *ch = ud;
     struct rjob *r = ch->r;
     struct store_job *job = r->job;
 
+    size_t w = job->kind == STORE_JOB_TOPICS ? 3 : 4; /* ints per topic */
+
     if (err != 0) {
         job->err = link_err(err);
-    } else if (n != 4 * ch->n) {
+    } else if (n != w * ch->n) {
         job->err = PL_ERR_INTERNAL;
     } else {
         for (size_t i = 0; i < ch->n; i++) {
             struct store_mark *m = &job->marks[ch->first + i];
+            const long long *x = &v[w * i];
 
-            m->seq = v[4 * i];
-            m->marked = v[4 * i + 1];
-            m->unread = v[4 * i + 2];
-            m->more = v[4 * i + 3] != 0;
+            m->seq = x[0];
+            if (w == 3) {
+                m->retained = x[1] != 0;
+                m->members = x[2];
+                continue;
+            }
+            m->marked = x[1];
+            m->unread = x[2];
+            m->more = x[3] != 0;
         }
     }
     free(ch);
     if (--r->calls == 0)
-        unread_finish(r->rs, r);
+        list_finish(r->rs, r);
 }
 
 /* Count every mark's topic, UNREAD_CHUNK topics per call, all sent at
  * once (Redis runs them one after another, each short). */
-static void unread_count(struct redis_storage *rs, struct rjob *r)
+static void list_count(struct redis_storage *rs, struct rjob *r)
 {
     struct store_job *job = r->job;
     const char *names[UNREAD_CHUNK];
 
     for (size_t i = 0; i < job->n_marks && job->err == 0; i += UNREAD_CHUNK) {
-        struct unread_chunk *ch = calloc(1, sizeof(*ch));
+        struct list_chunk *ch = calloc(1, sizeof(*ch));
         size_t k;
         int rc = -ENOMEM;
 
@@ -862,10 +880,14 @@ static void unread_count(struct redis_storage *rs, struct rjob *r)
                                                      : UNREAD_CHUNK;
             for (k = 0; k < ch->n; k++)
                 names[k] = job->marks[i + k].topic;
-            rc = redis_call_unread(rs->link, names, ch->n,
-                                   job->from != NULL ? job->from : "",
-                                   STORE_UNREAD_MAX, UNREAD_BUDGET,
-                                   unread_done, ch);
+            if (job->kind == STORE_JOB_TOPICS)
+                rc = redis_call_topic_info(rs->link, names, ch->n,
+                                           list_counted, ch);
+            else
+                rc = redis_call_unread(rs->link, names, ch->n,
+                                       job->from != NULL ? job->from : "",
+                                       STORE_UNREAD_MAX, UNREAD_BUDGET,
+                                       list_counted, ch);
         }
         if (rc != 0) {
             free(ch);
@@ -875,11 +897,11 @@ static void unread_count(struct redis_storage *rs, struct rjob *r)
         r->calls++;
     }
     if (r->calls == 0)
-        unread_finish(rs, r);
+        list_finish(rs, r);
 }
 
 /* Add topic name to an UNREAD job's marks. 0 or -ENOMEM. */
-static int unread_add(struct store_job *job, const char *name)
+static int list_add(struct store_job *job, const char *name)
 {
     struct store_mark *m =
         realloc(job->marks, (job->n_marks + 1) * sizeof(*job->marks));
@@ -894,8 +916,30 @@ static int unread_add(struct store_job *job, const char *name)
     return 0;
 }
 
-static void unread_topics_done(int err, size_t n, const char *const *items,
-                               void *ud)
+/* The registry range a listing reads: the pattern's literal prefix
+ * (UNREAD), or the prefix itself (TOPICS). */
+static void list_prefix(const struct store_job *job, char *out, size_t n)
+{
+    if (job->kind == STORE_JOB_TOPICS)
+        snprintf(out, n, "%s", job->topic != NULL ? job->topic : "");
+    else
+        pattern_prefix(job->topic, out, n);
+}
+
+/* Whether a registered name belongs in the listing: UNREAD, matched by the
+ * pattern and allowed; TOPICS, allowed, and no $ topic unless asked for
+ * by prefix (as the hub's own list). */
+static bool list_wants(const struct store_job *job, const char *name)
+{
+    if (job->kind != STORE_JOB_TOPICS)
+        return store_job_allows(job, name);
+    if (name[0] == '$' && (job->topic == NULL || job->topic[0] == '\0'))
+        return false;
+    return store_job_allows_name(job, name);
+}
+
+static void list_names_done(int err, size_t n, const char *const *items,
+                            void *ud)
 {
     struct rjob *r = ud;
     struct store_job *job = r->job;
@@ -908,9 +952,9 @@ static void unread_topics_done(int err, size_t n, const char *const *items,
         return;
     }
     for (i = 0; i < n && job->n_marks < cap; i++) {
-        if (!store_job_allows(job, items[i]))
+        if (!list_wants(job, items[i]))
             continue;
-        if (unread_add(job, items[i]) < 0) {
+        if (list_add(job, items[i]) < 0) {
             job->err = PL_ERR_INTERNAL;
             job_ready(r->rs, r);
             return;
@@ -920,16 +964,16 @@ static void unread_topics_done(int err, size_t n, const char *const *items,
         char prefix[256];
         int rc = 0;
 
-        pattern_prefix(job->topic, prefix, sizeof(prefix));
+        list_prefix(job, prefix, sizeof(prefix));
         rc = redis_call_topics(r->rs->link, prefix, items[n - 1], UNREAD_PAGE,
-                               unread_topics_done, r);
+                               list_names_done, r);
         if (rc == 0)
             return;
         job->err = link_err(rc);
         job_ready(r->rs, r);
         return;
     }
-    unread_count(r->rs, r);
+    list_count(r->rs, r);
 }
 
 /*
@@ -944,19 +988,33 @@ static int unread_send(struct redis_storage *rs, struct rjob *r)
     char prefix[256];
 
     if (job->marks != NULL || job->topic == NULL) {
-        unread_count(rs, r);
+        list_count(rs, r);
         return 0;
     }
     if (!is_pattern(job->topic)) {
         if (store_job_allows(job, job->topic) &&
-            unread_add(job, job->topic) < 0)
+            list_add(job, job->topic) < 0)
             return -ENOMEM;
-        unread_count(rs, r);
+        list_count(rs, r);
         return 0;
     }
     pattern_prefix(job->topic, prefix, sizeof(prefix));
     return redis_call_topics(rs->link, prefix, NULL, UNREAD_PAGE,
-                             unread_topics_done, r);
+                             list_names_done, r);
+}
+
+/* TOPICS: the registry's names under the prefix, then their state. */
+static int topics_send(struct redis_storage *rs, struct rjob *r)
+{
+    char prefix[256];
+
+    if (r->job->topic != NULL && strlen(r->job->topic) >= sizeof(prefix)) {
+        list_finish(rs, r); /* longer than any topic: none */
+        return 0;
+    }
+    list_prefix(r->job, prefix, sizeof(prefix));
+    return redis_call_topics(rs->link, prefix, NULL, UNREAD_PAGE,
+                             list_names_done, r);
 }
 
 /* Send one job; a refusal completes it at once with an error. */
@@ -1007,6 +1065,9 @@ static void send_job(struct redis_storage *rs, struct store_job *job)
         break;
     case STORE_JOB_UNREAD:
         rc = unread_send(rs, r);
+        break;
+    case STORE_JOB_TOPICS:
+        rc = topics_send(rs, r);
         break;
     case STORE_JOB_SEARCH:
         /* No full-text index in Redis: said, not failed (docs/design.md,

@@ -486,12 +486,96 @@ static void test_search_refused(void **state)
     }
 }
 
+/* The topics op and GET /api/topics on a node that never heard the
+ * topics list the cluster's (the registry in Redis). */
+static void test_topics_from_any_node(void **state)
+{
+    struct rawws *bob = on_node(2, "bob");
+    struct rawws *carol = on_node(1, "carol");
+    struct rawws *dave = on_node(0, "dave");
+    char base[96], a[128], b[128], path[192];
+    cJSON *ok = NULL;
+    const cJSON *t = NULL;
+    struct httpc_resp r;
+    int n = 0;
+
+    (void)state;
+    itest_topic(base, sizeof(base), "ctop");
+    snprintf(a, sizeof(a), "%s/a", base);
+    snprintf(b, sizeof(b), "%s/b", base);
+    assert_int_equal(itest_pub(bob, 2, a, "1"), 1);
+    assert_int_equal(itest_pub(bob, 3, a, "2"), 2);
+    assert_int_equal(rawws_send_textf(bob, "{\"op\":\"pub\",\"id\":4,"
+                                           "\"topic\":\"%s\",\"data\":1,"
+                                           "\"retain\":true}", b), 0);
+    assert_int_equal(ok_seq(bob, 4), 1);
+    /* carol is present in a, on node 1 */
+    assert_int_equal(rawws_send_textf(carol, "{\"op\":\"sub\",\"id\":2,"
+                                             "\"topic\":\"%s\","
+                                             "\"presence\":true}", a), 0);
+    ok = rawws_expect_ok(carol, 2, W);
+    assert_non_null(ok);
+    cJSON_Delete(ok);
+
+    /* carol's join reaches Redis on node 1's own link, in no order with
+     * dave's question: ask again (bounded) until it is counted */
+    for (int64_t id = 10, deadline = itest_mono_ms() + W; n < 3; id++) {
+        assert_true(itest_left_ms(deadline) > 0);
+        n = 0;
+        assert_int_equal(rawws_send_textf(dave, "{\"op\":\"topics\","
+                                                "\"id\":%lld,\"prefix\":"
+                                                "\"%s/\"}",
+                                          (long long)id, base),
+                         0);
+        ok = rawws_expect_ok(dave, id, W);
+        assert_non_null(ok);
+        assert_int_equal(cJSON_GetArraySize(
+                             cJSON_GetObjectItemCaseSensitive(ok, "topics")),
+                         2);
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(ok, "topics"))
+        {
+            if (tj_str_is(t, "topic", a)) {
+                assert_int_equal(tj_int_or(t, "seq", -1), 2);
+                assert_false(tj_is_true(t, "retained"));
+                n += 1 + (tj_int_or(t, "members", -1) == 1);
+            } else {
+                assert_true(tj_str_is(t, "topic", b));
+                assert_int_equal(tj_int_or(t, "seq", -1), 1);
+                assert_true(tj_is_true(t, "retained"));
+                assert_int_equal(tj_int_or(t, "members", -1), 0);
+                n++;
+            }
+        }
+        cJSON_Delete(ok);
+        if (n < 3)
+            (void)poll(NULL, 0, 20); /* a poll interval */
+    }
+
+    snprintf(path, sizeof(path), "/api/topics?prefix=%s/b", base);
+    assert_int_equal(httpc_get(cluster_rig_node_port(&rig, 0), path, &r, W),
+                     0);
+    assert_int_equal(r.status, 200);
+    ok = tj_parse(r.body);
+    httpc_resp_cleanup(&r);
+    assert_non_null(ok);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ok, "topics")), 1);
+    t = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ok, "topics"), 0);
+    assert_true(tj_str_is(t, "topic", b));
+    assert_true(tj_is_true(t, "retained"));
+    cJSON_Delete(ok);
+    rawws_close(bob);
+    rawws_close(carol);
+    rawws_close(dave);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edit_delete_reply),
         cmocka_unit_test(test_markers),
         cmocka_unit_test(test_search_refused),
+        cmocka_unit_test(test_topics_from_any_node),
     };
 
     return itest_exit_code(
