@@ -275,9 +275,10 @@ static void test_since_history_retained(void **state)
 /* A chat publish (#16): from, relations and history bound as given; a
  * topic's first message is retained. Returns the seq (0 when refused:
  * g->refused says why). */
-static uint64_t chat_pub(struct fix *f, const char *topic, const char *from,
-                         const char *data, int64_t edit_of, int64_t redacts,
-                         uint32_t maxlen, struct got *g)
+static uint64_t chat_pub_at(struct fix *f, const char *topic,
+                            const char *from, const char *data,
+                            int64_t edit_of, int64_t redacts, uint32_t maxlen,
+                            int64_t ts, int64_t min_ts, struct got *g)
 {
     struct redis_pub_req req = {
         .topic = topic,
@@ -285,7 +286,8 @@ static uint64_t chat_pub(struct fix *f, const char *topic, const char *from,
         .data = data,
         .data_len = strlen(data),
         .retain = strcmp(data, "{\"t\":\"a\"}") == 0 ? 1 : 0,
-        .ts = 1764130000123LL,
+        .ts = ts,
+        .min_ts = min_ts,
         .maxlen = maxlen,
         .window_s = 3600,
         .epoch = "feedfacefeedface",
@@ -298,6 +300,14 @@ static uint64_t chat_pub(struct fix *f, const char *topic, const char *from,
     wait_for(f, g);
     assert_int_equal(g->err, 0);
     return g->seq;
+}
+
+static uint64_t chat_pub(struct fix *f, const char *topic, const char *from,
+                         const char *data, int64_t edit_of, int64_t redacts,
+                         uint32_t maxlen, struct got *g)
+{
+    return chat_pub_at(f, topic, from, data, edit_of, redacts, maxlen,
+                       1764130000123LL, 0, g);
 }
 
 static void since_rows(struct fix *f, const char *topic, uint64_t since,
@@ -440,6 +450,35 @@ static void test_chat(void **state)
     assert_int_equal(g.n, 1); /* test_publish's topic */
 }
 
+/* --retain-age takes a deleted message's stub with the entries of its
+ * time, and the edit index with them. */
+static void test_chat_retention_by_age(void **state)
+{
+    struct fix *f = *state;
+    char topic[64];
+    struct got g;
+
+    topic_name(topic, sizeof(topic), "calls/chatage");
+    assert_int_equal(chat_pub_at(f, topic, "al", "1", 0, 0, 0, 1000, 0, &g),
+                     1);
+    assert_int_equal(chat_pub_at(f, topic, "al", "2", 1, 0, 0, 1000, 0, &g),
+                     2);
+    assert_int_equal(chat_pub_at(f, topic, "al", "null", 0, 1, 0, 3000, 0,
+                                 &g), 3);
+    since_rows(f, topic, 0, 10, &g);
+    assert_int_equal(g.n, 3);
+    assert_true(g.redacted[0]);
+    assert_true(g.redacted[1]);
+    /* at 5000 with a 2 s bound: 1 and 2 (stubs of ts 1000) go, 3 stays */
+    assert_int_equal(chat_pub_at(f, topic, "al", "4", 0, 0, 0, 5000, 3000,
+                                 &g), 4);
+    since_rows(f, topic, 0, 10, &g);
+    assert_int_equal(g.oldest, 3);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.seqs[0], 3);
+    assert_int_equal(g.seqs[1], 4);
+}
+
 static void test_presence_and_nodes(void **state)
 {
     struct fix *f = *state;
@@ -534,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_publish),
         cmocka_unit_test(test_since_history_retained),
         cmocka_unit_test(test_chat),
+        cmocka_unit_test(test_chat_retention_by_age),
         cmocka_unit_test(test_presence_and_nodes),
         cmocka_unit_test(test_errors),
     };
