@@ -168,7 +168,14 @@ end
 -- below seq - maxlen are gone), by age (stubs older than min_ts; edits of
 -- targets no longer in the stream).
 local function trim_chat(log, red, edits, seq, maxlen, min_ts)
-    if maxlen > 0 and seq > maxlen then
+    local count_trim = maxlen > 0 and seq > maxlen
+    -- A topic that never had an edit or a deletion (most) pays one EXISTS,
+    -- and only once its history is bounded.
+    if (not count_trim and min_ts <= 0) or
+        redis.call('EXISTS', red, edits) == 0 then
+        return
+    end
+    if count_trim then
         local cut = string.format('%d', seq - maxlen)
         redis.call('ZREMRANGEBYSCORE', red, '-inf', cut)
         redis.call('ZREMRANGEBYSCORE', edits, '-inf', cut)
@@ -259,7 +266,11 @@ local function publish(keys, args)
             redact(keys[2], keys[5], keys[6], keys[3], redacts)
         end
         trim_chat(keys[2], keys[5], keys[6], seq, maxlen, tonumber(args[9]))
-        redis.call('ZADD', keys[7], 0, args[13])
+        -- The registry learns a topic with its first message (a Redis that
+        -- lost its data starts both over together).
+        if seq == 1 then
+            redis.call('ZADD', keys[7], 0, args[13])
+        end
     end
     if retain == '1' then
         redis.call('SET', keys[3], payload)
