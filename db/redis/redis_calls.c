@@ -281,7 +281,7 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
                        redis_pub_cb cb, void *ud)
 {
     static const enum redis_topic_key kinds[6] = {
-        REDIS_KEY_SEQ, REDIS_KEY_LOG, REDIS_KEY_RET,
+        REDIS_KEY_SEQ,   REDIS_KEY_LOG, REDIS_KEY_RET,
         REDIS_KEY_EPOCH, REDIS_KEY_RED, REDIS_KEY_EDITS,
     };
     char keys[8][REDIS_NAME_MAX];
@@ -531,9 +531,9 @@ int redis_call_mark(struct redis_link *l, const char *topic, const char *user,
                                                   REDIS_KEY_MARKS};
     char keys[2][REDIS_NAME_MAX];
     char want[24];
-    const char *argv[10] = {"FCALL", "pl_mark", "2",  keys[0], keys[1],
-                            user,    want,      node, REDIS_LAYOUT_MARKED,
-                            topic};
+    const char *argv[10] = {
+        "FCALL", "pl_mark",           "2",  keys[0], keys[1], user, want,
+        node,    REDIS_LAYOUT_MARKED, topic};
     struct call *c = NULL;
 
     if (topic_keys(keys, topic, kinds, 2) < 0)
@@ -592,12 +592,12 @@ static struct call *ints_call(redis_ints_cb cb, void *ud)
     return c;
 }
 
-int redis_call_unread(struct redis_link *l, const char *const *topics,
-                      size_t n, const char *user, int max, int budget,
-                      redis_ints_cb cb, void *ud)
+int redis_call_unread(struct redis_link *l, const char *const *topics, size_t n,
+                      const char *user, int max, int budget, redis_ints_cb cb,
+                      void *ud)
 {
-    static const enum redis_topic_key kinds[3] = {
-        REDIS_KEY_SEQ, REDIS_KEY_LOG, REDIS_KEY_MARKS};
+    static const enum redis_topic_key kinds[3] = {REDIS_KEY_SEQ, REDIS_KEY_LOG,
+                                                  REDIS_KEY_MARKS};
     char smax[16], sbudget[16];
     const char *args[3] = {user, smax, sbudget};
 
@@ -610,11 +610,11 @@ int redis_call_unread(struct redis_link *l, const char *const *topics,
 int redis_call_topic_info(struct redis_link *l, const char *const *topics,
                           size_t n, redis_ints_cb cb, void *ud)
 {
-    static const enum redis_topic_key kinds[3] = {
-        REDIS_KEY_SEQ, REDIS_KEY_RET, REDIS_KEY_PRES};
+    static const enum redis_topic_key kinds[3] = {REDIS_KEY_SEQ, REDIS_KEY_RET,
+                                                  REDIS_KEY_PRES};
 
-    return topics_call(l, ints_call(cb, ud), "pl_topic_info", topics, n,
-                       kinds, 3, NULL, 0);
+    return topics_call(l, ints_call(cb, ud), "pl_topic_info", topics, n, kinds,
+                       3, NULL, 0);
 }
 
 int redis_call_topics(struct redis_link *l, const char *prefix,
@@ -622,8 +622,8 @@ int redis_call_topics(struct redis_link *l, const char *prefix,
                       void *ud)
 {
     char lo[REDIS_NAME_MAX], hi[REDIS_NAME_MAX], n[16];
-    const char *argv[7] = {"ZRANGEBYLEX", REDIS_LAYOUT_TOPICS, lo, hi,
-                           "LIMIT",       "0",                 n};
+    const char *argv[7] = {
+        "ZRANGEBYLEX", REDIS_LAYOUT_TOPICS, lo, hi, "LIMIT", "0", n};
     struct call *c = NULL;
     int w = 0;
 

@@ -75,9 +75,10 @@ static bool node_healthy(int i, int ms)
 }
 
 /* Send a command made of fmt (a literal: id, topic, seq). */
-#define SEND(c, fmt, id, topic, n)                                          \
-    assert_int_equal(rawws_send_textf((c), fmt, (long long)(id), (topic),  \
-                                      (long long)(n)), 0)
+#define SEND(c, fmt, id, topic, n)                                             \
+    assert_int_equal(                                                          \
+        rawws_send_textf((c), fmt, (long long)(id), (topic), (long long)(n)),  \
+        0)
 
 /* The next frame must be the ok of id; returns its seq, or -1. */
 static int64_t ok_seq(struct rawws *c, int64_t id)
@@ -100,11 +101,13 @@ static cJSON *refused(struct rawws *c, int64_t id, const char *code)
     return err;
 }
 
-#define EDIT "{\"op\":\"edit\",\"id\":%lld,\"topic\":\"%s\",\"seq\":%lld," \
-             "\"data\":{\"text\":\"secretplan v2\"}}"
+#define EDIT                                                                   \
+    "{\"op\":\"edit\",\"id\":%lld,\"topic\":\"%s\",\"seq\":%lld,"              \
+    "\"data\":{\"text\":\"secretplan v2\"}}"
 #define DELETE "{\"op\":\"delete\",\"id\":%lld,\"topic\":\"%s\",\"seq\":%lld}"
-#define REPLY "{\"op\":\"pub\",\"id\":%lld,\"topic\":\"%s\"," \
-              "\"data\":{\"text\":\"why?\"},\"reply_to\":%lld}"
+#define REPLY                                                                  \
+    "{\"op\":\"pub\",\"id\":%lld,\"topic\":\"%s\","                            \
+    "\"data\":{\"text\":\"why?\"},\"reply_to\":%lld}"
 #define MARK "{\"op\":\"mark\",\"id\":%lld,\"topic\":\"%s\",\"seq\":%lld}"
 
 /* The four messages of test_edit_delete_reply, however they are read:
@@ -139,8 +142,11 @@ static void check_history(int i, const char *topic)
     cJSON *m[4];
     int n = 0;
 
-    assert_int_equal(rawws_send_textf(c, "{\"op\":\"history\",\"id\":2,"
-                                         "\"topic\":\"%s\"}", topic), 0);
+    assert_int_equal(rawws_send_textf(c,
+                                      "{\"op\":\"history\",\"id\":2,"
+                                      "\"topic\":\"%s\"}",
+                                      topic),
+                     0);
     ok = rawws_expect_ok(c, 2, W);
     assert_non_null(ok);
     msgs = cJSON_GetObjectItemCaseSensitive(ok, "messages");
@@ -153,9 +159,12 @@ static void check_history(int i, const char *topic)
     cJSON_Delete(ok);
 
     /* history paging back from 3 sees the stub in place */
-    assert_int_equal(rawws_send_textf(c, "{\"op\":\"history\",\"id\":3,"
-                                         "\"topic\":\"%s\",\"before\":3,"
-                                         "\"limit\":1}", topic), 0);
+    assert_int_equal(rawws_send_textf(c,
+                                      "{\"op\":\"history\",\"id\":3,"
+                                      "\"topic\":\"%s\",\"before\":3,"
+                                      "\"limit\":1}",
+                                      topic),
+                     0);
     ok = rawws_expect_ok(c, 3, W);
     assert_non_null(ok);
     msgs = cJSON_GetObjectItemCaseSensitive(ok, "messages");
@@ -163,9 +172,11 @@ static void check_history(int i, const char *topic)
     assert_int_equal(tj_int_or(cJSON_GetArrayItem(msgs, 0), "seq", -1), 2);
     cJSON_Delete(ok);
 
-    assert_int_equal(rawws_send_textf(c, "{\"op\":\"sub\",\"id\":4,"
-                                         "\"topic\":\"%s\",\"since\":0}",
-                                      topic), 0);
+    assert_int_equal(rawws_send_textf(c,
+                                      "{\"op\":\"sub\",\"id\":4,"
+                                      "\"topic\":\"%s\",\"since\":0}",
+                                      topic),
+                     0);
     ok = rawws_expect_ok(c, 4, W);
     assert_non_null(ok);
     assert_false(tj_has(ok, "recovered"));
@@ -248,8 +259,8 @@ static void test_edit_delete_reply(void **state)
     assert_non_null(ok);
     cJSON_Delete(ok);
 
-    assert_int_equal(itest_pub(alice, 3, topic,
-                               "{\"text\":\"secretplan\"}"), 1);
+    assert_int_equal(itest_pub(alice, 3, topic, "{\"text\":\"secretplan\"}"),
+                     1);
     cJSON_Delete(itest_expect_msg(bob, topic, 1, W));
     cJSON_Delete(itest_expect_msg(carol, topic, 1, W));
 
@@ -344,9 +355,11 @@ static void expect_unread(struct rawws *c, int64_t id, const char *pattern,
     cJSON *t = NULL;
     bool seen = false;
 
-    assert_int_equal(rawws_send_textf(c, "{\"op\":\"unread\",\"id\":%lld,"
-                                         "\"topic\":\"%s\"}",
-                                      (long long)id, pattern), 0);
+    assert_int_equal(rawws_send_textf(c,
+                                      "{\"op\":\"unread\",\"id\":%lld,"
+                                      "\"topic\":\"%s\"}",
+                                      (long long)id, pattern),
+                     0);
     ok = rawws_expect_ok(c, id, W);
     assert_non_null(ok);
     topics = cJSON_GetObjectItemCaseSensitive(ok, "topics");
@@ -385,8 +398,11 @@ static void test_markers(void **state)
     /* nothing stored yet: no marker, no topic listed */
     SEND(a1, MARK, 2, x, 1);
     cJSON_Delete(refused(a1, 2, "bad_request"));
-    assert_int_equal(rawws_send_textf(a1, "{\"op\":\"unread\",\"id\":3,"
-                                          "\"topic\":\"%s\"}", pat), 0);
+    assert_int_equal(rawws_send_textf(a1,
+                                      "{\"op\":\"unread\",\"id\":3,"
+                                      "\"topic\":\"%s\"}",
+                                      pat),
+                     0);
     {
         cJSON *ok = rawws_expect_ok(a1, 3, W);
 
@@ -466,8 +482,8 @@ static void test_search_refused(void **state)
                                         "\"topic\":\"#\",\"q\":\"plan\"}"),
                      0);
     err = refused(c, 2, "bad_request");
-    assert_true(tj_str_is(err, "message",
-                          "search is not available in cluster mode"));
+    assert_true(
+        tj_str_is(err, "message", "search is not available in cluster mode"));
     cJSON_Delete(err);
     rawws_close(c);
 
@@ -505,14 +521,20 @@ static void test_topics_from_any_node(void **state)
     snprintf(b, sizeof(b), "%s/b", base);
     assert_int_equal(itest_pub(bob, 2, a, "1"), 1);
     assert_int_equal(itest_pub(bob, 3, a, "2"), 2);
-    assert_int_equal(rawws_send_textf(bob, "{\"op\":\"pub\",\"id\":4,"
-                                           "\"topic\":\"%s\",\"data\":1,"
-                                           "\"retain\":true}", b), 0);
+    assert_int_equal(rawws_send_textf(bob,
+                                      "{\"op\":\"pub\",\"id\":4,"
+                                      "\"topic\":\"%s\",\"data\":1,"
+                                      "\"retain\":true}",
+                                      b),
+                     0);
     assert_int_equal(ok_seq(bob, 4), 1);
     /* carol is present in a, on node 1 */
-    assert_int_equal(rawws_send_textf(carol, "{\"op\":\"sub\",\"id\":2,"
-                                             "\"topic\":\"%s\","
-                                             "\"presence\":true}", a), 0);
+    assert_int_equal(rawws_send_textf(carol,
+                                      "{\"op\":\"sub\",\"id\":2,"
+                                      "\"topic\":\"%s\","
+                                      "\"presence\":true}",
+                                      a),
+                     0);
     ok = rawws_expect_ok(carol, 2, W);
     assert_non_null(ok);
     cJSON_Delete(ok);
@@ -522,16 +544,17 @@ static void test_topics_from_any_node(void **state)
     for (int64_t id = 10, deadline = itest_mono_ms() + W; n < 3; id++) {
         assert_true(itest_left_ms(deadline) > 0);
         n = 0;
-        assert_int_equal(rawws_send_textf(dave, "{\"op\":\"topics\","
-                                                "\"id\":%lld,\"prefix\":"
-                                                "\"%s/\"}",
+        assert_int_equal(rawws_send_textf(dave,
+                                          "{\"op\":\"topics\","
+                                          "\"id\":%lld,\"prefix\":"
+                                          "\"%s/\"}",
                                           (long long)id, base),
                          0);
         ok = rawws_expect_ok(dave, id, W);
         assert_non_null(ok);
-        assert_int_equal(cJSON_GetArraySize(
-                             cJSON_GetObjectItemCaseSensitive(ok, "topics")),
-                         2);
+        assert_int_equal(
+            cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ok, "topics")),
+            2);
         cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(ok, "topics"))
         {
             if (tj_str_is(t, "topic", a)) {
@@ -552,8 +575,7 @@ static void test_topics_from_any_node(void **state)
     }
 
     snprintf(path, sizeof(path), "/api/topics?prefix=%s/b", base);
-    assert_int_equal(httpc_get(cluster_rig_node_port(&rig, 0), path, &r, W),
-                     0);
+    assert_int_equal(httpc_get(cluster_rig_node_port(&rig, 0), path, &r, W), 0);
     assert_int_equal(r.status, 200);
     ok = tj_parse(r.body);
     httpc_resp_cleanup(&r);
@@ -578,6 +600,5 @@ int main(void)
         cmocka_unit_test(test_topics_from_any_node),
     };
 
-    return itest_exit_code(
-        cmocka_run_group_tests(tests, setup, teardown));
+    return itest_exit_code(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -42,10 +42,10 @@ struct got {
     char first_data[64];
     long long value;
     char items[8][32];
-    int refused;         /* pl_publish refused an edit or a deletion */
-    bool redacted[16];   /* rows: a deleted message's stub */
+    int refused;       /* pl_publish refused an edit or a deletion */
+    bool redacted[16]; /* rows: a deleted message's stub */
     uint64_t edit_of[16];
-    long long ints[8];   /* pl_mark, pl_unread */
+    long long ints[8]; /* pl_mark, pl_unread */
 };
 
 static int n_topic;
@@ -275,10 +275,10 @@ static void test_since_history_retained(void **state)
 /* A chat publish (#16): from, relations and history bound as given; a
  * topic's first message is retained. Returns the seq (0 when refused:
  * g->refused says why). */
-static uint64_t chat_pub_at(struct fix *f, const char *topic,
-                            const char *from, const char *data,
-                            int64_t edit_of, int64_t redacts, uint32_t maxlen,
-                            int64_t ts, int64_t min_ts, struct got *g)
+static uint64_t chat_pub_at(struct fix *f, const char *topic, const char *from,
+                            const char *data, int64_t edit_of, int64_t redacts,
+                            uint32_t maxlen, int64_t ts, int64_t min_ts,
+                            struct got *g)
 {
     struct redis_pub_req req = {
         .topic = topic,
@@ -314,8 +314,8 @@ static void since_rows(struct fix *f, const char *topic, uint64_t since,
                        uint32_t limit, struct got *g)
 {
     memset(g, 0, sizeof(*g));
-    assert_int_equal(redis_call_since(f->link, topic, since, limit, on_rows,
-                                      g), 0);
+    assert_int_equal(redis_call_since(f->link, topic, since, limit, on_rows, g),
+                     0);
     wait_for(f, g);
     assert_int_equal(g->err, 0);
 }
@@ -331,8 +331,8 @@ static void test_chat(void **state)
     const char *names[1];
 
     topic_name(topic, sizeof(topic), "calls/chat");
-    assert_int_equal(chat_pub(f, topic, "alice", "{\"t\":\"a\"}", 0, 0, 5,
-                              &g), 1); /* retained */
+    assert_int_equal(chat_pub(f, topic, "alice", "{\"t\":\"a\"}", 0, 0, 5, &g),
+                     1); /* retained */
     assert_int_equal(chat_pub(f, topic, "alice", "2", 0, 0, 5, &g), 2);
     assert_int_equal(chat_pub(f, topic, "bob", "3", 0, 0, 5, &g), 3);
     /* refused: someone else's, no such seq; nothing stored */
@@ -340,8 +340,8 @@ static void test_chat(void **state)
     assert_int_equal(g.refused, REDIS_PUB_NOT_AUTHOR);
     assert_int_equal(chat_pub(f, topic, "alice", "x", 99, 0, 5, &g), 0);
     assert_int_equal(g.refused, REDIS_PUB_BAD_TARGET);
-    assert_int_equal(chat_pub(f, topic, "alice", "{\"t\":\"b\"}", 1, 0, 5,
-                              &g), 4);
+    assert_int_equal(chat_pub(f, topic, "alice", "{\"t\":\"b\"}", 1, 0, 5, &g),
+                     4);
     assert_int_equal(chat_pub(f, topic, "alice", "x", 4, 0, 5, &g), 0);
     assert_int_equal(g.refused, REDIS_PUB_BAD_TARGET); /* an edit */
     assert_int_equal(chat_pub(f, topic, "alice", "null", 0, 1, 5, &g), 5);
@@ -393,24 +393,25 @@ static void test_chat(void **state)
 
     /* markers: forward only, capped at the latest seq */
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_mark(f->link, topic, "carol", 5, "n1", on_ints,
-                                     &g), 0);
+    assert_int_equal(
+        redis_call_mark(f->link, topic, "carol", 5, "n1", on_ints, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.n, 3);
     assert_int_equal(g.ints[0], 5);
     assert_int_equal(g.ints[1], 1);
     assert_int_equal(g.ints[2], 8);
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_mark(f->link, topic, "carol", 2, "n1", on_ints,
-                                     &g), 0);
+    assert_int_equal(
+        redis_call_mark(f->link, topic, "carol", 2, "n1", on_ints, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.ints[0], 5);
     assert_int_equal(g.ints[1], 0);
     /* unread after 5: 6, 7, 8 by alice; as alice herself: none */
     names[0] = topic;
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_unread(f->link, names, 1, "carol", 1000, 4000,
-                                       on_ints, &g), 0);
+    assert_int_equal(
+        redis_call_unread(f->link, names, 1, "carol", 1000, 4000, on_ints, &g),
+        0);
     wait_for(f, &g);
     assert_int_equal(g.n, 4);
     assert_int_equal(g.ints[0], 8);
@@ -418,34 +419,34 @@ static void test_chat(void **state)
     assert_int_equal(g.ints[2], 3);
     assert_int_equal(g.ints[3], 0);
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_unread(f->link, names, 1, "alice", 2, 4000,
-                                       on_ints, &g), 0);
+    assert_int_equal(
+        redis_call_unread(f->link, names, 1, "alice", 2, 4000, on_ints, &g), 0);
     wait_for(f, &g);
     /* bob's 3 was trimmed, 4 is a stub, 5 a deletion, 6-8 hers */
     assert_int_equal(g.ints[1], 0);
     assert_int_equal(g.ints[2], 0);
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_unread(f->link, names, 1, "dave", 2, 4000,
-                                       on_ints, &g), 0);
+    assert_int_equal(
+        redis_call_unread(f->link, names, 1, "dave", 2, 4000, on_ints, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.ints[2], 2); /* stopped at max */
     assert_int_equal(g.ints[3], 1);
 
     /* the registry lists the topic under its prefix, not elsewhere */
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_topics(f->link, "calls/chat", NULL, 10,
-                                       on_list, &g), 0);
+    assert_int_equal(
+        redis_call_topics(f->link, "calls/chat", NULL, 10, on_list, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.n, 1);
     assert_string_equal(g.items[0], topic);
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_topics(f->link, "calls/chat", topic, 10,
-                                       on_list, &g), 0);
+    assert_int_equal(
+        redis_call_topics(f->link, "calls/chat", topic, 10, on_list, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.n, 0);
     memset(&g, 0, sizeof(g));
-    assert_int_equal(redis_call_topics(f->link, "calls/pub", NULL, 10,
-                                       on_list, &g), 0);
+    assert_int_equal(
+        redis_call_topics(f->link, "calls/pub", NULL, 10, on_list, &g), 0);
     wait_for(f, &g);
     assert_int_equal(g.n, 1); /* test_publish's topic */
 }
@@ -459,19 +460,17 @@ static void test_chat_retention_by_age(void **state)
     struct got g;
 
     topic_name(topic, sizeof(topic), "calls/chatage");
-    assert_int_equal(chat_pub_at(f, topic, "al", "1", 0, 0, 0, 1000, 0, &g),
-                     1);
-    assert_int_equal(chat_pub_at(f, topic, "al", "2", 1, 0, 0, 1000, 0, &g),
-                     2);
-    assert_int_equal(chat_pub_at(f, topic, "al", "null", 0, 1, 0, 3000, 0,
-                                 &g), 3);
+    assert_int_equal(chat_pub_at(f, topic, "al", "1", 0, 0, 0, 1000, 0, &g), 1);
+    assert_int_equal(chat_pub_at(f, topic, "al", "2", 1, 0, 0, 1000, 0, &g), 2);
+    assert_int_equal(chat_pub_at(f, topic, "al", "null", 0, 1, 0, 3000, 0, &g),
+                     3);
     since_rows(f, topic, 0, 10, &g);
     assert_int_equal(g.n, 3);
     assert_true(g.redacted[0]);
     assert_true(g.redacted[1]);
     /* at 5000 with a 2 s bound: 1 and 2 (stubs of ts 1000) go, 3 stays */
-    assert_int_equal(chat_pub_at(f, topic, "al", "4", 0, 0, 0, 5000, 3000,
-                                 &g), 4);
+    assert_int_equal(chat_pub_at(f, topic, "al", "4", 0, 0, 0, 5000, 3000, &g),
+                     4);
     since_rows(f, topic, 0, 10, &g);
     assert_int_equal(g.oldest, 3);
     assert_int_equal(g.n, 2);

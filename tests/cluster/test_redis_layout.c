@@ -182,11 +182,11 @@ static void test_parse_bad(void **state)
         "m a 5 0 e 1 a1",
         "m 1 5 0 e 1a1",
         "m 99999999999999999999 5 0 e 1 a1",
-        "c 1 5 0 e 1 a1",            /* a c payload needs its relations */
-        "c 1 5 0 e 0 0 0 2 1 a1",    /* redacted is 0 or 1 */
+        "c 1 5 0 e 1 a1",         /* a c payload needs its relations */
+        "c 1 5 0 e 0 0 0 2 1 a1", /* redacted is 0 or 1 */
         "c 1 5 0 e 0 0 x 0 1 a1",
-        "k n1 3 0 ab",               /* a marker's user is not empty */
-        "k n1 3 5 ab",               /* nor longer than what follows */
+        "k n1 3 0 ab", /* a marker's user is not empty */
+        "k n1 3 5 ab", /* nor longer than what follows */
         "k  3 1 ab",
     };
     struct redis_event ev;
