@@ -243,19 +243,42 @@ static void sub_wait_free(struct hub *hub, struct sub_wait **swp)
 /* The topic's state as the shared storage has it now. Taken when it is
  * not older than what this node holds: a newer seq heard meanwhile keeps
  * its own retained value. */
-static void state_apply(struct hub *hub, const struct store_job *job)
+static void state_apply_one(struct hub *hub, const char *name,
+                            int64_t last_seq, const struct store_row *r)
 {
-    struct topic *t = hub_topic(hub, job->topic, true);
-    const struct store_row *r = job->rows;
+    struct topic *t = hub_topic(hub, name, true);
 
-    if (t == NULL || job->last_seq < t->seq)
+    if (t == NULL || last_seq < t->seq)
         return;
-    t->seq = job->last_seq;
-    if (job->n_rows > 0)
+    t->seq = last_seq;
+    if (r != NULL)
         hub_set_retained(hub, t, r->seq, r->ts, r->from, r->data, r->data_len,
                          false);
     else
         msg_unref(&t->retained);
+}
+
+static void state_apply(struct hub *hub, const struct store_job *job)
+{
+    state_apply_one(hub, job->topic, job->last_seq,
+                    job->n_rows > 0 ? job->rows : NULL);
+}
+
+/* A pattern's state: the cluster's topics it matches that this node did
+ * not follow yet (marks[], retained values in rows[] by topic), so its
+ * replays and retained values cover them too. */
+static void state_apply_pattern(struct hub *hub, const struct store_job *job)
+{
+    for (size_t i = 0; i < job->n_marks; i++) {
+        const struct store_mark *m = &job->marks[i];
+        const struct store_row *r = NULL;
+
+        for (size_t k = 0; k < job->n_rows && r == NULL; k++)
+            if (job->rows[k].topic != NULL &&
+                strcmp(job->rows[k].topic, m->topic) == 0)
+                r = &job->rows[k];
+        state_apply_one(hub, m->topic, m->seq, r);
+    }
 }
 
 /* The ok a sub would get, without subscribing (it was cancelled). */
@@ -293,11 +316,15 @@ static void session_done_state(void *arg, struct store_job *job)
                       "the topic's state could not be read");
         } else if (sw->cancelled) {
             /* unsubscribed before it was answered: answer, stay out */
-            if (!is_pattern)
+            if (is_pattern)
+                state_apply_pattern(hub, job);
+            else
                 state_apply(hub, job);
             sub_answer_only(hub, c, &sw->cmd, sw->gate);
         } else {
-            if (!is_pattern)
+            if (is_pattern)
+                state_apply_pattern(hub, job);
+            else
                 state_apply(hub, job);
             sub_run(hub, c, &sw->cmd, sw->gate);
         }

@@ -656,6 +656,8 @@ static bool state_sub_active(struct redis_storage *rs, const char *topic)
     }
 }
 
+static int state_list(struct redis_storage *rs, struct rjob *r);
+
 /*
  * A STATE job reads only once the topic's (or pattern's) subscription is
  * active: a message published after the read is then sure to be heard,
@@ -670,10 +672,8 @@ static int state_send(struct redis_storage *rs, struct rjob *r)
         r->parked = true;
         return 0;
     }
-    if (is_pattern(r->job->topic)) {
-        r->ready = true; /* the caller advances the queue */
-        return 0;
-    }
+    if (is_pattern(r->job->topic))
+        return state_list(rs, r);
     return redis_call_retained(rs->link, r->job->topic, state_done, r);
 }
 
@@ -938,6 +938,8 @@ static bool list_wants(const struct store_job *job, const char *name)
     return store_job_allows_name(job, name);
 }
 
+static void state_list_read(struct redis_storage *rs, struct rjob *r);
+
 static void list_names_done(int err, size_t n, const char *const *items,
                             void *ud)
 {
@@ -973,7 +975,10 @@ static void list_names_done(int err, size_t n, const char *const *items,
         job_ready(r->rs, r);
         return;
     }
-    list_count(r->rs, r);
+    if (job->kind == STORE_JOB_STATE)
+        state_list_read(r->rs, r);
+    else
+        list_count(r->rs, r);
 }
 
 /*
@@ -999,6 +1004,104 @@ static int unread_send(struct redis_storage *rs, struct rjob *r)
         return 0;
     }
     pattern_prefix(job->topic, prefix, sizeof(prefix));
+    return redis_call_topics(rs->link, prefix, NULL, UNREAD_PAGE,
+                             list_names_done, r);
+}
+
+/* A pattern STATE's read of one registered topic: start tracking it at
+ * the seq read (a topic tracked meanwhile keeps its own start, and the
+ * hub learns nothing new of it), and keep its retained value for the
+ * hub. */
+struct state_read {
+    struct rjob *r;
+    size_t i; /* in job->marks */
+};
+
+static void state_list_done(int err, const struct redis_rows *res, void *ud)
+{
+    struct state_read *sr = ud;
+    struct rjob *r = sr->r;
+    struct store_job *job = r->job;
+    struct store_mark *m = &job->marks[sr->i];
+    struct rtopic *t = NULL;
+
+    free(sr);
+    if (err != 0) {
+        job->err = link_err(err);
+    } else if ((t = rtopic_get(r->rs, m->topic)) == NULL) {
+        job->err = PL_ERR_INTERNAL;
+    } else if (!t->tracked) {
+        redis_gap_init(&t->gap, res->latest, res->epoch, strlen(res->epoch));
+        t->tracked = true;
+        m->seq = (int64_t)res->latest;
+        if (res->n > 0) {
+            struct store_row *rows =
+                realloc(job->rows, (job->n_rows + 1) * sizeof(*rows));
+
+            if (rows == NULL) {
+                job->err = PL_ERR_INTERNAL;
+            } else {
+                job->rows = rows;
+                memset(&rows[job->n_rows], 0, sizeof(*rows));
+                if (row_from_event(&rows[job->n_rows], &res->rows[0]) < 0 ||
+                    (rows[job->n_rows].topic = strdup(m->topic)) == NULL) {
+                    free(rows[job->n_rows].from);
+                    free(rows[job->n_rows].data);
+                    job->err = PL_ERR_INTERNAL;
+                } else {
+                    job->n_rows++;
+                }
+            }
+        }
+    }
+    if (--r->calls == 0)
+        list_finish(r->rs, r);
+}
+
+/* A pattern STATE, its registry names listed: read each topic this node
+ * does not follow yet (the ones it follows, it delivers already). */
+static void state_list_read(struct redis_storage *rs, struct rjob *r)
+{
+    struct store_job *job = r->job;
+
+    for (size_t i = 0; i < job->n_marks && job->err == 0; i++) {
+        const struct rtopic *t = rtopic_find(rs, job->marks[i].topic);
+        struct state_read *sr = NULL;
+
+        if (t != NULL && t->tracked)
+            continue; /* seq 0: dropped by list_finish */
+        sr = malloc(sizeof(*sr));
+        if (sr == NULL) {
+            job->err = PL_ERR_INTERNAL;
+            break;
+        }
+        sr->r = r;
+        sr->i = i;
+        if (redis_call_retained(rs->link, job->marks[i].topic,
+                                state_list_done, sr) != 0) {
+            free(sr);
+            job->err = PL_ERR_OVERLOADED;
+            break;
+        }
+        r->calls++;
+    }
+    if (r->calls == 0)
+        list_finish(rs, r);
+}
+
+/*
+ * A pattern STATE (its PSUBSCRIBE active): the registered topics the
+ * pattern matches that this node does not follow yet, each with its
+ * latest seq (marks[]) and retained value (rows[], by topic), so a sub
+ * with since or history on a pattern covers the cluster's topics, not
+ * only those this node heard. Tracking starts at the seq read, after the
+ * PSUBSCRIBE, so nothing falls between the read and what is heard.
+ */
+static int state_list(struct redis_storage *rs, struct rjob *r)
+{
+    char prefix[256];
+
+    pattern_prefix(r->job->topic, prefix, sizeof(prefix));
     return redis_call_topics(rs->link, prefix, NULL, UNREAD_PAGE,
                              list_names_done, r);
 }

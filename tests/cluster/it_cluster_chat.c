@@ -591,6 +591,77 @@ static void test_topics_from_any_node(void **state)
     rawws_close(dave);
 }
 
+/* A sub on a pattern, with since or without, on a node that never heard
+ * the topics: replays and retained values cover the cluster's topics,
+ * and what follows is live, once. */
+static void test_pattern_sub_from_any_node(void **state)
+{
+    struct rawws *bob = on_node(2, "bob");
+    struct rawws *dave = on_node(0, "dave");
+    struct rawws *erin = on_node(0, "erin");
+    char base[96], a[128], b[128];
+    cJSON *ok = NULL;
+    cJSON *got[5];
+    cJSON *m = NULL;
+
+    (void)state;
+    itest_topic(base, sizeof(base), "cpat");
+    snprintf(a, sizeof(a), "%s/a", base);
+    snprintf(b, sizeof(b), "%s/b", base);
+    assert_int_equal(itest_pub(bob, 2, a, "1"), 1);
+    assert_int_equal(itest_pub(bob, 3, a, "2"), 2);
+    assert_int_equal(rawws_send_textf(bob,
+                                      "{\"op\":\"pub\",\"id\":4,"
+                                      "\"topic\":\"%s\",\"data\":3,"
+                                      "\"retain\":true}",
+                                      a),
+                     0);
+    assert_int_equal(ok_seq(bob, 4), 3);
+    assert_int_equal(itest_pub(bob, 5, b, "1"), 1);
+    assert_int_equal(itest_pub(bob, 6, b, "2"), 2);
+
+    /* since 0 on node 0: all five, recovered */
+    assert_int_equal(rawws_send_textf(dave,
+                                      "{\"op\":\"sub\",\"id\":2,"
+                                      "\"topic\":\"%s/#\","
+                                      "\"since\":0}",
+                                      base),
+                     0);
+    ok = rawws_expect_ok(dave, 2, W);
+    assert_non_null(ok);
+    assert_false(tj_has(ok, "recovered"));
+    cJSON_Delete(ok);
+    assert_int_equal(itest_collect(dave, got, 5, W), 5);
+    for (int s = 1; s <= 3; s++)
+        assert_non_null(itest_find_msg(got, 5, a, s));
+    for (int s = 1; s <= 2; s++)
+        assert_non_null(itest_find_msg(got, 5, b, s));
+    itest_free_all(got, 5);
+
+    /* no since, same node: the retained value of a */
+    assert_int_equal(rawws_send_textf(erin,
+                                      "{\"op\":\"sub\",\"id\":2,"
+                                      "\"topic\":\"%s/#\"}",
+                                      base),
+                     0);
+    ok = rawws_expect_ok(erin, 2, W);
+    assert_non_null(ok);
+    cJSON_Delete(ok);
+    m = itest_expect_msg(erin, a, 3, W);
+    assert_non_null(m);
+    cJSON_Delete(m);
+
+    /* then live, once, on both */
+    assert_int_equal(itest_pub(bob, 7, b, "3"), 3);
+    cJSON_Delete(itest_expect_msg(dave, b, 3, W));
+    cJSON_Delete(itest_expect_msg(erin, b, 3, W));
+    assert_true(itest_nothing_more(dave, 9, ITEST_QUIET_MS));
+    assert_true(itest_nothing_more(erin, 9, ITEST_QUIET_MS));
+    rawws_close(bob);
+    rawws_close(dave);
+    rawws_close(erin);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -598,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_markers),
         cmocka_unit_test(test_search_refused),
         cmocka_unit_test(test_topics_from_any_node),
+        cmocka_unit_test(test_pattern_sub_from_any_node),
     };
 
     return itest_exit_code(cmocka_run_group_tests(tests, setup, teardown));
