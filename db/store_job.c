@@ -1,13 +1,16 @@
 /*
  * store_job.c: owns a store job's memory: its copied inputs, the rows a
  * read returns, and the hand-over of a finished job to whoever submitted
- * it (its done callback). No threads, no SQLite.
+ * it (its done callback), and which topics a job covers. No threads, no
+ * SQLite.
  */
 #include "store_job.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "topic.h"
 
 /* strdup that keeps NULL. Returns 0, or -ENOMEM. */
 static int store_dup(char **dst, const char *src)
@@ -101,6 +104,22 @@ int store_job_set_search(struct store_job *job, const char *query,
         job->n_allow = i + 1;
     }
     return 0;
+}
+
+bool store_job_allows(const struct store_job *job, const char *name)
+{
+    return job->topic != NULL && pl_topic_match(job->topic, name) &&
+           store_job_allows_name(job, name);
+}
+
+bool store_job_allows_name(const struct store_job *job, const char *name)
+{
+    if (!job->has_allow)
+        return true;
+    for (size_t i = 0; i < job->n_allow; i++)
+        if (pl_topic_match(job->allow[i], name))
+            return true;
+    return false;
 }
 
 void store_job_free(struct store_job **jobp)

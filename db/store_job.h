@@ -19,7 +19,11 @@ enum store_job_kind {
     STORE_JOB_MARK,    /* chat (#16), a write: move user `from`'s read
                           marker in topic up to mark_seq (never back) */
     STORE_JOB_UNREAD,  /* chat (#16), a read: for each of marks[], user
-                          `from`'s marker and unread count */
+                          `from`'s marker and unread count. Shared
+                          engines take no marks (NULL): `topic` (a
+                          pattern or a topic) and allow[] choose the
+                          stored topics, at most limit, and the engine
+                          fills marks[] itself */
     STORE_JOB_SEARCH,  /* chat (#16), a read: up to limit messages whose
                           text matches query, newest first, in topics
                           matching `topic` (a pattern) and allowed, with
@@ -34,6 +38,10 @@ enum store_job_kind {
                           on any node, as rows[i].from */
     STORE_JOB_MQTT,    /* MQTT persistent sessions (#14), a write in the
                           group commit: struct store_mqtt. SQLite only. */
+    STORE_JOB_TOPICS,  /* shared engines: the stored topics whose names
+                          start with `topic` ("": all but $ topics) and
+                          allow[] allows, at most limit, in marks[]
+                          (seq, retained, members) */
 };
 
 /* One MQTT session's changes since the last flush (STORE_JOB_MQTT). */
@@ -67,6 +75,8 @@ struct store_mark {
                           edits nor deletions nor deleted; at most
                           STORE_UNREAD_MAX */
     bool more;         /* output: counting stopped at STORE_UNREAD_MAX */
+    bool retained;     /* TOPICS output: a retained message is held */
+    int64_t members;   /* TOPICS output: presence members, cluster-wide */
 };
 
 /* Unread counts stop here: a client shows "999+", and a topic never
@@ -155,6 +165,13 @@ struct store_job {
     bool epoch_reset;            /* HEARD: the engine lost the topic's
                                     history (a storage restarted empty);
                                     seq starts again below what was seen */
+    bool redacted;               /* HEARD: a deleted message's stub (data
+                                    null), read back to fill a gap */
+    bool marked;                 /* HEARD: user `from`'s read marker in
+                                    topic moved to seq, by a connection
+                                    on another node (chat, #16) */
+    bool unsupported;            /* SEARCH: this engine cannot search
+                                    (err is BAD_REQUEST) */
     int64_t first_seq;           /* AFTER/BEFORE: oldest stored seq of the
                                     topic, 0 when it has none */
     int64_t last_seq;            /* AFTER/BEFORE: newest committed seq */
@@ -178,6 +195,12 @@ int store_job_set_search(struct store_job *job, const char *query,
                          char *const *allow, size_t n_allow, bool has_allow);
 /* Free an MQTT session change and its strings; NULLs *m. */
 void store_mqtt_free(struct store_mqtt **m);
+/* SEARCH, and UNREAD for shared engines: whether topic name is one the
+ * job covers: job->topic (a pattern or a topic) matches it and, with
+ * has_allow, some allow[i] does. */
+bool store_job_allows(const struct store_job *job, const char *name);
+/* Whether allow[] (with has_allow) lets the job read topic name. */
+bool store_job_allows_name(const struct store_job *job, const char *name);
 /* Free a job, its strings and rows, and NULL the caller's pointer. */
 void store_job_free(struct store_job **job);
 /* A completed job reached the service thread: call its done callback (if

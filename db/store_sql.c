@@ -45,7 +45,6 @@
 
 #include "cmd.h"
 #include "errors.h"
-#include "topic.h"
 
 #define SQL_DEFAULT_WINDOW_MS (24 * 3600 * 1000LL)
 #define SQL_BUSY_TIMEOUT_MS 2000
@@ -1843,19 +1842,6 @@ static size_t sql_fts_query(const char *q, char *out)
     return k;
 }
 
-/* Whether a search may return a message of topic name. */
-static bool sql_search_allows(const struct store_job *job, const char *name)
-{
-    if (!pl_topic_match(job->topic, name))
-        return false;
-    if (!job->has_allow)
-        return true;
-    for (size_t i = 0; i < job->n_allow; i++)
-        if (pl_topic_match(job->allow[i], name))
-            return true;
-    return false;
-}
-
 static int sql_add_row(struct store_job *job, sqlite3_stmt *st, size_t *cap);
 static void sql_drop_rows(struct store_job *job);
 
@@ -1884,7 +1870,7 @@ static void sql_search(struct store_sql *s, struct store_job *job)
            (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 8);
 
-        if (name == NULL || !sql_search_allows(job, name))
+        if (name == NULL || !store_job_allows(job, name))
             continue;
         if (job->before > 0 && sqlite3_column_int64(st, 1) >= job->before)
             continue;

@@ -8,8 +8,11 @@
  * messages after it others wrote. `search` asks the store's full-text
  * index for the newest messages matching q in the topics a pattern
  * matches and the token allows. The answers wait for the store through
- * a placeholder, so replies keep their command order. Service thread
- * only.
+ * a placeholder, so replies keep their command order. With shared
+ * storage (a cluster) the engine keeps the markers, tells other nodes of
+ * a moved marker (chat_marked_heard), and lists the stored topics an
+ * unread pattern matches, since this node knows only those it heard.
+ * Service thread only.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +21,13 @@
 #include "log.h"
 #include "topic.h"
 
-/* Whether c may keep markers in t: a stored topic it may read. Sends the
+#define MARK_NOT_STORED                                                     \
+    "read markers are kept for stored topics with messages only"
+
+/* Whether c may keep markers in cmd->topic: a stored topic it may read. Sends the
  * error and returns false when not. */
 static bool chat_marker_topic(struct hub *hub, struct conn *c,
-                              const struct pl_cmd *cmd, struct topic **tp)
+                              const struct pl_cmd *cmd)
 {
     struct topic *t = hub_topic(hub, cmd->topic, false);
 
@@ -30,14 +36,13 @@ static bool chat_marker_topic(struct hub *hub, struct conn *c,
                        "token does not allow reading this topic");
         return false;
     }
+    /* With shared storage only the engine knows whether another node
+     * stored messages here: it answers bad_request when none. */
     if (!hub->cfg.persist || hub_is_ephemeral(hub, cmd->topic) ||
-        t == NULL || t->seq == 0) {
-        hub_send_error(hub, c, cmd->id, PL_ERR_BAD_REQUEST,
-                       "read markers are kept for stored topics with "
-                       "messages only");
+        (!storage_is_shared(&hub->storage) && (t == NULL || t->seq == 0))) {
+        hub_send_error(hub, c, cmd->id, PL_ERR_BAD_REQUEST, MARK_NOT_STORED);
         return false;
     }
-    *tp = t;
     return true;
 }
 
@@ -79,6 +84,12 @@ static void chat_send_marked(struct hub *hub, const char *user,
     msg_unref(&w.m);
 }
 
+void chat_marked_heard(struct hub *hub, const char *user, const char *topic,
+                       int64_t seq)
+{
+    chat_send_marked(hub, user, 0, topic, seq);
+}
+
 /* The answer to a store read for c: the scratch buffer with the ok frame
  * begun, or NULL after the error frame (saying why) was sent instead. */
 static struct pl_buf *chat_reply_begin(struct hub *hub, struct conn *c,
@@ -102,18 +113,21 @@ static void chat_done_mark(void *arg, struct store_job *job)
     struct hub *hub = arg;
     struct conn *c = hub_read_conn(hub, job);
     struct pl_buf *b = NULL;
+    const char *why = NULL;
 
     if (job->err == 0 && !job->duplicate)
         chat_send_marked(hub, job->from, job->conn_id, job->topic, job->seq);
+    why = job->err == PL_ERR_BAD_REQUEST
+              ? MARK_NOT_STORED
+              : "the read marker could not be stored";
     if (c == NULL) {
         /* A mark without an id hears only of its failure. */
         c = job->req_id == 0 ? conn_find(&hub->conns, job->conn_id) : NULL;
         if (c != NULL && c->close_code == 0 && job->err != 0)
-            hub_send_error(hub, c, 0, (enum pl_err)job->err,
-                           "the read marker could not be stored");
+            hub_send_error(hub, c, 0, (enum pl_err)job->err, why);
         return;
     }
-    b = chat_reply_begin(hub, c, job, "the read marker could not be stored");
+    b = chat_reply_begin(hub, c, job, why);
     if (b == NULL)
         return;
     pl_frame_kv_str(b, "topic", job->topic);
@@ -125,11 +139,10 @@ static void chat_done_mark(void *arg, struct store_job *job)
 void chat_mark(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
 {
     struct store_job *job = NULL;
-    struct topic *t = NULL;
 
-    if (!chat_marker_topic(hub, c, cmd, &t))
+    if (!chat_marker_topic(hub, c, cmd))
         return;
-    job = store_job_new(STORE_JOB_MARK, t->name);
+    job = store_job_new(STORE_JOB_MARK, cmd->topic);
     if (job != NULL && (job->from = hub_strdup(c->user)) == NULL)
         store_job_free(&job);
     if (job == NULL) {
@@ -224,6 +237,13 @@ void chat_unread(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
         chat_send_empty(hub, c, cmd->id, "topics"); /* no store, no markers */
         return;
     }
+    if (storage_is_shared(&hub->storage)) {
+        /* the engine lists the stored topics the pattern matches and the
+         * token allows: this node knows only the topics it heard */
+        (void)hub_submit_listing(hub, c, cmd, STORE_JOB_UNREAD,
+                                 chat_done_unread);
+        return;
+    }
     w.found = calloc(TOPICS_LIST_MAX, sizeof(*w.found));
     job = store_job_new(STORE_JOB_UNREAD, NULL);
     if (w.found == NULL || job == NULL ||
@@ -263,9 +283,12 @@ static void chat_done_search(void *arg, struct store_job *job)
 
     if (c == NULL)
         return;
-    b = chat_reply_begin(hub, c, job, job->err == PL_ERR_BAD_REQUEST
-                                          ? "q holds no word to search for"
-                                          : "search failed");
+    b = chat_reply_begin(hub, c, job,
+                         job->unsupported ? "search is not available in "
+                                            "cluster mode"
+                         : job->err == PL_ERR_BAD_REQUEST
+                             ? "q holds no word to search for"
+                             : "search failed");
     if (b == NULL)
         return;
     pl_buf_cstr(b, ",\"messages\":[");

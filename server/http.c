@@ -543,6 +543,19 @@ static void api_topics(struct server *srv, struct lws *wsi, struct pss *pss)
     rc = http_query_get(&q, "prefix", &prefix);
     if (api_bad_arg(wsi, pss, rc, "prefix", NULL))
         goto out;
+    if (hub_lists_topics_from_storage(srv->hub)) {
+        /* a cluster's list comes from storage: the topics op, whose
+         * reply frame becomes the response as for history */
+        struct pl_cmd cmd;
+
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.op = PL_OP_TOPICS;
+        cmd.id = 1;
+        cmd.topic = rc == 0 ? (char *)(uintptr_t)prefix : NULL; /* borrowed */
+        cmd.topic_len = rc == 0 ? strlen(prefix) : 0;
+        hub_conn_cmd(srv->hub, pss->conn, &cmd);
+        goto out;
+    }
     pl_buf_init(&b, 4096);
     hub_topics_json(srv->hub, pss->conn, rc == 0 ? prefix : NULL, &b);
     if (pl_buf_failed(&b))

@@ -714,8 +714,16 @@ static void hub_heard(void *ctx, struct store_job *job)
     struct hub *hub = ctx;
     struct topic *t = NULL;
 
+    struct pl_msg_refs refs = {job->edit_of, job->redacts, job->reply_to,
+                               job->redacted};
+
     if (job->presence != 0) {
         presence_heard(hub, job->topic, job->from, job->presence > 0);
+        return;
+    }
+    if (job->marked) {
+        /* another node's connection moved the user's marker */
+        chat_marked_heard(hub, job->from, job->topic, job->seq);
         return;
     }
     t = hub_topic(hub, job->topic, true);
@@ -729,8 +737,13 @@ static void hub_heard(void *ctx, struct store_job *job)
         return;
     if (t->seq == 0)
         t->seq = job->seq - 1; /* first heard: nothing before it is owed */
-    hub_publish_commit(hub, t, job->seq, job->ts, job->from, job->data,
-                       job->data_len, job->data_is_null, job->retain);
+    /* A deletion erased its target in storage (on whichever node stored
+     * it): this node's ring and retained copy must forget it too. */
+    if (job->redacts > 0)
+        hub_topic_redacted(hub, t, job->redacts, false);
+    hub_publish_commit_refs(hub, t, job->seq, job->ts, job->from, job->data,
+                            job->data_len, job->data_is_null, job->retain,
+                            &refs);
 }
 
 struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,

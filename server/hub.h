@@ -171,6 +171,10 @@ struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,
  * connection, after its auth). */
 void hub_topics_json(struct hub *hub, struct conn *c, const char *prefix,
                      struct pl_buf *b);
+/* True when the topics op must ask the storage (a cluster: this node
+ * knows only the topics it heard), so an API request sends the op through
+ * hub_conn_cmd rather than hub_topics_json. */
+bool hub_lists_topics_from_storage(const struct hub *hub);
 
 const struct hub_stats *hub_get_stats(struct hub *hub);
 struct hub_stats *hub_stats_mut(struct hub *hub);

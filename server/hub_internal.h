@@ -118,11 +118,23 @@ int hub_submit_read(struct hub *hub, struct conn *c, struct store_job *job);
 struct conn *hub_read_conn(struct hub *hub, struct store_job *job);
 void hub_read_reply(struct hub *hub, struct conn *c, struct store_job *job,
                     struct pl_buf *b);
+/* Shared storage: submit a read of kind (UNREAD, TOPICS) that the engine
+ * answers by listing stored topics itself: topic cmd->topic (a pattern,
+ * or a prefix), from c's user, allowed by c's token, at most
+ * TOPICS_LIST_MAX, done taking the completion. 0 or -1 (c got the
+ * error). */
+int hub_submit_listing(struct hub *hub, struct conn *c,
+                       const struct pl_cmd *cmd, enum store_job_kind kind,
+                       void (*done)(void *, struct store_job *));
 
 /* chat.c: read markers and unread counts (#16) */
 void chat_mark(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
 void chat_unread(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
 void chat_search(struct hub *hub, struct conn *c, const struct pl_cmd *cmd);
+/* Shared storage: user's marker in topic moved to seq on another node;
+ * tell every connection of user here. */
+void chat_marked_heard(struct hub *hub, const char *user, const char *topic,
+                       int64_t seq);
 
 /* presence.c */
 void presence_join(struct hub *hub, struct topic *t, const char *user);

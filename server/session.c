@@ -243,19 +243,42 @@ static void sub_wait_free(struct hub *hub, struct sub_wait **swp)
 /* The topic's state as the shared storage has it now. Taken when it is
  * not older than what this node holds: a newer seq heard meanwhile keeps
  * its own retained value. */
-static void state_apply(struct hub *hub, const struct store_job *job)
+static void state_apply_one(struct hub *hub, const char *name,
+                            int64_t last_seq, const struct store_row *r)
 {
-    struct topic *t = hub_topic(hub, job->topic, true);
-    const struct store_row *r = job->rows;
+    struct topic *t = hub_topic(hub, name, true);
 
-    if (t == NULL || job->last_seq < t->seq)
+    if (t == NULL || last_seq < t->seq)
         return;
-    t->seq = job->last_seq;
-    if (job->n_rows > 0)
+    t->seq = last_seq;
+    if (r != NULL)
         hub_set_retained(hub, t, r->seq, r->ts, r->from, r->data, r->data_len,
                          false);
     else
         msg_unref(&t->retained);
+}
+
+static void state_apply(struct hub *hub, const struct store_job *job)
+{
+    state_apply_one(hub, job->topic, job->last_seq,
+                    job->n_rows > 0 ? job->rows : NULL);
+}
+
+/* A pattern's state: the cluster's topics it matches that this node did
+ * not follow yet (marks[], retained values in rows[] by topic), so its
+ * replays and retained values cover them too. */
+static void state_apply_pattern(struct hub *hub, const struct store_job *job)
+{
+    for (size_t i = 0; i < job->n_marks; i++) {
+        const struct store_mark *m = &job->marks[i];
+        const struct store_row *r = NULL;
+
+        for (size_t k = 0; k < job->n_rows && r == NULL; k++)
+            if (job->rows[k].topic != NULL &&
+                strcmp(job->rows[k].topic, m->topic) == 0)
+                r = &job->rows[k];
+        state_apply_one(hub, m->topic, m->seq, r);
+    }
 }
 
 /* The ok a sub would get, without subscribing (it was cancelled). */
@@ -293,11 +316,15 @@ static void session_done_state(void *arg, struct store_job *job)
                       "the topic's state could not be read");
         } else if (sw->cancelled) {
             /* unsubscribed before it was answered: answer, stay out */
-            if (!is_pattern)
+            if (is_pattern)
+                state_apply_pattern(hub, job);
+            else
                 state_apply(hub, job);
             sub_answer_only(hub, c, &sw->cmd, sw->gate);
         } else {
-            if (!is_pattern)
+            if (is_pattern)
+                state_apply_pattern(hub, job);
+            else
                 state_apply(hub, job);
             sub_run(hub, c, &sw->cmd, sw->gate);
         }
@@ -744,6 +771,79 @@ static void topics_list(struct hub *hub, struct conn *c, const char *prefix,
     pl_buf_cstr(b, "]");
 }
 
+/* The cluster's topics arrived (shared storage): the same list as
+ * topics_list, from the registry in storage. */
+static void session_done_topics(void *arg, struct store_job *job)
+{
+    struct hub *hub = arg;
+    struct conn *c = hub_read_conn(hub, job);
+    struct pl_buf *b = NULL;
+
+    if (c == NULL)
+        return;
+    b = hub_scratch(hub);
+    if (job->err != 0) {
+        pl_frame_error(b, job->req_id, (enum pl_err)job->err,
+                       "the topics could not be listed");
+        hub_read_reply(hub, c, job, b);
+        return;
+    }
+    pl_frame_begin(b, "ok");
+    pl_frame_id(b, job->req_id);
+    pl_buf_cstr(b, ",\"topics\":[");
+    for (size_t i = 0; i < job->n_marks; i++) {
+        const struct store_mark *m = &job->marks[i];
+
+        pl_buf_cstr(b, i > 0 ? ",{\"topic\":" : "{\"topic\":");
+        pl_buf_json_str(b, m->topic, strlen(m->topic));
+        pl_buf_cstr(b, ",\"seq\":");
+        pl_buf_int(b, m->seq);
+        pl_buf_cstr(b, m->retained ? ",\"retained\":true"
+                                   : ",\"retained\":false");
+        pl_buf_cstr(b, ",\"members\":");
+        pl_buf_int(b, m->members);
+        pl_buf_cstr(b, "}");
+    }
+    pl_buf_cstr(b, "]");
+    pl_frame_end(b);
+    hub_read_reply(hub, c, job, b);
+}
+
+/* With shared storage this node knows only the topics it heard: the
+ * engine lists the cluster's (its topic registry). */
+static void topics_request(struct hub *hub, struct conn *c,
+                           const struct pl_cmd *cmd)
+{
+    hub_submit_listing(hub, c, cmd, STORE_JOB_TOPICS, session_done_topics);
+}
+
+int hub_submit_listing(struct hub *hub, struct conn *c,
+                       const struct pl_cmd *cmd, enum store_job_kind kind,
+                       void (*done)(void *, struct store_job *))
+{
+    const struct pl_claims *cl = c->claims;
+    struct store_job *job =
+        store_job_new(kind, cmd->topic != NULL ? cmd->topic : "");
+
+    if (job == NULL || (job->from = hub_strdup(c->user)) == NULL ||
+        store_job_set_search(job, NULL, cl != NULL ? cl->allow_sub : NULL,
+                             cl != NULL ? cl->n_allow_sub : 0,
+                             cl != NULL && cl->has_allow_sub) < 0) {
+        store_job_free(&job);
+        hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
+        return -1;
+    }
+    job->limit = TOPICS_LIST_MAX;
+    job->req_id = cmd->id;
+    job->done = done;
+    return hub_submit_read(hub, c, job);
+}
+
+bool hub_lists_topics_from_storage(const struct hub *hub)
+{
+    return storage_is_shared(&hub->storage) && hub->cfg.persist;
+}
+
 static void cmd_topics(struct hub *hub, struct conn *c,
                        const struct pl_cmd *cmd)
 {
@@ -751,6 +851,10 @@ static void cmd_topics(struct hub *hub, struct conn *c,
 
     if (cmd->id == 0)
         return;
+    if (hub_lists_topics_from_storage(hub)) {
+        topics_request(hub, c, cmd);
+        return;
+    }
     b = hub_scratch(hub);
     pl_frame_begin(b, "ok");
     pl_frame_id(b, cmd->id);

@@ -9,7 +9,11 @@ exactly as redis_layout.c writes them: pl:<len>:{<topic>}:<kind>.
 
 Payload text (see redis_layout.h):
     m <seq> <ts> <retain 0|1> <epoch> <fromlen> <from><data>
+    c <seq> <ts> <retain 0|1> <epoch> <edit_of> <redacts> <reply_to>
+      <redacted 0|1> <fromlen> <from><data>      (chat, #16; one line)
     j <user> / l <user>
+    k <node> <seq> <userlen> <user><topic>      (on pl:marked)
+A message with no chat relation keeps the `m` form, byte for byte.
 Numbers are formatted with %d: Lua 5.1 would print large numbers with an
 exponent.
 ]]
@@ -57,17 +61,181 @@ local function trim_age(log, min_ts)
     end
 end
 
+-- A stored payload's head: its fields as strings, and where its data
+-- starts (p:sub(h.data_at) is the data). nil when it is not a message.
+local function parse(p)
+    local h = {}
+    local e, flen
+    local tag = string.sub(p, 1, 1)
+    if tag == 'm' then
+        local s
+        s, e, h.seq, h.ts, h.retain, h.epoch, flen =
+            string.find(p, '^m (%d+) (%d+) ([01]) (%S+) (%d+) ')
+        if s == nil then
+            return nil
+        end
+        h.edit_of, h.redacts, h.reply_to, h.redacted = '0', '0', '0', '0'
+    elseif tag == 'c' then
+        local s
+        s, e, h.seq, h.ts, h.retain, h.epoch, h.edit_of, h.redacts,
+            h.reply_to, h.redacted, flen = string.find(p,
+            '^c (%d+) (%d+) ([01]) (%S+) (%d+) (%d+) (%d+) ([01]) (%d+) ')
+        if s == nil then
+            return nil
+        end
+    else
+        return nil
+    end
+    flen = tonumber(flen)
+    h.from = string.sub(p, e + 1, e + flen)
+    h.data_at = e + flen + 1
+    return h
+end
+
+-- A payload from its fields (strings); `m` unless a chat relation is set.
+local function payload_of(seq, ts, flag, epoch, edit_of, redacts, reply_to,
+                          redacted, from, data)
+    local head
+    if edit_of == '0' and redacts == '0' and reply_to == '0' and
+        redacted == '0' then
+        head = 'm ' .. seq .. ' ' .. ts .. ' ' .. flag .. ' ' .. epoch .. ' '
+    else
+        head = 'c ' .. seq .. ' ' .. ts .. ' ' .. flag .. ' ' .. epoch .. ' ' ..
+            edit_of .. ' ' .. redacts .. ' ' .. reply_to .. ' ' .. redacted ..
+            ' '
+    end
+    return head .. string.format('%d', #from) .. ' ' .. from .. data
+end
+
+local function entry_seq(id)
+    return tonumber(string.match(id, '^(%d+)'))
+end
+
+-- The stream entry of seq s, or nil (never stored, trimmed, or deleted).
+local function entry_at(log, s)
+    local e = redis.call('XRANGE', log, s .. '-0', s .. '-0')
+    if #e == 0 then
+        return nil
+    end
+    return e[1][2][4]
+end
+
+-- May `from` edit or delete seq s? 0 yes, 1 bad_request (not stored, or
+-- an edit, a deletion, or deleted), 2 forbidden (someone else's).
+local function check_target(log, s, from)
+    local p = entry_at(log, s)
+    local h = p and parse(p)
+    if h == nil or h.edit_of ~= '0' or h.redacts ~= '0' or
+        h.redacted ~= '0' then
+        return 1
+    end
+    if h.from ~= from then
+        return 2
+    end
+    return 0
+end
+
+-- Erase seq s's data: its entry leaves the stream, and a stub with the
+-- same seq, ts, author and relations, data null and redacted 1, takes its
+-- place in the red zset (scored by seq), which the reads merge back in.
+local function erase(log, red, s)
+    local p = entry_at(log, s)
+    local h = p and parse(p)
+    if h == nil then
+        return
+    end
+    redis.call('ZADD', red, s,
+               payload_of(h.seq, h.ts, '0', h.epoch, h.edit_of, h.redacts,
+                          h.reply_to, '1', h.from, 'null'))
+    redis.call('XDEL', log, s .. '-0')
+end
+
+-- A deletion of seq s was stored: erase s and its edits, forget the
+-- edits, and drop the retained message if it is s.
+local function redact(log, red, edits, ret, s)
+    erase(log, red, s)
+    for _, e in ipairs(redis.call('ZRANGEBYSCORE', edits, s, s)) do
+        erase(log, red, e)
+    end
+    redis.call('ZREMRANGEBYSCORE', edits, s, s)
+    local r = redis.call('GET', ret)
+    if r and string.match(r, '^%a (%d+) ') == s then
+        redis.call('DEL', ret)
+    end
+end
+
+-- Trim the chat keys as the stream was trimmed: by count (seqs at or
+-- below seq - maxlen are gone), by age (stubs older than min_ts; edits of
+-- targets no longer in the stream).
+local function trim_chat(log, red, edits, seq, maxlen, min_ts)
+    local count_trim = maxlen > 0 and seq > maxlen
+    -- A topic that never had an edit or a deletion (most) pays one EXISTS,
+    -- and only once its history is bounded.
+    if (not count_trim and min_ts <= 0) or
+        redis.call('EXISTS', red, edits) == 0 then
+        return
+    end
+    if count_trim then
+        local cut = string.format('%d', seq - maxlen)
+        redis.call('ZREMRANGEBYSCORE', red, '-inf', cut)
+        redis.call('ZREMRANGEBYSCORE', edits, '-inf', cut)
+    end
+    if min_ts <= 0 then
+        return
+    end
+    for _, p in ipairs(redis.call('ZRANGE', red, 0, 63)) do
+        local h = parse(p)
+        if h ~= nil and tonumber(h.ts) >= min_ts then
+            break
+        end
+        redis.call('ZREM', red, p)
+    end
+    local head = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+    if #head > 0 then
+        redis.call('ZREMRANGEBYSCORE', edits, '-inf',
+                   '(' .. string.format('%d', entry_seq(head[1][1])))
+    end
+end
+
 --[[
-pl_publish: KEYS seq, log, ret, epoch [, idem]
+pl_publish: KEYS seq, log, ret, epoch [, idem], or (chat, #16) seq, log,
+ret, epoch, red, edits, topics [, idem].
 ARGV channel, ts, from, data, retain (0 no, 1 set, 2 clear), maxlen (0: no
-bound), epoch candidate, dedupe window (s), min_ts (0: no age bound).
-Returns {seq, duplicate 0|1, epoch}. The order is the contract's: check the
-key, take the seq, append, retained, PUBLISH, remember the key.
+bound), epoch candidate, dedupe window (s), min_ts (0: no age bound), and
+with the chat keys: edit_of, redacts, reply_to (0: none), topic.
+Returns {seq, duplicate 0|1, epoch}, or {0, 1|2, epoch} when an edit or a
+deletion may not be stored (1 bad_request, 2 forbidden: check_target).
+The order is the contract's: check the target, check the key, take the
+seq, append, erase what a deletion deletes, retained, PUBLISH, remember
+the key. Stream history keeps the newest maxlen seqs (MINID, so a
+deleted entry's stub counts as one).
 ]]
 local function publish(keys, args)
+    local nk = #keys
+    local chat = nk >= 7
+    local idem = nil
+    if nk == 5 or nk == 8 then
+        idem = keys[nk]
+    end
     local epoch = epoch_of(keys[4], args[7])
-    if keys[5] then
-        local seen = redis.call('GET', keys[5])
+    local edit_of, redacts, reply_to = '0', '0', '0'
+    if chat then
+        edit_of, redacts, reply_to = args[10], args[11], args[12]
+    end
+    local target = nil
+    if edit_of ~= '0' then
+        target = edit_of
+    elseif redacts ~= '0' then
+        target = redacts
+    end
+    if target ~= nil then
+        local refused = check_target(keys[2], target, args[3])
+        if refused ~= 0 then
+            return {0, refused, epoch}
+        end
+    end
+    if idem then
+        local seen = redis.call('GET', idem)
         if seen then
             return {tonumber(seen), 1, epoch}
         end
@@ -79,25 +247,39 @@ local function publish(keys, args)
     if retain ~= '0' then
         flag = '1'
     end
-    local payload = 'm ' .. s .. ' ' .. args[2] .. ' ' .. flag .. ' ' ..
-        epoch .. ' ' .. string.format('%d', #args[3]) .. ' ' .. args[3] ..
-        args[4]
+    local payload = payload_of(s, args[2], flag, epoch, edit_of, redacts,
+                               reply_to, '0', args[3], args[4])
     local maxlen = tonumber(args[6])
-    if maxlen > 0 then
-        redis.call('XADD', keys[2], 'MAXLEN', maxlen, s .. '-0',
+    if maxlen > 0 and seq > maxlen then
+        redis.call('XADD', keys[2], 'MINID',
+                   string.format('%d', seq - maxlen + 1) .. '-0', s .. '-0',
                    't', args[2], 'm', payload)
     else
         redis.call('XADD', keys[2], s .. '-0', 't', args[2], 'm', payload)
     end
     trim_age(keys[2], tonumber(args[9]))
+    if chat then
+        if edit_of ~= '0' then
+            redis.call('ZADD', keys[6], edit_of, s)
+        end
+        if redacts ~= '0' then
+            redact(keys[2], keys[5], keys[6], keys[3], redacts)
+        end
+        trim_chat(keys[2], keys[5], keys[6], seq, maxlen, tonumber(args[9]))
+        -- The registry learns a topic with its first message (a Redis that
+        -- lost its data starts both over together).
+        if seq == 1 then
+            redis.call('ZADD', keys[7], 0, args[13])
+        end
+    end
     if retain == '1' then
         redis.call('SET', keys[3], payload)
     elseif retain == '2' then
         redis.call('DEL', keys[3])
     end
     redis.call('PUBLISH', args[1], payload)
-    if keys[5] then
-        redis.call('SET', keys[5], s, 'EX', args[8])
+    if idem then
+        redis.call('SET', idem, s, 'EX', args[8])
     end
     return {seq, 0, epoch}
 end
@@ -108,49 +290,93 @@ local function meta(seq_key, epoch_key)
     return last, epoch
 end
 
---[[
-pl_since: KEYS seq, log, epoch; ARGV since, limit.
-Returns {latest seq, epoch, oldest stored seq (0: none), payload...}: the
-stored messages with seq > since, oldest first, at most limit. All read at
-one instant, so "is since still covered" and the rows agree.
-]]
-local function since(keys, args)
-    local last, epoch = meta(keys[1], keys[3])
-    local first = 0
-    local head = redis.call('XRANGE', keys[2], '-', '+', 'COUNT', 1)
-    if #head > 0 then
-        first = tonumber(string.match(head[1][1], '^(%d+)'))
-    end
-    local out = {last, epoch, first}
-    local from = string.format('%d', tonumber(args[1]) + 1) .. '-0'
-    local rows = redis.call('XRANGE', keys[2], from, '+', 'COUNT',
-                            tonumber(args[2]))
-    for _, e in ipairs(rows) do
-        out[#out + 1] = e[2][4]
+-- The entries' payloads and the stubs' (ZRANGEBYSCORE ... WITHSCORES
+-- pairs), merged by seq in the order both come (asc or not), at most
+-- limit. Returns the list.
+local function merge(rows, stubs, limit, asc)
+    local out = {}
+    local i, j = 1, 1
+    while #out < limit and (i <= #rows or j < #stubs) do
+        local take_row = j >= #stubs
+        if i <= #rows and j < #stubs then
+            local a = entry_seq(rows[i][1])
+            local b = tonumber(stubs[j + 1])
+            take_row = (asc and a < b) or (not asc and a > b)
+        end
+        if take_row then
+            out[#out + 1] = rows[i][2][4]
+            i = i + 1
+        else
+            out[#out + 1] = stubs[j]
+            j = j + 2
+        end
     end
     return out
 end
 
 --[[
-pl_history: KEYS seq, log, epoch; ARGV before ('' for none), limit.
+pl_since: KEYS seq, log, epoch [, red]; ARGV since, limit.
+Returns {latest seq, epoch, oldest stored seq (0: none), payload...}: the
+stored messages with seq > since, oldest first, at most limit; with red,
+deleted messages come back as their stubs, in place. All read at one
+instant, so "is since still covered" and the rows agree.
+]]
+local function since(keys, args)
+    local last, epoch = meta(keys[1], keys[3])
+    local red = keys[4]
+    local limit = tonumber(args[2])
+    local first = 0
+    local head = redis.call('XRANGE', keys[2], '-', '+', 'COUNT', 1)
+    if #head > 0 then
+        first = entry_seq(head[1][1])
+    end
+    local stubs = {}
+    if red then
+        local h = redis.call('ZRANGE', red, 0, 0, 'WITHSCORES')
+        if #h > 0 and (first == 0 or tonumber(h[2]) < first) then
+            first = tonumber(h[2])
+        end
+        stubs = redis.call('ZRANGEBYSCORE', red, '(' .. args[1], '+inf',
+                           'WITHSCORES', 'LIMIT', 0, limit)
+    end
+    local out = {last, epoch, first}
+    local from = string.format('%d', tonumber(args[1]) + 1) .. '-0'
+    local rows = redis.call('XRANGE', keys[2], from, '+', 'COUNT', limit)
+    for _, p in ipairs(merge(rows, stubs, limit, true)) do
+        out[#out + 1] = p
+    end
+    return out
+end
+
+--[[
+pl_history: KEYS seq, log, epoch [, red]; ARGV before ('' for none), limit.
 Returns {latest seq, epoch, payload...}: the newest limit messages with
-seq < before, oldest first.
+seq < before, oldest first (stubs in place, as pl_since).
 ]]
 local function history(keys, args)
     local last, epoch = meta(keys[1], keys[3])
+    local red = keys[4]
+    local limit = tonumber(args[2])
     local out = {last, epoch}
     local hi = '+'
+    local shi = '+inf'
     if args[1] ~= '' then
         local before = tonumber(args[1])
         if before <= 1 then
             return out
         end
         hi = string.format('%d', before - 1) .. '-0'
+        shi = '(' .. args[1]
     end
-    local rows = redis.call('XREVRANGE', keys[2], hi, '-', 'COUNT',
-                            tonumber(args[2]))
-    for i = #rows, 1, -1 do
-        out[#out + 1] = rows[i][2][4]
+    local rows = redis.call('XREVRANGE', keys[2], hi, '-', 'COUNT', limit)
+    local stubs = {}
+    if red then
+        stubs = redis.call('ZREVRANGEBYSCORE', red, shi, '-inf', 'WITHSCORES',
+                           'LIMIT', 0, limit)
+    end
+    local newest = merge(rows, stubs, limit, false)
+    for i = #newest, 1, -1 do
+        out[#out + 1] = newest[i]
     end
     return out
 end
@@ -160,6 +386,90 @@ end
 local function retained(keys, args)
     local last, epoch = meta(keys[1], keys[3])
     return {last, epoch, redis.call('GET', keys[2]) or ''}
+end
+
+--[[
+pl_mark: KEYS seq, marks; ARGV user, seq wanted, node id, channel, topic.
+Moves user's read marker up to min(wanted, latest), never back; when it
+moved, publishes `k <node> <marker> <userlen> <user><topic>` on channel
+so every node tells the user's connections. Returns {marker, moved 0|1,
+latest}; latest 0 means nothing is stored (the caller's bad_request).
+]]
+local function mark(keys, args)
+    local latest = tonumber(redis.call('GET', keys[1]) or '0')
+    local user = args[1]
+    if latest == 0 then
+        return {0, 0, 0}
+    end
+    local want = tonumber(args[2])
+    if want > latest then
+        want = latest
+    end
+    local old = tonumber(redis.call('HGET', keys[2], user) or '0')
+    if want <= old then
+        return {old, 0, latest}
+    end
+    local m = string.format('%d', want)
+    redis.call('HSET', keys[2], user, m)
+    redis.call('PUBLISH', args[4], 'k ' .. args[3] .. ' ' .. m .. ' ' ..
+               string.format('%d', #user) .. ' ' .. user .. args[5])
+    return {want, 1, latest}
+end
+
+--[[
+pl_unread: KEYS seq, log, marks of each topic in turn; ARGV user, max,
+budget. Returns {latest, marked, unread, more 0|1} per topic: unread counts
+the entries after the marker that others wrote, neither edits nor
+deletions (deleted ones left the stream), up to max, looking at no more
+than budget entries.
+]]
+local function unread(keys, args)
+    local user = args[1]
+    local max = tonumber(args[2])
+    local budget = tonumber(args[3])
+    local out = {}
+    for i = 1, #keys - 2, 3 do
+        local latest = tonumber(redis.call('GET', keys[i]) or '0')
+        local marked = tonumber(redis.call('HGET', keys[i + 2], user) or '0')
+        local n, more = 0, 0
+        if marked < latest then
+            local rows = redis.call('XRANGE', keys[i + 1],
+                                    string.format('%d', marked + 1) .. '-0',
+                                    '+', 'COUNT', budget)
+            for _, e in ipairs(rows) do
+                local h = parse(e[2][4])
+                if h ~= nil and h.from ~= user and h.edit_of == '0' and
+                    h.redacts == '0' then
+                    n = n + 1
+                    if n >= max then
+                        more = 1
+                        break
+                    end
+                end
+            end
+            if more == 0 and #rows >= budget and
+                entry_seq(rows[#rows][1]) < latest then
+                more = 1
+            end
+        end
+        out[#out + 1] = latest
+        out[#out + 1] = marked
+        out[#out + 1] = n
+        out[#out + 1] = more
+    end
+    return out
+end
+
+-- pl_topic_info: KEYS seq, ret, pres of each topic in turn. Returns
+-- {latest seq, retained 0|1, members} per topic (the topics op).
+local function topic_info(keys, args)
+    local out = {}
+    for i = 1, #keys - 2, 3 do
+        out[#out + 1] = tonumber(redis.call('GET', keys[i]) or '0')
+        out[#out + 1] = redis.call('EXISTS', keys[i + 1])
+        out[#out + 1] = redis.call('HLEN', keys[i + 2])
+    end
+    return out
 end
 
 --[[
@@ -260,6 +570,11 @@ redis.register_function{function_name = 'pl_history', callback = history,
                         flags = {'no-writes'}}
 redis.register_function{function_name = 'pl_retained', callback = retained,
                         flags = {'no-writes'}}
+redis.register_function('pl_mark', mark)
+redis.register_function{function_name = 'pl_unread', callback = unread,
+                        flags = {'no-writes'}}
+redis.register_function{function_name = 'pl_topic_info',
+                        callback = topic_info, flags = {'no-writes'}}
 redis.register_function('pl_pres_join', pres_join)
 redis.register_function('pl_pres_leave', pres_leave)
 redis.register_function{function_name = 'pl_pres_members',

@@ -14,13 +14,14 @@
 #include <sys/random.h>
 
 /* The most arguments any call sends. */
-#define CALL_MAX_ARGS 20
+#define CALL_MAX_ARGS 32
 
 enum call_kind {
     CALL_PUB,
     CALL_ROWS,
     CALL_INT,
     CALL_LIST,
+    CALL_INTS,
 };
 
 struct call {
@@ -32,6 +33,7 @@ struct call {
         redis_rows_cb rows;
         redis_int_cb num;
         redis_list_cb list;
+        redis_ints_cb ints;
     } cb;
     void *ud;
 };
@@ -69,6 +71,9 @@ static void fail(struct call *c, int err)
     case CALL_LIST:
         c->cb.list(err, 0, NULL, c->ud);
         break;
+    case CALL_INTS:
+        c->cb.ints(err, 0, NULL, c->ud);
+        break;
     }
 }
 
@@ -87,13 +92,19 @@ static void pub_done(struct call *c, const redisReply *r)
     struct redis_pub_result res;
 
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-        !is_int(r->element[0]) || r->element[0]->integer == 0 ||
-        !is_int(r->element[1]) || !is_str(r->element[2])) {
+        !is_int(r->element[0]) || !is_int(r->element[1]) ||
+        !is_str(r->element[2]) ||
+        (r->element[0]->integer == 0 && r->element[1]->integer != 1 &&
+         r->element[1]->integer != 2)) {
         fail(c, -EPROTO);
         return;
     }
+    memset(&res, 0, sizeof(res));
     res.seq = (uint64_t)r->element[0]->integer;
-    res.duplicate = r->element[1]->integer != 0;
+    if (res.seq == 0)
+        res.refused = (enum redis_pub_refusal)r->element[1]->integer;
+    else
+        res.duplicate = r->element[1]->integer != 0;
     res.epoch = r->element[2]->str;
     c->cb.pub(0, &res, c->ud);
 }
@@ -171,6 +182,32 @@ static void list_done(struct call *c, const redisReply *r)
     free(items);
 }
 
+static void ints_done(struct call *c, const redisReply *r)
+{
+    long long *v = NULL;
+    size_t i;
+
+    if (r->type != REDIS_REPLY_ARRAY) {
+        fail(c, -EPROTO);
+        return;
+    }
+    v = calloc(r->elements > 0 ? r->elements : 1, sizeof(*v));
+    if (v == NULL) {
+        fail(c, -ENOMEM);
+        return;
+    }
+    for (i = 0; i < r->elements; i++) {
+        if (!is_int(r->element[i])) {
+            free(v);
+            fail(c, -EPROTO);
+            return;
+        }
+        v[i] = r->element[i]->integer;
+    }
+    c->cb.ints(0, r->elements, v, c->ud);
+    free(v);
+}
+
 static void on_reply(const redisReply *r, int err, void *ud)
 {
     struct call *c = ud;
@@ -196,6 +233,9 @@ static void on_reply(const redisReply *r, int err, void *ud)
             break;
         case CALL_LIST:
             list_done(c, r);
+            break;
+        case CALL_INTS:
+            ints_done(c, r);
             break;
         }
     }
@@ -240,50 +280,62 @@ static int topic_keys(char (*keys)[REDIS_NAME_MAX], const char *topic,
 int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
                        redis_pub_cb cb, void *ud)
 {
-    static const enum redis_topic_key kinds[4] = {
-        REDIS_KEY_SEQ,
-        REDIS_KEY_LOG,
-        REDIS_KEY_RET,
-        REDIS_KEY_EPOCH,
+    static const enum redis_topic_key kinds[6] = {
+        REDIS_KEY_SEQ,   REDIS_KEY_LOG, REDIS_KEY_RET,
+        REDIS_KEY_EPOCH, REDIS_KEY_RED, REDIS_KEY_EDITS,
     };
-    char keys[5][REDIS_NAME_MAX];
+    char keys[8][REDIS_NAME_MAX];
     char channel[REDIS_NAME_MAX];
     char ts[24], retain[4], maxlen[16], window[16], min_ts[24];
+    char edit_of[24], redacts[24], reply_to[24];
     const char *argv[CALL_MAX_ARGS];
     size_t argvlen[CALL_MAX_ARGS];
-    int nkeys = req->key != NULL ? 5 : 4;
+    int nkeys = req->key != NULL ? 8 : 7;
     struct call *c = NULL;
     int argc = 0;
+    int data_arg = 0;
     int i;
 
-    if (topic_keys(keys, req->topic, kinds, 4) < 0 ||
-        (req->key != NULL && redis_layout_idem_key(keys[4], REDIS_NAME_MAX,
+    if (topic_keys(keys, req->topic, kinds, 6) < 0 ||
+        (req->key != NULL && redis_layout_idem_key(keys[7], REDIS_NAME_MAX,
                                                    req->topic, req->key) < 0) ||
         redis_layout_channel(channel, sizeof(channel), req->topic) < 0)
         return -ENAMETOOLONG;
+    snprintf(keys[6], REDIS_NAME_MAX, "%s", REDIS_LAYOUT_TOPICS);
     snprintf(ts, sizeof(ts), "%" PRId64, req->ts);
     snprintf(retain, sizeof(retain), "%d", req->retain);
     snprintf(maxlen, sizeof(maxlen), "%" PRIu32, req->maxlen);
     snprintf(window, sizeof(window), "%" PRIu32, req->window_s);
     snprintf(min_ts, sizeof(min_ts), "%" PRId64, req->min_ts);
+    snprintf(edit_of, sizeof(edit_of), "%" PRId64,
+             req->edit_of > 0 ? req->edit_of : 0);
+    snprintf(redacts, sizeof(redacts), "%" PRId64,
+             req->redacts > 0 ? req->redacts : 0);
+    snprintf(reply_to, sizeof(reply_to), "%" PRId64,
+             req->reply_to > 0 ? req->reply_to : 0);
     argv[argc++] = "FCALL";
     argv[argc++] = "pl_publish";
-    argv[argc++] = nkeys == 5 ? "5" : "4";
+    argv[argc++] = nkeys == 8 ? "8" : "7";
     for (i = 0; i < nkeys; i++)
         argv[argc++] = keys[i];
     argv[argc++] = channel;
     argv[argc++] = ts;
     argv[argc++] = req->from;
+    data_arg = argc;
     argv[argc++] = req->data;
     argv[argc++] = retain;
     argv[argc++] = maxlen;
     argv[argc++] = req->epoch;
     argv[argc++] = window;
     argv[argc++] = min_ts;
+    argv[argc++] = edit_of;
+    argv[argc++] = redacts;
+    argv[argc++] = reply_to;
+    argv[argc++] = req->topic;
     for (i = 0; i < argc; i++)
         argvlen[i] = strlen(argv[i]);
     /* data may be any JSON text; its length is the caller's. */
-    argvlen[argc - 6] = req->data_len;
+    argvlen[data_arg] = req->data_len;
     c = call_new(CALL_PUB, ud);
     if (c == NULL)
         return -ENOMEM;
@@ -321,10 +373,12 @@ static int topic_call(struct redis_link *l, struct call *c, const char *fn,
     return call_send(l, c, argc, argv, NULL);
 }
 
-static const enum redis_topic_key read_kinds[3] = {
+/* The reads' keys; red puts deleted messages' stubs in place. */
+static const enum redis_topic_key read_kinds[4] = {
     REDIS_KEY_SEQ,
     REDIS_KEY_LOG,
     REDIS_KEY_EPOCH,
+    REDIS_KEY_RED,
 };
 
 static struct call *rows_call(redis_rows_cb cb, void *ud)
@@ -346,7 +400,7 @@ int redis_call_since(struct redis_link *l, const char *topic, uint64_t since,
     snprintf(a2, sizeof(a2), "%" PRIu32, limit);
     if (c != NULL)
         c->with_oldest = true;
-    return topic_call(l, c, "pl_since", topic, read_kinds, 3, a1, a2);
+    return topic_call(l, c, "pl_since", topic, read_kinds, 4, a1, a2);
 }
 
 int redis_call_history(struct redis_link *l, const char *topic, uint64_t before,
@@ -358,7 +412,7 @@ int redis_call_history(struct redis_link *l, const char *topic, uint64_t before,
     if (before > 0)
         snprintf(a1, sizeof(a1), "%" PRIu64, before);
     snprintf(a2, sizeof(a2), "%" PRIu32, limit);
-    return topic_call(l, rows_call(cb, ud), "pl_history", topic, read_kinds, 3,
+    return topic_call(l, rows_call(cb, ud), "pl_history", topic, read_kinds, 4,
                       a1, a2);
 }
 
@@ -468,4 +522,128 @@ int redis_call_node_leave(struct redis_link *l, const char *node,
         return -ENOMEM;
     c->cb.num = cb;
     return call_send(l, c, 5, argv, NULL);
+}
+
+int redis_call_mark(struct redis_link *l, const char *topic, const char *user,
+                    int64_t seq, const char *node, redis_ints_cb cb, void *ud)
+{
+    static const enum redis_topic_key kinds[2] = {REDIS_KEY_SEQ,
+                                                  REDIS_KEY_MARKS};
+    char keys[2][REDIS_NAME_MAX];
+    char want[24];
+    const char *argv[10] = {
+        "FCALL", "pl_mark",           "2",  keys[0], keys[1], user, want,
+        node,    REDIS_LAYOUT_MARKED, topic};
+    struct call *c = NULL;
+
+    if (topic_keys(keys, topic, kinds, 2) < 0)
+        return -ENAMETOOLONG;
+    snprintf(want, sizeof(want), "%" PRId64, seq > 0 ? seq : 0);
+    c = call_new(CALL_INTS, ud);
+    if (c == NULL)
+        return -ENOMEM;
+    c->cb.ints = cb;
+    return call_send(l, c, 10, argv, NULL);
+}
+
+/* FCALL fn with kinds[0..nk) of each of topics[0..n) as its keys, then
+ * args[0..na). */
+static int topics_call(struct redis_link *l, struct call *c, const char *fn,
+                       const char *const *topics, size_t n,
+                       const enum redis_topic_key *kinds, size_t nk,
+                       const char *const *args, size_t na)
+{
+    size_t argc = 3 + nk * n + na;
+    const char **argv = calloc(argc, sizeof(*argv));
+    char(*keys)[REDIS_NAME_MAX] = calloc(nk * n + 1, sizeof(*keys));
+    char nks[24];
+    size_t i, a = 0;
+    int rc = -ENOMEM;
+
+    if (c == NULL || argv == NULL || keys == NULL)
+        goto fail;
+    rc = -ENAMETOOLONG;
+    for (i = 0; i < n; i++)
+        if (topic_keys(&keys[nk * i], topics[i], kinds, (int)nk) < 0)
+            goto fail;
+    snprintf(nks, sizeof(nks), "%zu", nk * n);
+    argv[a++] = "FCALL";
+    argv[a++] = fn;
+    argv[a++] = nks;
+    for (i = 0; i < nk * n; i++)
+        argv[a++] = keys[i];
+    for (i = 0; i < na; i++)
+        argv[a++] = args[i];
+    rc = call_send(l, c, (int)a, argv, NULL); /* frees c on refusal */
+    c = NULL;
+fail:
+    free(c);
+    free(keys);
+    free(argv);
+    return rc;
+}
+
+static struct call *ints_call(redis_ints_cb cb, void *ud)
+{
+    struct call *c = call_new(CALL_INTS, ud);
+
+    if (c != NULL)
+        c->cb.ints = cb;
+    return c;
+}
+
+int redis_call_unread(struct redis_link *l, const char *const *topics, size_t n,
+                      const char *user, int max, int budget, redis_ints_cb cb,
+                      void *ud)
+{
+    static const enum redis_topic_key kinds[3] = {REDIS_KEY_SEQ, REDIS_KEY_LOG,
+                                                  REDIS_KEY_MARKS};
+    char smax[16], sbudget[16];
+    const char *args[3] = {user, smax, sbudget};
+
+    snprintf(smax, sizeof(smax), "%d", max);
+    snprintf(sbudget, sizeof(sbudget), "%d", budget);
+    return topics_call(l, ints_call(cb, ud), "pl_unread", topics, n, kinds, 3,
+                       args, 3);
+}
+
+int redis_call_topic_info(struct redis_link *l, const char *const *topics,
+                          size_t n, redis_ints_cb cb, void *ud)
+{
+    static const enum redis_topic_key kinds[3] = {REDIS_KEY_SEQ, REDIS_KEY_RET,
+                                                  REDIS_KEY_PRES};
+
+    return topics_call(l, ints_call(cb, ud), "pl_topic_info", topics, n, kinds,
+                       3, NULL, 0);
+}
+
+int redis_call_topics(struct redis_link *l, const char *prefix,
+                      const char *after, uint32_t count, redis_list_cb cb,
+                      void *ud)
+{
+    char lo[REDIS_NAME_MAX], hi[REDIS_NAME_MAX], n[16];
+    const char *argv[7] = {
+        "ZRANGEBYLEX", REDIS_LAYOUT_TOPICS, lo, hi, "LIMIT", "0", n};
+    struct call *c = NULL;
+    int w = 0;
+
+    /* Topic names are UTF-8, which never holds the byte 0xff: prefix
+     * followed by it bounds every name that starts with prefix. */
+    if (after != NULL)
+        w = snprintf(lo, sizeof(lo), "(%s", after);
+    else if (prefix[0] == '\0')
+        w = snprintf(lo, sizeof(lo), "-");
+    else
+        w = snprintf(lo, sizeof(lo), "[%s", prefix);
+    if (w < 0 || (size_t)w >= sizeof(lo))
+        return -ENAMETOOLONG;
+    w = snprintf(hi, sizeof(hi), "[%s\xff", prefix);
+    if (w < 0 || (size_t)w >= sizeof(hi))
+        return -ENAMETOOLONG;
+    snprintf(n, sizeof(n), "%" PRIu32, count);
+    c = call_new(CALL_LIST, ud);
+    if (c == NULL)
+        return -ENOMEM;
+    c->cb.list = cb;
+    return call_send(l, c, 7, argv, NULL);
 }

@@ -37,11 +37,22 @@ struct redis_pub_req {
     int64_t min_ts;    /* 0: no age bound */
     uint32_t window_s; /* the dedupe window */
     const char *epoch; /* a candidate from redis_epoch_new */
+    /* Chat relations (#16), 0 when none: the function checks an edit's
+     * or a deletion's target atomically with the publish. */
+    int64_t edit_of, redacts, reply_to;
+};
+
+/* Why pl_publish refused an edit or a deletion (seq 0 then). */
+enum redis_pub_refusal {
+    REDIS_PUB_STORED = 0,
+    REDIS_PUB_BAD_TARGET = 1, /* not stored, an edit, a deletion, deleted */
+    REDIS_PUB_NOT_AUTHOR = 2,
 };
 
 struct redis_pub_result {
-    uint64_t seq;
+    uint64_t seq;     /* 0 when refused */
     bool duplicate;
+    enum redis_pub_refusal refused;
     const char *epoch;
 };
 
@@ -63,7 +74,8 @@ struct redis_rows {
 
 typedef void (*redis_rows_cb)(int err, const struct redis_rows *res, void *ud);
 
-/* FCALL pl_since: the stored messages with seq > since, at most limit. */
+/* FCALL pl_since: the stored messages with seq > since, at most limit;
+ * deleted ones as their stubs (redacted). */
 int redis_call_since(struct redis_link *l, const char *topic, uint64_t since,
                      uint32_t limit, redis_rows_cb cb, void *ud);
 
@@ -94,6 +106,27 @@ int redis_call_node_beat(struct redis_link *l, const char *node,
 int redis_call_node_leave(struct redis_link *l, const char *node,
                           redis_int_cb cb, void *ud);
 
+/* An array of integers (pl_mark, pl_unread). */
+typedef void (*redis_ints_cb)(int err, size_t n, const long long *v,
+                              void *ud);
+
+/* FCALL pl_mark: user's marker in topic up to seq (never back); a move is
+ * published on pl:marked with node. v = {marker, moved, latest}. */
+int redis_call_mark(struct redis_link *l, const char *topic, const char *user,
+                    int64_t seq, const char *node, redis_ints_cb cb, void *ud);
+
+/* FCALL pl_unread over topics[0..n): v = {latest, marked, unread, more}
+ * per topic, counting at most max unread and looking at no more than
+ * budget entries per topic. */
+int redis_call_unread(struct redis_link *l, const char *const *topics,
+                      size_t n, const char *user, int max, int budget,
+                      redis_ints_cb cb, void *ud);
+
+/* FCALL pl_topic_info over topics[0..n): v = {latest, retained 0|1,
+ * members} per topic. */
+int redis_call_topic_info(struct redis_link *l, const char *const *topics,
+                          size_t n, redis_ints_cb cb, void *ud);
+
 /* A list of strings: presence members, or the node ids reaped. */
 typedef void (*redis_list_cb)(int err, size_t n, const char *const *items,
                               void *ud);
@@ -102,5 +135,11 @@ int redis_call_pres_members(struct redis_link *l, const char *topic,
                             redis_list_cb cb, void *ud);
 int redis_call_node_reap(struct redis_link *l, uint32_t limit, redis_list_cb cb,
                          void *ud);
+
+/* ZRANGEBYLEX pl:topics: up to count registered topics that start with
+ * prefix, in byte order, after `after` (NULL: from the first). */
+int redis_call_topics(struct redis_link *l, const char *prefix,
+                      const char *after, uint32_t count, redis_list_cb cb,
+                      void *ud);
 
 #endif

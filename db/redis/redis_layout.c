@@ -31,6 +31,12 @@ static const char *suffix(enum redis_topic_key k)
         return "epoch";
     case REDIS_KEY_PRES:
         return "pres";
+    case REDIS_KEY_RED:
+        return "red";
+    case REDIS_KEY_EDITS:
+        return "edits";
+    case REDIS_KEY_MARKS:
+        return "marks";
     }
     return "?";
 }
@@ -125,6 +131,40 @@ static int number(const char **p, const char *end, uint64_t *out)
     return 0;
 }
 
+/* k <node> <seq> <userlen> <user><topic>, p after "k ". */
+static int marked_parse(const char *p, const char *end, struct redis_event *r)
+{
+    const char *e = memchr(p, ' ', (size_t)(end - p));
+    uint64_t user_len = 0;
+
+    if (e == NULL || e == p)
+        return -EINVAL;
+    r->node = p;
+    r->node_len = (size_t)(e - p);
+    p = e + 1;
+    if (number(&p, end, &r->seq) < 0 || number(&p, end, &user_len) < 0 ||
+        user_len == 0 || user_len >= (uint64_t)(end - p))
+        return -EINVAL;
+    r->user = p;
+    r->user_len = (size_t)user_len;
+    r->topic = p + user_len;
+    r->topic_len = (size_t)(end - r->topic);
+    return 0;
+}
+
+/* A `c` payload's relations, p after its epoch. */
+static int refs_parse(const char **p, const char *end, struct redis_event *r)
+{
+    uint64_t redacted = 0;
+
+    if (number(p, end, &r->edit_of) < 0 || number(p, end, &r->redacts) < 0 ||
+        number(p, end, &r->reply_to) < 0 || number(p, end, &redacted) < 0 ||
+        redacted > 1)
+        return -EINVAL;
+    r->redacted = redacted == 1;
+    return 0;
+}
+
 int redis_event_parse(const char *p, size_t n, struct redis_event *ev)
 {
     const char *end = p + n;
@@ -133,6 +173,7 @@ int redis_event_parse(const char *p, size_t n, struct redis_event *ev)
     uint64_t ts = 0;
     uint64_t retain = 0;
     uint64_t from_len = 0;
+    bool chat = false;
 
     memset(&r, 0, sizeof(r));
     if (n < 3 || p[1] != ' ')
@@ -144,6 +185,15 @@ int redis_event_parse(const char *p, size_t n, struct redis_event *ev)
         *ev = r;
         return 0;
     }
+    if (r.kind == REDIS_EVENT_MARKED) {
+        if (marked_parse(p + 2, end, &r) < 0)
+            return -EINVAL;
+        *ev = r;
+        return 0;
+    }
+    chat = p[0] == 'c';
+    if (chat)
+        r.kind = REDIS_EVENT_MSG;
     if (r.kind != REDIS_EVENT_MSG)
         return -EINVAL;
     p += 2;
@@ -156,6 +206,8 @@ int redis_event_parse(const char *p, size_t n, struct redis_event *ev)
     r.epoch = p;
     r.epoch_len = (size_t)(e - p);
     p = e + 1;
+    if (chat && refs_parse(&p, end, &r) < 0)
+        return -EINVAL;
     if (number(&p, end, &from_len) < 0 || from_len > (uint64_t)(end - p))
         return -EINVAL;
     r.ts = (int64_t)ts;

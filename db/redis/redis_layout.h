@@ -14,17 +14,33 @@
  *     pl:<n>:{T}:epoch      string   changes when Redis lost the topic
  *     pl:<n>:{T}:idem:<K>   string   publish key K -> seq, TTL = dedupe window
  *     pl:<n>:{T}:pres       hash     user -> how many nodes hold the user
+ *     pl:<n>:{T}:red        zset     deleted messages' stubs, scored by seq
+ *     pl:<n>:{T}:edits      zset     edit seqs, scored by the seq they edit
+ *     pl:<n>:{T}:marks      hash     user -> read marker (chat, #16)
+ * Per cluster:
+ *     pl:topics             zset     every topic published to (score 0, so
+ *                                    ZRANGEBYLEX lists a name prefix)
  * Per node N (a random hex id per process):
  *     pl:nodes              zset     N scored by its heartbeat's expiry (ms)
  *     pl:node:N             string   heartbeat, PX ttl
  *     pl:node:N:pres        hash     "<n>:<T><user>" -> 1, the node's members
  * Channels: pl:ch:<T>, one per topic; a pattern subscription for a wildcard
- * subscribes to pl:ch:<literal prefix>* (glob characters escaped).
+ * subscribes to pl:ch:<literal prefix>* (glob characters escaped);
+ * pl:marked, one for the cluster, carries read markers that moved.
  *
  * Payloads (stream field m, the retained value, and pub/sub messages):
  *     m <seq> <ts> <retain 0|1> <epoch> <fromlen> <from><data>
+ *     c <seq> <ts> <retain 0|1> <epoch> <edit_of> <redacts> <reply_to>
+ *       <redacted 0|1> <fromlen> <from><data>
+ *                     a message with a chat relation (#16; one line): an
+ *                     edit, a deletion, a reply, or a deleted message's
+ *                     stub (redacted 1, data null); plain messages keep
+ *                     the m form, so old payloads read the same
  *     j <user>        a user joined the topic's presence (first node)
  *     l <user>        a user left it (last node)
+ *     k <node> <seq> <userlen> <user><topic>
+ *                     on pl:marked: user's marker in topic moved to seq,
+ *                     by a connection on node
  */
 #ifndef PARLEY_REDIS_LAYOUT_H
 #define PARLEY_REDIS_LAYOUT_H
@@ -43,6 +59,9 @@ enum redis_topic_key {
     REDIS_KEY_RET,
     REDIS_KEY_EPOCH,
     REDIS_KEY_PRES,
+    REDIS_KEY_RED,
+    REDIS_KEY_EDITS,
+    REDIS_KEY_MARKS,
 };
 
 /* Write topic's key of kind k into buf (size n). Returns the length, or
@@ -75,15 +94,22 @@ int redis_layout_pres_field(char *buf, size_t n, const char *topic,
 
 /* The zset of live nodes. */
 #define REDIS_LAYOUT_NODES "pl:nodes"
+/* The registry of topics (pl_publish adds each). */
+#define REDIS_LAYOUT_TOPICS "pl:topics"
+/* The channel of moved read markers. */
+#define REDIS_LAYOUT_MARKED "pl:marked"
 
 enum redis_event_kind {
     REDIS_EVENT_MSG = 'm',
     REDIS_EVENT_JOIN = 'j',
     REDIS_EVENT_LEAVE = 'l',
+    REDIS_EVENT_MARKED = 'k',
 };
 
 /* One decoded payload. Text fields point into the parsed buffer (borrowed,
- * not NUL-terminated); only user is set for join and leave. */
+ * not NUL-terminated); only user is set for join and leave; a marker
+ * (kind MARKED) sets node, seq, user and topic. A `c` payload decodes as
+ * kind MSG with its relations set. */
 struct redis_event {
     enum redis_event_kind kind;
     uint64_t seq;
@@ -97,6 +123,12 @@ struct redis_event {
     size_t data_len;
     const char *user;
     size_t user_len;
+    uint64_t edit_of, redacts, reply_to; /* 0: none */
+    bool redacted;     /* a deleted message's stub: data is null */
+    const char *node;
+    size_t node_len;
+    const char *topic;
+    size_t topic_len;
 };
 
 /* Decode p[0..n). Returns 0, or -EINVAL when it is not a well-formed

@@ -42,6 +42,13 @@
 
 #define RTOPIC_BUCKETS 1024
 #define FILL_ROWS 256
+/* unread on a pattern: registry pages of this many names, at most
+ * UNREAD_PAGES of them per request (a bounded read of pl:topics). */
+#define UNREAD_PAGE 500
+#define UNREAD_PAGES 20
+/* unread: topics per pl_unread call, and what each may look at. */
+#define UNREAD_CHUNK 8
+#define UNREAD_BUDGET (4 * STORE_UNREAD_MAX)
 /* Bounded wait in stop for replies still in flight. */
 #define STOP_WAIT_MS 5000
 
@@ -53,6 +60,8 @@ struct rjob {
     bool ready;
     bool parked;       /* STATE: waits for its subscription to be active */
     uint64_t wait_seq; /* STATE: ready once the topic reached this seq */
+    unsigned calls;    /* UNREAD: pl_unread calls in flight */
+    unsigned pages;    /* UNREAD: registry pages read */
 };
 
 struct rtopic {
@@ -239,6 +248,10 @@ static int row_from_event(struct store_row *row, const struct redis_event *ev)
     row->seq = (int64_t)ev->seq;
     row->ts = ev->ts;
     row->data_len = ev->data_len;
+    row->edit_of = (int64_t)ev->edit_of;
+    row->redacts = (int64_t)ev->redacts;
+    row->reply_to = (int64_t)ev->reply_to;
+    row->redacted = ev->redacted;
     if (copy_text(&row->from, ev->from, ev->from_len) < 0)
         return -ENOMEM;
     if (copy_text(&row->data, ev->data, ev->data_len) < 0) {
@@ -297,6 +310,10 @@ static void hand_over(struct redis_storage *rs, const char *topic,
     }
     job->seq = (int64_t)ev->seq;
     job->epoch_reset = epoch_reset;
+    job->edit_of = (int64_t)ev->edit_of;
+    job->redacts = (int64_t)ev->redacts;
+    job->reply_to = (int64_t)ev->reply_to;
+    job->redacted = ev->redacted;
     job->done = rs->listener;
     job->done_ctx = rs->listener_ctx;
     done_append(rs, job);
@@ -317,6 +334,29 @@ static void hand_presence(struct redis_storage *rs, const char *topic,
         return;
     }
     job->presence = ev->kind == REDIS_EVENT_JOIN ? 1 : -1;
+    job->done = rs->listener;
+    job->done_ctx = rs->listener_ctx;
+    done_append(rs, job);
+}
+
+/* A read marker another node moved: the hub tells the user's connections
+ * here. This node's own marks are told by the hub as they complete. */
+static void hand_marked(struct redis_storage *rs, const struct redis_event *ev)
+{
+    const char *me = rs->node != NULL ? redis_node_id(rs->node) : "";
+    struct store_job *job = NULL;
+
+    if (rs->listener == NULL ||
+        (strlen(me) == ev->node_len && memcmp(me, ev->node, ev->node_len) == 0))
+        return;
+    job = store_job_new(STORE_JOB_HEARD, NULL);
+    if (job == NULL || copy_text(&job->topic, ev->topic, ev->topic_len) < 0 ||
+        copy_text(&job->from, ev->user, ev->user_len) < 0) {
+        store_job_free(&job);
+        return;
+    }
+    job->seq = (int64_t)ev->seq;
+    job->marked = true;
     job->done = rs->listener;
     job->done_ctx = rs->listener_ctx;
     done_append(rs, job);
@@ -407,7 +447,14 @@ static void on_message(void *ud, const char *channel, const char *pattern,
     struct rtopic *t = NULL;
     uint64_t before = 0;
 
-    if (topic == NULL || redis_event_parse(payload, len, &ev) < 0)
+    if (topic == NULL) {
+        if (strcmp(channel, REDIS_LAYOUT_MARKED) == 0 &&
+            redis_event_parse(payload, len, &ev) == 0 &&
+            ev.kind == REDIS_EVENT_MARKED)
+            hand_marked(rs, &ev);
+        return;
+    }
+    if (redis_event_parse(payload, len, &ev) < 0)
         return;
     if (ev.kind != REDIS_EVENT_MSG) {
         if (pattern == NULL)
@@ -488,6 +535,10 @@ static void pub_done(int err, const struct redis_pub_result *res, void *ud)
 
     if (err != 0) {
         r->job->err = link_err(err);
+    } else if (res->refused != REDIS_PUB_STORED) {
+        r->job->err = res->refused == REDIS_PUB_NOT_AUTHOR
+                          ? PL_ERR_FORBIDDEN
+                          : PL_ERR_BAD_REQUEST;
     } else {
         r->job->seq = (int64_t)res->seq;
         r->job->duplicate = res->duplicate;
@@ -609,6 +660,8 @@ static bool state_sub_active(struct redis_storage *rs, const char *topic)
     }
 }
 
+static int state_list(struct redis_storage *rs, struct rjob *r);
+
 /*
  * A STATE job reads only once the topic's (or pattern's) subscription is
  * active: a message published after the read is then sure to be heard,
@@ -623,10 +676,8 @@ static int state_send(struct redis_storage *rs, struct rjob *r)
         r->parked = true;
         return 0;
     }
-    if (is_pattern(r->job->topic)) {
-        r->ready = true; /* the caller advances the queue */
-        return 0;
-    }
+    if (is_pattern(r->job->topic))
+        return state_list(rs, r);
     return redis_call_retained(rs->link, r->job->topic, state_done, r);
 }
 
@@ -712,6 +763,367 @@ static void op_presence(void *engine, const char *topic, const char *user,
                               topic, user, join);
 }
 
+/* ------------------------------------------------------------------ */
+/* chat (#16): read markers, unread counts; and topic listings, which  */
+/* read the same registry (pl:topics) and count the same way           */
+
+static void job_ready(struct redis_storage *rs, struct rjob *r)
+{
+    r->ready = true;
+    inflight_advance(rs);
+}
+
+static void mark_done(int err, size_t n, const long long *v, void *ud)
+{
+    struct rjob *r = ud;
+    struct store_job *job = r->job;
+
+    if (err != 0)
+        job->err = link_err(err);
+    else if (n != 3)
+        job->err = PL_ERR_INTERNAL;
+    else if (v[2] == 0)
+        job->err = PL_ERR_BAD_REQUEST; /* nothing stored in the topic */
+    else {
+        job->seq = v[0];
+        job->duplicate = v[1] == 0;
+    }
+    job_ready(r->rs, r);
+}
+
+static int mark_send(struct redis_storage *rs, struct rjob *r)
+{
+    const char *node = rs->node != NULL ? redis_node_id(rs->node) : "-";
+
+    return redis_call_mark(rs->link, r->job->topic,
+                           r->job->from != NULL ? r->job->from : "",
+                           r->job->mark_seq, node, mark_done, r);
+}
+
+/* One pl_unread call's share of an UNREAD job's marks. */
+struct list_chunk {
+    struct rjob *r;
+    size_t first, n;
+};
+
+/* Whether a listed topic holds anything: UNREAD wants messages, TOPICS
+ * (as the hub's own list) messages, a retained value or members. */
+static bool list_keeps(const struct store_job *job, const struct store_mark *m)
+{
+    if (job->kind == STORE_JOB_TOPICS)
+        return m->seq > 0 || m->retained || m->members > 0;
+    return m->seq > 0;
+}
+
+/* Every count is in: drop the topics with nothing stored, then done. */
+static void list_finish(struct redis_storage *rs, struct rjob *r)
+{
+    struct store_job *job = r->job;
+    size_t keep = 0;
+
+    for (size_t i = 0; i < job->n_marks; i++) {
+        if (job->err == 0 && list_keeps(job, &job->marks[i])) {
+            job->marks[keep++] = job->marks[i];
+            continue;
+        }
+        free(job->marks[i].topic);
+    }
+    job->n_marks = keep;
+    job_ready(rs, r);
+}
+
+static void list_counted(int err, size_t n, const long long *v, void *ud)
+{
+    struct list_chunk *ch = ud;
+    struct rjob *r = ch->r;
+    struct store_job *job = r->job;
+
+    size_t w = job->kind == STORE_JOB_TOPICS ? 3 : 4; /* ints per topic */
+
+    if (err != 0) {
+        job->err = link_err(err);
+    } else if (n != w * ch->n) {
+        job->err = PL_ERR_INTERNAL;
+    } else {
+        for (size_t i = 0; i < ch->n; i++) {
+            struct store_mark *m = &job->marks[ch->first + i];
+            const long long *x = &v[w * i];
+
+            m->seq = x[0];
+            if (w == 3) {
+                m->retained = x[1] != 0;
+                m->members = x[2];
+                continue;
+            }
+            m->marked = x[1];
+            m->unread = x[2];
+            m->more = x[3] != 0;
+        }
+    }
+    free(ch);
+    if (--r->calls == 0)
+        list_finish(r->rs, r);
+}
+
+/* Count every mark's topic, UNREAD_CHUNK topics per call, all sent at
+ * once (Redis runs them one after another, each short). */
+static void list_count(struct redis_storage *rs, struct rjob *r)
+{
+    struct store_job *job = r->job;
+    const char *names[UNREAD_CHUNK];
+
+    for (size_t i = 0; i < job->n_marks && job->err == 0; i += UNREAD_CHUNK) {
+        struct list_chunk *ch = calloc(1, sizeof(*ch));
+        size_t k;
+        int rc = -ENOMEM;
+
+        if (ch != NULL) {
+            ch->r = r;
+            ch->first = i;
+            ch->n = job->n_marks - i < UNREAD_CHUNK ? job->n_marks - i
+                                                     : UNREAD_CHUNK;
+            for (k = 0; k < ch->n; k++)
+                names[k] = job->marks[i + k].topic;
+            if (job->kind == STORE_JOB_TOPICS)
+                rc = redis_call_topic_info(rs->link, names, ch->n,
+                                           list_counted, ch);
+            else
+                rc = redis_call_unread(rs->link, names, ch->n,
+                                       job->from != NULL ? job->from : "",
+                                       STORE_UNREAD_MAX, UNREAD_BUDGET,
+                                       list_counted, ch);
+        }
+        if (rc != 0) {
+            free(ch);
+            job->err = link_err(rc);
+            break;
+        }
+        r->calls++;
+    }
+    if (r->calls == 0)
+        list_finish(rs, r);
+}
+
+/* Add topic name to an UNREAD job's marks. 0 or -ENOMEM. */
+static int list_add(struct store_job *job, const char *name)
+{
+    struct store_mark *m =
+        realloc(job->marks, (job->n_marks + 1) * sizeof(*job->marks));
+
+    if (m == NULL)
+        return -ENOMEM;
+    job->marks = m;
+    memset(&m[job->n_marks], 0, sizeof(*m));
+    if ((m[job->n_marks].topic = strdup(name)) == NULL)
+        return -ENOMEM;
+    job->n_marks++;
+    return 0;
+}
+
+/* The registry range a listing reads: the pattern's literal prefix
+ * (UNREAD), or the prefix itself (TOPICS). */
+static void list_prefix(const struct store_job *job, char *out, size_t n)
+{
+    if (job->kind == STORE_JOB_TOPICS)
+        snprintf(out, n, "%s", job->topic != NULL ? job->topic : "");
+    else
+        pattern_prefix(job->topic, out, n);
+}
+
+/* Whether a registered name belongs in the listing: UNREAD, matched by the
+ * pattern and allowed; TOPICS, allowed, and no $ topic unless asked for
+ * by prefix (as the hub's own list). */
+static bool list_wants(const struct store_job *job, const char *name)
+{
+    if (job->kind != STORE_JOB_TOPICS)
+        return store_job_allows(job, name);
+    if (name[0] == '$' && (job->topic == NULL || job->topic[0] == '\0'))
+        return false;
+    return store_job_allows_name(job, name);
+}
+
+static void state_list_read(struct redis_storage *rs, struct rjob *r);
+
+static void list_names_done(int err, size_t n, const char *const *items,
+                            void *ud)
+{
+    struct rjob *r = ud;
+    struct store_job *job = r->job;
+    size_t cap = job->limit > 0 ? (size_t)job->limit : STORE_UNREAD_MAX;
+    size_t i;
+
+    if (err != 0) {
+        job->err = link_err(err);
+        job_ready(r->rs, r);
+        return;
+    }
+    for (i = 0; i < n && job->n_marks < cap; i++) {
+        if (!list_wants(job, items[i]))
+            continue;
+        if (list_add(job, items[i]) < 0) {
+            job->err = PL_ERR_INTERNAL;
+            job_ready(r->rs, r);
+            return;
+        }
+    }
+    if (n == UNREAD_PAGE && job->n_marks < cap && ++r->pages < UNREAD_PAGES) {
+        char prefix[256];
+        int rc = 0;
+
+        list_prefix(job, prefix, sizeof(prefix));
+        rc = redis_call_topics(r->rs->link, prefix, items[n - 1], UNREAD_PAGE,
+                               list_names_done, r);
+        if (rc == 0)
+            return;
+        job->err = link_err(rc);
+        job_ready(r->rs, r);
+        return;
+    }
+    if (job->kind == STORE_JOB_STATE)
+        state_list_read(r->rs, r);
+    else
+        list_count(r->rs, r);
+}
+
+/*
+ * UNREAD. The hub of a shared engine cannot list the stored topics (it
+ * knows only those it heard), so it sends the pattern with no marks and
+ * the engine lists the topics from the registry (pl:topics, by the
+ * pattern's literal prefix, matched and allowed here), then counts.
+ */
+static int unread_send(struct redis_storage *rs, struct rjob *r)
+{
+    struct store_job *job = r->job;
+    char prefix[256];
+
+    if (job->marks != NULL || job->topic == NULL) {
+        list_count(rs, r);
+        return 0;
+    }
+    if (!is_pattern(job->topic)) {
+        if (store_job_allows(job, job->topic) &&
+            list_add(job, job->topic) < 0)
+            return -ENOMEM;
+        list_count(rs, r);
+        return 0;
+    }
+    pattern_prefix(job->topic, prefix, sizeof(prefix));
+    return redis_call_topics(rs->link, prefix, NULL, UNREAD_PAGE,
+                             list_names_done, r);
+}
+
+/* A pattern STATE's read of one registered topic: start tracking it at
+ * the seq read (a topic tracked meanwhile keeps its own start, and the
+ * hub learns nothing new of it), and keep its retained value for the
+ * hub. */
+struct state_read {
+    struct rjob *r;
+    size_t i; /* in job->marks */
+};
+
+static void state_list_done(int err, const struct redis_rows *res, void *ud)
+{
+    struct state_read *sr = ud;
+    struct rjob *r = sr->r;
+    struct store_job *job = r->job;
+    struct store_mark *m = &job->marks[sr->i];
+    struct rtopic *t = NULL;
+
+    free(sr);
+    if (err != 0) {
+        job->err = link_err(err);
+    } else if ((t = rtopic_get(r->rs, m->topic)) == NULL) {
+        job->err = PL_ERR_INTERNAL;
+    } else if (!t->tracked) {
+        redis_gap_init(&t->gap, res->latest, res->epoch, strlen(res->epoch));
+        t->tracked = true;
+        m->seq = (int64_t)res->latest;
+        if (res->n > 0) {
+            struct store_row *rows =
+                realloc(job->rows, (job->n_rows + 1) * sizeof(*rows));
+
+            if (rows == NULL) {
+                job->err = PL_ERR_INTERNAL;
+            } else {
+                job->rows = rows;
+                memset(&rows[job->n_rows], 0, sizeof(*rows));
+                if (row_from_event(&rows[job->n_rows], &res->rows[0]) < 0 ||
+                    (rows[job->n_rows].topic = strdup(m->topic)) == NULL) {
+                    free(rows[job->n_rows].from);
+                    free(rows[job->n_rows].data);
+                    job->err = PL_ERR_INTERNAL;
+                } else {
+                    job->n_rows++;
+                }
+            }
+        }
+    }
+    if (--r->calls == 0)
+        list_finish(r->rs, r);
+}
+
+/* A pattern STATE, its registry names listed: read each topic this node
+ * does not follow yet (the ones it follows, it delivers already). */
+static void state_list_read(struct redis_storage *rs, struct rjob *r)
+{
+    struct store_job *job = r->job;
+
+    for (size_t i = 0; i < job->n_marks && job->err == 0; i++) {
+        const struct rtopic *t = rtopic_find(rs, job->marks[i].topic);
+        struct state_read *sr = NULL;
+
+        if (t != NULL && t->tracked)
+            continue; /* seq 0: dropped by list_finish */
+        sr = malloc(sizeof(*sr));
+        if (sr == NULL) {
+            job->err = PL_ERR_INTERNAL;
+            break;
+        }
+        sr->r = r;
+        sr->i = i;
+        if (redis_call_retained(rs->link, job->marks[i].topic,
+                                state_list_done, sr) != 0) {
+            free(sr);
+            job->err = PL_ERR_OVERLOADED;
+            break;
+        }
+        r->calls++;
+    }
+    if (r->calls == 0)
+        list_finish(rs, r);
+}
+
+/*
+ * A pattern STATE (its PSUBSCRIBE active): the registered topics the
+ * pattern matches that this node does not follow yet, each with its
+ * latest seq (marks[]) and retained value (rows[], by topic), so a sub
+ * with since or history on a pattern covers the cluster's topics, not
+ * only those this node heard. Tracking starts at the seq read, after the
+ * PSUBSCRIBE, so nothing falls between the read and what is heard.
+ */
+static int state_list(struct redis_storage *rs, struct rjob *r)
+{
+    char prefix[256];
+
+    pattern_prefix(r->job->topic, prefix, sizeof(prefix));
+    return redis_call_topics(rs->link, prefix, NULL, UNREAD_PAGE,
+                             list_names_done, r);
+}
+
+/* TOPICS: the registry's names under the prefix, then their state. */
+static int topics_send(struct redis_storage *rs, struct rjob *r)
+{
+    char prefix[256];
+
+    if (r->job->topic != NULL && strlen(r->job->topic) >= sizeof(prefix)) {
+        list_finish(rs, r); /* longer than any topic: none */
+        return 0;
+    }
+    list_prefix(r->job, prefix, sizeof(prefix));
+    return redis_call_topics(rs->link, prefix, NULL, UNREAD_PAGE,
+                             list_names_done, r);
+}
+
 /* Send one job; a refusal completes it at once with an error. */
 static void send_job(struct redis_storage *rs, struct store_job *job)
 {
@@ -749,9 +1161,29 @@ static void send_job(struct redis_storage *rs, struct store_job *job)
         if (req.window_s == 0)
             req.window_s = 1;
         req.epoch = epoch;
+        req.edit_of = job->edit_of;
+        req.redacts = job->redacts;
+        req.reply_to = job->reply_to;
         rc = redis_call_publish(rs->link, &req, pub_done, r);
         break;
     }
+    case STORE_JOB_MARK:
+        rc = mark_send(rs, r);
+        break;
+    case STORE_JOB_UNREAD:
+        rc = unread_send(rs, r);
+        break;
+    case STORE_JOB_TOPICS:
+        rc = topics_send(rs, r);
+        break;
+    case STORE_JOB_SEARCH:
+        /* No full-text index in Redis: said, not failed (docs/design.md,
+         * "Chat in a cluster"). */
+        job->err = PL_ERR_BAD_REQUEST;
+        job->unsupported = true;
+        r->ready = true;
+        rc = 0;
+        break;
     case STORE_JOB_AFTER:
         rc = redis_call_since(rs->link, job->topic, (uint64_t)job->after,
                               (uint32_t)job->limit, rows_done, r);
@@ -817,6 +1249,11 @@ static int op_start(void *engine)
     lc.on_subscribed = on_subscribed;
     lc.ud = rs;
     rc = redis_link_new(&rs->link, rs->loop, &lc);
+    if (rc < 0)
+        return rc;
+    /* Moved read markers reach every node: a user's connections may sit
+     * on any of them. */
+    rc = redis_link_subscribe(rs->link, REDIS_LAYOUT_MARKED, false);
     if (rc < 0)
         return rc;
     memset(&nc, 0, sizeof(nc));

@@ -42,6 +42,10 @@ struct got {
     char first_data[64];
     long long value;
     char items[8][32];
+    int refused;       /* pl_publish refused an edit or a deletion */
+    bool redacted[16]; /* rows: a deleted message's stub */
+    uint64_t edit_of[16];
+    long long ints[8]; /* pl_mark, pl_unread */
 };
 
 static int n_topic;
@@ -60,6 +64,7 @@ static void on_pub(int err, const struct redis_pub_result *r, void *ud)
     if (r != NULL) {
         g->seq = r->seq;
         g->dup = r->duplicate;
+        g->refused = (int)r->refused;
         snprintf(g->epoch, sizeof(g->epoch), "%s", r->epoch);
     }
 }
@@ -80,6 +85,8 @@ static void on_rows(int err, const struct redis_rows *r, void *ud)
     for (i = 0; i < r->n && i < 16; i++) {
         g->seqs[i] = r->rows[i].seq;
         g->retain[i] = r->rows[i].retain;
+        g->redacted[i] = r->rows[i].redacted;
+        g->edit_of[i] = r->rows[i].edit_of;
     }
     if (r->n > 0) {
         snprintf(g->first_from, sizeof(g->first_from), "%.*s",
@@ -108,6 +115,17 @@ static void on_list(int err, size_t n, const char *const *items, void *ud)
     g->n = n;
     for (i = 0; i < n && i < 8; i++)
         snprintf(g->items[i], sizeof(g->items[i]), "%s", items[i]);
+}
+
+static void on_ints(int err, size_t n, const long long *v, void *ud)
+{
+    struct got *g = ud;
+
+    g->calls++;
+    g->err = err;
+    g->n = n;
+    for (size_t i = 0; i < n && i < 8; i++)
+        g->ints[i] = v[i];
 }
 
 static int setup(void **state)
@@ -254,6 +272,212 @@ static void test_since_history_retained(void **state)
     assert_true(g.retain[0]);
 }
 
+/* A chat publish (#16): from, relations and history bound as given; a
+ * topic's first message is retained. Returns the seq (0 when refused:
+ * g->refused says why). */
+static uint64_t chat_pub_at(struct fix *f, const char *topic, const char *from,
+                            const char *data, int64_t edit_of, int64_t redacts,
+                            uint32_t maxlen, int64_t ts, int64_t min_ts,
+                            struct got *g)
+{
+    struct redis_pub_req req = {
+        .topic = topic,
+        .from = from,
+        .data = data,
+        .data_len = strlen(data),
+        .retain = strcmp(data, "{\"t\":\"a\"}") == 0 ? 1 : 0,
+        .ts = ts,
+        .min_ts = min_ts,
+        .maxlen = maxlen,
+        .window_s = 3600,
+        .epoch = "feedfacefeedface",
+        .edit_of = edit_of,
+        .redacts = redacts,
+    };
+
+    memset(g, 0, sizeof(*g));
+    assert_int_equal(redis_call_publish(f->link, &req, on_pub, g), 0);
+    wait_for(f, g);
+    assert_int_equal(g->err, 0);
+    return g->seq;
+}
+
+static uint64_t chat_pub(struct fix *f, const char *topic, const char *from,
+                         const char *data, int64_t edit_of, int64_t redacts,
+                         uint32_t maxlen, struct got *g)
+{
+    return chat_pub_at(f, topic, from, data, edit_of, redacts, maxlen,
+                       1764130000123LL, 0, g);
+}
+
+static void since_rows(struct fix *f, const char *topic, uint64_t since,
+                       uint32_t limit, struct got *g)
+{
+    memset(g, 0, sizeof(*g));
+    assert_int_equal(redis_call_since(f->link, topic, since, limit, on_rows, g),
+                     0);
+    wait_for(f, g);
+    assert_int_equal(g->err, 0);
+}
+
+/* Edits and deletions inside pl_publish: the checks, the stubs merged
+ * back into reads in seq order under their limits, retention by seq, and
+ * the registry, markers and unread counts. */
+static void test_chat(void **state)
+{
+    struct fix *f = *state;
+    char topic[64];
+    struct got g;
+    const char *names[1];
+
+    topic_name(topic, sizeof(topic), "calls/chat");
+    assert_int_equal(chat_pub(f, topic, "alice", "{\"t\":\"a\"}", 0, 0, 5, &g),
+                     1); /* retained */
+    assert_int_equal(chat_pub(f, topic, "alice", "2", 0, 0, 5, &g), 2);
+    assert_int_equal(chat_pub(f, topic, "bob", "3", 0, 0, 5, &g), 3);
+    /* refused: someone else's, no such seq; nothing stored */
+    assert_int_equal(chat_pub(f, topic, "bob", "x", 1, 0, 5, &g), 0);
+    assert_int_equal(g.refused, REDIS_PUB_NOT_AUTHOR);
+    assert_int_equal(chat_pub(f, topic, "alice", "x", 99, 0, 5, &g), 0);
+    assert_int_equal(g.refused, REDIS_PUB_BAD_TARGET);
+    assert_int_equal(chat_pub(f, topic, "alice", "{\"t\":\"b\"}", 1, 0, 5, &g),
+                     4);
+    assert_int_equal(chat_pub(f, topic, "alice", "x", 4, 0, 5, &g), 0);
+    assert_int_equal(g.refused, REDIS_PUB_BAD_TARGET); /* an edit */
+    assert_int_equal(chat_pub(f, topic, "alice", "null", 0, 1, 5, &g), 5);
+    assert_int_equal(chat_pub(f, topic, "alice", "null", 0, 1, 5, &g), 0);
+    assert_int_equal(g.refused, REDIS_PUB_BAD_TARGET); /* deleted */
+
+    /* 1 and its edit 4 are stubs now, in place, under the limit */
+    since_rows(f, topic, 0, 2, &g);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.oldest, 1);
+    assert_int_equal(g.seqs[0], 1);
+    assert_true(g.redacted[0]);
+    assert_string_equal(g.first_data, "null");
+    assert_int_equal(g.seqs[1], 2);
+    assert_false(g.redacted[1]);
+    since_rows(f, topic, 2, 10, &g);
+    assert_int_equal(g.n, 3);
+    assert_int_equal(g.seqs[1], 4);
+    assert_true(g.redacted[1]);
+    assert_int_equal(g.edit_of[1], 1);
+    assert_int_equal(g.seqs[2], 5);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_history(f->link, topic, 0, 2, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.seqs[0], 4);
+    assert_int_equal(g.seqs[1], 5);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_history(f->link, topic, 4, 2, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.seqs[0], 2);
+    assert_int_equal(g.seqs[1], 3);
+    memset(&g, 0, sizeof(g)); /* the retained message was 1: gone */
+    assert_int_equal(redis_call_retained(f->link, topic, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 0);
+
+    /* history keeps the newest 5 seqs: stub 1 goes with 2 and 3, stub 4
+     * stays */
+    for (uint64_t s = 6; s <= 8; s++)
+        assert_int_equal(chat_pub(f, topic, "alice", "7", 0, 0, 5, &g), s);
+    since_rows(f, topic, 0, 10, &g);
+    assert_int_equal(g.oldest, 4);
+    assert_int_equal(g.n, 5);
+    assert_int_equal(g.seqs[0], 4);
+    assert_true(g.redacted[0]);
+    assert_int_equal(g.seqs[4], 8);
+
+    /* markers: forward only, capped at the latest seq */
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        redis_call_mark(f->link, topic, "carol", 5, "n1", on_ints, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 3);
+    assert_int_equal(g.ints[0], 5);
+    assert_int_equal(g.ints[1], 1);
+    assert_int_equal(g.ints[2], 8);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        redis_call_mark(f->link, topic, "carol", 2, "n1", on_ints, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.ints[0], 5);
+    assert_int_equal(g.ints[1], 0);
+    /* unread after 5: 6, 7, 8 by alice; as alice herself: none */
+    names[0] = topic;
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        redis_call_unread(f->link, names, 1, "carol", 1000, 4000, on_ints, &g),
+        0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 4);
+    assert_int_equal(g.ints[0], 8);
+    assert_int_equal(g.ints[1], 5);
+    assert_int_equal(g.ints[2], 3);
+    assert_int_equal(g.ints[3], 0);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        redis_call_unread(f->link, names, 1, "alice", 2, 4000, on_ints, &g), 0);
+    wait_for(f, &g);
+    /* bob's 3 was trimmed, 4 is a stub, 5 a deletion, 6-8 hers */
+    assert_int_equal(g.ints[1], 0);
+    assert_int_equal(g.ints[2], 0);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        redis_call_unread(f->link, names, 1, "dave", 2, 4000, on_ints, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.ints[2], 2); /* stopped at max */
+    assert_int_equal(g.ints[3], 1);
+
+    /* the registry lists the topic under its prefix, not elsewhere */
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        redis_call_topics(f->link, "calls/chat", NULL, 10, on_list, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.items[0], topic);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        redis_call_topics(f->link, "calls/chat", topic, 10, on_list, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 0);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(
+        redis_call_topics(f->link, "calls/pub", NULL, 10, on_list, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 1); /* test_publish's topic */
+}
+
+/* --retain-age takes a deleted message's stub with the entries of its
+ * time, and the edit index with them. */
+static void test_chat_retention_by_age(void **state)
+{
+    struct fix *f = *state;
+    char topic[64];
+    struct got g;
+
+    topic_name(topic, sizeof(topic), "calls/chatage");
+    assert_int_equal(chat_pub_at(f, topic, "al", "1", 0, 0, 0, 1000, 0, &g), 1);
+    assert_int_equal(chat_pub_at(f, topic, "al", "2", 1, 0, 0, 1000, 0, &g), 2);
+    assert_int_equal(chat_pub_at(f, topic, "al", "null", 0, 1, 0, 3000, 0, &g),
+                     3);
+    since_rows(f, topic, 0, 10, &g);
+    assert_int_equal(g.n, 3);
+    assert_true(g.redacted[0]);
+    assert_true(g.redacted[1]);
+    /* at 5000 with a 2 s bound: 1 and 2 (stubs of ts 1000) go, 3 stays */
+    assert_int_equal(chat_pub_at(f, topic, "al", "4", 0, 0, 0, 5000, 3000, &g),
+                     4);
+    since_rows(f, topic, 0, 10, &g);
+    assert_int_equal(g.oldest, 3);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.seqs[0], 3);
+    assert_int_equal(g.seqs[1], 4);
+}
+
 static void test_presence_and_nodes(void **state)
 {
     struct fix *f = *state;
@@ -347,6 +571,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_publish),
         cmocka_unit_test(test_since_history_retained),
+        cmocka_unit_test(test_chat),
+        cmocka_unit_test(test_chat_retention_by_age),
         cmocka_unit_test(test_presence_and_nodes),
         cmocka_unit_test(test_errors),
     };

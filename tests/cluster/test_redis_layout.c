@@ -117,6 +117,53 @@ static void test_parse_presence(void **state)
     assert_int_equal(ev.user_len, 3);
 }
 
+/* A chat payload (#16): a plain message's fields, then its relations. */
+static void test_parse_chat(void **state)
+{
+    static const char p[] = "c 57 1764130000123 0 e0f1 42 0 7 0 5 alice"
+                            "{\"t\":\"fixed\"}";
+    static const char stub[] = "c 42 9 0 e0f1 0 0 0 1 3 bobnull";
+    struct redis_event ev;
+
+    (void)state;
+    assert_int_equal(redis_event_parse(p, strlen(p), &ev), 0);
+    assert_int_equal(ev.kind, REDIS_EVENT_MSG);
+    assert_int_equal(ev.seq, 57);
+    assert_int_equal(ev.edit_of, 42);
+    assert_int_equal(ev.redacts, 0);
+    assert_int_equal(ev.reply_to, 7);
+    assert_false(ev.redacted);
+    assert_int_equal(ev.from_len, 5);
+    assert_memory_equal(ev.from, "alice", 5);
+    assert_int_equal(ev.data_len, 13);
+    assert_int_equal(redis_event_parse(stub, strlen(stub), &ev), 0);
+    assert_true(ev.redacted);
+    assert_int_equal(ev.data_len, 4);
+    assert_memory_equal(ev.data, "null", 4);
+    /* a plain message has no relations */
+    assert_int_equal(redis_event_parse("m 1 5 0 e 1 a1", 14, &ev), 0);
+    assert_int_equal(ev.edit_of + ev.redacts + ev.reply_to, 0);
+    assert_false(ev.redacted);
+}
+
+/* A moved read marker on pl:marked: the user's length ends the user. */
+static void test_parse_marked(void **state)
+{
+    static const char p[] = "k 0a1b 12 5 a licchat/x";
+    struct redis_event ev;
+
+    (void)state;
+    assert_int_equal(redis_event_parse(p, strlen(p), &ev), 0);
+    assert_int_equal(ev.kind, REDIS_EVENT_MARKED);
+    assert_int_equal(ev.node_len, 4);
+    assert_memory_equal(ev.node, "0a1b", 4);
+    assert_int_equal(ev.seq, 12);
+    assert_int_equal(ev.user_len, 5);
+    assert_memory_equal(ev.user, "a lic", 5);
+    assert_int_equal(ev.topic_len, 6);
+    assert_memory_equal(ev.topic, "chat/x", 6);
+}
+
 static void test_parse_bad(void **state)
 {
     static const char *const bads[] = {
@@ -135,6 +182,12 @@ static void test_parse_bad(void **state)
         "m a 5 0 e 1 a1",
         "m 1 5 0 e 1a1",
         "m 99999999999999999999 5 0 e 1 a1",
+        "c 1 5 0 e 1 a1",         /* a c payload needs its relations */
+        "c 1 5 0 e 0 0 0 2 1 a1", /* redacted is 0 or 1 */
+        "c 1 5 0 e 0 0 x 0 1 a1",
+        "k n1 3 0 ab", /* a marker's user is not empty */
+        "k n1 3 5 ab", /* nor longer than what follows */
+        "k  3 1 ab",
     };
     struct redis_event ev;
     size_t i;
@@ -155,6 +208,8 @@ int main(void)
         cmocka_unit_test(test_parse_msg),
         cmocka_unit_test(test_parse_from_with_spaces),
         cmocka_unit_test(test_parse_presence),
+        cmocka_unit_test(test_parse_chat),
+        cmocka_unit_test(test_parse_marked),
         cmocka_unit_test(test_parse_bad),
     };
 
