@@ -29,6 +29,7 @@ const ROWS = [
     ['Rate-limited commands', 'clients/rate_limited', 'int'],
     ['Refused connections', 'clients/refused', 'int'],
     ['Uptime', 'uptime', 'duration'],
+    ['Cluster nodes', 'cluster/nodes', 'int'],  // '–' on a single node
 ];
 
 const $ = (id) => document.getElementById(id);

@@ -105,6 +105,16 @@ void cluster_metrics(struct server *srv, struct pl_buf *b)
     pl_buf_cstr(b, line);
 }
 
+long long cluster_live_nodes(struct server *srv)
+{
+    struct redis_storage_stats st;
+
+    if (srv->redis == NULL)
+        return 0;
+    redis_storage_get_stats(srv->redis, &st);
+    return st.live_nodes;
+}
+
 void cluster_free(struct server *srv)
 {
     redis_storage_free(&srv->redis);

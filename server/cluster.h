@@ -22,6 +22,10 @@ void cluster_attach(struct server *srv);
 /* Prometheus lines about the cluster (nothing in single-node mode). */
 void cluster_metrics(struct server *srv, struct pl_buf *b);
 
+/* Live nodes at the last heartbeat: 0 in single-node mode, -1 before
+ * the first heartbeat answered. */
+long long cluster_live_nodes(struct server *srv);
+
 /* Free the engine (after storage_stop). NULL engine is fine. */
 void cluster_free(struct server *srv);
 

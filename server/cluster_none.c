@@ -25,6 +25,12 @@ void cluster_metrics(struct server *srv, struct pl_buf *b)
     (void)b;
 }
 
+long long cluster_live_nodes(struct server *srv)
+{
+    (void)srv;
+    return 0;
+}
+
 void cluster_free(struct server *srv)
 {
     (void)srv;

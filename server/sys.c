@@ -169,6 +169,11 @@ static void sys_publish_values(struct hub *hub)
                  s->bytes_out_rate);
     sys_put_u64(hub, "$SYS/broker/store/queue_depth", s->sample.store_pending);
     sys_put_rate(hub, "$SYS/broker/store/commit_latency_ms", s->commit_ms);
+    /* Only a cluster node has nodes to count; -1 (no heartbeat answered
+     * yet) is not a count either. */
+    if (s->sample.cluster_nodes > 0)
+        sys_put_u64(hub, "$SYS/broker/cluster/nodes",
+                    (uint64_t)s->sample.cluster_nodes);
     sys_put_busiest(hub);
     s->published = true;
 }

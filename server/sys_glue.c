@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include "cluster.h"
 #include "server.h"
 #include "sys.h"
 
@@ -27,6 +28,7 @@ static void sys_glue_tick(lws_sorted_usec_list_t *sul)
     s.store_commit_us = st.commit_us;
     s.refused = srv->refused_handshakes + srv->ws.refused_per_ip +
                 srv->ws.refused_max_conns;
+    s.cluster_nodes = cluster_live_nodes(srv);
     hub_sys_tick(srv->hub, &s);
     lws_sul_schedule(srv->ctx, 0, &srv->sys_timer, sys_glue_tick,
                      srv->cfg->sys_interval_ms * LWS_US_PER_MS);

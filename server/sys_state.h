@@ -19,6 +19,8 @@ struct hub_sys_sample {
     uint64_t store_batches;    /* commits so far */
     uint64_t store_commit_us;  /* time those commits took, microseconds */
     uint64_t refused;          /* connections refused so far */
+    int64_t cluster_nodes;     /* live cluster nodes (--redis); 0 when
+                                  not clustered, -1 not known yet */
 };
 
 /* Events waiting for hub_sys_flush (bounded; see sys.c). */

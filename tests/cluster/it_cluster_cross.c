@@ -22,8 +22,10 @@ static struct cluster_rig rig;
 static int setup(void **state)
 {
     /* A short node ttl so that a SIGKILLed node's users leave quickly. */
-    static const char *const extra[] = {"--redis", "{redis}", "--node-ttl",
-                                        "2s", NULL};
+    static const char *const extra[] = {"--redis",        "{redis}",
+                                        "--node-ttl",     "2s",
+                                        "--sys-interval", "200ms",
+                                        NULL};
 
     (void)state;
     return cluster_rig_start(&rig, extra) == 0 ? 0 : -1;
@@ -121,6 +123,28 @@ static void test_fanout_across_nodes(void **state)
     assert_true(itest_nothing_more(c, 90, ITEST_QUIET_MS));
     rawws_close(a);
     rawws_close(b);
+    rawws_close(c);
+}
+
+/* $SYS/broker/cluster/nodes (what /admin shows) counts the cluster's live
+ * nodes, read on any node: the three nodes, once all have beaten. */
+static void test_sys_cluster_nodes(void **state)
+{
+    struct rawws *c = on_node(1, "ops");
+    int64_t deadline = itest_mono_ms() + ITEST_WAIT_MS;
+    double seen = -1;
+
+    (void)state;
+    cJSON_Delete(sub_with(c, 2, "$SYS/broker/cluster/nodes", ""));
+    while (seen != 3 && itest_left_ms(deadline) > 0) {
+        cJSON *m = rawws_recv_json(c, itest_left_ms(deadline));
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(m, "data");
+
+        if (m != NULL && cJSON_IsNumber(d))
+            seen = d->valuedouble;
+        cJSON_Delete(m);
+    }
+    assert_int_equal((int)seen, 3);
     rawws_close(c);
 }
 
@@ -650,6 +674,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fanout_across_nodes),
+        cmocka_unit_test(test_sys_cluster_nodes),
         cmocka_unit_test(test_unsub_before_sub_answered),
         cmocka_unit_test(test_anonymous_names_across_nodes),
         cmocka_unit_test(test_wildcard_on_another_node),

@@ -89,6 +89,17 @@ static void values_clear(struct values *v)
     v->n = 0;
 }
 
+/* Whether v holds a frame for topic. */
+static bool has_value(const struct values *v, const char *topic)
+{
+    size_t i = 0;
+
+    for (i = 0; i < v->n; i++)
+        if (strcmp(json_str(v->frames[i], "topic"), topic) == 0)
+            return true;
+    return false;
+}
+
 /* The data of topic's frame (asserted present), borrowed from v. */
 static const cJSON *value(const struct values *v, const char *topic)
 {
@@ -183,6 +194,8 @@ static void test_sys_values(void **state)
         number(&v, "$SYS/broker/load/bytes/sent/per_second"), 1000, 0.001);
     assert_float_equal(number(&v, "$SYS/broker/store/commit_latency_ms"),
                        1.5, 0.001);
+    /* a single node (cluster_nodes 0) has no node count */
+    assert_false(has_value(&v, "$SYS/broker/cluster/nodes"));
     busy = value(&v, "$SYS/broker/topics/busiest");
     assert_true(cJSON_IsArray(busy));
     assert_int_equal(cJSON_GetArraySize(busy), 2);
@@ -194,11 +207,15 @@ static void test_sys_values(void **state)
                        3.33, 0.001); /* 10 since the walk at the sub, 3 s */
     values_clear(&v);
 
-    /* The next interval: nothing published, the rates fall to zero. */
+    /* The next interval: nothing published, the rates fall to zero; as
+     * a cluster node (the glue's sample says 3 live nodes) it counts
+     * them. */
     sample.store_batches = 4;
+    sample.cluster_nodes = 3;
     f->now += 5000;
     hub_sys_tick(f->hub, &sample);
     values_take(f, admin, &v);
+    assert_int_equal(number(&v, "$SYS/broker/cluster/nodes"), 3);
     assert_float_equal(
         number(&v, "$SYS/broker/load/messages/received/per_second"), 0,
         0.001);
