@@ -115,6 +115,7 @@ struct pss {
     uint16_t rx_turn;             /* bytes read in that round (about) */
     bool rx_binary;
     bool peer_closed;             /* the client sent a close frame */
+    bool close_sent;              /* ours went out: wait for the client's */
     bool rx_paused;               /* input stopped: its queue is long */
     bool hot;                     /* listed for ws_read_more this round */
     struct mqtt_pss *mqtt;        /* MQTT over WebSocket (mqtt_ws.c) */

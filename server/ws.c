@@ -82,6 +82,8 @@ int ws_peer_close(struct server *srv, struct lws *wsi, struct pss *pss,
     /* A close payload is empty, or a 2-byte code and a reason: one byte
      * is a protocol error (lws would echo it). lws has already turned
      * invalid codes into 1002 in what it echoes. */
+    if (pss->close_sent)
+        return -1; /* the answer to our close: done, nothing to echo */
     pss->peer_closed = true;
     if (len == 1 || (len >= 2 && ws_close_code_invalid(payload))) {
         srv->ws.protocol_errors++;

@@ -46,6 +46,46 @@ int ws_close_with(struct lws *wsi, int code)
     return -1;
 }
 
+/* How long a closing connection waits for the client's own close frame. */
+#define WS_LINGER_S 3
+
+/*
+ * A close the client may still be sending into: a 1009 refused on the
+ * announced length (the payload is still coming), a flood cut with 4008.
+ * Closing the socket at once (what lws does when we return -1 while a
+ * frame is half read) leaves that input unread, so the kernel answers
+ * with a RST, and a proxy in between (HAProxy) drops our close frame with
+ * it: the client sees the stream end with no code. So the close frame
+ * goes out as raw bytes and lws stays in ESTABLISHED: what the client
+ * still sends is read and dropped (ws_receive), and the connection ends
+ * on the client's close frame (ws_peer_close), its EOF, or after
+ * WS_LINGER_S seconds (RFC 6455 7.1.1: the server closes TCP first, once
+ * the close handshake is done).
+ */
+static int ws_close_lingering(struct lws *wsi, struct pss *pss, int code)
+{
+    unsigned char frame[LWS_PRE + 4 + 123];
+    unsigned char *p = frame + LWS_PRE;
+    const char *why = close_reason(code);
+    size_t n = strlen(why);
+
+    assert(n <= 123); /* a control frame's payload is at most 125 bytes */
+    p[0] = 0x88;      /* FIN, close */
+    p[1] = (unsigned char)(2 + n);
+    p[2] = (unsigned char)(code >> 8);
+    p[3] = (unsigned char)(code & 0xff);
+    memcpy(p + 4, why, n);
+    if (lws_write(wsi, p, 4 + n, LWS_WRITE_RAW) < 0)
+        return -1;
+    pss->close_sent = true;
+    if (pss->rx_paused) { /* read on, or the client's close never comes */
+        pss->rx_paused = false;
+        lws_rx_flow_control(wsi, 1);
+    }
+    lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, WS_LINGER_S);
+    return 0;
+}
+
 /* Write what the connection has ready, coalesced, in one lws_write (the
  * hub chooses the frames: hub_conn_take). Asks for a writeable callback
  * if more is left. Returns -1 when the write failed (the connection is
@@ -78,8 +118,14 @@ int ws_writeable(struct server *srv, struct lws *wsi, struct pss *pss)
 {
     struct conn *c = pss->conn;
 
-    if (c->close_code > 0)
-        return ws_close_with(wsi, c->close_code);
+    if (c->close_code > 0) {
+        if (pss->close_sent)
+            return 0; /* waiting for the client's close */
+        /* 1001 (shutting down) closes at once: the drain is bounded. */
+        if (c->close_code == 1001 || pss->peer_closed)
+            return ws_close_with(wsi, c->close_code);
+        return ws_close_lingering(wsi, pss, c->close_code);
+    }
     return ws_write_queued(srv, wsi, pss);
 }
 
