@@ -8,7 +8,8 @@
 #   PARLEY_REQUIRE_TESTS  the browser suite (node, npm, chromium, its npm
 #                         packages), the fuzz smoke test (clang with
 #                         libFuzzer) and the CLI tests (tmux, openssl)
-#   PARLEY_REQUIRE_BENCH  `make bench` (node, npm, gnuplot, taskset)
+#   PARLEY_REQUIRE_BENCH  `make bench` (node, npm, gnuplot, taskset, and
+#                         mosquitto for the MQTT cases)
 #   PARLEY_REQUIRE_FUZZ   `make fuzz` (clang with libFuzzer)
 #
 # With PARLEY_REQUIRE_TESTS on, the tests that may exit 77 when something
@@ -104,6 +105,9 @@ endif()
 if(PARLEY_REQUIRE_BENCH)
     parley_require_program(PARLEY_GNUPLOT gnuplot gnuplot-nox "make bench" ON)
     parley_require_program(PARLEY_TASKSET taskset util-linux "make bench" ON)
+    # The broker the MQTT cases measure parleyd against (run.sh starts it).
+    parley_require_program(PARLEY_MOSQUITTO mosquitto mosquitto
+                           "make bench's MQTT cases" ON)
 endif()
 
 if(NOT PARLEY_MISSING STREQUAL "")

@@ -3,7 +3,8 @@
 # so each make target works on a fresh machine:
 #   (no argument)  make run, make build: the build itself
 #   --test         make test, make test-asan: also what the tests drive
-#   --bench        make bench: also the Node.js baseline and the chart
+#   --bench        make bench: also the Node.js baseline, Mosquitto (the
+#                  MQTT cases' other broker) and the chart
 #   --fuzz         make fuzz: also clang and its libFuzzer runtime
 # The make targets then configure CMake with PARLEY_REQUIRE_* on, which
 # stops with the missing package's name should anything still be absent.
@@ -33,8 +34,11 @@ case "$mode" in
     ;;
 --bench)
     # the baseline server runs on Node.js (npm installs its packages),
-    # taskset (util-linux) pins the processes, gnuplot draws the chart.
-    packages+=(util-linux)
+    # taskset (util-linux) pins the processes, gnuplot draws the chart,
+    # and the MQTT cases run Debian's Mosquitto beside parleyd (run.sh
+    # starts it itself with its own config on a loopback port; the
+    # package's own service is never used).
+    packages+=(util-linux mosquitto)
     command -v gnuplot >/dev/null 2>&1 || packages+=(gnuplot-nox)
     command -v node >/dev/null 2>&1 || packages+=(nodejs)
     command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -245,18 +245,31 @@ function times(on, off) {
   return `${(on / off).toFixed(2)}×`;
 }
 
+// Cells for one case run two ways, `left` and `right` in the table's column
+// order, the last column num ÷ den: latency p50 / p99 / max with the p99
+// ratio, and server CPU.
+function latCells(left, right, num, den) {
+  const l3 = (r) => `${ms(field(r, 'p50_ms'))} / ${ms(field(r, 'p99_ms'))} / ${ms(field(r, 'max_ms'))}`;
+  return [l3(left), l3(right), `${times(field(num, 'p99_ms'), field(den, 'p99_ms'))} (p99)`];
+}
+function cpuCells(left, right, num, den) {
+  return [pct(field(left, 'server_cpu')), pct(field(right, 'server_cpu')),
+    times(field(num, 'server_cpu'), field(den, 'server_cpu'))];
+}
+
+// A function that adds a Markdown table row of its arguments to list.
+function rowsTo(list) {
+  return (...cells) => list.push(`| ${cells.join(' | ')} |`);
+}
+
 const storageRows = [];
 function storageTable() {
   const P = (t) => get(t, 'parley');
-  const srow = (kase, measure, off, on, r) =>
-    storageRows.push(`| ${kase} | ${measure} | ${off} | ${on} | ${r} |`);
+  const srow = rowsTo(storageRows); // case, measure, off, on, on ÷ off
   let off = P('fanin-off'); let on = P('fanin');
   srow('**fanin** 2000 sensors, 20k msg/s', 'p50 / p99 / max (ms)',
-    `${ms(field(off, 'p50_ms'))} / ${ms(field(off, 'p99_ms'))} / ${ms(field(off, 'max_ms'))}`,
-    `${ms(field(on, 'p50_ms'))} / ${ms(field(on, 'p99_ms'))} / ${ms(field(on, 'max_ms'))}`,
-    `${times(field(on, 'p99_ms'), field(off, 'p99_ms'))} (p99)`);
-  srow('', 'server CPU', pct(field(off, 'server_cpu')), pct(field(on, 'server_cpu')),
-    times(field(on, 'server_cpu'), field(off, 'server_cpu')));
+    ...latCells(off, on, on, off));
+  srow('', 'server CPU', ...cpuCells(off, on, on, off));
   srow('', 'bytes written per message', '–', int(bytesPerMsg('fanin')), '');
   on = P('fanin-20t');
   srow('**fanin** 20 sensors, 20k msg/s', 'p50 / p99 (ms), bytes written per message', '–',
@@ -275,6 +288,68 @@ function storageTable() {
     srow(`**store reads** ${int(sr.messages)} messages, ${int(sr.topics)} topics`,
       '`history` 50 / `since` 1000: p50 / p99 (ms)', '–',
       `${ms(sr.history_p50_ms)} / ${ms(sr.history_p99_ms)}; ${ms(sr.since_p50_ms)} / ${ms(sr.since_p99_ms)}`, '');
+  }
+}
+
+// ---------------------------------------------------------------------
+// the search index on and off (issue #16): Parley against itself, the
+// stored cases rerun with PARLEY_STORE_NO_FTS=1
+
+const ftsRows = [];
+function ftsTable() {
+  const P = (t) => get(t, 'parley');
+  const frow = rowsTo(ftsRows); // case, measure, with, without, with ÷ without
+  let on = P('fanin'); let off = P('fanin-nofts');
+  frow('**fanin** 2000 sensors, 20k msg/s', 'p50 / p99 / max (ms)',
+    ...latCells(on, off, on, off));
+  frow('', 'server CPU', ...cpuCells(on, off, on, off));
+  frow('', 'bytes written per message', int(bytesPerMsg('fanin')),
+    int(bytesPerMsg('fanin-nofts')), times(bytesPerMsg('fanin'), bytesPerMsg('fanin-nofts')));
+  frow('', 'lost / errors / closed', lossNote(on), lossNote(off), '');
+  on = P('durable-50k'); off = P('durable-50k-nofts');
+  frow('**durable** 100 publishers, 50k/s', 'acknowledged publishes/s',
+    int(field(on, 'deliveries_per_s')), int(field(off, 'deliveries_per_s')),
+    times(field(on, 'deliveries_per_s'), field(off, 'deliveries_per_s')));
+  frow('', 'ack p50 / p99 / max (ms)', ...latCells(on, off, on, off));
+  frow('', 'server CPU', ...cpuCells(on, off, on, off));
+  frow('', 'bytes written per message', int(bytesPerMsg('durable-50k')),
+    int(bytesPerMsg('durable-50k-nofts')),
+    times(bytesPerMsg('durable-50k'), bytesPerMsg('durable-50k-nofts')));
+  frow('', 'errors', lossNote(on), lossNote(off), '');
+}
+
+// ---------------------------------------------------------------------
+// MQTT (issue #14): parleyd's MQTT listener beside Mosquitto, one
+// generator (mqtt-bench); its lines have per_sec, p50_ms, p99_ms,
+// deliveries, server_cpu_s
+
+const mqttRows = [];
+function mqttTable() {
+  const mrow = rowsTo(mqttRows); // case, measure, Parley, Mosquitto, ratio
+  // server CPU microseconds per delivery
+  const us = (r) => (r && r.deliveries ? r.server_cpu_s * 1e6 / r.deliveries : undefined);
+  // the deliveries the run expected (fan-out: every subscriber each message)
+  const got = (r) => {
+    if (!r) return 'not run';
+    const want = r.mode === 'fanout' ? r.n * r.m : r.m;
+    return r.deliveries >= want ? 'all' : `${int(r.deliveries)} of ${int(want)}`;
+  };
+  // the case's size (N, M) as mqtt-bench reported it
+  const fanoutCase = (r) => `**MQTT fan-out** ${r ? int(r.n) : '?'} QoS 0 subs, ` +
+    `1 QoS 1 publisher, ${r ? int(r.m) : '?'} msgs`;
+  const faninCase = (r) => `**MQTT fan-in** ${r ? int(r.n) : '?'} QoS 1 publishers, ` +
+    `${r ? int(r.m) : '?'} msgs, 1 sub on \`bench/#\``;
+  for (const [tag, name] of [['mqtt-fanout', fanoutCase], ['mqtt-fanin', faninCase]]) {
+    const p = get(tag, 'parley'); const q = get(tag, 'mosquitto');
+    const kase = name(p || q);
+    mrow(kase, 'deliveries/s', int(field(p, 'per_sec')), int(field(q, 'per_sec')),
+      ratio(field(p, 'per_sec'), field(q, 'per_sec')));
+    mrow('', 'p50 / p99 (ms)',
+      `${ms(field(p, 'p50_ms'))} / ${ms(field(p, 'p99_ms'))}`,
+      `${ms(field(q, 'p50_ms'))} / ${ms(field(q, 'p99_ms'))}`,
+      `${ratio(field(p, 'p99_ms'), field(q, 'p99_ms'), true)} (p99)`);
+    mrow('', 'server CPU µs per delivery', ms(us(p)), ms(us(q)), ratio(us(p), us(q), true));
+    mrow('', 'delivered', got(p), got(q), '');
   }
 }
 
@@ -394,6 +469,8 @@ function writeDat(server) {
 
 table();
 storageTable();
+ftsTable();
+mqttTable();
 writeDat('parley');
 writeDat('node');
 
@@ -405,7 +482,7 @@ gen.push('## Results');
 gen.push('');
 gen.push(`Measured ${m.date} by \`tests/bench/run.sh\` (the whole set took ${m.seconds} s) on ` +
   `${m.nproc} CPUs (${m.cpu}), Linux ${m.kernel}; ${m.parleyd}, libwebsockets ${m.lws}, ` +
-  `SQLite ${m.sqlite}; Node.js ${m.node} with ws ${m.ws}. ${m.pinning}. ` +
+  `SQLite ${m.sqlite}; Node.js ${m.node} with ws ${m.ws}; Mosquitto ${m.mosquitto}. ${m.pinning}. ` +
   `Load average before / after: ${m.load_before} / ${m.load_after}.`);
 gen.push('');
 gen.push('**Parley persists every message** (SQLite, WAL, `synchronous=NORMAL`) ' +
@@ -431,6 +508,35 @@ gen.push('| case | measure | storage off | storage on | on ÷ off |');
 gen.push('|---|---|---:|---:|---:|');
 gen.push(...storageRows);
 gen.push('');
+gen.push('### Search index: with vs without');
+gen.push('');
+gen.push('Parley against itself (issue #16: indexing must not slow publishing ' +
+  'measurably): the stored fan-in and durable cases, and each rerun at once ' +
+  'with `PARLEY_STORE_NO_FTS=1` in parleyd\'s environment (the store keeps ' +
+  'no full-text index). The last column is with ÷ without (for latency and ' +
+  'CPU, above 1.00× the index costs something; one run each, so read ' +
+  'small differences as noise).');
+gen.push('');
+gen.push('| case | measure | with the index | without | with ÷ without |');
+gen.push('|---|---|---:|---:|---:|');
+gen.push(...ftsRows);
+gen.push('');
+gen.push('### MQTT against Mosquitto');
+gen.push('');
+gen.push('Issue #14: parleyd\'s MQTT 3.1.1 listener beside Debian\'s Mosquitto ' +
+  '(started by run.sh on a free loopback port with its own minimal config: ' +
+  '`listener`, `allow_anonymous true`, `set_tcp_nodelay true`), each freshly ' +
+  'started, pinned like the other servers and driven by the same generator ' +
+  '(`mqtt-bench`) on the same work. Each payload carries its send time, so ' +
+  'every delivery\'s latency counts. **Parley stores every message in SQLite ' +
+  'and acknowledges a QoS 1 publish (PUBACK) only after the commit; Mosquitto ' +
+  'here stores nothing and acknowledges on receipt.** The last column is how ' +
+  'many times better Parley is.');
+gen.push('');
+gen.push('| case | measure | Parley | Mosquitto | Parley vs Mosquitto |');
+gen.push('|---|---|---:|---:|---:|');
+gen.push(...mqttRows);
+gen.push('');
 gen.push('### Targets');
 gen.push('');
 gen.push('| target | measured | met |');
@@ -452,7 +558,7 @@ gen.push('Each case ran against a freshly started server (an empty database for 
   'parleyd); run.sh adds `--url`, `--server-pid`, `--label` and `--tag`.');
 gen.push('');
 gen.push('```');
-for (const [tag, cmd] of commands) gen.push(`${tag.padEnd(12)} ${cmd}`);
+for (const [tag, cmd] of commands) gen.push(`${tag.padEnd(17)} ${cmd}`);
 gen.push('```');
 gen.push('');
 gen.push('<details><summary>Raw JSON lines</summary>');
