@@ -28,7 +28,12 @@
  *    node, in seq order without gap or duplicate, as HEARD jobs through
  *    the listener (listen), interleaved with the completions;
  *  - PUB completions come back `relayed`: the message reaches this node's
- *    subscribers as a HEARD job like everyone else's.
+ *    subscribers as a HEARD job like everyone else's;
+ *  - a message that is not stored (an ephemeral topic) is fanned out by
+ *    the hub at once and handed to relay(), which tells the other nodes;
+ *    they get it as a HEARD job marked `ephemeral`, without a seq (each
+ *    node numbers its own deliveries, as a single node does), at most
+ *    once: one lost while a link is down is not sent again.
  */
 #ifndef PL_STORAGE_H
 #define PL_STORAGE_H
@@ -86,6 +91,14 @@ struct storage_ops {
      * change when the first node joins or the last leaves (or dies). */
     void (*presence)(void *engine, const char *topic, const char *user,
                      bool join);
+    /* Optional (shared engines): send a message that is not stored (an
+     * ephemeral topic's) to the nodes whose local subscribers watch topic.
+     * Fire and forget: nothing waits for it, nothing retries it, and this
+     * node's own subscribers are the caller's (the engine never hands it
+     * back here). data is JSON text ("null" for null). */
+    void (*relay)(void *engine, const char *topic, int64_t ts,
+                  const char *from, const char *data, size_t data_len,
+                  bool retain);
     /* Optional: false while the engine cannot store (its server is out of
      * reach): /healthz says so. NULL: always true. */
     bool (*healthy)(void *engine);
@@ -145,6 +158,15 @@ static inline void storage_watch(const struct storage *s, const char *pattern,
 {
     if (storage_is_shared(s))
         s->ops->watch(s->engine, pattern, is_pattern, on);
+}
+
+static inline void storage_relay(const struct storage *s, const char *topic,
+                                 int64_t ts, const char *from,
+                                 const char *data, size_t data_len,
+                                 bool retain)
+{
+    if (s->ops != NULL && s->ops->relay != NULL)
+        s->ops->relay(s->engine, topic, ts, from, data, data_len, retain);
 }
 
 /* True when the engine keeps presence for many nodes (see above). */

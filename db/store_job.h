@@ -170,6 +170,13 @@ struct store_job {
     bool marked;                 /* HEARD: user `from`'s read marker in
                                     topic moved to seq, by a connection
                                     on another node (chat, #16) */
+    bool ephemeral;              /* HEARD: a message of a topic that is
+                                    not stored, published on another
+                                    node; seq is 0 (storage.h, relay).
+                                    STATE (input): the topic or pattern
+                                    is not stored: complete once its
+                                    subscription is active, read
+                                    nothing */
     bool unsupported;            /* SEARCH: this engine cannot search
                                     (err is BAD_REQUEST) */
     int64_t first_seq;           /* AFTER/BEFORE: oldest stored seq of the

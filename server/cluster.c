@@ -79,7 +79,7 @@ void cluster_attach(struct server *srv)
 void cluster_metrics(struct server *srv, struct pl_buf *b)
 {
     struct redis_storage_stats st;
-    char line[1024];
+    char line[2048];
 
     if (srv->redis == NULL)
         return;
@@ -99,9 +99,20 @@ void cluster_metrics(struct server *srv, struct pl_buf *b)
              "# TYPE parley_cluster_gap_lost_total counter\n"
              "parley_cluster_gap_lost_total %" PRIu64 "\n"
              "# TYPE parley_cluster_epoch_resets_total counter\n"
-             "parley_cluster_epoch_resets_total %" PRIu64 "\n",
+             "parley_cluster_epoch_resets_total %" PRIu64 "\n"
+             "# HELP parley_cluster_ephemeral_relayed_total Ephemeral "
+             "messages sent to the other nodes.\n"
+             "# TYPE parley_cluster_ephemeral_relayed_total counter\n"
+             "parley_cluster_ephemeral_relayed_total %" PRIu64 "\n"
+             "# HELP parley_cluster_ephemeral_unsent_total Ephemeral "
+             "messages delivered only here: Redis was out of reach.\n"
+             "# TYPE parley_cluster_ephemeral_unsent_total counter\n"
+             "parley_cluster_ephemeral_unsent_total %" PRIu64 "\n"
+             "# TYPE parley_cluster_ephemeral_heard_total counter\n"
+             "parley_cluster_ephemeral_heard_total %" PRIu64 "\n",
              st.live_nodes, st.up ? 1 : 0, st.link_drops, st.timeouts,
-             st.filled, st.lost, st.epoch_resets);
+             st.filled, st.lost, st.epoch_resets, st.relayed,
+             st.relay_unsent, st.heard_ephemeral);
     pl_buf_cstr(b, line);
 }
 

@@ -510,6 +510,16 @@ static void list_unlink(struct sub *s)
     s->list = NULL;
 }
 
+/* Whether a shared storage must hear of s (watch): every subscription
+ * but an exact one on a `$` topic, which is this node's own ($SYS) and
+ * never comes from another node. Ephemeral topics are watched too: other
+ * nodes relay them on the same channels. Fixed for s's life, so each
+ * watch on has its off. */
+static bool sub_watched(const struct sub *s)
+{
+    return s->is_pattern || s->pattern[0] != '$';
+}
+
 struct sub *hub_sub_add(struct hub *hub, struct conn *c, const char *pattern,
                         bool is_pattern)
 {
@@ -538,7 +548,7 @@ struct sub *hub_sub_add(struct hub *hub, struct conn *c, const char *pattern,
         l = &s->topic->subs;
     }
     list_link(l, s);
-    if (is_pattern || !s->topic->ephemeral)
+    if (sub_watched(s))
         storage_watch(&hub->storage, pattern, is_pattern, true);
     s->c_next = c->subs;
     if (c->subs != NULL)
@@ -571,7 +581,7 @@ void hub_sub_remove(struct hub *hub, struct sub *s)
     if (s->presence && s->topic != NULL)
         presence_leave(hub, s->topic, c->user);
     list_unlink(s);
-    if (s->is_pattern || !s->topic->ephemeral)
+    if (sub_watched(s))
         storage_watch(&hub->storage, s->pattern, s->is_pattern, false);
     if (s->is_pattern) {
         topic_tree_pattern_release(&hub->tree, l);
@@ -705,6 +715,29 @@ static void topic_reset(struct hub *hub, struct topic *t)
     t->first_seq = 0;
 }
 
+/* Another node's message on an ephemeral topic (storage.h, relay): this
+ * node numbers it in its own sequence for the topic, as if it had been
+ * published here (gapless while the node runs, as the contract says of
+ * topics that are not stored). A topic this node stores (its --ephemeral
+ * differs from the publisher's) is left alone: its seqs are the
+ * storage's. */
+static void heard_ephemeral(struct hub *hub, struct store_job *job)
+{
+    struct topic *t = NULL;
+
+    if (job->topic[0] == '$' || !hub_is_ephemeral(hub, job->topic))
+        return;
+    t = hub_topic(hub, job->topic, true);
+    if (t == NULL) {
+        log_error("out of memory creating topic %s", job->topic);
+        return;
+    }
+    if (!t->ephemeral)
+        return;
+    hub_publish_commit(hub, t, t->seq + 1, job->ts, job->from, job->data,
+                       job->data_len, job->data_is_null, job->retain);
+}
+
 /* A shared engine's listener (storage.h): a message stored by any node,
  * handed over in seq order. It is fanned out like a local commit; what a
  * state read already counted (seq <= t->seq) is replayed from storage by
@@ -724,6 +757,10 @@ static void hub_heard(void *ctx, struct store_job *job)
     if (job->marked) {
         /* another node's connection moved the user's marker */
         chat_marked_heard(hub, job->from, job->topic, job->seq);
+        return;
+    }
+    if (job->ephemeral) {
+        heard_ephemeral(hub, job);
         return;
     }
     t = hub_topic(hub, job->topic, true);

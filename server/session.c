@@ -311,22 +311,21 @@ static void session_done_state(void *arg, struct store_job *job)
 
     job->udata = NULL;
     if (c != NULL && c->close_code == 0) {
-        if (job->err != 0) {
+        if (job->err != 0 && !job->ephemeral) {
             sub_error(hub, c, sw->gate, sw->cmd.id, (enum pl_err)job->err,
                       "the topic's state could not be read");
-        } else if (sw->cancelled) {
-            /* unsubscribed before it was answered: answer, stay out */
-            if (is_pattern)
-                state_apply_pattern(hub, job);
-            else
-                state_apply(hub, job);
-            sub_answer_only(hub, c, &sw->cmd, sw->gate);
         } else {
-            if (is_pattern)
+            /* An ephemeral topic has no state (this node's own seq
+             * stays), and without Redis its sub still works here, as on
+             * a single node: the link subscribes when it is back. */
+            if (!job->ephemeral && is_pattern)
                 state_apply_pattern(hub, job);
-            else
+            else if (!job->ephemeral)
                 state_apply(hub, job);
-            sub_run(hub, c, &sw->cmd, sw->gate);
+            if (sw->cancelled) /* unsubscribed before it was answered */
+                sub_answer_only(hub, c, &sw->cmd, sw->gate);
+            else
+                sub_run(hub, c, &sw->cmd, sw->gate);
         }
         sw->gate = NULL;
     }
@@ -342,9 +341,13 @@ static void session_done_state(void *arg, struct store_job *job)
  * message up to that state, so the reply's seq and a replay's fence are
  * the cluster's and nothing published after the reply is missed (for a
  * pattern, the state is only that its subscription is active). Meanwhile the reply holds its
- * place in the queue, so replies keep the order of the commands.
+ * place in the queue, so replies keep the order of the commands. An
+ * ephemeral topic or pattern (never stored) waits only for its
+ * subscription, so that another node's typing event published after the
+ * ok reaches it.
  */
-static void sub_defer(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
+static void sub_defer(struct hub *hub, struct conn *c, const struct pl_cmd *cmd,
+                      bool ephemeral)
 {
     struct sub_wait *sw = calloc(1, sizeof(*sw));
     struct store_job *job = store_job_new(STORE_JOB_STATE, cmd->topic);
@@ -375,6 +378,7 @@ static void sub_defer(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
         hub_push(hub, c, sw->gate, true); /* the queue takes its own ref */
     storage_watch(&hub->storage, cmd->topic,
                   pl_topic_is_pattern(cmd->topic, cmd->topic_len), true);
+    job->ephemeral = ephemeral;
     job->conn_id = c->id;
     job->req_id = cmd->id;
     job->udata = sw;
@@ -385,9 +389,10 @@ static void sub_defer(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
 
 static void cmd_sub(struct hub *hub, struct conn *c, const struct pl_cmd *cmd)
 {
+    /* A `$` topic is this node's own: no other node publishes it. */
     if (storage_is_shared(&hub->storage) && hub->cfg.persist &&
-        !hub_is_ephemeral(hub, cmd->topic))
-        sub_defer(hub, c, cmd);
+        cmd->topic[0] != '$')
+        sub_defer(hub, c, cmd, hub_is_ephemeral(hub, cmd->topic));
     else
         sub_run(hub, c, cmd, NULL);
 }
@@ -463,6 +468,7 @@ static void do_publish(struct hub *hub, struct conn *c,
     struct topic *t = NULL;
     struct pl_msg_refs refs = {0, 0, cmd->reply_to, false};
     bool chat_op = cmd->op == PL_OP_EDIT || cmd->op == PL_OP_DELETE;
+    int64_t ts = 0;
 
     hub->stats.messages_in++;
     if (cmd->topic[0] == '$') {
@@ -494,9 +500,16 @@ static void do_publish(struct hub *hub, struct conn *c,
             hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
             return;
         }
-        hub_publish_commit_refs(hub, t, t->seq + 1, hub_now(hub), c->user,
-                                cmd->data, cmd->data_len, cmd->data_is_null,
-                                cmd->retain, &refs);
+        ts = hub_now(hub);
+        hub_publish_commit_refs(hub, t, t->seq + 1, ts, c->user, cmd->data,
+                                cmd->data_len, cmd->data_is_null, cmd->retain,
+                                &refs);
+        /* A cluster's other nodes number and fan it out themselves; this
+         * node's subscribers were just served, and the ack keeps the
+         * single-node meaning (delivered here, at once). A reply_to is
+         * not sent along: it names a seq of this node's numbering. */
+        storage_relay(&hub->storage, t->name, ts, c->user, cmd->data,
+                      cmd->data_len, cmd->retain);
         ack_pub(hub, c, cmd->id, t->name, t->seq, false);
         return;
     }

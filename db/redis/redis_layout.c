@@ -8,7 +8,9 @@
 #include "redis_layout.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int fit(int len, size_t n)
@@ -152,6 +154,55 @@ static int marked_parse(const char *p, const char *end, struct redis_event *r)
     return 0;
 }
 
+/* e <node> <n> <ts> <retain> <fromlen> <from><data>, p after "e ". */
+static int ephemeral_parse(const char *p, const char *end,
+                           struct redis_event *r)
+{
+    const char *e = memchr(p, ' ', (size_t)(end - p));
+    uint64_t ts = 0;
+    uint64_t retain = 0;
+    uint64_t from_len = 0;
+
+    if (e == NULL || e == p)
+        return -EINVAL;
+    r->node = p;
+    r->node_len = (size_t)(e - p);
+    p = e + 1;
+    if (number(&p, end, &r->seq) < 0 || number(&p, end, &ts) < 0 ||
+        number(&p, end, &retain) < 0 || retain > 1 ||
+        number(&p, end, &from_len) < 0 || from_len >= (uint64_t)(end - p))
+        return -EINVAL; /* from_len < what is left: data is not empty */
+    r->ts = (int64_t)ts;
+    r->retain = retain == 1;
+    r->from = p;
+    r->from_len = (size_t)from_len;
+    r->data = p + from_len;
+    r->data_len = (size_t)(end - r->data);
+    return 0;
+}
+
+char *redis_event_ephemeral(const char *node, uint64_t n, int64_t ts,
+                            bool retain, const char *from, const char *data,
+                            size_t data_len, size_t *len)
+{
+    size_t from_len = strlen(from);
+    char head[160];
+    int h = snprintf(head, sizeof(head), "e %s %" PRIu64 " %" PRId64 " %d %zu ",
+                     node, n, ts > 0 ? ts : 0, retain ? 1 : 0, from_len);
+    char *out = NULL;
+
+    if (h < 0 || (size_t)h >= sizeof(head))
+        return NULL; /* node ids are 16 hex digits: never */
+    out = malloc((size_t)h + from_len + data_len);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, head, (size_t)h);
+    memcpy(out + h, from, from_len);
+    memcpy(out + (size_t)h + from_len, data, data_len);
+    *len = (size_t)h + from_len + data_len;
+    return out;
+}
+
 /* A `c` payload's relations, p after its epoch. */
 static int refs_parse(const char **p, const char *end, struct redis_event *r)
 {
@@ -187,6 +238,12 @@ int redis_event_parse(const char *p, size_t n, struct redis_event *ev)
     }
     if (r.kind == REDIS_EVENT_MARKED) {
         if (marked_parse(p + 2, end, &r) < 0)
+            return -EINVAL;
+        *ev = r;
+        return 0;
+    }
+    if (r.kind == REDIS_EVENT_EPHEMERAL) {
+        if (ephemeral_parse(p + 2, end, &r) < 0)
             return -EINVAL;
         *ev = r;
         return 0;

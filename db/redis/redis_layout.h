@@ -41,6 +41,12 @@
  *     k <node> <seq> <userlen> <user><topic>
  *                     on pl:marked: user's marker in topic moved to seq,
  *                     by a connection on node
+ *     e <node> <n> <ts> <retain 0|1> <fromlen> <from><data>
+ *                     on pl:ch:<T> only, never stored: a message of an
+ *                     ephemeral topic published on node, the node's n-th
+ *                     (n tells the copies Redis sends one subscriber for
+ *                     one PUBLISH, exact and pattern, from two messages);
+ *                     no seq: each node numbers what it delivers
  */
 #ifndef PARLEY_REDIS_LAYOUT_H
 #define PARLEY_REDIS_LAYOUT_H
@@ -104,12 +110,14 @@ enum redis_event_kind {
     REDIS_EVENT_JOIN = 'j',
     REDIS_EVENT_LEAVE = 'l',
     REDIS_EVENT_MARKED = 'k',
+    REDIS_EVENT_EPHEMERAL = 'e',
 };
 
 /* One decoded payload. Text fields point into the parsed buffer (borrowed,
  * not NUL-terminated); only user is set for join and leave; a marker
- * (kind MARKED) sets node, seq, user and topic. A `c` payload decodes as
- * kind MSG with its relations set. */
+ * (kind MARKED) sets node, seq, user and topic; an ephemeral message
+ * (kind EPHEMERAL) sets node, seq (the node's counter n), ts, retain, from
+ * and data. A `c` payload decodes as kind MSG with its relations set. */
 struct redis_event {
     enum redis_event_kind kind;
     uint64_t seq;
@@ -134,6 +142,12 @@ struct redis_event {
 /* Decode p[0..n). Returns 0, or -EINVAL when it is not a well-formed
  * payload (a node logs and skips it; it never trusts it half-way). */
 int redis_event_parse(const char *p, size_t n, struct redis_event *ev);
+
+/* Encode an ephemeral message (the `e` payload above) into a malloc'd
+ * buffer, its length in *len. Returns NULL when out of memory. */
+char *redis_event_ephemeral(const char *node, uint64_t n, int64_t ts,
+                            bool retain, const char *from, const char *data,
+                            size_t data_len, size_t *len);
 
 /* The Lua library, embedded at build time (redis_lua.c). */
 extern const char redis_lua_library[];

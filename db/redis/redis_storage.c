@@ -18,6 +18,11 @@
  * A topic is tracked from a STATE reply (its latest seq then) or, heard
  * through a pattern with no STATE before, from the first message heard.
  *
+ * Ephemeral topics. Never stored: relay() PUBLISHes them on the topic's
+ * channel and a node that hears one hands it to the hub as a HEARD job
+ * marked ephemeral, past the gap state (there is no seq to order by), at
+ * most once (redis_relay.h).
+ *
  * STATE. The hub answers a sub only after it knows the topic's latest seq.
  * A STATE job for a topic already tracked completes only when the gap state
  * has handed the hub every message up to the latest seq pl_retained saw,
@@ -39,6 +44,7 @@
 #include "redis_link.h"
 #include "redis_node.h"
 #include "redis_presence.h"
+#include "redis_relay.h"
 
 #define RTOPIC_BUCKETS 1024
 #define FILL_ROWS 256
@@ -101,6 +107,7 @@ struct redis_storage {
     struct rtopic *topics[RTOPIC_BUCKETS];
     struct rpattern *patterns;
     struct redis_presence pres; /* this node's members in Redis */
+    struct redis_relay relay;   /* ephemeral messages across nodes */
     struct redis_storage_stats stats;
 };
 
@@ -287,6 +294,32 @@ static void state_check_waiting(struct redis_storage *rs, struct rtopic *t);
 static void fill_start(struct redis_storage *rs, struct rtopic *t);
 static void state_unpark(struct redis_storage *rs, bool fail);
 
+/* A HEARD job carrying ev's message (data, from, ts, retain), addressed
+ * to the listener; NULL when out of memory (the message is then lost: a
+ * stored one shows as a gap the next message fills). */
+static struct store_job *heard_msg(struct redis_storage *rs, const char *topic,
+                                   const struct redis_event *ev)
+{
+    struct store_job *job = store_job_new(STORE_JOB_HEARD, topic);
+
+    if (job == NULL ||
+        store_job_set_pub(job, ev->data, ev->data_len,
+                          ev->data_len == 4 && memcmp(ev->data, "null", 4) == 0,
+                          ev->retain, "", NULL, ev->ts) < 0) {
+        store_job_free(&job);
+        return NULL;
+    }
+    free(job->from);
+    job->from = NULL;
+    if (copy_text(&job->from, ev->from, ev->from_len) < 0) {
+        store_job_free(&job);
+        return NULL;
+    }
+    job->done = rs->listener;
+    job->done_ctx = rs->listener_ctx;
+    return job;
+}
+
 static void hand_over(struct redis_storage *rs, const char *topic,
                       const struct redis_event *ev, bool epoch_reset)
 {
@@ -294,28 +327,15 @@ static void hand_over(struct redis_storage *rs, const char *topic,
 
     if (rs->listener == NULL)
         return;
-    job = store_job_new(STORE_JOB_HEARD, topic);
-    if (job == NULL ||
-        store_job_set_pub(job, ev->data, ev->data_len,
-                          ev->data_len == 4 && memcmp(ev->data, "null", 4) == 0,
-                          ev->retain, "", NULL, ev->ts) < 0) {
-        store_job_free(&job);
+    job = heard_msg(rs, topic, ev);
+    if (job == NULL)
         return; /* the next message finds a gap the hub can show: logged */
-    }
-    free(job->from);
-    job->from = NULL;
-    if (copy_text(&job->from, ev->from, ev->from_len) < 0) {
-        store_job_free(&job);
-        return;
-    }
     job->seq = (int64_t)ev->seq;
     job->epoch_reset = epoch_reset;
     job->edit_of = (int64_t)ev->edit_of;
     job->redacts = (int64_t)ev->redacts;
     job->reply_to = (int64_t)ev->reply_to;
     job->redacted = ev->redacted;
-    job->done = rs->listener;
-    job->done_ctx = rs->listener_ctx;
     done_append(rs, job);
 }
 
@@ -359,6 +379,25 @@ static void hand_marked(struct redis_storage *rs, const struct redis_event *ev)
     job->marked = true;
     job->done = rs->listener;
     job->done_ctx = rs->listener_ctx;
+    done_append(rs, job);
+}
+
+/* An ephemeral message another node published: no seq, no gap state;
+ * the hub numbers it. Heard on the topic's channel or through a pattern
+ * alike: whichever copy comes first is the one (redis_relay_heard). */
+static void hand_ephemeral(struct redis_storage *rs, const char *topic,
+                           const struct redis_event *ev)
+{
+    struct store_job *job = NULL;
+
+    if (rs->listener == NULL || rs->node == NULL ||
+        !redis_relay_heard(&rs->relay, redis_node_id(rs->node), ev))
+        return;
+    job = heard_msg(rs, topic, ev);
+    if (job == NULL)
+        return; /* ephemeral: a lost one is not owed */
+    job->ephemeral = true;
+    rs->stats.heard_ephemeral++;
     done_append(rs, job);
 }
 
@@ -456,6 +495,10 @@ static void on_message(void *ud, const char *channel, const char *pattern,
     }
     if (redis_event_parse(payload, len, &ev) < 0)
         return;
+    if (ev.kind == REDIS_EVENT_EPHEMERAL) {
+        hand_ephemeral(rs, topic, &ev);
+        return;
+    }
     if (ev.kind != REDIS_EVENT_MSG) {
         if (pattern == NULL)
             hand_presence(rs, topic, &ev);
@@ -666,7 +709,8 @@ static int state_list(struct redis_storage *rs, struct rjob *r);
  * A STATE job reads only once the topic's (or pattern's) subscription is
  * active: a message published after the read is then sure to be heard,
  * so nothing falls between the state and the live messages. A pattern
- * has no state to read; its job completes when its PSUBSCRIBE is active.
+ * lists the registry once its PSUBSCRIBE is active; an ephemeral topic
+ * or pattern (job->ephemeral) reads nothing and completes then.
  */
 static int state_send(struct redis_storage *rs, struct rjob *r)
 {
@@ -674,6 +718,11 @@ static int state_send(struct redis_storage *rs, struct rjob *r)
         return -ENOTCONN;
     if (!state_sub_active(rs, r->job->topic)) {
         r->parked = true;
+        return 0;
+    }
+    if (r->job->ephemeral) {
+        /* not stored: nothing to read, its subscription is the state */
+        r->ready = true;
         return 0;
     }
     if (is_pattern(r->job->topic))
@@ -1409,6 +1458,20 @@ static void op_watch(void *engine, const char *pattern, bool is_pattern,
     }
 }
 
+static void op_relay(void *engine, const char *topic, int64_t ts,
+                     const char *from, const char *data, size_t data_len,
+                     bool retain)
+{
+    struct redis_storage *rs = engine;
+
+    if (rs->link == NULL || rs->node == NULL) {
+        rs->relay.unsent++;
+        return;
+    }
+    (void)redis_relay_send(&rs->relay, rs->link, redis_node_id(rs->node),
+                           topic, ts, from, data, data_len, retain);
+}
+
 static void op_listen(void *engine, void (*done)(void *, struct store_job *),
                       void *ctx)
 {
@@ -1436,6 +1499,7 @@ static const struct storage_ops redis_storage_ops = {
     .watch = op_watch,
     .listen = op_listen,
     .presence = op_presence,
+    .relay = op_relay,
     .healthy = op_healthy,
 };
 
@@ -1473,6 +1537,8 @@ void redis_storage_get_stats(const struct redis_storage *rs,
                              struct redis_storage_stats *out)
 {
     *out = rs->stats;
+    out->relayed = rs->relay.sent;
+    out->relay_unsent = rs->relay.unsent;
     out->up = rs->link != NULL && redis_link_up(rs->link);
     if (rs->link != NULL) {
         struct redis_link_stats ls;

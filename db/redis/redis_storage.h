@@ -4,7 +4,8 @@
  * pl_publish (pipelined per loop turn), reads are pl_since / pl_history /
  * pl_retained, and messages stored by any node reach this node's
  * subscribers through Redis pub/sub, gap-filled from the topic's stream
- * (redis_gap.h) before the hub fans them out.
+ * (redis_gap.h) before the hub fans them out. Ephemeral topics' messages
+ * are PUBLISHed only, never stored (redis_relay.h).
  *
  * Service thread only: the link runs on the service loop, so completions
  * are ready on the thread that takes them and need no wake-up.
@@ -52,6 +53,10 @@ struct redis_storage_stats {
     uint64_t filled;     /* messages read back from streams to fill gaps */
     uint64_t lost;       /* seqs trimmed away before a fill could read them */
     uint64_t epoch_resets; /* topics Redis lost */
+    uint64_t relayed;      /* ephemeral messages PUBLISHed to other nodes */
+    uint64_t relay_unsent; /* ephemeral messages not sent: link down */
+    uint64_t heard_ephemeral; /* other nodes' ephemeral messages handed
+                                 to the hub */
 };
 void redis_storage_get_stats(const struct redis_storage *rs,
                              struct redis_storage_stats *out);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <errno.h>
 #include <cmocka.h>
@@ -164,6 +165,36 @@ static void test_parse_marked(void **state)
     assert_memory_equal(ev.topic, "chat/x", 6);
 }
 
+/* An ephemeral message: encoded by the node in C, read back by every
+ * other node; from may hold spaces and digits, data is kept byte for
+ * byte. */
+static void test_ephemeral_round_trip(void **state)
+{
+    static const char data[] = "{\"typing\":true}";
+    size_t len = 0;
+    char *p = redis_event_ephemeral("0a1b2c3d4e5f6071", 42, 1764130000123LL,
+                                    true, "a 2 b", data, strlen(data), &len);
+    struct redis_event ev;
+
+    (void)state;
+    assert_non_null(p);
+    assert_int_equal(redis_event_parse(p, len, &ev), 0);
+    assert_int_equal(ev.kind, REDIS_EVENT_EPHEMERAL);
+    assert_int_equal(ev.node_len, 16);
+    assert_memory_equal(ev.node, "0a1b2c3d4e5f6071", 16);
+    assert_int_equal(ev.seq, 42);
+    assert_int_equal(ev.ts, 1764130000123LL);
+    assert_true(ev.retain);
+    assert_int_equal(ev.from_len, 5);
+    assert_memory_equal(ev.from, "a 2 b", 5);
+    assert_int_equal(ev.data_len, strlen(data));
+    assert_memory_equal(ev.data, data, strlen(data));
+    free(p);
+    assert_int_equal(redis_event_parse("e n1 1 5 0 0 7", 14, &ev), 0);
+    assert_int_equal(ev.from_len, 0);
+    assert_int_equal(ev.data_len, 1);
+}
+
 static void test_parse_bad(void **state)
 {
     static const char *const bads[] = {
@@ -188,6 +219,11 @@ static void test_parse_bad(void **state)
         "k n1 3 0 ab", /* a marker's user is not empty */
         "k n1 3 5 ab", /* nor longer than what follows */
         "k  3 1 ab",
+        "e  1 5 0 1 a1",  /* an ephemeral message names its node */
+        "e n1 1 5 2 1 a1", /* retain is 0 or 1 */
+        "e n1 1 5 0 2 a1", /* data is not empty */
+        "e n1 1 5 0 1a1",
+        "e n1 x 5 0 1 a1",
     };
     struct redis_event ev;
     size_t i;
@@ -210,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_parse_presence),
         cmocka_unit_test(test_parse_chat),
         cmocka_unit_test(test_parse_marked),
+        cmocka_unit_test(test_ephemeral_round_trip),
         cmocka_unit_test(test_parse_bad),
     };
 

@@ -1015,8 +1015,6 @@ static void test_ephemeral(void **state)
     int64_t first = 0;
     int i = 0;
 
-    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_EPHEMERAL))
-        skip();
     itest_topic(topic, sizeof(topic), "typing");
     s = itest_hello(itest_port(state), "eph-sub");
     assert_non_null(s);

@@ -62,9 +62,6 @@ bool itest_cluster_excluded(const char *why);
 #define ITEST_CLUSTER_GAP_TOPIC_LIST                                        \
     "cluster gap, not a test assumption: GET /api/topics lists only the "   \
     "topics this node already knows"
-#define ITEST_CLUSTER_GAP_EPHEMERAL                                         \
-    "cluster gap, not a test assumption: an ephemeral topic's messages "    \
-    "reach only the subscribers on the publisher's node"
 
 /* The port of the group's server. */
 int itest_port(void **state);
