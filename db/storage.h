@@ -54,6 +54,8 @@ struct store_topic_info {
     const char *r_from;
     const char *r_data;
     size_t r_data_len;
+    const unsigned char *r_raw; /* its exact MQTT payload, or NULL */
+    size_t r_raw_len;
 };
 
 /* One call per known topic; a non-zero return stops the walk. */

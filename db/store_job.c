@@ -74,6 +74,22 @@ fail:
     return -ENOMEM;
 }
 
+int store_job_set_raw(struct store_job *job, const void *raw, size_t len)
+{
+    unsigned char *r = NULL;
+
+    if (len > 0) {
+        r = malloc(len);
+        if (r == NULL)
+            return -ENOMEM;
+        memcpy(r, raw, len);
+    }
+    free(job->raw);
+    job->raw = r;
+    job->raw_len = len;
+    return 0;
+}
+
 int store_job_set_marks(struct store_job *job, size_t n)
 {
     struct store_mark *m = calloc(n > 0 ? n : 1, sizeof(*m));
@@ -133,6 +149,7 @@ void store_job_free(struct store_job **jobp)
         free(job->rows[i].from);
         free(job->rows[i].data);
         free(job->rows[i].topic);
+        free(job->rows[i].raw);
     }
     free(job->rows);
     for (i = 0; i < job->n_allow; i++)
@@ -145,6 +162,7 @@ void store_job_free(struct store_job **jobp)
     store_mqtt_free(&job->mqtt);
     free(job->topic);
     free(job->data);
+    free(job->raw);
     free(job->from);
     free(job->key);
     free(job);

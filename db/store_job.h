@@ -90,6 +90,10 @@ struct store_row {
     char *data;        /* JSON text, NUL-terminated */
     size_t data_len;
     char *topic;       /* SEARCH only (rows of many topics), else NULL */
+    unsigned char *raw; /* the exact MQTT payload kept with the message
+                           (messages.raw), NULL when none; AFTER/BEFORE,
+                           STATE's retained row */
+    size_t raw_len;
     /* Chat relations (#16), 0/false when none: see struct store_job. */
     int64_t edit_of, redacts, reply_to;
     bool redacted;     /* a later message deleted this one: data is null */
@@ -121,6 +125,12 @@ struct store_job {
     size_t data_len;
     bool data_is_null;           /* PUB: data is JSON null */
     bool retain;                 /* PUB: also set (or, with null, clear) retained */
+    unsigned char *raw;          /* PUB: the exact MQTT payload when its data
+                                    does not map back to it, else NULL
+                                    (store_job_set_raw); kept with the
+                                    message and its retained copy. HEARD:
+                                    the same, when the engine carries it */
+    size_t raw_len;
     char *from;                  /* PUB */
     char *key;                   /* PUB: idempotency key or NULL */
     int64_t ts;                  /* PUB: ms since the epoch, set by the caller */
@@ -193,6 +203,9 @@ struct store_job *store_job_new(enum store_job_kind kind, const char *topic);
 int store_job_set_pub(struct store_job *job, const char *data, size_t data_len,
                       bool data_is_null, bool retain, const char *from,
                       const char *key, int64_t ts);
+/* PUB: keep a copy of raw[0..len) as the message's exact MQTT payload
+ * (len 0: none). Returns 0 or -ENOMEM. */
+int store_job_set_raw(struct store_job *job, const void *raw, size_t len);
 /* UNREAD: allocate n zeroed marks (topics set by the caller with
  * strdup). Returns 0 or -ENOMEM. */
 int store_job_set_marks(struct store_job *job, size_t n);

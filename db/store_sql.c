@@ -137,8 +137,8 @@ static const char *const sql_text[ST__COUNT] = {
      * pruning empties the table that would hand out ids at or below
      * log_state.indexed_upto, which the next open would never read back. */
     [ST_MSG_INSERT] = "INSERT INTO messages(id, topic_id, seq, ts, sender,"
-                      " data, edit_of, redacts, reply_to)"
-                      " VALUES(?6, ?1, ?2, ?3, ?4, ?5, ?7, ?8, ?9)",
+                      " data, edit_of, redacts, reply_to, raw)"
+                      " VALUES(?6, ?1, ?2, ?3, ?4, ?5, ?7, ?8, ?9, ?10)",
     [ST_CHUNK_APPEND] = "UPDATE msg_index SET ids = ids || ',' || ?3"
                         " WHERE topic_id = ?1 AND first_seq = ?2",
     [ST_INDEX_PUT] = "INSERT INTO msg_index(topic_id, first_seq, first_id,"
@@ -149,8 +149,8 @@ static const char *const sql_text[ST__COUNT] = {
     [ST_DEDUPE_PUT] = "INSERT OR REPLACE INTO dedupe(topic_id, key, seq, ts)"
                       " VALUES(?1, ?2, ?3, ?4)",
     [ST_RETAINED_SET] = "INSERT OR REPLACE INTO"
-                        " retained(topic_id, seq, ts, sender, data)"
-                        " VALUES(?1, ?2, ?3, ?4, ?5)",
+                        " retained(topic_id, seq, ts, sender, data, raw)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_RETAINED_CLEAR] = "DELETE FROM retained WHERE topic_id = ?1",
     /* AFTER: the chunk holding ?2 (or the first after it), then every
      * later chunk up to ?3. */
@@ -165,11 +165,11 @@ static const char *const sql_text[ST__COUNT] = {
     [ST_FIRST_SEQ] = "SELECT first_seq FROM msg_index WHERE topic_id = ?1"
                      " ORDER BY first_seq LIMIT 1",
     [ST_ROW_BY_ID] = "SELECT seq, ts, sender, data, edit_of, redacts,"
-                     " reply_to, redacted FROM messages WHERE id = ?1",
+                     " reply_to, redacted, raw FROM messages WHERE id = ?1",
     /* A run of consecutive ids (a burst on one topic): one range scan of
      * the rowid b-tree instead of a lookup per row. */
     [ST_ROWS_BY_ID_RANGE] = "SELECT seq, ts, sender, data, edit_of,"
-                            " redacts, reply_to, redacted FROM messages"
+                            " redacts, reply_to, redacted, raw FROM messages"
                             " WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
     [ST_CHUNK_DELETE] = "DELETE FROM msg_index"
                         " WHERE topic_id = ?1 AND first_seq = ?2",
@@ -193,9 +193,11 @@ static const char *const sql_text[ST__COUNT] = {
      * and the erasing a deletion does. */
     [ST_TARGET] = "SELECT sender, edit_of IS NOT NULL OR redacts IS NOT NULL"
                   " OR redacted IS NOT NULL FROM messages WHERE id = ?1",
-    [ST_REDACT_ID] = "UPDATE messages SET data = 'null', redacted = 1"
+    [ST_REDACT_ID] = "UPDATE messages SET data = 'null', raw = NULL,"
+                     " redacted = 1"
                      " WHERE id = ?1",
-    [ST_REDACT_EDITS] = "UPDATE messages SET data = 'null', redacted = 1"
+    [ST_REDACT_EDITS] = "UPDATE messages SET data = 'null', raw = NULL,"
+                        " redacted = 1"
                         " WHERE topic_id = ?1 AND edit_of = ?2",
     [ST_RETAINED_CLEAR_SEQ] = "DELETE FROM retained"
                               " WHERE topic_id = ?1 AND seq = ?2",
@@ -223,8 +225,10 @@ static const char *const sql_text[ST__COUNT] = {
                       " WHERE topic_id = ?1 AND edit_of = ?2"
                       " ORDER BY id DESC LIMIT 1",
     /* Newest first: FTS5 walks its doclists backwards for rowid DESC. */
+    /* NULL for raw: search results go to JSON clients only. */
     [ST_SEARCH] = "SELECT m.seq, m.ts, m.sender, m.data, m.edit_of,"
-                  " m.redacts, m.reply_to, m.redacted, t.name FROM msg_fts"
+                  " m.redacts, m.reply_to, m.redacted, NULL, t.name"
+                  " FROM msg_fts"
                   " JOIN messages m ON m.id = msg_fts.rowid"
                   " JOIN topics t ON t.id = m.topic_id"
                   " WHERE msg_fts MATCH ?1 ORDER BY msg_fts.rowid DESC",
@@ -1519,6 +1523,16 @@ static int sql_fts_unindex(struct store_sql *s, const struct sql_topic *t,
     return rc;
 }
 
+/* The message's exact MQTT payload, or NULL (nearly always: no bytes). */
+static void sql_bind_raw(sqlite3_stmt *st, int col, const struct store_job *job)
+{
+    if (job->raw != NULL && job->raw_len > 0)
+        sqlite3_bind_blob(st, col, job->raw, (int)job->raw_len,
+                          SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, col);
+}
+
 /* Store one PUB inside the open transaction. Returns an SQLite code; on
  * success *stored tells whether a message row was added (an edit or a
  * deletion that may not be stored sets job->err instead). */
@@ -1598,6 +1612,7 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
     sql_bind_ref(st, 7, job->edit_of);
     sql_bind_ref(st, 8, job->redacts);
     sql_bind_ref(st, 9, job->reply_to);
+    sql_bind_raw(st, 10, job);
     rc = sql_run(st);
     if (rc != SQLITE_OK)
         return rc;
@@ -1638,6 +1653,7 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
         sqlite3_bind_int64(st, 3, job->ts);
         sqlite3_bind_text(st, 4, from, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, data, (int)data_len, SQLITE_STATIC);
+        sql_bind_raw(st, 6, job);
         rc = sql_run(st);
     }
     if (rc != SQLITE_OK)
@@ -1868,7 +1884,7 @@ static void sql_search(struct store_sql *s, struct store_job *job)
     while (job->n_rows < (size_t)job->limit &&
            scanned++ < STORE_SEARCH_SCAN &&
            (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 8);
+        const char *name = (const char *)sqlite3_column_text(st, 9);
 
         if (name == NULL || !store_job_allows(job, name))
             continue;
@@ -2035,8 +2051,8 @@ int store_sql_run_pubs(struct store_sql *s, struct store_job **jobs,
 
 /* ---- reads -------------------------------------------------------------- */
 
-/* Append the current row of st (seq, ts, sender, data) to job->rows.
- * Returns 0 or -ENOMEM. */
+/* Append the current row of st (seq, ts, sender, data, edit_of, redacts,
+ * reply_to, redacted, raw) to job->rows. Returns 0 or -ENOMEM. */
 static int sql_add_row(struct store_job *job, sqlite3_stmt *st, size_t *cap)
 {
     struct store_row *row = NULL;
@@ -2074,6 +2090,19 @@ static int sql_add_row(struct store_job *job, sqlite3_stmt *st, size_t *cap)
     row->redacts = sqlite3_column_int64(st, 5);
     row->reply_to = sqlite3_column_int64(st, 6);
     row->redacted = sqlite3_column_int(st, 7) != 0;
+    if (sqlite3_column_type(st, 8) == SQLITE_BLOB &&
+        sqlite3_column_bytes(st, 8) > 0) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 8);
+
+        row->raw = malloc(n);
+        if (row->raw == NULL) {
+            free(row->from);
+            free(row->data);
+            return -ENOMEM;
+        }
+        memcpy(row->raw, sqlite3_column_blob(st, 8), n);
+        row->raw_len = n;
+    }
     job->n_rows++;
     return 0;
 }
@@ -2087,6 +2116,7 @@ static void sql_drop_rows(struct store_job *job)
         free(job->rows[i].from);
         free(job->rows[i].data);
         free(job->rows[i].topic);
+        free(job->rows[i].raw);
     }
     free(job->rows);
     job->rows = NULL;
@@ -2579,7 +2609,7 @@ int store_sql_foreach_topic(struct store_sql *s,
     sqlite3_stmt *st = NULL;
     int ret = 0;
     int rc = sqlite3_prepare_v2(s->db,
-        "SELECT t.name, t.last_seq, r.seq, r.ts, r.sender, r.data"
+        "SELECT t.name, t.last_seq, r.seq, r.ts, r.sender, r.data, r.raw"
         " FROM topics t LEFT JOIN retained r ON r.topic_id = t.id"
         " ORDER BY t.id", -1, &st, NULL);
 
@@ -2603,6 +2633,10 @@ int store_sql_foreach_topic(struct store_sql *s,
             info.r_from = (const char *)sqlite3_column_text(st, 4);
             info.r_data = (const char *)sqlite3_column_text(st, 5);
             info.r_data_len = (size_t)sqlite3_column_bytes(st, 5);
+            if (sqlite3_column_type(st, 6) == SQLITE_BLOB) {
+                info.r_raw = sqlite3_column_blob(st, 6);
+                info.r_raw_len = (size_t)sqlite3_column_bytes(st, 6);
+            }
         }
         if (info.name == NULL) {
             rc = SQLITE_OK;

@@ -63,6 +63,12 @@ struct pl_cmd {
     bool data_is_null;
     bool retain;
     char *key;           /* pub: idempotency key (1..128 bytes) or NULL */
+    /* pub from the MQTT listener only (never parsed from JSON): the exact
+     * MQTT payload when mapping data back would not give these bytes
+     * (pl_mqtt_payload_needs_raw), else NULL/0. Borrowed: the caller's,
+     * valid for the hub_conn_cmd call; pl_cmd_cleanup leaves it alone. */
+    const unsigned char *raw;
+    size_t raw_len;
 
     bool has_before;     /* history; search (a ts, ms) */
     int64_t before;

@@ -12,7 +12,10 @@
  *
  * No globals; any thread.
  */
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "cmd.h"
 #include "mqtt_payload.h"
@@ -57,4 +60,78 @@ size_t pl_mqtt_data_to_payload(const char *data, size_t len, char *out)
     }
     /* U+0000 is fine here: a payload is bytes. */
     return pl_json_unescape(data + 1, len - 2, out, &nul);
+}
+
+/* {"base64":"..."} alone: the bytes it stands for, decoded into out
+ * (room for len bytes). -1 when data is not that. The mapping's binary
+ * case, turned back. */
+static long base64_object(const char *data, size_t len, unsigned char *out)
+{
+    static const char head[] = "{\"base64\":\"";
+    size_t hl = sizeof(head) - 1;
+    size_t n = 0;
+    int dec = 0;
+
+    if (len < hl + 2 || memcmp(data, head, hl) != 0 ||
+        memcmp(data + len - 2, "\"}", 2) != 0)
+        return -1;
+    n = len - hl - 2;
+    if (n % 4 != 0 || memchr(data + hl, '"', n) != NULL)
+        return -1;
+    if (n == 0)
+        return 0;
+    dec = EVP_DecodeBlock(out, (const unsigned char *)data + hl, (int)n);
+    if (dec < 0)
+        return -1;
+    /* EVP_DecodeBlock counts the padding as zero bytes. */
+    if (data[hl + n - 1] == '=')
+        dec--;
+    if (data[hl + n - 2] == '=')
+        dec--;
+    return dec;
+}
+
+static bool is_null(const char *data, size_t len)
+{
+    return len == 4 && memcmp(data, "null", 4) == 0;
+}
+
+static bool is_base64_object(const char *data, size_t len)
+{
+    static const char head[] = "{\"base64\":\"";
+
+    return len >= sizeof(head) - 1 && memcmp(data, head, sizeof(head) - 1) == 0;
+}
+
+size_t pl_mqtt_data_to_wire(const char *data, size_t len, unsigned char *out)
+{
+    long bin = 0;
+
+    if (is_null(data, len))
+        return 0;
+    if (is_base64_object(data, len) &&
+        (bin = base64_object(data, len, out)) >= 0)
+        return (size_t)bin;
+    return pl_mqtt_data_to_payload(data, len, (char *)out);
+}
+
+int pl_mqtt_payload_needs_raw(const void *payload, size_t len,
+                              const char *data, size_t dlen)
+{
+    unsigned char *back = NULL;
+    size_t blen = 0;
+    int differs = 0;
+
+    /* The common case without a copy: compact JSON that goes back as its
+     * own text (not a string, not null, not a base64 object). */
+    if (pl_mqtt_data_is_verbatim(data, dlen) && !is_null(data, dlen) &&
+        !is_base64_object(data, dlen))
+        return dlen != len || (len > 0 && memcmp(data, payload, len) != 0);
+    back = malloc(dlen + 1);
+    if (back == NULL)
+        return -1;
+    blen = pl_mqtt_data_to_wire(data, dlen, back);
+    differs = blen != len || (len > 0 && memcmp(back, payload, len) != 0);
+    free(back);
+    return differs;
 }

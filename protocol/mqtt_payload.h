@@ -9,8 +9,10 @@
  *                     anything else -> its JSON text
  *
  * The mapping is not a bijection (protocol/README.md, "MQTT", lists the
- * cases), so a message published over MQTT keeps its payload bytes for
- * MQTT subscribers; this mapping only feeds the other side.
+ * cases), so a message published over MQTT whose payload the round trip
+ * (payload -> data -> pl_mqtt_data_to_wire) would change keeps its exact
+ * bytes next to its data (pl_mqtt_payload_needs_raw decides), and MQTT
+ * subscribers get those; JSON clients always get data.
  */
 #ifndef PL_MQTT_PAYLOAD_H
 #define PL_MQTT_PAYLOAD_H
@@ -42,6 +44,27 @@ enum pl_mqtt_payload_kind pl_mqtt_payload_to_data(struct pl_buf *b,
  * longer than its data), its length returned.
  */
 size_t pl_mqtt_data_to_payload(const char *data, size_t len, char *out);
+
+/*
+ * The payload an MQTT subscriber gets for `data` (compact JSON text, as in
+ * a msg frame): pl_mqtt_data_to_payload, plus the listener's two rules on
+ * top: `null` (a JSON null, or a cleared retained value) is the empty
+ * payload, and an object with the single member "base64" (valid padded
+ * base64) is the bytes it encodes, so a binary MQTT payload comes back as
+ * itself. out has room for len bytes; the length is returned.
+ */
+size_t pl_mqtt_data_to_wire(const char *data, size_t len, unsigned char *out);
+
+/*
+ * True when payload[0..len), published over MQTT and turned into `data`
+ * (data[0..dlen), what pl_mqtt_payload_to_data gave, or `null` for an empty
+ * retained payload), would not come back from pl_mqtt_data_to_wire as the
+ * same bytes: then the exact payload must be kept with the message. False
+ * for the common cases (compact JSON, plain text, binary), which cost
+ * nothing to keep. -1 when memory ran out.
+ */
+int pl_mqtt_payload_needs_raw(const void *payload, size_t len,
+                              const char *data, size_t dlen);
 
 /* True when data's payload is data's own text (it is not a JSON string),
  * so it can be sent without pl_mqtt_data_to_payload()'s copy. */

@@ -407,12 +407,18 @@ struct msg *hub_encode_msg_refs(struct hub *hub, const char *topic,
 
 void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq, int64_t ts,
                       const char *from, const char *data, size_t data_len,
-                      bool data_is_null)
+                      bool data_is_null, const void *raw, size_t raw_len)
 {
     msg_unref(&t->retained);
     if (!data_is_null)
         t->retained =
             hub_encode_msg(hub, t->name, seq, ts, from, data, data_len, true);
+    if (t->retained != NULL && msg_set_raw(t->retained, raw, raw_len) < 0) {
+        /* Without its bytes the copy would lie to MQTT subscribers. */
+        log_error("topic %s: out of memory keeping retained seq %" PRId64,
+                  t->name, seq);
+        msg_unref(&t->retained);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -654,16 +660,20 @@ void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
                         size_t data_len, bool data_is_null, bool retain)
 {
     hub_publish_commit_refs(hub, t, seq, ts, from, data, data_len,
-                            data_is_null, retain, NULL);
+                            data_is_null, retain, NULL, NULL, 0);
 }
 
 void hub_publish_commit_refs(struct hub *hub, struct topic *t, int64_t seq,
                              int64_t ts, const char *from, const char *data,
                              size_t data_len, bool data_is_null, bool retain,
-                             const struct pl_msg_refs *refs)
+                             const struct pl_msg_refs *refs, const void *raw,
+                             size_t raw_len)
 {
     struct msg *m = hub_encode_msg_refs(hub, t->name, seq, ts, from, data,
                                         data_len, false, refs);
+
+    if (m != NULL && msg_set_raw(m, raw, raw_len) < 0)
+        msg_unref(&m);
 
     if (seq != t->seq + 1) {
         struct log_ctx lc = { "seq_gap", 0, NULL, t->name };
@@ -676,7 +686,8 @@ void hub_publish_commit_refs(struct hub *hub, struct topic *t, int64_t seq,
     if (t->first_seq == 0)
         t->first_seq = seq;
     if (retain)
-        hub_set_retained(hub, t, seq, ts, from, data, data_len, data_is_null);
+        hub_set_retained(hub, t, seq, ts, from, data, data_len, data_is_null,
+                         raw, raw_len);
     if (m == NULL) {
         log_error("topic %s: out of memory encoding seq %" PRId64, t->name,
                   seq);
@@ -780,7 +791,7 @@ static void hub_heard(void *ctx, struct store_job *job)
         hub_topic_redacted(hub, t, job->redacts, false);
     hub_publish_commit_refs(hub, t, job->seq, job->ts, job->from, job->data,
                             job->data_len, job->data_is_null, job->retain,
-                            &refs);
+                            &refs, job->raw, job->raw_len);
 }
 
 struct store_job *hub_store_done_some(struct hub *hub, struct store_job *list,
@@ -901,7 +912,8 @@ int hub_load_topic(struct hub *hub, const struct store_topic_info *info)
     t->seq = info->last_seq;
     if (info->has_retained)
         hub_set_retained(hub, t, info->r_seq, info->r_ts, info->r_from,
-                         info->r_data, info->r_data_len, false);
+                         info->r_data, info->r_data_len, false, info->r_raw,
+                         info->r_raw_len);
     return 0;
 }
 

@@ -136,6 +136,11 @@ struct hub_out {
  * 0 when nothing is ready. */
 int hub_conn_take(struct hub *hub, struct conn *c, unsigned char *buf,
                   size_t cap, struct hub_out *out);
+/* The raw MQTT payload (msg.h) kept with the i-th frame the last
+ * hub_conn_take handed out, or NULL (*len 0) when its message has none.
+ * Borrowed until hub_conn_wrote. */
+const unsigned char *hub_conn_taken_raw(const struct conn *c, uint32_t i,
+                                        size_t *len);
 /* The transport wrote out (from hub_conn_take; len 0 is fine): drop those
  * frames and refill paced replays. Returns true when more is ready and
  * the transport must ask for a writeable callback itself (no ops->wake

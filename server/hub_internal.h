@@ -84,18 +84,23 @@ void hub_row_refs(const struct store_row *row, struct pl_msg_refs *refs);
  * store cleared it). */
 void hub_topic_redacted(struct hub *hub, struct topic *t, int64_t seq,
                         bool retained_cleared);
+/* raw[0..raw_len): the message's exact MQTT payload (msg.h), NULL/0 when
+ * it has none; copied. */
 void hub_set_retained(struct hub *hub, struct topic *t, int64_t seq, int64_t ts,
                       const char *from, const char *data, size_t data_len,
-                      bool data_is_null);
+                      bool data_is_null, const void *raw, size_t raw_len);
 /* A committed (or ephemeral) message: ring, retained, fan-out. */
 void hub_publish_commit(struct hub *hub, struct topic *t, int64_t seq,
                         int64_t ts, const char *from, const char *data,
                         size_t data_len, bool data_is_null, bool retain);
-/* The same with chat relations (refs may be NULL: none). */
+/* The same with chat relations (refs may be NULL: none) and the exact
+ * MQTT payload the message keeps for MQTT subscribers (raw NULL, raw_len 0:
+ * none; copied into the msg and its retained copy). */
 void hub_publish_commit_refs(struct hub *hub, struct topic *t, int64_t seq,
                              int64_t ts, const char *from, const char *data,
                              size_t data_len, bool data_is_null, bool retain,
-                             const struct pl_msg_refs *refs);
+                             const struct pl_msg_refs *refs, const void *raw,
+                             size_t raw_len);
 
 /* hub.c: subscriptions */
 /* c's subscription to exactly this pattern, or NULL: O(1), so a client

@@ -46,6 +46,17 @@ int hub_conn_take(struct hub *hub, struct conn *c, unsigned char *buf,
     return i > 0;
 }
 
+const unsigned char *hub_conn_taken_raw(const struct conn *c, uint32_t i,
+                                        size_t *len)
+{
+    /* hub_conn_take hands out the queue's head entries, in order, and
+     * nothing pops them before hub_conn_wrote. */
+    const struct msg *m = i < c->q.count ? outq_at(&c->q, i) : NULL;
+
+    *len = m != NULL ? m->raw_len : 0;
+    return m != NULL ? m->raw : NULL;
+}
+
 bool hub_conn_wrote(struct hub *hub, struct conn *c, const struct hub_out *out)
 {
     const struct msg *m = NULL;

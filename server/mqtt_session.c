@@ -23,7 +23,6 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
 
 #include "cmd.h"
 #include "log.h"
@@ -646,6 +645,7 @@ static int publish(struct mqtt_session *s, struct conn *c, int64_t id,
 {
     struct pl_buf *b = &s->scratch;
     struct pl_cmd cmd;
+    int needs_raw = 0;
 
     pl_buf_reset(b);
     if (retain && len == 0)
@@ -663,6 +663,15 @@ static int publish(struct mqtt_session *s, struct conn *c, int64_t id,
     cmd.data_len = b->len;
     cmd.data_is_null = retain && len == 0;
     cmd.retain = retain;
+    /* Bytes the data mapping would not give back travel with the message,
+     * so MQTT subscribers get exactly what was published. */
+    needs_raw = pl_mqtt_payload_needs_raw(payload, len, cmd.data, cmd.data_len);
+    if (needs_raw < 0)
+        return -1;
+    if (needs_raw) {
+        cmd.raw = payload;
+        cmd.raw_len = len;
+    }
     hub_conn_cmd(s->hub, c, &cmd);
     return 0;
 }
@@ -1134,36 +1143,6 @@ static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
     return rc;
 }
 
-/* {"base64":"..."} alone: the bytes it stands for, decoded into out
- * (room for len bytes). -1 when data is not that. The mapping's binary
- * case, turned back, so a binary MQTT payload reaches MQTT subscribers
- * as the very bytes. */
-static long base64_object(const char *data, size_t len, unsigned char *out)
-{
-    static const char head[] = "{\"base64\":\"";
-    size_t hl = sizeof(head) - 1;
-    size_t n = 0;
-    int dec = 0;
-
-    if (len < hl + 2 || memcmp(data, head, hl) != 0 ||
-        memcmp(data + len - 2, "\"}", 2) != 0)
-        return -1;
-    n = len - hl - 2;
-    if (n % 4 != 0 || memchr(data + hl, '"', n) != NULL)
-        return -1;
-    if (n == 0)
-        return 0;
-    dec = EVP_DecodeBlock(out, (const unsigned char *)data + hl, (int)n);
-    if (dec < 0)
-        return -1;
-    /* EVP_DecodeBlock counts the padding as zero bytes. */
-    if (data[hl + n - 1] == '=')
-        dec--;
-    if (data[hl + n - 2] == '=')
-        dec--;
-    return dec;
-}
-
 /* The data of a msg frame {"op":"msg",...,"data":<data>[,"retained":true]}
  * as its raw JSON text: pl_frame_msg writes data last but for retained,
  * and "data" cannot occur unescaped inside the strings before it. */
@@ -1195,10 +1174,12 @@ void mqtt_session_window_release(void *item, void *ctx)
     free(item);
 }
 
-/* A msg frame: a PUBLISH at the granted QoS. Returns 1 when done, 0 when
- * the window is full (try again after an ack), -1 on OOM. */
+/* A msg frame: a PUBLISH at the granted QoS, its payload the exact bytes
+ * published over MQTT when the message kept them (raw, raw_len), else
+ * mapped back from its data. Returns 1 when done, 0 when the window is
+ * full (try again after an ack), -1 on OOM. */
 static int on_msg(struct mqtt_session *s, const char *f, size_t len,
-                  const cJSON *j)
+                  const cJSON *j, const unsigned char *raw, size_t raw_len)
 {
     const cJSON *jt = cJSON_GetObjectItemCaseSensitive(j, "topic");
     bool retained =
@@ -1215,7 +1196,6 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
     unsigned char *payload = NULL;
     struct out_pkt *pkt = NULL;
     uint8_t qos = 0;
-    long bin = 0;
     int id = 0;
 
     if (topic == NULL || !frame_data(f, len, retained, &data, &dlen))
@@ -1228,15 +1208,15 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
     if (qos > cap)
         qos = (uint8_t)cap;
     tlen = strlen(topic);
-    payload = malloc(dlen + 1);
+    payload = malloc((raw != NULL ? raw_len : dlen) + 1);
     if (payload == NULL)
         return -1;
-    if (dlen == 4 && memcmp(data, "null", 4) == 0)
-        plen = 0; /* a cleared retained value, or a JSON null */
-    else if ((bin = base64_object(data, dlen, payload)) >= 0)
-        plen = (size_t)bin;
-    else
-        plen = pl_mqtt_data_to_payload(data, dlen, (char *)payload);
+    if (raw != NULL) {
+        memcpy(payload, raw, raw_len);
+        plen = raw_len;
+    } else {
+        plen = pl_mqtt_data_to_wire(data, dlen, payload);
+    }
     hlen = pl_mqtt_put_publish_header(NULL, 0, topic, tlen, qos, false,
                                       retained, qos ? 1 : 0, plen);
     pkt = malloc(sizeof(*pkt) + hlen + plen + tlen + 1);
@@ -1275,8 +1255,10 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
     return 1;
 }
 
-/* One frame of the out-queue (its JSON text). 1: done, 0: wait, -1. */
-static int on_frame(struct mqtt_session *s, const char *f, size_t len)
+/* One frame of the out-queue (its JSON text, and the raw MQTT payload
+ * its message kept, or NULL). 1: done, 0: wait, -1. */
+static int on_frame(struct mqtt_session *s, const char *f, size_t len,
+                    const unsigned char *raw, size_t raw_len)
 {
     cJSON *j = NULL;
     const char *op = NULL;
@@ -1287,7 +1269,7 @@ static int on_frame(struct mqtt_session *s, const char *f, size_t len)
         return 1;
     op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "op"));
     if (op != NULL && strcmp(op, "msg") == 0) {
-        rc = on_msg(s, f, len, j);
+        rc = on_msg(s, f, len, j, raw, raw_len);
     } else if (op != NULL &&
                (strcmp(op, "ok") == 0 || strcmp(op, "error") == 0)) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
@@ -1329,13 +1311,16 @@ int mqtt_session_pull(struct mqtt_session *s, unsigned char *scratch,
         while (done < out.frames) {
             size_t flen = msg_frame_len(out.data + off, out.len - off);
             const char *text = NULL;
+            const unsigned char *raw = NULL;
             size_t tlen = 0;
+            size_t raw_len = 0;
             int rc = 0;
 
             if (flen == 0)
                 break;
             text = msg_frame_payload(out.data + off, flen, &tlen);
-            rc = text != NULL ? on_frame(s, text, tlen) : 1;
+            raw = hub_conn_taken_raw(s->c, done, &raw_len);
+            rc = text != NULL ? on_frame(s, text, tlen, raw, raw_len) : 1;
             if (rc < 0) {
                 out.frames = done;
                 hub_conn_wrote(s->hub, s->c, &out);

@@ -32,6 +32,8 @@ static struct msg *msg_alloc(size_t frame_len)
     m->ts = 0;
     m->placeholder = false;
     m->frame = (unsigned char *)m + hdr + MSG_HEADROOM;
+    m->raw = NULL;
+    m->raw_len = 0;
     msg_live++;
     return m;
 }
@@ -51,6 +53,21 @@ struct msg *msg_from_buf(struct pl_buf *b, int64_t seq)
     memcpy(m->frame, frame, len);
     m->seq = seq;
     return m;
+}
+
+int msg_set_raw(struct msg *m, const void *raw, size_t len)
+{
+    assert(m->refs == 1 && m->raw == NULL);
+    if (len == 0)
+        return 0;
+    if (len > UINT32_MAX)
+        return -ENOMEM;
+    m->raw = malloc(len);
+    if (m->raw == NULL)
+        return -ENOMEM;
+    memcpy(m->raw, raw, len);
+    m->raw_len = (uint32_t)len;
+    return 0;
 }
 
 struct msg *msg_placeholder(void)
@@ -105,6 +122,7 @@ void msg_unref(struct msg **mp)
     /* A filled placeholder points outside its own allocation. */
     if (m->frame != NULL && m->frame != (unsigned char *)m + hdr + MSG_HEADROOM)
         free(m->frame - MSG_HEADROOM);
+    free(m->raw);
     assert(msg_live > 0);
     msg_live--;
     free(m);

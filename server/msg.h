@@ -32,11 +32,20 @@ struct msg {
     int64_t ts;          /* the message's time (ms), 0 for replies */
     bool placeholder;
     unsigned char *frame; /* MSG_HEADROOM bytes after the allocation start */
+    /* The exact MQTT payload, for a message published over MQTT whose data
+     * does not map back to the same bytes (pl_mqtt_payload_needs_raw);
+     * NULL (raw_len 0) for every other message. Own allocation. */
+    unsigned char *raw;
+    uint32_t raw_len;
 };
 
 /* A message holding a copy of the finished frame in b (b untouched).
  * refs = 1. NULL on allocation failure. */
 struct msg *msg_from_buf(struct pl_buf *b, int64_t seq);
+
+/* Keep a copy of raw[0..len) as m's MQTT payload (len 0: nothing). Only
+ * right after m was made, before anyone else holds it. 0 or -ENOMEM. */
+int msg_set_raw(struct msg *m, const void *raw, size_t len);
 
 /* A placeholder (refs = 1). NULL on allocation failure. */
 struct msg *msg_placeholder(void);

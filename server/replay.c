@@ -407,6 +407,9 @@ static void replay_page_done(void *arg, struct store_job *job)
             m = hub_encode_msg_refs(hub, job->topic, row->seq, row->ts,
                                     row->from, row->data, row->data_len,
                                     false, &refs);
+            /* The exact MQTT payload, for an MQTT session's replay. */
+            if (m != NULL && msg_set_raw(m, row->raw, row->raw_len) < 0)
+                msg_unref(&m);
             if (m == NULL) {
                 hub_cull(hub, c, 1011);
                 return;

@@ -253,7 +253,7 @@ static void state_apply_one(struct hub *hub, const char *name,
     t->seq = last_seq;
     if (r != NULL)
         hub_set_retained(hub, t, r->seq, r->ts, r->from, r->data, r->data_len,
-                         false);
+                         false, r->raw, r->raw_len);
     else
         msg_unref(&t->retained);
 }
@@ -503,11 +503,12 @@ static void do_publish(struct hub *hub, struct conn *c,
         ts = hub_now(hub);
         hub_publish_commit_refs(hub, t, t->seq + 1, ts, c->user, cmd->data,
                                 cmd->data_len, cmd->data_is_null, cmd->retain,
-                                &refs);
+                                &refs, cmd->raw, cmd->raw_len);
         /* A cluster's other nodes number and fan it out themselves; this
          * node's subscribers were just served, and the ack keeps the
          * single-node meaning (delivered here, at once). A reply_to is
-         * not sent along: it names a seq of this node's numbering. */
+         * not sent along: it names a seq of this node's numbering (nor
+         * the exact MQTT bytes: cluster mode rebuilds them from data). */
         storage_relay(&hub->storage, t->name, ts, c->user, cmd->data,
                       cmd->data_len, cmd->retain);
         ack_pub(hub, c, cmd->id, t->name, t->seq, false);
@@ -522,7 +523,8 @@ static void do_publish(struct hub *hub, struct conn *c,
     job = store_job_new(STORE_JOB_PUB, cmd->topic);
     if (job == NULL ||
         store_job_set_pub(job, cmd->data, cmd->data_len, cmd->data_is_null,
-                          cmd->retain, c->user, cmd->key, hub_now(hub)) < 0) {
+                          cmd->retain, c->user, cmd->key, hub_now(hub)) < 0 ||
+        store_job_set_raw(job, cmd->raw, cmd->raw_len) < 0) {
         store_job_free(&job);
         hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
         return;
@@ -1042,7 +1044,8 @@ static void session_done_pub(void *arg, struct store_job *job)
                                    job->redacted_retained);
             hub_publish_commit_refs(hub, t, job->seq, job->ts, job->from,
                                     job->data, job->data_len,
-                                    job->data_is_null, job->retain, &refs);
+                                    job->data_is_null, job->retain, &refs,
+                                    job->raw, job->raw_len);
         }
     }
     if (c != NULL)

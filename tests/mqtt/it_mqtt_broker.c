@@ -171,19 +171,18 @@ static int mosq_pub(int port, const char *const *args)
     return child_wait(&ch, WAIT_MS);
 }
 
-/* mosquitto_sub -v on filter at qos with extra args, started after a
- * retained "ready" on ready_topic (which filter must match), and waited
- * for until that line arrives: it is subscribed from then on. */
-static void mosq_sub_ready(struct child *ch, int port, const char *filter,
-                           const char *qos, const char *ready_topic,
-                           const char *const *extra)
+/* Publish a retained "ready" on ready_topic, then start mosquitto_sub
+ * with opts (NULL-terminated) on filter (which must match ready_topic)
+ * with extra args (NULL: none). */
+static void mosq_sub_after_ready(struct child *ch, int port,
+                                 const char *const *opts, const char *filter,
+                                 const char *ready_topic,
+                                 const char *const *extra)
 {
     const char *argv[40];
     const char *ready[] = {"-t", ready_topic, "-m", "ready", "-r", "-q", "1",
                            NULL};
     char p[16];
-    char line[512];
-    char want[300];
     size_t n = 0;
 
     assert_int_equal(mosq_pub(port, ready), 0);
@@ -193,15 +192,28 @@ static void mosq_sub_ready(struct child *ch, int port, const char *filter,
     argv[n++] = "127.0.0.1";
     argv[n++] = "-p";
     argv[n++] = p;
-    argv[n++] = "-v";
-    argv[n++] = "-q";
-    argv[n++] = qos;
+    while (*opts != NULL && n < 30)
+        argv[n++] = *opts++;
     argv[n++] = "-t";
     argv[n++] = filter;
     while (extra != NULL && *extra != NULL && n < 39)
         argv[n++] = *extra++;
     argv[n] = NULL;
     child_start(ch, argv);
+}
+
+/* mosquitto_sub -v on filter at qos with extra args, started after a
+ * retained "ready" on ready_topic (which filter must match), and waited
+ * for until that line arrives: it is subscribed from then on. */
+static void mosq_sub_ready(struct child *ch, int port, const char *filter,
+                           const char *qos, const char *ready_topic,
+                           const char *const *extra)
+{
+    const char *opts[] = {"-v", "-q", qos, NULL};
+    char line[512];
+    char want[300];
+
+    mosq_sub_after_ready(ch, port, opts, filter, ready_topic, extra);
     snprintf(want, sizeof(want), "%s ready", ready_topic);
     assert_true(child_line(ch, line, sizeof(line), WAIT_MS));
     assert_string_equal(line, want);
@@ -1287,6 +1299,188 @@ static void test_paho_session(void **state)
     paho_run("session", mqtt_port_of(state));
 }
 
+/* ------------------------------------------------------------------ */
+/* exact payload bytes (messages.raw)                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Payloads the data mapping does not give back as the same bytes, and one
+ * it does, with the data a JSON client sees. bin has a NUL, a newline and
+ * bytes that are not UTF-8, so it is sent from a file.
+ */
+struct raw_case {
+    const char *name;   /* topic suffix */
+    const char *bytes;
+    size_t len;
+    const char *data;   /* the JSON data a WebSocket client gets */
+};
+
+static const struct raw_case raw_cases[] = {
+    {"json", "{\"t\": 21.5}", 11, "{\"t\":21.5}"},
+    {"str", "\"hi\"", 4, "\"hi\""},
+    {"null", "null", 4, "null"},
+    {"num", "123", 3, "123"},
+    {"bin", "\xff\x00\n\"{ ", 6, "{\"base64\":\"/wAKInsg\"}"},
+};
+#define N_RAW (sizeof(raw_cases) / sizeof(raw_cases[0]))
+
+/* "topic hex" as mosquitto_sub -F '%t %x' prints it. */
+static void raw_line(char *out, size_t cap, const char *topic,
+                     const char *bytes, size_t len)
+{
+    size_t n = (size_t)snprintf(out, cap, "%s ", topic);
+    size_t i = 0;
+
+    for (i = 0; i < len && n + 3 < cap; i++)
+        n += (size_t)snprintf(out + n, cap - n, "%02x",
+                              (unsigned char)bytes[i]);
+}
+
+/* mosquitto_pub of c's exact bytes (from a file) to topic at QoS 1. */
+static void raw_pub(int port, const char *topic, const struct raw_case *c,
+                    bool retain)
+{
+    char path[] = "/tmp/it_mqtt_raw_XXXXXX";
+    int fd = mkstemp(path);
+    const char *args[] = {"-q", "1", "-t", topic, "-f", path,
+                          retain ? "-r" : NULL, NULL};
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, c->bytes, c->len), (ssize_t)c->len);
+    close(fd);
+    assert_int_equal(mosq_pub(port, args), 0);
+    unlink(path);
+}
+
+/* mosquitto_sub printing '%t %x' (the payload in hex: every byte shows)
+ * on filter with extra args. With wait, known subscribed once the retained
+ * "ready" on ready_topic arrives (then no other retained message of filter
+ * may come before it). */
+static void raw_sub_start(struct child *ch, int port, const char *filter,
+                          const char *ready_topic, const char *const *extra,
+                          bool wait)
+{
+    /* -W: gone after 60 s even if a failed assertion never kills it */
+    const char *opts[] = {"-q", "1", "-F", "%t %x", "-W", "60", NULL};
+    char want[300];
+
+    mosq_sub_after_ready(ch, port, opts, filter, ready_topic, extra);
+    raw_line(want, sizeof(want), ready_topic, "ready", 5);
+    if (wait)
+        expect_line(ch, want);
+}
+
+/* Read lines from ch until every one of want[0..n) was seen; each line
+ * must be one of want[] or of also[0..n_also) (NULL: none). */
+static void raw_expect_set(struct child *ch, char want[][300], size_t n,
+                           char also[][300], size_t n_also)
+{
+    bool seen[16] = {false};
+    size_t left = n;
+    char line[1024];
+    size_t i = 0;
+
+    assert_true(n <= 16);
+    while (left > 0) {
+        bool known = false;
+
+        assert_true(child_line(ch, line, sizeof(line), 3 * WAIT_MS));
+        for (i = 0; i < n; i++)
+            if (strcmp(line, want[i]) == 0) {
+                known = true;
+                if (!seen[i]) {
+                    seen[i] = true;
+                    left--;
+                }
+            }
+        for (i = 0; i < n_also; i++)
+            known = known || strcmp(line, also[i]) == 0;
+        if (!known)
+            fail_msg("unexpected line: %s", line);
+    }
+}
+
+/*
+ * Issue #14: MQTT subscribers get exactly the bytes published over MQTT
+ * (`{"t": 21.5}` with its space, `"hi"` with its quotes, `null`, `123`,
+ * binary with a NUL and a newline): live, as the retained copy on a new
+ * subscription (from memory, and from the store after a restart), and
+ * replayed to a mosquitto_sub -c session after parleyd was SIGKILLed and
+ * restarted. A JSON client still sees the mapped data.
+ */
+static void test_raw_payloads(void **state)
+{
+    int port = mqtt_port_of(state);
+    char base[100], filter[120], ready[120], id[64], topic[200];
+    char live[N_RAW + 1][300], missed[N_RAW][300];
+    const char *persist[] = {"-c", "-i", id, NULL};
+    const char *fresh[] = {"-C", "6", NULL};
+    struct rawws *js = itest_hello(itest_port(state), "dash");
+    struct child sub, once;
+    cJSON *m = NULL;
+    size_t i = 0;
+
+    assert_non_null(js);
+    itest_topic(base, sizeof(base), "raw");
+    snprintf(filter, sizeof(filter), "%s/#", base);
+    snprintf(ready, sizeof(ready), "%s/ready", base);
+    snprintf(id, sizeof(id), "raw-%d", (int)getpid());
+    for (i = 0; i < N_RAW; i++) {
+        snprintf(topic, sizeof(topic), "%s/%s", base, raw_cases[i].name);
+        m = itest_sub(js, (int64_t)i + 1, topic);
+        assert_non_null(m);
+        cJSON_Delete(m);
+    }
+    raw_sub_start(&sub, port, filter, ready, persist, true);
+
+    /* live, retained: the subscriber gets each payload byte for byte, the
+     * JSON client the mapped data */
+    for (i = 0; i < N_RAW; i++) {
+        const struct raw_case *c = &raw_cases[i];
+        char *data = NULL;
+
+        snprintf(topic, sizeof(topic), "%s/%s", base, c->name);
+        raw_pub(port, topic, c, true);
+        raw_line(live[i], sizeof(live[i]), topic, c->bytes, c->len);
+        expect_line(&sub, live[i]);
+        m = itest_expect_msg(js, topic, 1, WAIT_MS);
+        assert_non_null(m);
+        data = cJSON_PrintUnformatted(cJSON_GetObjectItem(m, "data"));
+        assert_string_equal(data, c->data);
+        free(data);
+        cJSON_Delete(m);
+    }
+    rawws_close(js);
+    raw_line(live[N_RAW], sizeof(live[N_RAW]), ready, "ready", 5);
+
+    /* retained copies on a new subscription, from memory */
+    raw_sub_start(&once, port, filter, ready, fresh, false);
+    raw_expect_set(&once, live, N_RAW + 1, NULL, 0);
+    assert_int_equal(child_wait(&once, WAIT_MS), 0);
+
+    /* the session is away; what it misses is stored, then parleyd dies */
+    child_kill(&sub);
+    for (i = 0; i < N_RAW; i++) {
+        snprintf(topic, sizeof(topic), "%s/m/%s", base, raw_cases[i].name);
+        raw_pub(port, topic, &raw_cases[i], false);
+        raw_line(missed[i], sizeof(missed[i]), topic, raw_cases[i].bytes,
+                 raw_cases[i].len);
+    }
+    assert_int_equal(itest_restart(state, true), 0);
+    assert_int_equal(mqtt_port_of(state), port);
+
+    /* retained copies again, now loaded from the store */
+    raw_sub_start(&once, port, filter, ready, fresh, false);
+    raw_expect_set(&once, live, N_RAW + 1, NULL, 0);
+    assert_int_equal(child_wait(&once, WAIT_MS), 0);
+
+    /* the session resumes: the missed messages replayed from the store,
+     * exact (the retained copies of its SUBSCRIBE may come too) */
+    raw_sub_start(&sub, port, filter, ready, persist, false);
+    raw_expect_set(&sub, missed, N_RAW, live, N_RAW + 1);
+    child_kill(&sub);
+}
+
 static int setup_persist(void **state)
 {
     const char *const extra[] = {"--mqtt-port", persist_port,
@@ -1358,6 +1552,7 @@ int main(void)
         cmocka_unit_test(test_persist_gap),
         cmocka_unit_test(test_paho_session),
         cmocka_unit_test(test_persist_mosquitto_kill),
+        cmocka_unit_test(test_raw_payloads),
     };
     int rc = 0;
 

@@ -262,6 +262,75 @@ static void test_not_a_bijection(void **state)
     }
 }
 
+/* The "needs raw?" rule: a payload keeps its exact bytes with the message
+ * exactly when payload -> data -> what an MQTT subscriber is sent
+ * (pl_mqtt_data_to_wire) changes them. */
+struct raw_row {
+    const char *payload;
+    size_t len;          /* 0: strlen(payload) */
+    bool needs_raw;
+};
+
+static const struct raw_row raw_rows[] = {
+    /* the common cases cost nothing: they come back as themselves */
+    {"21.5", 0, false},
+    {"{\"t\":21.5}", 0, false},
+    {"[1,2,{\"a\":null}]", 0, false},
+    {"hello", 0, false},
+    {"ON", 0, false},
+    {"21.5 C", 0, false},
+    {"01", 0, false},
+    {"line\nbreak", 0, false},
+    {"caf\xc3\xa9", 0, false},
+    {"", 0, false},
+    {"\xff\x00\x10", 3, false},   /* binary: base64 object, decoded back */
+    {"caf\xe9", 0, false},
+    {"true", 0, false},
+    /* the lossy ones keep their bytes */
+    {"{\"t\": 21.5}", 0, true},  /* whitespace */
+    {" 21.5\n", 0, true},
+    {"\"hi\"", 0, true},          /* a JSON string: quotes */
+    {"\"\"", 0, true},
+    {"\"caf\\u00e9\"", 0, true},  /* an escape */
+    {"null", 0, true},             /* goes out empty */
+    {"{\"base64\":\"/w==\"}", 0, true}, /* would be decoded to FF */
+    {"123", 0, false},
+};
+
+static void test_needs_raw(void **state)
+{
+    struct pl_buf b;
+    unsigned char back[64];
+    size_t i = 0;
+
+    (void)state;
+    assert_int_equal(pl_buf_init(&b, 0), 0);
+    for (i = 0; i < sizeof(raw_rows) / sizeof(raw_rows[0]); i++) {
+        const struct raw_row *r = &raw_rows[i];
+        size_t len = r->len ? r->len : strlen(r->payload);
+        size_t n = 0;
+        int got = 0;
+
+        pl_buf_reset(&b);
+        pl_mqtt_payload_to_data(&b, r->payload, len, 0);
+        assert_false(pl_buf_failed(&b));
+        got = pl_mqtt_payload_needs_raw(r->payload, len, pl_buf_data(&b),
+                                        b.len);
+        if (got != (int)r->needs_raw)
+            fail_msg("row %zu (%.*s): needs_raw %d, want %d", i, (int)len,
+                     r->payload, got, r->needs_raw);
+        /* the rule is the round trip: no raw means the bytes come back */
+        assert_true(b.len <= sizeof(back));
+        n = pl_mqtt_data_to_wire(pl_buf_data(&b), b.len, back);
+        assert_int_equal(!r->needs_raw,
+                         n == len && memcmp(back, r->payload, len) == 0);
+    }
+    /* an empty retained payload is data null (it clears the value): the
+     * subscriber gets it empty, as sent */
+    assert_int_equal(pl_mqtt_payload_needs_raw("", 0, "null", 4), 0);
+    pl_buf_cleanup(&b);
+}
+
 /* JSON nested past the limit is text, not refused; the limit is the
  * command parser's (default 64, at least 32). */
 static void test_depth(void **state)
@@ -323,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_data_to_payload),
         cmocka_unit_test(test_json_round_trip),
         cmocka_unit_test(test_not_a_bijection),
+        cmocka_unit_test(test_needs_raw),
         cmocka_unit_test(test_depth),
         cmocka_unit_test(test_json_helpers),
     };

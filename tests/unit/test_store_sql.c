@@ -1429,6 +1429,90 @@ static void test_mqtt_sessions(void **state)
     store_sql_close(&s);
 }
 
+/* Collects the retained raw payloads seen by store_sql_foreach_topic. */
+struct raw_seen {
+    char name[32];
+    unsigned char raw[32];
+    size_t raw_len;
+    bool has_raw;
+};
+
+static int raw_topic(void *arg, const struct store_topic_info *t)
+{
+    struct raw_seen *seen = arg;
+
+    if (strcmp(t->name, seen->name) != 0 || !t->has_retained)
+        return 0;
+    seen->has_raw = t->r_raw != NULL;
+    seen->raw_len = t->r_raw_len;
+    assert_true(t->r_raw_len <= sizeof(seen->raw));
+    if (t->r_raw_len > 0)
+        memcpy(seen->raw, t->r_raw, t->r_raw_len);
+    return 0;
+}
+
+/* MQTT (#14): a message's exact payload (messages.raw, retained.raw) goes
+ * in with the PUB and comes back with every read, after a reopen too;
+ * a message without one stores NULL; a deletion erases it with the data. */
+static void test_mqtt_raw(void **state)
+{
+    static const char raw[] = "{\"t\": 21.5}";
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job *job = pub_job("dev/t", "{\"t\":21.5}", NULL, true, NOW);
+    struct raw_seen seen;
+
+    assert_int_equal(store_job_set_raw(job, raw, strlen(raw)), 0);
+    assert_int_equal(run1(s, job), 0);
+    assert_int_equal(job->seq, 1);
+    store_job_free(&job);
+    pub1(s, "dev/t", NULL, NOW, NULL); /* no raw: a JSON pub */
+    assert_int_equal(query_int(s, "SELECT count(*) FROM messages"
+                                  " WHERE raw IS NULL"), 1);
+    assert_int_equal(query_int(s, "SELECT length(raw) FROM messages"
+                                  " WHERE raw IS NOT NULL"),
+                     (int64_t)strlen(raw));
+    assert_int_equal(query_int(s, "SELECT length(raw) FROM retained"),
+                     (int64_t)strlen(raw));
+    store_sql_close(&s);
+
+    s = open_sql(f, NULL, 0, 0, 0);
+    job = read_job(s, STORE_JOB_AFTER, "dev/t", 0, 2, 10);
+    assert_int_equal(job->n_rows, 2);
+    assert_int_equal(job->rows[0].raw_len, strlen(raw));
+    assert_memory_equal(job->rows[0].raw, raw, strlen(raw));
+    assert_string_equal(job->rows[0].data, "{\"t\":21.5}");
+    assert_null(job->rows[1].raw);
+    assert_int_equal(job->rows[1].raw_len, 0);
+    store_job_free(&job);
+    job = read_job(s, STORE_JOB_BEFORE, "dev/t", 0, 0, 10);
+    assert_int_equal(job->n_rows, 2);
+    assert_memory_equal(job->rows[0].raw, raw, strlen(raw));
+    assert_null(job->rows[1].raw);
+    store_job_free(&job);
+
+    /* the retained copy keeps its bytes for the start-up load */
+    memset(&seen, 0, sizeof(seen));
+    strcpy(seen.name, "dev/t");
+    assert_int_equal(store_sql_foreach_topic(s, raw_topic, &seen), 0);
+    assert_true(seen.has_raw);
+    assert_int_equal(seen.raw_len, strlen(raw));
+    assert_memory_equal(seen.raw, raw, strlen(raw));
+
+    /* a deletion erases the exact bytes along with the data */
+    job = store_job_new(STORE_JOB_PUB, "dev/t");
+    assert_non_null(job);
+    assert_int_equal(store_job_set_pub(job, "null", 4, true, false, "alice",
+                                       NULL, NOW), 0);
+    job->redacts = 1;
+    assert_int_equal(run1(s, job), 0);
+    assert_int_equal(job->err, 0);
+    store_job_free(&job);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM messages"
+                                  " WHERE raw IS NOT NULL"), 0);
+    store_sql_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1452,6 +1536,7 @@ int main(void)
         TMPDB_TEST(test_chat_edit_delete),
         TMPDB_TEST(test_chat_markers),
         TMPDB_TEST(test_mqtt_sessions),
+        TMPDB_TEST(test_mqtt_raw),
         TMPDB_TEST(test_chat_search),
         TMPDB_TEST(test_tails_survive_reopen),
         TMPDB_TEST(test_tails_bounded_when_index_fails),
