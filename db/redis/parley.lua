@@ -38,13 +38,20 @@ local function epoch_of(key, candidate)
     return e
 end
 
+local function entry_seq(id)
+    return tonumber(string.match(id, '^(%d+)'))
+end
+
 -- Drop history older than min_ts (ms), at most one batch per publish so
 -- one call stays short; the ids are seqs, so time needs the t field.
+-- Returns whether the whole batch was old (more may be), and how many
+-- entries it read (the sweep's budget).
+local AGE_BATCH = 64
 local function trim_age(log, min_ts)
     if min_ts <= 0 then
-        return
+        return false, 0
     end
-    local rows = redis.call('XRANGE', log, '-', '+', 'COUNT', 64)
+    local rows = redis.call('XRANGE', log, '-', '+', 'COUNT', AGE_BATCH)
     local cut = nil
     for _, e in ipairs(rows) do
         if tonumber(e[2][2]) >= min_ts then
@@ -52,13 +59,14 @@ local function trim_age(log, min_ts)
             break
         end
     end
-    if cut == nil and #rows > 0 then
-        local last = tonumber(string.match(rows[#rows][1], '^(%d+)'))
-        cut = string.format('%d', last + 1) .. '-0'
+    local all_old = cut == nil
+    if all_old and #rows > 0 then
+        cut = string.format('%d', entry_seq(rows[#rows][1]) + 1) .. '-0'
     end
     if cut ~= nil then
         redis.call('XTRIM', log, 'MINID', cut)
     end
+    return all_old and #rows == AGE_BATCH, #rows
 end
 
 -- A stored payload's head: its fields as strings, and where its data
@@ -105,10 +113,6 @@ local function payload_of(seq, ts, flag, epoch, edit_of, redacts, reply_to,
             ' '
     end
     return head .. string.format('%d', #from) .. ' ' .. from .. data
-end
-
-local function entry_seq(id)
-    return tonumber(string.match(id, '^(%d+)'))
 end
 
 -- The stream entry of seq s, or nil (never stored, trimmed, or deleted).
@@ -194,6 +198,10 @@ local function trim_chat(log, red, edits, seq, maxlen, min_ts)
     if #head > 0 then
         redis.call('ZREMRANGEBYSCORE', edits, '-inf',
                    '(' .. string.format('%d', entry_seq(head[1][1])))
+    else
+        -- Every target left the stream (only the sweep gets here: a
+        -- publish has just appended).
+        redis.call('DEL', edits)
     end
 end
 
@@ -282,6 +290,62 @@ local function publish(keys, args)
         redis.call('SET', idem, s, 'EX', args[8])
     end
     return {seq, 0, epoch}
+end
+
+--[[
+pl_sweep_age: KEYS topics, cursor; ARGV min_ts, topics, budget.
+The age bound for topics nobody publishes to: the next `topics` names of
+the registry after the shared cursor, each trimmed as pl_publish trims
+(trim_age, then trim_chat's stubs and edits), reading at most about
+`budget` stream entries in all, so one call stays short. A topic with
+more old entries than the budget keeps the cursor before it, to go on
+next call. The cursor lives in Redis, so nodes that call this share one
+walk (each call takes the next slice) instead of each redoing it.
+Returns {topics done, 1 when the walk wrapped to the start}.
+]]
+local function sweep_age(keys, args)
+    local min_ts = tonumber(args[1])
+    local want = tonumber(args[2])
+    local budget = tonumber(args[3])
+    local after = redis.call('GET', keys[2])
+    local lo = '-'
+    if after then
+        lo = '(' .. after
+    end
+    local names = redis.call('ZRANGEBYLEX', keys[1], lo, '+', 'LIMIT', 0, want)
+    local done = 0
+    for _, t in ipairs(names) do
+        -- The key names as redis_layout.c writes them (see forget_node).
+        local base = 'pl:' .. string.format('%d', #t) .. ':{' .. t .. '}:'
+        local log = base .. 'log'
+        -- Most topics hold nothing old: one entry read says so (trim_age
+        -- would cut at this head, that is nothing).
+        local head = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+        local more = #head > 0 and tonumber(head[1][2][2]) < min_ts
+        local seen
+        budget = budget - 1
+        while more and budget > 0 do
+            more, seen = trim_age(log, min_ts)
+            budget = budget - seen
+        end
+        if more then
+            break -- the budget ran out first: this topic again next call
+        end
+        trim_chat(log, base .. 'red', base .. 'edits', 0, 0, min_ts)
+        after = t
+        done = done + 1
+        if budget <= 0 then
+            break
+        end
+    end
+    if done == #names and #names < want then
+        redis.call('DEL', keys[2])
+        return {done, 1}
+    end
+    if after then
+        redis.call('SET', keys[2], after)
+    end
+    return {done, 0}
 end
 
 local function meta(seq_key, epoch_key)
@@ -582,3 +646,4 @@ redis.register_function{function_name = 'pl_pres_members',
 redis.register_function('pl_node_beat', node_beat)
 redis.register_function('pl_node_reap', node_reap)
 redis.register_function('pl_node_leave', node_leave)
+redis.register_function('pl_sweep_age', sweep_age)

@@ -647,3 +647,20 @@ int redis_call_topics(struct redis_link *l, const char *prefix,
     c->cb.list = cb;
     return call_send(l, c, 7, argv, NULL);
 }
+
+int redis_call_sweep_age(struct redis_link *l, int64_t min_ts,
+                         uint32_t topics, uint32_t budget, redis_ints_cb cb,
+                         void *ud)
+{
+    char ts[24], n[16], b[16];
+    const char *argv[8] = {"FCALL", "pl_sweep_age", "2", REDIS_LAYOUT_TOPICS,
+                           REDIS_LAYOUT_SWEEP, ts, n, b};
+    struct call *c = ints_call(cb, ud);
+
+    if (c == NULL)
+        return -ENOMEM;
+    snprintf(ts, sizeof(ts), "%" PRId64, min_ts);
+    snprintf(n, sizeof(n), "%" PRIu32, topics);
+    snprintf(b, sizeof(b), "%" PRIu32, budget);
+    return call_send(l, c, 8, argv, NULL);
+}

@@ -136,6 +136,14 @@ int redis_call_pres_members(struct redis_link *l, const char *topic,
 int redis_call_node_reap(struct redis_link *l, uint32_t limit, redis_list_cb cb,
                          void *ud);
 
+/* FCALL pl_sweep_age: trim by age (entries older than min_ts, ms) the
+ * next `topics` registered topics after the cluster's shared cursor,
+ * reading about `budget` stream entries at most. v = {topics done,
+ * wrapped 0|1}. */
+int redis_call_sweep_age(struct redis_link *l, int64_t min_ts,
+                         uint32_t topics, uint32_t budget, redis_ints_cb cb,
+                         void *ud);
+
 /* ZRANGEBYLEX pl:topics: up to count registered topics that start with
  * prefix, in byte order, after `after` (NULL: from the first). */
 int redis_call_topics(struct redis_link *l, const char *prefix,

@@ -20,6 +20,8 @@
  * Per cluster:
  *     pl:topics             zset     every topic published to (score 0, so
  *                                    ZRANGEBYLEX lists a name prefix)
+ *     pl:sweep              string   the last topic the age sweep trimmed
+ *                                    (pl_sweep_age's shared cursor)
  * Per node N (a random hex id per process):
  *     pl:nodes              zset     N scored by its heartbeat's expiry (ms)
  *     pl:node:N             string   heartbeat, PX ttl
@@ -102,6 +104,8 @@ int redis_layout_pres_field(char *buf, size_t n, const char *topic,
 #define REDIS_LAYOUT_NODES "pl:nodes"
 /* The registry of topics (pl_publish adds each). */
 #define REDIS_LAYOUT_TOPICS "pl:topics"
+/* The age sweep's cursor in pl:topics (one for all nodes). */
+#define REDIS_LAYOUT_SWEEP "pl:sweep"
 /* The channel of moved read markers. */
 #define REDIS_LAYOUT_MARKED "pl:marked"
 

@@ -1079,10 +1079,6 @@ static void test_aged_out(void **state)
     struct rawws *s2 = NULL;
     cJSON *ok = NULL;
 
-    if (itest_cluster_excluded("cluster gap, not a test assumption: "
-                               "--retain-age trims a topic's stream only "
-                               "when the topic is published to"))
-        skip();
     itest_topic(topic, sizeof(topic), "aged");
     p = itest_hello(port, "feeder");
     assert_non_null(p);
