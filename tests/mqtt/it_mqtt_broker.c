@@ -930,6 +930,29 @@ static int teardown_tls(void **state)
 
 /* --max-conns-per-ip counts MQTT connections as it counts WebSockets:
  * past it a connection is closed before a CONNACK. */
+/* Wait until the server counts n open TCP connections, this /metrics
+ * request included. A request refused while the per-IP cap is still full
+ * is tried again, until WAIT_MS. */
+static void wait_tcp_conns(void **state, unsigned n)
+{
+    int64_t deadline = itest_mono_ms() + WAIT_MS;
+    char want[64];
+    bool done = false;
+
+    snprintf(want, sizeof(want), "\nparley_tcp_connections %u\n", n);
+    while (!done) {
+        struct httpc_resp r;
+
+        if (httpc_get(itest_port(state), "/metrics", &r, WAIT_MS) == 0) {
+            done = strstr(r.body, want) != NULL;
+            httpc_resp_cleanup(&r);
+        }
+        assert_true(done || itest_mono_ms() < deadline);
+        if (!done)
+            poll(NULL, 0, 10); /* between retries, not a wait for the state */
+    }
+}
+
 static void test_per_ip_cap(void **state)
 {
     int port = mqtt_port_of(state);
@@ -945,6 +968,9 @@ static void test_per_ip_cap(void **state)
     mq_close(&c);
     mq_close(&a);
     mq_close(&b);
+    /* The cap's slots come back when the server has seen the closes: the
+     * next test's connections would be refused before that. */
+    wait_tcp_conns(state, 1);
 }
 
 /* A QoS 1 subscriber that never acknowledges: 64 deliveries go out, the
