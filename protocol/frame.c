@@ -495,6 +495,21 @@ size_t pl_ws_header_len(size_t n)
     return 10;
 }
 
+size_t pl_ws_close_frame(unsigned char out[PL_WS_CLOSE_MAX], int code,
+                         const char *reason)
+{
+    size_t n = strlen(reason);
+
+    if (n > PL_WS_CLOSE_MAX - 4)
+        n = PL_WS_CLOSE_MAX - 4;
+    out[0] = 0x88; /* FIN, close */
+    out[1] = (unsigned char)(2 + n);
+    out[2] = (unsigned char)((code >> 8) & 0xff);
+    out[3] = (unsigned char)(code & 0xff);
+    memcpy(out + 4, reason, n);
+    return 4 + n;
+}
+
 /*
  * Writes an unmasked FIN text-frame header (RFC 6455 5.2) into the headroom
  * just before the payload. *frame and *frame_len then cover header + payload;

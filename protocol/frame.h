@@ -114,4 +114,13 @@ void pl_buf_ws_finish(struct pl_buf *b, unsigned char **frame, size_t *frame_len
 /* Size of the unmasked header for a payload of n bytes (2, 4 or 10). */
 size_t pl_ws_header_len(size_t n);
 
+/* The most bytes pl_ws_close_frame writes: a 2-byte header and a control
+ * frame's largest payload (125 bytes: the code and 123 of reason). */
+#define PL_WS_CLOSE_MAX 127
+
+/* Write an unmasked close frame (RFC 6455 5.5.1) with code and reason
+ * (cut at 123 bytes) into out; returns its length. */
+size_t pl_ws_close_frame(unsigned char out[PL_WS_CLOSE_MAX], int code,
+                         const char *reason);
+
 #endif

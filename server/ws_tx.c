@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "frame.h"
 #include "server.h"
 #include "service_thread.h"
 #include "ws_internal.h"
@@ -64,18 +65,10 @@ int ws_close_with(struct lws *wsi, int code)
  */
 static int ws_close_lingering(struct lws *wsi, struct pss *pss, int code)
 {
-    unsigned char frame[LWS_PRE + 4 + 123];
-    unsigned char *p = frame + LWS_PRE;
-    const char *why = close_reason(code);
-    size_t n = strlen(why);
+    unsigned char frame[LWS_PRE + PL_WS_CLOSE_MAX];
+    size_t n = pl_ws_close_frame(frame + LWS_PRE, code, close_reason(code));
 
-    assert(n <= 123); /* a control frame's payload is at most 125 bytes */
-    p[0] = 0x88;      /* FIN, close */
-    p[1] = (unsigned char)(2 + n);
-    p[2] = (unsigned char)(code >> 8);
-    p[3] = (unsigned char)(code & 0xff);
-    memcpy(p + 4, why, n);
-    if (lws_write(wsi, p, 4 + n, LWS_WRITE_RAW) < 0)
+    if (lws_write(wsi, frame + LWS_PRE, n, LWS_WRITE_RAW) < 0)
         return -1;
     pss->close_sent = true;
     if (pss->rx_paused) { /* read on, or the client's close never comes */

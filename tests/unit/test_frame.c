@@ -488,6 +488,34 @@ static void test_base64(void **state)
     pl_buf_cleanup(&b);
 }
 
+/* A close frame: header, code in network order, the reason, and a reason
+ * too long for a control frame cut to fit. */
+static void test_close_frame(void **state)
+{
+    unsigned char f[PL_WS_CLOSE_MAX];
+    char long_reason[200];
+    size_t n = 0;
+
+    (void)state;
+    n = pl_ws_close_frame(f, 1009, "message too large");
+    assert_int_equal(n, 4 + 17);
+    assert_int_equal(f[0], 0x88);
+    assert_int_equal(f[1], 2 + 17);
+    assert_int_equal(f[2] << 8 | f[3], 1009);
+    assert_memory_equal(f + 4, "message too large", 17);
+
+    n = pl_ws_close_frame(f, 4008, "");
+    assert_int_equal(n, 4);
+    assert_int_equal(f[1], 2);
+    assert_int_equal(f[2] << 8 | f[3], 4008);
+
+    memset(long_reason, 'r', sizeof(long_reason) - 1);
+    long_reason[sizeof(long_reason) - 1] = '\0';
+    n = pl_ws_close_frame(f, 1000, long_reason);
+    assert_int_equal(n, PL_WS_CLOSE_MAX);
+    assert_int_equal(f[1], 125);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -503,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_frames_are_json),
         cmocka_unit_test(test_errors_table),
         cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_close_frame),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
