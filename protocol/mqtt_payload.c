@@ -109,8 +109,7 @@ size_t pl_mqtt_data_to_wire(const char *data, size_t len, unsigned char *out)
 
     if (is_null(data, len))
         return 0;
-    if (is_base64_object(data, len) &&
-        (bin = base64_object(data, len, out)) >= 0)
+    if ((bin = base64_object(data, len, out)) >= 0)
         return (size_t)bin;
     return pl_mqtt_data_to_payload(data, len, (char *)out);
 }

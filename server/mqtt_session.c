@@ -1193,7 +1193,8 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
     size_t tlen = 0;
     size_t plen = 0;
     size_t hlen = 0;
-    unsigned char *payload = NULL;
+    const unsigned char *payload = raw;
+    unsigned char *mapped = NULL;
     struct out_pkt *pkt = NULL;
     uint8_t qos = 0;
     int id = 0;
@@ -1208,20 +1209,20 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
     if (qos > cap)
         qos = (uint8_t)cap;
     tlen = strlen(topic);
-    payload = malloc((raw != NULL ? raw_len : dlen) + 1);
-    if (payload == NULL)
-        return -1;
     if (raw != NULL) {
-        memcpy(payload, raw, raw_len);
-        plen = raw_len;
+        plen = raw_len; /* copied straight into the packet below */
     } else {
-        plen = pl_mqtt_data_to_wire(data, dlen, payload);
+        mapped = malloc(dlen + 1);
+        if (mapped == NULL)
+            return -1;
+        plen = pl_mqtt_data_to_wire(data, dlen, mapped);
+        payload = mapped;
     }
     hlen = pl_mqtt_put_publish_header(NULL, 0, topic, tlen, qos, false,
                                       retained, qos ? 1 : 0, plen);
     pkt = malloc(sizeof(*pkt) + hlen + plen + tlen + 1);
     if (pkt == NULL || hlen == 0) {
-        free(payload);
+        free(mapped);
         free(pkt);
         return hlen == 0 ? 1 : -1;
     }
@@ -1232,7 +1233,7 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
     if (qos > 0) {
         id = mqtt_inflight_add(&s->window, pkt, qos, 0);
         if (id < 0) {
-            free(payload);
+            free(mapped);
             free(pkt);
             return 0;
         }
@@ -1240,7 +1241,7 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
     pl_mqtt_put_publish_header(pkt->bytes, hlen, topic, tlen, qos, false,
                                retained, (uint16_t)id, plen);
     memcpy(pkt->bytes + hlen, payload, plen);
-    free(payload);
+    free(mapped);
     if (out_put(s, pkt->bytes, pkt->len) < 0) {
         if (qos == 0)
             free(pkt);
