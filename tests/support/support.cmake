@@ -14,3 +14,12 @@ if(NOT TARGET parley_testsupport)
     target_link_libraries(parley_testsupport
         PUBLIC PkgConfig::CJSON PkgConfig::OPENSSL Threads::Threads m)
 endif()
+
+# parley_mosq: mosquitto_pub / mosquitto_sub as child programs, for the
+# MQTT tests on one node and on a cluster (asserts with cmocka).
+if(NOT TARGET parley_mosq)
+    add_library(parley_mosq STATIC ${CMAKE_CURRENT_LIST_DIR}/mosq.c)
+    parley_warnings(parley_mosq)
+    target_link_libraries(parley_mosq
+        PUBLIC parley_testsupport PkgConfig::CMOCKA)
+endif()
