@@ -58,6 +58,19 @@ struct store_topic_info {
     size_t r_raw_len;
 };
 
+/* A message of a topic that is not stored, for relay() to the other
+ * nodes. Borrowed for the call. */
+struct storage_relay_msg {
+    const char *topic;
+    int64_t ts;
+    const char *from;
+    const char *data; /* JSON text ("null" for null) */
+    size_t data_len;
+    bool retain;
+    const void *raw; /* its exact MQTT payload (#14), or NULL */
+    size_t raw_len;
+};
+
 /* One call per known topic; a non-zero return stops the walk. */
 typedef int (*storage_topic_cb)(void *arg, const struct store_topic_info *t);
 
@@ -97,10 +110,8 @@ struct storage_ops {
      * ephemeral topic's) to the nodes whose local subscribers watch topic.
      * Fire and forget: nothing waits for it, nothing retries it, and this
      * node's own subscribers are the caller's (the engine never hands it
-     * back here). data is JSON text ("null" for null). */
-    void (*relay)(void *engine, const char *topic, int64_t ts,
-                  const char *from, const char *data, size_t data_len,
-                  bool retain);
+     * back here). */
+    void (*relay)(void *engine, const struct storage_relay_msg *m);
     /* Optional: false while the engine cannot store (its server is out of
      * reach): /healthz says so. NULL: always true. */
     bool (*healthy)(void *engine);
@@ -162,13 +173,11 @@ static inline void storage_watch(const struct storage *s, const char *pattern,
         s->ops->watch(s->engine, pattern, is_pattern, on);
 }
 
-static inline void storage_relay(const struct storage *s, const char *topic,
-                                 int64_t ts, const char *from,
-                                 const char *data, size_t data_len,
-                                 bool retain)
+static inline void storage_relay(const struct storage *s,
+                                 const struct storage_relay_msg *m)
 {
     if (s->ops != NULL && s->ops->relay != NULL)
-        s->ops->relay(s->engine, topic, ts, from, data, data_len, retain);
+        s->ops->relay(s->engine, m);
 }
 
 /* True when the engine keeps presence for many nodes (see above). */

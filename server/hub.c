@@ -745,8 +745,9 @@ static void heard_ephemeral(struct hub *hub, struct store_job *job)
     }
     if (!t->ephemeral)
         return;
-    hub_publish_commit(hub, t, t->seq + 1, job->ts, job->from, job->data,
-                       job->data_len, job->data_is_null, job->retain);
+    hub_publish_commit_refs(hub, t, t->seq + 1, job->ts, job->from,
+                            job->data, job->data_len, job->data_is_null,
+                            job->retain, NULL, job->raw, job->raw_len);
 }
 
 /* A shared engine's listener (storage.h): a message stored by any node,

@@ -468,6 +468,7 @@ static void do_publish(struct hub *hub, struct conn *c,
     struct topic *t = NULL;
     struct pl_msg_refs refs = {0, 0, cmd->reply_to, false};
     bool chat_op = cmd->op == PL_OP_EDIT || cmd->op == PL_OP_DELETE;
+    struct storage_relay_msg relay;
     int64_t ts = 0;
 
     hub->stats.messages_in++;
@@ -507,10 +508,18 @@ static void do_publish(struct hub *hub, struct conn *c,
         /* A cluster's other nodes number and fan it out themselves; this
          * node's subscribers were just served, and the ack keeps the
          * single-node meaning (delivered here, at once). A reply_to is
-         * not sent along: it names a seq of this node's numbering (nor
-         * the exact MQTT bytes: cluster mode rebuilds them from data). */
-        storage_relay(&hub->storage, t->name, ts, c->user, cmd->data,
-                      cmd->data_len, cmd->retain);
+         * not sent along: it names a seq of this node's numbering. */
+        relay = (struct storage_relay_msg){
+            .topic = t->name,
+            .ts = ts,
+            .from = c->user,
+            .data = cmd->data,
+            .data_len = cmd->data_len,
+            .retain = cmd->retain,
+            .raw = cmd->raw,
+            .raw_len = cmd->raw_len,
+        };
+        storage_relay(&hub->storage, &relay);
         ack_pub(hub, c, cmd->id, t->name, t->seq, false);
         return;
     }

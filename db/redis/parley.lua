@@ -75,7 +75,20 @@ local function parse(p)
     local h = {}
     local e, flen
     local tag = string.sub(p, 1, 1)
-    if tag == 'm' then
+    if tag == 'r' then
+        -- r<rawlen> <raw>: the exact MQTT payload in front (#14); the
+        -- message's fields follow it.
+        local _, re, rlen = string.find(p, '^r(%d+) ')
+        if re == nil then
+            return nil
+        end
+        local skip = re + tonumber(rlen)
+        h = parse(string.sub(p, skip + 1))
+        if h ~= nil then
+            h.data_at = h.data_at + skip
+        end
+        return h
+    elseif tag == 'm' then
         local s
         s, e, h.seq, h.ts, h.retain, h.epoch, flen =
             string.find(p, '^m (%d+) (%d+) ([01]) (%S+) (%d+) ')
@@ -163,7 +176,8 @@ local function redact(log, red, edits, ret, s)
     end
     redis.call('ZREMRANGEBYSCORE', edits, s, s)
     local r = redis.call('GET', ret)
-    if r and string.match(r, '^%a (%d+) ') == s then
+    local rh = r and parse(r)
+    if rh and rh.seq == s then
         redis.call('DEL', ret)
     end
 end
@@ -210,7 +224,8 @@ pl_publish: KEYS seq, log, ret, epoch [, idem], or (chat, #16) seq, log,
 ret, epoch, red, edits, topics [, idem].
 ARGV channel, ts, from, data, retain (0 no, 1 set, 2 clear), maxlen (0: no
 bound), epoch candidate, dedupe window (s), min_ts (0: no age bound), and
-with the chat keys: edit_of, redacts, reply_to (0: none), topic.
+with the chat keys: edit_of, redacts, reply_to (0: none), topic, and the
+exact MQTT payload ("" when none: redis_layout.h, the `r` prefix).
 Returns {seq, duplicate 0|1, epoch}, or {0, 1|2, epoch} when an edit or a
 deletion may not be stored (1 bad_request, 2 forbidden: check_target).
 The order is the contract's: check the target, check the key, take the
@@ -257,6 +272,10 @@ local function publish(keys, args)
     end
     local payload = payload_of(s, args[2], flag, epoch, edit_of, redacts,
                                reply_to, '0', args[3], args[4])
+    local raw = args[14]
+    if raw ~= nil and #raw > 0 then
+        payload = 'r' .. string.format('%d', #raw) .. ' ' .. raw .. payload
+    end
     local maxlen = tonumber(args[6])
     if maxlen > 0 and seq > maxlen then
         redis.call('XADD', keys[2], 'MINID',

@@ -294,6 +294,7 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
     struct call *c = NULL;
     int argc = 0;
     int data_arg = 0;
+    int raw_arg = 0;
     int i;
 
     if (topic_keys(keys, req->topic, kinds, 6) < 0 ||
@@ -332,10 +333,17 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
     argv[argc++] = redacts;
     argv[argc++] = reply_to;
     argv[argc++] = req->topic;
+    raw_arg = argc;
+    argv[argc++] = "";
     for (i = 0; i < argc; i++)
         argvlen[i] = strlen(argv[i]);
-    /* data may be any JSON text; its length is the caller's. */
+    /* data may be any JSON text, raw any bytes: their lengths are the
+     * caller's. */
     argvlen[data_arg] = req->data_len;
+    if (req->raw != NULL && req->raw_len > 0) {
+        argv[raw_arg] = (const char *)req->raw;
+        argvlen[raw_arg] = req->raw_len;
+    }
     c = call_new(CALL_PUB, ud);
     if (c == NULL)
         return -ENOMEM;

@@ -40,6 +40,10 @@ struct redis_pub_req {
     /* Chat relations (#16), 0 when none: the function checks an edit's
      * or a deletion's target atomically with the publish. */
     int64_t edit_of, redacts, reply_to;
+    /* The exact MQTT payload its data does not give back (#14), or NULL:
+     * stored and published with the message (the `r` prefix). */
+    const unsigned char *raw;
+    size_t raw_len;
 };
 
 /* Why pl_publish refused an edit or a deletion (seq 0 then). */

@@ -183,23 +183,35 @@ static int ephemeral_parse(const char *p, const char *end,
 
 char *redis_event_ephemeral(const char *node, uint64_t n, int64_t ts,
                             bool retain, const char *from, const char *data,
-                            size_t data_len, size_t *len)
+                            size_t data_len, const void *raw, size_t raw_len,
+                            size_t *len)
 {
     size_t from_len = strlen(from);
+    char prefix[32] = "";
     char head[160];
+    int r = raw_len > 0 ? snprintf(prefix, sizeof(prefix), "r%zu ", raw_len)
+                        : 0;
     int h = snprintf(head, sizeof(head), "e %s %" PRIu64 " %" PRId64 " %d %zu ",
                      node, n, ts > 0 ? ts : 0, retain ? 1 : 0, from_len);
+    size_t at = 0;
     char *out = NULL;
 
-    if (h < 0 || (size_t)h >= sizeof(head))
+    if (h < 0 || (size_t)h >= sizeof(head) || r < 0)
         return NULL; /* node ids are 16 hex digits: never */
-    out = malloc((size_t)h + from_len + data_len);
+    out = malloc((size_t)r + raw_len + (size_t)h + from_len + data_len);
     if (out == NULL)
         return NULL;
-    memcpy(out, head, (size_t)h);
-    memcpy(out + h, from, from_len);
-    memcpy(out + (size_t)h + from_len, data, data_len);
-    *len = (size_t)h + from_len + data_len;
+    memcpy(out, prefix, (size_t)r);
+    at = (size_t)r;
+    if (raw_len > 0)
+        memcpy(out + at, raw, raw_len);
+    at += raw_len;
+    memcpy(out + at, head, (size_t)h);
+    at += (size_t)h;
+    memcpy(out + at, from, from_len);
+    at += from_len;
+    memcpy(out + at, data, data_len);
+    *len = at + data_len;
     return out;
 }
 
@@ -216,6 +228,31 @@ static int refs_parse(const char **p, const char *end, struct redis_event *r)
     return 0;
 }
 
+/* r<rawlen> <raw><payload>: the exact MQTT payload in front of a message
+ * (m, c or e). Decodes the payload behind it and points ev->raw at the
+ * bytes. */
+static int raw_prefix_parse(const char *p, size_t n, struct redis_event *ev)
+{
+    const char *end = p + n;
+    uint64_t raw_len = 0;
+    const char *raw = NULL;
+
+    p++;
+    if (number(&p, end, &raw_len) < 0 || raw_len == 0 ||
+        raw_len >= (uint64_t)(end - p))
+        return -EINVAL;
+    raw = p;
+    p += raw_len;
+    /* One prefix at most, and only in front of a message. */
+    if (*p != 'm' && *p != 'c' && *p != 'e')
+        return -EINVAL;
+    if (redis_event_parse(p, (size_t)(end - p), ev) < 0)
+        return -EINVAL;
+    ev->raw = raw;
+    ev->raw_len = (size_t)raw_len;
+    return 0;
+}
+
 int redis_event_parse(const char *p, size_t n, struct redis_event *ev)
 {
     const char *end = p + n;
@@ -227,6 +264,8 @@ int redis_event_parse(const char *p, size_t n, struct redis_event *ev)
     bool chat = false;
 
     memset(&r, 0, sizeof(r));
+    if (n > 2 && p[0] == 'r' && p[1] >= '1' && p[1] <= '9')
+        return raw_prefix_parse(p, n, ev);
     if (n < 3 || p[1] != ' ')
         return -EINVAL;
     r.kind = (enum redis_event_kind)p[0];

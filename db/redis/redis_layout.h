@@ -49,6 +49,12 @@
  *                     (n tells the copies Redis sends one subscriber for
  *                     one PUBLISH, exact and pattern, from two messages);
  *                     no seq: each node numbers what it delivers
+ *     r<rawlen> <raw><m, c or e payload>
+ *                     the same message, carrying the exact MQTT payload
+ *                     that its data does not give back (#14,
+ *                     pl_mqtt_payload_needs_raw): a prefix, so every
+ *                     other message is as before; a deletion's stub drops
+ *                     it with the data
  */
 #ifndef PARLEY_REDIS_LAYOUT_H
 #define PARLEY_REDIS_LAYOUT_H
@@ -141,17 +147,21 @@ struct redis_event {
     size_t node_len;
     const char *topic;
     size_t topic_len;
+    const char *raw; /* an `r` prefix's exact MQTT payload, or NULL */
+    size_t raw_len;
 };
 
 /* Decode p[0..n). Returns 0, or -EINVAL when it is not a well-formed
  * payload (a node logs and skips it; it never trusts it half-way). */
 int redis_event_parse(const char *p, size_t n, struct redis_event *ev);
 
-/* Encode an ephemeral message (the `e` payload above) into a malloc'd
- * buffer, its length in *len. Returns NULL when out of memory. */
+/* Encode an ephemeral message (the `e` payload above, behind an `r` prefix
+ * when raw_len > 0) into a malloc'd buffer, its length in *len. Returns
+ * NULL when out of memory. */
 char *redis_event_ephemeral(const char *node, uint64_t n, int64_t ts,
                             bool retain, const char *from, const char *data,
-                            size_t data_len, size_t *len);
+                            size_t data_len, const void *raw, size_t raw_len,
+                            size_t *len);
 
 /* The Lua library, embedded at build time (redis_lua.c). */
 extern const char redis_lua_library[];

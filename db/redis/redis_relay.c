@@ -18,9 +18,7 @@ static void relay_done(const redisReply *reply, int err, void *ud)
 }
 
 int redis_relay_send(struct redis_relay *r, struct redis_link *l,
-                     const char *node, const char *topic, int64_t ts,
-                     const char *from, const char *data, size_t data_len,
-                     bool retain)
+                     const char *node, const struct storage_relay_msg *m)
 {
     char chan[REDIS_NAME_MAX];
     const char *argv[3] = {"PUBLISH", chan, NULL};
@@ -29,12 +27,13 @@ int redis_relay_send(struct redis_relay *r, struct redis_link *l,
     char *payload = NULL;
     int rc = 0;
 
-    if (redis_layout_channel(chan, sizeof(chan), topic) < 0) {
+    if (redis_layout_channel(chan, sizeof(chan), m->topic) < 0) {
         r->unsent++;
         return -ENAMETOOLONG;
     }
-    payload = redis_event_ephemeral(node, r->sent + 1, ts, retain, from, data,
-                                    data_len, &len);
+    payload = redis_event_ephemeral(node, r->sent + 1, m->ts, m->retain,
+                                    m->from, m->data, m->data_len, m->raw,
+                                    m->raw_len, &len);
     if (payload == NULL) {
         r->unsent++;
         return -ENOMEM;

@@ -25,6 +25,7 @@
 
 #include "redis_layout.h"
 #include "redis_link.h"
+#include "storage.h"
 
 /* What the relay remembers: its own counter, and the last message heard,
  * to drop the second copy Redis sends for one PUBLISH that both a
@@ -40,9 +41,7 @@ struct redis_relay {
 /* PUBLISH the message on topic's channel, from node. Returns 0 when sent,
  * or a negative errno (counted in unsent) when it could not be. */
 int redis_relay_send(struct redis_relay *r, struct redis_link *l,
-                     const char *node, const char *topic, int64_t ts,
-                     const char *from, const char *data, size_t data_len,
-                     bool retain);
+                     const char *node, const struct storage_relay_msg *m);
 
 /* An `e` event heard: true when this node must deliver it, false when it
  * is its own (already delivered when published) or a further copy of the

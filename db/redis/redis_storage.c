@@ -263,12 +263,24 @@ static int row_from_event(struct store_row *row, const struct redis_event *ev)
     row->redacted = ev->redacted;
     if (copy_text(&row->from, ev->from, ev->from_len) < 0)
         return -ENOMEM;
-    if (copy_text(&row->data, ev->data, ev->data_len) < 0) {
-        free(row->from);
-        row->from = NULL;
-        return -ENOMEM;
+    if (copy_text(&row->data, ev->data, ev->data_len) < 0)
+        goto fail_from;
+    if (ev->raw_len > 0) {
+        row->raw = malloc(ev->raw_len);
+        if (row->raw == NULL)
+            goto fail_data;
+        memcpy(row->raw, ev->raw, ev->raw_len);
+        row->raw_len = ev->raw_len;
     }
     return 0;
+
+fail_data:
+    free(row->data);
+    row->data = NULL;
+fail_from:
+    free(row->from);
+    row->from = NULL;
+    return -ENOMEM;
 }
 
 static int rows_copy(struct store_job *job, const struct redis_rows *res,
@@ -313,7 +325,8 @@ static struct store_job *heard_msg(struct redis_storage *rs, const char *topic,
     }
     free(job->from);
     job->from = NULL;
-    if (copy_text(&job->from, ev->from, ev->from_len) < 0) {
+    if (copy_text(&job->from, ev->from, ev->from_len) < 0 ||
+        store_job_set_raw(job, ev->raw, ev->raw_len) < 0) {
         store_job_free(&job);
         return NULL;
     }
@@ -1215,6 +1228,8 @@ static void send_job(struct redis_storage *rs, struct store_job *job)
         req.edit_of = job->edit_of;
         req.redacts = job->redacts;
         req.reply_to = job->reply_to;
+        req.raw = job->raw;
+        req.raw_len = job->raw_len;
         rc = redis_call_publish(rs->link, &req, pub_done, r);
         break;
     }
@@ -1474,9 +1489,7 @@ static void op_watch(void *engine, const char *pattern, bool is_pattern,
     }
 }
 
-static void op_relay(void *engine, const char *topic, int64_t ts,
-                     const char *from, const char *data, size_t data_len,
-                     bool retain)
+static void op_relay(void *engine, const struct storage_relay_msg *m)
 {
     struct redis_storage *rs = engine;
 
@@ -1484,8 +1497,7 @@ static void op_relay(void *engine, const char *topic, int64_t ts,
         rs->relay.unsent++;
         return;
     }
-    (void)redis_relay_send(&rs->relay, rs->link, redis_node_id(rs->node),
-                           topic, ts, from, data, data_len, retain);
+    (void)redis_relay_send(&rs->relay, rs->link, redis_node_id(rs->node), m);
 }
 
 static void op_listen(void *engine, void (*done)(void *, struct store_job *),

@@ -46,6 +46,7 @@ struct got {
     bool redacted[16]; /* rows: a deleted message's stub */
     uint64_t edit_of[16];
     long long ints[8]; /* pl_mark, pl_unread */
+    char raw[16][16];  /* rows: the exact MQTT payload, hex ("": none) */
 };
 
 static int n_topic;
@@ -69,6 +70,16 @@ static void on_pub(int err, const struct redis_pub_result *r, void *ud)
     }
 }
 
+/* bytes[0..n) in hex into out (cap), cut short when it does not fit. */
+static void hex(char *out, size_t cap, const char *bytes, size_t n)
+{
+    size_t i = 0;
+
+    out[0] = '\0';
+    for (i = 0; i < n && 2 * i + 2 < cap; i++)
+        snprintf(out + 2 * i, cap - 2 * i, "%02x", (unsigned char)bytes[i]);
+}
+
 static void on_rows(int err, const struct redis_rows *r, void *ud)
 {
     struct got *g = ud;
@@ -87,6 +98,8 @@ static void on_rows(int err, const struct redis_rows *r, void *ud)
         g->retain[i] = r->rows[i].retain;
         g->redacted[i] = r->rows[i].redacted;
         g->edit_of[i] = r->rows[i].edit_of;
+        hex(g->raw[i], sizeof(g->raw[i]), r->rows[i].raw,
+            r->rows[i].raw_len);
     }
     if (r->n > 0) {
         snprintf(g->first_from, sizeof(g->first_from), "%.*s",
@@ -318,6 +331,63 @@ static void since_rows(struct fix *f, const char *topic, uint64_t since,
                      0);
     wait_for(f, g);
     assert_int_equal(g->err, 0);
+}
+
+/* A message published over MQTT whose payload its data does not give
+ * back (#14) keeps the exact bytes (any: here a NUL and "m 1 "): in the
+ * stream, as the retained value and through an edit; a deletion's stub
+ * drops them with the data. */
+static void test_raw(void **state)
+{
+    static const char raw[] = {'{', '\0', 'm', ' ', '1', ' '};
+    struct fix *f = *state;
+    struct redis_pub_req req = {
+        .from = "dev",
+        .data = "{\"t\":21.5}",
+        .data_len = 10,
+        .retain = 1,
+        .ts = 5,
+        .window_s = 60,
+        .epoch = "feedfacefeedface",
+        .raw = (const unsigned char *)raw,
+        .raw_len = sizeof(raw),
+    };
+    char topic[64];
+    struct got g;
+
+    topic_name(topic, sizeof(topic), "calls/raw");
+    req.topic = topic;
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_publish(f->link, &req, on_pub, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.seq, 1);
+    pub(f, topic, NULL, "2", 0, &g);
+    since_rows(f, topic, 0, 10, &g);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.raw[0], "7b006d203120");
+    assert_string_equal(g.first_data, "{\"t\":21.5}");
+    assert_string_equal(g.raw[1], "");
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_retained(f->link, topic, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.raw[0], "7b006d203120");
+    /* its author may edit it (the target's fields are read past the
+     * bytes), then delete it: the stub has neither data nor bytes, and
+     * the retained value (it) is gone */
+    assert_int_equal(chat_pub(f, topic, "dev", "1", 1, 0, 0, &g), 3);
+    assert_int_equal(chat_pub(f, topic, "eve", "1", 1, 0, 0, &g), 0);
+    assert_int_equal(g.refused, REDIS_PUB_NOT_AUTHOR);
+    assert_int_equal(chat_pub(f, topic, "dev", "null", 0, 1, 0, &g), 4);
+    since_rows(f, topic, 0, 10, &g);
+    assert_int_equal(g.seqs[0], 1);
+    assert_true(g.redacted[0]);
+    assert_string_equal(g.first_data, "null");
+    assert_string_equal(g.raw[0], "");
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(redis_call_retained(f->link, topic, on_rows, &g), 0);
+    wait_for(f, &g);
+    assert_int_equal(g.n, 0);
 }
 
 /* Edits and deletions inside pl_publish: the checks, the stubs merged
@@ -572,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_publish),
         cmocka_unit_test(test_since_history_retained),
         cmocka_unit_test(test_chat),
+        cmocka_unit_test(test_raw),
         cmocka_unit_test(test_chat_retention_by_age),
         cmocka_unit_test(test_presence_and_nodes),
         cmocka_unit_test(test_errors),

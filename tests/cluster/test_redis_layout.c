@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -173,7 +174,8 @@ static void test_ephemeral_round_trip(void **state)
     static const char data[] = "{\"typing\":true}";
     size_t len = 0;
     char *p = redis_event_ephemeral("0a1b2c3d4e5f6071", 42, 1764130000123LL,
-                                    true, "a 2 b", data, strlen(data), &len);
+                                    true, "a 2 b", data, strlen(data), NULL, 0,
+                                    &len);
     struct redis_event ev;
 
     (void)state;
@@ -189,10 +191,55 @@ static void test_ephemeral_round_trip(void **state)
     assert_memory_equal(ev.from, "a 2 b", 5);
     assert_int_equal(ev.data_len, strlen(data));
     assert_memory_equal(ev.data, data, strlen(data));
+    assert_null(ev.raw);
     free(p);
     assert_int_equal(redis_event_parse("e n1 1 5 0 0 7", 14, &ev), 0);
     assert_int_equal(ev.from_len, 0);
     assert_int_equal(ev.data_len, 1);
+}
+
+/* The exact MQTT payload (#14) rides in front of a message as an `r`
+ * prefix, any bytes (here a space, a NUL and "m 1 "), read back exactly;
+ * the message behind it decodes as without. */
+static void test_raw_prefix(void **state)
+{
+    static const char raw[] = {'{', ' ', '\0', 'm', ' ', '1', ' ', '}'};
+    static const char data[] = "{\"t\":21.5}";
+    char stored[96];
+    size_t len = 0;
+    int n = 0;
+    char *p = redis_event_ephemeral("0a1b2c3d4e5f6071", 7, 5, false, "bob",
+                                    data, strlen(data), raw, sizeof(raw),
+                                    &len);
+    struct redis_event ev;
+
+    (void)state;
+    assert_non_null(p);
+    assert_int_equal(redis_event_parse(p, len, &ev), 0);
+    assert_int_equal(ev.kind, REDIS_EVENT_EPHEMERAL);
+    assert_int_equal(ev.seq, 7);
+    assert_int_equal(ev.raw_len, sizeof(raw));
+    assert_memory_equal(ev.raw, raw, sizeof(raw));
+    assert_int_equal(ev.data_len, strlen(data));
+    assert_memory_equal(ev.data, data, strlen(data));
+    free(p);
+    /* a stored message, as pl_publish writes it */
+    n = snprintf(stored, sizeof(stored), "r%zu ", sizeof(raw));
+    memcpy(stored + n, raw, sizeof(raw));
+    n += (int)sizeof(raw);
+    n += snprintf(stored + n, sizeof(stored) - (size_t)n,
+                  "c 9 5 0 ep 0 0 4 0 3 bob%s", data);
+    assert_int_equal(redis_event_parse(stored, (size_t)n, &ev), 0);
+    assert_int_equal(ev.kind, REDIS_EVENT_MSG);
+    assert_int_equal(ev.seq, 9);
+    assert_int_equal(ev.reply_to, 4);
+    assert_int_equal(ev.from_len, 3);
+    assert_memory_equal(ev.raw, raw, sizeof(raw));
+    assert_int_equal(ev.data_len, strlen(data));
+    /* a message without one has none */
+    assert_int_equal(redis_event_parse("m 1 5 0 e 1 a1", 14, &ev), 0);
+    assert_null(ev.raw);
+    assert_int_equal(ev.raw_len, 0);
 }
 
 static void test_parse_bad(void **state)
@@ -224,6 +271,12 @@ static void test_parse_bad(void **state)
         "e n1 1 5 0 2 a1", /* data is not empty */
         "e n1 1 5 0 1a1",
         "e n1 x 5 0 1 a1",
+        "r0 m 1 5 0 e 1 a1",   /* a raw prefix is not empty */
+        "r5 ab",               /* nor longer than what follows */
+        "r2 abj bob",          /* and only in front of a message */
+        "r2 abr2 abm 1 5 0 e 1 a1", /* once */
+        "r2 abm 1 5 0 e 1 a",  /* the message behind it is checked */
+        "rx m 1 5 0 e 1 a1",
     };
     struct redis_event ev;
     size_t i;
@@ -247,6 +300,7 @@ int main(void)
         cmocka_unit_test(test_parse_chat),
         cmocka_unit_test(test_parse_marked),
         cmocka_unit_test(test_ephemeral_round_trip),
+        cmocka_unit_test(test_raw_prefix),
         cmocka_unit_test(test_parse_bad),
     };
 
