@@ -117,7 +117,9 @@ size_t pl_mqtt_data_to_wire(const char *data, size_t len, unsigned char *out)
 int pl_mqtt_payload_needs_raw(const void *payload, size_t len,
                               const char *data, size_t dlen)
 {
-    unsigned char *back = NULL;
+    /* A sensor's text reading fits here: no allocation per publish. */
+    unsigned char small[256];
+    unsigned char *back = small;
     size_t blen = 0;
     int differs = 0;
 
@@ -126,11 +128,14 @@ int pl_mqtt_payload_needs_raw(const void *payload, size_t len,
     if (pl_mqtt_data_is_verbatim(data, dlen) && !is_null(data, dlen) &&
         !is_base64_object(data, dlen))
         return dlen != len || (len > 0 && memcmp(data, payload, len) != 0);
-    back = malloc(dlen + 1);
-    if (back == NULL)
-        return -1;
+    if (dlen + 1 > sizeof(small)) {
+        back = malloc(dlen + 1);
+        if (back == NULL)
+            return -1;
+    }
     blen = pl_mqtt_data_to_wire(data, dlen, back);
     differs = blen != len || (len > 0 && memcmp(back, payload, len) != 0);
-    free(back);
+    if (back != small)
+        free(back);
     return differs;
 }

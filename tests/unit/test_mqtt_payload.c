@@ -328,6 +328,22 @@ static void test_needs_raw(void **state)
     /* an empty retained payload is data null (it clears the value): the
      * subscriber gets it empty, as sent */
     assert_int_equal(pl_mqtt_payload_needs_raw("", 0, "null", 4), 0);
+    /* past the stack buffer (256 bytes): the same answers */
+    for (i = 0; i < 2; i++) {
+        char text[600];
+
+        memset(text, 'a', sizeof(text));
+        if (i == 1) { /* a quoted string: kept */
+            text[0] = '"';
+            text[sizeof(text) - 1] = '"';
+        }
+        pl_buf_reset(&b);
+        pl_mqtt_payload_to_data(&b, text, sizeof(text), 0);
+        assert_true(b.len > 256);
+        assert_int_equal(pl_mqtt_payload_needs_raw(text, sizeof(text),
+                                                   pl_buf_data(&b), b.len),
+                         (int)i);
+    }
     pl_buf_cleanup(&b);
 }
 
