@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "net.h"
+
 enum bench_scenario {
     SCEN_FANOUT = 1,
     SCEN_FANIN,
@@ -24,10 +26,9 @@ struct bench_opts {
     enum bench_scenario scenario;
     const char *scenario_name;
     const char *label;          /* the server's name in reports */
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    char host[300];             /* Host header: addr:port */
-    char path[256];
+    struct net_target url;      /* --url: every connection, unless */
+    struct net_target pub_url;  /* --pub-url: publishers' (cross-node runs) */
+    bool has_pub_url;
     double duration;            /* seconds of publishing */
     double drain;               /* seconds to wait for stragglers, at most */
     double timeout;             /* seconds for the whole run, hard */

@@ -14,6 +14,12 @@
 #           cluster1 - through haproxy with all three backend entries on
 #                      node 1: the same path, every delivery local
 #           sqlite1  - one parleyd on SQLite behind the same haproxy
+#   latency 1 publisher, 1 subscriber, 100 msg/s, straight to the nodes
+#           (no haproxy): publish-to-delivery time of one message
+#           lat-local - both on node 1
+#           lat-cross - subscriber on node 2, publisher on node 1: the
+#                       cost of the extra hop (node 1 -> Redis -> node 2)
+#           lat-sqlite - both on the SQLite node
 #   durable 16 publishers, 8 unacknowledged each, acked publishes/s:
 #           redis    - node 1 (FCALL pl_publish, AOF always)
 #           sqlite   - one parleyd on SQLite
@@ -115,6 +121,15 @@ start_lb "${ports[1]}" "${ports[1]}" "${ports[1]}"
 fanout cluster1 "$lport"
 start_lb "$sport" "$sport" "$sport"
 fanout sqlite1 "$lport"
+
+latency() { # tag sub-port pub-port
+    "$bench" fanout --url "ws://127.0.0.1:$2/ws" \
+        --pub-url "ws://127.0.0.1:$3/ws" --subs 1 --pubs 1 --rate 100 \
+        --duration "$secs" --json --tag "$1" || true
+}
+latency lat-local "${ports[1]}" "${ports[1]}"
+latency lat-cross "${ports[2]}" "${ports[1]}"
+latency lat-sqlite "$sport" "$sport"
 
 calls() { # total commands Redis has run, and FCALLs
     redis-cli -p "$rport" info stats | tr -d '\r' |

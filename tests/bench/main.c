@@ -16,7 +16,7 @@
 #include "bench.h"
 
 enum {
-    OPT_URL = 256, OPT_SERVER_PID, OPT_LABEL, OPT_SUBS, OPT_PUBS, OPT_RATE,
+    OPT_URL = 256, OPT_PUB_URL, OPT_SERVER_PID, OPT_LABEL, OPT_SUBS, OPT_PUBS, OPT_RATE,
     OPT_SIZE, OPT_TOPIC, OPT_CONNS, OPT_WINDOW, OPT_MISSED, OPT_EXTRA_SUBS,
     OPT_ACK, OPT_DURATION, OPT_COUNT, OPT_DRAIN, OPT_TIMEOUT, OPT_HOLD,
     OPT_FIND_MAX, OPT_MAX_P99, OPT_START_RATE, OPT_MAX_RATE, OPT_TRIAL,
@@ -26,6 +26,7 @@ enum {
 
 static const struct option main_options[] = {
     { "url", required_argument, NULL, OPT_URL },
+    { "pub-url", required_argument, NULL, OPT_PUB_URL },
     { "server-pid", required_argument, NULL, OPT_SERVER_PID },
     { "label", required_argument, NULL, OPT_LABEL },
     { "subs", required_argument, NULL, OPT_SUBS },
@@ -86,6 +87,8 @@ static const char main_usage[] =
 "\n"
 "Target:\n"
 "  --url URL          ws://127.0.0.1:8080/ws (default)\n"
+"  --pub-url URL      publishers connect here instead (fanout, fanin,\n"
+"                     durable): e.g. another node of a cluster\n"
 "  --server-pid PID   report the server's CPU use (and RSS for conns)\n"
 "  --label NAME       the server's name in reports (default parley)\n"
 "Load:\n"
@@ -120,7 +123,7 @@ static const char main_usage[] =
 "Exit status: 0 clean, 1 something lost or refused, 2 usage, 3 setup\n"
 "failure or timeout.\n";
 
-static int main_parse_url(struct bench_opts *o, const char *url)
+static int main_parse_url(struct net_target *t, const char *url)
 {
     char host[256];
     const char *p = NULL;
@@ -128,8 +131,8 @@ static int main_parse_url(struct bench_opts *o, const char *url)
     const char *path = NULL;
     long port = 80;
     char *end = NULL;
-    struct sockaddr_in *a4 = (struct sockaddr_in *)&o->addr;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&o->addr;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&t->addr;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&t->addr;
 
     if (strncmp(url, "ws://", 5) != 0) {
         fprintf(stderr, "parley-bench: --url must start with ws://\n");
@@ -154,24 +157,24 @@ static int main_parse_url(struct bench_opts *o, const char *url)
     } else {
         path = hend;
     }
-    snprintf(o->path, sizeof(o->path), "%s", *path ? path : "/");
-    memset(&o->addr, 0, sizeof(o->addr));
+    snprintf(t->path, sizeof(t->path), "%s", *path ? path : "/");
+    memset(&t->addr, 0, sizeof(t->addr));
     if (strcmp(host, "localhost") == 0)
         snprintf(host, sizeof(host), "127.0.0.1");
     if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
         a4->sin_family = AF_INET;
         a4->sin_port = htons((uint16_t)port);
-        o->addrlen = sizeof(*a4);
+        t->addrlen = sizeof(*a4);
         if ((ntohl(a4->sin_addr.s_addr) >> 24) != 127)
             goto not_loopback;
-        snprintf(o->host, sizeof(o->host), "%s:%ld", host, port);
+        snprintf(t->host, sizeof(t->host), "%s:%ld", host, port);
     } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
         a6->sin6_family = AF_INET6;
         a6->sin6_port = htons((uint16_t)port);
-        o->addrlen = sizeof(*a6);
+        t->addrlen = sizeof(*a6);
         if (!IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr))
             goto not_loopback;
-        snprintf(o->host, sizeof(o->host), "[%s]:%ld", host, port);
+        snprintf(t->host, sizeof(t->host), "[%s]:%ld", host, port);
     } else {
         fprintf(stderr, "parley-bench: --url host must be a loopback "
                 "address (127.0.0.1, localhost, [::1])\n");
@@ -409,6 +412,7 @@ int main(int argc, char **argv)
     bool pubs_set = false;
     bool window_set = false;
     const char *url = "ws://127.0.0.1:8080/ws";
+    const char *pub_url = NULL;
     double v = 0;
     int opt = 0;
     int rc = 0;
@@ -424,6 +428,9 @@ int main(int argc, char **argv)
         switch (opt) {
         case OPT_URL:
             url = optarg;
+            break;
+        case OPT_PUB_URL:
+            pub_url = optarg;
             break;
         case OPT_SERVER_PID:
             if (main_num(name, optarg, 1, 1 << 30, &v) < 0)
@@ -595,10 +602,15 @@ int main(int argc, char **argv)
         return 2;
     }
     main_scenario_defaults(&o, subs_set, pubs_set, window_set);
-    if (main_parse_url(&o, url) < 0) {
+    if (main_parse_url(&o.url, url) < 0) {
         fprintf(stderr, "parley-bench: bad --url '%s'\n", url);
         return 2;
     }
+    if (pub_url != NULL && main_parse_url(&o.pub_url, pub_url) < 0) {
+        fprintf(stderr, "parley-bench: bad --pub-url '%s'\n", pub_url);
+        return 2;
+    }
+    o.has_pub_url = pub_url != NULL;
     if (o.find_max && o.scenario != SCEN_FANOUT &&
         o.scenario != SCEN_FANIN) {
         fprintf(stderr, "parley-bench: --find-max is for fanout and fanin\n");

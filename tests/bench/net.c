@@ -23,10 +23,7 @@
 
 struct net {
     int epfd;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    char host[300];
-    char path[256];
+    struct net_target target;
     const struct net_ops *ops;
     void *arg;
     unsigned char *rx;
@@ -81,9 +78,8 @@ static int net_reserve(unsigned char **buf, size_t *cap, size_t len,
     return 0;
 }
 
-struct net *net_new(const struct sockaddr_storage *addr, socklen_t addrlen,
-                    const char *host, const char *path,
-                    const struct net_ops *ops, void *arg)
+struct net *net_new(const struct net_target *target, const struct net_ops *ops,
+                    void *arg)
 {
     struct net *n = calloc(1, sizeof(*n));
 
@@ -99,10 +95,7 @@ struct net *net_new(const struct sockaddr_storage *addr, socklen_t addrlen,
         return NULL;
     }
     n->rx_cap = NET_RX_START;
-    memcpy(&n->addr, addr, sizeof(*addr));
-    n->addrlen = addrlen;
-    snprintf(n->host, sizeof(n->host), "%s", host);
-    snprintf(n->path, sizeof(n->path), "%s", path);
+    n->target = *target;
     n->ops = ops;
     n->arg = arg;
     n->tx_cap = NET_TX_CAP_DEFAULT;
@@ -389,16 +382,17 @@ int net_connect(struct net *n, struct net_conn *c)
 {
     struct epoll_event ev;
     int one = 1;
+    const struct net_target *t = c->target != NULL ? c->target : &n->target;
     int fd = -1;
     int rc = 0;
 
     c->net = n;
-    fd = socket(n->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-                SOCK_CLOEXEC, 0);
+    fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
     if (fd < 0)
         return -errno;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (const struct sockaddr *)&n->addr, n->addrlen) < 0 &&
+    if (connect(fd, (const struct sockaddr *)&t->addr, t->addrlen) < 0 &&
         errno != EINPROGRESS) {
         rc = -errno;
         close(fd);
@@ -427,6 +421,7 @@ int net_connect(struct net *n, struct net_conn *c)
 static void net_connected(struct net_conn *c)
 {
     struct net *n = c->net;
+    const struct net_target *t = c->target != NULL ? c->target : &n->target;
     unsigned char key[16];
     char key64[32];
     char req[1024];
@@ -451,7 +446,7 @@ static void net_connected(struct net_conn *c)
                    "Sec-WebSocket-Key: %s\r\n"
                    "Sec-WebSocket-Version: 13\r\n"
                    "Sec-WebSocket-Protocol: parley.v1\r\n"
-                   "\r\n", n->path, n->host, key64);
+                   "\r\n", t->path, t->host, key64);
     c->state = NET_HANDSHAKE;
     if (net_tx_append(c, req, (size_t)len) < 0) {
         net_drop(c, NET_CLOSED_PEER);

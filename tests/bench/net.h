@@ -31,6 +31,14 @@ enum net_state {
 
 struct net;
 
+/* Where connections go: a loopback address, the Host header, the path. */
+struct net_target {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char host[300]; /* addr:port */
+    char path[256];
+};
+
 /* close_code values when no close frame was received */
 #define NET_CLOSED_PEER (-1)    /* reset or EOF, or a protocol error */
 #define NET_CLOSED_HERE (-3)    /* net_close() by the owner */
@@ -38,6 +46,7 @@ struct net;
 
 struct net_conn {
     struct net *net;
+    const struct net_target *target; /* NULL: the net's own */
     int fd;
     enum net_state state;
     uint32_t index;          /* the owner's number for it */
@@ -78,11 +87,11 @@ struct net_stats {
     uint64_t tx_overflow;    /* frames refused: a tx buffer at its cap */
 };
 
-/* A loop for connections to addr (IPv4 or IPv6 loopback), path and Host
- * header. ops are called with arg. NULL on failure (errno set). */
-struct net *net_new(const struct sockaddr_storage *addr, socklen_t addrlen,
-                    const char *host, const char *path,
-                    const struct net_ops *ops, void *arg);
+/* A loop for connections to target (copied; a connection may name another
+ * with its own target). ops are called with arg. NULL on failure (errno
+ * set). */
+struct net *net_new(const struct net_target *target, const struct net_ops *ops,
+                    void *arg);
 /* Closes every connection abortively (no TIME_WAIT), frees all. */
 void net_free(struct net **n);
 

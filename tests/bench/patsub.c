@@ -226,7 +226,7 @@ int patsub_run(const struct bench_opts *o,
     if (hist_init(&h) < 0)
         return 3;
     s.conns = calloc(s.n_conns, sizeof(*s.conns));
-    s.net = net_new(&o->addr, o->addrlen, o->host, o->path, &ps_ops, &s);
+    s.net = net_new(&o->url, &ps_ops, &s);
     if (s.conns == NULL || s.net == NULL)
         goto out;
     for (i = 0; i < s.n_conns; i++) {

@@ -668,6 +668,8 @@ static int sc_ensure(struct sc *s, struct peer *ps, uint32_t n,
 
             if (p->nc.state != NET_IDLE)
                 continue;
+            if (p->nc.role == ROLE_PUB && s->o->has_pub_url)
+                p->nc.target = &s->o->pub_url;
             rc = net_connect(s->net, &p->nc);
             if (rc < 0) {
                 fprintf(stderr, "parley-bench: connect: %s\n",
@@ -679,7 +681,7 @@ static int sc_ensure(struct sc *s, struct peer *ps, uint32_t n,
         st = net_get_stats(s->net);
         if (st->connects == 0 && st->connect_fail >= 50) {
             fprintf(stderr, "parley-bench: cannot connect to %s: every "
-                    "attempt was refused or reset\n", s->o->host);
+                    "attempt was refused or reset\n", s->o->url.host);
             return -1;
         }
         /* failures (refused, reset): back off a little before retrying */
@@ -1199,7 +1201,7 @@ int scenario_run(const struct bench_opts *o,
     if (s.pad == NULL || s.pub_n == NULL || hist_init(&s.lat) < 0)
         goto out;
     memset(s.pad, 'x', o->size);
-    s.net = net_new(&o->addr, o->addrlen, o->host, o->path, &sc_ops, &s);
+    s.net = net_new(&o->url, &sc_ops, &s);
     if (s.net == NULL) {
         fprintf(stderr, "parley-bench: cannot create the event loop: %s\n",
                 strerror(errno));
