@@ -43,6 +43,7 @@ enum op_kind {
     OP_PUB2,  /* QoS 2 publish: PUBREC */
     OP_SUB,   /* one filter of a SUBSCRIBE */
     OP_UNSUB, /* one filter of an UNSUBSCRIBE */
+    OP_REL,   /* a persistent session's PUBREL: PUBCOMP once committed */
 };
 
 /* A SUBSCRIBE or UNSUBSCRIBE waiting for its filters' replies. */
@@ -57,7 +58,7 @@ struct ack_wait {
 struct op {
     int64_t id; /* the hub command's id */
     enum op_kind kind;
-    uint16_t packet_id;    /* OP_PUB1, OP_PUB2 */
+    uint16_t packet_id;    /* OP_PUB1, OP_PUB2, OP_REL */
     uint8_t qos;           /* OP_SUB: asked for */
     unsigned index;        /* OP_SUB: the filter's place in the SUBACK */
     struct ack_wait *wait; /* OP_SUB, OP_UNSUB: shared by the filters */
@@ -533,6 +534,8 @@ static void session_park(struct mqtt_session *s)
     struct mqtt_saved *sv = s->saved;
 
     s->saved = NULL;
+    if (sv != NULL)
+        mqtt_saved_attach(s->cfg.saved, sv, false);
     if (sv == NULL || mqtt_inflight_count(&s->window) == 0)
         return;
     if (sv->has_window)
@@ -641,7 +644,8 @@ static char *bytes_dup(const struct pl_mqtt_bytes *b)
  * hub pub with id (0: no reply). An empty retained payload clears the
  * retained value (data null, as a JSON pub with retain and null does). */
 static int publish(struct mqtt_session *s, struct conn *c, int64_t id,
-                   char *topic, const void *payload, size_t len, bool retain)
+                   char *topic, const void *payload, size_t len, bool retain,
+                   uint16_t qos2_id)
 {
     struct pl_buf *b = &s->scratch;
     struct pl_cmd cmd;
@@ -671,6 +675,12 @@ static int publish(struct mqtt_session *s, struct conn *c, int64_t id,
     if (needs_raw) {
         cmd.raw = payload;
         cmd.raw_len = len;
+    }
+    /* A persistent session's QoS 2 publish is stored once, also across
+     * a crash: the store keeps its packet id with it until PUBREL. */
+    if (qos2_id != 0 && s->saved != NULL) {
+        cmd.qos2_client = s->client_id;
+        cmd.qos2_id = qos2_id;
     }
     hub_conn_cmd(s->hub, c, &cmd);
     return 0;
@@ -803,6 +813,7 @@ static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
                 mqtt_saved_add(s->cfg.saved, s->client_id, s->c->user);
         if (s->saved == NULL)
             return MQTT_FEED_ERROR;
+        mqtt_saved_attach(s->cfg.saved, s->saved, true);
     }
     if (out_put(s, b, pl_mqtt_put_connack(b, sizeof(b), present, 0)) < 0)
         return MQTT_FEED_ERROR;
@@ -863,7 +874,8 @@ static int on_publish(struct mqtt_session *s, const struct pl_mqtt_publish *p)
         o->packet_id = p->packet_id;
     }
     if (publish(s, s->c, o != NULL ? o->id : 0, topic, p->payload.p,
-                p->payload.len, p->retain) < 0)
+                p->payload.len, p->retain, p->qos == 2 ? p->packet_id : 0) <
+        0)
         return MQTT_FEED_ERROR;
     return MQTT_FEED_OK;
 }
@@ -997,11 +1009,33 @@ static int on_pubrec(struct mqtt_session *s, uint16_t id)
     return out_ack(s, PL_MQTT_PUBREL, id) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
 }
 
+/* PUBREL: the id is free again. A persistent session's stored id (which
+ * may be older than this process, so it is released even when not held
+ * here) goes in a commit before PUBCOMP: the client reuses the id only
+ * after PUBCOMP, and its next message on it must not be taken for a
+ * retry. A failed commit closes the connection with no PUBCOMP; the
+ * client sends PUBREL again when it reconnects (4.4). */
 static int on_pubrel(struct mqtt_session *s, uint16_t id)
 {
+    struct store_job *job = NULL;
+    struct op *o = NULL;
+
     if (mqtt_qos2_rx_release(&s->qos2_rx, id) == -EPROTO)
         return MQTT_FEED_ERROR;
-    return out_ack(s, PL_MQTT_PUBCOMP, id) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
+    if (s->saved == NULL)
+        return out_ack(s, PL_MQTT_PUBCOMP, id) < 0 ? MQTT_FEED_ERROR
+                                                   : MQTT_FEED_OK;
+    job = mqtt_saved_release_job(s->client_id, id);
+    o = job != NULL ? op_push(s) : NULL;
+    if (o == NULL) {
+        store_job_free(&job);
+        return MQTT_FEED_ERROR;
+    }
+    o->kind = OP_REL;
+    o->packet_id = id;
+    return hub_conn_store_write(s->hub, s->c, o->id, job) < 0
+               ? MQTT_FEED_ERROR
+               : MQTT_FEED_OK;
 }
 
 static int on_packet(struct mqtt_session *s, const struct pl_mqtt_packet *pkt)
@@ -1135,6 +1169,9 @@ static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
         grant_drop(s, o.filter);
         if (s->saved != NULL)
             mqtt_saved_sub_drop(s->cfg.saved, s->saved, o.filter);
+        break;
+    case OP_REL:
+        rc = err != NULL ? -1 : out_ack(s, PL_MQTT_PUBCOMP, o.packet_id);
         break;
     }
     if (o.wait != NULL && o.wait->left == 1 && rc == 0)
@@ -1383,7 +1420,7 @@ static void publish_will(struct mqtt_session *s)
              s->client_id, s->will_topic);
     STAT(s)->wills++;
     publish(s, w, 0, s->will_topic, s->will_payload, s->will_len,
-            s->will_retain);
+            s->will_retain, 0);
     hub_conn_close(s->hub, &w);
 }
 

@@ -1223,13 +1223,14 @@ static void test_persist_resend_and_wipe(void **state)
     mq_close(&sub);
 }
 
-/* The oldest stored seq of topic (history), 0 when none. */
-static int64_t oldest_stored(int port, const char *topic)
+/* How many messages of topic are stored (history, at most 1000), and
+ * the oldest one's seq into *oldest (0 when none). */
+static int history_of(int port, const char *topic, int64_t *oldest)
 {
     struct rawws *c = itest_hello(port, "probe");
     cJSON *ok = NULL;
     const cJSON *msgs = NULL;
-    int64_t seq = 0;
+    int n = 0;
 
     assert_non_null(c);
     assert_int_equal(rawws_send_textf(c, "{\"op\":\"history\",\"id\":2,"
@@ -1238,11 +1239,22 @@ static int64_t oldest_stored(int port, const char *topic)
     ok = rawws_expect_op(c, "ok", WAIT_MS);
     assert_non_null(ok);
     msgs = cJSON_GetObjectItemCaseSensitive(ok, "messages");
-    if (cJSON_GetArraySize(msgs) > 0)
-        seq = (int64_t)cJSON_GetObjectItemCaseSensitive(
-                  cJSON_GetArrayItem(msgs, 0), "seq")->valuedouble;
+    n = cJSON_GetArraySize(msgs);
+    *oldest = 0;
+    if (n > 0)
+        *oldest = (int64_t)cJSON_GetObjectItemCaseSensitive(
+                      cJSON_GetArrayItem(msgs, 0), "seq")->valuedouble;
     cJSON_Delete(ok);
     rawws_close(c);
+    return n;
+}
+
+/* The oldest stored seq of topic (history), 0 when none. */
+static int64_t oldest_stored(int port, const char *topic)
+{
+    int64_t seq = 0;
+
+    history_of(port, topic, &seq);
     return seq;
 }
 
@@ -1316,6 +1328,84 @@ static void test_persist_gap(void **state)
                      0);
     assert_non_null(strstr(r.body, "\nparley_mqtt_session_gaps_total 1\n"));
     httpc_resp_cleanup(&r);
+}
+
+/* A QoS 2 PUBLISH with packet id `id`, DUP or not; its PUBREC must come
+ * (after the commit). */
+static void mq_publish2(struct mq *m, const char *topic, const char *payload,
+                        uint16_t id, bool dup)
+{
+    unsigned char pkt[512];
+    struct mq_pkt p;
+    size_t n = pl_mqtt_put_publish(pkt, sizeof(pkt), topic, strlen(topic), 2,
+                                   dup, false, id, payload, strlen(payload));
+
+    assert_true(n > 0);
+    assert_true(mq_send(m, pkt, n));
+    mq_expect(m, &p, PL_MQTT_PUBREC);
+    assert_int_equal(p.len, 2);
+    assert_int_equal(p.body[0] << 8 | p.body[1], id);
+}
+
+/* PUBREL id, and its PUBCOMP. */
+static void mq_release(struct mq *m, uint16_t id)
+{
+    struct mq_pkt p;
+
+    mq_ack(m, PL_MQTT_PUBREL, id);
+    mq_expect(m, &p, PL_MQTT_PUBCOMP);
+    assert_int_equal(p.body[0] << 8 | p.body[1], id);
+}
+
+/* How many messages topic holds (history). */
+static int stored_count(void **state, const char *topic)
+{
+    int64_t oldest = 0;
+
+    return history_of(itest_port(state), topic, &oldest);
+}
+
+/*
+ * Mosquitto #1726, the other way round: a QoS 2 PUBLISH stored and
+ * answered with PUBREC, then parleyd SIGKILLed before PUBREL. The client
+ * (clean session 0) reconnects and sends it again with DUP (4.4): PUBREC,
+ * and it is not stored a second time. After PUBREL the packet id carries
+ * a new message, which is stored. A DUP retry after a plain reconnect
+ * (no crash) is answered the same way.
+ */
+static void test_persist_qos2_once_across_kill(void **state)
+{
+    int port = mqtt_port_of(state);
+    char t[100], id[64];
+    bool present = false;
+    struct mq m;
+
+    itest_topic(t, sizeof(t), "q2");
+    snprintf(id, sizeof(id), "q2-%d", (int)getpid());
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    mq_publish2(&m, t, "once", 7, false);
+    assert_int_equal(itest_restart(state, true), 0);
+    mq_close(&m);
+
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    assert_true(present);
+    mq_publish2(&m, t, "once", 7, true);
+    mq_release(&m, 7);
+    assert_int_equal(stored_count(state, t), 1);
+
+    /* released: id 7 is free for a new message */
+    mq_publish2(&m, t, "again", 7, false);
+    assert_int_equal(stored_count(state, t), 2);
+    /* the connection drops before PUBREL; the retry comes on a new one */
+    mq_close(&m);
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    mq_publish2(&m, t, "again", 7, true);
+    mq_release(&m, 7);
+    assert_int_equal(stored_count(state, t), 2);
+    mq_close(&m);
 }
 
 /* paho (clean_session=False): session present on resume, the missed
@@ -1574,6 +1664,7 @@ int main(void)
         cmocka_unit_test(test_mqtts),
     };
     const struct CMUnitTest persist[] = {
+        cmocka_unit_test(test_persist_qos2_once_across_kill),
         cmocka_unit_test(test_persist_resend_and_wipe),
         cmocka_unit_test(test_persist_gap),
         cmocka_unit_test(test_paho_session),
