@@ -1408,6 +1408,76 @@ static void test_persist_qos2_once_across_kill(void **state)
     mq_close(&m);
 }
 
+/* /metrics shows line (e.g. "name 1") within the deadline. */
+static void wait_metric(void **state, const char *line)
+{
+    char want[200];
+    int64_t deadline = itest_mono_ms() + 3 * WAIT_MS;
+    bool seen = false;
+
+    snprintf(want, sizeof(want), "\n%s\n", line);
+    while (!seen && itest_left_ms(deadline) > 0) {
+        struct httpc_resp r;
+
+        assert_int_equal(
+            httpc_get(itest_port(state), "/metrics", &r, WAIT_MS), 0);
+        seen = strstr(r.body, want) != NULL;
+        httpc_resp_cleanup(&r);
+        if (!seen)
+            poll(NULL, 0, 50); /* the expiry steps once a second */
+    }
+    assert_true(seen);
+}
+
+/*
+ * --mqtt-session-expiry 1s: a persistent session that nobody holds goes
+ * after a second, with its rows (also its QoS 2 ids: a retry after that
+ * is a new message), for good (not back after a restart); one held by a
+ * connection all that time stays.
+ */
+static void test_session_expiry(void **state)
+{
+    char t[100], other[120], held[64], gone[64];
+    const char *f[1] = {t};
+    const char *g[1] = {other};
+    uint8_t q = 1, code = 0;
+    bool present = true;
+    struct mq h, m;
+
+    itest_topic(t, sizeof(t), "exp");
+    snprintf(other, sizeof(other), "%s/other", t);
+    snprintf(held, sizeof(held), "held-%d", (int)getpid());
+    snprintf(gone, sizeof(gone), "gone-%d", (int)getpid());
+    assert_int_equal(mq_connect_ex(&h, mqtt_port_of(state), held, 60, NULL,
+                                   NULL, false, &present), 0);
+    assert_false(present);
+    mq_subscribe(&h, f, &q, 1, &code);
+    assert_int_equal(mq_connect_ex(&m, mqtt_port_of(state), gone, 60, NULL,
+                                   NULL, false, &present), 0);
+    mq_subscribe(&m, g, &q, 1, &code);
+    mq_publish2(&m, t, "x", 9, false);
+    mq_close(&m); /* away; PUBREL not sent */
+    wait_metric(state, "parley_mqtt_sessions_expired_total 1");
+    wait_metric(state, "parley_mqtt_sessions_stored 1");
+
+    /* held was connected all along, past the expiry: still there */
+    mq_close(&h);
+    assert_int_equal(mq_connect_ex(&h, mqtt_port_of(state), held, 60, NULL,
+                                   NULL, false, &present), 0);
+    assert_true(present);
+    mq_close(&h);
+
+    /* gone is gone from the file too, with its QoS 2 id */
+    assert_int_equal(itest_restart(state, false), 0);
+    assert_int_equal(mq_connect_ex(&m, mqtt_port_of(state), gone, 60, NULL,
+                                   NULL, false, &present), 0);
+    assert_false(present);
+    mq_publish2(&m, t, "x", 9, true);
+    mq_release(&m, 9);
+    assert_int_equal(stored_count(state, t), 2);
+    mq_close(&m);
+}
+
 /* paho (clean_session=False): session present on resume, the missed
  * messages without subscribing again; clean_session=True wipes it. */
 static void test_paho_session(void **state)
@@ -1614,6 +1684,13 @@ static int setup_persist(void **state)
     return rc;
 }
 
+static int setup_expiry(void **state)
+{
+    const char *const extra[] = {"--mqtt-session-expiry", "1", NULL};
+
+    return itest_setup(state, extra);
+}
+
 static int setup_capped(void **state)
 {
     const char *const extra[] = {"--max-conns-per-ip", "2",
@@ -1671,6 +1748,9 @@ int main(void)
         cmocka_unit_test(test_persist_mosquitto_kill),
         cmocka_unit_test(test_raw_payloads),
     };
+    const struct CMUnitTest expiry[] = {
+        cmocka_unit_test(test_session_expiry),
+    };
     int rc = 0;
 
     if (access(MOSQUITTO_PUB, X_OK) != 0 || access(MOSQUITTO_SUB, X_OK) != 0) {
@@ -1688,6 +1768,8 @@ int main(void)
     rc |= cmocka_run_group_tests_name("capped", capped, setup_capped,
                                       itest_teardown);
     rc |= cmocka_run_group_tests_name("persist", persist, setup_persist,
+                                      itest_teardown);
+    rc |= cmocka_run_group_tests_name("expiry", expiry, setup_expiry,
                                       itest_teardown);
     return itest_exit_code(rc);
 }
