@@ -324,10 +324,10 @@ static uint8_t grant_qos(const struct mqtt_session *s, const char *topic)
 /*
  * DESIGN. No offline queue: every message is in the log before anyone
  * receives it, so a session keeps, per topic, a cursor (mqtt_saved.c):
- * the last seq the client acknowledged (PUBACK, PUBREC) or was sent at
- * QoS 0. A SUBSCRIBE sets the cursor of every stored topic it covers to
- * that topic's seq then (nothing older is owed); a topic with no cursor
- * appeared later and is owed from its start. On resume the window the
+ * the last seq whose delivery the client completed (PUBACK, PUBCOMP)
+ * or was sent at QoS 0. A SUBSCRIBE sets the cursor of every stored
+ * topic it covers to that topic's seq then (nothing older is owed); a
+ * topic with no cursor appeared later and is owed from its start. On resume the window the
  * last connection left unacknowledged is resent first with DUP (in this
  * process), then every filter is resumed (hub_conn_resume) from the
  * cursors, or from the window's newest seq of a topic when that is
@@ -490,9 +490,12 @@ static int64_t resume_cursor(void *arg, const char *topic, int64_t last_seq)
     return from;
 }
 
-/* The window item acknowledged by packet_id moves its topic's cursor,
- * unless an older delivery of the same topic is still unacknowledged
- * (then that one's ack moves it: a crash now repeats, never skips). */
+/* The window item whose exchange packet_id's ack ends (PUBACK at QoS 1,
+ * PUBCOMP at QoS 2) moves its topic's cursor, unless an older delivery
+ * of the same topic is still in flight (then that one's end moves it: a
+ * crash now repeats, never skips). Not PUBREC: a receiver may hand a
+ * QoS 2 message on only at PUBREL, so after a crash between PUBREC and
+ * PUBCOMP it is sent again (at QoS 1, from the log), not skipped. */
 static void window_acked(struct mqtt_session *s, uint16_t packet_id)
 {
     const struct mqtt_inflight_entry *e = NULL;
@@ -502,13 +505,15 @@ static void window_acked(struct mqtt_session *s, uint16_t packet_id)
     if (s->saved == NULL)
         return;
     e = mqtt_inflight_get(&s->window, packet_id);
-    if (e == NULL || e->state != MQTT_INFLIGHT_WAIT_ACK || e->item == NULL)
+    if (e == NULL || e->item == NULL ||
+        e->state != (e->qos == 1 ? MQTT_INFLIGHT_WAIT_ACK
+                                 : MQTT_INFLIGHT_WAIT_COMP))
         return;
     p = e->item;
     for (k = 0; (e = mqtt_inflight_at(&s->window, k)) != NULL; k++) {
         const struct out_pkt *o = e->item;
 
-        if (o != NULL && o != p && e->state == MQTT_INFLIGHT_WAIT_ACK &&
+        if (o != NULL && o != p && e->state != MQTT_INFLIGHT_FREE &&
             o->seq < p->seq && strcmp(o->topic, p->topic) == 0)
             return;
     }
@@ -1003,7 +1008,6 @@ static int on_pubrec(struct mqtt_session *s, uint16_t id)
      * PUBREC for an id not in flight still gets its PUBREL, which is
      * harmless and lets the client finish; one for a QoS 1 delivery's id
      * breaks the flow. */
-    window_acked(s, id);
     if (mqtt_inflight_pubrec(&s->window, id, 0) == -EPROTO)
         return MQTT_FEED_ERROR;
     return out_ack(s, PL_MQTT_PUBREL, id) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
@@ -1061,6 +1065,7 @@ static int on_packet(struct mqtt_session *s, const struct pl_mqtt_packet *pkt)
     case PL_MQTT_PUBREL:
         return on_pubrel(s, pkt->u.packet_id);
     case PL_MQTT_PUBCOMP:
+        window_acked(s, pkt->u.packet_id);
         mqtt_inflight_pubcomp(&s->window, pkt->u.packet_id);
         return MQTT_FEED_OK;
     case PL_MQTT_SUBSCRIBE:

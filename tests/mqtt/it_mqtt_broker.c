@@ -1408,6 +1408,58 @@ static void test_persist_qos2_once_across_kill(void **state)
     mq_close(&m);
 }
 
+/*
+ * The outbound side across a crash: a QoS 2 delivery to a persistent
+ * subscriber whose PUBREC came but whose exchange never completed (no
+ * PUBCOMP: a client that delivers on PUBREL, as paho does, may not have
+ * handed it on) is not lost: after the restart it is
+ * delivered again, replayed from the store at QoS 1. One that completed
+ * (PUBCOMP) is not.
+ */
+static void test_persist_qos2_out_across_kill(void **state)
+{
+    int port = mqtt_port_of(state);
+    char t[100], other[120], id[64];
+    const char *f[1] = {t};
+    uint8_t q = 2, code = 0, qos = 0;
+    bool present = false, dup = false;
+    uint16_t pid = 0;
+    struct mq m;
+    struct mq_pkt p;
+
+    itest_topic(t, sizeof(t), "q2o");
+    snprintf(other, sizeof(other), "%s-later", t);
+    snprintf(id, sizeof(id), "q2o-%d", (int)getpid());
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    mq_subscribe(&m, f, &q, 1, &code);
+    assert_int_equal(code, 2);
+    persist_pub(port, t, "done");
+    pid = mq_expect_delivery(&m, t, "done", &dup, &qos);
+    assert_int_equal(qos, 2);
+    mq_ack(&m, PL_MQTT_PUBREC, pid);
+    mq_expect(&m, &p, PL_MQTT_PUBREL);
+    mq_ack(&m, PL_MQTT_PUBCOMP, pid);
+    persist_pub(port, t, "open");
+    pid = mq_expect_delivery(&m, t, "open", &dup, &qos);
+    mq_ack(&m, PL_MQTT_PUBREC, pid);
+    mq_expect(&m, &p, PL_MQTT_PUBREL); /* not acted on: no PUBCOMP */
+    mq_expect_nothing_queued(&m);
+    /* A later commit: whatever the acks wrote is on disk before it. */
+    persist_pub(port, other, "later");
+    assert_int_equal(itest_restart(state, true), 0);
+    mq_close(&m);
+
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    assert_true(present);
+    pid = mq_expect_delivery(&m, t, "open", &dup, &qos);
+    assert_int_equal(qos, 1);
+    mq_ack(&m, PL_MQTT_PUBACK, pid);
+    mq_expect_nothing_queued(&m);
+    mq_close(&m);
+}
+
 /* /metrics shows line (e.g. "name 1") within the deadline. */
 static void wait_metric(void **state, const char *line)
 {
@@ -1742,6 +1794,7 @@ int main(void)
     };
     const struct CMUnitTest persist[] = {
         cmocka_unit_test(test_persist_qos2_once_across_kill),
+        cmocka_unit_test(test_persist_qos2_out_across_kill),
         cmocka_unit_test(test_persist_resend_and_wipe),
         cmocka_unit_test(test_persist_gap),
         cmocka_unit_test(test_paho_session),

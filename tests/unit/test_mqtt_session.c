@@ -715,12 +715,11 @@ static void test_persistent_session(void **state)
     id[0] = expect_publish(&a, "p/a", "1", 1, 2, false);
     id[1] = expect_publish(&a, "p/a", "2", 1, 2, false);
     id[2] = expect_publish(&a, "p/a", "3", 1, 2, false);
-    /* QoS 2: PUBREC moves the cursor */
+    /* QoS 2: PUBREC does not move the cursor (the exchange is open) */
     assert_int_equal(send_ack(&a, PL_MQTT_PUBREC, id[0]), 0);
     expect_ack(&a, PL_MQTT_PUBREL, id[0]);
-    assert_true(mqtt_saved_cursor(mqtt_saved_find(&saved, "dev-p"), "p/a",
-                                  &cur));
-    assert_int_equal(cur, 1);
+    assert_false(mqtt_saved_cursor(mqtt_saved_find(&saved, "dev-p"), "p/a",
+                                   &cur));
     client_close(&a);
 
     fake_send(f, js, "{\"op\":\"pub\",\"topic\":\"p/a\",\"data\":4}");
@@ -740,6 +739,11 @@ static void test_persistent_session(void **state)
         assert_int_equal(p.flags, 0x08 | 0x04);
         assert_int_equal(u16(p.body + 5), id[2]);
     }
+    /* PUBCOMP ends the first exchange: now the cursor moves */
+    assert_int_equal(send_ack(&a, PL_MQTT_PUBCOMP, id[0]), 0);
+    assert_true(mqtt_saved_cursor(mqtt_saved_find(&saved, "dev-p"), "p/a",
+                                  &cur));
+    assert_int_equal(cur, 1);
     /* then the replays, at QoS 1, each topic in order */
     for (i = 0; i < 2; i++) {
         struct pkt p = expect(&a, PL_MQTT_PUBLISH);
