@@ -1429,16 +1429,28 @@ static void test_mqtt_sessions(void **state)
     store_sql_close(&s);
 }
 
-/* A QoS 2 publish of client id at packet id 7 on topic "q2/t" (data n);
- * returns the job, run. */
-static struct store_job *qos2_pub(struct store_sql *s, const char *id,
-                                  const char *data, int rc)
+/* A QoS 2 publish of client id at packet id 7 on topic "q2/t": the seq
+ * it got, and whether it was a duplicate, must be these. */
+static void qos2_pub(struct store_sql *s, const char *id, const char *data,
+                     int64_t seq, bool duplicate)
 {
     struct store_job *job = pub_job("q2/t", data, NULL, false, NOW);
 
     assert_int_equal(store_job_set_qos2(job, id, 7), 0);
-    assert_int_equal(run1(s, job), rc);
-    return job;
+    assert_int_equal(run1(s, job), 0);
+    assert_int_equal(job->seq, seq);
+    assert_int_equal(job->duplicate, duplicate);
+    store_job_free(&job);
+}
+
+/* PUBREL of client id's packet id 7. */
+static void qos2_release(struct store_sql *s, const char *id)
+{
+    struct store_job *job = mqtt_job(id, false);
+
+    job->mqtt->qos2_release = 7;
+    assert_int_equal(run1(s, job), 0);
+    store_job_free(&job);
 }
 
 /*
@@ -1452,35 +1464,17 @@ static void test_mqtt_qos2(void **state)
 {
     struct tmpdb *f = *state;
     struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
-    struct store_job *job = qos2_pub(s, "dev1", "1", 0);
+    struct store_job *job = NULL;
     uint64_t b = 0, r = 0, e = 0;
 
-    assert_int_equal(job->seq, 1);
-    assert_false(job->duplicate);
-    store_job_free(&job);
-    job = qos2_pub(s, "dev1", "1", 0);
-    assert_int_equal(job->seq, 1);
-    assert_true(job->duplicate);
-    store_job_free(&job);
-    job = qos2_pub(s, "dev2", "x", 0);
-    assert_int_equal(job->seq, 2);
-    assert_false(job->duplicate);
-    store_job_free(&job);
-
-    job = mqtt_job("dev1", false);
-    job->mqtt->qos2_release = 7;
-    assert_int_equal(run1(s, job), 0);
-    store_job_free(&job);
-    job = qos2_pub(s, "dev1", "2", 0);
-    assert_int_equal(job->seq, 3);
-    assert_false(job->duplicate);
-    store_job_free(&job);
+    qos2_pub(s, "dev1", "1", 1, false);
+    qos2_pub(s, "dev1", "1", 1, true);
+    qos2_pub(s, "dev2", "x", 2, false);
+    qos2_release(s, "dev1");
+    qos2_pub(s, "dev1", "2", 3, false);
 
     /* a failed commit: neither the message nor its id */
-    job = mqtt_job("dev1", false);
-    job->mqtt->qos2_release = 7;
-    assert_int_equal(run1(s, job), 0);
-    store_job_free(&job);
+    qos2_release(s, "dev1");
     job = pub_job("q2/t", "3", NULL, false, NOW);
     assert_int_equal(store_job_set_qos2(job, "dev1", 7), 0);
     assert_int_equal(store_sql_run_pubs(s, &job, 1, fail_always, NULL, &b,
@@ -1489,9 +1483,7 @@ static void test_mqtt_qos2(void **state)
     store_job_free(&job);
     assert_int_equal(query_int(s, "SELECT count(*) FROM mqtt_qos2"
                                   " WHERE client_id = 'dev1'"), 0);
-    job = qos2_pub(s, "dev1", "3", 0);
-    assert_int_equal(job->seq, 4);
-    store_job_free(&job);
+    qos2_pub(s, "dev1", "3", 4, false);
 
     job = mqtt_job("dev1", true);
     assert_int_equal(run1(s, job), 0);
