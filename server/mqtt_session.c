@@ -810,15 +810,16 @@ static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
     } else if (s->cfg.saved != NULL) {
         s->saved = mqtt_saved_find(s->cfg.saved, s->client_id);
         present = s->saved != NULL;
-        if (present && mqtt_saved_set_user(s->cfg.saved, s->saved,
-                                           s->c->user) < 0)
-            return MQTT_FEED_ERROR;
         if (!present)
             s->saved =
                 mqtt_saved_add(s->cfg.saved, s->client_id, s->c->user);
         if (s->saved == NULL)
             return MQTT_FEED_ERROR;
+        /* Held from here on (never expired under us), until park. */
         mqtt_saved_attach(s->cfg.saved, s->saved, true);
+        if (present && mqtt_saved_set_user(s->cfg.saved, s->saved,
+                                           s->c->user) < 0)
+            return MQTT_FEED_ERROR;
     }
     if (out_put(s, b, pl_mqtt_put_connack(b, sizeof(b), present, 0)) < 0)
         return MQTT_FEED_ERROR;
