@@ -327,11 +327,12 @@ static uint8_t grant_qos(const struct mqtt_session *s, const char *topic)
  * the last seq whose delivery the client completed (PUBACK, PUBCOMP)
  * or was sent at QoS 0. A SUBSCRIBE sets the cursor of every stored
  * topic it covers to that topic's seq then (nothing older is owed); a
- * topic with no cursor appeared later and is owed from its start. On resume the window the
- * last connection left unacknowledged is resent first with DUP (in this
- * process), then every filter is resumed (hub_conn_resume) from the
- * cursors, or from the window's newest seq of a topic when that is
- * later. A cursor written late means redelivery, never loss.
+ * topic with no cursor appeared later and is owed from its start. On
+ * resume the window the last connection left unacknowledged is resent
+ * first with DUP (in this process), then every filter is resumed
+ * (hub_conn_resume) from the cursors, or from the window's newest seq of
+ * a topic when that is later. A cursor written late means redelivery,
+ * never loss.
  */
 
 /* The session's gap topic into buf. */
@@ -835,6 +836,7 @@ static int on_publish(struct mqtt_session *s, const struct pl_mqtt_publish *p)
     char topic[PL_TOPIC_MAX + 1];
     struct op *o = NULL;
     int verdict = 0;
+    uint16_t qos2_id = 0;
 
     if (p->qos == 2) {
         verdict = mqtt_qos2_rx_publish(&s->qos2_rx, p->packet_id);
@@ -879,9 +881,9 @@ static int on_publish(struct mqtt_session *s, const struct pl_mqtt_publish *p)
         o->kind = p->qos == 1 ? OP_PUB1 : OP_PUB2;
         o->packet_id = p->packet_id;
     }
+    qos2_id = p->qos == 2 ? p->packet_id : 0;
     if (publish(s, s->c, o != NULL ? o->id : 0, topic, p->payload.p,
-                p->payload.len, p->retain, p->qos == 2 ? p->packet_id : 0) <
-        0)
+                p->payload.len, p->retain, qos2_id) < 0)
         return MQTT_FEED_ERROR;
     return MQTT_FEED_OK;
 }
