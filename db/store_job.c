@@ -74,6 +74,19 @@ fail:
     return -ENOMEM;
 }
 
+int store_job_set_qos2(struct store_job *job, const char *client,
+                       uint16_t packet_id)
+{
+    char *c = NULL;
+
+    if (store_dup(&c, client) != 0)
+        return -ENOMEM;
+    free(job->qos2_client);
+    job->qos2_client = c;
+    job->qos2_id = c != NULL ? packet_id : 0;
+    return 0;
+}
+
 int store_job_set_raw(struct store_job *job, const void *raw, size_t len)
 {
     unsigned char *r = NULL;
@@ -165,6 +178,7 @@ void store_job_free(struct store_job **jobp)
     free(job->raw);
     free(job->from);
     free(job->key);
+    free(job->qos2_client);
     free(job);
     *jobp = NULL;
 }

@@ -64,6 +64,10 @@ struct store_mqtt {
     struct store_mqtt_cursor *cursors; /* moved up, never back */
     size_t n_cursors;
     int64_t now_ms;                   /* last_seen */
+    uint16_t qos2_release;            /* non-zero: only release this
+                                         inbound QoS 2 packet id (PUBREL:
+                                         its mqtt_qos2 row goes); the
+                                         rest is ignored */
 };
 
 /* A topic's read marker for one user, and what is unread after it. */
@@ -133,6 +137,12 @@ struct store_job {
     size_t raw_len;
     char *from;                  /* PUB */
     char *key;                   /* PUB: idempotency key or NULL */
+    /* PUB from an MQTT persistent session at QoS 2 (#14), else NULL/0:
+     * a row of mqtt_qos2 for (qos2_client, qos2_id) makes the job a
+     * duplicate of that message; else it is written with the message, in
+     * its transaction (store_job_set_qos2). SQLite only. */
+    char *qos2_client;
+    uint16_t qos2_id;
     int64_t ts;                  /* PUB: ms since the epoch, set by the caller */
     /* PUB, chat (#16), 0 when unused. edit_of/redacts make the store check
      * that the target exists, is neither an edit nor a deletion (nor
@@ -206,6 +216,10 @@ int store_job_set_pub(struct store_job *job, const char *data, size_t data_len,
 /* PUB: keep a copy of raw[0..len) as the message's exact MQTT payload
  * (len 0: none). Returns 0 or -ENOMEM. */
 int store_job_set_raw(struct store_job *job, const void *raw, size_t len);
+/* PUB: keep the MQTT client id and QoS 2 packet id that make a retry a
+ * duplicate until its release (client NULL: none). 0 or -ENOMEM. */
+int store_job_set_qos2(struct store_job *job, const char *client,
+                       uint16_t packet_id);
 /* UNREAD: allocate n zeroed marks (topics set by the caller with
  * strdup). Returns 0 or -ENOMEM. */
 int store_job_set_marks(struct store_job *job, size_t n);

@@ -41,22 +41,87 @@ static int exec1(sqlite3 *db, const char *sql, const char *client_id)
     return st != NULL ? run(st) : rc;
 }
 
-int store_mqtt_schema(sqlite3 *db, const char *migration)
+/* Run migration when table is missing. Returns an SQLite code. */
+static int schema_table(sqlite3 *db, const char *table, const char *migration)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db,
-                                "SELECT 1 FROM sqlite_master WHERE"
-                                " name = 'mqtt_cursors'",
+                                "SELECT 1 FROM sqlite_master WHERE name = ?1",
                                 -1, &st, NULL);
     bool have = false;
 
     if (rc != SQLITE_OK)
         return rc;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
     have = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     if (have || migration == NULL)
         return SQLITE_OK;
     return sqlite3_exec(db, migration, NULL, NULL, NULL);
+}
+
+int store_mqtt_schema(sqlite3 *db, const char *sessions, const char *qos2)
+{
+    int rc = schema_table(db, "mqtt_cursors", sessions);
+
+    return rc == SQLITE_OK ? schema_table(db, "mqtt_qos2", qos2) : rc;
+}
+
+void store_mqtt_stmts_cleanup(struct store_mqtt_stmts *c)
+{
+    sqlite3_finalize(c->find);
+    sqlite3_finalize(c->put);
+    c->find = c->put = NULL;
+}
+
+/* *st prepared from sql at its first use, then reset for the next.
+ * Returns an SQLite code. */
+static int cached(sqlite3 *db, sqlite3_stmt **st, const char *sql)
+{
+    if (*st != NULL)
+        return SQLITE_OK;
+    return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+                              NULL);
+}
+
+int store_mqtt_qos2_find(sqlite3 *db, struct store_mqtt_stmts *c,
+                         const char *client, uint16_t packet_id,
+                         int64_t *seq)
+{
+    int rc = cached(db, &c->find,
+                    "SELECT seq FROM mqtt_qos2"
+                    " WHERE client_id = ?1 AND packet_id = ?2");
+
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_text(c->find, 1, client, -1, SQLITE_STATIC);
+    sqlite3_bind_int(c->find, 2, packet_id);
+    rc = sqlite3_step(c->find);
+    if (rc == SQLITE_ROW)
+        *seq = sqlite3_column_int64(c->find, 0);
+    sqlite3_reset(c->find);
+    sqlite3_clear_bindings(c->find);
+    return rc;
+}
+
+int store_mqtt_qos2_put(sqlite3 *db, struct store_mqtt_stmts *c,
+                        const char *client, uint16_t packet_id,
+                        const char *topic, int64_t seq)
+{
+    int rc = cached(db, &c->put,
+                    "INSERT OR REPLACE INTO mqtt_qos2(client_id, packet_id,"
+                    " topic, seq) VALUES(?1, ?2, ?3, ?4)");
+
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_text(c->put, 1, client, -1, SQLITE_STATIC);
+    sqlite3_bind_int(c->put, 2, packet_id);
+    sqlite3_bind_text(c->put, 3, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(c->put, 4, seq);
+    rc = sqlite3_step(c->put);
+    sqlite3_reset(c->put);
+    sqlite3_clear_bindings(c->put);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 static int write_subs(sqlite3 *db, const struct store_mqtt *m)
@@ -109,6 +174,7 @@ static int write_cursors(sqlite3 *db, const struct store_mqtt *m)
 int store_mqtt_write(sqlite3 *db, const struct store_mqtt *m)
 {
     static const char *const drop[] = {
+        "DELETE FROM mqtt_qos2 WHERE client_id = ?1",
         "DELETE FROM mqtt_cursors WHERE client_id = ?1",
         "DELETE FROM mqtt_subs WHERE client_id = ?1",
         "DELETE FROM mqtt_sessions WHERE client_id = ?1",
@@ -117,6 +183,16 @@ int store_mqtt_write(sqlite3 *db, const struct store_mqtt *m)
     int rc = SQLITE_OK;
     size_t i = 0;
 
+    if (m->qos2_release != 0) {
+        st = prep(db,
+                  "DELETE FROM mqtt_qos2 WHERE client_id = ?1"
+                  " AND packet_id = ?2",
+                  m->client_id, &rc);
+        if (st == NULL)
+            return rc;
+        sqlite3_bind_int(st, 2, m->qos2_release);
+        return run(st);
+    }
     if (m->drop) {
         for (i = 0; i < sizeof(drop) / sizeof(drop[0]) && rc == SQLITE_OK;
              i++)
@@ -148,7 +224,8 @@ int store_mqtt_load(sqlite3 *db, store_mqtt_cb cb, void *arg)
         enum store_mqtt_row_kind kind;
         const char *sql;
     } q[] = {
-        {STORE_MQTT_SESSION, "SELECT client_id, user, 0 FROM mqtt_sessions"
+        {STORE_MQTT_SESSION, "SELECT client_id, user, last_seen"
+                             " FROM mqtt_sessions"
                              " ORDER BY client_id"},
         {STORE_MQTT_SUB, "SELECT client_id, filter, qos FROM mqtt_subs"
                          " ORDER BY client_id, filter"},

@@ -258,6 +258,7 @@ struct store_sql {
     size_t tail_max;               /* n_unindexed that forces a write */
     int64_t index_interval_ms;
     int64_t last_id;               /* newest messages.id handed out */
+    struct store_mqtt_stmts mqtt_st; /* inbound QoS 2 (#14) */
     int64_t saved_last_id;         /* last_id before this transaction */
     int64_t indexed_upto;          /* log_state.indexed_upto */
     int64_t pending_upto;          /* ... once the open transaction commits */
@@ -919,7 +920,8 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
     else
         rc = sql_migrate(s, store_migrations, store_n_migrations, err);
     if (rc == 0 && cfg->migrations == NULL &&
-        (rc = store_mqtt_schema(s->db, sql_migration_text(3))) != SQLITE_OK) {
+        (rc = store_mqtt_schema(s->db, sql_migration_text(3),
+                               sql_migration_text(6))) != SQLITE_OK) {
         *err = sql_open_error(s, "creating the MQTT session tables", rc);
         rc = -1;
     }
@@ -964,6 +966,7 @@ void store_sql_close(struct store_sql **sp)
         return;
     for (i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    store_mqtt_stmts_cleanup(&s->mqtt_st);
     if (s->db != NULL) {
         int rc = sqlite3_close(s->db);
 
@@ -1573,6 +1576,19 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
         }
     }
 
+    /* An MQTT QoS 2 retry of a message stored and not released. */
+    if (job->qos2_client != NULL) {
+        rc = store_mqtt_qos2_find(s->db, &s->mqtt_st, job->qos2_client,
+                                  job->qos2_id, &seq);
+        if (rc == SQLITE_ROW) {
+            job->seq = seq;
+            job->duplicate = true;
+            return SQLITE_OK;
+        }
+        if (rc != SQLITE_DONE)
+            return rc;
+    }
+
     if (job->key != NULL && t->id != 0) {
         st = s->st[ST_DEDUPE_FIND];
         sqlite3_bind_int64(st, 1, t->id);
@@ -1638,6 +1654,14 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
         sqlite3_bind_int64(st, 3, seq);
         sqlite3_bind_int64(st, 4, job->ts);
         rc = sql_run(st);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+
+    /* In this transaction: the message and its QoS 2 id, or neither. */
+    if (job->qos2_client != NULL) {
+        rc = store_mqtt_qos2_put(s->db, &s->mqtt_st, job->qos2_client,
+                                 job->qos2_id, t->name, seq);
         if (rc != SQLITE_OK)
             return rc;
     }

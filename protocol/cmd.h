@@ -69,6 +69,11 @@ struct pl_cmd {
      * valid for the hub_conn_cmd call; pl_cmd_cleanup leaves it alone. */
     const unsigned char *raw;
     size_t raw_len;
+    /* pub from the MQTT listener only: a persistent session's client id
+     * and the QoS 2 packet id that makes a retry of this message a
+     * duplicate until PUBREL (#14), else NULL/0. Borrowed, like raw. */
+    const char *qos2_client;
+    uint16_t qos2_id;
 
     bool has_before;     /* history; search (a ts, ms) */
     int64_t before;

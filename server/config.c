@@ -59,6 +59,12 @@ void config_defaults(struct pl_config *cfg)
     cfg->mqtt_port_default = true;
     cfg->mqtts_port = 8883;
     cfg->mqtts_port_default = true;
+    /* Mosquitto keeps such sessions for ever unless told otherwise
+     * (persistent_client_expiration). A week lets a device ride out a
+     * long outage, a holiday or a reflash, while a fleet that churns
+     * client ids (a random id per boot) cannot fill MQTT_SAVED_MAX, and
+     * the database, with sessions nobody will resume. */
+    cfg->mqtt_session_expiry_ms = 7LL * 86400 * 1000;
     /* Typing indicators are worth nothing a second later: never stored.
      * The first --ephemeral flag replaces this default. */
     cfg->ephemeral[0] = "typing/#";
@@ -254,6 +260,11 @@ static const struct config_option option_table[] = {
       .live = true },
     { ROW(CONFIG_DURATION_MS, "dedupe-window", "DUR", F(dedupe_window_ms), 0,
       INT64_MAX, "remember publish keys this long (default 24h)") },
+    { ROW(CONFIG_DURATION_MS, "mqtt-session-expiry", "DUR",
+      F(mqtt_session_expiry_ms), 0, INT64_MAX,
+      "delete an MQTT persistent session (clean session\n"
+      "0) not connected for DUR (default 7d; 0: never)"),
+      .live = true },
     { ROW(CONFIG_LIST, "ephemeral", "PATTERN", F(ephemeral), 0, 0,
       "never store topics matching PATTERN (repeatable;\n"
       "default typing/#; 'none' for no ephemeral topics)"),

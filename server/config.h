@@ -66,6 +66,8 @@ struct pl_config {
     bool mqtt_port_default;   /* not given: a busy 1883 only warns */
     int mqtts_port;           /* MQTT over TLS (with --cert); -1: off */
     bool mqtts_port_default;
+    int64_t mqtt_session_expiry_ms; /* a persistent MQTT session not
+                                       connected this long goes; 0: never */
 };
 
 /* What config_parse wants the caller to do. */

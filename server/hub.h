@@ -202,5 +202,11 @@ enum pl_err hub_conn_resume(struct hub *hub, struct conn *c,
 void hub_topics_stored(struct hub *hub, const char *pattern,
                        void (*fn)(void *arg, const char *topic, int64_t seq),
                        void *arg);
+/* A storage write that c's answer waits for, in command order (an MQTT
+ * PUBREL's release, #14): job (taken) is submitted, and c's queue gets
+ * {"op":"ok","id":id} once it committed, or an internal error. id must
+ * not be 0. Returns 0, or -1 when c got an error at once (OOM). */
+int hub_conn_store_write(struct hub *hub, struct conn *c, int64_t id,
+                         struct store_job *job);
 
 #endif

@@ -38,6 +38,7 @@ struct metrics_snapshot {
     uint64_t mqtt_protocol_errors, mqtt_takeovers, mqtt_wills;
     uint64_t mqtt_publishes_dropped;
     uint64_t mqtt_sessions_resumed, mqtt_session_gaps;
+    uint64_t mqtt_sessions_expired, mqtt_sessions_stored;
 };
 
 struct metric {
@@ -158,6 +159,12 @@ static const struct metric metrics[] = {
     {"parley_mqtt_session_gaps_total", "counter",
      "Topics of resumed MQTT sessions whose missed messages were partly "
      "no longer stored (a gap notice was sent).", V(mqtt_session_gaps)},
+    {"parley_mqtt_sessions_expired_total", "counter",
+     "MQTT persistent sessions deleted after --mqtt-session-expiry without "
+     "a connection.", V(mqtt_sessions_expired)},
+    {"parley_mqtt_sessions_stored", "gauge",
+     "MQTT persistent sessions (clean session 0) kept.",
+     V(mqtt_sessions_stored)},
 };
 
 static void metrics_take_mqtt(struct server *srv, struct metrics_snapshot *v)
@@ -173,6 +180,8 @@ static void metrics_take_mqtt(struct server *srv, struct metrics_snapshot *v)
     v->mqtt_publishes_dropped = q->publishes_dropped;
     v->mqtt_sessions_resumed = q->sessions_resumed;
     v->mqtt_session_gaps = q->session_gaps;
+    v->mqtt_sessions_expired = q->sessions_expired;
+    v->mqtt_sessions_stored = q->sessions_stored;
 }
 
 static void metrics_take(struct server *srv, struct metrics_snapshot *v)

@@ -198,9 +198,10 @@ int mqtt_inflight_pubrec(struct mqtt_inflight *w, uint16_t packet_id,
     if (e->qos != 2)
         return -EPROTO;
     if (e->state == MQTT_INFLIGHT_WAIT_ACK) {
-        /* The subscriber has the message: from here on only the id is
-         * in flight (4.3.3: the PUBLISH is never sent again). */
-        inflight_release(w, e);
+        /* The subscriber has the message: from here on PUBREL, never the
+         * PUBLISH, is sent again (4.3.3). The item stays until PUBCOMP:
+         * the exchange is done only then (a receiver may hand the
+         * message on at PUBREL), and its owner may want it till then. */
         e->state = MQTT_INFLIGHT_WAIT_COMP;
         e->sent_ms = now_ms;
     }

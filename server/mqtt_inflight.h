@@ -7,8 +7,8 @@
  * Outbound (server -> subscriber), MQTT 3.1.1 section 4.3:
  *     id = mqtt_inflight_add(&w, msg, qos, now)   -> send PUBLISH id
  *     QoS 1: PUBACK id   -> mqtt_inflight_puback()   (msg released)
- *     QoS 2: PUBREC id   -> mqtt_inflight_pubrec()   (msg released) -> PUBREL
- *            PUBCOMP id  -> mqtt_inflight_pubcomp()  (id free again)
+ *     QoS 2: PUBREC id   -> mqtt_inflight_pubrec()   -> PUBREL
+ *            PUBCOMP id  -> mqtt_inflight_pubcomp()  (msg released, id free)
  *     reconnect, or a timer: mqtt_inflight_resend() in send order
  *
  * Inbound QoS 2 (client -> server), "stored once":
@@ -36,7 +36,8 @@ enum mqtt_inflight_state {
 
 /* One delivery in the window. */
 struct mqtt_inflight_entry {
-    void *item;          /* the caller's message; NULL once PUBREC came */
+    void *item;          /* the caller's message, until the ack that
+                            ends the exchange (PUBACK, PUBCOMP) */
     uint64_t sent_ms;    /* when it was last sent */
     uint16_t packet_id;
     uint8_t qos;         /* 1 or 2 */
@@ -105,14 +106,14 @@ mqtt_inflight_at(const struct mqtt_inflight *w, unsigned k);
  * -EPROTO for a QoS 2 delivery's id. */
 int mqtt_inflight_puback(struct mqtt_inflight *w, uint16_t packet_id);
 
-/* PUBREC: the QoS 2 delivery's message is released and PUBREL is due
- * (also for a repeated PUBREC: PUBREL again). -ENOENT, or -EPROTO for a
- * QoS 1 delivery's id. */
+/* PUBREC: PUBREL is due (also for a repeated PUBREC: PUBREL again); the
+ * item is kept until PUBCOMP. -ENOENT, or -EPROTO for a QoS 1
+ * delivery's id. */
 int mqtt_inflight_pubrec(struct mqtt_inflight *w, uint16_t packet_id,
                          uint64_t now_ms);
 
-/* PUBCOMP: the QoS 2 delivery is done and its id free. -ENOENT, or
- * -EPROTO when no PUBREC came first. */
+/* PUBCOMP: the QoS 2 delivery is done, its item released and its id
+ * free. -ENOENT, or -EPROTO when no PUBREC came first. */
 int mqtt_inflight_pubcomp(struct mqtt_inflight *w, uint16_t packet_id);
 
 /* Called for each delivery to send again: a PUBLISH with DUP set when

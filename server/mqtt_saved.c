@@ -124,6 +124,9 @@ static struct mqtt_saved *saved_new(struct mqtt_saved_table *t,
         return NULL;
     }
     s->next = t->list;
+    if (s->next != NULL)
+        s->next->pprev = &s->next;
+    s->pprev = &t->list;
     t->list = s;
     *hash_slot(t, client_id) = s;
     t->count++;
@@ -148,17 +151,33 @@ struct mqtt_saved *mqtt_saved_add(struct mqtt_saved_table *t,
     return s;
 }
 
+/* Take dead out of the list, the hash, the dirty list and the sweep, and
+ * free it. O(1) but for the dirty list (sessions changed this turn). */
+static void saved_remove(struct mqtt_saved_table *t, struct mqtt_saved *dead)
+{
+    struct mqtt_saved **dp = &t->dirty;
+
+    if (t->sweep == dead)
+        t->sweep = dead->next;
+    *dead->pprev = dead->next;
+    if (dead->next != NULL)
+        dead->next->pprev = dead->pprev;
+    *hash_slot(t, dead->client_id) = dead->hnext;
+    t->count--;
+    while (*dp != NULL && *dp != dead)
+        dp = &(*dp)->dirty_next;
+    if (*dp != NULL)
+        *dp = dead->dirty_next;
+    saved_free(dead);
+}
+
 void mqtt_saved_drop(struct mqtt_saved_table *t, const char *client_id)
 {
-    struct mqtt_saved **pp = &t->list;
+    struct mqtt_saved *dead = mqtt_saved_find(t, client_id);
     char *id = NULL;
 
-    if (mqtt_saved_find(t, client_id) == NULL)
+    if (dead == NULL)
         return; /* the common case (clean session 1), in O(1) */
-    while (*pp != NULL && strcmp((*pp)->client_id, client_id) != 0)
-        pp = &(*pp)->next;
-    if (*pp == NULL)
-        return;
     if (t->n_dropped == t->cap_dropped) {
         size_t cap = t->cap_dropped ? t->cap_dropped * 2 : 8;
         char **p = realloc(t->dropped, cap * sizeof(*p));
@@ -172,19 +191,42 @@ void mqtt_saved_drop(struct mqtt_saved_table *t, const char *client_id)
     if (id == NULL)
         return;
     t->dropped[t->n_dropped++] = id;
-    {
-        struct mqtt_saved *dead = *pp;
-        struct mqtt_saved **dp = &t->dirty;
+    saved_remove(t, dead);
+}
 
-        *pp = dead->next;
-        *hash_slot(t, client_id) = dead->hnext;
-        t->count--;
-        while (*dp != NULL && *dp != dead)
-            dp = &(*dp)->dirty_next;
-        if (*dp != NULL)
-            *dp = dead->dirty_next;
-        saved_free(dead);
+void mqtt_saved_attach(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                       bool on)
+{
+    s->attached = on;
+    mark_dirty(t, s);
+}
+
+size_t mqtt_saved_expire(struct mqtt_saved_table *t, int64_t now_ms,
+                         int64_t expiry_ms, size_t budget, bool *more)
+{
+    struct mqtt_saved *s = t->sweep != NULL ? t->sweep : t->list;
+    size_t dropped = 0;
+
+    for (; s != NULL && budget > 0; budget--) {
+        struct mqtt_saved *next = s->next;
+        /* A dirty one is written, last_seen now, at the next flush. */
+        bool stale = !s->is_dirty &&
+                     now_ms - s->last_seen >
+                         (s->attached ? expiry_ms / 2 : expiry_ms);
+
+        if (stale && s->attached) {
+            mark_dirty(t, s);
+        } else if (stale) {
+            size_t before = t->count;
+
+            mqtt_saved_drop(t, s->client_id);
+            dropped += t->count < before ? 1 : 0; /* not kept by an OOM */
+        }
+        s = next;
     }
+    t->sweep = s;
+    *more = s != NULL;
+    return dropped;
 }
 
 int mqtt_saved_set_user(struct mqtt_saved_table *t, struct mqtt_saved *s,
@@ -345,8 +387,8 @@ static void write_done(void *ctx, struct store_job *job)
              job->mqtt != NULL ? job->mqtt->client_id : "?");
 }
 
-static struct store_job *job_new(struct mqtt_saved_table *t,
-                                 const char *client_id, int64_t now_ms)
+/* A STORE_JOB_MQTT for client_id with nothing in it yet; NULL on OOM. */
+static struct store_job *bare_job(const char *client_id)
 {
     struct store_job *job = store_job_new(STORE_JOB_MQTT, NULL);
 
@@ -354,10 +396,28 @@ static struct store_job *job_new(struct mqtt_saved_table *t,
         return NULL;
     job->mqtt = calloc(1, sizeof(*job->mqtt));
     if (job->mqtt == NULL ||
-        (job->mqtt->client_id = strdup(client_id)) == NULL) {
+        (job->mqtt->client_id = strdup(client_id)) == NULL)
         store_job_free(&job);
+    return job;
+}
+
+struct store_job *mqtt_saved_release_job(const char *client_id,
+                                         uint16_t packet_id)
+{
+    struct store_job *job = bare_job(client_id);
+
+    if (job != NULL)
+        job->mqtt->qos2_release = packet_id;
+    return job;
+}
+
+static struct store_job *job_new(struct mqtt_saved_table *t,
+                                 const char *client_id, int64_t now_ms)
+{
+    struct store_job *job = bare_job(client_id);
+
+    if (job == NULL)
         return NULL;
-    }
     job->mqtt->now_ms = now_ms;
     job->done = write_done;
     job->done_ctx = t;
@@ -440,6 +500,7 @@ void mqtt_saved_flush(struct mqtt_saved_table *t,
         t->dirty = s->dirty_next;
         s->dirty_next = NULL;
         s->is_dirty = false;
+        s->last_seen = now_ms; /* what the job writes */
         s->subs_dirty = false;
         for (i = 0; i < s->n_cursors; i++)
             s->cursors[i].dirty = false;
@@ -454,8 +515,12 @@ int mqtt_saved_load_row(struct mqtt_saved_table *t, int kind,
     struct mqtt_saved *s = mqtt_saved_find(t, client_id);
     struct mqtt_saved_cursor *c = NULL;
 
-    if (kind == 0)
-        return s != NULL || saved_new(t, client_id, name) != NULL ? 0 : -1;
+    if (kind == 0) {
+        if (s == NULL && (s = saved_new(t, client_id, name)) == NULL)
+            return -1;
+        s->last_seen = value;
+        return 0;
+    }
     if (s == NULL)
         return 0; /* a row whose session is gone: ignored */
     if (kind == 1)

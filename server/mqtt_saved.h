@@ -33,12 +33,16 @@ struct mqtt_saved_cursor {
 
 struct mqtt_saved {
     struct mqtt_saved *next;       /* the table's list */
+    struct mqtt_saved **pprev;     /* what points at us in it */
     struct mqtt_saved *hnext;      /* the table's hash chain */
     struct mqtt_saved *dirty_next; /* the table's dirty list */
     bool is_dirty;
     bool subs_dirty;
     char *client_id;
     char *user;
+    bool attached;                 /* a connection holds it now */
+    int64_t last_seen;             /* ms: last written (connect,
+                                      disconnect, changes, a refresh) */
     struct mqtt_saved_sub *subs;
     size_t n_subs, cap_subs;
     struct mqtt_saved_cursor *cursors;
@@ -65,6 +69,8 @@ struct mqtt_saved_table {
     struct mqtt_saved *dirty;
     char **dropped; /* client ids whose stored session goes */
     size_t n_dropped, cap_dropped;
+    struct mqtt_saved *sweep; /* where the next expiry step starts (NULL:
+                                 the head) */
     uint64_t write_errors;
 };
 
@@ -83,6 +89,30 @@ struct mqtt_saved *mqtt_saved_add(struct mqtt_saved_table *t,
 /* Clean session 1: forget client_id's session, and delete it from the
  * store at the next flush. */
 void mqtt_saved_drop(struct mqtt_saved_table *t, const char *client_id);
+
+/* A connection takes the session (on) or leaves it (!on): either way
+ * its last_seen is written at the next flush, and while attached it
+ * never expires. */
+void mqtt_saved_attach(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                       bool on);
+
+/*
+ * One bounded expiry step: looks at up to `budget` sessions, from where
+ * the last step stopped. A session no connection holds whose last_seen is
+ * more than expiry_ms before now_ms is dropped (as by clean session 1:
+ * its rows go at the next flush). One that is held and whose stored
+ * last_seen is older than half of expiry_ms is written again, so that
+ * after a crash a device that was connected has at least half the expiry
+ * to come back. Returns how many were dropped; *more is true when the
+ * walk did not reach the end of the table.
+ */
+size_t mqtt_saved_expire(struct mqtt_saved_table *t, int64_t now_ms,
+                         int64_t expiry_ms, size_t budget, bool *more);
+
+/* The inbound QoS 2 packet_id of client_id is released (PUBREL): the job
+ * that deletes its mqtt_qos2 row, or NULL on OOM. */
+struct store_job *mqtt_saved_release_job(const char *client_id,
+                                         uint16_t packet_id);
 
 /* The user of a resumed session may change with its token. */
 int mqtt_saved_set_user(struct mqtt_saved_table *t, struct mqtt_saved *s,
@@ -105,8 +135,9 @@ int mqtt_saved_cursor_set(struct mqtt_saved_table *t, struct mqtt_saved *s,
 void mqtt_saved_flush(struct mqtt_saved_table *t,
                       const struct storage *storage, int64_t now_ms);
 
-/* Start-up: one stored row (store_mqtt.h's kinds: 0 session, 1 sub,
- * 2 cursor). Returns 0 or -1 (OOM). Loaded rows are not dirty. */
+/* Start-up: one stored row (store_mqtt.h's kinds: 0 session, its
+ * last_seen as value; 1 sub; 2 cursor). Returns 0 or -1 (OOM). Loaded
+ * rows are not dirty. */
 int mqtt_saved_load_row(struct mqtt_saved_table *t, int kind,
                         const char *client_id, const char *name,
                         int64_t value);

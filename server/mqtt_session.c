@@ -43,6 +43,7 @@ enum op_kind {
     OP_PUB2,  /* QoS 2 publish: PUBREC */
     OP_SUB,   /* one filter of a SUBSCRIBE */
     OP_UNSUB, /* one filter of an UNSUBSCRIBE */
+    OP_REL,   /* a persistent session's PUBREL: PUBCOMP once committed */
 };
 
 /* A SUBSCRIBE or UNSUBSCRIBE waiting for its filters' replies. */
@@ -57,7 +58,7 @@ struct ack_wait {
 struct op {
     int64_t id; /* the hub command's id */
     enum op_kind kind;
-    uint16_t packet_id;    /* OP_PUB1, OP_PUB2 */
+    uint16_t packet_id;    /* OP_PUB1, OP_PUB2, OP_REL */
     uint8_t qos;           /* OP_SUB: asked for */
     unsigned index;        /* OP_SUB: the filter's place in the SUBACK */
     struct ack_wait *wait; /* OP_SUB, OP_UNSUB: shared by the filters */
@@ -323,14 +324,15 @@ static uint8_t grant_qos(const struct mqtt_session *s, const char *topic)
 /*
  * DESIGN. No offline queue: every message is in the log before anyone
  * receives it, so a session keeps, per topic, a cursor (mqtt_saved.c):
- * the last seq the client acknowledged (PUBACK, PUBREC) or was sent at
- * QoS 0. A SUBSCRIBE sets the cursor of every stored topic it covers to
- * that topic's seq then (nothing older is owed); a topic with no cursor
- * appeared later and is owed from its start. On resume the window the
- * last connection left unacknowledged is resent first with DUP (in this
- * process), then every filter is resumed (hub_conn_resume) from the
- * cursors, or from the window's newest seq of a topic when that is
- * later. A cursor written late means redelivery, never loss.
+ * the last seq whose delivery the client completed (PUBACK, PUBCOMP)
+ * or was sent at QoS 0. A SUBSCRIBE sets the cursor of every stored
+ * topic it covers to that topic's seq then (nothing older is owed); a
+ * topic with no cursor appeared later and is owed from its start. On
+ * resume the window the last connection left unacknowledged is resent
+ * first with DUP (in this process), then every filter is resumed
+ * (hub_conn_resume) from the cursors, or from the window's newest seq of
+ * a topic when that is later. A cursor written late means redelivery,
+ * never loss.
  */
 
 /* The session's gap topic into buf. */
@@ -489,9 +491,12 @@ static int64_t resume_cursor(void *arg, const char *topic, int64_t last_seq)
     return from;
 }
 
-/* The window item acknowledged by packet_id moves its topic's cursor,
- * unless an older delivery of the same topic is still unacknowledged
- * (then that one's ack moves it: a crash now repeats, never skips). */
+/* The window item whose exchange packet_id's ack ends (PUBACK at QoS 1,
+ * PUBCOMP at QoS 2) moves its topic's cursor, unless an older delivery
+ * of the same topic is still in flight (then that one's end moves it: a
+ * crash now repeats, never skips). Not PUBREC: a receiver may hand a
+ * QoS 2 message on only at PUBREL, so after a crash between PUBREC and
+ * PUBCOMP it is sent again (at QoS 1, from the log), not skipped. */
 static void window_acked(struct mqtt_session *s, uint16_t packet_id)
 {
     const struct mqtt_inflight_entry *e = NULL;
@@ -501,13 +506,15 @@ static void window_acked(struct mqtt_session *s, uint16_t packet_id)
     if (s->saved == NULL)
         return;
     e = mqtt_inflight_get(&s->window, packet_id);
-    if (e == NULL || e->state != MQTT_INFLIGHT_WAIT_ACK || e->item == NULL)
+    if (e == NULL || e->item == NULL ||
+        e->state != (e->qos == 1 ? MQTT_INFLIGHT_WAIT_ACK
+                                 : MQTT_INFLIGHT_WAIT_COMP))
         return;
     p = e->item;
     for (k = 0; (e = mqtt_inflight_at(&s->window, k)) != NULL; k++) {
         const struct out_pkt *o = e->item;
 
-        if (o != NULL && o != p && e->state == MQTT_INFLIGHT_WAIT_ACK &&
+        if (o != NULL && o != p && e->state != MQTT_INFLIGHT_FREE &&
             o->seq < p->seq && strcmp(o->topic, p->topic) == 0)
             return;
     }
@@ -533,6 +540,8 @@ static void session_park(struct mqtt_session *s)
     struct mqtt_saved *sv = s->saved;
 
     s->saved = NULL;
+    if (sv != NULL)
+        mqtt_saved_attach(s->cfg.saved, sv, false);
     if (sv == NULL || mqtt_inflight_count(&s->window) == 0)
         return;
     if (sv->has_window)
@@ -641,7 +650,8 @@ static char *bytes_dup(const struct pl_mqtt_bytes *b)
  * hub pub with id (0: no reply). An empty retained payload clears the
  * retained value (data null, as a JSON pub with retain and null does). */
 static int publish(struct mqtt_session *s, struct conn *c, int64_t id,
-                   char *topic, const void *payload, size_t len, bool retain)
+                   char *topic, const void *payload, size_t len, bool retain,
+                   uint16_t qos2_id)
 {
     struct pl_buf *b = &s->scratch;
     struct pl_cmd cmd;
@@ -671,6 +681,12 @@ static int publish(struct mqtt_session *s, struct conn *c, int64_t id,
     if (needs_raw) {
         cmd.raw = payload;
         cmd.raw_len = len;
+    }
+    /* A persistent session's QoS 2 publish is stored once, also across
+     * a crash: the store keeps its packet id with it until PUBREL. */
+    if (qos2_id != 0 && s->saved != NULL) {
+        cmd.qos2_client = s->client_id;
+        cmd.qos2_id = qos2_id;
     }
     hub_conn_cmd(s->hub, c, &cmd);
     return 0;
@@ -795,13 +811,15 @@ static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
     } else if (s->cfg.saved != NULL) {
         s->saved = mqtt_saved_find(s->cfg.saved, s->client_id);
         present = s->saved != NULL;
-        if (present && mqtt_saved_set_user(s->cfg.saved, s->saved,
-                                           s->c->user) < 0)
-            return MQTT_FEED_ERROR;
         if (!present)
             s->saved =
                 mqtt_saved_add(s->cfg.saved, s->client_id, s->c->user);
         if (s->saved == NULL)
+            return MQTT_FEED_ERROR;
+        /* Held from here on (never expired under us), until park. */
+        mqtt_saved_attach(s->cfg.saved, s->saved, true);
+        if (present && mqtt_saved_set_user(s->cfg.saved, s->saved,
+                                           s->c->user) < 0)
             return MQTT_FEED_ERROR;
     }
     if (out_put(s, b, pl_mqtt_put_connack(b, sizeof(b), present, 0)) < 0)
@@ -818,6 +836,7 @@ static int on_publish(struct mqtt_session *s, const struct pl_mqtt_publish *p)
     char topic[PL_TOPIC_MAX + 1];
     struct op *o = NULL;
     int verdict = 0;
+    uint16_t qos2_id = 0;
 
     if (p->qos == 2) {
         verdict = mqtt_qos2_rx_publish(&s->qos2_rx, p->packet_id);
@@ -862,8 +881,9 @@ static int on_publish(struct mqtt_session *s, const struct pl_mqtt_publish *p)
         o->kind = p->qos == 1 ? OP_PUB1 : OP_PUB2;
         o->packet_id = p->packet_id;
     }
+    qos2_id = p->qos == 2 ? p->packet_id : 0;
     if (publish(s, s->c, o != NULL ? o->id : 0, topic, p->payload.p,
-                p->payload.len, p->retain) < 0)
+                p->payload.len, p->retain, qos2_id) < 0)
         return MQTT_FEED_ERROR;
     return MQTT_FEED_OK;
 }
@@ -991,17 +1011,38 @@ static int on_pubrec(struct mqtt_session *s, uint16_t id)
      * PUBREC for an id not in flight still gets its PUBREL, which is
      * harmless and lets the client finish; one for a QoS 1 delivery's id
      * breaks the flow. */
-    window_acked(s, id);
     if (mqtt_inflight_pubrec(&s->window, id, 0) == -EPROTO)
         return MQTT_FEED_ERROR;
     return out_ack(s, PL_MQTT_PUBREL, id) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
 }
 
+/* PUBREL: the id is free again. A persistent session's stored id (which
+ * may be older than this process, so it is released even when not held
+ * here) goes in a commit before PUBCOMP: the client reuses the id only
+ * after PUBCOMP, and its next message on it must not be taken for a
+ * retry. A failed commit closes the connection with no PUBCOMP; the
+ * client sends PUBREL again when it reconnects (4.4). */
 static int on_pubrel(struct mqtt_session *s, uint16_t id)
 {
+    struct store_job *job = NULL;
+    struct op *o = NULL;
+
     if (mqtt_qos2_rx_release(&s->qos2_rx, id) == -EPROTO)
         return MQTT_FEED_ERROR;
-    return out_ack(s, PL_MQTT_PUBCOMP, id) < 0 ? MQTT_FEED_ERROR : MQTT_FEED_OK;
+    if (s->saved == NULL)
+        return out_ack(s, PL_MQTT_PUBCOMP, id) < 0 ? MQTT_FEED_ERROR
+                                                   : MQTT_FEED_OK;
+    job = mqtt_saved_release_job(s->client_id, id);
+    o = job != NULL ? op_push(s) : NULL;
+    if (o == NULL) {
+        store_job_free(&job);
+        return MQTT_FEED_ERROR;
+    }
+    o->kind = OP_REL;
+    o->packet_id = id;
+    return hub_conn_store_write(s->hub, s->c, o->id, job) < 0
+               ? MQTT_FEED_ERROR
+               : MQTT_FEED_OK;
 }
 
 static int on_packet(struct mqtt_session *s, const struct pl_mqtt_packet *pkt)
@@ -1027,6 +1068,7 @@ static int on_packet(struct mqtt_session *s, const struct pl_mqtt_packet *pkt)
     case PL_MQTT_PUBREL:
         return on_pubrel(s, pkt->u.packet_id);
     case PL_MQTT_PUBCOMP:
+        window_acked(s, pkt->u.packet_id);
         mqtt_inflight_pubcomp(&s->window, pkt->u.packet_id);
         return MQTT_FEED_OK;
     case PL_MQTT_SUBSCRIBE:
@@ -1135,6 +1177,9 @@ static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
         grant_drop(s, o.filter);
         if (s->saved != NULL)
             mqtt_saved_sub_drop(s->cfg.saved, s->saved, o.filter);
+        break;
+    case OP_REL:
+        rc = err != NULL ? -1 : out_ack(s, PL_MQTT_PUBCOMP, o.packet_id);
         break;
     }
     if (o.wait != NULL && o.wait->left == 1 && rc == 0)
@@ -1383,7 +1428,7 @@ static void publish_will(struct mqtt_session *s)
              s->client_id, s->will_topic);
     STAT(s)->wills++;
     publish(s, w, 0, s->will_topic, s->will_payload, s->will_len,
-            s->will_retain);
+            s->will_retain, 0);
     hub_conn_close(s->hub, &w);
 }
 

@@ -40,6 +40,9 @@ struct mqtt_stats {
     uint64_t sessions_resumed;  /* CONNACK with session present */
     uint64_t session_gaps;      /* resumed topics whose missed messages
                                    were partly gone (retention) */
+    uint64_t sessions_expired;  /* persistent sessions deleted by
+                                   --mqtt-session-expiry */
+    uint64_t sessions_stored;   /* gauge: persistent sessions kept */
 };
 
 struct mqtt_session_config {

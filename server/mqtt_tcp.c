@@ -10,6 +10,7 @@
  * packets (lws's per-connection timeout closes it). The same per-address
  * accounting as WebSocket (ws_admit.c). Service thread only.
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +35,14 @@ struct mqtt_glue {
     /* persistent sessions (clean session 0), with the SQLite store */
     struct mqtt_saved_table saved;
     bool persist;
+    int64_t next_expiry_ms; /* when the next expiry step is due */
 };
+
+/* Sessions one expiry step looks at: a few microseconds of the loop. */
+#define MQTT_EXPIRY_BUDGET 1000
+/* Between steps: a walk of the table, then a pause. */
+#define MQTT_EXPIRY_STEP_MS 100
+#define MQTT_EXPIRY_ROUND_MS 1000
 
 static struct server *srv_of(struct lws *wsi)
 {
@@ -270,10 +278,37 @@ static int mqtt_load_sessions(struct server *srv)
     return 0;
 }
 
+/* --mqtt-session-expiry: a bounded step of the walk when one is due
+ * (the loop turns at least every 100 ms); what it drops leaves with the
+ * next flush, in the store's group commit. */
+static void mqtt_expire(struct server *srv, int64_t now_ms)
+{
+    struct mqtt_glue *g = srv->mqtt;
+    int64_t expiry = srv->cfg->mqtt_session_expiry_ms;
+    bool more = false;
+    size_t n = 0;
+
+    if (expiry <= 0 || now_ms < g->next_expiry_ms)
+        return;
+    n = mqtt_saved_expire(&g->saved, now_ms, expiry, MQTT_EXPIRY_BUDGET,
+                          &more);
+    g->next_expiry_ms =
+        now_ms + (more ? MQTT_EXPIRY_STEP_MS : MQTT_EXPIRY_ROUND_MS);
+    if (n > 0) {
+        g->stats.sessions_expired += n;
+        log_info("mqtt: %zu persistent sessions expired (not connected "
+                 "for %" PRId64 " s)",
+                 n, expiry / 1000);
+    }
+}
+
 void mqtt_flush(struct server *srv, int64_t now_ms)
 {
-    if (srv->mqtt != NULL && srv->mqtt->persist)
-        mqtt_saved_flush(&srv->mqtt->saved, &srv->storage, now_ms);
+    if (srv->mqtt == NULL || !srv->mqtt->persist)
+        return;
+    mqtt_expire(srv, now_ms);
+    mqtt_saved_flush(&srv->mqtt->saved, &srv->storage, now_ms);
+    srv->mqtt->stats.sessions_stored = srv->mqtt->saved.count;
 }
 
 int mqtt_start(struct server *srv)

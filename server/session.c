@@ -7,6 +7,7 @@
  * completions for publishes and history come back here (the done
  * callbacks the jobs carry) to be acknowledged. Service thread only.
  */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -533,7 +534,8 @@ static void do_publish(struct hub *hub, struct conn *c,
     if (job == NULL ||
         store_job_set_pub(job, cmd->data, cmd->data_len, cmd->data_is_null,
                           cmd->retain, c->user, cmd->key, hub_now(hub)) < 0 ||
-        store_job_set_raw(job, cmd->raw, cmd->raw_len) < 0) {
+        store_job_set_raw(job, cmd->raw, cmd->raw_len) < 0 ||
+        store_job_set_qos2(job, cmd->qos2_client, cmd->qos2_id) < 0) {
         store_job_free(&job);
         hub_send_error(hub, c, cmd->id, PL_ERR_INTERNAL, "out of memory");
         return;
@@ -591,11 +593,13 @@ static void history_request(struct hub *hub, struct conn *c, int64_t id,
     hub_submit_read(hub, c, job);
 }
 
-int hub_submit_read(struct hub *hub, struct conn *c, struct store_job *job)
+/* hub_submit_read, with or without the cap on reads in flight. */
+static int submit_answered(struct hub *hub, struct conn *c,
+                           struct store_job *job, bool capped)
 {
     struct msg *ph = NULL;
 
-    if (c->pending_reads >= HISTORY_INFLIGHT_MAX) {
+    if (capped && c->pending_reads >= HISTORY_INFLIGHT_MAX) {
         hub->stats.overloaded++;
         hub_send_error(hub, c, job->req_id, PL_ERR_OVERLOADED,
                        "too many reads in flight");
@@ -620,6 +624,43 @@ int hub_submit_read(struct hub *hub, struct conn *c, struct store_job *job)
     c->pending_reads++;
     storage_submit(&hub->storage, job);
     return 0;
+}
+
+int hub_submit_read(struct hub *hub, struct conn *c, struct store_job *job)
+{
+    return submit_answered(hub, c, job, true);
+}
+
+/* A write that a reply waits for committed (or not): fill its place. */
+static void session_done_write(void *arg, struct store_job *job)
+{
+    struct hub *hub = arg;
+    struct conn *c = hub_read_conn(hub, job);
+    struct pl_buf *b = NULL;
+
+    if (c == NULL)
+        return;
+    b = hub_scratch(hub);
+    if (job->err != 0) {
+        pl_frame_error(b, job->req_id, PL_ERR_INTERNAL,
+                       "the change could not be stored");
+    } else {
+        pl_frame_begin(b, "ok");
+        pl_frame_id(b, job->req_id);
+        pl_frame_end(b);
+    }
+    hub_read_reply(hub, c, job, b);
+}
+
+/* Not capped like reads: the caller bounds its own commands (an MQTT
+ * connection stops reading past MQTT_RX_PAUSE_OPS waiting). */
+int hub_conn_store_write(struct hub *hub, struct conn *c, int64_t id,
+                         struct store_job *job)
+{
+    assert(id != 0);
+    job->req_id = id;
+    job->done = session_done_write;
+    return submit_answered(hub, c, job, false);
 }
 
 struct conn *hub_read_conn(struct hub *hub, struct store_job *job)

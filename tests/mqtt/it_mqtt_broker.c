@@ -1070,13 +1070,14 @@ static void test_persist_resend_and_wipe(void **state)
     mq_close(&sub);
 }
 
-/* The oldest stored seq of topic (history), 0 when none. */
-static int64_t oldest_stored(int port, const char *topic)
+/* How many messages of topic are stored (history, at most 1000), and
+ * the oldest one's seq into *oldest (0 when none). */
+static int history_of(int port, const char *topic, int64_t *oldest)
 {
     struct rawws *c = itest_hello(port, "probe");
     cJSON *ok = NULL;
     const cJSON *msgs = NULL;
-    int64_t seq = 0;
+    int n = 0;
 
     assert_non_null(c);
     assert_int_equal(rawws_send_textf(c, "{\"op\":\"history\",\"id\":2,"
@@ -1085,11 +1086,22 @@ static int64_t oldest_stored(int port, const char *topic)
     ok = rawws_expect_op(c, "ok", WAIT_MS);
     assert_non_null(ok);
     msgs = cJSON_GetObjectItemCaseSensitive(ok, "messages");
-    if (cJSON_GetArraySize(msgs) > 0)
-        seq = (int64_t)cJSON_GetObjectItemCaseSensitive(
-                  cJSON_GetArrayItem(msgs, 0), "seq")->valuedouble;
+    n = cJSON_GetArraySize(msgs);
+    *oldest = 0;
+    if (n > 0)
+        *oldest = (int64_t)cJSON_GetObjectItemCaseSensitive(
+                      cJSON_GetArrayItem(msgs, 0), "seq")->valuedouble;
     cJSON_Delete(ok);
     rawws_close(c);
+    return n;
+}
+
+/* The oldest stored seq of topic (history), 0 when none. */
+static int64_t oldest_stored(int port, const char *topic)
+{
+    int64_t seq = 0;
+
+    history_of(port, topic, &seq);
     return seq;
 }
 
@@ -1163,6 +1175,206 @@ static void test_persist_gap(void **state)
                      0);
     assert_non_null(strstr(r.body, "\nparley_mqtt_session_gaps_total 1\n"));
     httpc_resp_cleanup(&r);
+}
+
+/* A QoS 2 PUBLISH with packet id `id`, DUP or not; its PUBREC must come
+ * (after the commit). */
+static void mq_publish2(struct mq *m, const char *topic, const char *payload,
+                        uint16_t id, bool dup)
+{
+    unsigned char pkt[512];
+    struct mq_pkt p;
+    size_t n = pl_mqtt_put_publish(pkt, sizeof(pkt), topic, strlen(topic), 2,
+                                   dup, false, id, payload, strlen(payload));
+
+    assert_true(n > 0);
+    assert_true(mq_send(m, pkt, n));
+    mq_expect(m, &p, PL_MQTT_PUBREC);
+    assert_int_equal(p.len, 2);
+    assert_int_equal(p.body[0] << 8 | p.body[1], id);
+}
+
+/* PUBREL id, and its PUBCOMP. */
+static void mq_release(struct mq *m, uint16_t id)
+{
+    struct mq_pkt p;
+
+    mq_ack(m, PL_MQTT_PUBREL, id);
+    mq_expect(m, &p, PL_MQTT_PUBCOMP);
+    assert_int_equal(p.body[0] << 8 | p.body[1], id);
+}
+
+/* How many messages topic holds (history). */
+static int stored_count(void **state, const char *topic)
+{
+    int64_t oldest = 0;
+
+    return history_of(itest_port(state), topic, &oldest);
+}
+
+/*
+ * Mosquitto #1726, the other way round: a QoS 2 PUBLISH stored and
+ * answered with PUBREC, then parleyd SIGKILLed before PUBREL. The client
+ * (clean session 0) reconnects and sends it again with DUP (4.4): PUBREC,
+ * and it is not stored a second time. After PUBREL the packet id carries
+ * a new message, which is stored. A DUP retry after a plain reconnect
+ * (no crash) is answered the same way.
+ */
+static void test_persist_qos2_once_across_kill(void **state)
+{
+    int port = mqtt_port_of(state);
+    char t[100], id[64];
+    bool present = false;
+    struct mq m;
+
+    itest_topic(t, sizeof(t), "q2");
+    snprintf(id, sizeof(id), "q2-%d", (int)getpid());
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    mq_publish2(&m, t, "once", 7, false);
+    assert_int_equal(itest_restart(state, true), 0);
+    mq_close(&m);
+
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    assert_true(present);
+    mq_publish2(&m, t, "once", 7, true);
+    mq_release(&m, 7);
+    assert_int_equal(stored_count(state, t), 1);
+
+    /* released: id 7 is free for a new message */
+    mq_publish2(&m, t, "again", 7, false);
+    assert_int_equal(stored_count(state, t), 2);
+    /* the connection drops before PUBREL; the retry comes on a new one */
+    mq_close(&m);
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    mq_publish2(&m, t, "again", 7, true);
+    mq_release(&m, 7);
+    assert_int_equal(stored_count(state, t), 2);
+    mq_close(&m);
+}
+
+/*
+ * The outbound side across a crash: a QoS 2 delivery to a persistent
+ * subscriber whose PUBREC came but whose exchange never completed (no
+ * PUBCOMP: a client that delivers on PUBREL, as paho does, may not have
+ * handed it on) is not lost: after the restart it is
+ * delivered again, replayed from the store at QoS 1. One that completed
+ * (PUBCOMP) is not.
+ */
+static void test_persist_qos2_out_across_kill(void **state)
+{
+    int port = mqtt_port_of(state);
+    char t[100], other[120], id[64];
+    const char *f[1] = {t};
+    uint8_t q = 2, code = 0, qos = 0;
+    bool present = false, dup = false;
+    uint16_t pid = 0;
+    struct mq m;
+    struct mq_pkt p;
+
+    itest_topic(t, sizeof(t), "q2o");
+    snprintf(other, sizeof(other), "%s-later", t);
+    snprintf(id, sizeof(id), "q2o-%d", (int)getpid());
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    mq_subscribe(&m, f, &q, 1, &code);
+    assert_int_equal(code, 2);
+    persist_pub(port, t, "done");
+    pid = mq_expect_delivery(&m, t, "done", &dup, &qos);
+    assert_int_equal(qos, 2);
+    mq_ack(&m, PL_MQTT_PUBREC, pid);
+    mq_expect(&m, &p, PL_MQTT_PUBREL);
+    mq_ack(&m, PL_MQTT_PUBCOMP, pid);
+    persist_pub(port, t, "open");
+    pid = mq_expect_delivery(&m, t, "open", &dup, &qos);
+    mq_ack(&m, PL_MQTT_PUBREC, pid);
+    mq_expect(&m, &p, PL_MQTT_PUBREL); /* not acted on: no PUBCOMP */
+    mq_expect_nothing_queued(&m);
+    /* A later commit: whatever the acks wrote is on disk before it. */
+    persist_pub(port, other, "later");
+    assert_int_equal(itest_restart(state, true), 0);
+    mq_close(&m);
+
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    assert_true(present);
+    pid = mq_expect_delivery(&m, t, "open", &dup, &qos);
+    assert_int_equal(qos, 1);
+    mq_ack(&m, PL_MQTT_PUBACK, pid);
+    mq_expect_nothing_queued(&m);
+    mq_close(&m);
+}
+
+/* /metrics shows line (e.g. "name 1") within the deadline. */
+static void wait_metric(void **state, const char *line)
+{
+    char want[200];
+    int64_t deadline = itest_mono_ms() + 3 * WAIT_MS;
+    bool seen = false;
+
+    snprintf(want, sizeof(want), "\n%s\n", line);
+    while (!seen && itest_left_ms(deadline) > 0) {
+        struct httpc_resp r;
+
+        assert_int_equal(
+            httpc_get(itest_port(state), "/metrics", &r, WAIT_MS), 0);
+        seen = strstr(r.body, want) != NULL;
+        httpc_resp_cleanup(&r);
+        if (!seen)
+            poll(NULL, 0, 50); /* the expiry steps once a second */
+    }
+    assert_true(seen);
+}
+
+/*
+ * --mqtt-session-expiry 1s: a persistent session that nobody holds goes
+ * after a second, with its rows (also its QoS 2 ids: a retry after that
+ * is a new message), for good (not back after a restart); one held by a
+ * connection all that time stays.
+ */
+static void test_session_expiry(void **state)
+{
+    char t[100], other[120], held[64], gone[64];
+    const char *f[1] = {t};
+    const char *g[1] = {other};
+    uint8_t q = 1, code = 0;
+    bool present = true;
+    struct mq h, m;
+
+    itest_topic(t, sizeof(t), "exp");
+    snprintf(other, sizeof(other), "%s/other", t);
+    snprintf(held, sizeof(held), "held-%d", (int)getpid());
+    snprintf(gone, sizeof(gone), "gone-%d", (int)getpid());
+    assert_int_equal(mq_connect_ex(&h, mqtt_port_of(state), held, 60, NULL,
+                                   NULL, false, &present), 0);
+    assert_false(present);
+    mq_subscribe(&h, f, &q, 1, &code);
+    assert_int_equal(mq_connect_ex(&m, mqtt_port_of(state), gone, 60, NULL,
+                                   NULL, false, &present), 0);
+    mq_subscribe(&m, g, &q, 1, &code);
+    mq_publish2(&m, t, "x", 9, false);
+    mq_close(&m); /* away; PUBREL not sent */
+    wait_metric(state, "parley_mqtt_sessions_expired_total 1");
+    wait_metric(state, "parley_mqtt_sessions_stored 1");
+
+    /* held was connected all along, past the expiry: still there */
+    mq_close(&h);
+    assert_int_equal(mq_connect_ex(&h, mqtt_port_of(state), held, 60, NULL,
+                                   NULL, false, &present), 0);
+    assert_true(present);
+    mq_close(&h);
+
+    /* gone is gone from the file too, with its QoS 2 id */
+    assert_int_equal(itest_restart(state, false), 0);
+    assert_int_equal(mq_connect_ex(&m, mqtt_port_of(state), gone, 60, NULL,
+                                   NULL, false, &present), 0);
+    assert_false(present);
+    mq_publish2(&m, t, "x", 9, true);
+    mq_release(&m, 9);
+    assert_int_equal(stored_count(state, t), 2);
+    mq_close(&m);
 }
 
 /* paho (clean_session=False): session present on resume, the missed
@@ -1350,6 +1562,13 @@ static int setup_persist(void **state)
     return rc;
 }
 
+static int setup_expiry(void **state)
+{
+    const char *const extra[] = {"--mqtt-session-expiry", "1", NULL};
+
+    return itest_setup(state, extra);
+}
+
 static int setup_capped(void **state)
 {
     const char *const extra[] = {"--max-conns-per-ip", "2",
@@ -1400,11 +1619,16 @@ int main(void)
         cmocka_unit_test(test_mqtts),
     };
     const struct CMUnitTest persist[] = {
+        cmocka_unit_test(test_persist_qos2_once_across_kill),
+        cmocka_unit_test(test_persist_qos2_out_across_kill),
         cmocka_unit_test(test_persist_resend_and_wipe),
         cmocka_unit_test(test_persist_gap),
         cmocka_unit_test(test_paho_session),
         cmocka_unit_test(test_persist_mosquitto_kill),
         cmocka_unit_test(test_raw_payloads),
+    };
+    const struct CMUnitTest expiry[] = {
+        cmocka_unit_test(test_session_expiry),
     };
     int rc = 0;
 
@@ -1423,6 +1647,8 @@ int main(void)
     rc |= cmocka_run_group_tests_name("capped", capped, setup_capped,
                                       itest_teardown);
     rc |= cmocka_run_group_tests_name("persist", persist, setup_persist,
+                                      itest_teardown);
+    rc |= cmocka_run_group_tests_name("expiry", expiry, setup_expiry,
                                       itest_teardown);
     return itest_exit_code(rc);
 }

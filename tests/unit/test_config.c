@@ -120,6 +120,15 @@ static void test_sizes_and_durations(void **state)
     assert_int_equal(cfg.dedupe_window_ms, 250);
     assert_false(accepts("--retain-age", "-1"));
     assert_false(accepts("--retain-age", "3x"));
+    /* --mqtt-session-expiry: a week unless told; plain numbers are s */
+    assert_int_equal(parse(&cfg, NULL), CONFIG_RUN);
+    assert_int_equal(cfg.mqtt_session_expiry_ms, 7LL * 86400 * 1000);
+    assert_int_equal(parse(&cfg, "--mqtt-session-expiry", "90", NULL),
+                     CONFIG_RUN);
+    assert_int_equal(cfg.mqtt_session_expiry_ms, 90000);
+    assert_int_equal(parse(&cfg, "--mqtt-session-expiry", "0", NULL),
+                     CONFIG_RUN);
+    assert_int_equal(cfg.mqtt_session_expiry_ms, 0);
     /* CONFIG_SECONDS: whole seconds within bounds */
     assert_false(accepts("--handshake-timeout", "0"));
     assert_true(accepts("--handshake-timeout", "1"));

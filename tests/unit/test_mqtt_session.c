@@ -715,12 +715,11 @@ static void test_persistent_session(void **state)
     id[0] = expect_publish(&a, "p/a", "1", 1, 2, false);
     id[1] = expect_publish(&a, "p/a", "2", 1, 2, false);
     id[2] = expect_publish(&a, "p/a", "3", 1, 2, false);
-    /* QoS 2: PUBREC moves the cursor */
+    /* QoS 2: PUBREC does not move the cursor (the exchange is open) */
     assert_int_equal(send_ack(&a, PL_MQTT_PUBREC, id[0]), 0);
     expect_ack(&a, PL_MQTT_PUBREL, id[0]);
-    assert_true(mqtt_saved_cursor(mqtt_saved_find(&saved, "dev-p"), "p/a",
-                                  &cur));
-    assert_int_equal(cur, 1);
+    assert_false(mqtt_saved_cursor(mqtt_saved_find(&saved, "dev-p"), "p/a",
+                                   &cur));
     client_close(&a);
 
     fake_send(f, js, "{\"op\":\"pub\",\"topic\":\"p/a\",\"data\":4}");
@@ -740,6 +739,11 @@ static void test_persistent_session(void **state)
         assert_int_equal(p.flags, 0x08 | 0x04);
         assert_int_equal(u16(p.body + 5), id[2]);
     }
+    /* PUBCOMP ends the first exchange: now the cursor moves */
+    assert_int_equal(send_ack(&a, PL_MQTT_PUBCOMP, id[0]), 0);
+    assert_true(mqtt_saved_cursor(mqtt_saved_find(&saved, "dev-p"), "p/a",
+                                  &cur));
+    assert_int_equal(cur, 1);
     /* then the replays, at QoS 1, each topic in order */
     for (i = 0; i < 2; i++) {
         struct pkt p = expect(&a, PL_MQTT_PUBLISH);
@@ -813,6 +817,73 @@ static void test_persistent_bound(void **state)
     stop(f);
 }
 
+/* Whether a store job dropping client id's session was submitted. */
+static bool dropped_job(struct fake *f, const char *id)
+{
+    size_t i = 0;
+
+    for (i = 0; i < f->n_jobs; i++) {
+        const struct store_job *j = fake_job(f, i);
+
+        if (j->kind == STORE_JOB_MQTT && j->mqtt->drop &&
+            strcmp(j->mqtt->client_id, id) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Expiry (--mqtt-session-expiry): a bounded step goes on where the last
+ * one stopped; a session nobody holds past the expiry is dropped (a
+ * store job deletes it); one held by a connection is only written again
+ * (last_seen refreshed) past half the expiry; once let go, its time runs
+ * from its last write.
+ */
+static void test_persistent_expiry(void **state)
+{
+    struct fake *f = *state;
+    struct client b;
+    struct mqtt_saved *sb = NULL;
+    bool more = false;
+
+    start(f);
+    mqtt_saved_table_init(&saved);
+    assert_int_equal(mqtt_saved_load_row(&saved, 0, "a", "u", 1000), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 0, "b", "u", 1000), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 0, "c", "u", 9000), 0);
+    client_open_saved(f, &b);
+    assert_true(connect_session(&b, "b", false));
+    mqtt_saved_flush(&saved, &f->storage, 2000);
+    sb = mqtt_saved_find(&saved, "b");
+    assert_false(sb->is_dirty);
+
+    /* one session per step: c first (the newest loaded), kept */
+    assert_int_equal(mqtt_saved_expire(&saved, 6500, 5000, 1, &more), 0);
+    assert_true(more);
+    assert_int_equal(saved.count, 3);
+    /* then b, held: refreshed; a, not held, past the expiry: dropped */
+    assert_int_equal(mqtt_saved_expire(&saved, 6500, 5000, 10, &more), 1);
+    assert_false(more);
+    assert_null(mqtt_saved_find(&saved, "a"));
+    assert_true(sb->is_dirty);
+    assert_non_null(mqtt_saved_find(&saved, "c"));
+    mqtt_saved_flush(&saved, &f->storage, 6500);
+    assert_true(dropped_job(f, "a"));
+
+    /* b let go at 7000: it goes 5 s after that, c 5 s after 9000 */
+    client_close(&b);
+    mqtt_saved_flush(&saved, &f->storage, 7000);
+    assert_int_equal(mqtt_saved_expire(&saved, 12000, 5000, 10, &more), 0);
+    assert_int_equal(mqtt_saved_expire(&saved, 14001, 5000, 10, &more), 2);
+    assert_int_equal(saved.count, 0);
+    mqtt_saved_flush(&saved, &f->storage, 14001);
+    assert_true(dropped_job(f, "b"));
+    assert_true(dropped_job(f, "c"));
+    fake_complete_all(f);
+    mqtt_saved_table_cleanup(&saved);
+    stop(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fake_setup, fake_teardown)
 
 int main(void)
@@ -831,6 +902,7 @@ int main(void)
         T(test_refusals_close),
         T(test_persistent_session),
         T(test_persistent_bound),
+        T(test_persistent_expiry),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

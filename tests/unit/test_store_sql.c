@@ -1416,7 +1416,7 @@ static void test_mqtt_sessions(void **state)
     memset(&seen, 0, sizeof(seen));
     assert_int_equal(store_sql_foreach_mqtt(s, mqtt_row, &seen), 0);
     assert_string_equal(seen.text,
-                        "0 dev1 dev 0;0 dev2 dev 0;"
+                        "0 dev1 dev 1764130000000;0 dev2 dev 1764130000000;"
                         "1 dev1 cmd/dev1 2;1 dev1 sensors/# 1;"
                         "2 dev1 sensors/t1 7;2 dev1 sensors/t2 3;");
 
@@ -1425,7 +1425,72 @@ static void test_mqtt_sessions(void **state)
     store_job_free(&job);
     memset(&seen, 0, sizeof(seen));
     assert_int_equal(store_sql_foreach_mqtt(s, mqtt_row, &seen), 0);
-    assert_string_equal(seen.text, "0 dev2 dev 0;");
+    assert_string_equal(seen.text, "0 dev2 dev 1764130000000;");
+    store_sql_close(&s);
+}
+
+/* A QoS 2 publish of client id at packet id 7 on topic "q2/t": the seq
+ * it got, and whether it was a duplicate, must be these. */
+static void qos2_pub(struct store_sql *s, const char *id, const char *data,
+                     int64_t seq, bool duplicate)
+{
+    struct store_job *job = pub_job("q2/t", data, NULL, false, NOW);
+
+    assert_int_equal(store_job_set_qos2(job, id, 7), 0);
+    assert_int_equal(run1(s, job), 0);
+    assert_int_equal(job->seq, seq);
+    assert_int_equal(job->duplicate, duplicate);
+    store_job_free(&job);
+}
+
+/* PUBREL of client id's packet id 7. */
+static void qos2_release(struct store_sql *s, const char *id)
+{
+    struct store_job *job = mqtt_job(id, false);
+
+    job->mqtt->qos2_release = 7;
+    assert_int_equal(run1(s, job), 0);
+    store_job_free(&job);
+}
+
+/*
+ * Inbound QoS 2 of a persistent session (#14): the packet id is kept in
+ * the message's transaction, so a retry is the original's duplicate
+ * (same seq, nothing stored) until the release; then the id carries a
+ * new message. Another client's id 7 is its own. A failed commit keeps
+ * neither the message nor the id; a session drop forgets its ids.
+ */
+static void test_mqtt_qos2(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job *job = NULL;
+    uint64_t b = 0, r = 0, e = 0;
+
+    qos2_pub(s, "dev1", "1", 1, false);
+    qos2_pub(s, "dev1", "1", 1, true);
+    qos2_pub(s, "dev2", "x", 2, false);
+    qos2_release(s, "dev1");
+    qos2_pub(s, "dev1", "2", 3, false);
+
+    /* a failed commit: neither the message nor its id */
+    qos2_release(s, "dev1");
+    job = pub_job("q2/t", "3", NULL, false, NOW);
+    assert_int_equal(store_job_set_qos2(job, "dev1", 7), 0);
+    assert_int_equal(store_sql_run_pubs(s, &job, 1, fail_always, NULL, &b,
+                                        &r, &e),
+                     -PL_ERR_INTERNAL);
+    store_job_free(&job);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM mqtt_qos2"
+                                  " WHERE client_id = 'dev1'"), 0);
+    qos2_pub(s, "dev1", "3", 4, false);
+
+    job = mqtt_job("dev1", true);
+    assert_int_equal(run1(s, job), 0);
+    store_job_free(&job);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM mqtt_qos2"), 1);
+    assert_int_equal(query_int(s, "SELECT seq FROM mqtt_qos2"
+                                  " WHERE client_id = 'dev2'"), 2);
     store_sql_close(&s);
 }
 
@@ -1536,6 +1601,7 @@ int main(void)
         TMPDB_TEST(test_chat_edit_delete),
         TMPDB_TEST(test_chat_markers),
         TMPDB_TEST(test_mqtt_sessions),
+        TMPDB_TEST(test_mqtt_qos2),
         TMPDB_TEST(test_mqtt_raw),
         TMPDB_TEST(test_chat_search),
         TMPDB_TEST(test_tails_survive_reopen),
