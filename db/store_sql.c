@@ -1633,6 +1633,9 @@ static int sql_fts_open(struct store_sql *s, char **err)
     int rc = sql_query_int(s, "SELECT fts_upto FROM log_state",
                            &s->fts_upto);
 
+    /* Never hand out an id the index claims to cover already. */
+    if (s->fts_upto > s->last_id)
+        s->last_id = s->fts_upto;
     if (rc == SQLITE_OK && s->fts_upto < s->last_id && !s->no_fts) {
         /* Unknown: the crashed run may have stored edits up there. */
         s->fts_edited = true;
