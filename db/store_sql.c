@@ -123,6 +123,9 @@ enum sql_stmt {
     ST_FTS_PUT,
     ST_FTS_DEL,
     ST_FTS_LATEST,
+    ST_FTS_SCAN,
+    ST_FTS_NEWER,
+    ST_FTS_UPTO_PUT,
     ST_SEARCH,
     ST__COUNT
 };
@@ -216,7 +219,8 @@ static const char *const sql_text[ST__COUNT] = {
      * again (FTS_DEL). One row per statement, VALUES, never INSERT ...
      * SELECT: a statement that may write several rows opens a statement
      * savepoint, at which FTS5 flushes its pending terms to a new segment
-     * (measured: 127 us per message instead of 15). */
+     * (measured: 127 us per message instead of 15). Rows are added in
+     * bulk after the commit that stored them (sql_fts_catch_up). */
     [ST_FTS_PUT] = "INSERT INTO msg_fts(rowid, body) VALUES(?1, ?2)",
     [ST_FTS_DEL] = "INSERT INTO msg_fts(msg_fts, rowid, body)"
                    " VALUES('delete', ?1, ?2)",
@@ -224,6 +228,16 @@ static const char *const sql_text[ST__COUNT] = {
     [ST_FTS_LATEST] = "SELECT id, data FROM messages"
                       " WHERE topic_id = ?1 AND edit_of = ?2"
                       " ORDER BY id DESC LIMIT 1",
+    /* The rows msg_fts does not cover yet that may need an entry: neither
+     * deletions nor deleted (their data is null). */
+    [ST_FTS_SCAN] = "SELECT id, topic_id, coalesce(edit_of, seq), data"
+                    " FROM messages WHERE id > ?1 AND redacts IS NULL"
+                    " AND redacted IS NULL ORDER BY id",
+    /* 1 when a newer edit replaced row ?3 (of topic ?1, seq ?2): then
+     * that edit, not the row, is the version to index. */
+    [ST_FTS_NEWER] = "SELECT 1 FROM messages WHERE topic_id = ?1"
+                     " AND edit_of = ?2 AND id > ?3 LIMIT 1",
+    [ST_FTS_UPTO_PUT] = "UPDATE log_state SET fts_upto = ?1",
     /* Newest first: FTS5 walks its doclists backwards for rowid DESC. */
     /* NULL for raw: search results go to JSON clients only. */
     [ST_SEARCH] = "SELECT m.seq, m.ts, m.sender, m.data, m.edit_of,"
@@ -267,6 +281,11 @@ struct store_sql {
     int fail_index;                /* test hook: fail this many writes */
     int page_size;                 /* for a new file; 0: SQLite's */
     bool no_fts;                   /* bench knob: index no text (#16) */
+    int64_t fts_upto;              /* log_state.fts_upto: msg_fts covers
+                                    * the ids at or below it */
+    int64_t saved_fts_upto;        /* fts_upto before this transaction */
+    bool fts_edited;               /* an edit or deletion is stored above
+                                    * fts_upto (or may be: after open) */
     char *fts_text;                /* scratch: a message's text to index */
     size_t cap_fts_text;
     /* Scratch for chunks: decoded ids, encoded text, collected chunks. */
@@ -831,6 +850,8 @@ static void sql_bench_knobs(struct store_sql *s)
     s->no_fts = v != NULL && strcmp(v, "1") == 0;
 }
 
+static int sql_fts_open(struct store_sql *s, char **err);
+
 struct store_sql *store_sql_open(const struct store_sql_config *cfg,
                                  char **err)
 {
@@ -937,7 +958,7 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
             goto fail;
         }
     }
-    if (sql_load_topics(s, err) != 0)
+    if (sql_load_topics(s, err) != 0 || sql_fts_open(s, err) != 0)
         goto fail;
     /* Replaces SQLite's automatic checkpoint (see sql_wal_hook). */
     sqlite3_wal_hook(s->db, sql_wal_hook, s);
@@ -1510,20 +1531,129 @@ static int sql_fts_unindex(struct store_sql *s, const struct sql_topic *t,
         sqlite3_bind_int64(st, 1, target_id);
         rc = sqlite3_step(st);
     }
+    /* The catch-up must now check which version is the latest. */
+    s->fts_edited = true;
     if (rc == SQLITE_ROW) {
         int col = st == s->st[ST_ROW_BY_ID] ? 3 : 1;
         int64_t id = st == s->st[ST_ROW_BY_ID] ? target_id
                                                 : sqlite3_column_int64(st, 0);
 
-        rc = sql_fts(s, ST_FTS_DEL, id,
-                     (const char *)sqlite3_column_text(st, col),
-                     sqlite3_column_bytes(st, col));
+        /* Above fts_upto it has no entry yet, and will get none. */
+        rc = id > s->fts_upto
+                 ? SQLITE_OK
+                 : sql_fts(s, ST_FTS_DEL, id,
+                           (const char *)sqlite3_column_text(st, col),
+                           sqlite3_column_bytes(st, col));
     } else if (rc == SQLITE_DONE) {
         rc = SQLITE_OK;
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc;
+}
+
+/*
+ * Inside the open transaction, give msg_fts the messages stored since
+ * fts_upto: each one's latest version, unless deleted. A commit of 20
+ * messages and one of 256 each write a new FTS5 segment (a few pages: its
+ * leaf, its msg_fts_idx entry, the structure record), so indexing in bulk
+ * writes a fraction of the bytes per message (docs/benchmarks.md). An
+ * edit or a deletion of an indexed version takes it out at once
+ * (sql_fts_unindex); one of a version above fts_upto leaves nothing to
+ * take out, and this skips the replaced or deleted version instead.
+ */
+static int sql_fts_catch_up(struct store_sql *s)
+{
+    sqlite3_stmt *st = s->st[ST_FTS_SCAN];
+    int rc = SQLITE_OK;
+
+    if (s->no_fts || s->fts_upto >= s->last_id)
+        return SQLITE_OK;
+    sqlite3_bind_int64(st, 1, s->fts_upto);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        bool newer = false;
+
+        if (s->fts_edited) {
+            sqlite3_stmt *q = s->st[ST_FTS_NEWER];
+
+            sqlite3_bind_int64(q, 1, sqlite3_column_int64(st, 1));
+            sqlite3_bind_int64(q, 2, sqlite3_column_int64(st, 2));
+            sqlite3_bind_int64(q, 3, id);
+            rc = sqlite3_step(q);
+            newer = rc == SQLITE_ROW;
+            sqlite3_reset(q);
+            sqlite3_clear_bindings(q);
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                break;
+        }
+        rc = newer ? SQLITE_OK
+                   : sql_fts(s, ST_FTS_PUT, id,
+                             (const char *)sqlite3_column_text(st, 3),
+                             sqlite3_column_bytes(st, 3));
+        if (rc != SQLITE_OK)
+            break;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return rc;
+    st = s->st[ST_FTS_UPTO_PUT];
+    sqlite3_bind_int64(st, 1, s->last_id);
+    rc = sql_run(st);
+    if (rc == SQLITE_OK)
+        s->fts_upto = s->last_id; /* the caller restores it on rollback */
+    return rc;
+}
+
+/* In a transaction of its own: catch msg_fts up. Returns an SQLite code. */
+static int sql_fts_catch_up_txn(struct store_sql *s)
+{
+    int rc = SQLITE_OK;
+
+    if (s->no_fts || s->fts_upto >= s->last_id)
+        return SQLITE_OK;
+    s->saved_fts_upto = s->fts_upto;
+    rc = sql_run(s->st[ST_BEGIN]);
+    if (rc == SQLITE_OK)
+        rc = sql_fts_catch_up(s);
+    if (rc == SQLITE_OK)
+        rc = sql_run(s->st[ST_COMMIT]);
+    if (rc == SQLITE_OK) {
+        s->fts_edited = false;
+        return SQLITE_OK;
+    }
+    if (!sqlite3_get_autocommit(s->db))
+        sql_run(s->st[ST_ROLLBACK]);
+    s->fts_upto = s->saved_fts_upto;
+    return rc;
+}
+
+/* At open: read fts_upto and index what the last run left (after 007,
+ * the whole log: the rebuild says so). Returns 0 or sets *err. */
+static int sql_fts_open(struct store_sql *s, char **err)
+{
+    int rc = sql_query_int(s, "SELECT fts_upto FROM log_state",
+                           &s->fts_upto);
+
+    /* Never hand out an id the index claims to cover already. */
+    if (s->fts_upto > s->last_id)
+        s->last_id = s->fts_upto;
+    if (rc == SQLITE_OK && s->fts_upto < s->last_id && !s->no_fts) {
+        /* Unknown: the crashed run may have stored edits up there. */
+        s->fts_edited = true;
+        if (s->fts_upto == 0)
+            fprintf(stderr, "store: %s: building the search index over the "
+                    "stored messages (ids up to %" PRId64 "); an interrupted "
+                    "build is redone at the next start\n", s->path,
+                    s->last_id);
+        rc = sql_fts_catch_up_txn(s);
+    }
+    if (rc != SQLITE_OK) {
+        *err = sql_open_error(s, "building the search index", rc);
+        return -1;
+    }
+    return 0;
 }
 
 /* The message's exact MQTT payload, or NULL (nearly always: no bytes). */
@@ -1634,11 +1764,6 @@ static int sql_pub(struct store_sql *s, struct store_job *job, bool *stored)
         return rc;
     if (job->redacts > 0) {
         rc = sql_chat_redact(s, t, job->redacts, target_id, job);
-        if (rc != SQLITE_OK)
-            return rc;
-    }
-    if (!s->no_fts && !job->data_is_null) {
-        rc = sql_fts(s, ST_FTS_PUT, s->last_id + 1, data, (int)data_len);
         if (rc != SQLITE_OK)
             return rc;
     }
@@ -1904,6 +2029,14 @@ static void sql_search(struct store_sql *s, struct store_job *job)
         job->err = PL_ERR_BAD_REQUEST;
         return;
     }
+    /* Messages stored since the last catch-up are found too. */
+    rc = sql_fts_catch_up_txn(s);
+    if (rc != SQLITE_OK) {
+        free(fq);
+        sql_log(s, "search index", rc);
+        job->err = PL_ERR_INTERNAL;
+        return;
+    }
     sqlite3_bind_text(st, 1, fq, -1, SQLITE_STATIC);
     while (job->n_rows < (size_t)job->limit &&
            scanned++ < STORE_SEARCH_SCAN &&
@@ -1973,6 +2106,7 @@ static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
     s->n_touched = 0;
     s->txn++;
     s->saved_last_id = s->last_id;
+    s->saved_fts_upto = s->fts_upto;
 
     rc = sql_run(s->st[ST_BEGIN]);
     if (rc != SQLITE_OK)
@@ -2004,6 +2138,12 @@ static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
             goto fail;
         stored_rows += stored ? 1 : 0;
     }
+    if (s->last_id - s->fts_upto >= STORE_SQL_FTS_BATCH) {
+        what = "search index";
+        rc = sql_fts_catch_up(s);
+        if (rc != SQLITE_OK)
+            goto fail;
+    }
     what = "commit";
     if (inject_fail != NULL && inject_fail(inject_arg)) {
         fprintf(stderr, "store: commit failed: injected fault (test hook)\n");
@@ -2015,6 +2155,8 @@ static int sql_pub_txn(struct store_sql *s, struct store_job **jobs, size_t n,
         goto fail;
     if (index_written)
         sql_index_done(s);
+    if (s->fts_upto != s->saved_fts_upto)
+        s->fts_edited = false;
     s->n_touched = 0;
     *rows += stored_rows;
     return 0;
@@ -2038,6 +2180,7 @@ rollback:
     if (index_written)
         sql_index_undo(s);
     s->last_id = s->saved_last_id;
+    s->fts_upto = s->saved_fts_upto;
     s->n_touched = 0;
 fail_jobs:
     for (i = 0; i < n; i++) {
@@ -2562,11 +2705,17 @@ int store_sql_prune(struct store_sql *s, int64_t now_ms, int max_stmts,
     uint64_t n_pruned = 0;
     int stmts = 0;
     int changes = 0;
-    int rc = sql_run(s->st[ST_BEGIN]);
+    int rc = SQLITE_OK;
 
+    s->saved_fts_upto = s->fts_upto;
+    rc = sql_run(s->st[ST_BEGIN]);
     if (rc != SQLITE_OK)
         goto fail;
     rc = sql_index_step(s, now_ms, &index_written, &index_more);
+    if (rc != SQLITE_OK)
+        goto fail;
+    /* What the commits left below STORE_SQL_FTS_BATCH. */
+    rc = sql_fts_catch_up(s);
     if (rc != SQLITE_OK)
         goto fail;
     /* Round robin, so no kind of pruning starves another. */
@@ -2603,6 +2752,8 @@ int store_sql_prune(struct store_sql *s, int64_t now_ms, int max_stmts,
     rc = sql_run(s->st[ST_COMMIT]);
     if (rc != SQLITE_OK)
         goto fail;
+    if (s->fts_upto != s->saved_fts_upto)
+        s->fts_edited = false;
     if (index_written) {
         sql_index_done(s);
         if (!index_more) {
@@ -2620,6 +2771,7 @@ fail:
         sql_run(s->st[ST_ROLLBACK]);
     if (index_written)
         sql_index_undo(s);
+    s->fts_upto = s->saved_fts_upto;
     return -PL_ERR_INTERNAL;
 }
 

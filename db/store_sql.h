@@ -39,6 +39,10 @@ extern const size_t store_n_migrations;
 /* Most full-text matches one search looks at (#16): matches in topics it
  * may not return, or newer than its `before`, count too. */
 #define STORE_SEARCH_SCAN 20000
+/* The search index takes new messages in bulk (migration 007): a group
+ * commit adds them once this many are waiting. FTS5 writes a new segment
+ * per transaction, whatever its size; a search adds the rest first. */
+#define STORE_SQL_FTS_BATCH 256
 /* Page size of a new database file (0: SQLite's default, 4096). */
 #define STORE_SQL_PAGE_SIZE 0
 /* Most ids in one msg_index row (a read decodes whole rows). */

@@ -306,6 +306,10 @@ function ftsTable() {
   frow('', 'bytes written per message', int(bytesPerMsg('fanin')),
     int(bytesPerMsg('fanin-nofts')), times(bytesPerMsg('fanin'), bytesPerMsg('fanin-nofts')));
   frow('', 'lost / errors / closed', lossNote(on), lossNote(off), '');
+  on = P('fanin-max'); off = P('fanin-max-nofts');
+  frow('**fanin** 2000 sensors, `--find-max`', 'highest clean publish rate (msg/s)',
+    int(field(on, 'target_rate')), int(field(off, 'target_rate')),
+    times(field(on, 'target_rate'), field(off, 'target_rate')));
   on = P('durable-50k'); off = P('durable-50k-nofts');
   frow('**durable** 100 publishers, 50k/s', 'acknowledged publishes/s',
     int(field(on, 'deliveries_per_s')), int(field(off, 'deliveries_per_s')),

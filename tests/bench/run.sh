@@ -313,6 +313,14 @@ for server in $SERVERS; do
     # with 2-s trials it took 302-309 s.)
     bench "$server" fanin-max fanin --sensors 2000 --subs 1 --size 100 \
         --find-max --start-rate 5000 --trial 1 --bisect 2 --timeout 120
+    # The same without the search index (#16), as fanin-nofts above.
+    if [ "$server" = parley ]; then
+        SRV_ENV=(PARLEY_STORE_NO_FTS=1)
+        bench "$server" fanin-max-nofts fanin --sensors 2000 --subs 1 \
+            --size 100 --find-max --start-rate 5000 --trial 1 --bisect 2 \
+            --timeout 120
+        SRV_ENV=()
+    fi
     # Storage off and on side by side (issue #17): the same fan-in with
     # sensors/# ephemeral, the same at 20 topics (bytes written per
     # message), and the durable 50k case with its topic ephemeral (acked

@@ -8,14 +8,20 @@
  * two-word phrase and a prefix.
  *
  *   parley-search-bench --db PATH [--messages N] [--topics T]
- *                       [--searches S] [--label L] [--tag T]
+ *                       [--searches S] [--batch B] [--label L] [--tag T]
  *
  * Words come from a made-up vocabulary of 5000 with a skewed (cubic)
  * frequency, 8 to 15 per message. An existing file is reused when it holds
  * N messages; delete it to rebuild. Set PARLEY_STORE_NO_FTS=1 to build
- * without the index and compare build rates. Prints one JSON line: build
- * rate, file size, and p50/p99/max of the searches in ms (all kinds
- * together, then per kind).
+ * without the index and compare build rates. --batch sets the messages
+ * per commit (default 10000; a server at 20k msg/s commits 10-50): with
+ * it the build is what indexing costs publishing, in this process's CPU
+ * time and bytes written per message (maintenance runs every 5000
+ * messages, as parleyd's every 250 ms at 20k msg/s). Prints one JSON line:
+ * build rate, build CPU and bytes written per message, the store's "turn"
+ * times (a commit and the maintenance after it: how long the store thread
+ * keeps the next batch waiting), file size, and p50/p99/max of the
+ * searches in ms (all kinds together, then per kind).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,10 +29,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store_bench_util.h"
 
 #define SEB_BATCH 10000
+/* Messages between two maintenance rounds (store_sql_prune). */
+#define SEB_PRUNE_EVERY 5000
 #define SEB_VOCAB 5000
 #define SEB_KINDS 5
 
@@ -40,7 +49,33 @@ struct seb_opts {
     int64_t messages;
     int64_t topics;
     int searches;
+    int batch;
 };
+
+/* This process's CPU seconds (the machine is shared: wall time stretches). */
+static double seb_cpu_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Bytes this process has caused to be written to storage (/proc/self/io),
+ * as run.sh reads the server's; 0 when unknown. */
+static double seb_write_bytes(void)
+{
+    FILE *fp = fopen("/proc/self/io", "r");
+    char line[128];
+    double v = 0;
+
+    while (fp != NULL && fgets(line, sizeof(line), fp) != NULL)
+        if (strncmp(line, "write_bytes:", 12) == 0)
+            v = atof(line + 12);
+    if (fp != NULL)
+        fclose(fp);
+    return v;
+}
 
 static char seb_vocab[SEB_VOCAB][16];
 
@@ -87,12 +122,16 @@ static size_t seb_message(char *buf)
     return k;
 }
 
-/* Publish o->messages round robin over o->topics, SEB_BATCH per commit,
- * the clock stepping 1 s per batch with the index cycles a server runs.
- * Returns the seconds it took, or < 0. */
-static double seb_build(struct store_sql *s, const struct seb_opts *o)
+/* Publish o->messages round robin over o->topics, o->batch per commit,
+ * the clock stepping 1 s per 10000 messages, with the maintenance rounds
+ * (index cycles) a server runs. turn_ms[*n_turns] gets each commit's wall
+ * time with the maintenance after it, if any (what the store thread
+ * spends before it takes the next batch). Returns the seconds it took, or
+ * < 0. */
+static double seb_build(struct store_sql *s, const struct seb_opts *o,
+                        double *turn_ms, int *n_turns)
 {
-    struct store_job **jobs = calloc(SEB_BATCH, sizeof(*jobs));
+    struct store_job **jobs = calloc((size_t)o->batch, sizeof(*jobs));
     char data[256];
     char topic[64];
     int64_t now_ms = 1764130000000LL;
@@ -107,7 +146,8 @@ static double seb_build(struct store_sql *s, const struct seb_opts *o)
         uint64_t b = 0, r = 0, e = 0, pruned = 0;
         int rounds = 0;
 
-        for (; n < SEB_BATCH && done + (int64_t)n < o->messages; n++) {
+        for (; n < (size_t)o->batch && done + (int64_t)n < o->messages;
+             n++) {
             size_t len = seb_message(data);
 
             snprintf(topic, sizeof(topic), "chat/%" PRId64,
@@ -118,16 +158,20 @@ static double seb_build(struct store_sql *s, const struct seb_opts *o)
                                   NULL, now_ms) != 0)
                 goto fail;
         }
+        double t1 = sb_now_s();
+
         if (store_sql_run_pubs(s, jobs, n, NULL, NULL, &b, &r, &e) != 0)
             goto fail;
         for (size_t i = 0; i < n; i++)
             store_job_free(&jobs[i]);
+        now_ms += 1000 * (int64_t)n / SEB_BATCH;
+        if ((done + (int64_t)n) / SEB_PRUNE_EVERY != done / SEB_PRUNE_EVERY)
+            while (store_sql_prune(s, now_ms, 4, &pruned) == 1 &&
+                   ++rounds < 1000000) {
+                /* the index cycle, until nothing is left */
+            }
+        turn_ms[(*n_turns)++] = (sb_now_s() - t1) * 1000;
         done += (int64_t)n;
-        now_ms += 1000;
-        while (store_sql_prune(s, now_ms, 4, &pruned) == 1 &&
-               ++rounds < 1000000) {
-            /* the index cycle, until nothing is left */
-        }
         if (done % 1000000 == 0)
             fprintf(stderr, "parley-search-bench: %" PRId64 " messages\n",
                     done);
@@ -137,7 +181,7 @@ static double seb_build(struct store_sql *s, const struct seb_opts *o)
 
 fail:
     fprintf(stderr, "parley-search-bench: building failed\n");
-    for (size_t i = 0; i < SEB_BATCH; i++)
+    for (size_t i = 0; i < (size_t)o->batch; i++)
         store_job_free(&jobs[i]);
     free(jobs);
     return -1;
@@ -206,18 +250,24 @@ static int seb_searches(struct store_sql *s, const struct seb_opts *o,
 static int seb_usage(void)
 {
     fprintf(stderr, "usage: parley-search-bench --db PATH [--messages N] "
-            "[--topics T] [--searches S] [--label L] [--tag T]\n");
+            "[--topics T] [--searches S] [--batch B] [--label L] "
+            "[--tag T]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    struct seb_opts o = {NULL, "parley", "search", 1000000, 1000, 1000};
+    struct seb_opts o = {NULL, "parley", "search", 1000000, 1000, 1000,
+                         SEB_BATCH};
     struct store_sql *s = NULL;
     double *all = NULL;
     double *per[SEB_KINDS] = {NULL};
     int n_per[SEB_KINDS] = {0};
     double build_s = 0;
+    double build_cpu = 0;
+    double build_wb = 0;
+    double *turns = NULL;
+    int n_turns = 0;
     struct stat sb;
     int i = 0;
     int ret = 3;
@@ -231,6 +281,8 @@ int main(int argc, char **argv)
             o.topics = atoll(argv[i + 1]);
         else if (strcmp(argv[i], "--searches") == 0)
             o.searches = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--batch") == 0)
+            o.batch = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--label") == 0)
             o.label = argv[i + 1];
         else if (strcmp(argv[i], "--tag") == 0)
@@ -239,7 +291,7 @@ int main(int argc, char **argv)
             return seb_usage();
     }
     if (i != argc || o.db == NULL || o.messages <= 0 || o.topics <= 0 ||
-        o.searches < SEB_KINDS)
+        o.searches < SEB_KINDS || o.batch <= 0)
         return seb_usage();
 
     seb_make_vocab();
@@ -252,9 +304,17 @@ int main(int argc, char **argv)
                     "delete it\n", o.db);
             goto out;
         }
-        build_s = seb_build(s, &o);
+        build_cpu = seb_cpu_s();
+        build_wb = seb_write_bytes();
+        turns = calloc((size_t)(o.messages / o.batch + 1), sizeof(*turns));
+        if (turns == NULL)
+            goto out;
+        build_s = seb_build(s, &o, turns, &n_turns);
         if (build_s < 0)
             goto out;
+        build_cpu = seb_cpu_s() - build_cpu;
+        build_wb = seb_write_bytes() - build_wb;
+        qsort(turns, (size_t)n_turns, sizeof(*turns), sb_cmp_double);
     }
     /* Searches on a freshly opened store, as after a restart. */
     store_sql_close(&s);
@@ -271,11 +331,19 @@ int main(int argc, char **argv)
         sb.st_size = 0;
     printf("{\"tag\":\"%s\",\"server\":\"%s\",\"phase\":\"run\","
            "\"messages\":%" PRId64 ",\"topics\":%" PRId64 ",\"searches\":%d,"
-           "\"build_s\":%.1f,\"build_rows_per_s\":%.0f,\"file_mb\":%.1f,"
+           "\"batch\":%d,\"build_s\":%.1f,\"build_rows_per_s\":%.0f,"
+           "\"build_cpu_us_per_msg\":%.2f,\"build_bytes_per_msg\":%.0f,"
+           "\"turn_p50_ms\":%.3f,\"turn_p99_ms\":%.3f,\"turn_max_ms\":%.3f,"
+           "\"file_mb\":%.1f,"
            "\"search_p50_ms\":%.3f,\"search_p99_ms\":%.3f,"
            "\"search_max_ms\":%.3f",
-           o.tag, o.label, o.messages, o.topics, o.searches, build_s,
-           build_s > 0 ? (double)o.messages / build_s : 0,
+           o.tag, o.label, o.messages, o.topics, o.searches, o.batch,
+           build_s, build_s > 0 ? (double)o.messages / build_s : 0,
+           build_cpu * 1e6 / (double)o.messages,
+           build_wb / (double)o.messages,
+           n_turns > 0 ? sb_quantile(turns, n_turns, 0.5) : 0,
+           n_turns > 0 ? sb_quantile(turns, n_turns, 0.99) : 0,
+           n_turns > 0 ? turns[n_turns - 1] : 0,
            (double)sb.st_size / 1048576.0, sb_quantile(all, o.searches, 0.5),
            sb_quantile(all, o.searches, 0.99), all[o.searches - 1]);
     for (int k = 0; k < SEB_KINDS; k++)
@@ -285,6 +353,7 @@ int main(int argc, char **argv)
     ret = 0;
 out:
     free(all);
+    free(turns);
     for (int k = 0; k < SEB_KINDS; k++)
         free(per[k]);
     store_sql_close(&s);

@@ -1142,6 +1142,161 @@ static void test_chat_search(void **state)
     store_sql_close(&s);
 }
 
+/* What a search found, newest first, as "chat/x:5,chat/x:1". */
+static void found_text(const struct store_job *job, char *out, size_t cap)
+{
+    size_t k = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < job->n_rows && k < cap; i++)
+        k += (size_t)snprintf(out + k, cap - k, "%s%s:%lld",
+                              i > 0 ? "," : "", job->rows[i].topic,
+                              (long long)job->rows[i].seq);
+}
+
+/* The same, by plain SQLite on the file (fq: FTS5 query syntax). */
+static void found_sql(sqlite3 *db, const char *fq, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    size_t k = 0;
+
+    out[0] = '\0';
+    assert_int_equal(sqlite3_prepare_v2(db,
+        "SELECT t.name, m.seq FROM msg_fts"
+        " JOIN messages m ON m.id = msg_fts.rowid"
+        " JOIN topics t ON t.id = m.topic_id"
+        " WHERE msg_fts MATCH ?1 ORDER BY msg_fts.rowid DESC", -1, &st,
+        NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, fq, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW && k < cap)
+        k += (size_t)snprintf(out + k, cap - k, "%s%s:%lld",
+                              k > 0 ? "," : "",
+                              (const char *)sqlite3_column_text(st, 0),
+                              (long long)sqlite3_column_int64(st, 1));
+    sqlite3_finalize(st);
+}
+
+/* Migration 007 rebuilds msg_fts (without its docsize table) from the
+ * log: a version-5 file with edits, a deletion and an accent answers
+ * every search as it did before the upgrade. */
+static void test_v5_fts_fixture(void **state)
+{
+    static const char *const q[][2] = {
+        /* client's q, the same in FTS5 syntax */
+        {"deploy", "deploy"},
+        {"deploy*", "deploy*"},
+        {"DEPLOYMENT", "deployment"},
+        {"\"deploy failed\"", "\"deploy failed\""},
+        {"fixed deploy", "fixed deploy"},
+        {"lunch", "lunch"},
+        {"rolling", "rolling"},
+        {"worked", "worked"},
+    };
+    struct tmpdb *f = *state;
+    char before[8][256], after[256];
+    struct store_sql *s = NULL;
+    struct store_job *job = NULL;
+    sqlite3 *db = NULL;
+    size_t i = 0;
+
+    db_from_script(f, "v5.sql");
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    for (i = 0; i < 8; i++)
+        found_sql(db, q[i][1], before[i], sizeof(before[i]));
+    sqlite3_close(db);
+    assert_string_equal(before[0], "chat/x:6,chat/x:5,chat/x:1");
+    assert_string_equal(before[1], "chat/x:6,chat/x:5,chat/x:2,chat/x:1");
+    assert_string_equal(before[6], "");
+
+    s = open_sql(f, NULL, 0, 0, 0);
+    assert_int_equal(query_int(s, "PRAGMA user_version"), newest_version());
+    assert_int_equal(query_int(s, "SELECT fts_upto FROM log_state"), 9);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM sqlite_master"
+                                  " WHERE name = 'msg_fts_docsize'"), 0);
+    for (i = 0; i < 8; i++) {
+        job = search1(s, "#", q[i][0], 100, 0, NULL, 0);
+        assert_int_equal(job->err, 0);
+        found_text(job, after, sizeof(after));
+        if (strcmp(before[i], after) != 0)
+            print_error("search [%s]: before [%s], after [%s]\n", q[i][0],
+                        before[i], after);
+        assert_string_equal(before[i], after);
+        store_job_free(&job);
+    }
+    /* Edits and deletions keep working on the rebuilt index. */
+    chat_ok(s, "alice", "{\"text\":\"deploy undone\"}", 3, 0, 0, false);
+    expect_found(s, "chat/#", "fixed", "");
+    expect_found(s, "chat/#", "undone", "7");
+    chat_ok(s, "alice", "null", 0, 1, 0, false);
+    expect_found(s, "chat/#", "deploy", "7,6");
+    store_sql_close(&s);
+}
+
+/* The store indexes search text in bulk: a commit leaves msg_fts alone
+ * until STORE_SQL_FTS_BATCH messages wait (or maintenance, or a search,
+ * comes); edits and deletions of versions not indexed yet, and a close
+ * before any catch-up (a crash), still leave each message found by its
+ * latest text only. */
+static void test_fts_in_bulk(void **state)
+{
+    struct tmpdb *f = *state;
+    struct store_sql *s = open_sql(f, NULL, 0, 0, 0);
+    struct store_job **jobs = NULL;
+    uint64_t b = 0, r = 0, e = 0, pruned = 0;
+    size_t n = STORE_SQL_FTS_BATCH;
+    size_t i = 0;
+
+    chat_ok(s, "alice", "{\"text\":\"first words\"}", 0, 0, 0, false); /* 1 */
+    chat_ok(s, "alice", "{\"text\":\"second words\"}", 0, 0, 0, false);/* 2 */
+    assert_int_equal(query_int(s, "SELECT fts_upto FROM log_state"), 0);
+    expect_found(s, "chat/#", "words", "2,1");   /* a search catches up */
+    assert_int_equal(query_int(s, "SELECT fts_upto FROM log_state"), 2);
+
+    /* Not indexed yet when edited again, or deleted. */
+    chat_ok(s, "alice", "{\"text\":\"alpha one\"}", 0, 0, 0, false);  /* 3 */
+    chat_ok(s, "alice", "{\"text\":\"alpha two\"}", 3, 0, 0, false);  /* 4 */
+    chat_ok(s, "alice", "{\"text\":\"alpha three\"}", 3, 0, 0, false);/* 5 */
+    chat_ok(s, "alice", "{\"text\":\"beta\"}", 0, 0, 0, false);       /* 6 */
+    chat_ok(s, "alice", "null", 0, 6, 0, false);                     /* 7 */
+    /* An indexed version edited, then its edit edited before indexing. */
+    chat_ok(s, "alice", "{\"text\":\"zeta\"}", 1, 0, 0, false);       /* 8 */
+    chat_ok(s, "alice", "{\"text\":\"omega\"}", 1, 0, 0, false);      /* 9 */
+    chat_ok(s, "alice", "{\"text\":\"gamma\"}", 0, 0, 0, false);      /* 10 */
+    assert_int_equal(query_int(s, "SELECT fts_upto FROM log_state"), 2);
+    store_sql_close(&s);   /* no catch-up: as a crash leaves it */
+
+    s = open_sql(f, NULL, 0, 0, 0);
+    assert_int_equal(query_int(s, "SELECT fts_upto FROM log_state"), 10);
+    expect_found(s, "chat/#", "alpha", "5");
+    expect_found(s, "chat/#", "one", "");
+    expect_found(s, "chat/#", "two", "");
+    expect_found(s, "chat/#", "beta", "");
+    expect_found(s, "chat/#", "zeta", "");
+    expect_found(s, "chat/#", "omega", "9");
+    expect_found(s, "chat/#", "words", "2");
+    expect_found(s, "chat/#", "gamma", "10");
+
+    /* Maintenance catches up what the commits left. */
+    chat_ok(s, "alice", "{\"text\":\"delta\"}", 0, 0, 0, false);      /* 11 */
+    assert_int_equal(query_int(s, "SELECT fts_upto FROM log_state"), 10);
+    prune_all(s, NOW, &pruned);
+    assert_int_equal(query_int(s, "SELECT fts_upto FROM log_state"), 11);
+
+    /* A batch that brings STORE_SQL_FTS_BATCH waiting: indexed in it. */
+    jobs = calloc(n, sizeof(*jobs));
+    assert_non_null(jobs);
+    for (i = 0; i < n; i++)
+        jobs[i] = pub_job("chat/y", "{\"text\":\"bulk\"}", NULL, false, NOW);
+    assert_int_equal(store_sql_run_pubs(s, jobs, n, NULL, NULL, &b, &r, &e),
+                     0);
+    for (i = 0; i < n; i++)
+        store_job_free(&jobs[i]);
+    free(jobs);
+    assert_int_equal(query_int(s, "SELECT fts_upto FROM log_state"),
+                     11 + (int64_t)n);
+    store_sql_close(&s);
+}
+
 /* Closing without an index write is what a crash leaves: the next open
  * reads the unindexed rows back from the log, seq continues. Also after an
  * index cycle cut short after its first slice (more topics than one slice
@@ -1604,6 +1759,8 @@ int main(void)
         TMPDB_TEST(test_mqtt_qos2),
         TMPDB_TEST(test_mqtt_raw),
         TMPDB_TEST(test_chat_search),
+        TMPDB_TEST(test_v5_fts_fixture),
+        TMPDB_TEST(test_fts_in_bulk),
         TMPDB_TEST(test_tails_survive_reopen),
         TMPDB_TEST(test_tails_bounded_when_index_fails),
         TMPDB_TEST(test_crash_mid_migration),
