@@ -12,7 +12,9 @@ Payload text (see redis_layout.h):
     c <seq> <ts> <retain 0|1> <epoch> <edit_of> <redacts> <reply_to>
       <redacted 0|1> <fromlen> <from><data>      (chat, #16; one line)
     j <user> / l <user>
-    k <node> <seq> <userlen> <user><topic>      (on pl:marked)
+    k <n> <epoch> <node> <seq> <userlen> <user><topic>  (on pl:marked; n
+      numbers the cluster's marker moves, kept in pl:marked:log so a node
+      that was deaf reads back what it missed)
 A message with no chat relation keeps the `m` form, byte for byte.
 Numbers are formatted with %d: Lua 5.1 would print large numbers with an
 exponent.
@@ -453,12 +455,16 @@ local function retained(keys, args)
 end
 
 --[[
-pl_mark: KEYS seq, marks; ARGV user, seq wanted, node id, channel, topic.
+pl_mark: KEYS seq, marks [, marked seq, marked log, marked epoch]; ARGV
+user, seq wanted, node id, channel, topic.
 Moves user's read marker up to min(wanted, latest), never back; when it
-moved, publishes `k <node> <marker> <userlen> <user><topic>` on channel
-so every node tells the user's connections. Returns {marker, moved 0|1,
+moved, publishes `k <n> <epoch> <node> <marker> <userlen> <user><topic>`
+on channel so every node tells the user's connections, after appending it
+to the marked log as entry <n>-0 (the newest MARKED_LOG_MAX kept; without
+those keys, n is 0 and nothing is kept). Returns {marker, moved 0|1,
 latest}; latest 0 means nothing is stored (the caller's bad_request).
 ]]
+local MARKED_LOG_MAX = '10000'
 local function mark(keys, args)
     local latest = tonumber(redis.call('GET', keys[1]) or '0')
     local user = args[1]
@@ -475,8 +481,22 @@ local function mark(keys, args)
     end
     local m = string.format('%d', want)
     redis.call('HSET', keys[2], user, m)
-    redis.call('PUBLISH', args[4], 'k ' .. args[3] .. ' ' .. m .. ' ' ..
-               string.format('%d', #user) .. ' ' .. user .. args[5])
+    local tail = args[3] .. ' ' .. m .. ' ' .. string.format('%d', #user) ..
+                 ' ' .. user .. args[5]
+    if #keys < 5 then
+        redis.call('PUBLISH', args[4], 'k 0 - ' .. tail)
+        return {want, 1, latest}
+    end
+    -- The move is numbered and kept (a bounded log), so that a node whose
+    -- pub/sub connection was down reads back the moves it did not hear
+    -- (pl_since over these keys), as it fills a topic's gap.
+    local t = redis.call('TIME')
+    local epoch = epoch_of(keys[5], t[1] .. t[2])
+    local n = string.format('%d', redis.call('INCR', keys[3]))
+    local payload = 'k ' .. n .. ' ' .. epoch .. ' ' .. tail
+    redis.call('XADD', keys[4], 'MAXLEN', '~', MARKED_LOG_MAX, n .. '-0',
+               't', string.format('%d', now_ms()), 'm', payload)
+    redis.call('PUBLISH', args[4], payload)
     return {want, 1, latest}
 end
 

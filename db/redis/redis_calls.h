@@ -79,6 +79,12 @@ typedef void (*redis_rows_cb)(int err, const struct redis_rows *res, void *ud);
 int redis_call_since(struct redis_link *l, const char *topic, uint64_t since,
                      uint32_t limit, redis_rows_cb cb, void *ud);
 
+/* FCALL pl_since over the marked log: the moved read markers numbered
+ * above since, at most limit (rows of kind MARKED; latest and epoch are
+ * the log's). */
+int redis_call_marked_since(struct redis_link *l, uint64_t since,
+                            uint32_t limit, redis_rows_cb cb, void *ud);
+
 /* FCALL pl_history: the newest limit messages with seq < before (before 0:
  * no bound), oldest first. */
 int redis_call_history(struct redis_link *l, const char *topic, uint64_t before,
@@ -111,7 +117,7 @@ typedef void (*redis_ints_cb)(int err, size_t n, const long long *v,
                               void *ud);
 
 /* FCALL pl_mark: user's marker in topic up to seq (never back); a move is
- * published on pl:marked with node. v = {marker, moved, latest}. */
+ * kept in the marked log and published on pl:marked with node. v = {marker, moved, latest}. */
 int redis_call_mark(struct redis_link *l, const char *topic, const char *user,
                     int64_t seq, const char *node, redis_ints_cb cb, void *ud);
 

@@ -42,8 +42,10 @@
 #include "redis_gap.h"
 #include "redis_layout.h"
 #include "redis_link.h"
+#include "redis_marked.h"
 #include "redis_node.h"
 #include "redis_presence.h"
+#include "redis_pview.h"
 #include "redis_relay.h"
 #include "redis_sweep.h"
 
@@ -58,6 +60,9 @@
 #define UNREAD_BUDGET (4 * STORE_UNREAD_MAX)
 /* Bounded wait in stop for replies still in flight. */
 #define STOP_WAIT_MS 5000
+/* Member reads in flight at most (presence views, after a lost
+ * connection every topic with presence subscribers here reads once). */
+#define PRES_READS_MAX 32
 
 /* A submitted job and what the engine needs to finish it in order. */
 struct rjob {
@@ -79,6 +84,17 @@ struct rtopic {
     bool sub_active;    /* Redis confirmed the channel's SUBSCRIBE */
     uint64_t heard_max; /* highest seq heard before it was tracked */
     struct redis_gap gap;
+    unsigned pres_local; /* users here with a presence subscription */
+    bool pres_queued;    /* its member read waits in pres_due */
+    uint64_t pres_gen;   /* the member read in flight (0: none) */
+    struct redis_pview pres; /* the members told to them */
+};
+
+/* A topic whose member read waits for a free slot (by name: the topic may
+ * be gone by then). */
+struct pres_due {
+    struct pres_due *next;
+    char name[];
 };
 
 struct rpattern {
@@ -108,6 +124,12 @@ struct redis_storage {
     struct rtopic *topics[RTOPIC_BUCKETS];
     struct rpattern *patterns;
     struct redis_presence pres; /* this node's members in Redis */
+    struct redis_marked marked; /* moved read markers, gap-filled */
+    bool marked_active;         /* pl:marked's SUBSCRIBE is confirmed */
+    bool marked_due;            /* and the marked log must be read */
+    unsigned pres_reads;        /* member reads in flight */
+    uint64_t pres_gen;          /* the last member read's number */
+    struct pres_due *pres_due, **pres_due_tail;
     struct redis_relay relay;   /* ephemeral messages across nodes */
     struct redis_sweep *sweep;  /* --retain-age for idle topics; NULL: 0 */
     struct redis_storage_stats stats;
@@ -150,6 +172,7 @@ static struct rtopic *rtopic_get(struct redis_storage *rs, const char *name)
         free(t);
         return NULL;
     }
+    redis_pview_init(&t->pres);
     h = name_hash(name);
     t->next = rs->topics[h];
     rs->topics[h] = t;
@@ -173,11 +196,13 @@ static void rtopic_maybe_free(struct redis_storage *rs, struct rtopic *t)
 {
     struct rtopic **pp = &rs->topics[name_hash(t->name)];
 
-    if (t->watchers > 0 || t->gap.filling || covered_by_pattern(rs, t->name))
+    if (t->watchers > 0 || t->gap.filling || t->pres_local > 0 ||
+        covered_by_pattern(rs, t->name))
         return;
     while (*pp != t)
         pp = &(*pp)->next;
     *pp = t->next;
+    redis_pview_clear(&t->pres);
     free(t->name);
     free(t);
 }
@@ -341,30 +366,54 @@ static void hand_over(struct redis_storage *rs, const char *topic,
     done_append(rs, job);
 }
 
-/* A join or leave, published by Redis once for the whole cluster. Only
- * exact subscriptions take presence, so pattern copies are ignored. */
+/* Tell the hub that user joined or left topic (the hub tells the topic's
+ * presence subscribers here). */
 static void hand_presence(struct redis_storage *rs, const char *topic,
-                          const struct redis_event *ev)
+                          const char *user, size_t user_len, bool join)
 {
     struct store_job *job = NULL;
 
     if (rs->listener == NULL)
         return;
     job = store_job_new(STORE_JOB_HEARD, topic);
-    if (job == NULL || copy_text(&job->from, ev->user, ev->user_len) < 0) {
+    if (job == NULL || copy_text(&job->from, user, user_len) < 0) {
         store_job_free(&job);
         return;
     }
-    job->presence = ev->kind == REDIS_EVENT_JOIN ? 1 : -1;
+    job->presence = join ? 1 : -1;
     job->done = rs->listener;
     job->done_ctx = rs->listener_ctx;
     done_append(rs, job);
 }
 
+/* A join or leave, published by Redis once for the whole cluster. Only
+ * exact subscriptions take presence, so pattern copies are ignored. The
+ * topic's view follows it, to tell only what changed after a lost
+ * connection. */
+static void heard_presence(struct redis_storage *rs, const char *topic,
+                           const struct redis_event *ev)
+{
+    bool join = ev->kind == REDIS_EVENT_JOIN;
+    struct rtopic *t = rtopic_find(rs, topic);
+
+    hand_presence(rs, topic, ev->user, ev->user_len, join);
+    if (t != NULL && t->pres_local > 0) {
+        char *user = NULL;
+
+        if (copy_text(&user, ev->user, ev->user_len) < 0) {
+            t->pres.stale = true;
+            return;
+        }
+        (void)redis_pview_heard(&t->pres, user, join);
+        free(user);
+    }
+}
+
 /* A read marker another node moved: the hub tells the user's connections
  * here. This node's own marks are told by the hub as they complete. */
-static void hand_marked(struct redis_storage *rs, const struct redis_event *ev)
+static void hand_marked(void *ud, const struct redis_event *ev)
 {
+    struct redis_storage *rs = ud;
     const char *me = rs->node != NULL ? redis_node_id(rs->node) : "";
     struct store_job *job = NULL;
 
@@ -377,7 +426,7 @@ static void hand_marked(struct redis_storage *rs, const struct redis_event *ev)
         store_job_free(&job);
         return;
     }
-    job->seq = (int64_t)ev->seq;
+    job->seq = (int64_t)ev->marker;
     job->marked = true;
     job->done = rs->listener;
     job->done_ctx = rs->listener_ctx;
@@ -492,7 +541,7 @@ static void on_message(void *ud, const char *channel, const char *pattern,
         if (strcmp(channel, REDIS_LAYOUT_MARKED) == 0 &&
             redis_event_parse(payload, len, &ev) == 0 &&
             ev.kind == REDIS_EVENT_MARKED)
-            hand_marked(rs, &ev);
+            redis_marked_heard(&rs->marked, &ev);
         return;
     }
     if (redis_event_parse(payload, len, &ev) < 0)
@@ -503,7 +552,7 @@ static void on_message(void *ud, const char *channel, const char *pattern,
     }
     if (ev.kind != REDIS_EVENT_MSG) {
         if (pattern == NULL)
-            hand_presence(rs, topic, &ev);
+            heard_presence(rs, topic, &ev);
         return;
     }
     t = rtopic_find(rs, topic);
@@ -538,7 +587,11 @@ static void on_message(void *ud, const char *channel, const char *pattern,
     }
 }
 
-/* After a lost connection every tracked topic may have missed messages. */
+static void pres_maybe_read(struct redis_storage *rs, struct rtopic *t);
+static void marked_sync(struct redis_storage *rs);
+
+/* After a lost connection every tracked topic may have missed messages,
+ * and presence and marker events. */
 static void on_state(void *ud, bool up)
 {
     struct redis_storage *rs = ud;
@@ -552,21 +605,30 @@ static void on_state(void *ud, bool up)
         for (i = 0; i < RTOPIC_BUCKETS; i++) {
             struct rtopic *t = NULL;
 
-            for (t = rs->topics[i]; t != NULL; t = t->next)
+            for (t = rs->topics[i]; t != NULL; t = t->next) {
                 t->sub_active = false;
+                /* join/leave events are lost until it is back */
+                if (t->pres_local > 0)
+                    t->pres.stale = true;
+            }
         }
         for (p = rs->patterns; p != NULL; p = p->next)
             p->active = false;
+        rs->marked_active = false;
+        rs->marked_due = true;
         state_unpark(rs, true);
         return;
     }
     for (i = 0; i < RTOPIC_BUCKETS; i++) {
         struct rtopic *t = NULL;
 
-        for (t = rs->topics[i]; t != NULL; t = t->next)
+        for (t = rs->topics[i]; t != NULL; t = t->next) {
             if (t->tracked && redis_gap_fill_begin(&t->gap))
                 fill_start(rs, t);
+            pres_maybe_read(rs, t); /* if its SUBSCRIBE came first */
+        }
     }
+    marked_sync(rs);
     if (rs->node != NULL)
         redis_presence_repair(&rs->pres, rs->link, redis_node_id(rs->node));
 }
@@ -755,6 +817,131 @@ static void state_unpark(struct redis_storage *rs, bool fail)
     inflight_advance(rs);
 }
 
+/* ------------------------------------------------------------------ */
+/* presence views: after a lost connection, what changed is told        */
+
+struct pres_read {
+    struct redis_storage *rs;
+    uint64_t gen;
+    char name[];
+};
+
+static void pres_tell(void *ud, const char *user, bool join)
+{
+    struct pres_read *pr = ud;
+
+    hand_presence(pr->rs, pr->name, user, strlen(user), join);
+}
+
+static void pres_next(struct redis_storage *rs);
+
+/* The members of a topic with presence subscribers here: the view takes
+ * them, and the subscribers hear each join and leave they missed. */
+static void pres_read_done(int err, size_t n, const char *const *items,
+                           void *ud)
+{
+    struct pres_read *pr = ud;
+    struct redis_storage *rs = pr->rs;
+    struct rtopic *t = rtopic_find(rs, pr->name);
+
+    rs->pres_reads--;
+    if (t != NULL && t->pres_gen == pr->gen) {
+        t->pres_gen = 0;
+        if (err != 0)
+            redis_pview_read_failed(&t->pres);
+        else
+            (void)redis_pview_read_done(&t->pres, items, n, pres_tell, pr);
+    }
+    free(pr);
+    if (rs->link != NULL && !rs->stopping)
+        pres_next(rs);
+}
+
+static void pres_read_send(struct redis_storage *rs, struct rtopic *t)
+{
+    size_t n = strlen(t->name);
+    struct pres_read *pr = malloc(sizeof(*pr) + n + 1);
+
+    if (pr == NULL)
+        return; /* stays due: the next link-up or new member reads */
+    pr->rs = rs;
+    pr->gen = ++rs->pres_gen;
+    memcpy(pr->name, t->name, n + 1);
+    redis_pview_read_begin(&t->pres);
+    if (redis_call_pres_members(rs->link, t->name, pres_read_done, pr) != 0) {
+        redis_pview_read_failed(&t->pres);
+        free(pr);
+        return;
+    }
+    t->pres_gen = pr->gen;
+    rs->pres_reads++;
+}
+
+/* Read t's members when it needs it: presence subscribers here, its
+ * SUBSCRIBE confirmed (so no event falls between the read and what is
+ * heard), and nothing known yet or events possibly missed. At most
+ * PRES_READS_MAX at once; the others wait in pres_due, in order. */
+static void pres_maybe_read(struct redis_storage *rs, struct rtopic *t)
+{
+    struct pres_due *d = NULL;
+    size_t n = 0;
+
+    if (t->pres_local == 0 || !t->sub_active || t->pres_queued ||
+        !redis_pview_due(&t->pres) || !redis_link_up(rs->link))
+        return; /* a SUBSCRIBE confirmed before the link is up: on_state */
+    if (rs->pres_reads < PRES_READS_MAX) {
+        pres_read_send(rs, t);
+        return;
+    }
+    n = strlen(t->name);
+    d = malloc(sizeof(*d) + n + 1);
+    if (d == NULL)
+        return;
+    d->next = NULL;
+    memcpy(d->name, t->name, n + 1);
+    *rs->pres_due_tail = d;
+    rs->pres_due_tail = &d->next;
+    t->pres_queued = true;
+}
+
+/* A read slot is free: the next waiting topic that still needs it. */
+static void pres_next(struct redis_storage *rs)
+{
+    while (rs->pres_due != NULL && rs->pres_reads < PRES_READS_MAX) {
+        struct pres_due *d = rs->pres_due;
+        struct rtopic *t = rtopic_find(rs, d->name);
+
+        rs->pres_due = d->next;
+        if (rs->pres_due == NULL)
+            rs->pres_due_tail = &rs->pres_due;
+        free(d);
+        if (t == NULL)
+            continue;
+        t->pres_queued = false;
+        pres_maybe_read(rs, t);
+    }
+}
+
+static void pres_due_free(struct redis_storage *rs)
+{
+    while (rs->pres_due != NULL) {
+        struct pres_due *d = rs->pres_due;
+
+        rs->pres_due = d->next;
+        free(d);
+    }
+    rs->pres_due_tail = &rs->pres_due;
+}
+
+/* Read the marked log when pl:marked is heard again and the link is up
+ * (the two come in either order). */
+static void marked_sync(struct redis_storage *rs)
+{
+    if (rs->marked_due && rs->marked_active && redis_link_up(rs->link) &&
+        redis_marked_sync(&rs->marked))
+        rs->marked_due = false;
+}
+
 static void on_subscribed(void *ud, const char *channel, bool pattern)
 {
     struct redis_storage *rs = ud;
@@ -772,8 +959,14 @@ static void on_subscribed(void *ud, const char *channel, bool pattern)
         const char *topic = redis_layout_channel_topic(channel);
         struct rtopic *t = topic != NULL ? rtopic_find(rs, topic) : NULL;
 
-        if (t != NULL && t->watchers > 0)
+        if (topic == NULL && strcmp(channel, REDIS_LAYOUT_MARKED) == 0) {
+            rs->marked_active = true;
+            marked_sync(rs);
+        }
+        if (t != NULL && t->watchers > 0) {
             t->sub_active = true;
+            pres_maybe_read(rs, t);
+        }
     }
     state_unpark(rs, false);
 }
@@ -808,10 +1001,23 @@ static void op_presence(void *engine, const char *topic, const char *user,
                         bool join)
 {
     struct redis_storage *rs = engine;
+    struct rtopic *t = NULL;
 
-    if (rs->link != NULL && rs->node != NULL)
-        redis_presence_change(&rs->pres, rs->link, redis_node_id(rs->node),
-                              topic, user, join);
+    if (rs->link == NULL || rs->node == NULL)
+        return;
+    redis_presence_change(&rs->pres, rs->link, redis_node_id(rs->node), topic,
+                          user, join);
+    /* The topic has presence subscribers here while it has members here:
+     * its view lives as long (read once its SUBSCRIBE is confirmed). */
+    if (join && (t = rtopic_get(rs, topic)) != NULL) {
+        t->pres_local++;
+        pres_maybe_read(rs, t);
+    } else if (!join && (t = rtopic_find(rs, topic)) != NULL &&
+               t->pres_local > 0 && --t->pres_local == 0) {
+        redis_pview_clear(&t->pres);
+        t->pres_gen = 0;
+        rtopic_maybe_free(rs, t);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -1312,6 +1518,8 @@ static int op_start(void *engine)
     rc = redis_link_new(&rs->link, rs->loop, &lc);
     if (rc < 0)
         return rc;
+    redis_marked_init(&rs->marked, rs->link, hand_marked, rs);
+    rs->marked_due = true;
     /* Moved read markers reach every node: a user's connections may sit
      * on any of them. */
     rc = redis_link_subscribe(rs->link, REDIS_LAYOUT_MARKED, false);
@@ -1533,6 +1741,7 @@ int redis_storage_new(struct redis_storage **out,
     rs->queued_tail = &rs->queued;
     rs->inflight_tail = &rs->inflight;
     rs->done_tail = &rs->done;
+    rs->pres_due_tail = &rs->pres_due;
     rs->stats.live_nodes = -1;
     *out = rs;
     return 0;
@@ -1603,11 +1812,13 @@ void redis_storage_free(struct redis_storage **rsp)
             struct rtopic *t = rs->topics[i];
 
             rs->topics[i] = t->next;
+            redis_pview_clear(&t->pres);
             free(t->name);
             free(t);
         }
     }
     redis_presence_cleanup(&rs->pres);
+    pres_due_free(rs);
     while (rs->patterns != NULL) {
         struct rpattern *p = rs->patterns;
 
