@@ -350,6 +350,46 @@ local function sweep_age(keys, args)
     return {done, 0}
 end
 
+--[[
+pl_backfill: KEYS topics, cursor; ARGV count.
+The registry learns a topic with its first message, so topics first
+published by a release before the registry existed are not in it, and
+the age sweep, unread, topic lists and pattern subs would miss them. One
+SCAN step (COUNT count) over the topics' seq keys, adding each topic
+named by one to the registry; the SCAN cursor lives in `cursor`, shared
+by all nodes (each call takes the next step; ZADD is idempotent), and is
+set to 'done' when the walk is over, after which a call does nothing. A
+key is a topic's only when it parses exactly as redis_layout.c writes it:
+pl:<n>:{<topic of n bytes>}:seq (pl:marked:seq and the like do not).
+Returns {keys looked at, names added, 1 when the walk is over}.
+]]
+local function backfill(keys, args)
+    local cur = redis.call('GET', keys[2])
+    if cur == 'done' then
+        return {0, 0, 1}
+    end
+    local r = redis.call('SCAN', cur or '0', 'MATCH', 'pl:*:seq',
+                         'COUNT', args[1])
+    local added = 0
+    for _, k in ipairs(r[2]) do
+        local n = string.match(k, '^pl:(%d+):{')
+        if n then
+            local len = tonumber(n)
+            local start = #n + 6
+            local t = string.sub(k, start, start + len - 1)
+            if #t == len and string.sub(k, start + len) == '}:seq' then
+                added = added + redis.call('ZADD', keys[1], 'NX', 0, t)
+            end
+        end
+    end
+    if r[1] == '0' then
+        redis.call('SET', keys[2], 'done')
+        return {#r[2], added, 1}
+    end
+    redis.call('SET', keys[2], r[1])
+    return {#r[2], added, 0}
+end
+
 local function meta(seq_key, epoch_key)
     local last = tonumber(redis.call('GET', seq_key) or '0')
     local epoch = redis.call('GET', epoch_key) or ''
@@ -667,3 +707,4 @@ redis.register_function('pl_node_beat', node_beat)
 redis.register_function('pl_node_reap', node_reap)
 redis.register_function('pl_node_leave', node_leave)
 redis.register_function('pl_sweep_age', sweep_age)
+redis.register_function('pl_backfill', backfill)

@@ -700,3 +700,17 @@ int redis_call_sweep_age(struct redis_link *l, int64_t min_ts,
     snprintf(b, sizeof(b), "%" PRIu32, budget);
     return call_send(l, c, 8, argv, NULL);
 }
+
+int redis_call_backfill(struct redis_link *l, uint32_t count, redis_ints_cb cb,
+                        void *ud)
+{
+    char n[16];
+    const char *argv[6] = {"FCALL", "pl_backfill", "2", REDIS_LAYOUT_TOPICS,
+                           REDIS_LAYOUT_BACKFILL, n};
+    struct call *c = ints_call(cb, ud);
+
+    if (c == NULL)
+        return -ENOMEM;
+    snprintf(n, sizeof(n), "%" PRIu32, count);
+    return call_send(l, c, 6, argv, NULL);
+}

@@ -150,6 +150,12 @@ int redis_call_sweep_age(struct redis_link *l, int64_t min_ts,
                          uint32_t topics, uint32_t budget, redis_ints_cb cb,
                          void *ud);
 
+/* FCALL pl_backfill: one SCAN step of about count keys, adding the
+ * topics their seq keys name to the registry, the cursor shared by all
+ * nodes. v = {keys looked at, names added, over 0|1}. */
+int redis_call_backfill(struct redis_link *l, uint32_t count, redis_ints_cb cb,
+                        void *ud);
+
 /* ZRANGEBYLEX pl:topics: up to count registered topics that start with
  * prefix, in byte order, after `after` (NULL: from the first). */
 int redis_call_topics(struct redis_link *l, const char *prefix,

@@ -106,6 +106,8 @@ int redis_layout_pres_field(char *buf, size_t n, const char *topic,
 #define REDIS_LAYOUT_TOPICS "pl:topics"
 /* The age sweep's cursor in pl:topics (one for all nodes). */
 #define REDIS_LAYOUT_SWEEP "pl:sweep"
+/* The registry backfill's SCAN cursor ('done' when over; all nodes). */
+#define REDIS_LAYOUT_BACKFILL "pl:backfill"
 /* The channel of moved read markers, and the log that keeps the newest
  * of them (seq, stream, epoch: pl_since reads it as it reads a topic). */
 #define REDIS_LAYOUT_MARKED "pl:marked"

@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "redis_backfill.h"
 #include "redis_calls.h"
 #include "redis_gap.h"
 #include "redis_layout.h"
@@ -132,6 +133,7 @@ struct redis_storage {
     struct pres_due *pres_due, **pres_due_tail;
     struct redis_relay relay;   /* ephemeral messages across nodes */
     struct redis_sweep *sweep;  /* --retain-age for idle topics; NULL: 0 */
+    struct redis_backfill *backfill; /* old topics into the registry */
     struct redis_storage_stats stats;
 };
 
@@ -1530,6 +1532,12 @@ static int op_start(void *engine)
     nc.ttl_ms = rs->cfg.node_ttl_ms > 0 ? rs->cfg.node_ttl_ms : 30000;
     nc.reap_limit = 16;
     rc = redis_node_new(&rs->node, rs->loop, rs->link, &nc);
+    if (rc < 0)
+        return rc;
+    /* A step of about 1000 keys every 20 ms: 50,000 keys a second for
+     * one node (more with more nodes), each step short; once over, one
+     * step per node start. */
+    rc = redis_backfill_new(&rs->backfill, rs->loop, rs->link, 20, 1000);
     if (rc < 0 || rs->cfg.retain_age_ms <= 0)
         return rc;
     return redis_sweep_new(&rs->sweep, rs->loop, rs->link, &sweep_cfg);
@@ -1614,6 +1622,7 @@ static void op_stop(void *engine)
     }
     redis_node_free(&rs->node);
     redis_sweep_free(&rs->sweep);
+    redis_backfill_free(&rs->backfill);
     /* Anything still in flight fails (-ECANCELED) into the list. */
     redis_link_free(&rs->link);
 }
@@ -1791,6 +1800,7 @@ void redis_storage_free(struct redis_storage **rsp)
     *rsp = NULL;
     redis_node_free(&rs->node);
     redis_sweep_free(&rs->sweep);
+    redis_backfill_free(&rs->backfill);
     redis_link_free(&rs->link);
     while (rs->inflight != NULL) {
         struct rjob *r = rs->inflight;
