@@ -49,6 +49,7 @@
 #include "redis_pview.h"
 #include "redis_relay.h"
 #include "redis_sweep.h"
+#include "topic.h"
 
 #define RTOPIC_BUCKETS 1024
 #define FILL_ROWS 256
@@ -98,11 +99,21 @@ struct pres_due {
     char name[];
 };
 
+/* One MQTT pattern watched under a prefix, and how many watch it. */
+struct rpat_name {
+    struct rpat_name *next;
+    unsigned refs;
+    char pattern[];
+};
+
 struct rpattern {
     struct rpattern *next;
     char *prefix;       /* the literal part before the first wildcard */
+    struct rpat_name *names; /* the patterns sharing the prefix */
     unsigned refs;
     bool active;        /* Redis confirmed its PSUBSCRIBE */
+    bool relist;        /* deaf for a while: topics new to it are owed */
+    bool relisting;     /* its registry listing is in flight */
 };
 
 struct redis_storage {
@@ -530,6 +541,19 @@ static void fill_start(struct redis_storage *rs, struct rtopic *t)
     }
 }
 
+/* Whether a pattern covering name was deaf and has not listed its
+ * topics again yet. */
+static bool relist_covers(const struct redis_storage *rs, const char *name)
+{
+    const struct rpattern *p = NULL;
+
+    for (p = rs->patterns; p != NULL; p = p->next)
+        if ((p->relist || p->relisting) &&
+            strncmp(name, p->prefix, strlen(p->prefix)) == 0)
+            return true;
+    return false;
+}
+
 static void on_message(void *ud, const char *channel, const char *pattern,
                        const char *payload, size_t len)
 {
@@ -569,8 +593,11 @@ static void on_message(void *ud, const char *channel, const char *pattern,
                 t->heard_max = ev.seq;
             return;
         }
-        /* first heard through a pattern: what came before is not owed */
-        redis_gap_init(&t->gap, ev.seq - 1, ev.epoch, ev.epoch_len);
+        /* First heard through a pattern: what came before is not owed,
+         * unless the pattern was deaf meanwhile (the topic may be new
+         * since, its first messages unheard): then from the start. */
+        redis_gap_init(&t->gap, relist_covers(rs, topic) ? 0 : ev.seq - 1,
+                       ev.epoch, ev.epoch_len);
         t->tracked = true;
     }
     before = t->gap.epoch_changes;
@@ -591,6 +618,7 @@ static void on_message(void *ud, const char *channel, const char *pattern,
 
 static void pres_maybe_read(struct redis_storage *rs, struct rtopic *t);
 static void marked_sync(struct redis_storage *rs);
+static void pattern_relist(struct redis_storage *rs, struct rpattern *p);
 
 /* After a lost connection every tracked topic may have missed messages,
  * and presence and marker events. */
@@ -614,8 +642,10 @@ static void on_state(void *ud, bool up)
                     t->pres.stale = true;
             }
         }
-        for (p = rs->patterns; p != NULL; p = p->next)
+        for (p = rs->patterns; p != NULL; p = p->next) {
             p->active = false;
+            p->relist = true;
+        }
         rs->marked_active = false;
         rs->marked_due = true;
         state_unpark(rs, true);
@@ -631,6 +661,12 @@ static void on_state(void *ud, bool up)
         }
     }
     marked_sync(rs);
+    {
+        struct rpattern *p = NULL;
+
+        for (p = rs->patterns; p != NULL; p = p->next)
+            pattern_relist(rs, p);
+    }
     if (rs->node != NULL)
         redis_presence_repair(&rs->pres, rs->link, redis_node_id(rs->node));
 }
@@ -820,6 +856,103 @@ static void state_unpark(struct redis_storage *rs, bool fail)
 }
 
 /* ------------------------------------------------------------------ */
+/* patterns after a deaf spell: topics new to them are owed from seq 1  */
+
+/*
+ * A pattern's node follows only the topics it heard or listed; a topic
+ * whose first messages were published while the pub/sub connection was
+ * down is neither, and its first message heard would start it there,
+ * losing the earlier ones. So once the link is up and the PSUBSCRIBE
+ * confirmed again, the pattern lists the registry under its prefix (as
+ * a pattern sub does, at most UNREAD_PAGES pages) and fills every topic
+ * it does not follow from the start: such a topic is new since the
+ * pattern's sub (one older would have been listed then, or heard), so
+ * all of it is owed. Until the listing is in, a topic first heard under
+ * the pattern starts from the start too (relist_covers).
+ */
+struct relist_ctx {
+    struct redis_storage *rs;
+    unsigned pages;
+    char prefix[];
+};
+
+static struct rpattern *rpattern_by_prefix(struct redis_storage *rs,
+                                           const char *prefix)
+{
+    struct rpattern *p = rs->patterns;
+
+    while (p != NULL && strcmp(p->prefix, prefix) != 0)
+        p = p->next;
+    return p;
+}
+
+/* Follow name from its start when one of p's patterns matches it and
+ * nothing here follows it yet. */
+static void relist_follow(struct redis_storage *rs, const struct rpattern *p,
+                          const char *name)
+{
+    struct rtopic *t = rtopic_find(rs, name);
+    const struct rpat_name *pn = p->names;
+
+    if (t != NULL && (t->tracked || t->watchers > 0))
+        return; /* followed, or a STATE read settles its start */
+    while (pn != NULL && !pl_topic_match(pn->pattern, name))
+        pn = pn->next;
+    if (pn == NULL)
+        return; /* under the prefix, matched by none: nobody's here */
+    t = rtopic_get(rs, name);
+    if (t == NULL)
+        return;
+    redis_gap_init(&t->gap, 0, "", 0);
+    t->tracked = true;
+    if (redis_gap_fill_begin(&t->gap))
+        fill_start(rs, t);
+}
+
+static void relist_done(int err, size_t n, const char *const *items, void *ud)
+{
+    struct relist_ctx *rc = ud;
+    struct redis_storage *rs = rc->rs;
+    struct rpattern *p = rpattern_by_prefix(rs, rc->prefix);
+
+    if (p == NULL || err != 0) {
+        if (p != NULL)
+            p->relisting = false; /* relist stays set: the next link-up */
+        free(rc);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        relist_follow(rs, p, items[i]);
+    if (n == UNREAD_PAGE && ++rc->pages < UNREAD_PAGES &&
+        redis_call_topics(rs->link, rc->prefix, items[n - 1], UNREAD_PAGE,
+                          relist_done, rc) == 0)
+        return;
+    p->relisting = false;
+    free(rc);
+}
+
+static void pattern_relist(struct redis_storage *rs, struct rpattern *p)
+{
+    size_t n = strlen(p->prefix);
+    struct relist_ctx *rc = NULL;
+
+    if (!p->relist || p->relisting || !p->active || !redis_link_up(rs->link))
+        return;
+    rc = calloc(1, sizeof(*rc) + n + 1);
+    if (rc == NULL)
+        return;
+    rc->rs = rs;
+    memcpy(rc->prefix, p->prefix, n + 1);
+    if (redis_call_topics(rs->link, rc->prefix, NULL, UNREAD_PAGE, relist_done,
+                          rc) != 0) {
+        free(rc);
+        return;
+    }
+    p->relist = false;
+    p->relisting = true;
+}
+
+/* ------------------------------------------------------------------ */
 /* presence views: after a lost connection, what changed is told        */
 
 struct pres_read {
@@ -955,8 +1088,10 @@ static void on_subscribed(void *ud, const char *channel, bool pattern)
         for (p = rs->patterns; p != NULL; p = p->next)
             if (redis_layout_channel_pattern(glob, sizeof(glob), p->prefix) >
                     0 &&
-                strcmp(glob, channel) == 0)
+                strcmp(glob, channel) == 0) {
                 p->active = true;
+                pattern_relist(rs, p);
+            }
     } else {
         const char *topic = redis_layout_channel_topic(channel);
         struct rtopic *t = topic != NULL ? rtopic_find(rs, topic) : NULL;
@@ -1627,6 +1762,44 @@ static void op_stop(void *engine)
     redis_link_free(&rs->link);
 }
 
+/* Count a watch of pattern under p (on), or drop one. */
+static void rpat_name_ref(struct rpattern *p, const char *pattern, bool on)
+{
+    struct rpat_name **pp = &p->names;
+    size_t n = strlen(pattern);
+
+    while (*pp != NULL && strcmp((*pp)->pattern, pattern) != 0)
+        pp = &(*pp)->next;
+    if (on && *pp == NULL) {
+        struct rpat_name *pn = calloc(1, sizeof(*pn) + n + 1);
+
+        if (pn == NULL)
+            return; /* its topics are not followed after a deaf spell */
+        memcpy(pn->pattern, pattern, n + 1);
+        *pp = pn;
+    }
+    if (on) {
+        (*pp)->refs++;
+    } else if (*pp != NULL && --(*pp)->refs == 0) {
+        struct rpat_name *pn = *pp;
+
+        *pp = pn->next;
+        free(pn);
+    }
+}
+
+static void rpattern_free(struct rpattern *p)
+{
+    while (p->names != NULL) {
+        struct rpat_name *pn = p->names;
+
+        p->names = pn->next;
+        free(pn);
+    }
+    free(p->prefix);
+    free(p);
+}
+
 static void op_watch(void *engine, const char *pattern, bool is_pattern,
                      bool on)
 {
@@ -1653,15 +1826,16 @@ static void op_watch(void *engine, const char *pattern, bool is_pattern,
                 *pp = p;
             }
             (*pp)->refs++;
+            rpat_name_ref(*pp, pattern, true);
             (void)redis_link_subscribe(rs->link, chan, true);
         } else if (*pp != NULL) {
             struct rpattern *p = *pp;
 
             (void)redis_link_unsubscribe(rs->link, chan, true);
+            rpat_name_ref(p, pattern, false);
             if (--p->refs == 0) {
                 *pp = p->next;
-                free(p->prefix);
-                free(p);
+                rpattern_free(p);
             }
         }
         return;
@@ -1833,8 +2007,7 @@ void redis_storage_free(struct redis_storage **rsp)
         struct rpattern *p = rs->patterns;
 
         rs->patterns = p->next;
-        free(p->prefix);
-        free(p);
+        rpattern_free(p);
     }
     free(rs);
 }

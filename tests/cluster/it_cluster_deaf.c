@@ -266,10 +266,56 @@ static void test_deaf_node_catches_up(void **state)
     rawws_close(dave);
 }
 
+#define SUB "{\"op\":\"sub\",\"id\":%lld,\"topic\":\"%s\"%.0lld}"
+
+/*
+ * A wildcard subscriber on node 1; while node 1 is deaf, a topic under
+ * its pattern gets its first messages through node 0. Node 1 never heard
+ * of the topic, yet its subscriber must get every message from the
+ * first, in order, once (as on one node), not only those after it is back.
+ */
+static void test_pattern_new_topic_while_deaf(void **state)
+{
+    char base[96], pat[128], topic[128];
+    struct rawws *sub = on_node(1, "watcher");
+    struct rawws *pub = on_node(0, "writer");
+    int64_t seq = 0;
+
+    (void)state;
+    itest_topic(base, sizeof(base), "deaf/pat");
+    snprintf(pat, sizeof(pat), "%s/#", base);
+    snprintf(topic, sizeof(topic), "%s/new", base);
+    ok_of(sub, 2, SUB, pat, 0);
+
+    deaf_begin(1);
+    wait_back(0);
+    assert_int_equal(itest_pub(pub, 2, topic, "{\"n\":1}"), 1);
+    assert_int_equal(itest_pub(pub, 3, topic, "{\"n\":2}"), 2);
+    deaf_end(1);
+    /* node 1 is back once its /healthz says so; then one more */
+    {
+        int64_t deadline = itest_mono_ms() + W;
+
+        while (healthz(1) != 200 && itest_left_ms(deadline) > 0)
+            (void)poll(NULL, 0, 20); /* a poll interval */
+    }
+    assert_int_equal(itest_pub(pub, 4, topic, "{\"n\":3}"), 3);
+    for (seq = 1; seq <= 3; seq++) {
+        cJSON *m = itest_expect_msg(sub, topic, seq, W);
+
+        assert_non_null(m);
+        cJSON_Delete(m);
+    }
+    assert_true(itest_nothing_more(sub, 90, ITEST_QUIET_MS));
+    rawws_close(sub);
+    rawws_close(pub);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deaf_node_catches_up),
+        cmocka_unit_test(test_pattern_new_topic_while_deaf),
     };
 
     return itest_exit_code(cmocka_run_group_tests(tests, setup, teardown));
