@@ -965,6 +965,7 @@ static void pres_tell(void *ud, const char *user, bool join)
 {
     struct pres_read *pr = ud;
 
+    pr->rs->stats.presence_told++;
     hand_presence(pr->rs, pr->name, user, strlen(user), join);
 }
 
@@ -1947,6 +1948,8 @@ void redis_storage_get_stats(const struct redis_storage *rs,
     *out = rs->stats;
     out->relayed = rs->relay.sent;
     out->relay_unsent = rs->relay.unsent;
+    out->marked_filled = rs->marked.filled;
+    out->marked_lost = rs->marked.gap.lost;
     out->up = rs->link != NULL && redis_link_up(rs->link);
     if (rs->link != NULL) {
         struct redis_link_stats ls;

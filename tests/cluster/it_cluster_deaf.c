@@ -144,6 +144,19 @@ static int healthz(int i)
     return status;
 }
 
+/* Whether node i's /metrics holds text. */
+static bool metrics_have(int i, const char *text)
+{
+    struct httpc_resp r;
+    bool found = false;
+
+    if (httpc_get(cluster_rig_node_port(&rig, i), "/metrics", &r, 2000) == 0) {
+        found = strstr(r.body, text) != NULL;
+        httpc_resp_cleanup(&r);
+    }
+    return found;
+}
+
 /* Wait (bounded) until the nodes other than the deaf one reconnected
  * their pub/sub and node i answers /healthz with 200 (its link is up). */
 static void wait_back(int i)
@@ -260,6 +273,9 @@ static void test_deaf_node_catches_up(void **state)
 
     expect_events(bob, topic, bob_wants, 3, 90);
     expect_events(alice, topic, alice_wants, 2, 91);
+    /* node 1 told them from its re-read and the marked log */
+    assert_true(metrics_have(1, "\nparley_cluster_presence_told_total 2\n"));
+    assert_true(metrics_have(1, "\nparley_cluster_marked_filled_total 1\n"));
     rawws_close(alice);
     rawws_close(bob);
     rawws_close(bob0);
