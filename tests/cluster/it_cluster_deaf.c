@@ -7,8 +7,9 @@
  * marked log, once.
  *
  * How a node is made deaf, deterministically: SIGSTOP it, CLIENT KILL
- * every pub/sub connection (the stopped node cannot reconnect), make the
- * changes through another node and see them in Redis, then SIGCONT it.
+ * every pub/sub connection (or SIGKILL redis-server and start it again on
+ * its AOF; the stopped node cannot reconnect), make the changes through
+ * another node and see them in Redis, then SIGCONT it.
  * Real redis-server, three real parleyd nodes.
  */
 #include <stdarg.h>
@@ -95,16 +96,23 @@ static bool redis_member_becomes(const char *topic, const char *user,
     return is == want;
 }
 
-/* Stop node i and cut every pub/sub connection to Redis: node i stays
- * deaf until deaf_end, the others reconnect at once. */
-static void deaf_begin(int i)
+/* Stop node i and cut every pub/sub connection to Redis (with
+ * CLIENT KILL, or by SIGKILLing redis-server and starting it again on its
+ * AOF): node i stays deaf until deaf_end, the others reconnect at once. */
+static void deaf_begin(int i, bool restart)
 {
-    redisContext *rc = redis_proc_connect(rig.redis);
+    redisContext *rc = NULL;
     redisReply *r = NULL;
 
-    assert_non_null(rc);
     assert_int_equal(kill(server_pid(rig.nodes[i]), SIGSTOP), 0);
     stopped = i;
+    if (restart) {
+        assert_int_equal(redis_proc_kill9(rig.redis), 0);
+        assert_int_equal(redis_proc_restart(rig.redis, 0), 0);
+        return;
+    }
+    rc = redis_proc_connect(rig.redis);
+    assert_non_null(rc);
     r = redisCommand(rc, "CLIENT KILL TYPE pubsub");
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_INTEGER);
@@ -221,9 +229,9 @@ static void expect_events(struct rawws *c, const char *topic,
  * Node 1 is deaf while carol leaves, dave joins, and bob (on node 0) moves
  * his read marker: bob's subscriber on node 1 hears all three once it is
  * back, and alice on node 0 (whose pub/sub was cut too, briefly) hears the
- * presence changes once.
+ * presence changes once. told and filled: node 1's counters after it.
  */
-static void test_deaf_node_catches_up(void **state)
+static void deaf_spell(bool restart, int told, int filled)
 {
     char topic[96];
     struct rawws *alice = on_node(0, "alice");
@@ -235,7 +243,8 @@ static void test_deaf_node_catches_up(void **state)
                                             "marked:2"};
     static const char *const alice_wants[] = {"leave:carol", "join:dave"};
 
-    (void)state;
+    char metric[96];
+
     itest_topic(topic, sizeof(topic), "deaf/room");
     assert_int_equal(itest_pub(alice, 2, topic, "{\"t\":1}"), 1);
     assert_int_equal(itest_pub(alice, 3, topic, "{\"t\":2}"), 2);
@@ -261,7 +270,7 @@ static void test_deaf_node_catches_up(void **state)
     }
     assert_true(itest_nothing_more(bob, 4, ITEST_QUIET_MS));
 
-    deaf_begin(1);
+    deaf_begin(1, restart);
     wait_back(0);
     rawws_close(carol);
     assert_true(redis_member_becomes(topic, "carol", false));
@@ -274,12 +283,30 @@ static void test_deaf_node_catches_up(void **state)
     expect_events(bob, topic, bob_wants, 3, 90);
     expect_events(alice, topic, alice_wants, 2, 91);
     /* node 1 told them from its re-read and the marked log */
-    assert_true(metrics_have(1, "\nparley_cluster_presence_told_total 2\n"));
-    assert_true(metrics_have(1, "\nparley_cluster_marked_filled_total 1\n"));
+    snprintf(metric, sizeof(metric),
+             "\nparley_cluster_presence_told_total %d\n", told);
+    assert_true(metrics_have(1, metric));
+    snprintf(metric, sizeof(metric),
+             "\nparley_cluster_marked_filled_total %d\n", filled);
+    assert_true(metrics_have(1, metric));
     rawws_close(alice);
     rawws_close(bob);
     rawws_close(bob0);
     rawws_close(dave);
+}
+
+static void test_deaf_node_catches_up(void **state)
+{
+    (void)state;
+    deaf_spell(false, 2, 1);
+}
+
+/* The same across redis-server SIGKILLed and started again on its AOF
+ * (the marked log and the members come back with it). */
+static void test_deaf_across_redis_restart(void **state)
+{
+    (void)state;
+    deaf_spell(true, 4, 2);
 }
 
 #define SUB "{\"op\":\"sub\",\"id\":%lld,\"topic\":\"%s\"%.0lld}"
@@ -303,7 +330,7 @@ static void test_pattern_new_topic_while_deaf(void **state)
     snprintf(topic, sizeof(topic), "%s/new", base);
     ok_of(sub, 2, SUB, pat, 0);
 
-    deaf_begin(1);
+    deaf_begin(1, false);
     wait_back(0);
     assert_int_equal(itest_pub(pub, 2, topic, "{\"n\":1}"), 1);
     assert_int_equal(itest_pub(pub, 3, topic, "{\"n\":2}"), 2);
@@ -332,6 +359,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deaf_node_catches_up),
         cmocka_unit_test(test_pattern_new_topic_while_deaf),
+        cmocka_unit_test(test_deaf_across_redis_restart),
     };
 
     return itest_exit_code(cmocka_run_group_tests(tests, setup, teardown));
