@@ -1670,10 +1670,10 @@ static int op_start(void *engine)
     rc = redis_node_new(&rs->node, rs->loop, rs->link, &nc);
     if (rc < 0)
         return rc;
-    /* A step of about 1000 keys every 20 ms: 50,000 keys a second for
-     * one node (more with more nodes), each step short; once over, one
-     * step per node start. */
-    rc = redis_backfill_new(&rs->backfill, rs->loop, rs->link, 20, 1000);
+    /* A step of about 250 keys every 20 ms: under a millisecond of Redis
+     * each (tests/bench/backfill-cost.sh), 12,500 keys a second for one
+     * node (more with more nodes); once over, one step per node start. */
+    rc = redis_backfill_new(&rs->backfill, rs->loop, rs->link, 20, 250);
     if (rc < 0 || rs->cfg.retain_age_ms <= 0)
         return rc;
     return redis_sweep_new(&rs->sweep, rs->loop, rs->link, &sweep_cfg);
