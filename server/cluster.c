@@ -79,7 +79,7 @@ void cluster_attach(struct server *srv)
 void cluster_metrics(struct server *srv, struct pl_buf *b)
 {
     struct redis_storage_stats st;
-    char line[2048];
+    char line[3072];
 
     if (srv->redis == NULL)
         return;
@@ -109,10 +109,23 @@ void cluster_metrics(struct server *srv, struct pl_buf *b)
              "# TYPE parley_cluster_ephemeral_unsent_total counter\n"
              "parley_cluster_ephemeral_unsent_total %" PRIu64 "\n"
              "# TYPE parley_cluster_ephemeral_heard_total counter\n"
-             "parley_cluster_ephemeral_heard_total %" PRIu64 "\n",
+             "parley_cluster_ephemeral_heard_total %" PRIu64 "\n"
+             "# HELP parley_cluster_marked_filled_total Moved read markers "
+             "read back from the marked log after a gap.\n"
+             "# TYPE parley_cluster_marked_filled_total counter\n"
+             "parley_cluster_marked_filled_total %" PRIu64 "\n"
+             "# HELP parley_cluster_marked_lost_total Moved read markers "
+             "trimmed from the marked log before this node read them.\n"
+             "# TYPE parley_cluster_marked_lost_total counter\n"
+             "parley_cluster_marked_lost_total %" PRIu64 "\n"
+             "# HELP parley_cluster_presence_told_total Joins and leaves "
+             "told after a lost pub/sub connection, from a member re-read.\n"
+             "# TYPE parley_cluster_presence_told_total counter\n"
+             "parley_cluster_presence_told_total %" PRIu64 "\n",
              st.live_nodes, st.up ? 1 : 0, st.link_drops, st.timeouts,
              st.filled, st.lost, st.epoch_resets, st.relayed,
-             st.relay_unsent, st.heard_ephemeral);
+             st.relay_unsent, st.heard_ephemeral, st.marked_filled,
+             st.marked_lost, st.presence_told);
     pl_buf_cstr(b, line);
 }
 

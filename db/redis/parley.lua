@@ -12,7 +12,9 @@ Payload text (see redis_layout.h):
     c <seq> <ts> <retain 0|1> <epoch> <edit_of> <redacts> <reply_to>
       <redacted 0|1> <fromlen> <from><data>      (chat, #16; one line)
     j <user> / l <user>
-    k <node> <seq> <userlen> <user><topic>      (on pl:marked)
+    k <n> <epoch> <node> <seq> <userlen> <user><topic>  (on pl:marked; n
+      numbers the cluster's marker moves, kept in pl:marked:log so a node
+      that was deaf reads back what it missed)
 A message with no chat relation keeps the `m` form, byte for byte.
 Numbers are formatted with %d: Lua 5.1 would print large numbers with an
 exponent.
@@ -367,6 +369,46 @@ local function sweep_age(keys, args)
     return {done, 0}
 end
 
+--[[
+pl_backfill: KEYS topics, cursor; ARGV count.
+The registry learns a topic with its first message, so topics first
+published by a release before the registry existed are not in it, and
+the age sweep, unread, topic lists and pattern subs would miss them. One
+SCAN step (COUNT count) over the topics' seq keys, adding each topic
+named by one to the registry; the SCAN cursor lives in `cursor`, shared
+by all nodes (each call takes the next step; ZADD is idempotent), and is
+set to 'done' when the walk is over, after which a call does nothing. A
+key is a topic's only when it parses exactly as redis_layout.c writes it:
+pl:<n>:{<topic of n bytes>}:seq (pl:marked:seq and the like do not).
+Returns {keys looked at, names added, 1 when the walk is over}.
+]]
+local function backfill(keys, args)
+    local cur = redis.call('GET', keys[2])
+    if cur == 'done' then
+        return {0, 0, 1}
+    end
+    local r = redis.call('SCAN', cur or '0', 'MATCH', 'pl:*:seq',
+                         'COUNT', args[1])
+    local added = 0
+    for _, k in ipairs(r[2]) do
+        local n = string.match(k, '^pl:(%d+):{')
+        if n then
+            local len = tonumber(n)
+            local start = #n + 6
+            local t = string.sub(k, start, start + len - 1)
+            if #t == len and string.sub(k, start + len) == '}:seq' then
+                added = added + redis.call('ZADD', keys[1], 'NX', 0, t)
+            end
+        end
+    end
+    if r[1] == '0' then
+        redis.call('SET', keys[2], 'done')
+        return {#r[2], added, 1}
+    end
+    redis.call('SET', keys[2], r[1])
+    return {#r[2], added, 0}
+end
+
 local function meta(seq_key, epoch_key)
     local last = tonumber(redis.call('GET', seq_key) or '0')
     local epoch = redis.call('GET', epoch_key) or ''
@@ -472,12 +514,16 @@ local function retained(keys, args)
 end
 
 --[[
-pl_mark: KEYS seq, marks; ARGV user, seq wanted, node id, channel, topic.
+pl_mark: KEYS seq, marks [, marked seq, marked log, marked epoch]; ARGV
+user, seq wanted, node id, channel, topic.
 Moves user's read marker up to min(wanted, latest), never back; when it
-moved, publishes `k <node> <marker> <userlen> <user><topic>` on channel
-so every node tells the user's connections. Returns {marker, moved 0|1,
+moved, publishes `k <n> <epoch> <node> <marker> <userlen> <user><topic>`
+on channel so every node tells the user's connections, after appending it
+to the marked log as entry <n>-0 (the newest MARKED_LOG_MAX kept; without
+those keys, n is 0 and nothing is kept). Returns {marker, moved 0|1,
 latest}; latest 0 means nothing is stored (the caller's bad_request).
 ]]
+local MARKED_LOG_MAX = '10000'
 local function mark(keys, args)
     local latest = tonumber(redis.call('GET', keys[1]) or '0')
     local user = args[1]
@@ -494,8 +540,22 @@ local function mark(keys, args)
     end
     local m = string.format('%d', want)
     redis.call('HSET', keys[2], user, m)
-    redis.call('PUBLISH', args[4], 'k ' .. args[3] .. ' ' .. m .. ' ' ..
-               string.format('%d', #user) .. ' ' .. user .. args[5])
+    local tail = args[3] .. ' ' .. m .. ' ' .. string.format('%d', #user) ..
+                 ' ' .. user .. args[5]
+    if #keys < 5 then
+        redis.call('PUBLISH', args[4], 'k 0 - ' .. tail)
+        return {want, 1, latest}
+    end
+    -- The move is numbered and kept (a bounded log), so that a node whose
+    -- pub/sub connection was down reads back the moves it did not hear
+    -- (pl_since over these keys), as it fills a topic's gap.
+    local t = redis.call('TIME')
+    local epoch = epoch_of(keys[5], t[1] .. t[2])
+    local n = string.format('%d', redis.call('INCR', keys[3]))
+    local payload = 'k ' .. n .. ' ' .. epoch .. ' ' .. tail
+    redis.call('XADD', keys[4], 'MAXLEN', '~', MARKED_LOG_MAX, n .. '-0',
+               't', string.format('%d', now_ms()), 'm', payload)
+    redis.call('PUBLISH', args[4], payload)
     return {want, 1, latest}
 end
 
@@ -666,3 +726,4 @@ redis.register_function('pl_node_beat', node_beat)
 redis.register_function('pl_node_reap', node_reap)
 redis.register_function('pl_node_leave', node_leave)
 redis.register_function('pl_sweep_age', sweep_age)
+redis.register_function('pl_backfill', backfill)

@@ -28,6 +28,7 @@ struct call {
     enum call_kind kind;
     bool with_oldest; /* pl_since's reply carries the oldest seq */
     bool single;      /* pl_retained: one payload or '' */
+    enum redis_event_kind row_kind; /* rows' kind: MSG, or MARKED */
     union {
         redis_pub_cb pub;
         redis_rows_cb rows;
@@ -142,7 +143,7 @@ static void rows_done(struct call *c, const redisReply *r)
 
         if (!is_str(e) ||
             redis_event_parse(e->str, e->len, &rows[i - head]) < 0 ||
-            rows[i - head].kind != REDIS_EVENT_MSG) {
+            rows[i - head].kind != c->row_kind) {
             free(rows);
             fail(c, -EPROTO);
             return;
@@ -393,8 +394,10 @@ static struct call *rows_call(redis_rows_cb cb, void *ud)
 {
     struct call *c = call_new(CALL_ROWS, ud);
 
-    if (c != NULL)
+    if (c != NULL) {
         c->cb.rows = cb;
+        c->row_kind = REDIS_EVENT_MSG;
+    }
     return c;
 }
 
@@ -409,6 +412,29 @@ int redis_call_since(struct redis_link *l, const char *topic, uint64_t since,
     if (c != NULL)
         c->with_oldest = true;
     return topic_call(l, c, "pl_since", topic, read_kinds, 4, a1, a2);
+}
+
+int redis_call_marked_since(struct redis_link *l, uint64_t since,
+                            uint32_t limit, redis_rows_cb cb, void *ud)
+{
+    struct call *c = rows_call(cb, ud);
+    char a1[24], a2[16];
+    const char *argv[8] = {"FCALL",
+                           "pl_since",
+                           "3",
+                           REDIS_LAYOUT_MARKED_SEQ,
+                           REDIS_LAYOUT_MARKED_LOG,
+                           REDIS_LAYOUT_MARKED_EPOCH,
+                           a1,
+                           a2};
+
+    if (c == NULL)
+        return -ENOMEM;
+    c->with_oldest = true;
+    c->row_kind = REDIS_EVENT_MARKED;
+    snprintf(a1, sizeof(a1), "%" PRIu64, since);
+    snprintf(a2, sizeof(a2), "%" PRIu32, limit);
+    return call_send(l, c, 8, argv, NULL);
 }
 
 int redis_call_history(struct redis_link *l, const char *topic, uint64_t before,
@@ -539,9 +565,19 @@ int redis_call_mark(struct redis_link *l, const char *topic, const char *user,
                                                   REDIS_KEY_MARKS};
     char keys[2][REDIS_NAME_MAX];
     char want[24];
-    const char *argv[10] = {
-        "FCALL", "pl_mark",           "2",  keys[0], keys[1], user, want,
-        node,    REDIS_LAYOUT_MARKED, topic};
+    const char *argv[13] = {"FCALL",
+                            "pl_mark",
+                            "5",
+                            keys[0],
+                            keys[1],
+                            REDIS_LAYOUT_MARKED_SEQ,
+                            REDIS_LAYOUT_MARKED_LOG,
+                            REDIS_LAYOUT_MARKED_EPOCH,
+                            user,
+                            want,
+                            node,
+                            REDIS_LAYOUT_MARKED,
+                            topic};
     struct call *c = NULL;
 
     if (topic_keys(keys, topic, kinds, 2) < 0)
@@ -551,7 +587,7 @@ int redis_call_mark(struct redis_link *l, const char *topic, const char *user,
     if (c == NULL)
         return -ENOMEM;
     c->cb.ints = cb;
-    return call_send(l, c, 10, argv, NULL);
+    return call_send(l, c, 13, argv, NULL);
 }
 
 /* FCALL fn with kinds[0..nk) of each of topics[0..n) as its keys, then
@@ -671,4 +707,18 @@ int redis_call_sweep_age(struct redis_link *l, int64_t min_ts,
     snprintf(n, sizeof(n), "%" PRIu32, topics);
     snprintf(b, sizeof(b), "%" PRIu32, budget);
     return call_send(l, c, 8, argv, NULL);
+}
+
+int redis_call_backfill(struct redis_link *l, uint32_t count, redis_ints_cb cb,
+                        void *ud)
+{
+    char n[16];
+    const char *argv[6] = {"FCALL", "pl_backfill", "2", REDIS_LAYOUT_TOPICS,
+                           REDIS_LAYOUT_BACKFILL, n};
+    struct call *c = ints_call(cb, ud);
+
+    if (c == NULL)
+        return -ENOMEM;
+    snprintf(n, sizeof(n), "%" PRIu32, count);
+    return call_send(l, c, 6, argv, NULL);
 }

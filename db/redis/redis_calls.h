@@ -83,6 +83,12 @@ typedef void (*redis_rows_cb)(int err, const struct redis_rows *res, void *ud);
 int redis_call_since(struct redis_link *l, const char *topic, uint64_t since,
                      uint32_t limit, redis_rows_cb cb, void *ud);
 
+/* FCALL pl_since over the marked log: the moved read markers numbered
+ * above since, at most limit (rows of kind MARKED; latest and epoch are
+ * the log's). */
+int redis_call_marked_since(struct redis_link *l, uint64_t since,
+                            uint32_t limit, redis_rows_cb cb, void *ud);
+
 /* FCALL pl_history: the newest limit messages with seq < before (before 0:
  * no bound), oldest first. */
 int redis_call_history(struct redis_link *l, const char *topic, uint64_t before,
@@ -115,7 +121,7 @@ typedef void (*redis_ints_cb)(int err, size_t n, const long long *v,
                               void *ud);
 
 /* FCALL pl_mark: user's marker in topic up to seq (never back); a move is
- * published on pl:marked with node. v = {marker, moved, latest}. */
+ * kept in the marked log and published on pl:marked with node. v = {marker, moved, latest}. */
 int redis_call_mark(struct redis_link *l, const char *topic, const char *user,
                     int64_t seq, const char *node, redis_ints_cb cb, void *ud);
 
@@ -147,6 +153,12 @@ int redis_call_node_reap(struct redis_link *l, uint32_t limit, redis_list_cb cb,
 int redis_call_sweep_age(struct redis_link *l, int64_t min_ts,
                          uint32_t topics, uint32_t budget, redis_ints_cb cb,
                          void *ud);
+
+/* FCALL pl_backfill: one SCAN step of about count keys, adding the
+ * topics their seq keys name to the registry, the cursor shared by all
+ * nodes. v = {keys looked at, names added, over 0|1}. */
+int redis_call_backfill(struct redis_link *l, uint32_t count, redis_ints_cb cb,
+                        void *ud);
 
 /* ZRANGEBYLEX pl:topics: up to count registered topics that start with
  * prefix, in byte order, after `after` (NULL: from the first). */

@@ -133,18 +133,28 @@ static int number(const char **p, const char *end, uint64_t *out)
     return 0;
 }
 
-/* k <node> <seq> <userlen> <user><topic>, p after "k ". */
+/* A word up to the next space, which must exist: *p moves past it. */
+static int word(const char **p, const char *end, const char **w, size_t *n)
+{
+    const char *e = memchr(*p, ' ', (size_t)(end - *p));
+
+    if (e == NULL || e == *p)
+        return -EINVAL;
+    *w = *p;
+    *n = (size_t)(e - *p);
+    *p = e + 1;
+    return 0;
+}
+
+/* k <n> <epoch> <node> <marker> <userlen> <user><topic>, p after "k ". */
 static int marked_parse(const char *p, const char *end, struct redis_event *r)
 {
-    const char *e = memchr(p, ' ', (size_t)(end - p));
     uint64_t user_len = 0;
 
-    if (e == NULL || e == p)
-        return -EINVAL;
-    r->node = p;
-    r->node_len = (size_t)(e - p);
-    p = e + 1;
-    if (number(&p, end, &r->seq) < 0 || number(&p, end, &user_len) < 0 ||
+    if (number(&p, end, &r->seq) < 0 ||
+        word(&p, end, &r->epoch, &r->epoch_len) < 0 ||
+        word(&p, end, &r->node, &r->node_len) < 0 ||
+        number(&p, end, &r->marker) < 0 || number(&p, end, &user_len) < 0 ||
         user_len == 0 || user_len >= (uint64_t)(end - p))
         return -EINVAL;
     r->user = p;

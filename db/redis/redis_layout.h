@@ -40,9 +40,11 @@
  *                     the m form, so old payloads read the same
  *     j <user>        a user joined the topic's presence (first node)
  *     l <user>        a user left it (last node)
- *     k <node> <seq> <userlen> <user><topic>
- *                     on pl:marked: user's marker in topic moved to seq,
- *                     by a connection on node
+ *     k <n> <epoch> <node> <marker> <userlen> <user><topic>
+ *                     on pl:marked: user's marker in topic moved to
+ *                     marker, by a connection on node; n numbers it in
+ *                     pl:marked:log (0: not logged), so a node that lost
+ *                     its link fills what it missed
  *     e <node> <n> <ts> <retain 0|1> <fromlen> <from><data>
  *                     on pl:ch:<T> only, never stored: a message of an
  *                     ephemeral topic published on node, the node's n-th
@@ -112,8 +114,14 @@ int redis_layout_pres_field(char *buf, size_t n, const char *topic,
 #define REDIS_LAYOUT_TOPICS "pl:topics"
 /* The age sweep's cursor in pl:topics (one for all nodes). */
 #define REDIS_LAYOUT_SWEEP "pl:sweep"
-/* The channel of moved read markers. */
+/* The registry backfill's SCAN cursor ('done' when over; all nodes). */
+#define REDIS_LAYOUT_BACKFILL "pl:backfill"
+/* The channel of moved read markers, and the log that keeps the newest
+ * of them (seq, stream, epoch: pl_since reads it as it reads a topic). */
 #define REDIS_LAYOUT_MARKED "pl:marked"
+#define REDIS_LAYOUT_MARKED_SEQ "pl:marked:seq"
+#define REDIS_LAYOUT_MARKED_LOG "pl:marked:log"
+#define REDIS_LAYOUT_MARKED_EPOCH "pl:marked:epoch"
 
 enum redis_event_kind {
     REDIS_EVENT_MSG = 'm',
@@ -125,7 +133,9 @@ enum redis_event_kind {
 
 /* One decoded payload. Text fields point into the parsed buffer (borrowed,
  * not NUL-terminated); only user is set for join and leave; a marker
- * (kind MARKED) sets node, seq, user and topic; an ephemeral message
+ * (kind MARKED) sets seq (its number in the marked log, 0: not logged),
+ * epoch (the log's), node, marker (the read marker), user and topic; an
+ * ephemeral message
  * (kind EPHEMERAL) sets node, seq (the node's counter n), ts, retain, from
  * and data. A `c` payload decodes as kind MSG with its relations set. */
 struct redis_event {
@@ -147,6 +157,7 @@ struct redis_event {
     size_t node_len;
     const char *topic;
     size_t topic_len;
+    uint64_t marker; /* MARKED: where the user's read marker is now */
     const char *raw; /* an `r` prefix's exact MQTT payload, or NULL */
     size_t raw_len;
 };

@@ -38,14 +38,18 @@
 #include <string.h>
 
 #include "errors.h"
+#include "redis_backfill.h"
 #include "redis_calls.h"
 #include "redis_gap.h"
 #include "redis_layout.h"
 #include "redis_link.h"
+#include "redis_marked.h"
 #include "redis_node.h"
 #include "redis_presence.h"
+#include "redis_pview.h"
 #include "redis_relay.h"
 #include "redis_sweep.h"
+#include "topic.h"
 
 #define RTOPIC_BUCKETS 1024
 #define FILL_ROWS 256
@@ -58,6 +62,9 @@
 #define UNREAD_BUDGET (4 * STORE_UNREAD_MAX)
 /* Bounded wait in stop for replies still in flight. */
 #define STOP_WAIT_MS 5000
+/* Member reads in flight at most (presence views, after a lost
+ * connection every topic with presence subscribers here reads once). */
+#define PRES_READS_MAX 32
 
 /* A submitted job and what the engine needs to finish it in order. */
 struct rjob {
@@ -79,13 +86,34 @@ struct rtopic {
     bool sub_active;    /* Redis confirmed the channel's SUBSCRIBE */
     uint64_t heard_max; /* highest seq heard before it was tracked */
     struct redis_gap gap;
+    unsigned pres_local; /* users here with a presence subscription */
+    bool pres_queued;    /* its member read waits in pres_due */
+    uint64_t pres_gen;   /* the member read in flight (0: none) */
+    struct redis_pview pres; /* the members told to them */
+};
+
+/* A topic whose member read waits for a free slot (by name: the topic may
+ * be gone by then). */
+struct pres_due {
+    struct pres_due *next;
+    char name[];
+};
+
+/* One MQTT pattern watched under a prefix, and how many watch it. */
+struct rpat_name {
+    struct rpat_name *next;
+    unsigned refs;
+    char pattern[];
 };
 
 struct rpattern {
     struct rpattern *next;
     char *prefix;       /* the literal part before the first wildcard */
+    struct rpat_name *names; /* the patterns sharing the prefix */
     unsigned refs;
     bool active;        /* Redis confirmed its PSUBSCRIBE */
+    bool relist;        /* deaf for a while: topics new to it are owed */
+    bool relisting;     /* its registry listing is in flight */
 };
 
 struct redis_storage {
@@ -108,8 +136,15 @@ struct redis_storage {
     struct rtopic *topics[RTOPIC_BUCKETS];
     struct rpattern *patterns;
     struct redis_presence pres; /* this node's members in Redis */
+    struct redis_marked marked; /* moved read markers, gap-filled */
+    bool marked_active;         /* pl:marked's SUBSCRIBE is confirmed */
+    bool marked_due;            /* and the marked log must be read */
+    unsigned pres_reads;        /* member reads in flight */
+    uint64_t pres_gen;          /* the last member read's number */
+    struct pres_due *pres_due, **pres_due_tail;
     struct redis_relay relay;   /* ephemeral messages across nodes */
     struct redis_sweep *sweep;  /* --retain-age for idle topics; NULL: 0 */
+    struct redis_backfill *backfill; /* old topics into the registry */
     struct redis_storage_stats stats;
 };
 
@@ -150,6 +185,7 @@ static struct rtopic *rtopic_get(struct redis_storage *rs, const char *name)
         free(t);
         return NULL;
     }
+    redis_pview_init(&t->pres);
     h = name_hash(name);
     t->next = rs->topics[h];
     rs->topics[h] = t;
@@ -173,11 +209,13 @@ static void rtopic_maybe_free(struct redis_storage *rs, struct rtopic *t)
 {
     struct rtopic **pp = &rs->topics[name_hash(t->name)];
 
-    if (t->watchers > 0 || t->gap.filling || covered_by_pattern(rs, t->name))
+    if (t->watchers > 0 || t->gap.filling || t->pres_local > 0 ||
+        covered_by_pattern(rs, t->name))
         return;
     while (*pp != t)
         pp = &(*pp)->next;
     *pp = t->next;
+    redis_pview_clear(&t->pres);
     free(t->name);
     free(t);
 }
@@ -354,30 +392,54 @@ static void hand_over(struct redis_storage *rs, const char *topic,
     done_append(rs, job);
 }
 
-/* A join or leave, published by Redis once for the whole cluster. Only
- * exact subscriptions take presence, so pattern copies are ignored. */
+/* Tell the hub that user joined or left topic (the hub tells the topic's
+ * presence subscribers here). */
 static void hand_presence(struct redis_storage *rs, const char *topic,
-                          const struct redis_event *ev)
+                          const char *user, size_t user_len, bool join)
 {
     struct store_job *job = NULL;
 
     if (rs->listener == NULL)
         return;
     job = store_job_new(STORE_JOB_HEARD, topic);
-    if (job == NULL || copy_text(&job->from, ev->user, ev->user_len) < 0) {
+    if (job == NULL || copy_text(&job->from, user, user_len) < 0) {
         store_job_free(&job);
         return;
     }
-    job->presence = ev->kind == REDIS_EVENT_JOIN ? 1 : -1;
+    job->presence = join ? 1 : -1;
     job->done = rs->listener;
     job->done_ctx = rs->listener_ctx;
     done_append(rs, job);
 }
 
+/* A join or leave, published by Redis once for the whole cluster. Only
+ * exact subscriptions take presence, so pattern copies are ignored. The
+ * topic's view follows it, to tell only what changed after a lost
+ * connection. */
+static void heard_presence(struct redis_storage *rs, const char *topic,
+                           const struct redis_event *ev)
+{
+    bool join = ev->kind == REDIS_EVENT_JOIN;
+    struct rtopic *t = rtopic_find(rs, topic);
+
+    hand_presence(rs, topic, ev->user, ev->user_len, join);
+    if (t != NULL && t->pres_local > 0) {
+        char *user = NULL;
+
+        if (copy_text(&user, ev->user, ev->user_len) < 0) {
+            t->pres.stale = true;
+            return;
+        }
+        (void)redis_pview_heard(&t->pres, user, join);
+        free(user);
+    }
+}
+
 /* A read marker another node moved: the hub tells the user's connections
  * here. This node's own marks are told by the hub as they complete. */
-static void hand_marked(struct redis_storage *rs, const struct redis_event *ev)
+static void hand_marked(void *ud, const struct redis_event *ev)
 {
+    struct redis_storage *rs = ud;
     const char *me = rs->node != NULL ? redis_node_id(rs->node) : "";
     struct store_job *job = NULL;
 
@@ -390,7 +452,7 @@ static void hand_marked(struct redis_storage *rs, const struct redis_event *ev)
         store_job_free(&job);
         return;
     }
-    job->seq = (int64_t)ev->seq;
+    job->seq = (int64_t)ev->marker;
     job->marked = true;
     job->done = rs->listener;
     job->done_ctx = rs->listener_ctx;
@@ -492,6 +554,19 @@ static void fill_start(struct redis_storage *rs, struct rtopic *t)
     }
 }
 
+/* Whether a pattern covering name was deaf and has not listed its
+ * topics again yet. */
+static bool relist_covers(const struct redis_storage *rs, const char *name)
+{
+    const struct rpattern *p = NULL;
+
+    for (p = rs->patterns; p != NULL; p = p->next)
+        if ((p->relist || p->relisting) &&
+            strncmp(name, p->prefix, strlen(p->prefix)) == 0)
+            return true;
+    return false;
+}
+
 static void on_message(void *ud, const char *channel, const char *pattern,
                        const char *payload, size_t len)
 {
@@ -505,7 +580,7 @@ static void on_message(void *ud, const char *channel, const char *pattern,
         if (strcmp(channel, REDIS_LAYOUT_MARKED) == 0 &&
             redis_event_parse(payload, len, &ev) == 0 &&
             ev.kind == REDIS_EVENT_MARKED)
-            hand_marked(rs, &ev);
+            redis_marked_heard(&rs->marked, &ev);
         return;
     }
     if (redis_event_parse(payload, len, &ev) < 0)
@@ -516,7 +591,7 @@ static void on_message(void *ud, const char *channel, const char *pattern,
     }
     if (ev.kind != REDIS_EVENT_MSG) {
         if (pattern == NULL)
-            hand_presence(rs, topic, &ev);
+            heard_presence(rs, topic, &ev);
         return;
     }
     t = rtopic_find(rs, topic);
@@ -531,8 +606,11 @@ static void on_message(void *ud, const char *channel, const char *pattern,
                 t->heard_max = ev.seq;
             return;
         }
-        /* first heard through a pattern: what came before is not owed */
-        redis_gap_init(&t->gap, ev.seq - 1, ev.epoch, ev.epoch_len);
+        /* First heard through a pattern: what came before is not owed,
+         * unless the pattern was deaf meanwhile (the topic may be new
+         * since, its first messages unheard): then from the start. */
+        redis_gap_init(&t->gap, relist_covers(rs, topic) ? 0 : ev.seq - 1,
+                       ev.epoch, ev.epoch_len);
         t->tracked = true;
     }
     before = t->gap.epoch_changes;
@@ -551,7 +629,12 @@ static void on_message(void *ud, const char *channel, const char *pattern,
     }
 }
 
-/* After a lost connection every tracked topic may have missed messages. */
+static void pres_maybe_read(struct redis_storage *rs, struct rtopic *t);
+static void marked_sync(struct redis_storage *rs);
+static void pattern_relist(struct redis_storage *rs, struct rpattern *p);
+
+/* After a lost connection every tracked topic may have missed messages,
+ * and presence and marker events. */
 static void on_state(void *ud, bool up)
 {
     struct redis_storage *rs = ud;
@@ -565,20 +648,37 @@ static void on_state(void *ud, bool up)
         for (i = 0; i < RTOPIC_BUCKETS; i++) {
             struct rtopic *t = NULL;
 
-            for (t = rs->topics[i]; t != NULL; t = t->next)
+            for (t = rs->topics[i]; t != NULL; t = t->next) {
                 t->sub_active = false;
+                /* join/leave events are lost until it is back */
+                if (t->pres_local > 0)
+                    t->pres.stale = true;
+            }
         }
-        for (p = rs->patterns; p != NULL; p = p->next)
+        for (p = rs->patterns; p != NULL; p = p->next) {
             p->active = false;
+            p->relist = true;
+        }
+        rs->marked_active = false;
+        rs->marked_due = true;
         state_unpark(rs, true);
         return;
     }
     for (i = 0; i < RTOPIC_BUCKETS; i++) {
         struct rtopic *t = NULL;
 
-        for (t = rs->topics[i]; t != NULL; t = t->next)
+        for (t = rs->topics[i]; t != NULL; t = t->next) {
             if (t->tracked && redis_gap_fill_begin(&t->gap))
                 fill_start(rs, t);
+            pres_maybe_read(rs, t); /* if its SUBSCRIBE came first */
+        }
+    }
+    marked_sync(rs);
+    {
+        struct rpattern *p = NULL;
+
+        for (p = rs->patterns; p != NULL; p = p->next)
+            pattern_relist(rs, p);
     }
     if (rs->node != NULL)
         redis_presence_repair(&rs->pres, rs->link, redis_node_id(rs->node));
@@ -768,6 +868,229 @@ static void state_unpark(struct redis_storage *rs, bool fail)
     inflight_advance(rs);
 }
 
+/* ------------------------------------------------------------------ */
+/* patterns after a deaf spell: topics new to them are owed from seq 1  */
+
+/*
+ * A pattern's node follows only the topics it heard or listed; a topic
+ * whose first messages were published while the pub/sub connection was
+ * down is neither, and its first message heard would start it there,
+ * losing the earlier ones. So once the link is up and the PSUBSCRIBE
+ * confirmed again, the pattern lists the registry under its prefix (as
+ * a pattern sub does, at most UNREAD_PAGES pages) and fills every topic
+ * it does not follow from the start: such a topic is new since the
+ * pattern's sub (one older would have been listed then, or heard), so
+ * all of it is owed. Until the listing is in, a topic first heard under
+ * the pattern starts from the start too (relist_covers).
+ */
+struct relist_ctx {
+    struct redis_storage *rs;
+    unsigned pages;
+    char prefix[];
+};
+
+static struct rpattern *rpattern_by_prefix(struct redis_storage *rs,
+                                           const char *prefix)
+{
+    struct rpattern *p = rs->patterns;
+
+    while (p != NULL && strcmp(p->prefix, prefix) != 0)
+        p = p->next;
+    return p;
+}
+
+/* Follow name from its start when one of p's patterns matches it and
+ * nothing here follows it yet. */
+static void relist_follow(struct redis_storage *rs, const struct rpattern *p,
+                          const char *name)
+{
+    struct rtopic *t = rtopic_find(rs, name);
+    const struct rpat_name *pn = p->names;
+
+    if (t != NULL && (t->tracked || t->watchers > 0))
+        return; /* followed, or a STATE read settles its start */
+    while (pn != NULL && !pl_topic_match(pn->pattern, name))
+        pn = pn->next;
+    if (pn == NULL)
+        return; /* under the prefix, matched by none: nobody's here */
+    t = rtopic_get(rs, name);
+    if (t == NULL)
+        return;
+    redis_gap_init(&t->gap, 0, "", 0);
+    t->tracked = true;
+    if (redis_gap_fill_begin(&t->gap))
+        fill_start(rs, t);
+}
+
+static void relist_done(int err, size_t n, const char *const *items, void *ud)
+{
+    struct relist_ctx *rc = ud;
+    struct redis_storage *rs = rc->rs;
+    struct rpattern *p = rpattern_by_prefix(rs, rc->prefix);
+
+    if (p == NULL || err != 0) {
+        if (p != NULL)
+            p->relisting = false; /* relist stays set: the next link-up */
+        free(rc);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        relist_follow(rs, p, items[i]);
+    if (n == UNREAD_PAGE && ++rc->pages < UNREAD_PAGES &&
+        redis_call_topics(rs->link, rc->prefix, items[n - 1], UNREAD_PAGE,
+                          relist_done, rc) == 0)
+        return;
+    p->relisting = false;
+    free(rc);
+}
+
+static void pattern_relist(struct redis_storage *rs, struct rpattern *p)
+{
+    size_t n = strlen(p->prefix);
+    struct relist_ctx *rc = NULL;
+
+    if (!p->relist || p->relisting || !p->active || !redis_link_up(rs->link))
+        return;
+    rc = calloc(1, sizeof(*rc) + n + 1);
+    if (rc == NULL)
+        return;
+    rc->rs = rs;
+    memcpy(rc->prefix, p->prefix, n + 1);
+    if (redis_call_topics(rs->link, rc->prefix, NULL, UNREAD_PAGE, relist_done,
+                          rc) != 0) {
+        free(rc);
+        return;
+    }
+    p->relist = false;
+    p->relisting = true;
+}
+
+/* ------------------------------------------------------------------ */
+/* presence views: after a lost connection, what changed is told        */
+
+struct pres_read {
+    struct redis_storage *rs;
+    uint64_t gen;
+    char name[];
+};
+
+static void pres_tell(void *ud, const char *user, bool join)
+{
+    struct pres_read *pr = ud;
+
+    pr->rs->stats.presence_told++;
+    hand_presence(pr->rs, pr->name, user, strlen(user), join);
+}
+
+static void pres_next(struct redis_storage *rs);
+
+/* The members of a topic with presence subscribers here: the view takes
+ * them, and the subscribers hear each join and leave they missed. */
+static void pres_read_done(int err, size_t n, const char *const *items,
+                           void *ud)
+{
+    struct pres_read *pr = ud;
+    struct redis_storage *rs = pr->rs;
+    struct rtopic *t = rtopic_find(rs, pr->name);
+
+    rs->pres_reads--;
+    if (t != NULL && t->pres_gen == pr->gen) {
+        t->pres_gen = 0;
+        if (err != 0)
+            redis_pview_read_failed(&t->pres);
+        else
+            (void)redis_pview_read_done(&t->pres, items, n, pres_tell, pr);
+    }
+    free(pr);
+    if (rs->link != NULL && !rs->stopping)
+        pres_next(rs);
+}
+
+static void pres_read_send(struct redis_storage *rs, struct rtopic *t)
+{
+    size_t n = strlen(t->name);
+    struct pres_read *pr = malloc(sizeof(*pr) + n + 1);
+
+    if (pr == NULL)
+        return; /* stays due: the next link-up or new member reads */
+    pr->rs = rs;
+    pr->gen = ++rs->pres_gen;
+    memcpy(pr->name, t->name, n + 1);
+    redis_pview_read_begin(&t->pres);
+    if (redis_call_pres_members(rs->link, t->name, pres_read_done, pr) != 0) {
+        redis_pview_read_failed(&t->pres);
+        free(pr);
+        return;
+    }
+    t->pres_gen = pr->gen;
+    rs->pres_reads++;
+}
+
+/* Read t's members when it needs it: presence subscribers here, its
+ * SUBSCRIBE confirmed (so no event falls between the read and what is
+ * heard), and nothing known yet or events possibly missed. At most
+ * PRES_READS_MAX at once; the others wait in pres_due, in order. */
+static void pres_maybe_read(struct redis_storage *rs, struct rtopic *t)
+{
+    struct pres_due *d = NULL;
+    size_t n = 0;
+
+    if (t->pres_local == 0 || !t->sub_active || t->pres_queued ||
+        !redis_pview_due(&t->pres) || !redis_link_up(rs->link))
+        return; /* a SUBSCRIBE confirmed before the link is up: on_state */
+    if (rs->pres_reads < PRES_READS_MAX) {
+        pres_read_send(rs, t);
+        return;
+    }
+    n = strlen(t->name);
+    d = malloc(sizeof(*d) + n + 1);
+    if (d == NULL)
+        return;
+    d->next = NULL;
+    memcpy(d->name, t->name, n + 1);
+    *rs->pres_due_tail = d;
+    rs->pres_due_tail = &d->next;
+    t->pres_queued = true;
+}
+
+/* A read slot is free: the next waiting topic that still needs it. */
+static void pres_next(struct redis_storage *rs)
+{
+    while (rs->pres_due != NULL && rs->pres_reads < PRES_READS_MAX) {
+        struct pres_due *d = rs->pres_due;
+        struct rtopic *t = rtopic_find(rs, d->name);
+
+        rs->pres_due = d->next;
+        if (rs->pres_due == NULL)
+            rs->pres_due_tail = &rs->pres_due;
+        free(d);
+        if (t == NULL)
+            continue;
+        t->pres_queued = false;
+        pres_maybe_read(rs, t);
+    }
+}
+
+static void pres_due_free(struct redis_storage *rs)
+{
+    while (rs->pres_due != NULL) {
+        struct pres_due *d = rs->pres_due;
+
+        rs->pres_due = d->next;
+        free(d);
+    }
+    rs->pres_due_tail = &rs->pres_due;
+}
+
+/* Read the marked log when pl:marked is heard again and the link is up
+ * (the two come in either order). */
+static void marked_sync(struct redis_storage *rs)
+{
+    if (rs->marked_due && rs->marked_active && redis_link_up(rs->link) &&
+        redis_marked_sync(&rs->marked))
+        rs->marked_due = false;
+}
+
 static void on_subscribed(void *ud, const char *channel, bool pattern)
 {
     struct redis_storage *rs = ud;
@@ -779,14 +1102,22 @@ static void on_subscribed(void *ud, const char *channel, bool pattern)
         for (p = rs->patterns; p != NULL; p = p->next)
             if (redis_layout_channel_pattern(glob, sizeof(glob), p->prefix) >
                     0 &&
-                strcmp(glob, channel) == 0)
+                strcmp(glob, channel) == 0) {
                 p->active = true;
+                pattern_relist(rs, p);
+            }
     } else {
         const char *topic = redis_layout_channel_topic(channel);
         struct rtopic *t = topic != NULL ? rtopic_find(rs, topic) : NULL;
 
-        if (t != NULL && t->watchers > 0)
+        if (topic == NULL && strcmp(channel, REDIS_LAYOUT_MARKED) == 0) {
+            rs->marked_active = true;
+            marked_sync(rs);
+        }
+        if (t != NULL && t->watchers > 0) {
             t->sub_active = true;
+            pres_maybe_read(rs, t);
+        }
     }
     state_unpark(rs, false);
 }
@@ -821,10 +1152,23 @@ static void op_presence(void *engine, const char *topic, const char *user,
                         bool join)
 {
     struct redis_storage *rs = engine;
+    struct rtopic *t = NULL;
 
-    if (rs->link != NULL && rs->node != NULL)
-        redis_presence_change(&rs->pres, rs->link, redis_node_id(rs->node),
-                              topic, user, join);
+    if (rs->link == NULL || rs->node == NULL)
+        return;
+    redis_presence_change(&rs->pres, rs->link, redis_node_id(rs->node), topic,
+                          user, join);
+    /* The topic has presence subscribers here while it has members here:
+     * its view lives as long (read once its SUBSCRIBE is confirmed). */
+    if (join && (t = rtopic_get(rs, topic)) != NULL) {
+        t->pres_local++;
+        pres_maybe_read(rs, t);
+    } else if (!join && (t = rtopic_find(rs, topic)) != NULL &&
+               t->pres_local > 0 && --t->pres_local == 0) {
+        redis_pview_clear(&t->pres);
+        t->pres_gen = 0;
+        rtopic_maybe_free(rs, t);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -1327,6 +1671,8 @@ static int op_start(void *engine)
     rc = redis_link_new(&rs->link, rs->loop, &lc);
     if (rc < 0)
         return rc;
+    redis_marked_init(&rs->marked, rs->link, hand_marked, rs);
+    rs->marked_due = true;
     /* Moved read markers reach every node: a user's connections may sit
      * on any of them. */
     rc = redis_link_subscribe(rs->link, REDIS_LAYOUT_MARKED, false);
@@ -1337,6 +1683,12 @@ static int op_start(void *engine)
     nc.ttl_ms = rs->cfg.node_ttl_ms > 0 ? rs->cfg.node_ttl_ms : 30000;
     nc.reap_limit = 16;
     rc = redis_node_new(&rs->node, rs->loop, rs->link, &nc);
+    if (rc < 0)
+        return rc;
+    /* A step of about 250 keys every 20 ms: under a millisecond of Redis
+     * each (tests/bench/backfill-cost.sh), 12,500 keys a second for one
+     * node (more with more nodes); once over, one step per node start. */
+    rc = redis_backfill_new(&rs->backfill, rs->loop, rs->link, 20, 250);
     if (rc < 0 || rs->cfg.retain_age_ms <= 0)
         return rc;
     return redis_sweep_new(&rs->sweep, rs->loop, rs->link, &sweep_cfg);
@@ -1421,8 +1773,47 @@ static void op_stop(void *engine)
     }
     redis_node_free(&rs->node);
     redis_sweep_free(&rs->sweep);
+    redis_backfill_free(&rs->backfill);
     /* Anything still in flight fails (-ECANCELED) into the list. */
     redis_link_free(&rs->link);
+}
+
+/* Count a watch of pattern under p (on), or drop one. */
+static void rpat_name_ref(struct rpattern *p, const char *pattern, bool on)
+{
+    struct rpat_name **pp = &p->names;
+    size_t n = strlen(pattern);
+
+    while (*pp != NULL && strcmp((*pp)->pattern, pattern) != 0)
+        pp = &(*pp)->next;
+    if (on && *pp == NULL) {
+        struct rpat_name *pn = calloc(1, sizeof(*pn) + n + 1);
+
+        if (pn == NULL)
+            return; /* its topics are not followed after a deaf spell */
+        memcpy(pn->pattern, pattern, n + 1);
+        *pp = pn;
+    }
+    if (on) {
+        (*pp)->refs++;
+    } else if (*pp != NULL && --(*pp)->refs == 0) {
+        struct rpat_name *pn = *pp;
+
+        *pp = pn->next;
+        free(pn);
+    }
+}
+
+static void rpattern_free(struct rpattern *p)
+{
+    while (p->names != NULL) {
+        struct rpat_name *pn = p->names;
+
+        p->names = pn->next;
+        free(pn);
+    }
+    free(p->prefix);
+    free(p);
 }
 
 static void op_watch(void *engine, const char *pattern, bool is_pattern,
@@ -1451,15 +1842,16 @@ static void op_watch(void *engine, const char *pattern, bool is_pattern,
                 *pp = p;
             }
             (*pp)->refs++;
+            rpat_name_ref(*pp, pattern, true);
             (void)redis_link_subscribe(rs->link, chan, true);
         } else if (*pp != NULL) {
             struct rpattern *p = *pp;
 
             (void)redis_link_unsubscribe(rs->link, chan, true);
+            rpat_name_ref(p, pattern, false);
             if (--p->refs == 0) {
                 *pp = p->next;
-                free(p->prefix);
-                free(p);
+                rpattern_free(p);
             }
         }
         return;
@@ -1545,6 +1937,7 @@ int redis_storage_new(struct redis_storage **out,
     rs->queued_tail = &rs->queued;
     rs->inflight_tail = &rs->inflight;
     rs->done_tail = &rs->done;
+    rs->pres_due_tail = &rs->pres_due;
     rs->stats.live_nodes = -1;
     *out = rs;
     return 0;
@@ -1567,6 +1960,8 @@ void redis_storage_get_stats(const struct redis_storage *rs,
     *out = rs->stats;
     out->relayed = rs->relay.sent;
     out->relay_unsent = rs->relay.unsent;
+    out->marked_filled = rs->marked.filled;
+    out->marked_lost = rs->marked.gap.lost;
     out->up = rs->link != NULL && redis_link_up(rs->link);
     if (rs->link != NULL) {
         struct redis_link_stats ls;
@@ -1594,6 +1989,7 @@ void redis_storage_free(struct redis_storage **rsp)
     *rsp = NULL;
     redis_node_free(&rs->node);
     redis_sweep_free(&rs->sweep);
+    redis_backfill_free(&rs->backfill);
     redis_link_free(&rs->link);
     while (rs->inflight != NULL) {
         struct rjob *r = rs->inflight;
@@ -1615,17 +2011,18 @@ void redis_storage_free(struct redis_storage **rsp)
             struct rtopic *t = rs->topics[i];
 
             rs->topics[i] = t->next;
+            redis_pview_clear(&t->pres);
             free(t->name);
             free(t);
         }
     }
     redis_presence_cleanup(&rs->pres);
+    pres_due_free(rs);
     while (rs->patterns != NULL) {
         struct rpattern *p = rs->patterns;
 
         rs->patterns = p->next;
-        free(p->prefix);
-        free(p);
+        rpattern_free(p);
     }
     free(rs);
 }

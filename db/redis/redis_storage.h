@@ -57,6 +57,9 @@ struct redis_storage_stats {
     uint64_t relay_unsent; /* ephemeral messages not sent: link down */
     uint64_t heard_ephemeral; /* other nodes' ephemeral messages handed
                                  to the hub */
+    uint64_t marked_filled; /* moved markers read back from the log */
+    uint64_t marked_lost;   /* moved markers trimmed before a fill */
+    uint64_t presence_told; /* joins and leaves told after a re-read */
 };
 void redis_storage_get_stats(const struct redis_storage *rs,
                              struct redis_storage_stats *out);

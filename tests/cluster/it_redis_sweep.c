@@ -4,7 +4,9 @@
  * lose them to the sweep (stream entries, deleted messages' stubs and
  * edits alike); a topic's recent messages stay; a topic with more aged
  * entries than one call's budget is finished over several calls; two
- * nodes share one walk through the registry.
+ * nodes share one walk through the registry. Topics an older release
+ * stored without registering them are found by the backfill (two nodes
+ * sharing its SCAN) and then swept.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +21,7 @@
 #include <cmocka.h>
 
 #include "link_loop.h"
+#include "redis_backfill.h"
 #include "redis_calls.h"
 #include "redis_layout.h"
 #include "redis_proc.h"
@@ -262,6 +265,127 @@ static void test_nodes_share_the_walk(void **state)
     redis_sweep_free(&b);
 }
 
+#define N_OLD 24 /* topics an older release stored: several SCAN steps */
+
+/* What a release before the registry did: the 4-key pl_publish (no
+ * registry key), at ts. */
+static void old_pub(struct fix *f, const char *topic, int64_t ts)
+{
+    char keys[4][REDIS_NAME_MAX];
+    char channel[REDIS_NAME_MAX];
+    static const enum redis_topic_key k[4] = {
+        REDIS_KEY_SEQ,
+        REDIS_KEY_LOG,
+        REDIS_KEY_RET,
+        REDIS_KEY_EPOCH,
+    };
+    redisReply *r = NULL;
+    int i;
+
+    for (i = 0; i < 4; i++)
+        assert_true(redis_layout_topic_key(keys[i], sizeof(keys[i]), topic,
+                                           k[i]) > 0);
+    assert_true(redis_layout_channel(channel, sizeof(channel), topic) > 0);
+    r = redisCommand(f->c,
+                     "FCALL pl_publish 4 %s %s %s %s %s %lld old {} 0 100 "
+                     "ep 60 0",
+                     keys[0], keys[1], keys[2], keys[3], channel,
+                     (long long)ts);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    freeReplyObject(r);
+}
+
+static bool registered(struct fix *f, const char *topic)
+{
+    redisReply *r = redisCommand(f->c, "ZSCORE %s %s", REDIS_LAYOUT_TOPICS,
+                                 topic);
+    bool yes = false;
+
+    assert_non_null(r);
+    yes = r->type == REDIS_REPLY_STRING;
+    freeReplyObject(r);
+    return yes;
+}
+
+static bool backfills_over(struct redis_backfill *a, struct redis_backfill *b)
+{
+    struct redis_backfill_stats sa, sb;
+
+    redis_backfill_get_stats(a, &sa);
+    redis_backfill_get_stats(b, &sb);
+    return sa.over && sb.over;
+}
+
+static void test_old_topics_backfilled(void **state)
+{
+    struct fix *f = *state;
+    struct redis_backfill *a = NULL;
+    struct redis_backfill *b = NULL;
+    struct redis_backfill_stats sa, sb;
+    struct redis_sweep *sw = NULL;
+    char old[N_OLD][64];
+    int64_t then = wall_ms() - 2 * AGE_MS;
+    int64_t deadline = 0;
+    redisReply *r = NULL;
+    int i;
+
+    for (i = 0; i < N_OLD; i++) {
+        /* one name holds what ends a key ("}:seq"): still one topic */
+        snprintf(old[i], sizeof(old[i]), "old/%d/%02d%s", (int)getpid(), i,
+                 i == 0 ? "}:seq" : "");
+        old_pub(f, old[i], then);
+        old_pub(f, old[i], then);
+        assert_false(registered(f, old[i]));
+    }
+    /* keys that end like a seq key but name no topic's seq */
+    r = redisCommand(f->c, "SET pl:1:{z}:idem:k:seq 1");
+    freeReplyObject(r);
+    r = redisCommand(f->c, "SET pl:marked:seq 1");
+    freeReplyObject(r);
+
+    /* two nodes, steps of about 5 keys: they share one SCAN */
+    assert_int_equal(redis_backfill_new(&a, f->ll.loop, f->link, 20, 5), 0);
+    assert_int_equal(redis_backfill_new(&b, f->ll.loop, f->link, 20, 5), 0);
+    deadline = link_loop_ms() + WAIT_MS;
+    while (!backfills_over(a, b) && link_loop_ms() < deadline)
+        link_loop_for(&f->ll, 20);
+    assert_true(backfills_over(a, b));
+    redis_backfill_get_stats(a, &sa);
+    redis_backfill_get_stats(b, &sb);
+    assert_true(sa.steps + sb.steps > 2);
+    for (i = 0; i < N_OLD; i++)
+        assert_true(registered(f, old[i]));
+    assert_false(registered(f, "z"));
+    assert_false(registered(f, "marked"));
+    redis_backfill_free(&a);
+    redis_backfill_free(&b);
+
+    /* registered, the old topics are swept like any other */
+    assert_int_equal(redis_sweep_new(&sw, f->ll.loop, f->link, &small), 0);
+    deadline = link_loop_ms() + WAIT_MS;
+    for (i = 0; i < N_OLD && link_loop_ms() < deadline;)
+        if (xlen(f, old[i]) == 0)
+            i++;
+        else
+            link_loop_for(&f->ll, 20);
+    assert_int_equal(i, N_OLD);
+    redis_sweep_free(&sw);
+
+    /* the walk is over for the cluster: a node started now stops at its
+     * first step */
+    assert_int_equal(redis_backfill_new(&a, f->ll.loop, f->link, 20, 5), 0);
+    deadline = link_loop_ms() + WAIT_MS;
+    do {
+        link_loop_for(&f->ll, 20);
+        redis_backfill_get_stats(a, &sa);
+    } while (!sa.over && link_loop_ms() < deadline);
+    assert_true(sa.over);
+    assert_int_equal(sa.steps, 1);
+    assert_int_equal(sa.added, 0);
+    redis_backfill_free(&a);
+}
+
 /* No age bound: no sweep; a bad setting is refused. */
 static void test_config(void **state)
 {
@@ -282,6 +406,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_idle_topics_aged_out),
         cmocka_unit_test(test_nodes_share_the_walk),
+        cmocka_unit_test(test_old_topics_backfilled),
         cmocka_unit_test(test_config),
     };
 

@@ -148,10 +148,11 @@ static void test_parse_chat(void **state)
     assert_false(ev.redacted);
 }
 
-/* A moved read marker on pl:marked: the user's length ends the user. */
+/* A moved read marker on pl:marked: numbered in the marked log under its
+ * epoch; the user's length ends the user. */
 static void test_parse_marked(void **state)
 {
-    static const char p[] = "k 0a1b 12 5 a licchat/x";
+    static const char p[] = "k 7 e9 0a1b 12 5 a licchat/x";
     struct redis_event ev;
 
     (void)state;
@@ -159,7 +160,10 @@ static void test_parse_marked(void **state)
     assert_int_equal(ev.kind, REDIS_EVENT_MARKED);
     assert_int_equal(ev.node_len, 4);
     assert_memory_equal(ev.node, "0a1b", 4);
-    assert_int_equal(ev.seq, 12);
+    assert_int_equal(ev.seq, 7); /* its number in the marked log */
+    assert_int_equal(ev.epoch_len, 2);
+    assert_memory_equal(ev.epoch, "e9", 2);
+    assert_int_equal(ev.marker, 12);
     assert_int_equal(ev.user_len, 5);
     assert_memory_equal(ev.user, "a lic", 5);
     assert_int_equal(ev.topic_len, 6);
@@ -263,9 +267,11 @@ static void test_parse_bad(void **state)
         "c 1 5 0 e 1 a1",         /* a c payload needs its relations */
         "c 1 5 0 e 0 0 0 2 1 a1", /* redacted is 0 or 1 */
         "c 1 5 0 e 0 0 x 0 1 a1",
-        "k n1 3 0 ab", /* a marker's user is not empty */
-        "k n1 3 5 ab", /* nor longer than what follows */
-        "k  3 1 ab",
+        "k 1 e n1 3 0 ab", /* a marker's user is not empty */
+        "k 1 e n1 3 5 ab", /* nor longer than what follows */
+        "k 1 e  3 1 ab",
+        "k 1  n1 3 1 ab",  /* the log's epoch is not empty */
+        "k x e n1 3 1 ab", /* its number is a number */
         "e  1 5 0 1 a1",  /* an ephemeral message names its node */
         "e n1 1 5 2 1 a1", /* retain is 0 or 1 */
         "e n1 1 5 0 2 a1", /* data is not empty */

@@ -733,8 +733,6 @@ static void test_retained_pattern(void **state)
     cJSON *ok = NULL;
     int i = 0;
 
-    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_PATTERNS))
-        skip();
     itest_topic(base, sizeof(base), "rpat");
     snprintf(ta, sizeof(ta), "%s/a", base);
     snprintf(tb, sizeof(tb), "%s/b", base);

@@ -837,8 +837,6 @@ static void test_wildcard_since(void **state)
     int k = 0;
     int i = 0;
 
-    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_PATTERNS))
-        skip();
     itest_topic(base, sizeof(base), "wild");
     for (i = 0; i < 3; i++)
         snprintf(tops[i], sizeof(tops[i]), "%s/%c", base, 'a' + i);
@@ -904,8 +902,6 @@ static void run_wildcard_since_lost(int port, int n_a)
     struct rawws *s = NULL;
     cJSON *ok = NULL;
 
-    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_PATTERNS))
-        skip();
     itest_topic(base, sizeof(base), "wlost");
     snprintf(tops[0], sizeof(tops[0]), "%s/a", base);
     snprintf(tops[1], sizeof(tops[1]), "%s/b", base);

@@ -571,8 +571,6 @@ static void test_http_topics_acl(void **state)
     struct httpc_resp r;
     char hdr[1024];
 
-    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_TOPIC_LIST))
-        skip();
     tok = mint("gina", 0, NULL, 0, seen, 1);
     w = authed(port, "tlwriter", both, 1, NULL, 0);
     assert_true(itest_pub(w, 2, "tl/seen/a", "1") >= 1);

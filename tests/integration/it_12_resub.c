@@ -235,8 +235,6 @@ static void test_resub_patterns_and_overlap(void **state)
     char a[128];
     char b[128];
 
-    if (itest_cluster_excluded(ITEST_CLUSTER_GAP_PATTERNS))
-        skip();
     p = itest_hello(port, "pub");
     s = itest_hello(port, "s");
     assert_non_null(p);

@@ -54,15 +54,6 @@ int itest_restart(void **state, bool kill9);
  * so every exclusion is explicit, printed, and found by grep. */
 bool itest_cluster_excluded(const char *why);
 
-/* The cluster engine's known gaps (docs/design.md, "Cluster mode", "Not
- * done yet"): not test assumptions, but work left, said as such. */
-#define ITEST_CLUSTER_GAP_PATTERNS                                          \
-    "cluster gap, not a test assumption: a pattern's retained, since and "  \
-    "history cover only the topics this node already knows"
-#define ITEST_CLUSTER_GAP_TOPIC_LIST                                        \
-    "cluster gap, not a test assumption: GET /api/topics lists only the "   \
-    "topics this node already knows"
-
 /* The port of the group's server. */
 int itest_port(void **state);
 
