@@ -22,15 +22,14 @@
 #include <errno.h>
 #include <poll.h>
 
-#include "cluster_rig.h"
 #include "itest.h"
+#include "rig_fixture.h"
 
 #define PUBS 2
 #define SUBS 3
 #define KEYS_MAX 200000
 #define REPLY_WAIT_MS 3000
 
-static struct cluster_rig rig;
 static bool node_down[RIG_NODES];
 
 struct pubr {
@@ -58,13 +57,7 @@ static int setup(void **state)
                                         "--retain-messages", "1000000", NULL};
 
     (void)state;
-    return cluster_rig_start(&rig, extra) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return cluster_rig_stop(&rig) == 0 ? 0 : -1;
+    return rig_setup_with(extra);
 }
 
 /* Connect to the next live node after *node (round-robin). */
@@ -392,5 +385,5 @@ int main(void)
         cmocka_unit_test(test_chaos),
     };
 
-    return itest_exit_code(cmocka_run_group_tests(tests, setup, teardown));
+    return itest_exit_code(cmocka_run_group_tests(tests, setup, rig_teardown));
 }

@@ -21,35 +21,10 @@
 
 #include <hiredis/hiredis.h>
 
-#include "cluster_rig.h"
 #include "itest.h"
+#include "rig_fixture.h"
 
 #define W ITEST_WAIT_MS
-
-static struct cluster_rig rig;
-
-static int setup(void **state)
-{
-    static const char *const extra[] = {"--redis", "{redis}", NULL};
-
-    (void)state;
-    return cluster_rig_start(&rig, extra) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return cluster_rig_stop(&rig) == 0 ? 0 : -1;
-}
-
-/* A client on node i, hello done. */
-static struct rawws *on_node(int i, const char *name)
-{
-    struct rawws *c = itest_hello(cluster_rig_node_port(&rig, i), name);
-
-    assert_non_null(c);
-    return c;
-}
 
 /* Wait (bounded) until node i's /healthz answers 200: a restarted node
  * listens before its Redis link is up, and answers overloaded until then
@@ -136,7 +111,7 @@ static void check_chat_rows(cJSON **m, int n)
 /* history, then a since replay, on node i, from a new connection. */
 static void check_history(int i, const char *topic)
 {
-    struct rawws *c = on_node(i, "reader");
+    struct rawws *c = rig_hello(i, "reader");
     cJSON *ok = NULL;
     cJSON *msgs = NULL;
     cJSON *m[4];
@@ -242,9 +217,9 @@ static bool redis_holds(const char *needle)
  * listens on node 2: the same checks as it_15_chat, across nodes. */
 static void test_edit_delete_reply(void **state)
 {
-    struct rawws *alice = on_node(0, "alice");
-    struct rawws *bob = on_node(1, "bob");
-    struct rawws *carol = on_node(2, "carol");
+    struct rawws *alice = rig_hello(0, "alice");
+    struct rawws *bob = rig_hello(1, "bob");
+    struct rawws *carol = rig_hello(2, "carol");
     char topic[96];
     cJSON *ok = NULL;
     cJSON *got[2];
@@ -383,10 +358,10 @@ static void expect_unread(struct rawws *c, int64_t id, const char *pattern,
  * topics a node never heard, and survive a SIGKILLed node. */
 static void test_markers(void **state)
 {
-    struct rawws *a1 = on_node(0, "alice");
-    struct rawws *a2 = on_node(1, "alice");
-    struct rawws *a3 = on_node(0, "alice");
-    struct rawws *bob = on_node(2, "bob");
+    struct rawws *a1 = rig_hello(0, "alice");
+    struct rawws *a2 = rig_hello(1, "alice");
+    struct rawws *a3 = rig_hello(0, "alice");
+    struct rawws *bob = rig_hello(2, "bob");
     char base[96], x[128], y[128], pat[128];
 
     (void)state;
@@ -466,7 +441,7 @@ static void test_markers(void **state)
     assert_int_equal(server_kill9(rig.nodes[1]), 0);
     assert_int_equal(server_restart(rig.nodes[1]), 0);
     assert_true(node_healthy(1, W));
-    a2 = on_node(1, "alice");
+    a2 = rig_hello(1, "alice");
     expect_unread(a2, 20, pat, 2, x, 4, 2, 1);
     rawws_close(a2);
 }
@@ -474,7 +449,7 @@ static void test_markers(void **state)
 /* search: a clear bad_request in cluster mode, never internal. */
 static void test_search_refused(void **state)
 {
-    struct rawws *c = on_node(1, "alice");
+    struct rawws *c = rig_hello(1, "alice");
     cJSON *err = NULL;
 
     (void)state;
@@ -506,9 +481,9 @@ static void test_search_refused(void **state)
  * topics list the cluster's (the registry in Redis). */
 static void test_topics_from_any_node(void **state)
 {
-    struct rawws *bob = on_node(2, "bob");
-    struct rawws *carol = on_node(1, "carol");
-    struct rawws *dave = on_node(0, "dave");
+    struct rawws *bob = rig_hello(2, "bob");
+    struct rawws *carol = rig_hello(1, "carol");
+    struct rawws *dave = rig_hello(0, "dave");
     char base[96], a[128], b[128], path[192];
     cJSON *ok = NULL;
     const cJSON *t = NULL;
@@ -596,9 +571,9 @@ static void test_topics_from_any_node(void **state)
  * and what follows is live, once. */
 static void test_pattern_sub_from_any_node(void **state)
 {
-    struct rawws *bob = on_node(2, "bob");
-    struct rawws *dave = on_node(0, "dave");
-    struct rawws *erin = on_node(0, "erin");
+    struct rawws *bob = rig_hello(2, "bob");
+    struct rawws *dave = rig_hello(0, "dave");
+    struct rawws *erin = rig_hello(0, "erin");
     char base[96], a[128], b[128];
     cJSON *ok = NULL;
     cJSON *got[5];
@@ -672,5 +647,6 @@ int main(void)
         cmocka_unit_test(test_pattern_sub_from_any_node),
     };
 
-    return itest_exit_code(cmocka_run_group_tests(tests, setup, teardown));
+    return itest_exit_code(
+        cmocka_run_group_tests(tests, rig_setup, rig_teardown));
 }

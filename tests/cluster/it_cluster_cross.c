@@ -14,10 +14,8 @@
 #include <cmocka.h>
 #include <poll.h>
 
-#include "cluster_rig.h"
 #include "itest.h"
-
-static struct cluster_rig rig;
+#include "rig_fixture.h"
 
 static int setup(void **state)
 {
@@ -28,27 +26,7 @@ static int setup(void **state)
                                         NULL};
 
     (void)state;
-    return cluster_rig_start(&rig, extra) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return cluster_rig_stop(&rig) == 0 ? 0 : -1;
-}
-
-static int node(int i)
-{
-    return cluster_rig_node_port(&rig, i);
-}
-
-/* A client on node i, hello done. */
-static struct rawws *on_node(int i, const char *name)
-{
-    struct rawws *c = itest_hello(node(i), name);
-
-    assert_non_null(c);
-    return c;
+    return rig_setup_with(extra);
 }
 
 /* Send {"op":op,"id":id,"topic":topic<more>} (more: "" or
@@ -107,9 +85,9 @@ static void pub_n(struct rawws *c, int64_t *id, const char *topic, int n,
 static void test_fanout_across_nodes(void **state)
 {
     char topic[96];
-    struct rawws *a = on_node(0, "alice");
-    struct rawws *b = on_node(1, "bob");
-    struct rawws *c = on_node(2, "carol");
+    struct rawws *a = rig_hello(0, "alice");
+    struct rawws *b = rig_hello(1, "bob");
+    struct rawws *c = rig_hello(2, "carol");
     int64_t id = 10;
 
     (void)state;
@@ -130,7 +108,7 @@ static void test_fanout_across_nodes(void **state)
  * nodes, read on any node: the three nodes, once all have beaten. */
 static void test_sys_cluster_nodes(void **state)
 {
-    struct rawws *c = on_node(1, "ops");
+    struct rawws *c = rig_hello(1, "ops");
     int64_t deadline = itest_mono_ms() + ITEST_WAIT_MS;
     double seen = -1;
 
@@ -157,7 +135,7 @@ static void test_anonymous_names_across_nodes(void **state)
     struct rawws *anon[ALL];
     char names[ALL][64];
     char topic[96];
-    struct rawws *w = on_node(0, "watcher");
+    struct rawws *w = rig_hello(0, "watcher");
     int i;
     int j;
 
@@ -165,7 +143,7 @@ static void test_anonymous_names_across_nodes(void **state)
     itest_topic(topic, sizeof(topic), "x/anon");
     cJSON_Delete(sub_with(w, 2, topic, ""));
     for (i = 0; i < ALL; i++) {
-        anon[i] = rawws_connect(node(i % 3));
+        anon[i] = rawws_connect(rig_node(i % 3));
         assert_non_null(anon[i]);
         assert_int_equal(itest_pub(anon[i], 1, topic, "1"), i + 1);
     }
@@ -193,8 +171,8 @@ static void test_anonymous_names_across_nodes(void **state)
 static void test_unsub_before_sub_answered(void **state)
 {
     char topic[96];
-    struct rawws *a = on_node(0, "alice");
-    struct rawws *b = on_node(1, "bob");
+    struct rawws *a = rig_hello(0, "alice");
+    struct rawws *b = rig_hello(1, "bob");
     cJSON *ok = NULL;
     int64_t id = 10;
 
@@ -220,8 +198,8 @@ static void test_wildcard_on_another_node(void **state)
 {
     char base[96];
     char t1[160], t2[160], other[160];
-    struct rawws *a = on_node(0, "alice");
-    struct rawws *b = on_node(1, "bob");
+    struct rawws *a = rig_hello(0, "alice");
+    struct rawws *b = rig_hello(1, "bob");
     char pattern[200];
     int64_t id = 10;
 
@@ -248,8 +226,8 @@ static void test_wildcard_on_another_node(void **state)
 static void test_history_and_retained_elsewhere(void **state)
 {
     char topic[96];
-    struct rawws *a = on_node(0, "alice");
-    struct rawws *c = on_node(2, "carol");
+    struct rawws *a = rig_hello(0, "alice");
+    struct rawws *c = rig_hello(2, "carol");
     cJSON *ok = NULL;
     cJSON *m = NULL;
     const cJSON *msgs = NULL;
@@ -303,8 +281,8 @@ static int64_t pub_keyed(struct rawws *c, int64_t id, const char *topic,
 static void test_idempotent_retry_elsewhere(void **state)
 {
     char topic[96];
-    struct rawws *a = on_node(0, "sensor");
-    struct rawws *b = on_node(1, "sensor");
+    struct rawws *a = rig_hello(0, "sensor");
+    struct rawws *b = rig_hello(1, "sensor");
     bool dup = false;
 
     (void)state;
@@ -326,8 +304,8 @@ static void test_idempotent_retry_elsewhere(void **state)
 static void test_since_after_moving(void **state)
 {
     char topic[96];
-    struct rawws *pubr = on_node(1, "pubr");
-    struct rawws *s = on_node(0, "mover");
+    struct rawws *pubr = rig_hello(1, "pubr");
+    struct rawws *s = rig_hello(0, "mover");
     cJSON *ok = NULL;
     int64_t id = 10;
 
@@ -339,7 +317,7 @@ static void test_since_after_moving(void **state)
     rawws_close(s);
     pub_n(pubr, &id, topic, 3, 4);
 
-    s = on_node(2, "mover");
+    s = rig_hello(2, "mover");
     ok = sub_with(s, 2, topic, ",\"since\":3");
     assert_false(tj_has(ok, "recovered"));
     cJSON_Delete(ok);
@@ -381,11 +359,11 @@ static bool healthz_becomes(int i, int want, int ms)
     int64_t deadline = itest_mono_ms() + ms;
 
     while (itest_left_ms(deadline) > 0) {
-        if (healthz(node(i)) == want)
+        if (healthz(rig_node(i)) == want)
             return true;
         (void)poll(NULL, 0, 20); /* a poll interval, not a wait for it */
     }
-    return healthz(node(i)) == want;
+    return healthz(rig_node(i)) == want;
 }
 
 /* Redis out of reach: pub errors (never an ack), /healthz 503; Redis back
@@ -394,8 +372,8 @@ static bool healthz_becomes(int i, int want, int ms)
 static void test_redis_unreachable(void **state)
 {
     char topic[96];
-    struct rawws *a = on_node(0, "alice");
-    struct rawws *b = on_node(1, "bob");
+    struct rawws *a = rig_hello(0, "alice");
+    struct rawws *b = rig_hello(1, "bob");
     cJSON *f = NULL;
     int64_t id = 10;
 
@@ -442,7 +420,7 @@ static void test_redis_unreachable(void **state)
 /* How many members node i's presence reply lists for topic. */
 static int member_count(int i, const char *topic)
 {
-    struct rawws *c = itest_hello(node(i), "probe");
+    struct rawws *c = itest_hello(rig_node(i), "probe");
     cJSON *ok = NULL;
     int n = -1;
 
@@ -464,8 +442,8 @@ static int member_count(int i, const char *topic)
 static void test_presence_leave_while_redis_down(void **state)
 {
     char topic[96];
-    struct rawws *alice = on_node(0, "alice");
-    struct rawws *carol = on_node(1, "carol");
+    struct rawws *alice = rig_hello(0, "alice");
+    struct rawws *carol = rig_hello(1, "carol");
 
     (void)state;
     itest_topic(topic, sizeof(topic), "chat/down");
@@ -494,7 +472,7 @@ static void test_presence_leave_while_redis_down(void **state)
 static void test_redis_restarted_empty(void **state)
 {
     char topic[96];
-    struct rawws *a = on_node(0, "alice");
+    struct rawws *a = rig_hello(0, "alice");
     struct rawws *c = NULL;
     cJSON *ok = NULL;
     int64_t id = 10;
@@ -510,7 +488,7 @@ static void test_redis_restarted_empty(void **state)
     assert_true(healthz_becomes(0, 200, 10000));
     assert_true(healthz_becomes(2, 200, 10000));
 
-    c = on_node(2, "carol");
+    c = rig_hello(2, "carol");
     ok = sub_with(c, 2, topic, ",\"since\":5");
     assert_true(tj_has(ok, "recovered"));
     assert_false(tj_is_true(ok, "recovered"));
@@ -526,7 +504,7 @@ static void test_redis_restarted_empty(void **state)
 static void test_node_killed_loses_nothing(void **state)
 {
     char topic[96];
-    struct rawws *a = on_node(0, "alice");
+    struct rawws *a = rig_hello(0, "alice");
     struct rawws *b = NULL;
     cJSON *ok = NULL;
     int i;
@@ -549,7 +527,7 @@ static void test_node_killed_loses_nothing(void **state)
     assert_int_equal(server_kill9(rig.nodes[0]), 0);
     rawws_close(a);
 
-    b = on_node(1, "bob");
+    b = rig_hello(1, "bob");
     cJSON_Delete(sub_with(b, 2, topic, ",\"since\":0"));
     expect_msgs(b, topic, 1, 50);
     assert_true(itest_nothing_more(b, 90, ITEST_QUIET_MS));
@@ -598,9 +576,9 @@ static void test_through_the_balancer(void **state)
 static void test_presence_across_nodes(void **state)
 {
     char topic[96];
-    struct rawws *alice = on_node(0, "alice");
-    struct rawws *bob1 = on_node(1, "bob");
-    struct rawws *bob2 = on_node(2, "bob");
+    struct rawws *alice = rig_hello(0, "alice");
+    struct rawws *bob1 = rig_hello(1, "bob");
+    struct rawws *bob2 = rig_hello(2, "bob");
     cJSON *ok = NULL;
     const cJSON *members = NULL;
 
@@ -634,7 +612,7 @@ static bool metrics_show(int i, const char *text, int ms)
     do {
         struct httpc_resp r;
 
-        if (httpc_get(node(i), "/metrics", &r, 2000) == 0) {
+        if (httpc_get(rig_node(i), "/metrics", &r, 2000) == 0) {
             found = strstr(r.body, text) != NULL;
             httpc_resp_cleanup(&r);
         }
@@ -649,8 +627,8 @@ static bool metrics_show(int i, const char *text, int ms)
 static void test_presence_node_killed(void **state)
 {
     char topic[96];
-    struct rawws *alice = on_node(0, "alice");
-    struct rawws *carol = on_node(2, "carol");
+    struct rawws *alice = rig_hello(0, "alice");
+    struct rawws *carol = rig_hello(2, "carol");
 
     (void)state;
     itest_topic(topic, sizeof(topic), "chat/dead");
@@ -690,5 +668,5 @@ int main(void)
         cmocka_unit_test(test_redis_restarted_empty),
     };
 
-    return itest_exit_code(cmocka_run_group_tests(tests, setup, teardown));
+    return itest_exit_code(cmocka_run_group_tests(tests, setup, rig_teardown));
 }

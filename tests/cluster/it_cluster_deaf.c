@@ -21,37 +21,19 @@
 #include <cmocka.h>
 #include <poll.h>
 
-#include "cluster_rig.h"
 #include "itest.h"
+#include "rig_fixture.h"
 #include "redis_layout.h"
 
 #define W ITEST_WAIT_MS
 
-static struct cluster_rig rig;
 static int stopped = -1; /* the node deaf_begin stopped, for teardown */
-
-static int setup(void **state)
-{
-    static const char *const extra[] = {"--redis", "{redis}", NULL};
-
-    (void)state;
-    return cluster_rig_start(&rig, extra) == 0 ? 0 : -1;
-}
 
 static int teardown(void **state)
 {
-    (void)state;
     if (stopped >= 0)
         (void)kill(server_pid(rig.nodes[stopped]), SIGCONT);
-    return cluster_rig_stop(&rig) == 0 ? 0 : -1;
-}
-
-static struct rawws *on_node(int i, const char *name)
-{
-    struct rawws *c = itest_hello(cluster_rig_node_port(&rig, i), name);
-
-    assert_non_null(c);
-    return c;
+    return rig_teardown(state);
 }
 
 static void ok_of(struct rawws *c, int64_t id, const char *fmt,
@@ -234,10 +216,10 @@ static void expect_events(struct rawws *c, const char *topic,
 static void deaf_spell(bool restart, int told, int filled)
 {
     char topic[96];
-    struct rawws *alice = on_node(0, "alice");
-    struct rawws *carol = on_node(0, "carol");
-    struct rawws *bob = on_node(1, "bob");
-    struct rawws *bob0 = on_node(0, "bob");
+    struct rawws *alice = rig_hello(0, "alice");
+    struct rawws *carol = rig_hello(0, "carol");
+    struct rawws *bob = rig_hello(1, "bob");
+    struct rawws *bob0 = rig_hello(0, "bob");
     struct rawws *dave = NULL;
     static const char *const bob_wants[] = {"leave:carol", "join:dave",
                                             "marked:2"};
@@ -274,7 +256,7 @@ static void deaf_spell(bool restart, int told, int filled)
     wait_back(0);
     rawws_close(carol);
     assert_true(redis_member_becomes(topic, "carol", false));
-    dave = on_node(0, "dave");
+    dave = rig_hello(0, "dave");
     ok_of(dave, 7, SUB_PRES, topic, 0);
     assert_true(redis_member_becomes(topic, "dave", true));
     ok_of(bob0, 8, MARK, topic, 2);
@@ -320,8 +302,8 @@ static void test_deaf_across_redis_restart(void **state)
 static void test_pattern_new_topic_while_deaf(void **state)
 {
     char base[96], pat[128], topic[128];
-    struct rawws *sub = on_node(1, "watcher");
-    struct rawws *pub = on_node(0, "writer");
+    struct rawws *sub = rig_hello(1, "watcher");
+    struct rawws *pub = rig_hello(0, "writer");
     int64_t seq = 0;
 
     (void)state;
@@ -362,5 +344,5 @@ int main(void)
         cmocka_unit_test(test_deaf_across_redis_restart),
     };
 
-    return itest_exit_code(cmocka_run_group_tests(tests, setup, teardown));
+    return itest_exit_code(cmocka_run_group_tests(tests, rig_setup, teardown));
 }

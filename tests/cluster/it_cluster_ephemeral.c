@@ -21,32 +21,12 @@
 #include <cmocka.h>
 #include <poll.h>
 
-#include "cluster_rig.h"
 #include "itest.h"
+#include "rig_fixture.h"
 
 #define LIVE_WAIT_MS 15000 /* bound on until_live's probing */
 #define PROBE_MS 100       /* how long a probe round waits per subscriber */
 
-static struct cluster_rig rig;
-
-static int setup(void **state)
-{
-    static const char *const extra[] = {"--redis", "{redis}", NULL};
-
-    (void)state;
-    return cluster_rig_start(&rig, extra) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return cluster_rig_stop(&rig) == 0 ? 0 : -1;
-}
-
-static int node(int i)
-{
-    return cluster_rig_node_port(&rig, i);
-}
 
 /* A subscriber, and the seq of the last message it got: each node numbers
  * an ephemeral topic's messages itself, gapless while it runs. */
@@ -60,7 +40,7 @@ static void watch(struct watcher *w, int i, const char *name,
 {
     cJSON *ok = NULL;
 
-    w->c = itest_hello(node(i), name);
+    w->c = itest_hello(rig_node(i), name);
     assert_non_null(w->c);
     w->seq = 0;
     ok = itest_sub(w->c, 2, pattern);
@@ -154,7 +134,7 @@ static void once_each_then_close(struct rawws *p, int64_t *id,
 /* An ok reply to a history request: its messages must be none. */
 static void expect_no_history(int i, const char *topic)
 {
-    struct rawws *c = itest_hello(node(i), "reader");
+    struct rawws *c = itest_hello(rig_node(i), "reader");
     cJSON *ok = NULL;
 
     assert_non_null(c);
@@ -208,7 +188,7 @@ static void test_typing_reaches_every_node(void **state)
     watch(&w[1], 1, "bob", topic);
     watch(&w[2], 1, "bea", "typing/#");
     watch(&w[3], 2, "cat", "typing/#");
-    p = itest_hello(node(0), "alice");
+    p = itest_hello(rig_node(0), "alice");
     assert_non_null(p);
     once_each_then_close(p, &id, topic, w, 4, 1000000);
     for (i = 0; i < RIG_NODES; i++)
@@ -222,7 +202,7 @@ static bool metrics_say(int i, const char *text)
     struct httpc_resp r;
     bool found = false;
 
-    if (httpc_get(node(i), "/metrics", &r, 2000) == 0) {
+    if (httpc_get(rig_node(i), "/metrics", &r, 2000) == 0) {
         found = strstr(r.body, text) != NULL;
         httpc_resp_cleanup(&r);
     }
@@ -238,7 +218,7 @@ static bool readyz_becomes(int i, int want, int ms)
         struct httpc_resp r;
         int status = -1;
 
-        if (httpc_get(node(i), "/readyz", &r, 2000) == 0) {
+        if (httpc_get(rig_node(i), "/readyz", &r, 2000) == 0) {
             status = r.status;
             httpc_resp_cleanup(&r);
         }
@@ -265,7 +245,7 @@ static void test_relay_after_redis_restart(void **state)
     (void)state;
     watch(&w[0], 1, "bob", topic);
     watch(&w[1], 2, "cat", "typing/#");
-    p = itest_hello(node(0), "alice");
+    p = itest_hello(rig_node(0), "alice");
     assert_non_null(p);
     until_live(p, &id, topic, w, 2);
 
@@ -292,5 +272,6 @@ int main(void)
         cmocka_unit_test(test_relay_after_redis_restart),
     };
 
-    return itest_exit_code(cmocka_run_group_tests(tests, setup, teardown));
+    return itest_exit_code(
+        cmocka_run_group_tests(tests, rig_setup, rig_teardown));
 }

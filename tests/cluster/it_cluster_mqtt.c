@@ -24,29 +24,13 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "cluster_rig.h"
 #include "itest.h"
 #include "mosq.h"
+#include "rig_fixture.h"
 #include "tjson.h"
 
 #define PROBES 50 /* the ephemeral relay's probes, PROBE_MS each */
 #define PROBE_MS 200
-
-static struct cluster_rig rig;
-
-static int setup(void **state)
-{
-    static const char *const extra[] = {"--redis", "{redis}", NULL};
-
-    (void)state;
-    return cluster_rig_start(&rig, extra) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return cluster_rig_stop(&rig) == 0 ? 0 : -1;
-}
 
 static int mqtt_port(int i)
 {
@@ -123,8 +107,7 @@ static void test_exact_bytes_across_nodes(void **state)
     itest_topic(base, sizeof(base), "craw");
     snprintf(filter, sizeof(filter), "%s/#", base);
     snprintf(ready, sizeof(ready), "%s/ready", base);
-    js = itest_hello(cluster_rig_node_port(&rig, 2), "dash");
-    assert_non_null(js);
+    js = rig_hello(2, "dash");
     for (i = 0; i < N_CASES; i++) {
         cJSON *ok = NULL;
 
@@ -211,6 +194,6 @@ int main(void)
         return 77;
     }
     signal(SIGPIPE, SIG_IGN);
-    return itest_exit_code(
-        cmocka_run_group_tests_name("cluster mqtt", tests, setup, teardown));
+    return itest_exit_code(cmocka_run_group_tests_name(
+        "cluster mqtt", tests, rig_setup, rig_teardown));
 }

@@ -12,21 +12,14 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "cluster_rig.h"
 #include "itest.h"
+#include "rig_fixture.h"
 
-static struct cluster_rig rig;
-
+/* Nodes without --redis. */
 static int setup(void **state)
 {
     (void)state;
-    return cluster_rig_start(&rig, NULL) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return cluster_rig_stop(&rig) == 0 ? 0 : -1;
+    return rig_setup_with(NULL);
 }
 
 static void test_redis_answers(void **state)
@@ -100,5 +93,5 @@ int main(void)
         cmocka_unit_test(test_a_dead_node_is_passed_over),
     };
 
-    return itest_exit_code(cmocka_run_group_tests(tests, setup, teardown));
+    return itest_exit_code(cmocka_run_group_tests(tests, setup, rig_teardown));
 }
