@@ -674,6 +674,15 @@ static void client_open_saved(struct fake *f, struct client *k)
     client_open_ex(f, k, 64, &saved);
 }
 
+/* The session's packet-id lease asked for by its waiting deliveries is
+ * written and committed (the store's next group commit). */
+static void lease_commit(struct fake *f, struct client *k)
+{
+    drain(k);
+    mqtt_saved_flush(&saved, &f->storage, (int64_t)f->now);
+    fake_complete_all(f);
+}
+
 static bool connect_session(struct client *k, const char *id, bool clean)
 {
     struct pkt p;
@@ -712,6 +721,8 @@ static void test_persistent_session(void **state)
     for (i = 1; i <= 3; i++)
         fake_send(f, js, "{\"op\":\"pub\",\"topic\":\"p/a\",\"data\":%zu}", i);
     fake_complete(f, 3);
+    expect_nothing(&a); /* waits for the session's first lease */
+    lease_commit(f, &a);
     id[0] = expect_publish(&a, "p/a", "1", 1, 2, false);
     id[1] = expect_publish(&a, "p/a", "2", 1, 2, false);
     id[2] = expect_publish(&a, "p/a", "3", 1, 2, false);
@@ -800,6 +811,7 @@ static void test_persistent_bound(void **state)
     for (i = 0; i < MQTT_SAVED_MAX; i++) {
         snprintf(id, sizeof(id), "d%u", i);
         assert_int_equal(mqtt_saved_load_row(&saved, 0, id, "u", 0), 0);
+        assert_int_equal(mqtt_saved_load_row(&saved, 3, id, "", 0), 0);
     }
     client_open_saved(f, &a);
     assert_int_equal(send_connect(&a, "one-too-many", false, NULL, NULL,
@@ -851,6 +863,7 @@ static void test_persistent_expiry(void **state)
     assert_int_equal(mqtt_saved_load_row(&saved, 0, "a", "u", 1000), 0);
     assert_int_equal(mqtt_saved_load_row(&saved, 0, "b", "u", 1000), 0);
     assert_int_equal(mqtt_saved_load_row(&saved, 0, "c", "u", 9000), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 3, "b", "", 0), 0);
     client_open_saved(f, &b);
     assert_true(connect_session(&b, "b", false));
     mqtt_saved_flush(&saved, &f->storage, 2000);
