@@ -614,6 +614,8 @@ static void lease_check(struct mqtt_session *s)
     s->window.lease = sv->pid_lease;
     if (sv->pid_want > sv->pid_lease)
         return; /* asked, not committed yet */
+    if (s->window.issued + MQTT_PID_LEASE_STEP / 2 < sv->pid_lease)
+        return; /* not due: no walk of the window per delivery */
     oldest = mqtt_inflight_oldest_qos2(&s->window);
     owed = mqtt_pid_owed_oldest(&sv->owed);
     next = mqtt_pid_lease_next(s->window.issued, sv->pid_lease,
