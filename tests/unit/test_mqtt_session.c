@@ -795,6 +795,62 @@ static void test_persistent_session(void **state)
     stop(f);
 }
 
+/*
+ * After a restart (a session loaded with lease 300): right after CONNACK,
+ * PUBREL for every id the client may still hold (counts 1..300, fewer
+ * than R = 448 were ever leased). A delivery waits until the older ones
+ * are answered (counts up to 300 + 256 - 448 = 108) and the next lease is
+ * committed, then takes id 301, never one of those. A PUBCOMP for an id
+ * not owed is ignored; a reconnect sends the PUBRELs still owed again.
+ */
+static void test_persistent_restart_pubrel(void **state)
+{
+    struct fake *f = *state;
+    struct client a;
+    struct conn *js = NULL;
+    struct pkt p;
+    unsigned i = 0;
+
+    start(f);
+    mqtt_saved_table_init(&saved);
+    assert_int_equal(mqtt_saved_load_row(&saved, 0, "dev-r", "u", 0), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 1, "dev-r", "r/#", 2), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 3, "dev-r", "", 300), 0);
+    client_open_saved(f, &a);
+    assert_true(connect_session(&a, "dev-r", false));
+    for (i = 1; i <= 300; i++)
+        expect_ack(&a, PL_MQTT_PUBREL, (uint16_t)i);
+    expect_nothing(&a);
+    js = fake_open(f);
+    fake_send(f, js, "{\"op\":\"pub\",\"topic\":\"r/a\",\"data\":1}");
+    fake_complete(f, 1);
+    expect_nothing(&a); /* lease 300 is used up */
+    for (i = 1; i <= 107; i++)
+        assert_int_equal(send_ack(&a, PL_MQTT_PUBCOMP, (uint16_t)i), 0);
+    assert_int_equal(send_ack(&a, PL_MQTT_PUBCOMP, 9999), MQTT_FEED_OK);
+    assert_int_equal(send_ack(&a, PL_MQTT_PUBCOMP, 5), MQTT_FEED_OK);
+    lease_commit(f, &a);
+    expect_nothing(&a); /* count 108 may still be held: no new lease */
+    assert_int_equal(send_ack(&a, PL_MQTT_PUBCOMP, 108), 0);
+    lease_commit(f, &a);
+    assert_int_equal(expect_publish(&a, "r/a", "1", 1, 2, false), 301);
+    client_close(&a);
+
+    client_open_saved(f, &a);
+    assert_true(connect_session(&a, "dev-r", false));
+    for (i = 109; i <= 300; i++)
+        expect_ack(&a, PL_MQTT_PUBREL, (uint16_t)i);
+    p = expect(&a, PL_MQTT_PUBLISH);
+    assert_int_equal(p.flags, 0x08 | 0x04); /* the window: DUP, QoS 2 */
+    assert_int_equal(u16(p.body + 5), 301);
+    expect_nothing(&a);
+    client_close(&a);
+    mqtt_saved_flush(&saved, &f->storage, 3);
+    fake_complete_all(f);
+    mqtt_saved_table_cleanup(&saved);
+    stop(f);
+}
+
 /* The table of stored sessions is bounded: past MQTT_SAVED_MAX a new
  * clean session 0 gets CONNACK 3; a stored one resumes, clean session 1
  * connects. */
@@ -914,6 +970,7 @@ int main(void)
         T(test_window),
         T(test_refusals_close),
         T(test_persistent_session),
+        T(test_persistent_restart_pubrel),
         T(test_persistent_bound),
         T(test_persistent_expiry),
     };
