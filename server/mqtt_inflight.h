@@ -10,6 +10,7 @@
  *     QoS 2: PUBREC id   -> mqtt_inflight_pubrec()   -> PUBREL
  *            PUBCOMP id  -> mqtt_inflight_pubcomp()  (msg released, id free)
  *     reconnect, or a timer: mqtt_inflight_resend() in send order
+ *     a persistent session: no id past w->lease ("Packet id leases")
  *
  * Inbound QoS 2 (client -> server), "stored once":
  *     PUBLISH id  -> mqtt_qos2_rx_publish(): NEW -> store it, then

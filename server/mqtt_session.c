@@ -336,7 +336,9 @@ static uint8_t grant_qos(const struct mqtt_session *s, const char *topic)
  * first with DUP (in this process), then every filter is resumed
  * (hub_conn_resume) from the cursors, or from the window's newest seq of
  * a topic when that is later. A cursor written late means redelivery,
- * never loss.
+ * never loss. Packet ids come from a lease stored with the session
+ * (lease_check), so that after a restart the ids a client may still hold
+ * get their PUBREL (pid_attach) and none is reused before it.
  */
 
 /* The session's gap topic into buf. */
