@@ -155,12 +155,16 @@ unsigned mqtt_inflight_resend(struct mqtt_inflight *w, uint64_t now_ms,
  * (mqtt_pid_sweep): the resumed session sends PUBREL for those, and hands
  * out new ids above L.
  *
- * R = 3S/2 + W (W: the window). A lease is asked for when the count gets
- * within S/2 of L, i.e. at count >= L - S/2; in flight then are at most W
- * deliveries, all with counts > count - W >= L - S/2 - W = (L + S) - R,
- * so in a steady flow the ask is never held back. It is held back (and
- * deliveries wait when the lease is used up) while an older QoS 2
- * delivery or a PUBREL of the sweep is unanswered.
+ * Safety does not depend on R: the ask itself checks the oldest count
+ * the client may hold. R = 3S/2 + W (W: the window) is the least R that
+ * never holds an ask back in a steady flow: it is made when the count
+ * gets within S/2 of L, i.e. at count >= L - S/2, and the deliveries in
+ * flight then are at most the last W handed out (acks come in order),
+ * so their counts are > count - W >= L - S/2 - W = (L + S) - R. An ask
+ * is held back (and deliveries wait once the lease is used up) while a
+ * QoS 2 delivery older than that, or a PUBREL of the sweep, is
+ * unanswered. With S = 256 and the listener's W = 64: R = 448, so a
+ * restart costs each persistent session at most 448 PUBRELs.
  */
 #define MQTT_PID_LEASE_STEP 256u
 
