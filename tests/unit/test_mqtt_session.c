@@ -851,6 +851,65 @@ static void test_persistent_restart_pubrel(void **state)
     stop(f);
 }
 
+/* The last MQTT job submitted for client id, or NULL. */
+static const struct store_job *mqtt_job_of(struct fake *f, const char *id)
+{
+    const struct store_job *found = NULL;
+    size_t i = 0;
+
+    for (i = 0; i < f->n_jobs; i++) {
+        const struct store_job *j = fake_job(f, i);
+
+        if (j->kind == STORE_JOB_MQTT && strcmp(j->mqtt->client_id, id) == 0)
+            found = j;
+    }
+    return found;
+}
+
+/*
+ * The sweep a restart makes, by what was stored: with a lease, the R =
+ * 448 counts up to it; with none (a session stored by a build before
+ * migration 008), every id, and no lease row is written until those
+ * PUBRELs are answered (a crash meanwhile sweeps every id again).
+ */
+static void test_persistent_sweep_kinds(void **state)
+{
+    struct fake *f = *state;
+    struct mqtt_saved *s = NULL;
+    const struct store_job *j = NULL;
+
+    start(f);
+    mqtt_saved_table_init(&saved);
+    assert_int_equal(mqtt_saved_load_row(&saved, 0, "new", "u", 0), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 3, "new", "", 1000), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 0, "old", "u", 0), 0);
+    s = mqtt_saved_find(&saved, "new");
+    assert_int_equal(mqtt_saved_sweep(s, 64), 0);
+    assert_true(s->owed.from == 1000 - 448 + 1 && s->owed.n == 448);
+    assert_true(s->pid_issued == 1000);
+    assert_int_equal(mqtt_saved_sweep(s, 64), 0); /* once per restart */
+    assert_true(s->owed.left == 448);
+    s = mqtt_saved_find(&saved, "old");
+    assert_int_equal(mqtt_saved_sweep(s, 64), 0);
+    assert_true(s->owed.from == 1 && s->owed.n == 65535);
+    assert_true(s->pid_issued == 65535 && s->pid_lease == 65535);
+    mqtt_saved_attach(&saved, s, true);
+    mqtt_saved_flush(&saved, &f->storage, 1);
+    j = mqtt_job_of(f, "old");
+    assert_non_null(j);
+    assert_false(j->mqtt->set_lease);
+    fake_complete_all(f);
+    for (unsigned i = 1; i <= 65535; i++)
+        assert_true(mqtt_pid_owed_done(&s->owed, (uint16_t)i));
+    mqtt_saved_attach(&saved, s, false);
+    mqtt_saved_flush(&saved, &f->storage, 2);
+    j = mqtt_job_of(f, "old");
+    assert_true(j->mqtt->set_lease && j->mqtt->lease == 65535);
+    fake_complete_all(f);
+    mqtt_saved_table_cleanup(&saved);
+    stop(f);
+}
+
 /* The table of stored sessions is bounded: past MQTT_SAVED_MAX a new
  * clean session 0 gets CONNACK 3; a stored one resumes, clean session 1
  * connects. */
@@ -971,6 +1030,7 @@ int main(void)
         T(test_refusals_close),
         T(test_persistent_session),
         T(test_persistent_restart_pubrel),
+        T(test_persistent_sweep_kinds),
         T(test_persistent_bound),
         T(test_persistent_expiry),
     };
