@@ -64,6 +64,9 @@ struct store_mqtt {
     struct store_mqtt_cursor *cursors; /* moved up, never back */
     size_t n_cursors;
     int64_t now_ms;                   /* last_seen */
+    bool set_lease;                   /* write lease (moved up only) */
+    int64_t lease;                    /* the packet-id lease (migration
+                                         008) */
     uint16_t qos2_release;            /* non-zero: only release this
                                          inbound QoS 2 packet id (PUBREL:
                                          its mqtt_qos2 row goes); the

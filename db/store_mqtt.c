@@ -60,11 +60,14 @@ static int schema_table(sqlite3 *db, const char *table, const char *migration)
     return sqlite3_exec(db, migration, NULL, NULL, NULL);
 }
 
-int store_mqtt_schema(sqlite3 *db, const char *sessions, const char *qos2)
+int store_mqtt_schema(sqlite3 *db, const char *sessions, const char *qos2,
+                      const char *lease)
 {
     int rc = schema_table(db, "mqtt_cursors", sessions);
 
-    return rc == SQLITE_OK ? schema_table(db, "mqtt_qos2", qos2) : rc;
+    if (rc == SQLITE_OK)
+        rc = schema_table(db, "mqtt_qos2", qos2);
+    return rc == SQLITE_OK ? schema_table(db, "mqtt_pid_lease", lease) : rc;
 }
 
 void store_mqtt_stmts_cleanup(struct store_mqtt_stmts *c)
@@ -171,9 +174,28 @@ static int write_cursors(sqlite3 *db, const struct store_mqtt *m)
     return rc;
 }
 
+/* In the same transaction as the session's other changes: the lease is
+ * on disk before any id under it is sent (the caller waits for the
+ * commit). Moved up only, so a job written late cannot lower it. */
+static int write_lease(sqlite3 *db, const struct store_mqtt *m)
+{
+    int rc = SQLITE_OK;
+    sqlite3_stmt *st = prep(db,
+                            "INSERT INTO mqtt_pid_lease(client_id, lease)"
+                            " VALUES(?1, ?2) ON CONFLICT(client_id)"
+                            " DO UPDATE SET lease = max(lease, excluded.lease)",
+                            m->client_id, &rc);
+
+    if (st == NULL)
+        return rc;
+    sqlite3_bind_int64(st, 2, m->lease);
+    return run(st);
+}
+
 int store_mqtt_write(sqlite3 *db, const struct store_mqtt *m)
 {
     static const char *const drop[] = {
+        "DELETE FROM mqtt_pid_lease WHERE client_id = ?1",
         "DELETE FROM mqtt_qos2 WHERE client_id = ?1",
         "DELETE FROM mqtt_cursors WHERE client_id = ?1",
         "DELETE FROM mqtt_subs WHERE client_id = ?1",
@@ -211,6 +233,8 @@ int store_mqtt_write(sqlite3 *db, const struct store_mqtt *m)
                       SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, m->now_ms);
     rc = run(st);
+    if (rc == SQLITE_OK && m->set_lease)
+        rc = write_lease(db, m);
     if (rc == SQLITE_OK && m->set_subs)
         rc = write_subs(db, m);
     if (rc == SQLITE_OK)
@@ -231,6 +255,8 @@ int store_mqtt_load(sqlite3 *db, store_mqtt_cb cb, void *arg)
                          " ORDER BY client_id, filter"},
         {STORE_MQTT_CURSOR, "SELECT client_id, topic, seq FROM mqtt_cursors"
                             " ORDER BY client_id, topic"},
+        {STORE_MQTT_LEASE, "SELECT client_id, '', lease FROM mqtt_pid_lease"
+                           " ORDER BY client_id"},
     };
     size_t i = 0;
     int ret = 0;

@@ -19,6 +19,7 @@ enum store_mqtt_row_kind {
     STORE_MQTT_SESSION, /* name: the user, value: last_seen (ms) */
     STORE_MQTT_SUB,     /* name: the filter, value: the granted QoS */
     STORE_MQTT_CURSOR,  /* name: the topic, value: the seq */
+    STORE_MQTT_LEASE,   /* name: "", value: the packet-id lease */
 };
 struct store_mqtt_row {
     enum store_mqtt_row_kind kind;
@@ -38,9 +39,10 @@ struct store_mqtt_stmts {
 void store_mqtt_stmts_cleanup(struct store_mqtt_stmts *c);
 
 /* Create the tables, running a migration's text (sessions: 003's, qos2:
- * 006's) when a file skipped it (it was made at a later version by a
- * build without it). Returns an SQLite code. */
-int store_mqtt_schema(sqlite3 *db, const char *sessions, const char *qos2);
+ * 006's, lease: 008's) when a file skipped it (it was made at a later
+ * version by a build without it). Returns an SQLite code. */
+int store_mqtt_schema(sqlite3 *db, const char *sessions, const char *qos2,
+                      const char *lease);
 /* Apply m inside the caller's open transaction. Returns an SQLite code. */
 int store_mqtt_write(sqlite3 *db, const struct store_mqtt *m);
 /* Inside the caller's transaction: the message stored for client's QoS 2
@@ -54,8 +56,9 @@ int store_mqtt_qos2_find(sqlite3 *db, struct store_mqtt_stmts *c,
 int store_mqtt_qos2_put(sqlite3 *db, struct store_mqtt_stmts *c,
                         const char *client, uint16_t packet_id,
                         const char *topic, int64_t seq);
-/* Every session, then every filter, then every cursor (each ordered by
- * client id). Returns 0, the callback's non-zero value, or -1 (SQLite). */
+/* Every session, then every filter, then every cursor, then every lease
+ * (each ordered by client id). Returns 0, the callback's non-zero value,
+ * or -1 (SQLite). */
 int store_mqtt_load(sqlite3 *db, store_mqtt_cb cb, void *arg);
 
 #endif

@@ -942,7 +942,8 @@ struct store_sql *store_sql_open(const struct store_sql_config *cfg,
         rc = sql_migrate(s, store_migrations, store_n_migrations, err);
     if (rc == 0 && cfg->migrations == NULL &&
         (rc = store_mqtt_schema(s->db, sql_migration_text(3),
-                               sql_migration_text(6))) != SQLITE_OK) {
+                               sql_migration_text(6),
+                               sql_migration_text(8))) != SQLITE_OK) {
         *err = sql_open_error(s, "creating the MQTT session tables", rc);
         rc = -1;
     }

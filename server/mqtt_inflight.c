@@ -38,6 +38,7 @@ int mqtt_inflight_init(struct mqtt_inflight *w, unsigned window,
     if (w->ring == NULL)
         return -ENOMEM;
     w->cap = window;
+    w->lease = UINT64_MAX;
     w->release = release;
     w->ctx = ctx;
     return 0;
@@ -72,7 +73,7 @@ void mqtt_inflight_cleanup(struct mqtt_inflight *w)
 
 bool mqtt_inflight_full(const struct mqtt_inflight *w)
 {
-    return w->span >= w->cap;
+    return w->span >= w->cap || w->issued >= w->lease;
 }
 
 unsigned mqtt_inflight_count(const struct mqtt_inflight *w)
@@ -119,7 +120,6 @@ static void inflight_push(struct mqtt_inflight *w, void *item, uint8_t qos,
     e->state = (uint8_t)state;
     w->span++;
     w->live++;
-    w->last_id = packet_id;
 }
 
 /* Frees a finished delivery's slot, then drops the holes at both ends so
@@ -145,16 +145,21 @@ static void inflight_done(struct mqtt_inflight *w,
 int mqtt_inflight_add(struct mqtt_inflight *w, void *item, uint8_t qos,
                       uint64_t now_ms)
 {
-    uint16_t id = w->last_id;
+    uint64_t n = w->issued;
+    uint16_t id = 0;
 
     if (qos != 1 && qos != 2)
         return -EINVAL;
     if (mqtt_inflight_full(w))
         return -EAGAIN;
-    /* live < 65535 here, so a free id exists and the loop ends. */
+    /* live < 65535 here, so a free id exists and the loop ends; an id
+     * skipped because it is in use still counts against the lease. */
     do {
-        id = id == UINT16_MAX ? 1 : (uint16_t)(id + 1);
+        if (n >= w->lease)
+            return -EAGAIN;
+        id = mqtt_pid_of(++n);
     } while (inflight_find(w, id) != NULL);
+    w->issued = n;
     inflight_push(w, item, qos, MQTT_INFLIGHT_WAIT_ACK, id, now_ms);
     return id;
 }
@@ -170,9 +175,13 @@ int mqtt_inflight_restore(struct mqtt_inflight *w, void *item, uint8_t qos,
         return -EINVAL;
     if (inflight_find(w, packet_id) != NULL)
         return -EEXIST;
-    if (mqtt_inflight_full(w))
+    if (w->span >= w->cap)
         return -EAGAIN;
     inflight_push(w, item, qos, state, packet_id, now_ms);
+    /* New ids continue after it. */
+    w->issued += (uint64_t)((packet_id + UINT16_MAX -
+                             mqtt_pid_of(w->issued + UINT16_MAX)) %
+                            UINT16_MAX);
     return 0;
 }
 
@@ -238,6 +247,129 @@ unsigned mqtt_inflight_resend(struct mqtt_inflight *w, uint64_t now_ms,
         n++;
     }
     return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Packet id leases                                                    */
+/* ------------------------------------------------------------------ */
+
+uint16_t mqtt_pid_of(uint64_t n)
+{
+    return (uint16_t)((n - 1) % UINT16_MAX + 1);
+}
+
+uint64_t mqtt_pid_count(uint64_t issued, uint16_t pid)
+{
+    uint64_t back =
+        (uint64_t)((mqtt_pid_of(issued + UINT16_MAX) + UINT16_MAX - pid) %
+                   UINT16_MAX);
+
+    return issued - back;
+}
+
+uint64_t mqtt_pid_hold_bound(unsigned window)
+{
+    return 3 * MQTT_PID_LEASE_STEP / 2 + window;
+}
+
+uint64_t mqtt_pid_lease_next(uint64_t issued, uint64_t lease, uint64_t oldest,
+                             unsigned window)
+{
+    uint64_t next = lease + MQTT_PID_LEASE_STEP;
+
+    if (issued + MQTT_PID_LEASE_STEP / 2 < lease)
+        return 0; /* not yet within half a step */
+    /* Every count the client may hold stays within R of the new lease. */
+    if (oldest + mqtt_pid_hold_bound(window) <= next)
+        return 0;
+    return next;
+}
+
+void mqtt_pid_sweep(uint64_t lease, unsigned window, uint64_t *from,
+                    uint64_t *n)
+{
+    uint64_t r = mqtt_pid_hold_bound(window);
+
+    *from = lease > r ? lease - r + 1 : 1;
+    *n = lease >= *from ? lease - *from + 1 : 0;
+}
+
+uint64_t mqtt_inflight_oldest_qos2(const struct mqtt_inflight *w)
+{
+    for (unsigned k = 0; k < w->span; k++) {
+        const struct mqtt_inflight_entry *e = inflight_slot(w, k);
+
+        /* In send order: the first QoS 2 one is the oldest. */
+        if (e->state != MQTT_INFLIGHT_FREE && e->qos == 2)
+            return mqtt_pid_count(w->issued, e->packet_id);
+    }
+    return w->issued + 1;
+}
+
+int mqtt_pid_owed_init(struct mqtt_pid_owed *o, uint64_t from, uint32_t n)
+{
+    memset(o, 0, sizeof(*o));
+    if (from == 0 || n > UINT16_MAX)
+        return -EINVAL;
+    o->bits = malloc(n / 8 + 1);
+    if (o->bits == NULL)
+        return -ENOMEM;
+    memset(o->bits, 0xff, n / 8 + 1);
+    o->from = from;
+    o->n = o->left = n;
+    return 0;
+}
+
+void mqtt_pid_owed_cleanup(struct mqtt_pid_owed *o)
+{
+    free(o->bits);
+    memset(o, 0, sizeof(*o));
+}
+
+static bool owed_bit(const struct mqtt_pid_owed *o, uint32_t i)
+{
+    return (o->bits[i / 8] >> (i % 8)) & 1;
+}
+
+bool mqtt_pid_owed_done(struct mqtt_pid_owed *o, uint16_t pid)
+{
+    uint32_t i = 0;
+
+    if (o->left == 0 || pid == 0)
+        return false;
+    /* n <= 65535 counts: each id stands for at most one of them. */
+    i = (uint32_t)((pid + UINT16_MAX - mqtt_pid_of(o->from)) % UINT16_MAX);
+    if (i >= o->n || !owed_bit(o, i))
+        return false;
+    o->bits[i / 8] &= (uint8_t) ~(1u << (i % 8));
+    o->left--;
+    while (o->lo < o->n && !owed_bit(o, o->lo))
+        o->lo++;
+    if (o->left == 0) { /* all answered: the bits go */
+        free(o->bits);
+        o->bits = NULL;
+    }
+    return true;
+}
+
+uint64_t mqtt_pid_owed_oldest(const struct mqtt_pid_owed *o)
+{
+    return o->left > 0 ? o->from + o->lo : UINT64_MAX;
+}
+
+void mqtt_pid_owed_each(const struct mqtt_pid_owed *o, uint32_t *next,
+                        uint32_t max, void (*fn)(uint16_t pid, void *arg),
+                        void *arg)
+{
+    uint32_t i = *next > o->lo ? *next : o->lo;
+
+    for (; o->left > 0 && i < o->n && max > 0; i++) {
+        if (owed_bit(o, i)) {
+            fn(mqtt_pid_of(o->from + i), arg);
+            max--;
+        }
+    }
+    *next = o->left > 0 ? i : o->n;
 }
 
 /* ------------------------------------------------------------------ */

@@ -10,6 +10,7 @@
  *     QoS 2: PUBREC id   -> mqtt_inflight_pubrec()   -> PUBREL
  *            PUBCOMP id  -> mqtt_inflight_pubcomp()  (msg released, id free)
  *     reconnect, or a timer: mqtt_inflight_resend() in send order
+ *     a persistent session: no id past w->lease ("Packet id leases")
  *
  * Inbound QoS 2 (client -> server), "stored once":
  *     PUBLISH id  -> mqtt_qos2_rx_publish(): NEW -> store it, then
@@ -59,7 +60,11 @@ struct mqtt_inflight {
     unsigned head;       /* the oldest slot in use */
     unsigned span;       /* slots from head to the newest, holes included */
     unsigned live;       /* slots not FREE */
-    uint16_t last_id;    /* the last packet id handed out */
+    uint64_t issued;     /* packet ids handed out so far, as a count:
+                            the last one is mqtt_pid_of(issued) */
+    uint64_t lease;      /* no id past the lease-th is handed out (a
+                            persistent session's committed lease; else
+                            UINT64_MAX) */
     mqtt_inflight_release_fn release;
     void *ctx;
 };
@@ -71,14 +76,16 @@ int mqtt_inflight_init(struct mqtt_inflight *w, unsigned window,
 /* Releases every item still held and frees the ring. */
 void mqtt_inflight_cleanup(struct mqtt_inflight *w);
 
-/* True when no delivery can be added now: keep it queued until an ack. */
+/* True when no delivery can be added now (the window is full, or its
+ * lease is used up): keep it queued until an ack or a lease. */
 bool mqtt_inflight_full(const struct mqtt_inflight *w);
 unsigned mqtt_inflight_count(const struct mqtt_inflight *w);
 
 /*
  * Takes item (the window owns it from now on) as a delivery at QoS 1 or 2
  * sent at now_ms, and returns its packet id (1..65535, the next one after
- * the last that is not in use), or -EAGAIN when the window is full, or
+ * the last that is not in use), or -EAGAIN when the window is full or
+ * the next id is past the lease, or
  * -EINVAL for another QoS (the item is then not taken).
  */
 int mqtt_inflight_add(struct mqtt_inflight *w, void *item, uint8_t qos,
@@ -131,6 +138,79 @@ typedef void (*mqtt_inflight_resend_fn)(const struct mqtt_inflight_entry *e,
 unsigned mqtt_inflight_resend(struct mqtt_inflight *w, uint64_t now_ms,
                               uint64_t min_age_ms, mqtt_inflight_resend_fn fn,
                               void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Packet id leases (persistent sessions, across a crash)              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A persistent session counts the packet ids it hands out (1, 2, 3, ...
+ * for ever); the n-th is mqtt_pid_of(n), so ids run 1..65535 and wrap to
+ * 1, never 0. The count never passes a lease L committed to the store, so
+ * after a crash every id the old process sent has a count <= the stored
+ * L. A client following 4.3.3 Method B holds a QoS 2 id from PUBLISH to
+ * PUBREL; a new lease L + S is asked for only when every count the client
+ * may hold is above L + S - R (mqtt_pid_lease_next), so the ids it can
+ * hold after a crash are among the R counts up to the stored lease
+ * (mqtt_pid_sweep): the resumed session sends PUBREL for those, and hands
+ * out new ids above L.
+ *
+ * Safety does not depend on R: the ask itself checks the oldest count
+ * the client may hold. R = 3S/2 + W (W: the window) is the least R that
+ * never holds an ask back in a steady flow: it is made when the count
+ * gets within S/2 of L, i.e. at count >= L - S/2, and the deliveries in
+ * flight then are at most the last W handed out (acks come in order),
+ * so their counts are > count - W >= L - S/2 - W = (L + S) - R. An ask
+ * is held back (and deliveries wait once the lease is used up) while a
+ * QoS 2 delivery older than that, or a PUBREL of the sweep, is
+ * unanswered. With S = 256 and the listener's W = 64: R = 448, so a
+ * restart costs each persistent session at most 448 PUBRELs.
+ */
+#define MQTT_PID_LEASE_STEP 256u
+
+/* The packet id of the n-th id handed out (n >= 1). */
+uint16_t mqtt_pid_of(uint64_t n);
+/* The latest count <= issued whose id is pid (1..65535): what an id in
+ * flight stands for, when issued counts at most 65535 past it. */
+uint64_t mqtt_pid_count(uint64_t issued, uint16_t pid);
+/* R: the counts up to a stored lease that a client may still hold. */
+uint64_t mqtt_pid_hold_bound(unsigned window);
+/* The lease to ask for now, or 0: issued ids so far, the lease committed,
+ * oldest the lowest count the client may hold (issued + 1: none). */
+uint64_t mqtt_pid_lease_next(uint64_t issued, uint64_t lease,
+                             uint64_t oldest, unsigned window);
+/* After a restart with stored lease: the counts from *from, *n of them,
+ * whose ids get a PUBREL. A lease of 0 was never used: none. */
+void mqtt_pid_sweep(uint64_t lease, unsigned window, uint64_t *from,
+                    uint64_t *n);
+/* The lowest count of a QoS 2 delivery in w (what the client may hold),
+ * or w->issued + 1 when there is none. */
+uint64_t mqtt_inflight_oldest_qos2(const struct mqtt_inflight *w);
+
+/* The PUBRELs a resumed session owes (the sweep) until their PUBCOMP:
+ * counts from..from+n-1, each still owed or not. */
+struct mqtt_pid_owed {
+    uint64_t from;
+    uint32_t n;
+    uint32_t left;  /* still owed */
+    uint32_t lo;    /* none owed below from + lo */
+    uint8_t *bits;  /* owned; n bits */
+};
+
+/* All of from..from+n-1 owed (n <= 65535). -EINVAL, -ENOMEM. */
+int mqtt_pid_owed_init(struct mqtt_pid_owed *o, uint64_t from, uint32_t n);
+void mqtt_pid_owed_cleanup(struct mqtt_pid_owed *o);
+/* PUBCOMP pid: true when it was owed (now it is not). */
+bool mqtt_pid_owed_done(struct mqtt_pid_owed *o, uint16_t pid);
+/* The lowest count still owed, or UINT64_MAX. */
+uint64_t mqtt_pid_owed_oldest(const struct mqtt_pid_owed *o);
+/* fn(pid, arg) for the ids still owed, lowest count first, from the
+ * *next-th count of the range on and at most max of them; *next moves
+ * past the last one given (a paced walk: start at 0, done when *next is
+ * at o->n). */
+void mqtt_pid_owed_each(const struct mqtt_pid_owed *o, uint32_t *next,
+                        uint32_t max, void (*fn)(uint16_t pid, void *arg),
+                        void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Inbound QoS 2                                                       */

@@ -26,6 +26,7 @@ static void saved_free(struct mqtt_saved *s)
         free(s->cursors[i].topic);
     if (s->has_window)
         mqtt_inflight_cleanup(&s->window);
+    mqtt_pid_owed_cleanup(&s->owed);
     free(s->subs);
     free(s->cursors);
     free(s->client_id);
@@ -146,6 +147,7 @@ struct mqtt_saved *mqtt_saved_add(struct mqtt_saved_table *t,
 
     if (s != NULL) {
         s->subs_dirty = true; /* writes the session row, with no filter */
+        s->lease_known = true; /* and its lease row, 0 */
         mark_dirty(t, s);
     }
     return s;
@@ -372,6 +374,64 @@ int mqtt_saved_cursor_set(struct mqtt_saved_table *t, struct mqtt_saved *s,
     return 0;
 }
 
+void mqtt_saved_lease_ask(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                          uint64_t want)
+{
+    if (want <= s->pid_want)
+        return;
+    s->pid_want = want;
+    mark_dirty(t, s);
+}
+
+int mqtt_saved_sweep(struct mqtt_saved *s, unsigned window)
+{
+    uint64_t from = 1, n = UINT16_MAX;
+
+    if (!s->restarted)
+        return 0;
+    /* No lease row: stored by a build that kept none, so any id may be
+     * held. As if the lease were 65535 with all of it to sweep; its row
+     * is written once that is done (lease_writable). */
+    if (s->lease_known)
+        mqtt_pid_sweep(s->pid_lease, window, &from, &n);
+    else
+        s->pid_lease = s->pid_want = UINT16_MAX;
+    mqtt_pid_owed_cleanup(&s->owed);
+    if (n > 0 && mqtt_pid_owed_init(&s->owed, from, (uint32_t)n) < 0)
+        return -1;
+    s->pid_issued = s->pid_lease;
+    s->restarted = false;
+    return 0;
+}
+
+/* Whether the job may write the lease: not for a session with no lease
+ * row while its sweep of every id is unanswered (a crash then must sweep
+ * every id again), unless it asks for more (its sweep is then done up to
+ * R below, mqtt_pid_lease_next). */
+static bool lease_writable(const struct mqtt_saved *s)
+{
+    return s->lease_known || s->owed.left == 0 || s->pid_want > UINT16_MAX;
+}
+
+/* The job carrying s's lease ask committed (or not). */
+static void lease_done(struct mqtt_saved_table *t, struct store_job *job)
+{
+    struct mqtt_saved *s = mqtt_saved_find(t, job->mqtt->client_id);
+
+    if (s == NULL || s->lease_job != job)
+        return; /* dropped since, or a later job carries the ask */
+    s->lease_job = NULL;
+    if (job->err != 0) {
+        mark_dirty(t, s); /* asked again at the next flush */
+        return;
+    }
+    s->lease_known = true;
+    if ((uint64_t)job->mqtt->lease > s->pid_lease)
+        s->pid_lease = (uint64_t)job->mqtt->lease;
+    if (t->leased != NULL)
+        t->leased(t->leased_arg, s);
+}
+
 /* A write failed: the cursors are moved again by the next acks, and a
  * resume after a restart replays from the older stored ones (a duplicate,
  * never a loss); said in the log and counted. */
@@ -379,6 +439,8 @@ static void write_done(void *ctx, struct store_job *job)
 {
     struct mqtt_saved_table *t = ctx;
 
+    if (job->mqtt != NULL && job->mqtt->set_lease)
+        lease_done(t, job);
     if (job->err == 0)
         return;
     t->write_errors++;
@@ -437,6 +499,8 @@ static struct store_job *saved_job(struct mqtt_saved_table *t,
     m = job->mqtt;
     if ((m->user = strdup(s->user)) == NULL)
         goto oom;
+    m->set_lease = lease_writable(s);
+    m->lease = (int64_t)s->pid_want;
     if (s->subs_dirty) {
         m->set_subs = true;
         m->subs = calloc(s->n_subs + 1, sizeof(*m->subs));
@@ -504,6 +568,8 @@ void mqtt_saved_flush(struct mqtt_saved_table *t,
         s->subs_dirty = false;
         for (i = 0; i < s->n_cursors; i++)
             s->cursors[i].dirty = false;
+        if (job->mqtt->set_lease && s->pid_want > s->pid_lease)
+            s->lease_job = job;
         storage_submit(storage, job);
     }
 }
@@ -519,10 +585,16 @@ int mqtt_saved_load_row(struct mqtt_saved_table *t, int kind,
         if (s == NULL && (s = saved_new(t, client_id, name)) == NULL)
             return -1;
         s->last_seen = value;
+        s->restarted = true;
         return 0;
     }
     if (s == NULL)
         return 0; /* a row whose session is gone: ignored */
+    if (kind == 3) {
+        s->lease_known = true;
+        s->pid_lease = s->pid_want = value > 0 ? (uint64_t)value : 0;
+        return 0;
+    }
     if (kind == 1)
         return sub_put(s, name, value >= 0 && value <= 2 ? (uint8_t)value : 0);
     c = cursor_find(s, name);

@@ -51,6 +51,20 @@ struct mqtt_saved {
      * (in this process): resent with DUP on resume. */
     bool has_window;
     struct mqtt_inflight window;
+    /* Packet ids (mqtt_inflight.h, "Packet id leases"): the count handed
+     * out so far (the window's, kept while no connection holds it), the
+     * lease committed, the lease asked for (>= pid_lease), and the job
+     * carrying that ask (compared, never dereferenced). */
+    uint64_t pid_issued;
+    uint64_t pid_lease;
+    uint64_t pid_want;
+    const struct store_job *lease_job;
+    bool lease_known;  /* a lease row was loaded, or this process made
+                          the session: its lease may be written */
+    bool restarted;    /* loaded from the store, not resumed since: the
+                          next resume sends the sweep (mqtt_saved_sweep) */
+    /* The sweep's PUBRELs not answered yet (resent on each resume). */
+    struct mqtt_pid_owed owed;
     /* The last gap notice (JSON), kept for a later SUBSCRIBE to the
      * session's gap topic as a retained copy; NULL: none. */
     char *gap;
@@ -72,6 +86,10 @@ struct mqtt_saved_table {
     struct mqtt_saved *sweep; /* where the next expiry step starts (NULL:
                                  the head) */
     uint64_t write_errors;
+    /* A session's lease was committed (to wake the connection whose
+     * deliveries wait for it); may be NULL. */
+    void (*leased)(void *arg, struct mqtt_saved *s);
+    void *leased_arg;
 };
 
 void mqtt_saved_table_init(struct mqtt_saved_table *t);
@@ -130,13 +148,23 @@ bool mqtt_saved_cursor(const struct mqtt_saved *s, const char *topic,
 int mqtt_saved_cursor_set(struct mqtt_saved_table *t, struct mqtt_saved *s,
                           const char *topic, int64_t seq, bool only_new);
 
+/* Ask for lease want (> s->pid_lease): written with the session's next
+ * job; pid_lease follows once it committed, and t->leased is called. */
+void mqtt_saved_lease_ask(struct mqtt_saved_table *t, struct mqtt_saved *s,
+                          uint64_t want);
+/* A session loaded at start-up is resumed for the first time: the ids a
+ * client may still hold (mqtt_pid_sweep; every id for a session stored
+ * with no lease) become owed PUBRELs, and new ids start above them.
+ * Returns 0, or -1 (OOM). */
+int mqtt_saved_sweep(struct mqtt_saved *s, unsigned window);
+
 /* Submit what changed since the last flush (one job per session) to
  * storage; call once per loop turn, before the storage flush. */
 void mqtt_saved_flush(struct mqtt_saved_table *t,
                       const struct storage *storage, int64_t now_ms);
 
 /* Start-up: one stored row (store_mqtt.h's kinds: 0 session, its
- * last_seen as value; 1 sub; 2 cursor). Returns 0 or -1 (OOM). Loaded
+ * last_seen as value; 1 sub; 2 cursor; 3 lease). Returns 0 or -1 (OOM). Loaded
  * rows are not dirty. */
 int mqtt_saved_load_row(struct mqtt_saved_table *t, int kind,
                         const char *client_id, const char *name,

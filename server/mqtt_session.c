@@ -117,12 +117,16 @@ struct mqtt_session {
     struct mqtt_saved *saved; /* clean session 0: what outlives us */
     struct resume_expect *expects;
     struct mqtt_inflight window;
+    uint32_t owed_next; /* the sweep's PUBRELs sent: owed_each's walk */
     struct mqtt_qos2_rx qos2_rx;
     /* packets ready to write: out[out_off..out_len) */
     unsigned char *out;
     size_t out_off, out_len, out_cap;
     struct pl_buf scratch;
 };
+
+/* Output kept below this before more is taken from the hub's queue. */
+#define MQTT_OUT_HIGH (256 * 1024)
 
 /* Every session has counters to add to: the caller's, or this sink. */
 static struct mqtt_stats stats_sink;
@@ -332,7 +336,9 @@ static uint8_t grant_qos(const struct mqtt_session *s, const char *topic)
  * first with DUP (in this process), then every filter is resumed
  * (hub_conn_resume) from the cursors, or from the window's newest seq of
  * a topic when that is later. A cursor written late means redelivery,
- * never loss.
+ * never loss. Packet ids come from a lease stored with the session
+ * (lease_check), so that after a restart the ids a client may still hold
+ * get their PUBREL (pid_attach) and none is reused before it.
  */
 
 /* The session's gap topic into buf. */
@@ -540,8 +546,10 @@ static void session_park(struct mqtt_session *s)
     struct mqtt_saved *sv = s->saved;
 
     s->saved = NULL;
-    if (sv != NULL)
+    if (sv != NULL) {
         mqtt_saved_attach(s->cfg.saved, sv, false);
+        sv->pid_issued = s->window.issued; /* ids go on from there */
+    }
     if (sv == NULL || mqtt_inflight_count(&s->window) == 0)
         return;
     if (sv->has_window)
@@ -569,16 +577,85 @@ static void resend_one(const struct mqtt_inflight_entry *e, void *arg)
     s->out_len += p->len;
 }
 
-/* CONNACK with session present went out: resend the window, restore
- * the grants and resume every filter from its cursors. */
+static void send_owed(uint16_t pid, void *arg)
+{
+    out_ack(arg, PL_MQTT_PUBREL, pid);
+}
+
+/* PUBRELs of a restart's sweep per step: 16 KiB of output. */
+#define MQTT_OWED_STEP 4096
+
+/* The next step of the sweep's PUBRELs this connection has not sent yet
+ * (paced, since a session stored with no lease owes one for every id).
+ * True when some are still to send. */
+static bool owed_step(struct mqtt_session *s)
+{
+    const struct mqtt_pid_owed *o = s->saved != NULL ? &s->saved->owed : NULL;
+
+    if (o == NULL || s->owed_next >= o->n)
+        return false;
+    if (s->out_len - s->out_off < MQTT_OUT_HIGH)
+        mqtt_pid_owed_each(o, &s->owed_next, MQTT_OWED_STEP, send_owed, s);
+    return s->owed_next < o->n;
+}
+
+/*
+ * Packet ids of a persistent session come from its lease (mqtt_inflight.h,
+ * "Packet id leases"): the window hands out none past the lease committed,
+ * and a new one is asked for in time. Called before each QoS 1/2
+ * delivery; when the lease is used up the delivery waits, as for a full
+ * window, and the commit wakes the connection (mqtt_saved's leased hook).
+ */
+static void lease_check(struct mqtt_session *s)
+{
+    struct mqtt_saved *sv = s->saved;
+    uint64_t oldest = 0, owed = 0, next = 0;
+
+    if (sv == NULL)
+        return;
+    s->window.lease = sv->pid_lease;
+    if (sv->pid_want > sv->pid_lease)
+        return; /* asked, not committed yet */
+    if (s->window.issued + MQTT_PID_LEASE_STEP / 2 < sv->pid_lease)
+        return; /* not due: no walk of the window per delivery */
+    oldest = mqtt_inflight_oldest_qos2(&s->window);
+    owed = mqtt_pid_owed_oldest(&sv->owed);
+    next = mqtt_pid_lease_next(s->window.issued, sv->pid_lease,
+                               owed < oldest ? owed : oldest, s->window.cap);
+    if (next != 0)
+        mqtt_saved_lease_ask(s->cfg.saved, sv, next);
+}
+
+/* The session's ids continue where its last connection left them; after
+ * a restart, above the stored lease, with a PUBREL owed for every id the
+ * client may still hold (mqtt_saved_sweep). */
+static int pid_attach(struct mqtt_session *s)
+{
+    struct mqtt_saved *sv = s->saved;
+
+    if (mqtt_saved_sweep(sv, s->window.cap) < 0)
+        return -1;
+    s->window.issued = sv->pid_issued;
+    s->window.lease = sv->pid_lease;
+    return 0;
+}
+
+/* CONNACK with session present went out: resend the PUBRELs still owed
+ * from a restart and the window, restore the grants and resume every
+ * filter from its cursors. */
 static int session_resume(struct mqtt_session *s)
 {
     struct mqtt_saved *sv = s->saved;
     size_t i = 0;
 
+    if (pid_attach(s) < 0)
+        return -1;
+    s->owed_next = 0;
+    owed_step(s);
     if (sv->has_window) {
         mqtt_inflight_cleanup(&s->window);
         s->window = sv->window;
+        s->window.lease = sv->pid_lease;
         sv->has_window = false;
         memset(&sv->window, 0, sizeof(sv->window));
         mqtt_inflight_resend(&s->window, 0, 0, resend_one, s);
@@ -826,6 +903,8 @@ static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
         return MQTT_FEED_ERROR;
     if (present && session_resume(s) < 0)
         return MQTT_FEED_ERROR;
+    if (!present && s->saved != NULL && pid_attach(s) < 0)
+        return MQTT_FEED_ERROR;
     log_debug("mqtt conn %" PRIu64 ": connected as %s (user %s%s)", s->c->id,
               s->client_id, s->c->user, present ? ", session resumed" : "");
     return MQTT_FEED_OK;
@@ -1068,6 +1147,12 @@ static int on_packet(struct mqtt_session *s, const struct pl_mqtt_packet *pkt)
     case PL_MQTT_PUBREL:
         return on_pubrel(s, pkt->u.packet_id);
     case PL_MQTT_PUBCOMP:
+        /* Not in the window: maybe a PUBREL of a restart's sweep. Any
+         * other unknown id is harmless and ignored. */
+        if (s->saved != NULL &&
+            mqtt_inflight_get(&s->window, pkt->u.packet_id) == NULL &&
+            mqtt_pid_owed_done(&s->saved->owed, pkt->u.packet_id))
+            return MQTT_FEED_OK;
         window_acked(s, pkt->u.packet_id);
         mqtt_inflight_pubcomp(&s->window, pkt->u.packet_id);
         return MQTT_FEED_OK;
@@ -1247,6 +1332,8 @@ static int on_msg(struct mqtt_session *s, const char *f, size_t len,
     if (topic == NULL || !frame_data(f, len, retained, &data, &dlen))
         return 1; /* not ours to judge: skip it */
     qos = grant_qos(s, topic);
+    if (qos > 0)
+        lease_check(s);
     if (qos > 0 && mqtt_inflight_full(&s->window))
         return 0;
     if (!retained && (cap = expect_msg(s, topic, seq)) < 0)
@@ -1332,8 +1419,6 @@ static int on_frame(struct mqtt_session *s, const char *f, size_t len,
     return rc;
 }
 
-/* Output kept below this before more is taken from the hub's queue. */
-#define MQTT_OUT_HIGH (256 * 1024)
 
 int mqtt_session_pull(struct mqtt_session *s, unsigned char *scratch,
                       size_t cap)
@@ -1342,6 +1427,8 @@ int mqtt_session_pull(struct mqtt_session *s, unsigned char *scratch,
 
     if (s->c->close_code != 0)
         return -1;
+    if (owed_step(s))
+        return 1; /* the rest of the sweep first: written, then more */
     for (rounds = 0; rounds < 64; rounds++) {
         struct hub_out out;
         size_t off = 0;
@@ -1506,6 +1593,11 @@ void mqtt_session_forget_will(struct mqtt_session *s)
 {
     free(s->will_topic);
     s->will_topic = NULL;
+}
+
+struct conn *mqtt_session_conn(const struct mqtt_session *s)
+{
+    return s->c;
 }
 
 bool mqtt_session_connected(const struct mqtt_session *s)

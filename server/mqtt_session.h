@@ -110,6 +110,8 @@ const unsigned char *mqtt_session_output(const struct mqtt_session *s,
 void mqtt_session_consume(struct mqtt_session *s, size_t n);
 
 /* True once CONNECT was accepted. */
+/* The hub connection the session drives (to wake it). */
+struct conn *mqtt_session_conn(const struct mqtt_session *s);
 bool mqtt_session_connected(const struct mqtt_session *s);
 /* The keepalive the client asked for, in seconds (0: none). */
 unsigned mqtt_session_keepalive(const struct mqtt_session *s);

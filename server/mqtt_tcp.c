@@ -249,6 +249,19 @@ static int mqtt_listen(struct server *srv, struct lws_vhost **vh,
     return -1;
 }
 
+/* A session's packet-id lease committed: its deliveries may be waiting
+ * for it (mqtt_session.c, lease_check), so its connection is woken. */
+static void mqtt_leased(void *arg, struct mqtt_saved *s)
+{
+    struct server *srv = arg;
+    struct mqtt_id_entry *e = srv->mqtt->ids != NULL
+                                  ? mqtt_ids_find(srv->mqtt->ids, s->client_id)
+                                  : NULL;
+
+    if (e != NULL)
+        mqtt_wake(srv, mqtt_session_conn(e->owner));
+}
+
 static int load_row(void *arg, const struct store_mqtt_row *row)
 {
     return mqtt_saved_load_row(arg, (int)row->kind, row->client_id,
@@ -264,6 +277,8 @@ static int mqtt_load_sessions(struct server *srv)
     size_t n = 0;
 
     mqtt_saved_table_init(t);
+    t->leased = mqtt_leased;
+    t->leased_arg = srv;
     if (srv->store == NULL)
         return 0;
     if (store_foreach_mqtt(srv->store, load_row, t) != 0) {

@@ -888,29 +888,83 @@ static void mq_ack(struct mq *m, uint8_t type, uint16_t id)
     assert_true(mq_send(m, b, sizeof(b)));
 }
 
+/* p is a PUBLISH on topic with payload: its packet id, DUP and QoS. */
+static uint16_t delivery_of(const struct mq_pkt *pk, const char *topic,
+                            const char *payload, bool *dup, uint8_t *qos)
+{
+    const struct mq_pkt *p = pk;
+    size_t tl = 0;
+    size_t off = 0;
+    uint16_t id = 0;
+
+    assert_int_equal(p->type, PL_MQTT_PUBLISH);
+    *qos = (p->flags >> 1) & 3;
+    *dup = (p->flags & 8) != 0;
+    tl = (size_t)(p->body[0] << 8 | p->body[1]);
+    assert_int_equal(tl, strlen(topic));
+    assert_memory_equal(p->body + 2, topic, tl);
+    off = 2 + tl;
+    if (*qos > 0) {
+        id = (uint16_t)(p->body[off] << 8 | p->body[off + 1]);
+        off += 2;
+    }
+    assert_int_equal(p->len - off, strlen(payload));
+    assert_memory_equal(p->body + off, payload, p->len - off);
+    return id;
+}
+
 /* A PUBLISH on topic with payload: its packet id, DUP and QoS. */
 static uint16_t mq_expect_delivery(struct mq *m, const char *topic,
                                    const char *payload, bool *dup,
                                    uint8_t *qos)
 {
     struct mq_pkt p;
-    size_t tl = 0;
-    size_t off = 0;
-    uint16_t id = 0;
 
     mq_expect(m, &p, PL_MQTT_PUBLISH);
-    *qos = (p.flags >> 1) & 3;
-    *dup = (p.flags & 8) != 0;
-    tl = (size_t)(p.body[0] << 8 | p.body[1]);
-    assert_int_equal(tl, strlen(topic));
-    assert_memory_equal(p.body + 2, topic, tl);
-    off = 2 + tl;
-    if (*qos > 0) {
-        id = (uint16_t)(p.body[off] << 8 | p.body[off + 1]);
-        off += 2;
+    return delivery_of(&p, topic, payload, dup, qos);
+}
+
+/* The outbound QoS 2 ids a client keeps as MQTT 3.1.1 4.3.3 Method B
+ * does: held from the PUBLISH until its PUBREL. */
+struct mq_held {
+    bool id[65536];
+    unsigned pubrels;
+};
+
+/* The next packet that is not a PUBREL; every PUBREL before it releases
+ * its id and is answered with PUBCOMP, as such a client does. */
+static void mq_next_held(struct mq *m, struct mq_held *h, struct mq_pkt *p)
+{
+    for (;;) {
+        uint16_t id = 0;
+
+        assert_int_equal(mq_next(m, p, WAIT_MS), 1);
+        if (p->type != PL_MQTT_PUBREL)
+            return;
+        id = (uint16_t)(p->body[0] << 8 | p->body[1]);
+        h->id[id] = false;
+        h->pubrels++;
+        mq_ack(m, PL_MQTT_PUBCOMP, id);
     }
-    assert_int_equal(p.len - off, strlen(payload));
-    assert_memory_equal(p.body + off, payload, p.len - off);
+}
+
+/* mq_expect_delivery for such a client: a QoS 2 PUBLISH on an id it
+ * still holds fails the test (the client would take the new message for
+ * a duplicate and drop it); one on a free id is held from now on. */
+static uint16_t mq_expect_delivery_held(struct mq *m, struct mq_held *h,
+                                        const char *topic,
+                                        const char *payload, bool *dup,
+                                        uint8_t *qos)
+{
+    struct mq_pkt p;
+    uint16_t id = 0;
+
+    mq_next_held(m, h, &p);
+    id = delivery_of(&p, topic, payload, dup, qos);
+    if (*qos == 2) {
+        assert_false(h->id[id]);
+        h->id[id] = true;
+    }
     return id;
 }
 
@@ -1271,9 +1325,11 @@ static void test_persist_qos2_out_across_kill(void **state)
     uint8_t q = 2, code = 0, qos = 0;
     bool present = false, dup = false;
     uint16_t pid = 0;
+    struct mq_held *held = calloc(1, sizeof(*held));
     struct mq m;
     struct mq_pkt p;
 
+    assert_non_null(held);
     itest_topic(t, sizeof(t), "q2o");
     snprintf(other, sizeof(other), "%s-later", t);
     snprintf(id, sizeof(id), "q2o-%d", (int)getpid());
@@ -1300,11 +1356,84 @@ static void test_persist_qos2_out_across_kill(void **state)
     assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
                                    &present), 0);
     assert_true(present);
-    pid = mq_expect_delivery(&m, t, "open", &dup, &qos);
+    /* after the PUBRELs of the restart (test_persist_qos2_pubrel_...) */
+    pid = mq_expect_delivery_held(&m, held, t, "open", &dup, &qos);
     assert_int_equal(qos, 1);
     mq_ack(&m, PL_MQTT_PUBACK, pid);
     mq_expect_nothing_queued(&m);
     mq_close(&m);
+    free(held);
+}
+
+/*
+ * The PUBREL of an exchange cut by a crash: a persistent subscriber at
+ * QoS 2 got PUBLISH x and sent PUBREC, and parleyd was SIGKILLed before
+ * the client had PUBREL x. A client following 4.3.3 Method B holds x
+ * until PUBREL x, and takes a later QoS 2 PUBLISH on x for a duplicate
+ * (the new message silently dropped). After the restart it must get
+ * PUBREL x (answered with PUBCOMP), and no QoS 2 PUBLISH may use x
+ * before that; the cut message comes again at QoS 1 (a duplicate, never
+ * a loss), and a new one at QoS 2 on a free id.
+ */
+static void test_persist_qos2_pubrel_after_kill(void **state)
+{
+    int port = mqtt_port_of(state);
+    char t[100], other[120], id[64];
+    const char *f[1] = {t};
+    uint8_t q = 2, code = 0, qos = 0;
+    bool present = false, dup = false;
+    uint16_t pid = 0, x = 0;
+    struct mq_held *h = calloc(1, sizeof(*h));
+    struct mq m;
+    struct mq_pkt p;
+
+    assert_non_null(h);
+    itest_topic(t, sizeof(t), "q2r");
+    snprintf(other, sizeof(other), "%s-later", t);
+    snprintf(id, sizeof(id), "q2r-%d", (int)getpid());
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    mq_subscribe(&m, f, &q, 1, &code);
+    assert_int_equal(code, 2);
+    persist_pub(port, t, "done");
+    pid = mq_expect_delivery_held(&m, h, t, "done", &dup, &qos);
+    assert_int_equal(qos, 2);
+    mq_ack(&m, PL_MQTT_PUBREC, pid);
+    mq_expect(&m, &p, PL_MQTT_PUBREL);
+    h->id[pid] = false; /* released, this exchange done */
+    mq_ack(&m, PL_MQTT_PUBCOMP, pid);
+    persist_pub(port, t, "cut");
+    x = mq_expect_delivery_held(&m, h, t, "cut", &dup, &qos);
+    assert_int_equal(qos, 2);
+    mq_ack(&m, PL_MQTT_PUBREC, x);
+    /* The PUBREL is lost with the connection: x stays held. */
+    mq_expect(&m, &p, PL_MQTT_PUBREL);
+    mq_expect_nothing_queued(&m);
+    persist_pub(port, other, "later"); /* the acks' writes are on disk */
+    assert_int_equal(itest_restart(state, true), 0);
+    mq_close(&m);
+
+    assert_int_equal(mq_connect_ex(&m, port, id, 60, NULL, NULL, false,
+                                   &present), 0);
+    assert_true(present);
+    persist_pub(port, t, "new"); /* live after the resume: QoS 2 */
+    pid = mq_expect_delivery_held(&m, h, t, "cut", &dup, &qos);
+    assert_int_equal(qos, 1);
+    mq_ack(&m, PL_MQTT_PUBACK, pid);
+    pid = mq_expect_delivery_held(&m, h, t, "new", &dup, &qos);
+    assert_int_equal(qos, 2);
+    assert_false(h->id[x]); /* PUBREL x came, before any reuse of x */
+    assert_true(h->pubrels > 0);
+    mq_ack(&m, PL_MQTT_PUBREC, pid);
+    mq_expect(&m, &p, PL_MQTT_PUBREL);
+    mq_ack(&m, PL_MQTT_PUBCOMP, pid);
+    /* PUBCOMPs the server did not expect (answers to the sweep's
+     * PUBRELs, sent again) are ignored: the connection stays. */
+    mq_ack(&m, PL_MQTT_PUBCOMP, x);
+    mq_ack(&m, PL_MQTT_PUBCOMP, pid);
+    mq_expect_nothing_queued(&m);
+    mq_close(&m);
+    free(h);
 }
 
 /* /metrics shows line (e.g. "name 1") within the deadline. */
@@ -1621,6 +1750,7 @@ int main(void)
     const struct CMUnitTest persist[] = {
         cmocka_unit_test(test_persist_qos2_once_across_kill),
         cmocka_unit_test(test_persist_qos2_out_across_kill),
+        cmocka_unit_test(test_persist_qos2_pubrel_after_kill),
         cmocka_unit_test(test_persist_resend_and_wipe),
         cmocka_unit_test(test_persist_gap),
         cmocka_unit_test(test_paho_session),

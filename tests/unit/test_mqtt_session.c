@@ -674,6 +674,15 @@ static void client_open_saved(struct fake *f, struct client *k)
     client_open_ex(f, k, 64, &saved);
 }
 
+/* The session's packet-id lease asked for by its waiting deliveries is
+ * written and committed (the store's next group commit). */
+static void lease_commit(struct fake *f, struct client *k)
+{
+    drain(k);
+    mqtt_saved_flush(&saved, &f->storage, (int64_t)f->now);
+    fake_complete_all(f);
+}
+
 static bool connect_session(struct client *k, const char *id, bool clean)
 {
     struct pkt p;
@@ -712,6 +721,8 @@ static void test_persistent_session(void **state)
     for (i = 1; i <= 3; i++)
         fake_send(f, js, "{\"op\":\"pub\",\"topic\":\"p/a\",\"data\":%zu}", i);
     fake_complete(f, 3);
+    expect_nothing(&a); /* waits for the session's first lease */
+    lease_commit(f, &a);
     id[0] = expect_publish(&a, "p/a", "1", 1, 2, false);
     id[1] = expect_publish(&a, "p/a", "2", 1, 2, false);
     id[2] = expect_publish(&a, "p/a", "3", 1, 2, false);
@@ -784,6 +795,121 @@ static void test_persistent_session(void **state)
     stop(f);
 }
 
+/*
+ * After a restart (a session loaded with lease 300): right after CONNACK,
+ * PUBREL for every id the client may still hold (counts 1..300, fewer
+ * than R = 448 were ever leased). A delivery waits until the older ones
+ * are answered (counts up to 300 + 256 - 448 = 108) and the next lease is
+ * committed, then takes id 301, never one of those. A PUBCOMP for an id
+ * not owed is ignored; a reconnect sends the PUBRELs still owed again.
+ */
+static void test_persistent_restart_pubrel(void **state)
+{
+    struct fake *f = *state;
+    struct client a;
+    struct conn *js = NULL;
+    struct pkt p;
+    unsigned i = 0;
+
+    start(f);
+    mqtt_saved_table_init(&saved);
+    assert_int_equal(mqtt_saved_load_row(&saved, 0, "dev-r", "u", 0), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 1, "dev-r", "r/#", 2), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 3, "dev-r", "", 300), 0);
+    client_open_saved(f, &a);
+    assert_true(connect_session(&a, "dev-r", false));
+    for (i = 1; i <= 300; i++)
+        expect_ack(&a, PL_MQTT_PUBREL, (uint16_t)i);
+    expect_nothing(&a);
+    js = fake_open(f);
+    fake_send(f, js, "{\"op\":\"pub\",\"topic\":\"r/a\",\"data\":1}");
+    fake_complete(f, 1);
+    expect_nothing(&a); /* lease 300 is used up */
+    for (i = 1; i <= 107; i++)
+        assert_int_equal(send_ack(&a, PL_MQTT_PUBCOMP, (uint16_t)i), 0);
+    assert_int_equal(send_ack(&a, PL_MQTT_PUBCOMP, 9999), MQTT_FEED_OK);
+    assert_int_equal(send_ack(&a, PL_MQTT_PUBCOMP, 5), MQTT_FEED_OK);
+    lease_commit(f, &a);
+    expect_nothing(&a); /* count 108 may still be held: no new lease */
+    assert_int_equal(send_ack(&a, PL_MQTT_PUBCOMP, 108), 0);
+    lease_commit(f, &a);
+    assert_int_equal(expect_publish(&a, "r/a", "1", 1, 2, false), 301);
+    client_close(&a);
+
+    client_open_saved(f, &a);
+    assert_true(connect_session(&a, "dev-r", false));
+    for (i = 109; i <= 300; i++)
+        expect_ack(&a, PL_MQTT_PUBREL, (uint16_t)i);
+    p = expect(&a, PL_MQTT_PUBLISH);
+    assert_int_equal(p.flags, 0x08 | 0x04); /* the window: DUP, QoS 2 */
+    assert_int_equal(u16(p.body + 5), 301);
+    expect_nothing(&a);
+    client_close(&a);
+    mqtt_saved_flush(&saved, &f->storage, 3);
+    fake_complete_all(f);
+    mqtt_saved_table_cleanup(&saved);
+    stop(f);
+}
+
+/* The last MQTT job submitted for client id, or NULL. */
+static const struct store_job *mqtt_job_of(struct fake *f, const char *id)
+{
+    const struct store_job *found = NULL;
+    size_t i = 0;
+
+    for (i = 0; i < f->n_jobs; i++) {
+        const struct store_job *j = fake_job(f, i);
+
+        if (j->kind == STORE_JOB_MQTT && strcmp(j->mqtt->client_id, id) == 0)
+            found = j;
+    }
+    return found;
+}
+
+/*
+ * The sweep a restart makes, by what was stored: with a lease, the R =
+ * 448 counts up to it; with none (a session stored by a build before
+ * migration 008), every id, and no lease row is written until those
+ * PUBRELs are answered (a crash meanwhile sweeps every id again).
+ */
+static void test_persistent_sweep_kinds(void **state)
+{
+    struct fake *f = *state;
+    struct mqtt_saved *s = NULL;
+    const struct store_job *j = NULL;
+
+    start(f);
+    mqtt_saved_table_init(&saved);
+    assert_int_equal(mqtt_saved_load_row(&saved, 0, "new", "u", 0), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 3, "new", "", 1000), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 0, "old", "u", 0), 0);
+    s = mqtt_saved_find(&saved, "new");
+    assert_int_equal(mqtt_saved_sweep(s, 64), 0);
+    assert_true(s->owed.from == 1000 - 448 + 1 && s->owed.n == 448);
+    assert_true(s->pid_issued == 1000);
+    assert_int_equal(mqtt_saved_sweep(s, 64), 0); /* once per restart */
+    assert_true(s->owed.left == 448);
+    s = mqtt_saved_find(&saved, "old");
+    assert_int_equal(mqtt_saved_sweep(s, 64), 0);
+    assert_true(s->owed.from == 1 && s->owed.n == 65535);
+    assert_true(s->pid_issued == 65535 && s->pid_lease == 65535);
+    mqtt_saved_attach(&saved, s, true);
+    mqtt_saved_flush(&saved, &f->storage, 1);
+    j = mqtt_job_of(f, "old");
+    assert_non_null(j);
+    assert_false(j->mqtt->set_lease);
+    fake_complete_all(f);
+    for (unsigned i = 1; i <= 65535; i++)
+        assert_true(mqtt_pid_owed_done(&s->owed, (uint16_t)i));
+    mqtt_saved_attach(&saved, s, false);
+    mqtt_saved_flush(&saved, &f->storage, 2);
+    j = mqtt_job_of(f, "old");
+    assert_true(j->mqtt->set_lease && j->mqtt->lease == 65535);
+    fake_complete_all(f);
+    mqtt_saved_table_cleanup(&saved);
+    stop(f);
+}
+
 /* The table of stored sessions is bounded: past MQTT_SAVED_MAX a new
  * clean session 0 gets CONNACK 3; a stored one resumes, clean session 1
  * connects. */
@@ -800,6 +926,7 @@ static void test_persistent_bound(void **state)
     for (i = 0; i < MQTT_SAVED_MAX; i++) {
         snprintf(id, sizeof(id), "d%u", i);
         assert_int_equal(mqtt_saved_load_row(&saved, 0, id, "u", 0), 0);
+        assert_int_equal(mqtt_saved_load_row(&saved, 3, id, "", 0), 0);
     }
     client_open_saved(f, &a);
     assert_int_equal(send_connect(&a, "one-too-many", false, NULL, NULL,
@@ -851,6 +978,7 @@ static void test_persistent_expiry(void **state)
     assert_int_equal(mqtt_saved_load_row(&saved, 0, "a", "u", 1000), 0);
     assert_int_equal(mqtt_saved_load_row(&saved, 0, "b", "u", 1000), 0);
     assert_int_equal(mqtt_saved_load_row(&saved, 0, "c", "u", 9000), 0);
+    assert_int_equal(mqtt_saved_load_row(&saved, 3, "b", "", 0), 0);
     client_open_saved(f, &b);
     assert_true(connect_session(&b, "b", false));
     mqtt_saved_flush(&saved, &f->storage, 2000);
@@ -901,6 +1029,8 @@ int main(void)
         T(test_window),
         T(test_refusals_close),
         T(test_persistent_session),
+        T(test_persistent_restart_pubrel),
+        T(test_persistent_sweep_kinds),
         T(test_persistent_bound),
         T(test_persistent_expiry),
     };

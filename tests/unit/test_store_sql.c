@@ -1425,7 +1425,7 @@ static int add_crash_fn(sqlite3 *db, const char **err,
 static void test_crash_mid_migration(void **state)
 {
     struct tmpdb *f = *state;
-    struct store_migration migs[8];
+    struct store_migration migs[16];
     char *crashing = NULL;
     struct store_sql *s = NULL;
     struct store_job *job = NULL;
@@ -1433,7 +1433,7 @@ static void test_crash_mid_migration(void **state)
     pid_t pid = 0;
     size_t i = 0;
 
-    assert_true(store_n_migrations >= 2 && store_n_migrations < 8);
+    assert_true(store_n_migrations >= 2 && store_n_migrations < 16);
     db_from_script(f, "v1.sql");
     for (i = 0; i < store_n_migrations; i++)
         migs[i] = store_migrations[i];
