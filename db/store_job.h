@@ -36,8 +36,10 @@ enum store_job_kind {
                           by a shared engine to its listener */
     STORE_JOB_MEMBERS, /* shared engines: the users present in the topic
                           on any node, as rows[i].from */
-    STORE_JOB_MQTT,    /* MQTT persistent sessions (#14), a write in the
-                          group commit: struct store_mqtt. SQLite only. */
+    STORE_JOB_MQTT,    /* MQTT persistent sessions (#14): struct
+                          store_mqtt. A write (in SQLite's group commit;
+                          one Redis function call), or, shared engines
+                          only, a read of one session (read) */
     STORE_JOB_TOPICS,  /* shared engines: the stored topics whose names
                           start with `topic` ("": all but $ topics) and
                           allow[] allows, at most limit, in marks[]
@@ -68,6 +70,12 @@ struct store_mqtt {
                                          inbound QoS 2 packet id (PUBREL:
                                          its mqtt_qos2 row goes); the
                                          rest is ignored */
+    /* Shared engines (cluster mode, where the session is read when its
+     * client connects rather than loaded at start): read client_id's
+     * session instead of writing. Output: found, and then user, subs,
+     * cursors and now_ms (its last_seen). */
+    bool read;
+    bool found;
 };
 
 /* A topic's read marker for one user, and what is unread after it. */

@@ -176,7 +176,7 @@ void mqtt_saved_drop(struct mqtt_saved_table *t, const char *client_id)
     struct mqtt_saved *dead = mqtt_saved_find(t, client_id);
     char *id = NULL;
 
-    if (dead == NULL)
+    if (dead == NULL && !t->shared)
         return; /* the common case (clean session 1), in O(1) */
     if (t->n_dropped == t->cap_dropped) {
         size_t cap = t->cap_dropped ? t->cap_dropped * 2 : 8;
@@ -191,7 +191,8 @@ void mqtt_saved_drop(struct mqtt_saved_table *t, const char *client_id)
     if (id == NULL)
         return;
     t->dropped[t->n_dropped++] = id;
-    saved_remove(t, dead);
+    if (dead != NULL)
+        saved_remove(t, dead);
 }
 
 void mqtt_saved_attach(struct mqtt_saved_table *t, struct mqtt_saved *s,
@@ -216,6 +217,9 @@ size_t mqtt_saved_expire(struct mqtt_saved_table *t, int64_t now_ms,
 
         if (stale && s->attached) {
             mark_dirty(t, s);
+        } else if (stale && t->shared) {
+            /* Not held here: the store's TTL expires it, not this node. */
+            saved_remove(t, s);
         } else if (stale) {
             size_t before = t->count;
 
@@ -505,7 +509,55 @@ void mqtt_saved_flush(struct mqtt_saved_table *t,
         for (i = 0; i < s->n_cursors; i++)
             s->cursors[i].dirty = false;
         storage_submit(storage, job);
+        /* Shared: the store has it all now; the next connection, on any
+         * node, reads it from there. */
+        if (t->shared && !s->attached)
+            saved_remove(t, s);
     }
+}
+
+struct store_job *mqtt_saved_read_job(const char *client_id,
+                                      void (*done)(void *, struct store_job *),
+                                      void *ctx)
+{
+    struct store_job *job = bare_job(client_id);
+
+    if (job == NULL)
+        return NULL;
+    job->mqtt->read = true;
+    job->done = done;
+    job->done_ctx = ctx;
+    return job;
+}
+
+struct mqtt_saved *mqtt_saved_load_job(struct mqtt_saved_table *t,
+                                       const struct store_job *job,
+                                       bool *oom)
+{
+    const struct store_mqtt *m = job->mqtt;
+    const char *id = m->client_id;
+    size_t i = 0;
+
+    *oom = false;
+    if (!m->found)
+        return NULL;
+    if (mqtt_saved_load_row(t, 0, id, m->user != NULL ? m->user : "",
+                            m->now_ms) < 0)
+        goto oom;
+    for (i = 0; i < m->n_subs; i++)
+        if (mqtt_saved_load_row(t, 1, id, m->subs[i].filter,
+                                m->subs[i].qos) < 0)
+            goto oom;
+    for (i = 0; i < m->n_cursors; i++)
+        if (mqtt_saved_load_row(t, 2, id, m->cursors[i].topic,
+                                m->cursors[i].seq) < 0)
+            goto oom;
+    return mqtt_saved_find(t, id);
+oom:
+    *oom = true;
+    if (mqtt_saved_find(t, id) != NULL)
+        saved_remove(t, mqtt_saved_find(t, id)); /* never half of it */
+    return NULL;
 }
 
 int mqtt_saved_load_row(struct mqtt_saved_table *t, int kind,

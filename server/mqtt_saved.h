@@ -72,6 +72,12 @@ struct mqtt_saved_table {
     struct mqtt_saved *sweep; /* where the next expiry step starts (NULL:
                                  the head) */
     uint64_t write_errors;
+    /* Shared storage (cluster mode): the store is the source of truth,
+     * read when a client connects (mqtt_saved_read_job); the table holds
+     * only the sessions connected here, each dropped from it once its
+     * connection left and its last change was submitted, and a clean
+     * session 1 deletes the stored one even when it is not held here. */
+    bool shared;
 };
 
 void mqtt_saved_table_init(struct mqtt_saved_table *t);
@@ -108,6 +114,18 @@ void mqtt_saved_attach(struct mqtt_saved_table *t, struct mqtt_saved *s,
  */
 size_t mqtt_saved_expire(struct mqtt_saved_table *t, int64_t now_ms,
                          int64_t expiry_ms, size_t budget, bool *more);
+
+/* Shared storage: the job that reads client_id's stored session; done
+ * (with ctx) gets it, to hand to mqtt_saved_load_job. NULL on OOM. */
+struct store_job *mqtt_saved_read_job(const char *client_id,
+                                      void (*done)(void *, struct store_job *),
+                                      void *ctx);
+/* A completed read job's session into the table (not dirty): the entry,
+ * or NULL when the store had none (job->mqtt->found false) or on OOM
+ * (*oom set). */
+struct mqtt_saved *mqtt_saved_load_job(struct mqtt_saved_table *t,
+                                       const struct store_job *job,
+                                       bool *oom);
 
 /* The inbound QoS 2 packet_id of client_id is released (PUBREL): the job
  * that deletes its mqtt_qos2 row, or NULL on OOM. */

@@ -122,7 +122,17 @@ struct mqtt_session {
     unsigned char *out;
     size_t out_off, out_len, out_cap;
     struct pl_buf scratch;
+    /* Shared storage: CONNECT waits for the stored session (connect_read);
+     * the input that came after it waits here, bounded. */
+    bool loading;
+    unsigned char *held;
+    size_t held_len;
+    bool close_after; /* a held DISCONNECT: close once written */
 };
+
+/* Input held while the session is read, at most (a client sends a few
+ * packets before its CONNACK, if any). */
+#define MQTT_HELD_MAX (64 * 1024)
 
 /* Every session has counters to add to: the caller's, or this sink. */
 static struct mqtt_stats stats_sink;
@@ -762,9 +772,50 @@ static void connect_take_over(struct mqtt_session *s)
     s->in_ids = true;
 }
 
-static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
+/* The session is known (present: it was stored): hold it, CONNACK,
+ * and resume it. */
+static int connect_finish(struct mqtt_session *s, bool present)
 {
     unsigned char b[4];
+
+    if (s->saved != NULL) {
+        /* Held from here on (never expired under us), until park. */
+        mqtt_saved_attach(s->cfg.saved, s->saved, true);
+        if (present && mqtt_saved_set_user(s->cfg.saved, s->saved,
+                                           s->c->user) < 0)
+            return MQTT_FEED_ERROR;
+    }
+    if (out_put(s, b, pl_mqtt_put_connack(b, sizeof(b), present, 0)) < 0)
+        return MQTT_FEED_ERROR;
+    if (present && session_resume(s) < 0)
+        return MQTT_FEED_ERROR;
+    log_debug("mqtt conn %" PRIu64 ": connected as %s (user %s%s)", s->c->id,
+              s->client_id, s->c->user, present ? ", session resumed" : "");
+    return MQTT_FEED_OK;
+}
+
+static void connect_loaded(void *ctx, struct store_job *job);
+
+/* Shared storage (cluster mode): the session is read from the store
+ * first, wherever the client was connected before; CONNACK waits for it,
+ * and what the client sends meanwhile waits in `held`. */
+static int connect_read(struct mqtt_session *s)
+{
+    struct store_job *job =
+        mqtt_saved_read_job(s->client_id, connect_loaded, s->ids);
+
+    if (job == NULL || s->cfg.storage == NULL) {
+        store_job_free(&job);
+        return MQTT_FEED_ERROR;
+    }
+    job->conn_id = s->c->id;
+    s->loading = true;
+    storage_submit(s->cfg.storage, job);
+    return MQTT_FEED_OK;
+}
+
+static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
+{
     char name[40];
     bool present = false;
     int rc = 0;
@@ -805,30 +856,23 @@ static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
     s->connected = true;
     STAT(s)->connects++;
     /* Clean session 1 ends a stored session (3.1.2.4); 0 resumes it or
-     * starts one. Without a table (cluster mode) 0 is served as 1. */
+     * starts one. Without a table 0 is served as 1. */
     if (s->cfg.saved != NULL && k->clean_session) {
         mqtt_saved_drop(s->cfg.saved, s->client_id);
     } else if (s->cfg.saved != NULL) {
         s->saved = mqtt_saved_find(s->cfg.saved, s->client_id);
         present = s->saved != NULL;
+        /* Shared storage: one held here (a takeover on this node) is the
+         * newest; else the store has the truth. */
+        if (!present && s->cfg.saved->shared)
+            return connect_read(s);
         if (!present)
             s->saved =
                 mqtt_saved_add(s->cfg.saved, s->client_id, s->c->user);
         if (s->saved == NULL)
             return MQTT_FEED_ERROR;
-        /* Held from here on (never expired under us), until park. */
-        mqtt_saved_attach(s->cfg.saved, s->saved, true);
-        if (present && mqtt_saved_set_user(s->cfg.saved, s->saved,
-                                           s->c->user) < 0)
-            return MQTT_FEED_ERROR;
     }
-    if (out_put(s, b, pl_mqtt_put_connack(b, sizeof(b), present, 0)) < 0)
-        return MQTT_FEED_ERROR;
-    if (present && session_resume(s) < 0)
-        return MQTT_FEED_ERROR;
-    log_debug("mqtt conn %" PRIu64 ": connected as %s (user %s%s)", s->c->id,
-              s->client_id, s->c->user, present ? ", session resumed" : "");
-    return MQTT_FEED_OK;
+    return connect_finish(s, present);
 }
 
 static int on_publish(struct mqtt_session *s, const struct pl_mqtt_publish *p)
@@ -1095,7 +1139,23 @@ enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s, const void *in,
         struct pl_mqtt_frame f;
         struct pl_mqtt_packet pkt;
         size_t used = 0;
-        int rc = pl_mqtt_reader_feed(&s->reader, p, len, &used, &f);
+        int rc = 0;
+
+        if (s->loading) {
+            unsigned char *h = NULL;
+
+            if (s->held_len + len > MQTT_HELD_MAX + s->cfg.max_packet)
+                return MQTT_FEED_ERROR;
+            h = realloc(s->held, s->held_len + len);
+            if (h == NULL)
+                return MQTT_FEED_ERROR;
+            memcpy(h + s->held_len, p, len);
+            s->held = h;
+            s->held_len += len;
+            return MQTT_FEED_OK;
+        }
+        rc = pl_mqtt_reader_feed(&s->reader, p, len, &used, &f);
+
 
         p += used;
         len -= used;
@@ -1498,8 +1558,61 @@ void mqtt_session_free(struct mqtt_session **sp)
     free(s->client_id);
     free(s->will_topic);
     free(s->will_payload);
+    free(s->held);
     free(s);
     *sp = NULL;
+}
+
+bool mqtt_session_closing(const struct mqtt_session *s)
+{
+    return s->close_after;
+}
+
+/* The stored session came (shared storage): the CONNECT goes on, then
+ * what the client sent meanwhile. ctx is the id table: the connection
+ * that asked may be gone, or taken over, by now. */
+static void connect_loaded(void *ctx, struct store_job *job)
+{
+    struct mqtt_id_entry *e = mqtt_ids_find(ctx, job->mqtt->client_id);
+    struct mqtt_session *s = e != NULL ? e->owner : NULL;
+    unsigned char *held = NULL;
+    size_t held_len = 0;
+    bool oom = false;
+    int rc = MQTT_FEED_OK;
+
+    if (s == NULL || !s->loading || s->c->id != job->conn_id ||
+        s->c->close_code != 0)
+        return;
+    s->loading = false;
+    if (job->err != 0) {
+        log_warn("mqtt: the session of %s could not be read (%s); the "
+                 "client is refused, and may retry",
+                 s->client_id, pl_err_code((enum pl_err)job->err));
+        refuse_connect(s, PL_MQTT_CONNACK_UNAVAILABLE);
+        s->close_after = true;
+        hub_conn_wake(s->hub, s->c);
+        return;
+    }
+    s->saved = mqtt_saved_find(s->cfg.saved, s->client_id);
+    if (s->saved == NULL)
+        s->saved = mqtt_saved_load_job(s->cfg.saved, job, &oom);
+    rc = s->saved != NULL ? connect_finish(s, true) : MQTT_FEED_ERROR;
+    if (s->saved == NULL && !oom) {
+        s->saved = mqtt_saved_add(s->cfg.saved, s->client_id, s->c->user);
+        rc = s->saved != NULL ? connect_finish(s, false) : MQTT_FEED_ERROR;
+    }
+    held = s->held;
+    held_len = s->held_len;
+    s->held = NULL;
+    s->held_len = 0;
+    if (rc == MQTT_FEED_OK && held_len > 0)
+        rc = mqtt_session_feed(s, held, held_len);
+    free(held);
+    if (rc == MQTT_FEED_ERROR)
+        hub_conn_kill(s->hub, s->c, 1002);
+    else
+        s->close_after = rc == MQTT_FEED_CLOSE;
+    hub_conn_wake(s->hub, s->c);
 }
 
 void mqtt_session_forget_will(struct mqtt_session *s)
@@ -1520,5 +1633,5 @@ unsigned mqtt_session_keepalive(const struct mqtt_session *s)
 
 bool mqtt_session_backed_up(const struct mqtt_session *s, unsigned bound)
 {
-    return s->ops_n > bound;
+    return s->loading || s->ops_n > bound;
 }

@@ -706,6 +706,69 @@ local function node_leave(keys, args)
     return 1
 end
 
+--[[
+MQTT persistent sessions (clean session 0, #14), one per client id C, its
+keys named by redis_layout.c: pl:mq:<n>:{C}:sess (hash: user, last_seen),
+:subs (hash: filter -> granted QoS), :cur (hash: topic -> the seq the
+client has), :q2 (hash: inbound QoS 2 packet id -> seq, until PUBREL).
+
+pl_msess_write: KEYS sess, subs, cur, q2; ARGV drop 0|1, user, last_seen,
+ttl (ms, 0: none), set_subs 0|1, nsubs, then nsubs (filter, qos) pairs,
+then (topic, seq) pairs. drop deletes the session. Otherwise one session
+change batch: the user and last_seen, the filters replaced when set_subs,
+and each cursor moved up to its seq, never back (two nodes may write the
+same session for a moment, at a takeover: the higher cursor wins). Every
+key then lives ttl more (--mqtt-session-expiry). Returns 1.
+]]
+local function msess_write(keys, args)
+    if args[1] == '1' then
+        redis.call('DEL', keys[1], keys[2], keys[3], keys[4])
+        return 1
+    end
+    redis.call('HSET', keys[1], 'user', args[2], 'last_seen', args[3])
+    local nsubs = tonumber(args[6])
+    local i = 7
+    if args[5] == '1' then
+        redis.call('DEL', keys[2])
+        for _ = 1, nsubs do
+            redis.call('HSET', keys[2], args[i], args[i + 1])
+            i = i + 2
+        end
+    end
+    while i < #args do
+        local old = tonumber(redis.call('HGET', keys[3], args[i]) or '0')
+        if tonumber(args[i + 1]) > old then
+            redis.call('HSET', keys[3], args[i], args[i + 1])
+        end
+        i = i + 2
+    end
+    local ttl = tonumber(args[4])
+    if ttl > 0 then
+        for k = 1, 4 do
+            redis.call('PEXPIRE', keys[k], ttl)
+        end
+    end
+    return 1
+end
+
+-- pl_msess_read: KEYS sess, subs, cur. {} when there is no session, else
+-- {user, last_seen, nsubs, filter, qos, ..., topic, seq, ...}, all text.
+local function msess_read(keys, args)
+    local sess = redis.call('HMGET', keys[1], 'user', 'last_seen')
+    if not sess[2] then
+        return {}
+    end
+    local subs = redis.call('HGETALL', keys[2])
+    local out = {sess[1] or '', sess[2], tostring(#subs / 2)}
+    for _, v in ipairs(subs) do
+        out[#out + 1] = v
+    end
+    for _, v in ipairs(redis.call('HGETALL', keys[3])) do
+        out[#out + 1] = v
+    end
+    return out
+end
+
 redis.register_function('pl_publish', publish)
 redis.register_function{function_name = 'pl_since', callback = since,
                         flags = {'no-writes'}}
@@ -727,3 +790,6 @@ redis.register_function('pl_node_reap', node_reap)
 redis.register_function('pl_node_leave', node_leave)
 redis.register_function('pl_sweep_age', sweep_age)
 redis.register_function('pl_backfill', backfill)
+redis.register_function('pl_msess_write', msess_write)
+redis.register_function{function_name = 'pl_msess_read', callback = msess_read,
+                        flags = {'no-writes'}}

@@ -20,6 +20,7 @@
 
 #include "redis_layout.h"
 #include "redis_link.h"
+#include "store_job.h"
 
 /* A fresh epoch candidate: 16 random hex digits. */
 #define REDIS_EPOCH_LEN 16
@@ -165,5 +166,17 @@ int redis_call_backfill(struct redis_link *l, uint32_t count, redis_ints_cb cb,
 int redis_call_topics(struct redis_link *l, const char *prefix,
                       const char *after, uint32_t count, redis_list_cb cb,
                       void *ud);
+
+/* FCALL pl_msess_read: client_id's MQTT persistent session (#14): no
+ * items when there is none, else user, last_seen, nsubs, nsubs (filter,
+ * qos) pairs, then (topic, seq) cursor pairs. */
+int redis_call_msess_read(struct redis_link *l, const char *client_id,
+                          redis_list_cb cb, void *ud);
+
+/* FCALL pl_msess_write: one session change batch (m: drop, or user,
+ * last_seen = now_ms, the filters when set_subs, cursors moved up only),
+ * every key of the session then kept ttl_ms more (0: no TTL). value 1. */
+int redis_call_msess_write(struct redis_link *l, const struct store_mqtt *m,
+                           int64_t ttl_ms, redis_int_cb cb, void *ud);
 
 #endif

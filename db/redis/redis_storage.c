@@ -1533,6 +1533,82 @@ static int topics_send(struct redis_storage *rs, struct rjob *r)
 }
 
 /* Send one job; a refusal completes it at once with an error. */
+/* An MQTT session read back (pl_msess_read's list): into job->mqtt. */
+static void msess_read_done(int err, size_t n, const char *const *items,
+                            void *ud)
+{
+    struct rjob *r = ud;
+    struct store_mqtt *m = r->job->mqtt;
+    size_t nsubs = 0, i = 0, k = 0;
+
+    if (err != 0) {
+        r->job->err = link_err(err);
+    } else if (n > 0) {
+        nsubs = n >= 3 ? strtoul(items[2], NULL, 10) : 0;
+        if (n < 3 || 3 + 2 * nsubs > n || (n - 3 - 2 * nsubs) % 2 != 0) {
+            r->job->err = PL_ERR_INTERNAL;
+            goto out;
+        }
+        m->found = true;
+        m->now_ms = strtoll(items[1], NULL, 10);
+        m->subs = calloc(nsubs + 1, sizeof(*m->subs));
+        m->cursors = calloc((n - 3 - 2 * nsubs) / 2 + 1, sizeof(*m->cursors));
+        if ((m->user = strdup(items[0])) == NULL || m->subs == NULL ||
+            m->cursors == NULL) {
+            r->job->err = PL_ERR_INTERNAL;
+            goto out;
+        }
+        for (i = 0, k = 3; i < nsubs; i++, k += 2) {
+            if ((m->subs[i].filter = strdup(items[k])) == NULL) {
+                r->job->err = PL_ERR_INTERNAL;
+                goto out;
+            }
+            m->subs[i].qos = atoi(items[k + 1]);
+            m->n_subs++;
+        }
+        for (; k + 1 < n; k += 2) {
+            struct store_mqtt_cursor *c = &m->cursors[m->n_cursors];
+
+            if ((c->topic = strdup(items[k])) == NULL) {
+                r->job->err = PL_ERR_INTERNAL;
+                goto out;
+            }
+            c->seq = strtoll(items[k + 1], NULL, 10);
+            m->n_cursors++;
+        }
+    }
+out:
+    job_ready(r->rs, r);
+}
+
+static void msess_write_done(int err, long long value, void *ud)
+{
+    struct rjob *r = ud;
+
+    (void)value;
+    if (err != 0)
+        r->job->err = link_err(err);
+    job_ready(r->rs, r);
+}
+
+/* STORE_JOB_MQTT: one session read, or one change batch written. */
+static int msess_send(struct redis_storage *rs, struct rjob *r)
+{
+    const struct store_mqtt *m = r->job->mqtt;
+
+    if (m == NULL)
+        return -EINVAL;
+    if (m->read)
+        return redis_call_msess_read(rs->link, m->client_id, msess_read_done,
+                                     r);
+    if (m->qos2_release != 0) {
+        r->ready = true; /* no QoS 2 packet ids kept in Redis yet */
+        return 0;
+    }
+    return redis_call_msess_write(rs->link, m, rs->cfg.mqtt_session_ttl_ms,
+                                  msess_write_done, r);
+}
+
 static void send_job(struct redis_storage *rs, struct store_job *job)
 {
     struct rjob *r = calloc(1, sizeof(*r));
@@ -1607,6 +1683,9 @@ static void send_job(struct redis_storage *rs, struct store_job *job)
         break;
     case STORE_JOB_MEMBERS:
         rc = redis_call_pres_members(rs->link, job->topic, members_done, r);
+        break;
+    case STORE_JOB_MQTT:
+        rc = msess_send(rs, r);
         break;
     case STORE_JOB_HEARD:
         rc = -EINVAL;

@@ -50,7 +50,7 @@ static struct mqtt_saved_table saved; /* test_persistent_session */
 static void client_open_ex(struct fake *f, struct client *k, unsigned window,
                            struct mqtt_saved_table *table)
 {
-    struct mqtt_session_config cfg = {65536 + 512, window, 64, &stats, table};
+    struct mqtt_session_config cfg = {65536 + 512, window, 64, &stats, table, NULL};
 
     memset(k, 0, sizeof(*k));
     k->f = f;

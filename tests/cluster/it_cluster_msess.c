@@ -1,0 +1,244 @@
+/*
+ * it_cluster_msess.c: MQTT persistent sessions (clean session 0, #14) in
+ * cluster mode (#13): three real parleyd nodes with --redis on one real
+ * redis-server. A device subscribes on node 0 and goes away; what is
+ * published meanwhile (through node 1) reaches it, every message at QoS 1
+ * and in order, when it comes back on node 2, with CONNACK's session
+ * present set; its acks move its cursors in Redis, so the next resume (on
+ * node 1) sends only what is new; a clean session 1 deletes it.
+ *
+ * The device is a raw socket client (mqraw.h: it shows the session
+ * present flag); the publisher is Debian's mosquitto_pub. No fixed
+ * sleeps: what must be in Redis before the next step is polled for, with
+ * a deadline.
+ */
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "cluster_rig.h"
+#include "itest.h"
+#include "mosq.h"
+#include "mqraw.h"
+#include "mqtt.h"
+
+#define N_MISSED 5
+
+static struct cluster_rig rig;
+static redisContext *rc; /* to watch the session's keys */
+
+static int setup(void **state)
+{
+    static const char *const extra[] = {"--redis", "{redis}", NULL};
+
+    (void)state;
+    if (cluster_rig_start(&rig, extra) != 0)
+        return -1;
+    rc = redis_proc_connect(rig.redis);
+    return rc != NULL ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (rc != NULL)
+        redisFree(rc);
+    rc = NULL;
+    return cluster_rig_stop(&rig) == 0 ? 0 : -1;
+}
+
+static int mqtt_port(int i)
+{
+    return server_mqtt_port(rig.nodes[i]);
+}
+
+/* The session key of kind ("sess", "subs", "cur", "q2") of client id. */
+static void msess_key(char *buf, size_t n, const char *id, const char *kind)
+{
+    snprintf(buf, n, "pl:mq:%zu:{%s}:%s", strlen(id), id, kind);
+}
+
+/* HGET key field as a number (-1: none). */
+static long long hget_num(const char *key, const char *field)
+{
+    redisReply *r = redisCommand(rc, "HGET %s %s", key, field);
+    long long v = -1;
+
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_STRING)
+        v = strtoll(r->str, NULL, 10);
+    freeReplyObject(r);
+    return v;
+}
+
+/* Wait until field of key holds at least want (want -1: until the key is
+ * gone). */
+static void wait_hash(const char *key, const char *field, long long want)
+{
+    int64_t deadline = itest_mono_ms() + MQRAW_WAIT_MS;
+
+    for (;;) {
+        long long v = 0;
+
+        if (want < 0) {
+            redisReply *r = redisCommand(rc, "EXISTS %s", key);
+
+            assert_non_null(r);
+            v = r->integer;
+            freeReplyObject(r);
+            if (v == 0)
+                return;
+        } else if (hget_num(key, field) >= want) {
+            return;
+        }
+        if (itest_left_ms(deadline) <= 0)
+            fail_msg("%s %s never reached %lld", key, field, want);
+        poll(NULL, 0, 20);
+    }
+}
+
+static void pub_q1(int node, const char *topic, const char *payload)
+{
+    const char *const args[] = {"-q", "1", "-t", topic, "-m", payload, NULL};
+
+    assert_int_equal(mosq_pub(mqtt_port(node), args), 0);
+}
+
+/* DISCONNECT, then close: the device leaves politely (no will). */
+static void mq_bye(struct mq *m)
+{
+    static const unsigned char bye[2] = {0xe0, 0};
+
+    assert_true(mq_send(m, bye, sizeof(bye)));
+    mq_close(m);
+}
+
+/* n deliveries on topic at QoS 1, payloads prefix1..prefixn from `first`,
+ * each acknowledged. */
+static void expect_run(struct mq *m, const char *topic, const char *prefix,
+                       int first, int n)
+{
+    char want[32];
+    bool dup = false;
+    uint8_t qos = 0;
+    int i = 0;
+
+    for (i = first; i < first + n; i++) {
+        uint16_t pid = 0;
+
+        snprintf(want, sizeof(want), "%s%d", prefix, i);
+        pid = mq_expect_delivery(m, topic, want, &dup, &qos);
+        assert_int_equal(qos, 1);
+        mq_ack(m, PL_MQTT_PUBACK, pid);
+    }
+}
+
+static void test_resume_on_another_node(void **state)
+{
+    char base[100], filter[120], topic[120], id[64], msg[32];
+    char subs[256], cur[256], sess[256];
+    const char *f[1] = {filter};
+    const uint8_t q[1] = {1};
+    uint8_t code = 0;
+    bool present = true;
+    struct mq m;
+    int i = 0;
+
+    (void)state;
+    itest_topic(base, sizeof(base), "msess");
+    snprintf(filter, sizeof(filter), "%s/#", base);
+    snprintf(topic, sizeof(topic), "%s/t", base);
+    snprintf(id, sizeof(id), "dev-%d", (int)getpid());
+    msess_key(subs, sizeof(subs), id, "subs");
+    msess_key(cur, sizeof(cur), id, "cur");
+    msess_key(sess, sizeof(sess), id, "sess");
+
+    /* node 0: a new session, subscribed at QoS 1 */
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(0), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_false(present);
+    mq_subscribe(&m, f, q, 1, &code);
+    assert_int_equal(code, 1);
+    wait_hash(subs, filter, 1);
+    mq_bye(&m);
+
+    /* away: node 1 publishes */
+    for (i = 1; i <= N_MISSED; i++) {
+        snprintf(msg, sizeof(msg), "m%d", i);
+        pub_q1(1, topic, msg);
+    }
+
+    /* node 2: the session is there, and every missed message, in order */
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(2), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_true(present);
+    expect_run(&m, topic, "m", 1, N_MISSED);
+    mq_expect_nothing_queued(&m);
+    /* live while connected here too (the filter was resumed) */
+    pub_q1(0, topic, "live");
+    {
+        bool dup = false;
+        uint8_t qos = 0;
+
+        mq_ack(&m, PL_MQTT_PUBACK,
+               mq_expect_delivery(&m, topic, "live", &dup, &qos));
+        assert_int_equal(qos, 1);
+    }
+    /* the acks moved the cursor in Redis */
+    wait_hash(cur, topic, N_MISSED + 1);
+    mq_bye(&m);
+
+    /* node 1: only what is new since the acks */
+    pub_q1(2, topic, "m7");
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(1), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_true(present);
+    expect_run(&m, topic, "m", 7, 1);
+    mq_expect_nothing_queued(&m);
+    mq_bye(&m);
+
+    /* clean session 1 (node 1) ends it: its keys go */
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(1), id, 60, NULL, NULL,
+                                   true, &present),
+                     0);
+    assert_false(present);
+    wait_hash(sess, NULL, -1);
+    wait_hash(subs, NULL, -1);
+    wait_hash(cur, NULL, -1);
+    mq_bye(&m);
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(2), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_false(present);
+    mq_expect_nothing_queued(&m);
+    mq_bye(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_on_another_node),
+    };
+
+    if (access(MOSQUITTO_PUB, X_OK) != 0) {
+        fprintf(stderr,
+                "it_cluster_msess: needs %s (scripts/install-deps.sh "
+                "--test)\n",
+                MOSQUITTO_PUB);
+        return 77;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return itest_exit_code(
+        cmocka_run_group_tests_name("cluster msess", tests, setup, teardown));
+}
