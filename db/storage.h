@@ -112,6 +112,15 @@ struct storage_ops {
      * node's own subscribers are the caller's (the engine never hands it
      * back here). */
     void (*relay)(void *engine, const struct storage_relay_msg *m);
+    /* Optional (shared engines): an MQTT client id is connected on one
+     * node at a time (MQTT 3.1.1 3.1.4). mqtt_claim tells the other nodes
+     * that client_id connected here; a node that hears another's claim
+     * calls the callback mqtt_taken set (once, before start) with the id,
+     * so that it closes its connection holding it. Fire and forget. */
+    void (*mqtt_claim)(void *engine, const char *client_id);
+    void (*mqtt_taken)(void *engine,
+                       void (*cb)(void *ctx, const char *client_id),
+                       void *ctx);
     /* Optional: false while the engine cannot store (its server is out of
      * reach): /healthz says so. NULL: always true. */
     bool (*healthy)(void *engine);
@@ -184,6 +193,21 @@ static inline void storage_relay(const struct storage *s,
 static inline bool storage_shares_presence(const struct storage *s)
 {
     return s->ops != NULL && s->ops->presence != NULL;
+}
+
+static inline void storage_mqtt_claim(const struct storage *s,
+                                      const char *client_id)
+{
+    if (s != NULL && s->ops != NULL && s->ops->mqtt_claim != NULL)
+        s->ops->mqtt_claim(s->engine, client_id);
+}
+
+static inline void
+storage_mqtt_taken(const struct storage *s,
+                   void (*cb)(void *ctx, const char *client_id), void *ctx)
+{
+    if (s->ops != NULL && s->ops->mqtt_taken != NULL)
+        s->ops->mqtt_taken(s->engine, cb, ctx);
 }
 
 static inline bool storage_healthy(const struct storage *s)

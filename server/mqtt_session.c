@@ -747,29 +747,32 @@ static int connect_auth(struct mqtt_session *s, const struct pl_mqtt_connect *k)
     return err == PL_OK ? PL_MQTT_CONNACK_ACCEPTED : PL_MQTT_CONNACK_BAD_AUTH;
 }
 
-/* The client id's live session, if any, is taken over: its connection is
- * closed (its will goes, as it did not say DISCONNECT) and this one takes
- * the id. */
+/* o's connection is closed for a newer one with its id (its will goes,
+ * as it did not say DISCONNECT); why names where that one is. */
+static void close_taken(struct mqtt_session *o, const char *why)
+{
+    log_info("mqtt: client id %s taken over (conn %" PRIu64 " closes: %s)",
+             o->client_id, o->c->id, why);
+    mqtt_ids_remove(o->ids, &o->id_entry);
+    o->in_ids = false;
+    session_park(o);
+    STAT(o)->takeovers++;
+    hub_conn_kill(o->hub, o->c, 1000);
+}
+
+/* The client id's live session, if any, is taken over, here or (shared
+ * storage) on another node, and this one takes the id. */
 static void connect_take_over(struct mqtt_session *s)
 {
     struct mqtt_id_entry *old = mqtt_ids_find(s->ids, s->client_id);
 
-    if (old != NULL) {
-        struct mqtt_session *o = old->owner;
-
-        log_info("mqtt: client id %s taken over (conn %" PRIu64
-                 " closes for %" PRIu64 ")",
-                 s->client_id, o->c->id, s->c->id);
-        mqtt_ids_remove(s->ids, old);
-        o->in_ids = false;
-        session_park(o);
-        STAT(s)->takeovers++;
-        hub_conn_kill(s->hub, o->c, 1000);
-    }
+    if (old != NULL)
+        close_taken(old->owner, "a new connection on this node");
     s->id_entry.id = s->client_id;
     s->id_entry.owner = s;
     mqtt_ids_add(s->ids, &s->id_entry);
     s->in_ids = true;
+    storage_mqtt_claim(s->cfg.storage, s->client_id);
 }
 
 /* The session is known (present: it was stored): hold it, CONNACK,
@@ -1561,6 +1564,14 @@ void mqtt_session_free(struct mqtt_session **sp)
     free(s->held);
     free(s);
     *sp = NULL;
+}
+
+void mqtt_session_taken(void *ids, const char *client_id)
+{
+    struct mqtt_id_entry *e = mqtt_ids_find(ids, client_id);
+
+    if (e != NULL)
+        close_taken(e->owner, "a new connection on another node");
 }
 
 bool mqtt_session_closing(const struct mqtt_session *s)

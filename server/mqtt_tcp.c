@@ -331,6 +331,8 @@ int mqtt_start(struct server *srv)
     srv->mqtt->scratch = malloc(WS_COALESCE_BYTES);
     if (srv->mqtt->ids == NULL || srv->mqtt->scratch == NULL)
         return -1;
+    /* A client id connected on another node closes its connection here. */
+    storage_mqtt_taken(&srv->storage, mqtt_session_taken, srv->mqtt->ids);
     if (mqtt_listen(srv, &srv->mqtt->tcp, "mqtt", cfg->mqtt_port,
                     cfg->mqtt_port_default, false) < 0)
         return -1;
@@ -369,6 +371,7 @@ void mqtt_cleanup(struct server *srv)
 {
     if (srv->mqtt == NULL)
         return;
+    storage_mqtt_taken(&srv->storage, NULL, NULL); /* ids goes */
     mqtt_ids_free(&srv->mqtt->ids);
     mqtt_saved_table_cleanup(&srv->mqtt->saved);
     free(srv->mqtt->scratch);

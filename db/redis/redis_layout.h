@@ -37,7 +37,9 @@
  *     pl:node:N:pres        hash     "<n>:<T><user>" -> 1, the node's members
  * Channels: pl:ch:<T>, one per topic; a pattern subscription for a wildcard
  * subscribes to pl:ch:<literal prefix>* (glob characters escaped);
- * pl:marked, one for the cluster, carries read markers that moved.
+ * pl:marked, one for the cluster, carries read markers that moved;
+ * pl:mqtt:claim, one for the cluster, "<node> <client id>" when an MQTT
+ * client connects on node (any other node holding the id closes it).
  *
  * Payloads (stream field m, the retained value, and pub/sub messages):
  *     m <seq> <ts> <retain 0|1> <epoch> <fromlen> <from><data>
@@ -142,6 +144,10 @@ int redis_layout_pres_field(char *buf, size_t n, const char *topic,
 #define REDIS_LAYOUT_MARKED_SEQ "pl:marked:seq"
 #define REDIS_LAYOUT_MARKED_LOG "pl:marked:log"
 #define REDIS_LAYOUT_MARKED_EPOCH "pl:marked:epoch"
+
+/* The channel of MQTT client ids connecting: "<node> <client id>", so the
+ * node that held the id closes that connection (MQTT 3.1.1 3.1.4). */
+#define REDIS_LAYOUT_MQTT_CLAIM "pl:mqtt:claim"
 
 enum redis_event_kind {
     REDIS_EVENT_MSG = 'm',

@@ -133,6 +133,8 @@ struct redis_storage {
     struct store_job *done, **done_tail;
     void (*listener)(void *ctx, struct store_job *job);
     void *listener_ctx;
+    void (*taken)(void *ctx, const char *client_id); /* MQTT takeover */
+    void *taken_ctx;
     struct rtopic *topics[RTOPIC_BUCKETS];
     struct rpattern *patterns;
     struct redis_presence pres; /* this node's members in Redis */
@@ -567,6 +569,26 @@ static bool relist_covers(const struct redis_storage *rs, const char *name)
     return false;
 }
 
+/* Another node's client connected with an id: one held here goes. */
+static void claim_heard(struct redis_storage *rs, const char *p, size_t len)
+{
+    const char *me = rs->node != NULL ? redis_node_id(rs->node) : "";
+    const char *sp = memchr(p, ' ', len);
+    char id[REDIS_NAME_MAX];
+    size_t n = 0;
+
+    if (sp == NULL || rs->taken == NULL)
+        return;
+    if ((size_t)(sp - p) == strlen(me) && memcmp(p, me, strlen(me)) == 0)
+        return; /* our own */
+    n = len - (size_t)(sp - p) - 1;
+    if (n >= sizeof(id))
+        return;
+    memcpy(id, sp + 1, n);
+    id[n] = '\0';
+    rs->taken(rs->taken_ctx, id);
+}
+
 static void on_message(void *ud, const char *channel, const char *pattern,
                        const char *payload, size_t len)
 {
@@ -577,6 +599,10 @@ static void on_message(void *ud, const char *channel, const char *pattern,
     uint64_t before = 0;
 
     if (topic == NULL) {
+        if (strcmp(channel, REDIS_LAYOUT_MQTT_CLAIM) == 0) {
+            claim_heard(rs, payload, len);
+            return;
+        }
         if (strcmp(channel, REDIS_LAYOUT_MARKED) == 0 &&
             redis_event_parse(payload, len, &ev) == 0 &&
             ev.kind == REDIS_EVENT_MARKED)
@@ -1757,6 +1783,10 @@ static int op_start(void *engine)
     rc = redis_link_subscribe(rs->link, REDIS_LAYOUT_MARKED, false);
     if (rc < 0)
         return rc;
+    /* An MQTT client id is connected on one node at a time. */
+    rc = redis_link_subscribe(rs->link, REDIS_LAYOUT_MQTT_CLAIM, false);
+    if (rc < 0)
+        return rc;
     memset(&nc, 0, sizeof(nc));
     nc.beat_ms = rs->cfg.beat_ms > 0 ? rs->cfg.beat_ms : 10000;
     nc.ttl_ms = rs->cfg.node_ttl_ms > 0 ? rs->cfg.node_ttl_ms : 30000;
@@ -1971,6 +2001,44 @@ static void op_relay(void *engine, const struct storage_relay_msg *m)
     (void)redis_relay_send(&rs->relay, rs->link, redis_node_id(rs->node), m);
 }
 
+static void claim_sent(const redisReply *reply, int err, void *ud)
+{
+    (void)reply;
+    (void)err;
+    (void)ud;
+}
+
+/* Fire and forget, as a relay: while the link is down no other node
+ * hears it (its client's keepalive closes that connection then). */
+static void op_mqtt_claim(void *engine, const char *client_id)
+{
+    struct redis_storage *rs = engine;
+    const char *argv[3] = {"PUBLISH", REDIS_LAYOUT_MQTT_CLAIM, NULL};
+    size_t argvlen[3] = {7, sizeof(REDIS_LAYOUT_MQTT_CLAIM) - 1, 0};
+    char *payload = NULL;
+    int n = 0;
+
+    if (rs->link == NULL || rs->node == NULL)
+        return;
+    n = asprintf(&payload, "%s %s", redis_node_id(rs->node), client_id);
+    if (n < 0)
+        return;
+    argv[2] = payload;
+    argvlen[2] = (size_t)n;
+    (void)redis_link_command(rs->link, claim_sent, NULL, 3, argv, argvlen);
+    free(payload);
+}
+
+static void op_mqtt_taken(void *engine,
+                          void (*cb)(void *ctx, const char *client_id),
+                          void *ctx)
+{
+    struct redis_storage *rs = engine;
+
+    rs->taken = cb;
+    rs->taken_ctx = ctx;
+}
+
 static void op_listen(void *engine, void (*done)(void *, struct store_job *),
                       void *ctx)
 {
@@ -1998,6 +2066,8 @@ static const struct storage_ops redis_storage_ops = {
     .watch = op_watch,
     .listen = op_listen,
     .presence = op_presence,
+    .mqtt_claim = op_mqtt_claim,
+    .mqtt_taken = op_mqtt_taken,
     .relay = op_relay,
     .healthy = op_healthy,
 };

@@ -5,7 +5,9 @@
  * published meanwhile (through node 1) reaches it, every message at QoS 1
  * and in order, when it comes back on node 2, with CONNACK's session
  * present set; its acks move its cursors in Redis, so the next resume (on
- * node 1) sends only what is new; a clean session 1 deletes it.
+ * node 1) sends only what is new; a clean session 1 deletes it. A client
+ * id connects on one node at a time: a newer connection on another node
+ * closes the older one (takeover).
  *
  * The device is a raw socket client (mqraw.h: it shows the session
  * present flag); the publisher is Debian's mosquitto_pub. No fixed
@@ -225,10 +227,42 @@ static void test_resume_on_another_node(void **state)
     mq_bye(&m);
 }
 
+/* One client id, one connection in the whole cluster (MQTT 3.1.1 3.1.4):
+ * connecting on node 1 closes the one on node 0, then the one on node 2
+ * closes that; the newest keeps working and has the session. */
+static void test_takeover_across_nodes(void **state)
+{
+    char id[64];
+    bool present = false;
+    struct mq a, b, c;
+
+    (void)state;
+    snprintf(id, sizeof(id), "take-%d", (int)getpid());
+    assert_int_equal(mq_connect_ex(&a, mqtt_port(0), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    mq_expect_nothing_queued(&a);
+    assert_int_equal(mq_connect_ex(&b, mqtt_port(1), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    mq_expect_eof(&a, MQRAW_WAIT_MS);
+    mq_close(&a);
+    mq_expect_nothing_queued(&b);
+    assert_int_equal(mq_connect_ex(&c, mqtt_port(2), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_true(present);
+    mq_expect_eof(&b, MQRAW_WAIT_MS);
+    mq_close(&b);
+    mq_expect_nothing_queued(&c);
+    mq_bye(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_on_another_node),
+        cmocka_unit_test(test_takeover_across_nodes),
     };
 
     if (access(MOSQUITTO_PUB, X_OK) != 0) {
