@@ -148,7 +148,8 @@ struct store_job {
     /* PUB from an MQTT persistent session at QoS 2 (#14), else NULL/0:
      * a row of mqtt_qos2 for (qos2_client, qos2_id) makes the job a
      * duplicate of that message; else it is written with the message, in
-     * its transaction (store_job_set_qos2). SQLite only. */
+     * its transaction (store_job_set_qos2); in Redis, the session's q2
+     * hash, in the publish's function call. */
     char *qos2_client;
     uint16_t qos2_id;
     int64_t ts;                  /* PUB: ms since the epoch, set by the caller */

@@ -227,7 +227,11 @@ ret, epoch, red, edits, topics [, idem].
 ARGV channel, ts, from, data, retain (0 no, 1 set, 2 clear), maxlen (0: no
 bound), epoch candidate, dedupe window (s), min_ts (0: no age bound), and
 with the chat keys: edit_of, redacts, reply_to (0: none), topic, and the
-exact MQTT payload ("" when none: redis_layout.h, the `r` prefix).
+exact MQTT payload ("" when none: redis_layout.h, the `r` prefix), and
+optionally an MQTT QoS 2 packet id and its TTL in ms (#14): then the last
+key is the publishing session's q2 hash, and a packet id it holds makes
+the publish a duplicate of that seq (a retry, maybe after a crash or on
+another node), until PUBREL deletes it; else the id is kept with the seq.
 Returns {seq, duplicate 0|1, epoch}, or {0, 1|2, epoch} when an edit or a
 deletion may not be stored (1 bad_request, 2 forbidden: check_target).
 The order is the contract's: check the target, check the key, take the
@@ -237,6 +241,11 @@ deleted entry's stub counts as one).
 ]]
 local function publish(keys, args)
     local nk = #keys
+    local q2, q2_id = nil, args[15]
+    if q2_id ~= nil and q2_id ~= '' then
+        q2 = keys[nk]
+        nk = nk - 1
+    end
     local chat = nk >= 7
     local idem = nil
     if nk == 5 or nk == 8 then
@@ -261,6 +270,12 @@ local function publish(keys, args)
     end
     if idem then
         local seen = redis.call('GET', idem)
+        if seen then
+            return {tonumber(seen), 1, epoch}
+        end
+    end
+    if q2 then
+        local seen = redis.call('HGET', q2, q2_id)
         if seen then
             return {tonumber(seen), 1, epoch}
         end
@@ -309,6 +324,12 @@ local function publish(keys, args)
     redis.call('PUBLISH', args[1], payload)
     if idem then
         redis.call('SET', idem, s, 'EX', args[8])
+    end
+    if q2 then
+        redis.call('HSET', q2, q2_id, s)
+        if tonumber(args[16]) > 0 then
+            redis.call('PEXPIRE', q2, args[16])
+        end
     end
     return {seq, 0, epoch}
 end

@@ -285,9 +285,10 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
         REDIS_KEY_SEQ,   REDIS_KEY_LOG, REDIS_KEY_RET,
         REDIS_KEY_EPOCH, REDIS_KEY_RED, REDIS_KEY_EDITS,
     };
-    char keys[8][REDIS_NAME_MAX];
+    char keys[9][REDIS_NAME_MAX];
     char channel[REDIS_NAME_MAX];
     char ts[24], retain[4], maxlen[16], window[16], min_ts[24];
+    char q2_id[8], q2_ttl[24];
     char edit_of[24], redacts[24], reply_to[24];
     const char *argv[CALL_MAX_ARGS];
     size_t argvlen[CALL_MAX_ARGS];
@@ -304,6 +305,12 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
         redis_layout_channel(channel, sizeof(channel), req->topic) < 0)
         return -ENAMETOOLONG;
     snprintf(keys[6], REDIS_NAME_MAX, "%s", REDIS_LAYOUT_TOPICS);
+    if (req->qos2_client != NULL && req->qos2_id != 0) {
+        if (redis_layout_msess_key(keys[nkeys], REDIS_NAME_MAX,
+                                   req->qos2_client, REDIS_MSESS_Q2) < 0)
+            return -ENAMETOOLONG;
+        nkeys++;
+    }
     snprintf(ts, sizeof(ts), "%" PRId64, req->ts);
     snprintf(retain, sizeof(retain), "%d", req->retain);
     snprintf(maxlen, sizeof(maxlen), "%" PRIu32, req->maxlen);
@@ -317,7 +324,7 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
              req->reply_to > 0 ? req->reply_to : 0);
     argv[argc++] = "FCALL";
     argv[argc++] = "pl_publish";
-    argv[argc++] = nkeys == 8 ? "8" : "7";
+    argv[argc++] = nkeys == 9 ? "9" : nkeys == 8 ? "8" : "7";
     for (i = 0; i < nkeys; i++)
         argv[argc++] = keys[i];
     argv[argc++] = channel;
@@ -336,6 +343,13 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
     argv[argc++] = req->topic;
     raw_arg = argc;
     argv[argc++] = "";
+    if (req->qos2_client != NULL && req->qos2_id != 0) {
+        snprintf(q2_id, sizeof(q2_id), "%u", (unsigned)req->qos2_id);
+        snprintf(q2_ttl, sizeof(q2_ttl), "%" PRId64,
+                 req->qos2_ttl_ms > 0 ? req->qos2_ttl_ms : 0);
+        argv[argc++] = q2_id;
+        argv[argc++] = q2_ttl;
+    }
     for (i = 0; i < argc; i++)
         argvlen[i] = strlen(argv[i]);
     /* data may be any JSON text, raw any bytes: their lengths are the
@@ -751,6 +765,24 @@ int redis_call_msess_read(struct redis_link *l, const char *client_id,
         return -ENOMEM;
     c->cb.list = cb;
     return call_send(l, c, 6, argv, NULL);
+}
+
+int redis_call_msess_release(struct redis_link *l, const char *client_id,
+                             uint16_t packet_id, redis_int_cb cb, void *ud)
+{
+    char key[REDIS_NAME_MAX], id[8];
+    const char *argv[3] = {"HDEL", key, id};
+    struct call *c = NULL;
+
+    if (redis_layout_msess_key(key, sizeof(key), client_id, REDIS_MSESS_Q2) <
+        0)
+        return -ENAMETOOLONG;
+    snprintf(id, sizeof(id), "%u", (unsigned)packet_id);
+    c = call_new(CALL_INT, ud);
+    if (c == NULL)
+        return -ENOMEM;
+    c->cb.num = cb;
+    return call_send(l, c, 3, argv, NULL);
 }
 
 int redis_call_msess_write(struct redis_link *l, const struct store_mqtt *m,

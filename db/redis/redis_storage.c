@@ -1627,10 +1627,9 @@ static int msess_send(struct redis_storage *rs, struct rjob *r)
     if (m->read)
         return redis_call_msess_read(rs->link, m->client_id, msess_read_done,
                                      r);
-    if (m->qos2_release != 0) {
-        r->ready = true; /* no QoS 2 packet ids kept in Redis yet */
-        return 0;
-    }
+    if (m->qos2_release != 0)
+        return redis_call_msess_release(rs->link, m->client_id,
+                                        m->qos2_release, msess_write_done, r);
     return redis_call_msess_write(rs->link, m, rs->cfg.mqtt_session_ttl_ms,
                                   msess_write_done, r);
 }
@@ -1676,6 +1675,9 @@ static void send_job(struct redis_storage *rs, struct store_job *job)
         req.reply_to = job->reply_to;
         req.raw = job->raw;
         req.raw_len = job->raw_len;
+        req.qos2_client = job->qos2_client;
+        req.qos2_id = job->qos2_id;
+        req.qos2_ttl_ms = rs->cfg.mqtt_session_ttl_ms;
         rc = redis_call_publish(rs->link, &req, pub_done, r);
         break;
     }

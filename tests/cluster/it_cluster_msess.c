@@ -7,7 +7,8 @@
  * present set; its acks move its cursors in Redis, so the next resume (on
  * node 1) sends only what is new; a clean session 1 deletes it. A client
  * id connects on one node at a time: a newer connection on another node
- * closes the older one (takeover).
+ * closes the older one (takeover). A QoS 2 publish is stored once, also
+ * when its retry comes after a SIGKILL of the node, on another node.
  *
  * The device is a raw socket client (mqraw.h: it shows the session
  * present flag); the publisher is Debian's mosquitto_pub. No fixed
@@ -258,11 +259,77 @@ static void test_takeover_across_nodes(void **state)
     mq_bye(&c);
 }
 
+/* How many messages topic holds (its seq key: every publish takes one). */
+static long long stored_count(const char *topic)
+{
+    char key[300];
+    redisReply *r = NULL;
+    long long v = 0;
+
+    snprintf(key, sizeof(key), "pl:%zu:{%s}:seq", strlen(topic), topic);
+    r = redisCommand(rc, "GET %s", key);
+    assert_non_null(r);
+    if (r->type == REDIS_REPLY_STRING)
+        v = strtoll(r->str, NULL, 10);
+    freeReplyObject(r);
+    return v;
+}
+
+/*
+ * A QoS 2 PUBLISH stored and answered with PUBREC on node 0, then node 0
+ * SIGKILLed before PUBREL. The client (clean session 0) reconnects to
+ * node 1 and sends it again with DUP (4.4): PUBREC, and it is not stored
+ * a second time. After PUBREL (and its PUBCOMP) the packet id carries a
+ * new message, which is stored; its retry after a plain reconnect, on
+ * node 2, is again a duplicate.
+ */
+static void test_qos2_once_across_kill(void **state)
+{
+    char topic[100], id[64];
+    bool present = false;
+    struct mq m;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "q2");
+    snprintf(id, sizeof(id), "q2-%d", (int)getpid());
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(0), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    mq_publish2(&m, topic, "once", 7, false);
+    assert_int_equal(stored_count(topic), 1);
+    assert_int_equal(server_kill9(rig.nodes[0]), 0);
+    mq_close(&m);
+
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(1), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_true(present);
+    mq_publish2(&m, topic, "once", 7, true);
+    mq_release(&m, 7);
+    assert_int_equal(stored_count(topic), 1);
+
+    /* released: id 7 is free for a new message */
+    mq_publish2(&m, topic, "again", 7, false);
+    assert_int_equal(stored_count(topic), 2);
+    /* the connection drops before PUBREL; the retry comes on node 2 */
+    mq_close(&m);
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(2), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    mq_publish2(&m, topic, "again", 7, true);
+    mq_release(&m, 7);
+    assert_int_equal(stored_count(topic), 2);
+    mq_bye(&m);
+    /* node 0 back for the others (and a clean stop) */
+    assert_int_equal(server_restart(rig.nodes[0]), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_on_another_node),
         cmocka_unit_test(test_takeover_across_nodes),
+        cmocka_unit_test(test_qos2_once_across_kill),
     };
 
     if (access(MOSQUITTO_PUB, X_OK) != 0) {
