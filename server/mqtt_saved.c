@@ -211,9 +211,12 @@ size_t mqtt_saved_expire(struct mqtt_saved_table *t, int64_t now_ms,
     for (; s != NULL && budget > 0; budget--) {
         struct mqtt_saved *next = s->next;
         /* A dirty one is written, last_seen now, at the next flush. */
+        /* Shared: the store's TTL is the expiry itself, renewed well
+         * before it runs out. */
+        int64_t held = t->shared ? expiry_ms / 4 : expiry_ms / 2;
         bool stale = !s->is_dirty &&
                      now_ms - s->last_seen >
-                         (s->attached ? expiry_ms / 2 : expiry_ms);
+                         (s->attached ? held : expiry_ms);
 
         if (stale && s->attached) {
             mark_dirty(t, s);

@@ -109,7 +109,9 @@ void mqtt_saved_attach(struct mqtt_saved_table *t, struct mqtt_saved *s,
  * its rows go at the next flush). One that is held and whose stored
  * last_seen is older than half of expiry_ms is written again, so that
  * after a crash a device that was connected has at least half the expiry
- * to come back. Returns how many were dropped; *more is true when the
+ * to come back. Shared (the store expires sessions by a TTL of expiry_ms
+ * from their last write): a held one is written again past a quarter of
+ * it, and one not held is only forgotten here. Returns how many were dropped; *more is true when the
  * walk did not reach the end of the table.
  */
 size_t mqtt_saved_expire(struct mqtt_saved_table *t, int64_t now_ms,

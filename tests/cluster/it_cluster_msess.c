@@ -8,7 +8,9 @@
  * node 1) sends only what is new; a clean session 1 deletes it. A client
  * id connects on one node at a time: a newer connection on another node
  * closes the older one (takeover). A QoS 2 publish is stored once, also
- * when its retry comes after a SIGKILL of the node, on another node.
+ * when its retry comes after a SIGKILL of the node, on another node. With
+ * a short --mqtt-session-expiry, the keys of a session nobody holds go
+ * with their TTL; a held one's are renewed.
  *
  * The device is a raw socket client (mqraw.h: it shows the session
  * present flag); the publisher is Debian's mosquitto_pub. No fixed
@@ -324,6 +326,87 @@ static void test_qos2_once_across_kill(void **state)
     assert_int_equal(server_restart(rig.nodes[0]), 0);
 }
 
+static int setup_expiry(void **state)
+{
+    static const char *const extra[] = {"--redis", "{redis}",
+                                        "--mqtt-session-expiry", "4", NULL};
+
+    (void)state;
+    if (cluster_rig_start(&rig, extra) != 0)
+        return -1;
+    rc = redis_proc_connect(rig.redis);
+    return rc != NULL ? 0 : -1;
+}
+
+static bool key_exists(const char *key)
+{
+    redisReply *r = redisCommand(rc, "EXISTS %s", key);
+    bool yes = false;
+
+    assert_non_null(r);
+    yes = r->integer == 1;
+    freeReplyObject(r);
+    return yes;
+}
+
+/*
+ * --mqtt-session-expiry 4s: the keys of a session nobody holds carry it
+ * as their TTL and go with it, its QoS 2 packet id too (a later publish
+ * on that id is new); a session held all along, past the expiry, keeps
+ * its keys (the node writes it again while connected) and resumes.
+ */
+static void test_expiry(void **state)
+{
+    char t[100], other[120], held[64], gone[64], hk[256], gk[256], gq[256];
+    const char *f[1] = {t};
+    const char *g[1] = {other}; /* not t: its own "x" would come back */
+    uint8_t q = 1, code = 0;
+    bool present = true;
+    struct mq h, m;
+
+    (void)state;
+    itest_topic(t, sizeof(t), "exp");
+    snprintf(other, sizeof(other), "%s/other", t);
+    snprintf(held, sizeof(held), "held-%d", (int)getpid());
+    snprintf(gone, sizeof(gone), "gone-%d", (int)getpid());
+    msess_key(hk, sizeof(hk), held, "sess");
+    msess_key(gk, sizeof(gk), gone, "sess");
+    msess_key(gq, sizeof(gq), gone, "q2");
+    assert_int_equal(mq_connect_ex(&h, mqtt_port(0), held, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_false(present);
+    mq_subscribe(&h, f, &q, 1, &code);
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(1), gone, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    mq_subscribe(&m, g, &q, 1, &code);
+    mq_publish2(&m, t, "x", 9, false);
+    assert_true(key_exists(gq));
+    mq_close(&m); /* away; PUBREL not sent */
+
+    /* gone's keys expire (within the 4 s and the wait's 10) */
+    wait_hash(gk, NULL, -1);
+    wait_hash(gq, NULL, -1);
+    /* held was connected all along, past the expiry: still there */
+    assert_true(key_exists(hk));
+    mq_close(&h);
+    assert_int_equal(mq_connect_ex(&h, mqtt_port(2), held, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_true(present);
+    mq_bye(&h);
+
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(2), gone, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_false(present);
+    mq_publish2(&m, t, "x", 9, true);
+    mq_release(&m, 9);
+    assert_int_equal(stored_count(t), 2);
+    mq_bye(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +414,10 @@ int main(void)
         cmocka_unit_test(test_takeover_across_nodes),
         cmocka_unit_test(test_qos2_once_across_kill),
     };
+    const struct CMUnitTest expiry[] = {
+        cmocka_unit_test(test_expiry),
+    };
+    int rc1 = 0;
 
     if (access(MOSQUITTO_PUB, X_OK) != 0) {
         fprintf(stderr,
@@ -340,6 +427,9 @@ int main(void)
         return 77;
     }
     signal(SIGPIPE, SIG_IGN);
-    return itest_exit_code(
-        cmocka_run_group_tests_name("cluster msess", tests, setup, teardown));
+    rc1 = cmocka_run_group_tests_name("cluster msess", tests, setup, teardown);
+    if (rc1 != 0)
+        return itest_exit_code(rc1);
+    return itest_exit_code(cmocka_run_group_tests_name(
+        "cluster msess expiry", expiry, setup_expiry, teardown));
 }
