@@ -379,6 +379,38 @@ int mqtt_saved_cursor_set(struct mqtt_saved_table *t, struct mqtt_saved *s,
     return 0;
 }
 
+/* Shared storage: a session is forgotten here once its connection left
+ * and its last write is in the store (the next connection, on any node,
+ * reads it there). A failed write (Redis out of reach) is made again,
+ * whole, from the next flush on, until it is stored: the session stays
+ * here meanwhile, so no filter or cursor is lost with it. Said once per
+ * spell of failures. */
+static void shared_write_done(struct mqtt_saved_table *t,
+                              struct store_job *job)
+{
+    struct mqtt_saved *s = mqtt_saved_find(t, job->mqtt->client_id);
+    size_t i = 0;
+
+    if (job->err == 0) {
+        t->failing = false;
+        if (s != NULL && !s->attached && !s->is_dirty)
+            saved_remove(t, s);
+        return;
+    }
+    t->write_errors++;
+    if (!t->failing)
+        log_warn("mqtt: storing the session of %s failed; it is written "
+                 "again until it is stored",
+                 job->mqtt->client_id);
+    t->failing = true;
+    if (s == NULL || job->mqtt->drop)
+        return;
+    s->subs_dirty = true;
+    for (i = 0; i < s->n_cursors; i++)
+        s->cursors[i].dirty = true;
+    mark_dirty(t, s);
+}
+
 /* A write failed: the cursors are moved again by the next acks, and a
  * resume after a restart replays from the older stored ones (a duplicate,
  * never a loss); said in the log and counted. */
@@ -386,6 +418,10 @@ static void write_done(void *ctx, struct store_job *job)
 {
     struct mqtt_saved_table *t = ctx;
 
+    if (t->shared) {
+        shared_write_done(t, job);
+        return;
+    }
     if (job->err == 0)
         return;
     t->write_errors++;
@@ -512,10 +548,6 @@ void mqtt_saved_flush(struct mqtt_saved_table *t,
         for (i = 0; i < s->n_cursors; i++)
             s->cursors[i].dirty = false;
         storage_submit(storage, job);
-        /* Shared: the store has it all now; the next connection, on any
-         * node, reads it from there. */
-        if (t->shared && !s->attached)
-            saved_remove(t, s);
     }
 }
 

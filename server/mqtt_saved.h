@@ -75,9 +75,11 @@ struct mqtt_saved_table {
     /* Shared storage (cluster mode): the store is the source of truth,
      * read when a client connects (mqtt_saved_read_job); the table holds
      * only the sessions connected here, each dropped from it once its
-     * connection left and its last change was submitted, and a clean
-     * session 1 deletes the stored one even when it is not held here. */
+     * connection left and its last change is stored (a failed write is
+     * made again first), and a clean session 1 deletes the stored one
+     * even when it is not held here. */
     bool shared;
+    bool failing; /* shared: the last write failed (logged once) */
 };
 
 void mqtt_saved_table_init(struct mqtt_saved_table *t);

@@ -324,6 +324,63 @@ static void test_qos2_once_across_kill(void **state)
     mq_bye(&m);
     /* node 0 back for the others (and a clean stop) */
     assert_int_equal(server_restart(rig.nodes[0]), 0);
+    assert_true(cluster_rig_node_healthy(&rig, 0, MQRAW_WAIT_MS));
+}
+
+/*
+ * Redis dies while a device acknowledges what it received: the node's
+ * session write fails, and is made again (with its last_seen after the
+ * device left) until Redis is back, so the cursors are stored and the
+ * device, resuming on another node, gets nothing twice.
+ */
+static void test_write_retried_after_redis_restart(void **state)
+{
+    char base[100], filter[120], topic[120], id[64], msg[32], cur[256];
+    const char *f[1] = {filter};
+    const uint8_t q[1] = {1};
+    uint16_t pids[3];
+    uint8_t code = 0, qos = 0;
+    bool present = true, dup = false;
+    struct mq m;
+    int i = 0;
+
+    (void)state;
+    itest_topic(base, sizeof(base), "rr");
+    snprintf(filter, sizeof(filter), "%s/#", base);
+    snprintf(topic, sizeof(topic), "%s/t", base);
+    snprintf(id, sizeof(id), "rr-%d", (int)getpid());
+    msess_key(cur, sizeof(cur), id, "cur");
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(0), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    mq_subscribe(&m, f, q, 1, &code);
+    assert_int_equal(code, 1);
+    for (i = 0; i < 3; i++) {
+        snprintf(msg, sizeof(msg), "r%d", i + 1);
+        pub_q1(1, topic, msg);
+        pids[i] = mq_expect_delivery(&m, topic, msg, &dup, &qos);
+    }
+    assert_int_equal(hget_num(cur, topic), -1); /* nothing acked yet */
+
+    assert_int_equal(redis_proc_kill9(rig.redis), 0);
+    redisFree(rc);
+    rc = NULL;
+    for (i = 0; i < 3; i++)
+        mq_ack(&m, PL_MQTT_PUBACK, pids[i]);
+    mq_expect_nothing_queued(&m); /* the acks are taken */
+    mq_bye(&m);
+
+    assert_int_equal(redis_proc_restart(rig.redis, 0), 0);
+    rc = redis_proc_connect(rig.redis);
+    assert_non_null(rc);
+    wait_hash(cur, topic, 3);
+    assert_true(cluster_rig_node_healthy(&rig, 1, MQRAW_WAIT_MS));
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(1), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_true(present);
+    mq_expect_nothing_queued(&m);
+    mq_bye(&m);
 }
 
 static int setup_expiry(void **state)
@@ -413,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_resume_on_another_node),
         cmocka_unit_test(test_takeover_across_nodes),
         cmocka_unit_test(test_qos2_once_across_kill),
+        cmocka_unit_test(test_write_retried_after_redis_restart),
     };
     const struct CMUnitTest expiry[] = {
         cmocka_unit_test(test_expiry),
