@@ -1040,7 +1040,12 @@ static int on_filters(struct mqtt_session *s, const struct pl_mqtt_filters *f)
         w->left++;
         hub_command(s, w->unsub ? PL_OP_UNSUB : PL_OP_SUB, o->id, name, NULL, 0,
                     false, false);
-        if (!w->unsub && s->saved != NULL)
+        /* Shared storage: a topic's cursor starts at the seq its sub's
+         * reply gives (on_reply), the cluster's; this node's own may be
+         * old, or it may not know the topic yet. */
+        if (!w->unsub && s->saved != NULL &&
+            (!s->cfg.saved->shared ||
+             pl_topic_is_pattern(name, strlen(name))))
             hub_topics_stored(s->hub, name, sub_cursor, s);
     }
     w->left--;
@@ -1158,8 +1163,6 @@ enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s, const void *in,
             return MQTT_FEED_OK;
         }
         rc = pl_mqtt_reader_feed(&s->reader, p, len, &used, &f);
-
-
         p += used;
         len -= used;
         if (rc < 0) {
@@ -1192,8 +1195,10 @@ enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s, const void *in,
 /* frames out                                                          */
 /* ------------------------------------------------------------------ */
 
-/* The reply to a pending command. Returns 0 or -1 (close). */
-static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
+/* The reply to a pending command (seq: an ok's, -1 when none). Returns 0
+ * or -1 (close). */
+static int on_reply(struct mqtt_session *s, int64_t id, const char *err,
+                    int64_t seq)
 {
     struct op o;
     int rc = 0;
@@ -1234,6 +1239,11 @@ static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
             if (rc == 0 && s->saved != NULL)
                 rc = mqtt_saved_sub_set(s->cfg.saved, s->saved, o.filter,
                                         o.qos);
+            /* Shared storage: a topic's sub reply has the cluster's seq
+             * at the point of subscription (what follows comes live). */
+            if (rc == 0 && s->saved != NULL && s->cfg.saved->shared &&
+                seq >= 0)
+                sub_cursor(s, o.filter, seq);
         }
         break;
     case OP_UNSUB:
@@ -1384,10 +1394,13 @@ static int on_frame(struct mqtt_session *s, const char *f, size_t len,
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
         const char *code =
             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "code"));
+        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
 
         if (cJSON_IsNumber(id))
             rc = on_reply(s, (int64_t)id->valuedouble,
-                          op[0] == 'e' ? (code ? code : "error") : NULL) < 0
+                          op[0] == 'e' ? (code ? code : "error") : NULL,
+                          cJSON_IsNumber(seq) ? (int64_t)seq->valuedouble
+                                              : -1) < 0
                      ? -1
                      : 1;
     }

@@ -230,6 +230,41 @@ static void test_resume_on_another_node(void **state)
     mq_bye(&m);
 }
 
+/* A SUBSCRIBE to a topic with history, on a node that never heard of
+ * it: the session owes what comes after the subscription, not the
+ * topic's past (the cursor starts at the cluster's seq). */
+static void test_subscribe_owes_only_what_follows(void **state)
+{
+    char topic[100], id[64], cur[256];
+    const char *f[1] = {topic};
+    const uint8_t q[1] = {1};
+    uint8_t code = 0;
+    bool present = true;
+    struct mq m;
+
+    (void)state;
+    itest_topic(topic, sizeof(topic), "past");
+    snprintf(id, sizeof(id), "past-%d", (int)getpid());
+    msess_key(cur, sizeof(cur), id, "cur");
+    pub_q1(1, topic, "old1");
+    pub_q1(1, topic, "old2");
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(0), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    mq_subscribe(&m, f, q, 1, &code);
+    assert_int_equal(code, 1);
+    wait_hash(cur, topic, 2);
+    mq_bye(&m);
+    pub_q1(1, topic, "new1");
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(2), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_true(present);
+    expect_run(&m, topic, "new", 1, 1);
+    mq_expect_nothing_queued(&m);
+    mq_bye(&m);
+}
+
 /* One client id, one connection in the whole cluster (MQTT 3.1.1 3.1.4):
  * connecting on node 1 closes the one on node 0, then the one on node 2
  * closes that; the newest keeps working and has the session. */
@@ -468,6 +503,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_on_another_node),
+        cmocka_unit_test(test_subscribe_owes_only_what_follows),
         cmocka_unit_test(test_takeover_across_nodes),
         cmocka_unit_test(test_qos2_once_across_kill),
         cmocka_unit_test(test_write_retried_after_redis_restart),
