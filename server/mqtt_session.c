@@ -128,6 +128,10 @@ struct mqtt_session {
     unsigned char *held;
     size_t held_len;
     bool close_after; /* a held DISCONNECT: close once written */
+    /* Shared storage: this connection's claim of its client id came back
+     * on the cluster's claim channel; another node's claim heard from
+     * then on is newer and closes it, one heard before is older. */
+    bool claim_settled;
 };
 
 /* Input held while the session is read, at most (a client sends a few
@@ -772,7 +776,9 @@ static void connect_take_over(struct mqtt_session *s)
     s->id_entry.owner = s;
     mqtt_ids_add(s->ids, &s->id_entry);
     s->in_ids = true;
-    storage_mqtt_claim(s->cfg.storage, s->client_id);
+    /* Not sent (no cluster, or Redis out of reach): no claim of ours will
+     * come back to order the others by. */
+    s->claim_settled = storage_mqtt_claim(s->cfg.storage, s->client_id) != 0;
 }
 
 /* The session is known (present: it was stored): hold it, CONNACK,
@@ -1579,12 +1585,17 @@ void mqtt_session_free(struct mqtt_session **sp)
     *sp = NULL;
 }
 
-void mqtt_session_taken(void *ids, const char *client_id)
+void mqtt_session_taken(void *ids, const char *client_id, bool mine)
 {
     struct mqtt_id_entry *e = mqtt_ids_find(ids, client_id);
+    struct mqtt_session *o = e != NULL ? e->owner : NULL;
 
-    if (e != NULL)
-        close_taken(e->owner, "a new connection on another node");
+    if (o == NULL)
+        return;
+    if (mine)
+        o->claim_settled = true;
+    else if (o->claim_settled)
+        close_taken(o, "a new connection on another node");
 }
 
 bool mqtt_session_closing(const struct mqtt_session *s)

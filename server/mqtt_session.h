@@ -111,11 +111,12 @@ const unsigned char *mqtt_session_output(const struct mqtt_session *s,
 void mqtt_session_consume(struct mqtt_session *s, size_t n);
 
 /* True once CONNECT was accepted. */
-/* Shared storage: client_id connected on another node, so the session
- * holding it here (if any; ids is the listener set's table) closes, as a
- * takeover on this node would close it. The storage's mqtt_taken
- * callback. */
-void mqtt_session_taken(void *ids, const char *client_id);
+/* Shared storage: client_id connected on a node (mine: this one), as the
+ * cluster's claims are ordered. The session holding it here (if any; ids
+ * is the listener set's table) closes at another node's claim heard
+ * after its own, as a takeover on this node would close it; one heard
+ * before its own is older than it. The storage's mqtt_taken callback. */
+void mqtt_session_taken(void *ids, const char *client_id, bool mine);
 
 /* A DISCONNECT that waited for the stored session came: close once the
  * output is written. */

@@ -133,7 +133,8 @@ struct redis_storage {
     struct store_job *done, **done_tail;
     void (*listener)(void *ctx, struct store_job *job);
     void *listener_ctx;
-    void (*taken)(void *ctx, const char *client_id); /* MQTT takeover */
+    /* MQTT takeover: every claim heard */
+    void (*taken)(void *ctx, const char *client_id, bool mine);
     void *taken_ctx;
     struct rtopic *topics[RTOPIC_BUCKETS];
     struct rpattern *patterns;
@@ -569,7 +570,7 @@ static bool relist_covers(const struct redis_storage *rs, const char *name)
     return false;
 }
 
-/* Another node's client connected with an id: one held here goes. */
+/* A client connected with an id, on this node (mine) or another. */
 static void claim_heard(struct redis_storage *rs, const char *p, size_t len)
 {
     const char *me = rs->node != NULL ? redis_node_id(rs->node) : "";
@@ -579,14 +580,14 @@ static void claim_heard(struct redis_storage *rs, const char *p, size_t len)
 
     if (sp == NULL || rs->taken == NULL)
         return;
-    if ((size_t)(sp - p) == strlen(me) && memcmp(p, me, strlen(me)) == 0)
-        return; /* our own */
     n = len - (size_t)(sp - p) - 1;
     if (n >= sizeof(id))
         return;
     memcpy(id, sp + 1, n);
     id[n] = '\0';
-    rs->taken(rs->taken_ctx, id);
+    rs->taken(rs->taken_ctx, id,
+              (size_t)(sp - p) == strlen(me) &&
+                  memcmp(p, me, strlen(me)) == 0);
 }
 
 static void on_message(void *ud, const char *channel, const char *pattern,
@@ -2012,7 +2013,7 @@ static void claim_sent(const redisReply *reply, int err, void *ud)
 
 /* Fire and forget, as a relay: while the link is down no other node
  * hears it (its client's keepalive closes that connection then). */
-static void op_mqtt_claim(void *engine, const char *client_id)
+static int op_mqtt_claim(void *engine, const char *client_id)
 {
     struct redis_storage *rs = engine;
     const char *argv[3] = {"PUBLISH", REDIS_LAYOUT_MQTT_CLAIM, NULL};
@@ -2021,18 +2022,20 @@ static void op_mqtt_claim(void *engine, const char *client_id)
     int n = 0;
 
     if (rs->link == NULL || rs->node == NULL)
-        return;
+        return -1;
     n = asprintf(&payload, "%s %s", redis_node_id(rs->node), client_id);
     if (n < 0)
-        return;
+        return -1;
     argv[2] = payload;
     argvlen[2] = (size_t)n;
-    (void)redis_link_command(rs->link, claim_sent, NULL, 3, argv, argvlen);
+    n = redis_link_command(rs->link, claim_sent, NULL, 3, argv, argvlen);
     free(payload);
+    return n == 0 ? 0 : -1;
 }
 
 static void op_mqtt_taken(void *engine,
-                          void (*cb)(void *ctx, const char *client_id),
+                          void (*cb)(void *ctx, const char *client_id,
+                                     bool mine),
                           void *ctx)
 {
     struct redis_storage *rs = engine;
