@@ -112,6 +112,19 @@ struct storage_ops {
      * node's own subscribers are the caller's (the engine never hands it
      * back here). */
     void (*relay)(void *engine, const struct storage_relay_msg *m);
+    /* Optional (shared engines): an MQTT client id is connected on one
+     * node at a time (MQTT 3.1.1 3.1.4). mqtt_claim tells every node,
+     * this one too, that client_id connected here; 0 when it was sent.
+     * The callback mqtt_taken set (once, before start) hears every claim
+     * in the cluster's one order, mine when it is this node's: a node's
+     * connection holding the id closes at a claim of another node heard
+     * after its own (one heard before it is older than the connection).
+     * Fire and forget. */
+    int (*mqtt_claim)(void *engine, const char *client_id);
+    void (*mqtt_taken)(void *engine,
+                       void (*cb)(void *ctx, const char *client_id,
+                                  bool mine),
+                       void *ctx);
     /* Optional: false while the engine cannot store (its server is out of
      * reach): /healthz says so. NULL: always true. */
     bool (*healthy)(void *engine);
@@ -184,6 +197,25 @@ static inline void storage_relay(const struct storage *s,
 static inline bool storage_shares_presence(const struct storage *s)
 {
     return s->ops != NULL && s->ops->presence != NULL;
+}
+
+/* 0 when the claim went out; -1 when there is nobody to tell (no shared
+ * engine) or it could not be sent. */
+static inline int storage_mqtt_claim(const struct storage *s,
+                                     const char *client_id)
+{
+    if (s != NULL && s->ops != NULL && s->ops->mqtt_claim != NULL)
+        return s->ops->mqtt_claim(s->engine, client_id);
+    return -1;
+}
+
+static inline void
+storage_mqtt_taken(const struct storage *s,
+                   void (*cb)(void *ctx, const char *client_id, bool mine),
+                   void *ctx)
+{
+    if (s->ops != NULL && s->ops->mqtt_taken != NULL)
+        s->ops->mqtt_taken(s->engine, cb, ctx);
 }
 
 static inline bool storage_healthy(const struct storage *s)

@@ -36,8 +36,10 @@ enum store_job_kind {
                           by a shared engine to its listener */
     STORE_JOB_MEMBERS, /* shared engines: the users present in the topic
                           on any node, as rows[i].from */
-    STORE_JOB_MQTT,    /* MQTT persistent sessions (#14), a write in the
-                          group commit: struct store_mqtt. SQLite only. */
+    STORE_JOB_MQTT,    /* MQTT persistent sessions (#14): struct
+                          store_mqtt. A write (in SQLite's group commit;
+                          one Redis function call), or, shared engines
+                          only, a read of one session (read) */
     STORE_JOB_TOPICS,  /* shared engines: the stored topics whose names
                           start with `topic` ("": all but $ topics) and
                           allow[] allows, at most limit, in marks[]
@@ -71,6 +73,12 @@ struct store_mqtt {
                                          inbound QoS 2 packet id (PUBREL:
                                          its mqtt_qos2 row goes); the
                                          rest is ignored */
+    /* Shared engines (cluster mode, where the session is read when its
+     * client connects rather than loaded at start): read client_id's
+     * session instead of writing. Output: found, and then user, subs,
+     * cursors and now_ms (its last_seen). */
+    bool read;
+    bool found;
 };
 
 /* A topic's read marker for one user, and what is unread after it. */
@@ -143,7 +151,8 @@ struct store_job {
     /* PUB from an MQTT persistent session at QoS 2 (#14), else NULL/0:
      * a row of mqtt_qos2 for (qos2_client, qos2_id) makes the job a
      * duplicate of that message; else it is written with the message, in
-     * its transaction (store_job_set_qos2). SQLite only. */
+     * its transaction (store_job_set_qos2); in Redis, the session's q2
+     * hash, in the publish's function call. */
     char *qos2_client;
     uint16_t qos2_id;
     int64_t ts;                  /* PUB: ms since the epoch, set by the caller */

@@ -205,6 +205,8 @@ int store_mqtt_write(sqlite3 *db, const struct store_mqtt *m)
     int rc = SQLITE_OK;
     size_t i = 0;
 
+    if (m->read)
+        return SQLITE_OK; /* loaded at start here: never asked (found 0) */
     if (m->qos2_release != 0) {
         st = prep(db,
                   "DELETE FROM mqtt_qos2 WHERE client_id = ?1"

@@ -60,6 +60,7 @@ int cluster_open(struct server *srv)
                              : (uint32_t)cfg->retain_messages;
     rc.retain_age_ms = cfg->retain_age_ms;
     rc.dedupe_window_ms = cfg->dedupe_window_ms;
+    rc.mqtt_session_ttl_ms = cfg->mqtt_session_expiry_ms;
     rc.node_ttl_ms = (uint32_t)cfg->node_ttl_ms;
     rc.beat_ms = rc.node_ttl_ms / 3;
     if (redis_storage_new(&srv->redis, &rc) < 0) {

@@ -103,6 +103,14 @@ void hub_wake(struct hub *hub, struct conn *c)
     }
 }
 
+void hub_conn_wake(struct hub *hub, struct conn *c)
+{
+    if (c->close_code < 0)
+        return;
+    hub->ops->wake(hub->ctx, c); /* even inside an episode: cheap, and
+                                    the transport may have no frame */
+}
+
 /* Close c with code (4008 for slow consumers): drop what it has queued,
  * stop its replays, and let the transport send the close frame. */
 void hub_cull(struct hub *hub, struct conn *c, int code)

@@ -159,6 +159,10 @@ uint32_t hub_conn_queued(const struct conn *c);
  * from its next writeable callback. */
 void hub_conn_kill(struct hub *hub, struct conn *c, int code);
 
+/* The transport has output of its own for c (an answer that waited for
+ * storage outside the hub): ask it to write, as queueing a frame does. */
+void hub_conn_wake(struct hub *hub, struct conn *c);
+
 /* Mark every connection closing with code (shutdown: 1001) and wake it. */
 void hub_close_all(struct hub *hub, int code);
 
@@ -193,7 +197,9 @@ typedef int64_t (*hub_cursor_fn)(void *arg, const char *topic,
 /* Subscribe c to pattern with no reply and no retained copies, and
  * replay each matching topic from its cursor, before its live messages.
  * PL_OK, or why not (forbidden, overloaded; internal on OOM, which also
- * closes c, and with shared storage, which this does not serve). */
+ * closes c). With shared storage the pattern's state is read first (as
+ * a sub's is): PL_OK then means it will be; cursor and arg must live as
+ * long as c. */
 enum pl_err hub_conn_resume(struct hub *hub, struct conn *c,
                             const char *pattern, hub_cursor_fn cursor,
                             void *arg);

@@ -166,6 +166,12 @@ void replay_reply_release(struct hub *hub, struct conn *c,
 void replay_advance(struct hub *hub, struct conn *c);
 /* resume.c's replay of t to c from since + 1 up to the topic's seq now,
  * before its live messages (no reply waits on it). 0 or -ENOMEM. */
+/* session.c: a STATE job's answer (shared storage) into the node's
+ * topics: the topic's seq and retained value, or a pattern's topics. */
+struct store_job;
+void hub_state_apply(struct hub *hub, const struct store_job *job,
+                     bool is_pattern);
+
 int replay_resume(struct hub *hub, struct conn *c, struct topic *t,
                   int64_t since);
 bool replay_hold(struct hub *hub, struct conn *c, const struct topic *t,

@@ -124,6 +124,13 @@ static struct mqtt_saved *saved_new(struct mqtt_saved_table *t,
         saved_free(s);
         return NULL;
     }
+    if (t->shared) {
+        /* Shared storage keeps no packet-id lease (the store has no row
+         * for it): ids start from 1 on each connection, as before leases,
+         * and no delivery ever waits for one. */
+        s->pid_lease = s->pid_want = UINT64_MAX;
+        s->lease_known = true;
+    }
     s->next = t->list;
     if (s->next != NULL)
         s->next->pprev = &s->next;
@@ -178,7 +185,7 @@ void mqtt_saved_drop(struct mqtt_saved_table *t, const char *client_id)
     struct mqtt_saved *dead = mqtt_saved_find(t, client_id);
     char *id = NULL;
 
-    if (dead == NULL)
+    if (dead == NULL && !t->shared)
         return; /* the common case (clean session 1), in O(1) */
     if (t->n_dropped == t->cap_dropped) {
         size_t cap = t->cap_dropped ? t->cap_dropped * 2 : 8;
@@ -193,7 +200,8 @@ void mqtt_saved_drop(struct mqtt_saved_table *t, const char *client_id)
     if (id == NULL)
         return;
     t->dropped[t->n_dropped++] = id;
-    saved_remove(t, dead);
+    if (dead != NULL)
+        saved_remove(t, dead);
 }
 
 void mqtt_saved_attach(struct mqtt_saved_table *t, struct mqtt_saved *s,
@@ -212,12 +220,18 @@ size_t mqtt_saved_expire(struct mqtt_saved_table *t, int64_t now_ms,
     for (; s != NULL && budget > 0; budget--) {
         struct mqtt_saved *next = s->next;
         /* A dirty one is written, last_seen now, at the next flush. */
+        /* Shared: the store's TTL is the expiry itself, renewed well
+         * before it runs out. */
+        int64_t held = t->shared ? expiry_ms / 4 : expiry_ms / 2;
         bool stale = !s->is_dirty &&
                      now_ms - s->last_seen >
-                         (s->attached ? expiry_ms / 2 : expiry_ms);
+                         (s->attached ? held : expiry_ms);
 
         if (stale && s->attached) {
             mark_dirty(t, s);
+        } else if (stale && t->shared) {
+            /* Not held here: the store's TTL expires it, not this node. */
+            saved_remove(t, s);
         } else if (stale) {
             size_t before = t->count;
 
@@ -432,6 +446,38 @@ static void lease_done(struct mqtt_saved_table *t, struct store_job *job)
         t->leased(t->leased_arg, s);
 }
 
+/* Shared storage: a session is forgotten here once its connection left
+ * and its last write is in the store (the next connection, on any node,
+ * reads it there). A failed write (Redis out of reach) is made again,
+ * whole, from the next flush on, until it is stored: the session stays
+ * here meanwhile, so no filter or cursor is lost with it. Said once per
+ * spell of failures. */
+static void shared_write_done(struct mqtt_saved_table *t,
+                              struct store_job *job)
+{
+    struct mqtt_saved *s = mqtt_saved_find(t, job->mqtt->client_id);
+    size_t i = 0;
+
+    if (job->err == 0) {
+        t->failing = false;
+        if (s != NULL && !s->attached && !s->is_dirty)
+            saved_remove(t, s);
+        return;
+    }
+    t->write_errors++;
+    if (!t->failing)
+        log_warn("mqtt: storing the session of %s failed; it is written "
+                 "again until it is stored",
+                 job->mqtt->client_id);
+    t->failing = true;
+    if (s == NULL || job->mqtt->drop)
+        return;
+    s->subs_dirty = true;
+    for (i = 0; i < s->n_cursors; i++)
+        s->cursors[i].dirty = true;
+    mark_dirty(t, s);
+}
+
 /* A write failed: the cursors are moved again by the next acks, and a
  * resume after a restart replays from the older stored ones (a duplicate,
  * never a loss); said in the log and counted. */
@@ -439,6 +485,10 @@ static void write_done(void *ctx, struct store_job *job)
 {
     struct mqtt_saved_table *t = ctx;
 
+    if (t->shared) {
+        shared_write_done(t, job);
+        return;
+    }
     if (job->mqtt != NULL && job->mqtt->set_lease)
         lease_done(t, job);
     if (job->err == 0)
@@ -574,6 +624,50 @@ void mqtt_saved_flush(struct mqtt_saved_table *t,
     }
 }
 
+struct store_job *mqtt_saved_read_job(const char *client_id,
+                                      void (*done)(void *, struct store_job *),
+                                      void *ctx)
+{
+    struct store_job *job = bare_job(client_id);
+
+    if (job == NULL)
+        return NULL;
+    job->mqtt->read = true;
+    job->done = done;
+    job->done_ctx = ctx;
+    return job;
+}
+
+struct mqtt_saved *mqtt_saved_load_job(struct mqtt_saved_table *t,
+                                       const struct store_job *job,
+                                       bool *oom)
+{
+    const struct store_mqtt *m = job->mqtt;
+    const char *id = m->client_id;
+    size_t i = 0;
+
+    *oom = false;
+    if (!m->found)
+        return NULL;
+    if (mqtt_saved_load_row(t, 0, id, m->user != NULL ? m->user : "",
+                            m->now_ms) < 0)
+        goto oom;
+    for (i = 0; i < m->n_subs; i++)
+        if (mqtt_saved_load_row(t, 1, id, m->subs[i].filter,
+                                m->subs[i].qos) < 0)
+            goto oom;
+    for (i = 0; i < m->n_cursors; i++)
+        if (mqtt_saved_load_row(t, 2, id, m->cursors[i].topic,
+                                m->cursors[i].seq) < 0)
+            goto oom;
+    return mqtt_saved_find(t, id);
+oom:
+    *oom = true;
+    if (mqtt_saved_find(t, id) != NULL)
+        saved_remove(t, mqtt_saved_find(t, id)); /* never half of it */
+    return NULL;
+}
+
 int mqtt_saved_load_row(struct mqtt_saved_table *t, int kind,
                         const char *client_id, const char *name,
                         int64_t value)
@@ -585,7 +679,9 @@ int mqtt_saved_load_row(struct mqtt_saved_table *t, int kind,
         if (s == NULL && (s = saved_new(t, client_id, name)) == NULL)
             return -1;
         s->last_seen = value;
-        s->restarted = true;
+        /* Loaded at start from the process's own store. A shared store's
+         * session, read at connect, keeps no lease to sweep from. */
+        s->restarted = !t->shared;
         return 0;
     }
     if (s == NULL)

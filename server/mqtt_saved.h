@@ -90,6 +90,14 @@ struct mqtt_saved_table {
      * deliveries wait for it); may be NULL. */
     void (*leased)(void *arg, struct mqtt_saved *s);
     void *leased_arg;
+    /* Shared storage (cluster mode): the store is the source of truth,
+     * read when a client connects (mqtt_saved_read_job); the table holds
+     * only the sessions connected here, each dropped from it once its
+     * connection left and its last change is stored (a failed write is
+     * made again first), and a clean session 1 deletes the stored one
+     * even when it is not held here. */
+    bool shared;
+    bool failing; /* shared: the last write failed (logged once) */
 };
 
 void mqtt_saved_table_init(struct mqtt_saved_table *t);
@@ -121,11 +129,25 @@ void mqtt_saved_attach(struct mqtt_saved_table *t, struct mqtt_saved *s,
  * its rows go at the next flush). One that is held and whose stored
  * last_seen is older than half of expiry_ms is written again, so that
  * after a crash a device that was connected has at least half the expiry
- * to come back. Returns how many were dropped; *more is true when the
+ * to come back. Shared (the store expires sessions by a TTL of expiry_ms
+ * from their last write): a held one is written again past a quarter of
+ * it, and one not held is only forgotten here. Returns how many were dropped; *more is true when the
  * walk did not reach the end of the table.
  */
 size_t mqtt_saved_expire(struct mqtt_saved_table *t, int64_t now_ms,
                          int64_t expiry_ms, size_t budget, bool *more);
+
+/* Shared storage: the job that reads client_id's stored session; done
+ * (with ctx) gets it, to hand to mqtt_saved_load_job. NULL on OOM. */
+struct store_job *mqtt_saved_read_job(const char *client_id,
+                                      void (*done)(void *, struct store_job *),
+                                      void *ctx);
+/* A completed read job's session into the table (not dirty): the entry,
+ * or NULL when the store had none (job->mqtt->found false) or on OOM
+ * (*oom set). */
+struct mqtt_saved *mqtt_saved_load_job(struct mqtt_saved_table *t,
+                                       const struct store_job *job,
+                                       bool *oom);
 
 /* The inbound QoS 2 packet_id of client_id is released (PUBREL): the job
  * that deletes its mqtt_qos2 row, or NULL on OOM. */

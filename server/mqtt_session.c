@@ -123,10 +123,24 @@ struct mqtt_session {
     unsigned char *out;
     size_t out_off, out_len, out_cap;
     struct pl_buf scratch;
+    /* Shared storage: CONNECT waits for the stored session (connect_read);
+     * the input that came after it waits here, bounded. */
+    bool loading;
+    unsigned char *held;
+    size_t held_len;
+    bool close_after; /* a held DISCONNECT: close once written */
+    /* Shared storage: this connection's claim of its client id came back
+     * on the cluster's claim channel; another node's claim heard from
+     * then on is newer and closes it, one heard before is older. */
+    bool claim_settled;
 };
 
 /* Output kept below this before more is taken from the hub's queue. */
 #define MQTT_OUT_HIGH (256 * 1024)
+
+/* Input held while the session is read, at most (a client sends a few
+ * packets before its CONNACK, if any). */
+#define MQTT_HELD_MAX (64 * 1024)
 
 /* Every session has counters to add to: the caller's, or this sink. */
 static struct mqtt_stats stats_sink;
@@ -814,34 +828,82 @@ static int connect_auth(struct mqtt_session *s, const struct pl_mqtt_connect *k)
     return err == PL_OK ? PL_MQTT_CONNACK_ACCEPTED : PL_MQTT_CONNACK_BAD_AUTH;
 }
 
-/* The client id's live session, if any, is taken over: its connection is
- * closed (its will goes, as it did not say DISCONNECT) and this one takes
- * the id. */
+/* o's connection is closed for a newer one with its id (its will goes,
+ * as it did not say DISCONNECT); why names where that one is. */
+static void close_taken(struct mqtt_session *o, const char *why)
+{
+    log_info("mqtt: client id %s taken over (conn %" PRIu64 " closes: %s)",
+             o->client_id, o->c->id, why);
+    mqtt_ids_remove(o->ids, &o->id_entry);
+    o->in_ids = false;
+    session_park(o);
+    STAT(o)->takeovers++;
+    hub_conn_kill(o->hub, o->c, 1000);
+}
+
+/* The client id's live session, if any, is taken over, here or (shared
+ * storage) on another node, and this one takes the id. */
 static void connect_take_over(struct mqtt_session *s)
 {
     struct mqtt_id_entry *old = mqtt_ids_find(s->ids, s->client_id);
 
-    if (old != NULL) {
-        struct mqtt_session *o = old->owner;
-
-        log_info("mqtt: client id %s taken over (conn %" PRIu64
-                 " closes for %" PRIu64 ")",
-                 s->client_id, o->c->id, s->c->id);
-        mqtt_ids_remove(s->ids, old);
-        o->in_ids = false;
-        session_park(o);
-        STAT(s)->takeovers++;
-        hub_conn_kill(s->hub, o->c, 1000);
-    }
+    if (old != NULL)
+        close_taken(old->owner, "a new connection on this node");
     s->id_entry.id = s->client_id;
     s->id_entry.owner = s;
     mqtt_ids_add(s->ids, &s->id_entry);
     s->in_ids = true;
+    /* Not sent (no cluster, or Redis out of reach): no claim of ours will
+     * come back to order the others by. */
+    s->claim_settled = storage_mqtt_claim(s->cfg.storage, s->client_id) != 0;
+}
+
+/* The session is known (present: it was stored): hold it, CONNACK,
+ * and resume it. */
+static int connect_finish(struct mqtt_session *s, bool present)
+{
+    unsigned char b[4];
+
+    if (s->saved != NULL) {
+        /* Held from here on (never expired under us), until park. */
+        mqtt_saved_attach(s->cfg.saved, s->saved, true);
+        if (present && mqtt_saved_set_user(s->cfg.saved, s->saved,
+                                           s->c->user) < 0)
+            return MQTT_FEED_ERROR;
+    }
+    if (out_put(s, b, pl_mqtt_put_connack(b, sizeof(b), present, 0)) < 0)
+        return MQTT_FEED_ERROR;
+    if (present && session_resume(s) < 0)
+        return MQTT_FEED_ERROR;
+    if (!present && s->saved != NULL && pid_attach(s) < 0)
+        return MQTT_FEED_ERROR;
+    log_debug("mqtt conn %" PRIu64 ": connected as %s (user %s%s)", s->c->id,
+              s->client_id, s->c->user, present ? ", session resumed" : "");
+    return MQTT_FEED_OK;
+}
+
+static void connect_loaded(void *ctx, struct store_job *job);
+
+/* Shared storage (cluster mode): the session is read from the store
+ * first, wherever the client was connected before; CONNACK waits for it,
+ * and what the client sends meanwhile waits in `held`. */
+static int connect_read(struct mqtt_session *s)
+{
+    struct store_job *job =
+        mqtt_saved_read_job(s->client_id, connect_loaded, s->ids);
+
+    if (job == NULL || s->cfg.storage == NULL) {
+        store_job_free(&job);
+        return MQTT_FEED_ERROR;
+    }
+    job->conn_id = s->c->id;
+    s->loading = true;
+    storage_submit(s->cfg.storage, job);
+    return MQTT_FEED_OK;
 }
 
 static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
 {
-    unsigned char b[4];
     char name[40];
     bool present = false;
     int rc = 0;
@@ -882,32 +944,23 @@ static int on_connect(struct mqtt_session *s, const struct pl_mqtt_connect *k)
     s->connected = true;
     STAT(s)->connects++;
     /* Clean session 1 ends a stored session (3.1.2.4); 0 resumes it or
-     * starts one. Without a table (cluster mode) 0 is served as 1. */
+     * starts one. Without a table 0 is served as 1. */
     if (s->cfg.saved != NULL && k->clean_session) {
         mqtt_saved_drop(s->cfg.saved, s->client_id);
     } else if (s->cfg.saved != NULL) {
         s->saved = mqtt_saved_find(s->cfg.saved, s->client_id);
         present = s->saved != NULL;
+        /* Shared storage: one held here (a takeover on this node) is the
+         * newest; else the store has the truth. */
+        if (!present && s->cfg.saved->shared)
+            return connect_read(s);
         if (!present)
             s->saved =
                 mqtt_saved_add(s->cfg.saved, s->client_id, s->c->user);
         if (s->saved == NULL)
             return MQTT_FEED_ERROR;
-        /* Held from here on (never expired under us), until park. */
-        mqtt_saved_attach(s->cfg.saved, s->saved, true);
-        if (present && mqtt_saved_set_user(s->cfg.saved, s->saved,
-                                           s->c->user) < 0)
-            return MQTT_FEED_ERROR;
     }
-    if (out_put(s, b, pl_mqtt_put_connack(b, sizeof(b), present, 0)) < 0)
-        return MQTT_FEED_ERROR;
-    if (present && session_resume(s) < 0)
-        return MQTT_FEED_ERROR;
-    if (!present && s->saved != NULL && pid_attach(s) < 0)
-        return MQTT_FEED_ERROR;
-    log_debug("mqtt conn %" PRIu64 ": connected as %s (user %s%s)", s->c->id,
-              s->client_id, s->c->user, present ? ", session resumed" : "");
-    return MQTT_FEED_OK;
+    return connect_finish(s, present);
 }
 
 static int on_publish(struct mqtt_session *s, const struct pl_mqtt_publish *p)
@@ -1072,7 +1125,12 @@ static int on_filters(struct mqtt_session *s, const struct pl_mqtt_filters *f)
         w->left++;
         hub_command(s, w->unsub ? PL_OP_UNSUB : PL_OP_SUB, o->id, name, NULL, 0,
                     false, false);
-        if (!w->unsub && s->saved != NULL)
+        /* Shared storage: a topic's cursor starts at the seq its sub's
+         * reply gives (on_reply), the cluster's; this node's own may be
+         * old, or it may not know the topic yet. */
+        if (!w->unsub && s->saved != NULL &&
+            (!s->cfg.saved->shared ||
+             pl_topic_is_pattern(name, strlen(name))))
             hub_topics_stored(s->hub, name, sub_cursor, s);
     }
     w->left--;
@@ -1180,8 +1238,22 @@ enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s, const void *in,
         struct pl_mqtt_frame f;
         struct pl_mqtt_packet pkt;
         size_t used = 0;
-        int rc = pl_mqtt_reader_feed(&s->reader, p, len, &used, &f);
+        int rc = 0;
 
+        if (s->loading) {
+            unsigned char *h = NULL;
+
+            if (s->held_len + len > MQTT_HELD_MAX + s->cfg.max_packet)
+                return MQTT_FEED_ERROR;
+            h = realloc(s->held, s->held_len + len);
+            if (h == NULL)
+                return MQTT_FEED_ERROR;
+            memcpy(h + s->held_len, p, len);
+            s->held = h;
+            s->held_len += len;
+            return MQTT_FEED_OK;
+        }
+        rc = pl_mqtt_reader_feed(&s->reader, p, len, &used, &f);
         p += used;
         len -= used;
         if (rc < 0) {
@@ -1214,8 +1286,10 @@ enum mqtt_feed_result mqtt_session_feed(struct mqtt_session *s, const void *in,
 /* frames out                                                          */
 /* ------------------------------------------------------------------ */
 
-/* The reply to a pending command. Returns 0 or -1 (close). */
-static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
+/* The reply to a pending command (seq: an ok's, -1 when none). Returns 0
+ * or -1 (close). */
+static int on_reply(struct mqtt_session *s, int64_t id, const char *err,
+                    int64_t seq)
 {
     struct op o;
     int rc = 0;
@@ -1256,6 +1330,11 @@ static int on_reply(struct mqtt_session *s, int64_t id, const char *err)
             if (rc == 0 && s->saved != NULL)
                 rc = mqtt_saved_sub_set(s->cfg.saved, s->saved, o.filter,
                                         o.qos);
+            /* Shared storage: a topic's sub reply has the cluster's seq
+             * at the point of subscription (what follows comes live). */
+            if (rc == 0 && s->saved != NULL && s->cfg.saved->shared &&
+                seq >= 0)
+                sub_cursor(s, o.filter, seq);
         }
         break;
     case OP_UNSUB:
@@ -1408,10 +1487,13 @@ static int on_frame(struct mqtt_session *s, const char *f, size_t len,
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
         const char *code =
             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "code"));
+        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
 
         if (cJSON_IsNumber(id))
             rc = on_reply(s, (int64_t)id->valuedouble,
-                          op[0] == 'e' ? (code ? code : "error") : NULL) < 0
+                          op[0] == 'e' ? (code ? code : "error") : NULL,
+                          cJSON_IsNumber(seq) ? (int64_t)seq->valuedouble
+                                              : -1) < 0
                      ? -1
                      : 1;
     }
@@ -1585,8 +1667,74 @@ void mqtt_session_free(struct mqtt_session **sp)
     free(s->client_id);
     free(s->will_topic);
     free(s->will_payload);
+    free(s->held);
     free(s);
     *sp = NULL;
+}
+
+void mqtt_session_taken(void *ids, const char *client_id, bool mine)
+{
+    struct mqtt_id_entry *e = mqtt_ids_find(ids, client_id);
+    struct mqtt_session *o = e != NULL ? e->owner : NULL;
+
+    if (o == NULL)
+        return;
+    if (mine)
+        o->claim_settled = true;
+    else if (o->claim_settled)
+        close_taken(o, "a new connection on another node");
+}
+
+bool mqtt_session_closing(const struct mqtt_session *s)
+{
+    return s->close_after;
+}
+
+/* The stored session came (shared storage): the CONNECT goes on, then
+ * what the client sent meanwhile. ctx is the id table: the connection
+ * that asked may be gone, or taken over, by now. */
+static void connect_loaded(void *ctx, struct store_job *job)
+{
+    struct mqtt_id_entry *e = mqtt_ids_find(ctx, job->mqtt->client_id);
+    struct mqtt_session *s = e != NULL ? e->owner : NULL;
+    unsigned char *held = NULL;
+    size_t held_len = 0;
+    bool oom = false;
+    int rc = MQTT_FEED_OK;
+
+    if (s == NULL || !s->loading || s->c->id != job->conn_id ||
+        s->c->close_code != 0)
+        return;
+    s->loading = false;
+    if (job->err != 0) {
+        log_warn("mqtt: the session of %s could not be read (%s); the "
+                 "client is refused, and may retry",
+                 s->client_id, pl_err_code((enum pl_err)job->err));
+        refuse_connect(s, PL_MQTT_CONNACK_UNAVAILABLE);
+        s->close_after = true;
+        hub_conn_wake(s->hub, s->c);
+        return;
+    }
+    s->saved = mqtt_saved_find(s->cfg.saved, s->client_id);
+    if (s->saved == NULL)
+        s->saved = mqtt_saved_load_job(s->cfg.saved, job, &oom);
+    rc = s->saved != NULL ? connect_finish(s, true) : MQTT_FEED_ERROR;
+    if (s->saved == NULL && !oom) {
+        s->saved = mqtt_saved_add(s->cfg.saved, s->client_id, s->c->user);
+        rc = s->saved != NULL ? connect_finish(s, false) : MQTT_FEED_ERROR;
+    }
+    held = s->held;
+    held_len = s->held_len;
+    s->held = NULL;
+    s->held_len = 0;
+    if (rc == MQTT_FEED_OK && held_len > 0)
+        rc = mqtt_session_feed(s, held, held_len);
+    free(held);
+    if (rc == MQTT_FEED_ERROR)
+        hub_conn_kill(s->hub, s->c, 1002);
+    else
+        s->close_after = rc == MQTT_FEED_CLOSE;
+    hub_conn_wake(s->hub, s->c);
 }
 
 void mqtt_session_forget_will(struct mqtt_session *s)
@@ -1612,5 +1760,5 @@ unsigned mqtt_session_keepalive(const struct mqtt_session *s)
 
 bool mqtt_session_backed_up(const struct mqtt_session *s, unsigned bound)
 {
-    return s->ops_n > bound;
+    return s->loading || s->ops_n > bound;
 }

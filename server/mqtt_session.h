@@ -51,9 +51,10 @@ struct mqtt_session_config {
     int max_depth;            /* JSON nesting of a payload read as JSON */
     struct mqtt_stats *stats; /* may be NULL; must outlive the session */
     /* Persistent sessions (clean session 0), or NULL: then clean session
-     * 0 is served as 1 (cluster mode keeps none yet). Must outlive the
-     * session. */
+     * 0 is served as 1. Must outlive the session. */
     struct mqtt_saved_table *saved;
+    /* Where a shared table's sessions are read (saved->shared). */
+    const struct storage *storage;
 };
 
 /* What mqtt_session_feed wants the transport to do next. */
@@ -112,6 +113,17 @@ void mqtt_session_consume(struct mqtt_session *s, size_t n);
 /* True once CONNECT was accepted. */
 /* The hub connection the session drives (to wake it). */
 struct conn *mqtt_session_conn(const struct mqtt_session *s);
+
+/* Shared storage: client_id connected on a node (mine: this one), as the
+ * cluster's claims are ordered. The session holding it here (if any; ids
+ * is the listener set's table) closes at another node's claim heard
+ * after its own, as a takeover on this node would close it; one heard
+ * before its own is older than it. The storage's mqtt_taken callback. */
+void mqtt_session_taken(void *ids, const char *client_id, bool mine);
+
+/* A DISCONNECT that waited for the stored session came: close once the
+ * output is written. */
+bool mqtt_session_closing(const struct mqtt_session *s);
 bool mqtt_session_connected(const struct mqtt_session *s);
 /* The keepalive the client asked for, in seconds (0: none). */
 unsigned mqtt_session_keepalive(const struct mqtt_session *s);

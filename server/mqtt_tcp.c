@@ -71,6 +71,7 @@ int mqtt_conn_open(struct server *srv, struct lws *wsi, struct mqtt_pss *pss)
     cfg.max_depth = srv->cfg->max_depth;
     cfg.stats = &srv->mqtt->stats;
     cfg.saved = srv->mqtt->persist ? &srv->mqtt->saved : NULL;
+    cfg.storage = &srv->storage;
     pss->session = mqtt_session_new(srv->hub, pss->conn, srv->mqtt->ids, &cfg);
     if (pss->session == NULL)
         return -1;
@@ -160,7 +161,7 @@ int mqtt_conn_writeable(struct server *srv, struct lws *wsi,
             return 0;
         }
     }
-    if (pss->close_after_flush)
+    if (pss->close_after_flush || mqtt_session_closing(pss->session))
         return -1;
     if (pss->rx_paused &&
         !mqtt_session_backed_up(pss->session, MQTT_RX_PAUSE_OPS / 2)) {
@@ -268,8 +269,9 @@ static int load_row(void *arg, const struct store_mqtt_row *row)
                                row->name, row->value);
 }
 
-/* Persistent sessions live in the SQLite store; with --redis (cluster
- * mode) there is none yet, and clean session 0 is served as 1. */
+/* Persistent sessions live in the SQLite store, loaded here; with --redis
+ * (cluster mode) in Redis, read when their client connects (on any
+ * node). Without either (--no-persist) clean session 0 is served as 1. */
 static int mqtt_load_sessions(struct server *srv)
 {
     struct mqtt_saved_table *t = &srv->mqtt->saved;
@@ -279,6 +281,11 @@ static int mqtt_load_sessions(struct server *srv)
     mqtt_saved_table_init(t);
     t->leased = mqtt_leased;
     t->leased_arg = srv;
+    if (storage_is_shared(&srv->storage)) {
+        t->shared = true;
+        srv->mqtt->persist = true;
+        return 0;
+    }
     if (srv->store == NULL)
         return 0;
     if (store_foreach_mqtt(srv->store, load_row, t) != 0) {
@@ -339,6 +346,8 @@ int mqtt_start(struct server *srv)
     srv->mqtt->scratch = malloc(WS_COALESCE_BYTES);
     if (srv->mqtt->ids == NULL || srv->mqtt->scratch == NULL)
         return -1;
+    /* A client id connected on another node closes its connection here. */
+    storage_mqtt_taken(&srv->storage, mqtt_session_taken, srv->mqtt->ids);
     if (mqtt_listen(srv, &srv->mqtt->tcp, "mqtt", cfg->mqtt_port,
                     cfg->mqtt_port_default, false) < 0)
         return -1;
@@ -377,6 +386,7 @@ void mqtt_cleanup(struct server *srv)
 {
     if (srv->mqtt == NULL)
         return;
+    storage_mqtt_taken(&srv->storage, NULL, NULL); /* ids goes */
     mqtt_ids_free(&srv->mqtt->ids);
     mqtt_saved_table_cleanup(&srv->mqtt->saved);
     free(srv->mqtt->scratch);

@@ -7,6 +7,7 @@
  * `since` machinery (replay.c: paced by the client, ring or store, live
  * messages held at the fence). Service thread only.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "hub_internal.h"
@@ -33,18 +34,14 @@ static int resume_cb(void *arg, struct topic *t)
     return w->rc;
 }
 
-enum pl_err hub_conn_resume(struct hub *hub, struct conn *c,
-                            const char *pattern, hub_cursor_fn cursor,
-                            void *arg)
+static enum pl_err resume_now(struct hub *hub, struct conn *c,
+                              const char *pattern, hub_cursor_fn cursor,
+                              void *arg)
 {
     bool is_pattern = pl_topic_is_pattern(pattern, strlen(pattern));
     struct sub *s = hub_sub_find(hub, c, pattern);
     struct resume_walk w = {hub, c, cursor, arg, 0};
 
-    if (storage_is_shared(&hub->storage))
-        return PL_ERR_INTERNAL; /* a topic's state would have to be asked */
-    if (c->claims != NULL && !pl_claims_may_sub(c->claims, pattern))
-        return PL_ERR_FORBIDDEN;
     if (s == NULL) {
         sys_before_sub(hub, pattern);
         if (c->n_subs >= hub->cfg.max_subs) {
@@ -65,6 +62,86 @@ enum pl_err hub_conn_resume(struct hub *hub, struct conn *c,
     }
     replay_advance(hub, c);
     return PL_OK;
+}
+
+/* A resume waiting for its pattern's state (shared storage). */
+struct resume_wait {
+    uint64_t conn_id;
+    hub_cursor_fn cursor;
+    void *arg;
+    bool is_pattern;
+    char pattern[];
+};
+
+/* The state came: the node now knows the cluster's seqs for the pattern's
+ * topics, and the engine handed it every message up to them, so the
+ * replay's fences are right and what follows is live. cursor's arg lives
+ * as long as the connection (checked first). A state that could not be
+ * read closes the connection: the client comes back and resumes again,
+ * nothing skipped. */
+static void resume_state_done(void *ctx, struct store_job *job)
+{
+    struct hub *hub = ctx;
+    struct resume_wait *rw = job->udata;
+    struct conn *c = conn_find(&hub->conns, rw->conn_id);
+    enum pl_err err = PL_OK;
+
+    job->udata = NULL;
+    if (c != NULL && c->close_code == 0 && job->err != 0) {
+        hub_cull(hub, c, 1011);
+    } else if (c != NULL && c->close_code == 0) {
+        hub_state_apply(hub, job, rw->is_pattern);
+        err = resume_now(hub, c, rw->pattern, rw->cursor, rw->arg);
+        if (err != PL_OK && err != PL_ERR_INTERNAL)
+            hub_cull(hub, c, 1011); /* too many subs: not half resumed */
+    }
+    storage_watch(&hub->storage, rw->pattern, rw->is_pattern, false);
+    free(rw);
+}
+
+/* Shared storage: ask the pattern's state first, as a sub does
+ * (session.c, sub_defer); watched meanwhile, so nothing published
+ * after the state is missed. */
+static enum pl_err resume_defer(struct hub *hub, struct conn *c,
+                                const char *pattern, hub_cursor_fn cursor,
+                                void *arg)
+{
+    size_t n = strlen(pattern);
+    struct resume_wait *rw = malloc(sizeof(*rw) + n + 1);
+    struct store_job *job = store_job_new(STORE_JOB_STATE, pattern);
+
+    if (rw == NULL || job == NULL) {
+        free(rw);
+        store_job_free(&job);
+        hub_cull(hub, c, 1011);
+        return PL_ERR_INTERNAL;
+    }
+    rw->conn_id = c->id;
+    rw->cursor = cursor;
+    rw->arg = arg;
+    rw->is_pattern = pl_topic_is_pattern(pattern, n);
+    memcpy(rw->pattern, pattern, n + 1);
+    storage_watch(&hub->storage, pattern, rw->is_pattern, true);
+    job->conn_id = c->id;
+    job->udata = rw;
+    job->done = resume_state_done;
+    job->done_ctx = hub;
+    storage_submit(&hub->storage, job);
+    return PL_OK;
+}
+
+enum pl_err hub_conn_resume(struct hub *hub, struct conn *c,
+                            const char *pattern, hub_cursor_fn cursor,
+                            void *arg)
+{
+    if (c->claims != NULL && !pl_claims_may_sub(c->claims, pattern))
+        return PL_ERR_FORBIDDEN;
+    /* As cmd_sub: a `$` topic is this node's own, an ephemeral one has
+     * no state. */
+    if (storage_is_shared(&hub->storage) && hub->cfg.persist &&
+        pattern[0] != '$' && !hub_is_ephemeral(hub, pattern))
+        return resume_defer(hub, c, pattern, cursor, arg);
+    return resume_now(hub, c, pattern, cursor, arg);
 }
 
 struct seqs_walk {

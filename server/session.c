@@ -282,6 +282,15 @@ static void state_apply_pattern(struct hub *hub, const struct store_job *job)
     }
 }
 
+void hub_state_apply(struct hub *hub, const struct store_job *job,
+                     bool is_pattern)
+{
+    if (is_pattern)
+        state_apply_pattern(hub, job);
+    else
+        state_apply(hub, job);
+}
+
 /* The ok a sub would get, without subscribing (it was cancelled). */
 static void sub_answer_only(struct hub *hub, struct conn *c,
                             const struct pl_cmd *cmd, struct msg *gate)
@@ -319,10 +328,8 @@ static void session_done_state(void *arg, struct store_job *job)
             /* An ephemeral topic has no state (this node's own seq
              * stays), and without Redis its sub still works here, as on
              * a single node: the link subscribes when it is back. */
-            if (!job->ephemeral && is_pattern)
-                state_apply_pattern(hub, job);
-            else if (!job->ephemeral)
-                state_apply(hub, job);
+            if (!job->ephemeral)
+                hub_state_apply(hub, job, is_pattern);
             if (sw->cancelled) /* unsubscribed before it was answered */
                 sub_answer_only(hub, c, &sw->cmd, sw->gate);
             else

@@ -227,7 +227,11 @@ ret, epoch, red, edits, topics [, idem].
 ARGV channel, ts, from, data, retain (0 no, 1 set, 2 clear), maxlen (0: no
 bound), epoch candidate, dedupe window (s), min_ts (0: no age bound), and
 with the chat keys: edit_of, redacts, reply_to (0: none), topic, and the
-exact MQTT payload ("" when none: redis_layout.h, the `r` prefix).
+exact MQTT payload ("" when none: redis_layout.h, the `r` prefix), and
+optionally an MQTT QoS 2 packet id and its TTL in ms (#14): then the last
+key is the publishing session's q2 hash, and a packet id it holds makes
+the publish a duplicate of that seq (a retry, maybe after a crash or on
+another node), until PUBREL deletes it; else the id is kept with the seq.
 Returns {seq, duplicate 0|1, epoch}, or {0, 1|2, epoch} when an edit or a
 deletion may not be stored (1 bad_request, 2 forbidden: check_target).
 The order is the contract's: check the target, check the key, take the
@@ -237,6 +241,11 @@ deleted entry's stub counts as one).
 ]]
 local function publish(keys, args)
     local nk = #keys
+    local q2, q2_id = nil, args[15]
+    if q2_id ~= nil and q2_id ~= '' then
+        q2 = keys[nk]
+        nk = nk - 1
+    end
     local chat = nk >= 7
     local idem = nil
     if nk == 5 or nk == 8 then
@@ -261,6 +270,12 @@ local function publish(keys, args)
     end
     if idem then
         local seen = redis.call('GET', idem)
+        if seen then
+            return {tonumber(seen), 1, epoch}
+        end
+    end
+    if q2 then
+        local seen = redis.call('HGET', q2, q2_id)
         if seen then
             return {tonumber(seen), 1, epoch}
         end
@@ -309,6 +324,12 @@ local function publish(keys, args)
     redis.call('PUBLISH', args[1], payload)
     if idem then
         redis.call('SET', idem, s, 'EX', args[8])
+    end
+    if q2 then
+        redis.call('HSET', q2, q2_id, s)
+        if tonumber(args[16]) > 0 then
+            redis.call('PEXPIRE', q2, args[16])
+        end
     end
     return {seq, 0, epoch}
 end
@@ -706,6 +727,69 @@ local function node_leave(keys, args)
     return 1
 end
 
+--[[
+MQTT persistent sessions (clean session 0, #14), one per client id C, its
+keys named by redis_layout.c: pl:mq:<n>:{C}:sess (hash: user, last_seen),
+:subs (hash: filter -> granted QoS), :cur (hash: topic -> the seq the
+client has), :q2 (hash: inbound QoS 2 packet id -> seq, until PUBREL).
+
+pl_msess_write: KEYS sess, subs, cur, q2; ARGV drop 0|1, user, last_seen,
+ttl (ms, 0: none), set_subs 0|1, nsubs, then nsubs (filter, qos) pairs,
+then (topic, seq) pairs. drop deletes the session. Otherwise one session
+change batch: the user and last_seen, the filters replaced when set_subs,
+and each cursor moved up to its seq, never back (two nodes may write the
+same session for a moment, at a takeover: the higher cursor wins). Every
+key then lives ttl more (--mqtt-session-expiry). Returns 1.
+]]
+local function msess_write(keys, args)
+    if args[1] == '1' then
+        redis.call('DEL', keys[1], keys[2], keys[3], keys[4])
+        return 1
+    end
+    redis.call('HSET', keys[1], 'user', args[2], 'last_seen', args[3])
+    local nsubs = tonumber(args[6])
+    local i = 7
+    if args[5] == '1' then
+        redis.call('DEL', keys[2])
+        for _ = 1, nsubs do
+            redis.call('HSET', keys[2], args[i], args[i + 1])
+            i = i + 2
+        end
+    end
+    while i < #args do
+        local old = tonumber(redis.call('HGET', keys[3], args[i]) or '0')
+        if tonumber(args[i + 1]) > old then
+            redis.call('HSET', keys[3], args[i], args[i + 1])
+        end
+        i = i + 2
+    end
+    local ttl = tonumber(args[4])
+    if ttl > 0 then
+        for k = 1, 4 do
+            redis.call('PEXPIRE', keys[k], ttl)
+        end
+    end
+    return 1
+end
+
+-- pl_msess_read: KEYS sess, subs, cur. {} when there is no session, else
+-- {user, last_seen, nsubs, filter, qos, ..., topic, seq, ...}, all text.
+local function msess_read(keys, args)
+    local sess = redis.call('HMGET', keys[1], 'user', 'last_seen')
+    if not sess[2] then
+        return {}
+    end
+    local subs = redis.call('HGETALL', keys[2])
+    local out = {sess[1] or '', sess[2], tostring(#subs / 2)}
+    for _, v in ipairs(subs) do
+        out[#out + 1] = v
+    end
+    for _, v in ipairs(redis.call('HGETALL', keys[3])) do
+        out[#out + 1] = v
+    end
+    return out
+end
+
 redis.register_function('pl_publish', publish)
 redis.register_function{function_name = 'pl_since', callback = since,
                         flags = {'no-writes'}}
@@ -727,3 +811,6 @@ redis.register_function('pl_node_reap', node_reap)
 redis.register_function('pl_node_leave', node_leave)
 redis.register_function('pl_sweep_age', sweep_age)
 redis.register_function('pl_backfill', backfill)
+redis.register_function('pl_msess_write', msess_write)
+redis.register_function{function_name = 'pl_msess_read', callback = msess_read,
+                        flags = {'no-writes'}}

@@ -285,9 +285,10 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
         REDIS_KEY_SEQ,   REDIS_KEY_LOG, REDIS_KEY_RET,
         REDIS_KEY_EPOCH, REDIS_KEY_RED, REDIS_KEY_EDITS,
     };
-    char keys[8][REDIS_NAME_MAX];
+    char keys[9][REDIS_NAME_MAX];
     char channel[REDIS_NAME_MAX];
     char ts[24], retain[4], maxlen[16], window[16], min_ts[24];
+    char q2_id[8], q2_ttl[24];
     char edit_of[24], redacts[24], reply_to[24];
     const char *argv[CALL_MAX_ARGS];
     size_t argvlen[CALL_MAX_ARGS];
@@ -304,6 +305,12 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
         redis_layout_channel(channel, sizeof(channel), req->topic) < 0)
         return -ENAMETOOLONG;
     snprintf(keys[6], REDIS_NAME_MAX, "%s", REDIS_LAYOUT_TOPICS);
+    if (req->qos2_client != NULL && req->qos2_id != 0) {
+        if (redis_layout_msess_key(keys[nkeys], REDIS_NAME_MAX,
+                                   req->qos2_client, REDIS_MSESS_Q2) < 0)
+            return -ENAMETOOLONG;
+        nkeys++;
+    }
     snprintf(ts, sizeof(ts), "%" PRId64, req->ts);
     snprintf(retain, sizeof(retain), "%d", req->retain);
     snprintf(maxlen, sizeof(maxlen), "%" PRIu32, req->maxlen);
@@ -317,7 +324,7 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
              req->reply_to > 0 ? req->reply_to : 0);
     argv[argc++] = "FCALL";
     argv[argc++] = "pl_publish";
-    argv[argc++] = nkeys == 8 ? "8" : "7";
+    argv[argc++] = nkeys == 9 ? "9" : nkeys == 8 ? "8" : "7";
     for (i = 0; i < nkeys; i++)
         argv[argc++] = keys[i];
     argv[argc++] = channel;
@@ -336,6 +343,13 @@ int redis_call_publish(struct redis_link *l, const struct redis_pub_req *req,
     argv[argc++] = req->topic;
     raw_arg = argc;
     argv[argc++] = "";
+    if (req->qos2_client != NULL && req->qos2_id != 0) {
+        snprintf(q2_id, sizeof(q2_id), "%u", (unsigned)req->qos2_id);
+        snprintf(q2_ttl, sizeof(q2_ttl), "%" PRId64,
+                 req->qos2_ttl_ms > 0 ? req->qos2_ttl_ms : 0);
+        argv[argc++] = q2_id;
+        argv[argc++] = q2_ttl;
+    }
     for (i = 0; i < argc; i++)
         argvlen[i] = strlen(argv[i]);
     /* data may be any JSON text, raw any bytes: their lengths are the
@@ -721,4 +735,107 @@ int redis_call_backfill(struct redis_link *l, uint32_t count, redis_ints_cb cb,
         return -ENOMEM;
     snprintf(n, sizeof(n), "%" PRIu32, count);
     return call_send(l, c, 6, argv, NULL);
+}
+
+/* The keys of client_id's session, kinds 0..n. 0 or -ENAMETOOLONG. */
+static int msess_keys(char (*keys)[REDIS_NAME_MAX], const char *client_id,
+                      int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        if (redis_layout_msess_key(keys[i], REDIS_NAME_MAX, client_id,
+                                   (enum redis_msess_key)i) < 0)
+            return -ENAMETOOLONG;
+    return 0;
+}
+
+int redis_call_msess_read(struct redis_link *l, const char *client_id,
+                          redis_list_cb cb, void *ud)
+{
+    char keys[3][REDIS_NAME_MAX];
+    const char *argv[6] = {"FCALL", "pl_msess_read", "3",
+                           keys[0], keys[1], keys[2]};
+    struct call *c = NULL;
+
+    if (msess_keys(keys, client_id, 3) < 0)
+        return -ENAMETOOLONG;
+    c = call_new(CALL_LIST, ud);
+    if (c == NULL)
+        return -ENOMEM;
+    c->cb.list = cb;
+    return call_send(l, c, 6, argv, NULL);
+}
+
+int redis_call_msess_release(struct redis_link *l, const char *client_id,
+                             uint16_t packet_id, redis_int_cb cb, void *ud)
+{
+    char key[REDIS_NAME_MAX], id[8];
+    const char *argv[3] = {"HDEL", key, id};
+    struct call *c = NULL;
+
+    if (redis_layout_msess_key(key, sizeof(key), client_id, REDIS_MSESS_Q2) <
+        0)
+        return -ENAMETOOLONG;
+    snprintf(id, sizeof(id), "%u", (unsigned)packet_id);
+    c = call_new(CALL_INT, ud);
+    if (c == NULL)
+        return -ENOMEM;
+    c->cb.num = cb;
+    return call_send(l, c, 3, argv, NULL);
+}
+
+int redis_call_msess_write(struct redis_link *l, const struct store_mqtt *m,
+                           int64_t ttl_ms, redis_int_cb cb, void *ud)
+{
+    char keys[4][REDIS_NAME_MAX];
+    char last_seen[24], ttl[24], nsubs[24];
+    size_t nsub = m->set_subs ? m->n_subs : 0;
+    size_t argc = 13 + 2 * nsub + 2 * m->n_cursors;
+    const char **argv = NULL;
+    char(*nums)[24] = NULL;
+    struct call *c = NULL;
+    size_t a = 0, i;
+    int rc = -ENOMEM;
+
+    if (msess_keys(keys, m->client_id, 4) < 0)
+        return -ENAMETOOLONG;
+    argv = calloc(argc, sizeof(*argv));
+    nums = calloc(nsub + m->n_cursors + 1, sizeof(*nums));
+    c = call_new(CALL_INT, ud);
+    if (argv == NULL || nums == NULL || c == NULL)
+        goto out;
+    c->cb.num = cb;
+    snprintf(last_seen, sizeof(last_seen), "%" PRId64, m->now_ms);
+    snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms > 0 ? ttl_ms : 0);
+    snprintf(nsubs, sizeof(nsubs), "%zu", nsub);
+    argv[a++] = "FCALL";
+    argv[a++] = "pl_msess_write";
+    argv[a++] = "4";
+    for (i = 0; i < 4; i++)
+        argv[a++] = keys[i];
+    argv[a++] = m->drop ? "1" : "0";
+    argv[a++] = m->user != NULL ? m->user : "";
+    argv[a++] = last_seen;
+    argv[a++] = ttl;
+    argv[a++] = m->set_subs ? "1" : "0";
+    argv[a++] = nsubs;
+    for (i = 0; i < nsub; i++) {
+        snprintf(nums[i], sizeof(nums[i]), "%d", m->subs[i].qos);
+        argv[a++] = m->subs[i].filter;
+        argv[a++] = nums[i];
+    }
+    for (i = 0; i < m->n_cursors; i++) {
+        snprintf(nums[nsub + i], sizeof(nums[0]), "%" PRId64,
+                 m->cursors[i].seq);
+        argv[a++] = m->cursors[i].topic;
+        argv[a++] = nums[nsub + i];
+    }
+    rc = call_send(l, c, (int)a, argv, NULL); /* frees c on refusal */
+    c = NULL;
+out:
+    free(c);
+    free(nums);
+    free(argv);
+    return rc;
 }

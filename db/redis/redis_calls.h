@@ -20,6 +20,7 @@
 
 #include "redis_layout.h"
 #include "redis_link.h"
+#include "store_job.h"
 
 /* A fresh epoch candidate: 16 random hex digits. */
 #define REDIS_EPOCH_LEN 16
@@ -44,6 +45,13 @@ struct redis_pub_req {
      * stored and published with the message (the `r` prefix). */
     const unsigned char *raw;
     size_t raw_len;
+    /* An MQTT persistent session's QoS 2 publish (#14), or NULL/0: the
+     * session's (qos2_client) packet id qos2_id, checked and kept with
+     * the publish so that a retry is a duplicate until its release;
+     * the session's keys live qos2_ttl_ms (0: no TTL). */
+    const char *qos2_client;
+    uint16_t qos2_id;
+    int64_t qos2_ttl_ms;
 };
 
 /* Why pl_publish refused an edit or a deletion (seq 0 then). */
@@ -165,5 +173,22 @@ int redis_call_backfill(struct redis_link *l, uint32_t count, redis_ints_cb cb,
 int redis_call_topics(struct redis_link *l, const char *prefix,
                       const char *after, uint32_t count, redis_list_cb cb,
                       void *ud);
+
+/* FCALL pl_msess_read: client_id's MQTT persistent session (#14): no
+ * items when there is none, else user, last_seen, nsubs, nsubs (filter,
+ * qos) pairs, then (topic, seq) cursor pairs. */
+int redis_call_msess_read(struct redis_link *l, const char *client_id,
+                          redis_list_cb cb, void *ud);
+
+/* HDEL of client_id's QoS 2 packet id (PUBREL): a new message may use
+ * the id again. value: how many were deleted (0 or 1). */
+int redis_call_msess_release(struct redis_link *l, const char *client_id,
+                             uint16_t packet_id, redis_int_cb cb, void *ud);
+
+/* FCALL pl_msess_write: one session change batch (m: drop, or user,
+ * last_seen = now_ms, the filters when set_subs, cursors moved up only),
+ * every key of the session then kept ttl_ms more (0: no TTL). value 1. */
+int redis_call_msess_write(struct redis_link *l, const struct store_mqtt *m,
+                           int64_t ttl_ms, redis_int_cb cb, void *ud);
 
 #endif

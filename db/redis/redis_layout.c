@@ -108,6 +108,16 @@ int redis_layout_node_pres_key(char *buf, size_t n, const char *node_id)
     return fit(snprintf(buf, n, "pl:node:%s:pres", node_id), n);
 }
 
+int redis_layout_msess_key(char *buf, size_t n, const char *client_id,
+                           enum redis_msess_key k)
+{
+    static const char *const suffix[] = {"sess", "subs", "cur", "q2"};
+
+    return fit(snprintf(buf, n, "pl:mq:%zu:{%s}:%s", strlen(client_id),
+                        client_id, suffix[k]),
+               n);
+}
+
 int redis_layout_pres_field(char *buf, size_t n, const char *topic,
                             const char *user)
 {

@@ -17,6 +17,15 @@
  *     pl:<n>:{T}:red        zset     deleted messages' stubs, scored by seq
  *     pl:<n>:{T}:edits      zset     edit seqs, scored by the seq they edit
  *     pl:<n>:{T}:marks      hash     user -> read marker (chat, #16)
+ * Per MQTT persistent session (clean session 0, #14) of client id C,
+ * (n = strlen(C); the same conventions as a topic's keys, under pl:mq: so
+ * that no client id can name a topic's key), each with the TTL
+ * --mqtt-session-expiry, refreshed by every write:
+ *     pl:mq:<n>:{C}:sess    hash     user, last_seen (ms)
+ *     pl:mq:<n>:{C}:subs    hash     filter -> granted QoS
+ *     pl:mq:<n>:{C}:cur     hash     topic -> the last seq C acknowledged
+ *     pl:mq:<n>:{C}:q2      hash     inbound QoS 2 packet id -> seq, from
+ *                                    its publish until PUBREL
  * Per cluster:
  *     pl:topics             zset     every topic published to (score 0, so
  *                                    ZRANGEBYLEX lists a name prefix)
@@ -28,7 +37,9 @@
  *     pl:node:N:pres        hash     "<n>:<T><user>" -> 1, the node's members
  * Channels: pl:ch:<T>, one per topic; a pattern subscription for a wildcard
  * subscribes to pl:ch:<literal prefix>* (glob characters escaped);
- * pl:marked, one for the cluster, carries read markers that moved.
+ * pl:marked, one for the cluster, carries read markers that moved;
+ * pl:mqtt:claim, one for the cluster, "<node> <client id>" when an MQTT
+ * client connects on node (any other node holding the id closes it).
  *
  * Payloads (stream field m, the retained value, and pub/sub messages):
  *     m <seq> <ts> <retain 0|1> <epoch> <fromlen> <from><data>
@@ -104,6 +115,17 @@ const char *redis_layout_channel_topic(const char *channel);
 int redis_layout_node_key(char *buf, size_t n, const char *node_id);
 int redis_layout_node_pres_key(char *buf, size_t n, const char *node_id);
 
+enum redis_msess_key {
+    REDIS_MSESS_SESS,
+    REDIS_MSESS_SUBS,
+    REDIS_MSESS_CUR,
+    REDIS_MSESS_Q2,
+};
+
+/* An MQTT session's key of kind k for client_id. As above. */
+int redis_layout_msess_key(char *buf, size_t n, const char *client_id,
+                           enum redis_msess_key k);
+
 /* The field of a node's presence hash for (topic, user). As above. */
 int redis_layout_pres_field(char *buf, size_t n, const char *topic,
                             const char *user);
@@ -122,6 +144,10 @@ int redis_layout_pres_field(char *buf, size_t n, const char *topic,
 #define REDIS_LAYOUT_MARKED_SEQ "pl:marked:seq"
 #define REDIS_LAYOUT_MARKED_LOG "pl:marked:log"
 #define REDIS_LAYOUT_MARKED_EPOCH "pl:marked:epoch"
+
+/* The channel of MQTT client ids connecting: "<node> <client id>", so the
+ * node that held the id closes that connection (MQTT 3.1.1 3.1.4). */
+#define REDIS_LAYOUT_MQTT_CLAIM "pl:mqtt:claim"
 
 enum redis_event_kind {
     REDIS_EVENT_MSG = 'm',

@@ -133,6 +133,9 @@ struct redis_storage {
     struct store_job *done, **done_tail;
     void (*listener)(void *ctx, struct store_job *job);
     void *listener_ctx;
+    /* MQTT takeover: every claim heard */
+    void (*taken)(void *ctx, const char *client_id, bool mine);
+    void *taken_ctx;
     struct rtopic *topics[RTOPIC_BUCKETS];
     struct rpattern *patterns;
     struct redis_presence pres; /* this node's members in Redis */
@@ -567,6 +570,26 @@ static bool relist_covers(const struct redis_storage *rs, const char *name)
     return false;
 }
 
+/* A client connected with an id, on this node (mine) or another. */
+static void claim_heard(struct redis_storage *rs, const char *p, size_t len)
+{
+    const char *me = rs->node != NULL ? redis_node_id(rs->node) : "";
+    const char *sp = memchr(p, ' ', len);
+    char id[REDIS_NAME_MAX];
+    size_t n = 0;
+
+    if (sp == NULL || rs->taken == NULL)
+        return;
+    n = len - (size_t)(sp - p) - 1;
+    if (n >= sizeof(id))
+        return;
+    memcpy(id, sp + 1, n);
+    id[n] = '\0';
+    rs->taken(rs->taken_ctx, id,
+              (size_t)(sp - p) == strlen(me) &&
+                  memcmp(p, me, strlen(me)) == 0);
+}
+
 static void on_message(void *ud, const char *channel, const char *pattern,
                        const char *payload, size_t len)
 {
@@ -577,6 +600,10 @@ static void on_message(void *ud, const char *channel, const char *pattern,
     uint64_t before = 0;
 
     if (topic == NULL) {
+        if (strcmp(channel, REDIS_LAYOUT_MQTT_CLAIM) == 0) {
+            claim_heard(rs, payload, len);
+            return;
+        }
         if (strcmp(channel, REDIS_LAYOUT_MARKED) == 0 &&
             redis_event_parse(payload, len, &ev) == 0 &&
             ev.kind == REDIS_EVENT_MARKED)
@@ -1533,6 +1560,81 @@ static int topics_send(struct redis_storage *rs, struct rjob *r)
 }
 
 /* Send one job; a refusal completes it at once with an error. */
+/* An MQTT session read back (pl_msess_read's list): into job->mqtt. */
+static void msess_read_done(int err, size_t n, const char *const *items,
+                            void *ud)
+{
+    struct rjob *r = ud;
+    struct store_mqtt *m = r->job->mqtt;
+    size_t nsubs = 0, i = 0, k = 0;
+
+    if (err != 0) {
+        r->job->err = link_err(err);
+    } else if (n > 0) {
+        nsubs = n >= 3 ? strtoul(items[2], NULL, 10) : 0;
+        if (n < 3 || 3 + 2 * nsubs > n || (n - 3 - 2 * nsubs) % 2 != 0) {
+            r->job->err = PL_ERR_INTERNAL;
+            goto out;
+        }
+        m->found = true;
+        m->now_ms = strtoll(items[1], NULL, 10);
+        m->subs = calloc(nsubs + 1, sizeof(*m->subs));
+        m->cursors = calloc((n - 3 - 2 * nsubs) / 2 + 1, sizeof(*m->cursors));
+        if ((m->user = strdup(items[0])) == NULL || m->subs == NULL ||
+            m->cursors == NULL) {
+            r->job->err = PL_ERR_INTERNAL;
+            goto out;
+        }
+        for (i = 0, k = 3; i < nsubs; i++, k += 2) {
+            if ((m->subs[i].filter = strdup(items[k])) == NULL) {
+                r->job->err = PL_ERR_INTERNAL;
+                goto out;
+            }
+            m->subs[i].qos = atoi(items[k + 1]);
+            m->n_subs++;
+        }
+        for (; k + 1 < n; k += 2) {
+            struct store_mqtt_cursor *c = &m->cursors[m->n_cursors];
+
+            if ((c->topic = strdup(items[k])) == NULL) {
+                r->job->err = PL_ERR_INTERNAL;
+                goto out;
+            }
+            c->seq = strtoll(items[k + 1], NULL, 10);
+            m->n_cursors++;
+        }
+    }
+out:
+    job_ready(r->rs, r);
+}
+
+static void msess_write_done(int err, long long value, void *ud)
+{
+    struct rjob *r = ud;
+
+    (void)value;
+    if (err != 0)
+        r->job->err = link_err(err);
+    job_ready(r->rs, r);
+}
+
+/* STORE_JOB_MQTT: one session read, or one change batch written. */
+static int msess_send(struct redis_storage *rs, struct rjob *r)
+{
+    const struct store_mqtt *m = r->job->mqtt;
+
+    if (m == NULL)
+        return -EINVAL;
+    if (m->read)
+        return redis_call_msess_read(rs->link, m->client_id, msess_read_done,
+                                     r);
+    if (m->qos2_release != 0)
+        return redis_call_msess_release(rs->link, m->client_id,
+                                        m->qos2_release, msess_write_done, r);
+    return redis_call_msess_write(rs->link, m, rs->cfg.mqtt_session_ttl_ms,
+                                  msess_write_done, r);
+}
+
 static void send_job(struct redis_storage *rs, struct store_job *job)
 {
     struct rjob *r = calloc(1, sizeof(*r));
@@ -1574,6 +1676,9 @@ static void send_job(struct redis_storage *rs, struct store_job *job)
         req.reply_to = job->reply_to;
         req.raw = job->raw;
         req.raw_len = job->raw_len;
+        req.qos2_client = job->qos2_client;
+        req.qos2_id = job->qos2_id;
+        req.qos2_ttl_ms = rs->cfg.mqtt_session_ttl_ms;
         rc = redis_call_publish(rs->link, &req, pub_done, r);
         break;
     }
@@ -1607,6 +1712,9 @@ static void send_job(struct redis_storage *rs, struct store_job *job)
         break;
     case STORE_JOB_MEMBERS:
         rc = redis_call_pres_members(rs->link, job->topic, members_done, r);
+        break;
+    case STORE_JOB_MQTT:
+        rc = msess_send(rs, r);
         break;
     case STORE_JOB_HEARD:
         rc = -EINVAL;
@@ -1676,6 +1784,10 @@ static int op_start(void *engine)
     /* Moved read markers reach every node: a user's connections may sit
      * on any of them. */
     rc = redis_link_subscribe(rs->link, REDIS_LAYOUT_MARKED, false);
+    if (rc < 0)
+        return rc;
+    /* An MQTT client id is connected on one node at a time. */
+    rc = redis_link_subscribe(rs->link, REDIS_LAYOUT_MQTT_CLAIM, false);
     if (rc < 0)
         return rc;
     memset(&nc, 0, sizeof(nc));
@@ -1892,6 +2004,46 @@ static void op_relay(void *engine, const struct storage_relay_msg *m)
     (void)redis_relay_send(&rs->relay, rs->link, redis_node_id(rs->node), m);
 }
 
+static void claim_sent(const redisReply *reply, int err, void *ud)
+{
+    (void)reply;
+    (void)err;
+    (void)ud;
+}
+
+/* Fire and forget, as a relay: while the link is down no other node
+ * hears it (its client's keepalive closes that connection then). */
+static int op_mqtt_claim(void *engine, const char *client_id)
+{
+    struct redis_storage *rs = engine;
+    const char *argv[3] = {"PUBLISH", REDIS_LAYOUT_MQTT_CLAIM, NULL};
+    size_t argvlen[3] = {7, sizeof(REDIS_LAYOUT_MQTT_CLAIM) - 1, 0};
+    char *payload = NULL;
+    int n = 0;
+
+    if (rs->link == NULL || rs->node == NULL)
+        return -1;
+    n = asprintf(&payload, "%s %s", redis_node_id(rs->node), client_id);
+    if (n < 0)
+        return -1;
+    argv[2] = payload;
+    argvlen[2] = (size_t)n;
+    n = redis_link_command(rs->link, claim_sent, NULL, 3, argv, argvlen);
+    free(payload);
+    return n == 0 ? 0 : -1;
+}
+
+static void op_mqtt_taken(void *engine,
+                          void (*cb)(void *ctx, const char *client_id,
+                                     bool mine),
+                          void *ctx)
+{
+    struct redis_storage *rs = engine;
+
+    rs->taken = cb;
+    rs->taken_ctx = ctx;
+}
+
 static void op_listen(void *engine, void (*done)(void *, struct store_job *),
                       void *ctx)
 {
@@ -1919,6 +2071,8 @@ static const struct storage_ops redis_storage_ops = {
     .watch = op_watch,
     .listen = op_listen,
     .presence = op_presence,
+    .mqtt_claim = op_mqtt_claim,
+    .mqtt_taken = op_mqtt_taken,
     .relay = op_relay,
     .healthy = op_healthy,
 };

@@ -31,6 +31,9 @@ struct redis_storage_config {
     int64_t dedupe_window_ms;
     uint32_t beat_ms;        /* node heartbeat (0: 10 s) */
     uint32_t node_ttl_ms;    /* a silent node is dead after this (0: 30 s) */
+    int64_t mqtt_session_ttl_ms; /* MQTT persistent sessions' keys live
+                                    this long past their last write (0:
+                                    forever) */
 };
 
 /* Create the engine; nothing connects before start. Returns 0 with *out

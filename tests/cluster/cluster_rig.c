@@ -5,6 +5,7 @@
 #include "cluster_rig.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "httpc.h"
+#include "itest.h"
 
 #define RIG_READY_MS 10000
 #define RIG_MAX_EXTRA 24
@@ -44,6 +46,26 @@ void cluster_rig_stop_lb(struct cluster_rig *rig)
     kill(rig->lb_pid, SIGKILL);
     waitpid(rig->lb_pid, &st, 0);
     rig->lb_pid = -1;
+}
+
+bool cluster_rig_node_healthy(const struct cluster_rig *rig, int i, int ms)
+{
+    int64_t deadline = itest_mono_ms() + ms;
+
+    while (itest_left_ms(deadline) > 0) {
+        struct httpc_resp r;
+
+        if (httpc_get(cluster_rig_node_port(rig, i), "/healthz", &r, 2000) ==
+            0) {
+            int status = r.status;
+
+            httpc_resp_cleanup(&r);
+            if (status == 200)
+                return true;
+        }
+        (void)poll(NULL, 0, 20); /* a poll interval, not a wait for it */
+    }
+    return false;
 }
 
 int cluster_rig_start_lb(struct cluster_rig *rig)

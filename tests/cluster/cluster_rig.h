@@ -8,6 +8,7 @@
 #ifndef PARLEY_TEST_CLUSTER_RIG_H
 #define PARLEY_TEST_CLUSTER_RIG_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "redis_proc.h"
@@ -31,6 +32,11 @@ int cluster_rig_start(struct cluster_rig *rig, const char *const *node_extra);
 
 /* The port of node i. */
 int cluster_rig_node_port(const struct cluster_rig *rig, int i);
+
+/* Wait (bounded by ms) until node i's /healthz answers 200: a restarted
+ * node listens before its Redis link is up, and answers overloaded until
+ * then (the contract for storage out of reach). */
+bool cluster_rig_node_healthy(const struct cluster_rig *rig, int i, int ms);
 
 /* Start haproxy on a free port in front of the nodes' current ports and
  * wait for a 200 from /healthz through it. 0 or -errno. */

@@ -26,29 +26,6 @@
 
 #define W ITEST_WAIT_MS
 
-/* Wait (bounded) until node i's /healthz answers 200: a restarted node
- * listens before its Redis link is up, and answers overloaded until then
- * (the contract for storage out of reach). */
-static bool node_healthy(int i, int ms)
-{
-    int64_t deadline = itest_mono_ms() + ms;
-
-    while (itest_left_ms(deadline) > 0) {
-        struct httpc_resp r;
-
-        if (httpc_get(cluster_rig_node_port(&rig, i), "/healthz", &r, 2000) ==
-            0) {
-            int status = r.status;
-
-            httpc_resp_cleanup(&r);
-            if (status == 200)
-                return true;
-        }
-        (void)poll(NULL, 0, 20); /* a poll interval, not a wait for it */
-    }
-    return false;
-}
-
 /* Send a command made of fmt (a literal: id, topic, seq). */
 #define SEND(c, fmt, id, topic, n)                                             \
     assert_int_equal(                                                          \
@@ -440,7 +417,7 @@ static void test_markers(void **state)
     /* markers are the cluster's: a SIGKILLed node loses none */
     assert_int_equal(server_kill9(rig.nodes[1]), 0);
     assert_int_equal(server_restart(rig.nodes[1]), 0);
-    assert_true(node_healthy(1, W));
+    assert_true(cluster_rig_node_healthy(&rig, 1, W));
     a2 = rig_hello(1, "alice");
     expect_unread(a2, 20, pat, 2, x, 4, 2, 1);
     rawws_close(a2);

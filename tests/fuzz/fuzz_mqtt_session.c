@@ -111,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         0x10, 0x0d, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 1, 'b'};
     static const unsigned char sub_all[] = {0x82, 0x06, 0, 1, 0, 1, '#', 2};
     static unsigned char *scratch;
-    struct mqtt_session_config cfg = {4096, 8, 64, NULL, NULL};
+    struct mqtt_session_config cfg = {4096, 8, 64, NULL, NULL, NULL};
     struct hub_config hcfg;
     struct hub *hub = NULL;
     struct mqtt_ids *ids = NULL;

@@ -23,3 +23,12 @@ if(NOT TARGET parley_mosq)
     target_link_libraries(parley_mosq
         PUBLIC parley_testsupport PkgConfig::CMOCKA)
 endif()
+
+# parley_mqraw: a raw MQTT client on a socket (session present, DUP
+# retries, PUBREL withheld), on one node and on a cluster.
+if(NOT TARGET parley_mqraw)
+    add_library(parley_mqraw STATIC ${CMAKE_CURRENT_LIST_DIR}/mqraw.c)
+    parley_warnings(parley_mqraw)
+    target_link_libraries(parley_mqraw
+        PUBLIC parley_testsupport parley_protocol PkgConfig::CMOCKA)
+endif()

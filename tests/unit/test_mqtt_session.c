@@ -50,7 +50,7 @@ static struct mqtt_saved_table saved; /* test_persistent_session */
 static void client_open_ex(struct fake *f, struct client *k, unsigned window,
                            struct mqtt_saved_table *table)
 {
-    struct mqtt_session_config cfg = {65536 + 512, window, 64, &stats, table};
+    struct mqtt_session_config cfg = {65536 + 512, window, 64, &stats, table, NULL};
 
     memset(k, 0, sizeof(*k));
     k->f = f;
@@ -1012,12 +1012,71 @@ static void test_persistent_expiry(void **state)
     stop(f);
 }
 
+/*
+ * A shared table (cluster mode): the store is the truth, so a clean
+ * session 1 deletes a session no connection here holds; a session let go
+ * stays until its last write is stored, and a failed write is made again
+ * whole; an idle one is never dropped here (the store's TTL expires it),
+ * only a held one rewritten, past a quarter of the expiry.
+ */
+static void test_shared_table(void **state)
+{
+    struct fake *f = *state;
+    struct mqtt_saved_table t;
+    struct mqtt_saved *d = NULL;
+    const struct store_job *j = NULL;
+    bool more = false;
+    int64_t seq = 0;
+
+    start(f);
+    mqtt_saved_table_init(&t);
+    t.shared = true;
+    mqtt_saved_drop(&t, "ghost"); /* not held here */
+    mqtt_saved_flush(&t, &f->storage, 1);
+    assert_true(dropped_job(f, "ghost"));
+    fake_complete_all(f);
+
+    d = mqtt_saved_add(&t, "d", "u");
+    assert_non_null(d);
+    mqtt_saved_attach(&t, d, true);
+    assert_int_equal(mqtt_saved_cursor_set(&t, d, "t/a", 5, false), 0);
+    mqtt_saved_flush(&t, &f->storage, 2);
+    fake_complete_all(f);
+    /* held: a quarter of 4000 passed, rewritten; not dropped */
+    assert_int_equal(mqtt_saved_expire(&t, 1003, 4000, 10, &more), 0);
+    assert_true(d->is_dirty);
+    mqtt_saved_flush(&t, &f->storage, 1003);
+    fake_complete_all(f);
+
+    /* let go: its write fails, so it stays and is written again whole */
+    mqtt_saved_attach(&t, d, false);
+    mqtt_saved_flush(&t, &f->storage, 1004);
+    assert_non_null(mqtt_saved_find(&t, "d"));
+    fake_fail(f, PL_ERR_OVERLOADED);
+    assert_int_equal(t.write_errors, 1);
+    assert_true(d->is_dirty);
+    mqtt_saved_flush(&t, &f->storage, 1005);
+    j = fake_job(f, 0);
+    assert_int_equal(j->kind, STORE_JOB_MQTT);
+    assert_true(j->mqtt->set_subs);
+    assert_int_equal(j->mqtt->n_cursors, 1);
+    assert_true(mqtt_saved_cursor(d, "t/a", &seq));
+    assert_int_equal(seq, 5);
+    /* stored: forgotten here */
+    fake_complete_all(f);
+    assert_null(mqtt_saved_find(&t, "d"));
+    assert_int_equal(t.count, 0);
+    mqtt_saved_table_cleanup(&t);
+    stop(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fake_setup, fake_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_connect_rules),
+        T(test_shared_table),
         T(test_puback_after_commit),
         T(test_qos2_stored_once),
         T(test_overlap_once_highest_qos),
