@@ -167,6 +167,9 @@ test('markup in messages is shown literally', async () => {
     const dave = await open();
     await h.enterRoom(dave.page, server.url, '<i>dave</i>', 'general');
     await h.sendMessage(dave.page, evil);
+    // Sent over dave's WebSocket; the next one goes over HTTP, which could
+    // overtake it: wait until it is stored (shown) so the order is known.
+    await h.waitForTexts(dave.page, [evil]);
     await h.publish(server, { topic: 'chat/general', data: { text: evil2 } });
     await h.publish(server, { topic: 'chat/general',
                               data: { n: 1, html: '<svg onload=alert(3)>' } });
