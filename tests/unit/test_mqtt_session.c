@@ -1038,6 +1038,13 @@ static void test_shared_table(void **state)
 
     d = mqtt_saved_add(&t, "d", "u");
     assert_non_null(d);
+    /* no packet-id lease in a shared store: never waited for, nothing
+     * to sweep (the store would never report one committed) */
+    assert_int_equal(d->pid_lease, UINT64_MAX);
+    assert_int_equal(mqtt_saved_sweep(d, 64), 0);
+    assert_int_equal(d->owed.n, 0);
+    assert_int_equal(mqtt_saved_load_row(&t, 0, "d", "u", 1), 0);
+    assert_false(d->restarted); /* read at connect, not at a restart */
     mqtt_saved_attach(&t, d, true);
     assert_int_equal(mqtt_saved_cursor_set(&t, d, "t/a", 5, false), 0);
     mqtt_saved_flush(&t, &f->storage, 2);
