@@ -76,7 +76,7 @@ struct store_mqtt {
     /* Shared engines (cluster mode, where the session is read when its
      * client connects rather than loaded at start): read client_id's
      * session instead of writing. Output: found, and then user, subs,
-     * cursors and now_ms (its last_seen). */
+     * cursors, now_ms (its last_seen) and, set_lease, its lease. */
     bool read;
     bool found;
 };

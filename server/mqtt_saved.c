@@ -124,13 +124,6 @@ static struct mqtt_saved *saved_new(struct mqtt_saved_table *t,
         saved_free(s);
         return NULL;
     }
-    if (t->shared) {
-        /* Shared storage keeps no packet-id lease (the store has no row
-         * for it): ids start from 1 on each connection, as before leases,
-         * and no delivery ever waits for one. */
-        s->pid_lease = s->pid_want = UINT64_MAX;
-        s->lease_known = true;
-    }
     s->next = t->list;
     if (s->next != NULL)
         s->next->pprev = &s->next;
@@ -485,12 +478,12 @@ static void write_done(void *ctx, struct store_job *job)
 {
     struct mqtt_saved_table *t = ctx;
 
+    if (job->mqtt != NULL && job->mqtt->set_lease)
+        lease_done(t, job);
     if (t->shared) {
         shared_write_done(t, job);
         return;
     }
-    if (job->mqtt != NULL && job->mqtt->set_lease)
-        lease_done(t, job);
     if (job->err == 0)
         return;
     t->write_errors++;
@@ -644,6 +637,9 @@ struct mqtt_saved *mqtt_saved_load_job(struct mqtt_saved_table *t,
 {
     const struct store_mqtt *m = job->mqtt;
     const char *id = m->client_id;
+    struct mqtt_saved *s = mqtt_saved_find(t, id);
+    uint64_t held_lease = s != NULL ? s->pid_lease : 0;
+    bool q2 = false;
     size_t i = 0;
 
     *oom = false;
@@ -660,7 +656,25 @@ struct mqtt_saved *mqtt_saved_load_job(struct mqtt_saved_table *t,
         if (mqtt_saved_load_row(t, 2, id, m->cursors[i].topic,
                                 m->cursors[i].seq) < 0)
             goto oom;
-    return mqtt_saved_find(t, id);
+    s = mqtt_saved_find(t, id);
+    /* Read from the store, not held here since (or another node handed
+     * out ids meanwhile: its lease is past ours): the client may hold ids
+     * of a QoS 2 exchange another node's end cut, so they get their
+     * PUBREL (mqtt_saved_sweep) as after a restart. Only a session with a
+     * filter granted QoS 2 can have been sent QoS 2 deliveries (a client
+     * holds no id of QoS 1 ones), so the others, most devices, skip the
+     * sweep on every move between nodes. */
+    for (i = 0; s != NULL && i < s->n_subs && !q2; i++)
+        q2 = s->subs[i].qos == 2;
+    if (s != NULL && q2 &&
+        (held_lease == 0 ||
+         (m->set_lease && (uint64_t)m->lease > held_lease))) {
+        s->restarted = true;
+        s->lease_known = m->set_lease;
+        if (m->set_lease)
+            s->pid_lease = s->pid_want = (uint64_t)m->lease;
+    }
+    return s;
 oom:
     *oom = true;
     if (mqtt_saved_find(t, id) != NULL)

@@ -729,14 +729,16 @@ end
 
 --[[
 MQTT persistent sessions (clean session 0, #14), one per client id C, its
-keys named by redis_layout.c: pl:mq:<n>:{C}:sess (hash: user, last_seen),
+keys named by redis_layout.c: pl:mq:<n>:{C}:sess (hash: user, last_seen,
+lease: the packet-id lease, mqtt_inflight.h),
 :subs (hash: filter -> granted QoS), :cur (hash: topic -> the seq the
 client has), :q2 (hash: inbound QoS 2 packet id -> seq, until PUBREL).
 
 pl_msess_write: KEYS sess, subs, cur, q2; ARGV drop 0|1, user, last_seen,
-ttl (ms, 0: none), set_subs 0|1, nsubs, then nsubs (filter, qos) pairs,
-then (topic, seq) pairs. drop deletes the session. Otherwise one session
-change batch: the user and last_seen, the filters replaced when set_subs,
+ttl (ms, 0: none), lease ('': unchanged), set_subs 0|1, nsubs, then nsubs
+(filter, qos) pairs, then (topic, seq) pairs. drop deletes the session.
+Otherwise one session change batch: the user and last_seen, the lease
+moved up (never back), the filters replaced when set_subs,
 and each cursor moved up to its seq, never back (two nodes may write the
 same session for a moment, at a takeover: the higher cursor wins). Every
 key then lives ttl more (--mqtt-session-expiry). Returns 1.
@@ -747,9 +749,15 @@ local function msess_write(keys, args)
         return 1
     end
     redis.call('HSET', keys[1], 'user', args[2], 'last_seen', args[3])
-    local nsubs = tonumber(args[6])
-    local i = 7
-    if args[5] == '1' then
+    if args[5] ~= '' then
+        local old = redis.call('HGET', keys[1], 'lease')
+        if not old or tonumber(args[5]) > tonumber(old) then
+            redis.call('HSET', keys[1], 'lease', args[5])
+        end
+    end
+    local nsubs = tonumber(args[7])
+    local i = 8
+    if args[6] == '1' then
         redis.call('DEL', keys[2])
         for _ = 1, nsubs do
             redis.call('HSET', keys[2], args[i], args[i + 1])
@@ -773,14 +781,16 @@ local function msess_write(keys, args)
 end
 
 -- pl_msess_read: KEYS sess, subs, cur. {} when there is no session, else
--- {user, last_seen, nsubs, filter, qos, ..., topic, seq, ...}, all text.
+-- {user, last_seen, lease ('' when none), nsubs, filter, qos, ..., topic,
+-- seq, ...}, all text.
 local function msess_read(keys, args)
-    local sess = redis.call('HMGET', keys[1], 'user', 'last_seen')
+    local sess = redis.call('HMGET', keys[1], 'user', 'last_seen', 'lease')
     if not sess[2] then
         return {}
     end
     local subs = redis.call('HGETALL', keys[2])
-    local out = {sess[1] or '', sess[2], tostring(#subs / 2)}
+    local out = {sess[1] or '', sess[2], sess[3] or '',
+                 tostring(#subs / 2)}
     for _, v in ipairs(subs) do
         out[#out + 1] = v
     end

@@ -789,9 +789,9 @@ int redis_call_msess_write(struct redis_link *l, const struct store_mqtt *m,
                            int64_t ttl_ms, redis_int_cb cb, void *ud)
 {
     char keys[4][REDIS_NAME_MAX];
-    char last_seen[24], ttl[24], nsubs[24];
+    char last_seen[24], ttl[24], nsubs[24], lease[24];
     size_t nsub = m->set_subs ? m->n_subs : 0;
-    size_t argc = 13 + 2 * nsub + 2 * m->n_cursors;
+    size_t argc = 14 + 2 * nsub + 2 * m->n_cursors;
     const char **argv = NULL;
     char(*nums)[24] = NULL;
     struct call *c = NULL;
@@ -809,6 +809,10 @@ int redis_call_msess_write(struct redis_link *l, const struct store_mqtt *m,
     snprintf(last_seen, sizeof(last_seen), "%" PRId64, m->now_ms);
     snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms > 0 ? ttl_ms : 0);
     snprintf(nsubs, sizeof(nsubs), "%zu", nsub);
+    lease[0] = '\0'; /* not set: unchanged */
+    if (m->set_lease)
+        snprintf(lease, sizeof(lease), "%" PRId64,
+                 m->lease > 0 ? m->lease : 0);
     argv[a++] = "FCALL";
     argv[a++] = "pl_msess_write";
     argv[a++] = "4";
@@ -818,6 +822,7 @@ int redis_call_msess_write(struct redis_link *l, const struct store_mqtt *m,
     argv[a++] = m->user != NULL ? m->user : "";
     argv[a++] = last_seen;
     argv[a++] = ttl;
+    argv[a++] = lease;
     argv[a++] = m->set_subs ? "1" : "0";
     argv[a++] = nsubs;
     for (i = 0; i < nsub; i++) {

@@ -1571,21 +1571,24 @@ static void msess_read_done(int err, size_t n, const char *const *items,
     if (err != 0) {
         r->job->err = link_err(err);
     } else if (n > 0) {
-        nsubs = n >= 3 ? strtoul(items[2], NULL, 10) : 0;
-        if (n < 3 || 3 + 2 * nsubs > n || (n - 3 - 2 * nsubs) % 2 != 0) {
+        nsubs = n >= 4 ? strtoul(items[3], NULL, 10) : 0;
+        if (n < 4 || 4 + 2 * nsubs > n || (n - 4 - 2 * nsubs) % 2 != 0) {
             r->job->err = PL_ERR_INTERNAL;
             goto out;
         }
         m->found = true;
         m->now_ms = strtoll(items[1], NULL, 10);
+        /* a session written before leases were kept has none ('') */
+        m->set_lease = items[2][0] != '\0';
+        m->lease = m->set_lease ? strtoll(items[2], NULL, 10) : 0;
         m->subs = calloc(nsubs + 1, sizeof(*m->subs));
-        m->cursors = calloc((n - 3 - 2 * nsubs) / 2 + 1, sizeof(*m->cursors));
+        m->cursors = calloc((n - 4 - 2 * nsubs) / 2 + 1, sizeof(*m->cursors));
         if ((m->user = strdup(items[0])) == NULL || m->subs == NULL ||
             m->cursors == NULL) {
             r->job->err = PL_ERR_INTERNAL;
             goto out;
         }
-        for (i = 0, k = 3; i < nsubs; i++, k += 2) {
+        for (i = 0, k = 4; i < nsubs; i++, k += 2) {
             if ((m->subs[i].filter = strdup(items[k])) == NULL) {
                 r->job->err = PL_ERR_INTERNAL;
                 goto out;

@@ -434,6 +434,87 @@ static void test_qos2_once_across_kill(void **state)
 }
 
 /*
+ * A QoS 2 subscriber's exchange is cut by its node's death after PUBREC:
+ * the client (MQTT 3.1.1 4.3.3 Method B) holds that packet id until a
+ * PUBREL. Resuming on another node it must get that PUBREL (the node
+ * sweeps the ids below the session's stored lease), and no new QoS 2
+ * delivery may reuse the id before it: the client would take the new
+ * message for the old one and drop it.
+ */
+static void test_qos2_pubrel_after_node_dies(void **state)
+{
+    char base[100], filter[120], topic[120], id[64];
+    const char *f[1] = {filter};
+    const uint8_t q[1] = {2};
+    bool present = false, dup = false, released = false;
+    uint8_t code = 0, qos = 0;
+    uint16_t cut = 0;
+    struct mq_pkt p;
+    struct mq m;
+    int64_t deadline = 0;
+
+    (void)state;
+    itest_topic(base, sizeof(base), "pr");
+    snprintf(filter, sizeof(filter), "%s/#", base);
+    snprintf(topic, sizeof(topic), "%s/t", base);
+    snprintf(id, sizeof(id), "pr-%d", (int)getpid());
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(0), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    mq_subscribe(&m, f, q, 1, &code);
+    assert_int_equal(code, 2);
+    {
+        const char *const args[] = {"-q", "2", "-t", topic, "-m", "held",
+                                    NULL};
+
+        assert_int_equal(mosq_pub(mqtt_port(1), args), 0);
+    }
+    cut = mq_expect_delivery(&m, topic, "held", &dup, &qos);
+    assert_int_equal(qos, 2);
+    mq_ack(&m, PL_MQTT_PUBREC, cut); /* and never sees the PUBREL */
+    assert_int_equal(server_kill9(rig.nodes[0]), 0);
+    mq_close(&m);
+
+    assert_int_equal(mq_connect_ex(&m, mqtt_port(1), id, 60, NULL, NULL,
+                                   false, &present),
+                     0);
+    assert_true(present);
+    {
+        const char *const args[] = {"-q", "2", "-t", topic, "-m", "new",
+                                    NULL};
+
+        assert_int_equal(mosq_pub(mqtt_port(2), args), 0);
+    }
+    /* PUBRELs (answered), the cut message again from the cursor, and
+     * "new" on an id that is not the held one unless it was released */
+    deadline = itest_mono_ms() + MQRAW_WAIT_MS;
+    for (;;) {
+        uint16_t pid = 0;
+
+        assert_true(itest_left_ms(deadline) > 0);
+        assert_int_equal(mq_next(&m, &p, MQRAW_WAIT_MS), 1);
+        if (p.type == PL_MQTT_PUBREL) {
+            pid = (uint16_t)(p.body[0] << 8 | p.body[1]);
+            released = released || pid == cut;
+            mq_ack(&m, PL_MQTT_PUBCOMP, pid);
+            continue;
+        }
+        assert_int_equal(p.type, PL_MQTT_PUBLISH);
+        if (p.len >= 3 && memcmp(p.body + p.len - 3, "new", 3) == 0) {
+            pid = mq_delivery_of(&p, topic, "new", &dup, &qos);
+            assert_true(released || pid != cut);
+            break;
+        }
+        pid = mq_delivery_of(&p, topic, "held", &dup, &qos);
+        mq_ack(&m, qos == 2 ? PL_MQTT_PUBREC : PL_MQTT_PUBACK, pid);
+    }
+    assert_true(released);
+    mq_bye(&m);
+    assert_int_equal(server_restart(rig.nodes[0]), 0);
+    assert_true(cluster_rig_node_healthy(&rig, 0, MQRAW_WAIT_MS));
+}
+
+/*
  * Redis dies while a device acknowledges what it received: the node's
  * session write fails, and is made again (with its last_seen after the
  * device left) until Redis is back, so the cursors are stored and the
@@ -575,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_mosquitto_sub_moves_nodes),
         cmocka_unit_test(test_takeover_across_nodes),
         cmocka_unit_test(test_qos2_once_across_kill),
+        cmocka_unit_test(test_qos2_pubrel_after_node_dies),
         cmocka_unit_test(test_write_retried_after_redis_restart),
     };
     const struct CMUnitTest expiry[] = {

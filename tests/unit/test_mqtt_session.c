@@ -1038,13 +1038,8 @@ static void test_shared_table(void **state)
 
     d = mqtt_saved_add(&t, "d", "u");
     assert_non_null(d);
-    /* no packet-id lease in a shared store: never waited for, nothing
-     * to sweep (the store would never report one committed) */
-    assert_int_equal(d->pid_lease, UINT64_MAX);
-    assert_int_equal(mqtt_saved_sweep(d, 64), 0);
-    assert_int_equal(d->owed.n, 0);
-    assert_int_equal(mqtt_saved_load_row(&t, 0, "d", "u", 1), 0);
-    assert_false(d->restarted); /* read at connect, not at a restart */
+    assert_false(d->restarted); /* new: nothing to sweep */
+    assert_int_equal(d->pid_lease, 0);
     mqtt_saved_attach(&t, d, true);
     assert_int_equal(mqtt_saved_cursor_set(&t, d, "t/a", 5, false), 0);
     mqtt_saved_flush(&t, &f->storage, 2);
@@ -1077,6 +1072,64 @@ static void test_shared_table(void **state)
     stop(f);
 }
 
+/* A session read from a shared store at connect, with one filter at qos
+ * and the stored lease. */
+static struct mqtt_saved *read_back(struct mqtt_saved_table *t,
+                                    const char *id, int qos, int64_t lease)
+{
+    struct store_job *job = mqtt_saved_read_job(id, NULL, NULL);
+    struct mqtt_saved *s = NULL;
+    bool oom = false;
+
+    assert_non_null(job);
+    job->mqtt->found = true;
+    job->mqtt->user = strdup("u");
+    job->mqtt->subs = calloc(1, sizeof(*job->mqtt->subs));
+    assert_non_null(job->mqtt->subs);
+    job->mqtt->subs[0].filter = strdup("t/#");
+    job->mqtt->subs[0].qos = qos;
+    job->mqtt->n_subs = 1;
+    job->mqtt->set_lease = true;
+    job->mqtt->lease = lease;
+    s = mqtt_saved_load_job(t, job, &oom);
+    assert_false(oom);
+    store_job_free(&job);
+    return s;
+}
+
+/* Cluster mode: a session read at connect from the shared store sweeps
+ * (PUBREL) the ids below its stored lease a client may hold, as after a
+ * restart, when it may have been sent QoS 2 deliveries elsewhere (a
+ * filter granted QoS 2); with QoS 1 filters only it sweeps nothing (no
+ * id is held for a QoS 1 delivery). Held here already with the same
+ * lease: no sweep either. */
+static void test_shared_read_sweeps(void **state)
+{
+    struct mqtt_saved_table t;
+    struct mqtt_saved *s = NULL;
+
+    (void)state;
+    mqtt_saved_table_init(&t);
+    t.shared = true;
+    s = read_back(&t, "q2", 2, 1024);
+    assert_non_null(s);
+    assert_true(s->restarted);
+    assert_int_equal(mqtt_saved_sweep(s, 64), 0);
+    assert_true(s->owed.n > 0);
+    assert_int_equal(s->owed.from + s->owed.n - 1, 1024);
+    assert_int_equal(s->pid_issued, 1024); /* new ids above the lease */
+    /* read again while held here, same lease: nothing more to sweep */
+    s = read_back(&t, "q2", 2, 1024);
+    assert_false(s->restarted);
+    /* another node handed out ids meanwhile: swept from its lease */
+    s = read_back(&t, "q2", 2, 1280);
+    assert_true(s->restarted);
+    s = read_back(&t, "q1", 1, 1024);
+    assert_non_null(s);
+    assert_false(s->restarted);
+    mqtt_saved_table_cleanup(&t);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fake_setup, fake_teardown)
 
 int main(void)
@@ -1084,6 +1137,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_connect_rules),
         T(test_shared_table),
+        cmocka_unit_test(test_shared_read_sweeps),
         T(test_puback_after_commit),
         T(test_qos2_stored_once),
         T(test_overlap_once_highest_qos),
