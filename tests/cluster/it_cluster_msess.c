@@ -70,6 +70,17 @@ static int mqtt_port(int i)
     return server_mqtt_port(rig.nodes[i]);
 }
 
+/* CONNECT with clean session 0 on node i: accepted; whether the session
+ * was present. */
+static bool connect_kept(struct mq *m, int i, const char *id)
+{
+    bool present = false;
+
+    assert_int_equal(
+        mq_connect_ex(m, mqtt_port(i), id, 60, NULL, NULL, false, &present), 0);
+    return present;
+}
+
 /* The session key of kind ("sess", "subs", "cur", "q2") of client id. */
 static void msess_key(char *buf, size_t n, const char *id, const char *kind)
 {
@@ -172,9 +183,7 @@ static void test_resume_on_another_node(void **state)
     msess_key(sess, sizeof(sess), id, "sess");
 
     /* node 0: a new session, subscribed at QoS 1 */
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(0), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 0, id);
     assert_false(present);
     mq_subscribe(&m, f, q, 1, &code);
     assert_int_equal(code, 1);
@@ -188,9 +197,7 @@ static void test_resume_on_another_node(void **state)
     }
 
     /* node 2: the session is there, and every missed message, in order */
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(2), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 2, id);
     assert_true(present);
     expect_run(&m, topic, "m", 1, N_MISSED);
     mq_expect_nothing_queued(&m);
@@ -210,9 +217,7 @@ static void test_resume_on_another_node(void **state)
 
     /* node 1: only what is new since the acks */
     pub_q1(2, topic, "m7");
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(1), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 1, id);
     assert_true(present);
     expect_run(&m, topic, "m", 7, 1);
     mq_expect_nothing_queued(&m);
@@ -227,9 +232,7 @@ static void test_resume_on_another_node(void **state)
     wait_hash(subs, NULL, -1);
     wait_hash(cur, NULL, -1);
     mq_bye(&m);
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(2), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 2, id);
     assert_false(present);
     mq_expect_nothing_queued(&m);
     mq_bye(&m);
@@ -319,17 +322,13 @@ static void test_subscribe_owes_only_what_follows(void **state)
     msess_key(cur, sizeof(cur), id, "cur");
     pub_q1(1, topic, "old1");
     pub_q1(1, topic, "old2");
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(0), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 0, id);
     mq_subscribe(&m, f, q, 1, &code);
     assert_int_equal(code, 1);
     wait_hash(cur, topic, 2);
     mq_bye(&m);
     pub_q1(1, topic, "new1");
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(2), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 2, id);
     assert_true(present);
     expect_run(&m, topic, "new", 1, 1);
     mq_expect_nothing_queued(&m);
@@ -347,19 +346,13 @@ static void test_takeover_across_nodes(void **state)
 
     (void)state;
     snprintf(id, sizeof(id), "take-%d", (int)getpid());
-    assert_int_equal(mq_connect_ex(&a, mqtt_port(0), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&a, 0, id);
     mq_expect_nothing_queued(&a);
-    assert_int_equal(mq_connect_ex(&b, mqtt_port(1), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&b, 1, id);
     mq_expect_eof(&a, MQRAW_WAIT_MS);
     mq_close(&a);
     mq_expect_nothing_queued(&b);
-    assert_int_equal(mq_connect_ex(&c, mqtt_port(2), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&c, 2, id);
     assert_true(present);
     mq_expect_eof(&b, MQRAW_WAIT_MS);
     mq_close(&b);
@@ -400,17 +393,13 @@ static void test_qos2_once_across_kill(void **state)
     (void)state;
     itest_topic(topic, sizeof(topic), "q2");
     snprintf(id, sizeof(id), "q2-%d", (int)getpid());
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(0), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 0, id);
     mq_publish2(&m, topic, "once", 7, false);
     assert_int_equal(stored_count(topic), 1);
     assert_int_equal(server_kill9(rig.nodes[0]), 0);
     mq_close(&m);
 
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(1), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 1, id);
     assert_true(present);
     mq_publish2(&m, topic, "once", 7, true);
     mq_release(&m, 7);
@@ -421,9 +410,7 @@ static void test_qos2_once_across_kill(void **state)
     assert_int_equal(stored_count(topic), 2);
     /* the connection drops before PUBREL; the retry comes on node 2 */
     mq_close(&m);
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(2), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 2, id);
     mq_publish2(&m, topic, "again", 7, true);
     mq_release(&m, 7);
     assert_int_equal(stored_count(topic), 2);
@@ -458,9 +445,7 @@ static void test_qos2_pubrel_after_node_dies(void **state)
     snprintf(filter, sizeof(filter), "%s/#", base);
     snprintf(topic, sizeof(topic), "%s/t", base);
     snprintf(id, sizeof(id), "pr-%d", (int)getpid());
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(0), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 0, id);
     mq_subscribe(&m, f, q, 1, &code);
     assert_int_equal(code, 2);
     {
@@ -475,9 +460,7 @@ static void test_qos2_pubrel_after_node_dies(void **state)
     assert_int_equal(server_kill9(rig.nodes[0]), 0);
     mq_close(&m);
 
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(1), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 1, id);
     assert_true(present);
     {
         const char *const args[] = {"-q", "2", "-t", topic, "-m", "new",
@@ -537,9 +520,7 @@ static void test_write_retried_after_redis_restart(void **state)
     snprintf(topic, sizeof(topic), "%s/t", base);
     snprintf(id, sizeof(id), "rr-%d", (int)getpid());
     msess_key(cur, sizeof(cur), id, "cur");
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(0), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 0, id);
     mq_subscribe(&m, f, q, 1, &code);
     assert_int_equal(code, 1);
     for (i = 0; i < 3; i++) {
@@ -562,9 +543,7 @@ static void test_write_retried_after_redis_restart(void **state)
     assert_non_null(rc);
     wait_hash(cur, topic, 3);
     assert_true(cluster_rig_node_healthy(&rig, 1, MQRAW_WAIT_MS));
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(1), id, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 1, id);
     assert_true(present);
     mq_expect_nothing_queued(&m);
     mq_bye(&m);
@@ -613,14 +592,10 @@ static void test_expiry(void **state)
     msess_key(hk, sizeof(hk), held, "sess");
     msess_key(gk, sizeof(gk), gone, "sess");
     msess_key(gq, sizeof(gq), gone, "q2");
-    assert_int_equal(mq_connect_ex(&h, mqtt_port(0), held, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&h, 0, held);
     assert_false(present);
     mq_subscribe(&h, f, &q, 1, &code);
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(1), gone, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 1, gone);
     mq_subscribe(&m, g, &q, 1, &code);
     mq_publish2(&m, t, "x", 9, false);
     assert_true(key_exists(gq));
@@ -632,15 +607,11 @@ static void test_expiry(void **state)
     /* held was connected all along, past the expiry: still there */
     assert_true(key_exists(hk));
     mq_close(&h);
-    assert_int_equal(mq_connect_ex(&h, mqtt_port(2), held, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&h, 2, held);
     assert_true(present);
     mq_bye(&h);
 
-    assert_int_equal(mq_connect_ex(&m, mqtt_port(2), gone, 60, NULL, NULL,
-                                   false, &present),
-                     0);
+    present = connect_kept(&m, 2, gone);
     assert_false(present);
     mq_publish2(&m, t, "x", 9, true);
     mq_release(&m, 9);
