@@ -20,12 +20,6 @@
 
 #define WAIT_MS 8000
 
-struct fix {
-    struct redis_proc *redis;
-    struct link_loop ll;
-    struct redis_link *link;
-};
-
 /* What one call brought back, copied out of the borrowed result. */
 struct got {
     int calls;
@@ -141,41 +135,14 @@ static void on_ints(int err, size_t n, const long long *v, void *ud)
         g->ints[i] = v[i];
 }
 
-static int setup(void **state)
-{
-    struct fix *f = calloc(1, sizeof(*f));
-    struct redis_link_config cfg;
-
-    if (f == NULL || redis_proc_start(&f->redis, "always") != 0 ||
-        link_loop_init(&f->ll) != 0)
-        return -1;
-    link_loop_config(&cfg, redis_proc_port(f->redis), 2000);
-    if (redis_link_new(&f->link, f->ll.loop, &cfg) != 0 ||
-        !link_loop_until_up(&f->ll, f->link, true, WAIT_MS))
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fix *f = *state;
-
-    redis_link_free(&f->link);
-    link_loop_cleanup(&f->ll);
-    redis_proc_free(&f->redis);
-    free(f);
-    return 0;
-}
-
-static void wait_for(struct fix *f, struct got *g)
+static void wait_for(struct link_fix *f, struct got *g)
 {
     assert_true(link_loop_until(&f->ll, &g->calls, 1, WAIT_MS));
     assert_int_equal(g->calls, 1);
 }
 
 /* Publish data on topic (key may be NULL); returns the seq. */
-static uint64_t pub(struct fix *f, const char *topic, const char *key,
+static uint64_t pub(struct link_fix *f, const char *topic, const char *key,
                     const char *data, int retain, struct got *g)
 {
     struct redis_pub_req req = {
@@ -200,7 +167,7 @@ static uint64_t pub(struct fix *f, const char *topic, const char *key,
 
 static void test_publish(void **state)
 {
-    struct fix *f = *state;
+    struct link_fix *f = *state;
     struct redis_pub_req req = {
         .from = "bob",
         .data = "[1,2]trailing",
@@ -234,7 +201,7 @@ static void test_publish(void **state)
 
 static void test_since_history_retained(void **state)
 {
-    struct fix *f = *state;
+    struct link_fix *f = *state;
     char topic[64];
     struct got g;
 
@@ -288,7 +255,7 @@ static void test_since_history_retained(void **state)
 /* A chat publish (#16): from, relations and history bound as given; a
  * topic's first message is retained. Returns the seq (0 when refused:
  * g->refused says why). */
-static uint64_t chat_pub_at(struct fix *f, const char *topic, const char *from,
+static uint64_t chat_pub_at(struct link_fix *f, const char *topic, const char *from,
                             const char *data, int64_t edit_of, int64_t redacts,
                             uint32_t maxlen, int64_t ts, int64_t min_ts,
                             struct got *g)
@@ -315,7 +282,7 @@ static uint64_t chat_pub_at(struct fix *f, const char *topic, const char *from,
     return g->seq;
 }
 
-static uint64_t chat_pub(struct fix *f, const char *topic, const char *from,
+static uint64_t chat_pub(struct link_fix *f, const char *topic, const char *from,
                          const char *data, int64_t edit_of, int64_t redacts,
                          uint32_t maxlen, struct got *g)
 {
@@ -323,7 +290,7 @@ static uint64_t chat_pub(struct fix *f, const char *topic, const char *from,
                        1764130000123LL, 0, g);
 }
 
-static void since_rows(struct fix *f, const char *topic, uint64_t since,
+static void since_rows(struct link_fix *f, const char *topic, uint64_t since,
                        uint32_t limit, struct got *g)
 {
     memset(g, 0, sizeof(*g));
@@ -340,7 +307,7 @@ static void since_rows(struct fix *f, const char *topic, uint64_t since,
 static void test_raw(void **state)
 {
     static const char raw[] = {'{', '\0', 'm', ' ', '1', ' '};
-    struct fix *f = *state;
+    struct link_fix *f = *state;
     struct redis_pub_req req = {
         .from = "dev",
         .data = "{\"t\":21.5}",
@@ -395,7 +362,7 @@ static void test_raw(void **state)
  * the registry, markers and unread counts. */
 static void test_chat(void **state)
 {
-    struct fix *f = *state;
+    struct link_fix *f = *state;
     char topic[64];
     struct got g;
     const char *names[1];
@@ -525,7 +492,7 @@ static void test_chat(void **state)
  * time, and the edit index with them. */
 static void test_chat_retention_by_age(void **state)
 {
-    struct fix *f = *state;
+    struct link_fix *f = *state;
     char topic[64];
     struct got g;
 
@@ -550,7 +517,7 @@ static void test_chat_retention_by_age(void **state)
 
 static void test_presence_and_nodes(void **state)
 {
-    struct fix *f = *state;
+    struct link_fix *f = *state;
     char topic[64];
     char node[32];
     struct got g;
@@ -599,7 +566,7 @@ static void test_presence_and_nodes(void **state)
 
 static void test_errors(void **state)
 {
-    struct fix *f = *state;
+    struct link_fix *f = *state;
     char topic[600];
     struct got g;
     redisContext *c = NULL;
@@ -648,5 +615,5 @@ int main(void)
         cmocka_unit_test(test_errors),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, link_fix_setup, link_fix_teardown);
 }

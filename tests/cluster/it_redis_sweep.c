@@ -32,13 +32,6 @@
 #define N_IDLE 12    /* idle topics: three calls' worth at 4 a call */
 #define N_DEEP 200   /* aged entries in one topic: above a call's budget */
 
-struct fix {
-    struct redis_proc *redis;
-    struct link_loop ll;
-    struct redis_link *link;
-    redisContext *c;
-};
-
 /* Small slices and a tight period, so the walk wraps and continues
  * across calls within the test's time. */
 static const struct redis_sweep_config small = {
@@ -73,7 +66,7 @@ static void on_pub(int err, const struct redis_pub_result *r, void *ud)
 
 /* Publish at ts with no age bound (as if every publish came before the
  * messages aged). Returns the seq. */
-static uint64_t pub_at(struct fix *f, const char *topic, int64_t ts,
+static uint64_t pub_at(struct link_fix *f, const char *topic, int64_t ts,
                        int64_t edit_of, int64_t redacts)
 {
     struct redis_pub_req req = {
@@ -98,7 +91,7 @@ static uint64_t pub_at(struct fix *f, const char *topic, int64_t ts,
 }
 
 /* A topic key's integer reply to cmd (XLEN, ZCARD, EXISTS). */
-static long long key_int(struct fix *f, const char *cmd, const char *topic,
+static long long key_int(struct link_fix *f, const char *cmd, const char *topic,
                          enum redis_topic_key kind)
 {
     char key[REDIS_NAME_MAX];
@@ -114,45 +107,14 @@ static long long key_int(struct fix *f, const char *cmd, const char *topic,
     return v;
 }
 
-static long long xlen(struct fix *f, const char *topic)
+static long long xlen(struct link_fix *f, const char *topic)
 {
     return key_int(f, "XLEN", topic, REDIS_KEY_LOG);
 }
 
-static int setup(void **state)
-{
-    struct fix *f = calloc(1, sizeof(*f));
-    struct redis_link_config cfg;
-
-    if (f == NULL || redis_proc_start(&f->redis, "always") != 0 ||
-        link_loop_init(&f->ll) != 0)
-        return -1;
-    link_loop_config(&cfg, redis_proc_port(f->redis), 2000);
-    if (redis_link_new(&f->link, f->ll.loop, &cfg) != 0 ||
-        !link_loop_until_up(&f->ll, f->link, true, WAIT_MS))
-        return -1;
-    f->c = redis_proc_connect(f->redis);
-    if (f->c == NULL)
-        return -1;
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fix *f = *state;
-
-    redisFree(f->c);
-    redis_link_free(&f->link);
-    link_loop_cleanup(&f->ll);
-    redis_proc_free(&f->redis);
-    free(f);
-    return 0;
-}
-
 /* Whether every idle topic and the deep one are empty, the chat keys
  * gone, and the recent topic holds just its recent messages. */
-static bool swept(struct fix *f, char idle[][64], const char *deep,
+static bool swept(struct link_fix *f, char idle[][64], const char *deep,
                   const char *chat, const char *recent)
 {
     int i;
@@ -167,7 +129,7 @@ static bool swept(struct fix *f, char idle[][64], const char *deep,
 }
 
 /* Run the loop until swept() or WAIT_MS. */
-static bool until_swept(struct fix *f, char idle[][64], const char *deep,
+static bool until_swept(struct link_fix *f, char idle[][64], const char *deep,
                         const char *chat, const char *recent)
 {
     int64_t deadline = link_loop_ms() + WAIT_MS;
@@ -178,7 +140,7 @@ static bool until_swept(struct fix *f, char idle[][64], const char *deep,
 }
 
 /* Topics with aged messages and no publish since, in one test's names. */
-static void fill(struct fix *f, const char *tag, char idle[][64], char *deep,
+static void fill(struct link_fix *f, const char *tag, char idle[][64], char *deep,
                  char *chat, char *recent)
 {
     int64_t old = wall_ms() - 2 * AGE_MS;
@@ -212,7 +174,7 @@ static void fill(struct fix *f, const char *tag, char idle[][64], char *deep,
 
 static void test_idle_topics_aged_out(void **state)
 {
-    struct fix *f = *state;
+    struct link_fix *f = *state;
     struct redis_sweep *sw = NULL;
     struct redis_sweep_stats st;
     char idle[N_IDLE][64], deep[64], chat[64], recent[64];
@@ -247,7 +209,7 @@ static void test_idle_topics_aged_out(void **state)
 /* Two nodes, one walk: both sweep some topics, and together all. */
 static void test_nodes_share_the_walk(void **state)
 {
-    struct fix *f = *state;
+    struct link_fix *f = *state;
     struct redis_sweep *a = NULL;
     struct redis_sweep *b = NULL;
     struct redis_sweep_stats sa, sb;
@@ -269,7 +231,7 @@ static void test_nodes_share_the_walk(void **state)
 
 /* What a release before the registry did: the 4-key pl_publish (no
  * registry key), at ts. */
-static void old_pub(struct fix *f, const char *topic, int64_t ts)
+static void old_pub(struct link_fix *f, const char *topic, int64_t ts)
 {
     char keys[4][REDIS_NAME_MAX];
     char channel[REDIS_NAME_MAX];
@@ -296,7 +258,7 @@ static void old_pub(struct fix *f, const char *topic, int64_t ts)
     freeReplyObject(r);
 }
 
-static bool registered(struct fix *f, const char *topic)
+static bool registered(struct link_fix *f, const char *topic)
 {
     redisReply *r = redisCommand(f->c, "ZSCORE %s %s", REDIS_LAYOUT_TOPICS,
                                  topic);
@@ -319,7 +281,7 @@ static bool backfills_over(struct redis_backfill *a, struct redis_backfill *b)
 
 static void test_old_topics_backfilled(void **state)
 {
-    struct fix *f = *state;
+    struct link_fix *f = *state;
     struct redis_backfill *a = NULL;
     struct redis_backfill *b = NULL;
     struct redis_backfill_stats sa, sb;
@@ -389,7 +351,7 @@ static void test_old_topics_backfilled(void **state)
 /* No age bound: no sweep; a bad setting is refused. */
 static void test_config(void **state)
 {
-    struct fix *f = *state;
+    struct link_fix *f = *state;
     struct redis_sweep *sw = NULL;
     struct redis_sweep_config c = small;
 
@@ -410,5 +372,5 @@ int main(void)
         cmocka_unit_test(test_config),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, link_fix_setup, link_fix_teardown);
 }

@@ -4,6 +4,7 @@
 #include "link_loop.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -83,4 +84,37 @@ void link_loop_config(struct redis_link_config *cfg, int port, int timeout_ms)
     cfg->backoff_max_ms = 2000;
     cfg->setup_argc = 4;
     cfg->setup_argv = argv;
+}
+
+int link_fix_setup(void **state)
+{
+    struct link_fix *f = calloc(1, sizeof(*f));
+    struct redis_link_config cfg;
+
+    *state = f;
+    if (f == NULL || redis_proc_start(&f->redis, "always") != 0 ||
+        link_loop_init(&f->ll) != 0)
+        return -1;
+    link_loop_config(&cfg, redis_proc_port(f->redis), 2000);
+    if (redis_link_new(&f->link, f->ll.loop, &cfg) != 0 ||
+        !link_loop_until_up(&f->ll, f->link, true, 8000))
+        return -1;
+    f->c = redis_proc_connect(f->redis);
+    return f->c != NULL ? 0 : -1;
+}
+
+int link_fix_teardown(void **state)
+{
+    struct link_fix *f = *state;
+
+    if (f == NULL)
+        return 0;
+    if (f->c != NULL)
+        redisFree(f->c);
+    redis_link_free(&f->link);
+    link_loop_cleanup(&f->ll);
+    redis_proc_free(&f->redis);
+    free(f);
+    *state = NULL;
+    return 0;
 }

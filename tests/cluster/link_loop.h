@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "redis_link.h"
+#include "redis_proc.h"
 
 struct link_loop {
     struct ev_loop *loop;
@@ -36,5 +37,21 @@ void link_loop_for(struct link_loop *ll, int ms);
 /* Fill cfg for 127.0.0.1:port with timeout_ms and the tests' defaults;
  * callbacks and ud are the caller's to set. */
 void link_loop_config(struct redis_link_config *cfg, int port, int timeout_ms);
+
+/* The cmocka group fixture of the tests that call Redis through a link:
+ * one redis-server (appendfsync always), a link to it that is up, and a
+ * plain client to look at what it holds. */
+struct link_fix {
+    struct redis_proc *redis;
+    struct link_loop ll;
+    struct redis_link *link;
+    redisContext *c;
+};
+
+/* *state becomes a struct link_fix * whose link is up (waited for 8 s at
+ * most). 0 or -1. */
+int link_fix_setup(void **state);
+/* Frees the link, the loop, the client and the server. Always 0. */
+int link_fix_teardown(void **state);
 
 #endif
