@@ -20,6 +20,15 @@
 
 #include "itest.h"
 
+bool mosq_available(const char *test)
+{
+    if (access(MOSQUITTO_PUB, X_OK) == 0 && access(MOSQUITTO_SUB, X_OK) == 0)
+        return true;
+    fprintf(stderr, "%s: needs %s and %s (scripts/install-deps.sh --test)\n",
+            test, MOSQUITTO_PUB, MOSQUITTO_SUB);
+    return false;
+}
+
 /* Run argv (NULL-terminated) with its stdout on a pipe. */
 void child_start(struct child *ch, const char *const *argv)
 {

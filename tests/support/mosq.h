@@ -22,6 +22,11 @@ struct child {
     size_t len;
 };
 
+/* Whether mosquitto_pub and mosquitto_sub can be run; when not, says so on
+ * stderr for test (its name) with where they come from. A test returns 77
+ * (skipped) then: a build that promises every suite refuses that. */
+bool mosq_available(const char *test);
+
 /* Run argv (NULL-terminated) with its stdout on a pipe. */
 void child_start(struct child *ch, const char *const *argv);
 /* The next line of its output (without the newline) into line, waiting
